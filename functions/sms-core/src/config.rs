@@ -1,0 +1,101 @@
+//! Settings read from the environment at cold start (DESIGN §6). A missing required
+//! variable stops the function before it takes a request, with a message naming it.
+
+use std::time::Duration;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("environment variable {0} is not set")]
+    Missing(&'static str),
+    #[error("environment variable {name} is invalid: {reason}")]
+    Invalid { name: &'static str, reason: String },
+}
+
+pub fn required(name: &'static str) -> Result<String, ConfigError> {
+    match std::env::var(name) {
+        Ok(v) if !v.trim().is_empty() => Ok(v.trim().to_owned()),
+        _ => Err(ConfigError::Missing(name)),
+    }
+}
+
+pub fn optional(name: &'static str) -> Option<String> {
+    std::env::var(name).ok().map(|v| v.trim().to_owned()).filter(|v| !v.is_empty())
+}
+
+pub fn seconds(name: &'static str, default: Duration) -> Result<Duration, ConfigError> {
+    match optional(name) {
+        None => Ok(default),
+        Some(v) => v.parse::<u64>().map(Duration::from_secs).map_err(|e| ConfigError::Invalid {
+            name,
+            reason: e.to_string(),
+        }),
+    }
+}
+
+/// The public base URL of the API (`PUBLIC_BASE_URL`), from which callback URLs are made.
+/// Plivo signs the URL it called, so this must be exactly what Plivo is given.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PublicBaseUrl(String);
+
+impl PublicBaseUrl {
+    pub const STATUS_CALLBACK_PATH: &'static str = "/v1/callbacks/plivo/status";
+    pub const INBOUND_PATH: &'static str = "/v1/callbacks/plivo/inbound";
+
+    pub fn parse(raw: &str) -> Result<Self, ConfigError> {
+        let invalid = |reason: &str| ConfigError::Invalid {
+            name: "PUBLIC_BASE_URL",
+            reason: reason.to_owned(),
+        };
+        let trimmed = raw.trim().trim_end_matches('/');
+        let parsed = url::Url::parse(trimmed).map_err(|e| invalid(&e.to_string()))?;
+        if !matches!(parsed.scheme(), "http" | "https") {
+            return Err(invalid("must be an http or https URL"));
+        }
+        if parsed.query().is_some() || parsed.fragment().is_some() {
+            return Err(invalid("must not carry a query or fragment"));
+        }
+        Ok(Self(trimmed.to_owned()))
+    }
+
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::parse(&required("PUBLIC_BASE_URL")?)
+    }
+
+    /// The URL for a route path such as [`Self::STATUS_CALLBACK_PATH`].
+    pub fn join(&self, path: &str) -> String {
+        format!("{}{path}", self.0)
+    }
+
+    pub fn status_callback_url(&self) -> String {
+        self.join(Self::STATUS_CALLBACK_PATH)
+    }
+}
+
+/// The AWS SDK configuration. `AWS_ENDPOINT_URL` (standard to the SDK) points it at an
+/// emulator locally; nothing else differs between local runs and AWS.
+pub async fn aws() -> aws_config::SdkConfig {
+    aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn public_base_url_joins_route_paths_without_double_slashes() {
+        let base = PublicBaseUrl::parse("https://abc.execute-api.us-east-1.amazonaws.com/").unwrap();
+        assert_eq!(
+            base.status_callback_url(),
+            "https://abc.execute-api.us-east-1.amazonaws.com/v1/callbacks/plivo/status"
+        );
+        let staged = PublicBaseUrl::parse("http://127.0.0.1:3000/prod").unwrap();
+        assert_eq!(staged.join("/v1/x"), "http://127.0.0.1:3000/prod/v1/x");
+    }
+
+    #[test]
+    fn public_base_url_refuses_non_http_and_queries() {
+        assert!(PublicBaseUrl::parse("ftp://x").is_err());
+        assert!(PublicBaseUrl::parse("https://x/?a=b").is_err());
+        assert!(PublicBaseUrl::parse("not a url").is_err());
+    }
+}

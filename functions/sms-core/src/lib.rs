@@ -1,0 +1,20 @@
+//! Domain types, ports and adapters shared by the SMS Lambdas.
+//!
+//! Every business rule lives here once: number and text parsing, Plivo's wire format and
+//! failure classes, the signature check, the secret, the error shape and the stores.
+
+pub mod api;
+pub mod auth;
+pub mod config;
+pub mod phone;
+pub mod plivo;
+pub mod problem;
+pub mod retry;
+pub mod secrets;
+pub mod store;
+pub mod telemetry;
+pub mod text;
+
+pub use phone::PhoneNumber;
+pub use problem::{FieldError, Problem, ProblemKind};
+pub use text::{Encoding, MessageText};

@@ -1,0 +1,149 @@
+//! E.164 phone numbers. A `PhoneNumber` that exists is valid; raw strings stop at the edge.
+
+use std::fmt;
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+/// Why a string is not an E.164 number. The message is written for API callers.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PhoneNumberError {
+    #[error("must not be empty")]
+    Empty,
+    #[error("must start with '+' followed by the country code (E.164)")]
+    MissingPlus,
+    #[error("must contain only digits after '+'")]
+    NotDigits,
+    #[error("must have 8 to 15 digits after '+', found {0}")]
+    Length(usize),
+    #[error("country code cannot start with 0")]
+    LeadingZero,
+}
+
+/// A number in E.164 form: `+`, then 8 to 15 digits, the first not 0.
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct PhoneNumber(String);
+
+impl PhoneNumber {
+    pub const MIN_DIGITS: usize = 8;
+    pub const MAX_DIGITS: usize = 15;
+
+    /// Parses strict E.164 as the public API accepts it (leading `+` required).
+    pub fn parse(raw: &str) -> Result<Self, PhoneNumberError> {
+        if raw.is_empty() {
+            return Err(PhoneNumberError::Empty);
+        }
+        let digits = raw.strip_prefix('+').ok_or(PhoneNumberError::MissingPlus)?;
+        Self::from_digits(digits)
+    }
+
+    /// Parses a number as Plivo writes it in callbacks: E.164 with or without the `+`.
+    pub fn from_plivo(raw: &str) -> Result<Self, PhoneNumberError> {
+        let raw = raw.trim();
+        if raw.is_empty() {
+            return Err(PhoneNumberError::Empty);
+        }
+        Self::from_digits(raw.strip_prefix('+').unwrap_or(raw))
+    }
+
+    fn from_digits(digits: &str) -> Result<Self, PhoneNumberError> {
+        if !digits.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(PhoneNumberError::NotDigits);
+        }
+        if !(Self::MIN_DIGITS..=Self::MAX_DIGITS).contains(&digits.len()) {
+            return Err(PhoneNumberError::Length(digits.len()));
+        }
+        if digits.starts_with('0') {
+            return Err(PhoneNumberError::LeadingZero);
+        }
+        Ok(Self(format!("+{digits}")))
+    }
+
+    /// The number with its leading `+`.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The digits without `+`, the form Plivo echoes back in delivery reports.
+    pub fn digits(&self) -> &str {
+        &self.0[1..]
+    }
+}
+
+impl fmt::Display for PhoneNumber {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl fmt::Debug for PhoneNumber {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "PhoneNumber({})", self.0)
+    }
+}
+
+impl std::str::FromStr for PhoneNumber {
+    type Err = PhoneNumberError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::parse(s)
+    }
+}
+
+impl Serialize for PhoneNumber {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for PhoneNumber {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let raw = String::deserialize(d)?;
+        Self::parse(&raw).map_err(serde::de::Error::custom)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accepts_valid_e164_numbers() {
+        for n in ["+14155550123", "+12345678", "+123456789012345", "+447700900123"] {
+            assert_eq!(PhoneNumber::parse(n).unwrap().as_str(), n);
+        }
+    }
+
+    #[test]
+    fn names_the_reason_for_each_invalid_form() {
+        use PhoneNumberError::*;
+        let cases = [
+            ("", Empty),
+            ("14155550123", MissingPlus),
+            ("+1415555012a", NotDigits),
+            ("+1 415 555 0123", NotDigits),
+            ("+", Length(0)),
+            ("+1234567", Length(7)),
+            ("+1234567890123456", Length(16)),
+            ("+04155550123", LeadingZero),
+            ("++14155550123", NotDigits),
+            ("+１４１５５５５０１２３", NotDigits),
+        ];
+        for (raw, want) in cases {
+            assert_eq!(PhoneNumber::parse(raw), Err(want), "input {raw:?}");
+        }
+    }
+
+    #[test]
+    fn plivo_form_accepts_with_or_without_plus() {
+        let a = PhoneNumber::from_plivo("14155550123").unwrap();
+        let b = PhoneNumber::from_plivo("+14155550123").unwrap();
+        assert_eq!(a, b);
+        assert_eq!(a.digits(), "14155550123");
+    }
+
+    #[test]
+    fn deserializes_only_valid_numbers() {
+        assert!(serde_json::from_str::<PhoneNumber>("\"+14155550123\"").is_ok());
+        let err = serde_json::from_str::<PhoneNumber>("\"12\"").unwrap_err();
+        assert!(err.to_string().contains("must start with '+'"));
+    }
+}

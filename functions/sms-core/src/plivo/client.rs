@@ -1,0 +1,350 @@
+//! `PlivoClient`: sends messages through Plivo's Message API and classifies every failure
+//! once, for every caller, as retryable, permanent, unauthorised or outcome-unknown.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use tracing::{debug, warn};
+
+use crate::{
+    phone::PhoneNumber,
+    retry::RetryPolicy,
+    secrets::{PlivoCredentials, SecretError, SecretProvider},
+    text::MessageText,
+};
+
+/// How the client reaches Plivo.
+#[derive(Debug, Clone)]
+pub struct PlivoConfig {
+    pub base_url: String,
+    pub connect_timeout: Duration,
+    /// Whole-request timeout. Past it the request may have reached Plivo, so the outcome is
+    /// unknown and the message is not sent again.
+    pub request_timeout: Duration,
+    pub retry: RetryPolicy,
+}
+
+impl PlivoConfig {
+    pub const DEFAULT_BASE_URL: &'static str = "https://api.plivo.com";
+
+    pub fn new(base_url: impl Into<String>) -> Self {
+        Self {
+            base_url: base_url.into(),
+            connect_timeout: Duration::from_secs(3),
+            request_timeout: Duration::from_secs(10),
+            retry: RetryPolicy::default(),
+        }
+    }
+}
+
+/// One request to Plivo: one text from one sender to up to 1,000 destinations.
+#[derive(Debug, Clone, Copy)]
+pub struct OutboundMessage<'a> {
+    pub src: &'a PhoneNumber,
+    pub dst: &'a [PhoneNumber],
+    pub text: &'a MessageText,
+    /// Where Plivo posts the delivery reports.
+    pub callback_url: &'a str,
+}
+
+impl OutboundMessage<'_> {
+    /// Plivo's limit of destinations per request.
+    pub const MAX_DESTINATIONS: usize = 1000;
+}
+
+#[derive(Serialize)]
+struct SendBody<'a> {
+    src: &'a str,
+    dst: String,
+    text: &'a str,
+    url: &'a str,
+    method: &'static str,
+}
+
+/// Plivo's 202 answer. `message_uuid` has one uuid per accepted destination, in no promised
+/// order; `invalid_number` lists the destinations Plivo refused.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct Accepted {
+    #[serde(default)]
+    pub api_id: String,
+    #[serde(default)]
+    pub message: String,
+    pub message_uuid: Vec<String>,
+    #[serde(default)]
+    pub invalid_number: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PlivoError {
+    /// 400, 403, 404 and other 4xx: Plivo looked at the request and said no.
+    #[error("Plivo refused the request ({status}): {error}")]
+    Refused { status: u16, api_id: Option<String>, error: String },
+    /// 401: the credentials are wrong, perhaps rotated since they were read.
+    #[error("Plivo did not accept the credentials: {error}")]
+    Unauthorized { error: String },
+    /// 429: over the account's request rate.
+    #[error("Plivo rate limit reached: {error}")]
+    RateLimited { error: String },
+    /// 5xx.
+    #[error("Plivo failed ({status}): {error}")]
+    ServerError { status: u16, error: String },
+    /// The connection failed before the request was sent: nothing reached Plivo.
+    #[error("Plivo could not be reached: {reason}")]
+    NotSent { reason: String },
+    /// The request may have reached Plivo but no answer came back (timeout after sending, a
+    /// cut connection, an unreadable 2xx). Sending again could deliver twice.
+    #[error("outcome unknown: {reason}")]
+    OutcomeUnknown { reason: String },
+}
+
+/// What a caller should do about a failure (the retry rules of DESIGN §5, in one place).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailureClass {
+    /// Nothing was sent; try again after a backoff.
+    Retryable,
+    /// Sending again will fail the same way.
+    Permanent,
+    /// Re-read the credentials once, then treat as permanent.
+    Unauthorized,
+    /// Do not send again; record the outcome as unknown.
+    Unknown,
+}
+
+impl PlivoError {
+    pub fn class(&self) -> FailureClass {
+        match self {
+            Self::RateLimited { .. } | Self::ServerError { .. } | Self::NotSent { .. } => {
+                FailureClass::Retryable
+            }
+            Self::Refused { .. } => FailureClass::Permanent,
+            Self::Unauthorized { .. } => FailureClass::Unauthorized,
+            Self::OutcomeUnknown { .. } => FailureClass::Unknown,
+        }
+    }
+}
+
+/// A send that could not be made, with the cause: Plivo, or the secret that holds its
+/// credentials.
+#[derive(Debug, thiserror::Error)]
+pub enum SendFailure {
+    #[error(transparent)]
+    Plivo(#[from] PlivoError),
+    #[error(transparent)]
+    Secret(#[from] SecretError),
+}
+
+#[derive(Debug, Clone)]
+pub struct PlivoClient {
+    http: reqwest::Client,
+    base_url: String,
+    retry: RetryPolicy,
+}
+
+impl PlivoClient {
+    pub fn new(config: PlivoConfig) -> Result<Self, reqwest::Error> {
+        let http = reqwest::Client::builder()
+            .connect_timeout(config.connect_timeout)
+            .timeout(config.request_timeout)
+            .user_agent(concat!("plivo-sms-lambdas/", env!("CARGO_PKG_VERSION")))
+            .build()?;
+        Ok(Self {
+            http,
+            base_url: config.base_url.trim_end_matches('/').to_owned(),
+            retry: config.retry,
+        })
+    }
+
+    pub fn message_url(&self, auth_id: &str) -> String {
+        format!("{}/v1/Account/{auth_id}/Message/", self.base_url)
+    }
+
+    /// One attempt, no retry.
+    pub async fn send_once(
+        &self,
+        creds: &PlivoCredentials,
+        msg: &OutboundMessage<'_>,
+    ) -> Result<Accepted, PlivoError> {
+        let dst = msg.dst.iter().map(PhoneNumber::digits).collect::<Vec<_>>().join("<");
+        let body = SendBody {
+            src: msg.src.digits(),
+            dst,
+            text: msg.text.as_str(),
+            url: msg.callback_url,
+            method: "POST",
+        };
+        let response = self
+            .http
+            .post(self.message_url(&creds.auth_id))
+            .basic_auth(&creds.auth_id, Some(creds.token()))
+            .json(&body)
+            .send()
+            .await
+            .map_err(classify_transport_error)?;
+        let status = response.status().as_u16();
+        let bytes = response.bytes().await.map_err(|e| PlivoError::OutcomeUnknown {
+            reason: format!("the answer's body could not be read after status {status}: {e}"),
+        })?;
+        interpret(status, &bytes)
+    }
+
+    /// Sends with retries on retryable failures (429, 5xx, connection not made), backing off
+    /// with jitter between attempts. Other failures return at once.
+    pub async fn send(
+        &self,
+        creds: &PlivoCredentials,
+        msg: &OutboundMessage<'_>,
+    ) -> Result<Accepted, PlivoError> {
+        let mut attempt = 1;
+        loop {
+            match self.send_once(creds, msg).await {
+                Err(e) if e.class() == FailureClass::Retryable && attempt < self.retry.max_attempts => {
+                    let delay = self.retry.delay(attempt);
+                    warn!(attempt, delay_ms = delay.as_millis() as u64, error = %e, "Plivo send failed; retrying");
+                    tokio::time::sleep(delay).await;
+                    attempt += 1;
+                }
+                other => {
+                    debug!(attempt, ok = other.is_ok(), "Plivo send finished");
+                    return other;
+                }
+            }
+        }
+    }
+
+    /// Sends with the current credentials; on 401 re-reads the secret once (it may have been
+    /// rotated) and tries again with the new credentials.
+    pub async fn send_refreshing_credentials<P: SecretProvider>(
+        &self,
+        secrets: &P,
+        msg: &OutboundMessage<'_>,
+    ) -> Result<Accepted, SendFailure> {
+        let secret = secrets.current().await?;
+        match self.send(&secret.plivo, msg).await {
+            Err(e) if e.class() == FailureClass::Unauthorized => {
+                warn!("Plivo answered 401; re-reading the secret once in case it was rotated");
+                let fresh = secrets.refresh().await?;
+                Ok(self.send(&fresh.plivo, msg).await?)
+            }
+            other => Ok(other?),
+        }
+    }
+}
+
+fn classify_transport_error(e: reqwest::Error) -> PlivoError {
+    // A connect failure (refused, DNS, TLS handshake, connect timeout) means the request never
+    // left; anything later may have reached Plivo.
+    if e.is_connect() {
+        PlivoError::NotSent {
+            reason: error_chain(&e),
+        }
+    } else if e.is_timeout() {
+        PlivoError::OutcomeUnknown {
+            reason: format!("no answer within the timeout: {}", error_chain(&e)),
+        }
+    } else {
+        PlivoError::OutcomeUnknown {
+            reason: error_chain(&e),
+        }
+    }
+}
+
+fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
+}
+
+#[derive(Deserialize)]
+struct ErrorBody {
+    api_id: Option<String>,
+    error: Option<serde_json::Value>,
+}
+
+fn interpret(status: u16, body: &[u8]) -> Result<Accepted, PlivoError> {
+    if (200..300).contains(&status) {
+        return serde_json::from_slice::<Accepted>(body).map_err(|e| PlivoError::OutcomeUnknown {
+            reason: format!("Plivo answered {status} with a body that is not a send result: {e}"),
+        });
+    }
+    let (api_id, error) = describe_error_body(status, body);
+    Err(match status {
+        401 => PlivoError::Unauthorized { error },
+        429 => PlivoError::RateLimited { error },
+        500..=599 => PlivoError::ServerError { status, error },
+        400..=499 => PlivoError::Refused { status, api_id, error },
+        _ => PlivoError::OutcomeUnknown {
+            reason: format!("unexpected status {status}: {error}"),
+        },
+    })
+}
+
+/// Plivo's error sentence when the body is its JSON error shape, else a short excerpt of the
+/// body, else the status's reason phrase.
+fn describe_error_body(status: u16, body: &[u8]) -> (Option<String>, String) {
+    if let Ok(parsed) = serde_json::from_slice::<ErrorBody>(body) {
+        let error = match parsed.error {
+            Some(serde_json::Value::String(s)) => Some(s),
+            Some(other) => Some(other.to_string()),
+            None => None,
+        };
+        if let Some(error) = error {
+            return (parsed.api_id, error);
+        }
+    }
+    let text = String::from_utf8_lossy(body);
+    let text = text.trim();
+    if text.is_empty() {
+        let reason = reqwest::StatusCode::from_u16(status)
+            .ok()
+            .and_then(|s| s.canonical_reason())
+            .unwrap_or("no reason given");
+        (None, reason.to_owned())
+    } else {
+        (None, text.chars().take(200).collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn classification_follows_the_retry_rules() {
+        let cases = [
+            (400, FailureClass::Permanent),
+            (403, FailureClass::Permanent),
+            (404, FailureClass::Permanent),
+            (401, FailureClass::Unauthorized),
+            (429, FailureClass::Retryable),
+            (500, FailureClass::Retryable),
+            (503, FailureClass::Retryable),
+        ];
+        for (status, class) in cases {
+            assert_eq!(interpret(status, b"{}").unwrap_err().class(), class, "{status}");
+        }
+    }
+
+    #[test]
+    fn error_text_comes_from_json_text_or_reason_phrase() {
+        assert_eq!(
+            describe_error_body(400, br#"{"api_id":"a1","error":"invalid src"}"#),
+            (Some("a1".into()), "invalid src".into())
+        );
+        assert_eq!(describe_error_body(502, b"<html>Bad Gateway</html>").1, "<html>Bad Gateway</html>");
+        assert_eq!(describe_error_body(503, b"").1, "Service Unavailable");
+        assert_eq!(
+            describe_error_body(400, br#"{"error":{"dst":"bad"}}"#).1,
+            r#"{"dst":"bad"}"#
+        );
+    }
+
+    #[test]
+    fn an_unreadable_success_is_an_unknown_outcome() {
+        assert_eq!(interpret(202, b"oops").unwrap_err().class(), FailureClass::Unknown);
+    }
+}

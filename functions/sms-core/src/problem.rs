@@ -1,0 +1,144 @@
+//! RFC 9457 problem details: the one error shape every route answers with.
+
+use lambda_http::{Body, Response, http::StatusCode};
+use serde::Serialize;
+
+/// One problem with one field of the request, e.g. `recipients[3]`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FieldError {
+    pub field: String,
+    pub message: String,
+}
+
+impl FieldError {
+    pub fn new(field: impl Into<String>, message: impl ToString) -> Self {
+        Self {
+            field: field.into(),
+            message: message.to_string(),
+        }
+    }
+}
+
+/// An error answer. `kind` picks the status, title and type URI, so one kind of problem
+/// always looks the same to clients.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Problem {
+    #[serde(rename = "type")]
+    pub type_uri: String,
+    pub title: String,
+    pub status: u16,
+    pub detail: String,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<FieldError>,
+}
+
+/// The kinds of problem the API reports. Their slugs are stable: clients may branch on `type`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProblemKind {
+    InvalidRequest,
+    PayloadTooLarge,
+    UnsupportedMediaType,
+    Unauthorized,
+    Forbidden,
+    NotFound,
+    MethodNotAllowed,
+    IdempotencyConflict,
+    Suppressed,
+    PlivoRejected,
+    PlivoUnavailable,
+    OutcomeUnknown,
+    Internal,
+}
+
+impl ProblemKind {
+    fn parts(self) -> (StatusCode, &'static str, &'static str) {
+        use ProblemKind::*;
+        match self {
+            InvalidRequest => (StatusCode::BAD_REQUEST, "invalid-request", "Invalid request"),
+            PayloadTooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "payload-too-large", "Request body too large"),
+            UnsupportedMediaType => (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported-media-type", "Unsupported media type"),
+            Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized", "Missing or malformed credentials"),
+            Forbidden => (StatusCode::FORBIDDEN, "forbidden", "Credentials refused"),
+            NotFound => (StatusCode::NOT_FOUND, "not-found", "Not found"),
+            MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "method-not-allowed", "Method not allowed"),
+            IdempotencyConflict => (StatusCode::CONFLICT, "idempotency-conflict", "Idempotency key conflict"),
+            Suppressed => (StatusCode::UNPROCESSABLE_ENTITY, "recipient-suppressed", "Recipient has opted out"),
+            PlivoRejected => (StatusCode::BAD_GATEWAY, "plivo-rejected", "Plivo refused the message"),
+            PlivoUnavailable => (StatusCode::SERVICE_UNAVAILABLE, "plivo-unavailable", "Plivo is unavailable"),
+            OutcomeUnknown => (StatusCode::GATEWAY_TIMEOUT, "outcome-unknown", "Outcome unknown"),
+            Internal => (StatusCode::INTERNAL_SERVER_ERROR, "internal", "Internal error"),
+        }
+    }
+}
+
+/// Problem type URIs are relative references under this path (RFC 9457 §3.1.1 allows them);
+/// the README documents each slug.
+pub const PROBLEM_TYPE_BASE: &str = "/problems/";
+
+impl Problem {
+    pub fn new(kind: ProblemKind, detail: impl Into<String>) -> Self {
+        let (status, slug, title) = kind.parts();
+        Self {
+            type_uri: format!("{PROBLEM_TYPE_BASE}{slug}"),
+            title: title.to_owned(),
+            status: status.as_u16(),
+            detail: detail.into(),
+            errors: Vec::new(),
+        }
+    }
+
+    pub fn invalid(detail: impl Into<String>, errors: Vec<FieldError>) -> Self {
+        Self {
+            errors,
+            ..Self::new(ProblemKind::InvalidRequest, detail)
+        }
+    }
+
+    pub fn field(field: impl Into<String>, message: impl ToString) -> Self {
+        let e = FieldError::new(field, message);
+        Self::invalid(format!("{} {}", e.field, e.message), vec![e])
+    }
+
+    pub fn status(&self) -> StatusCode {
+        StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+    }
+
+    pub fn into_response(self) -> Response<Body> {
+        let body = serde_json::to_string(&self).unwrap_or_else(|_| "{}".into());
+        Response::builder()
+            .status(self.status())
+            .header("content-type", "application/problem+json")
+            .body(Body::Text(body))
+            .unwrap_or_else(|_| Response::new(Body::Empty))
+    }
+}
+
+impl From<Problem> for Response<Body> {
+    fn from(p: Problem) -> Self {
+        p.into_response()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn serializes_to_rfc9457_with_field_errors() {
+        let p = Problem::field("recipients[3]", "must start with '+'");
+        let json: serde_json::Value = serde_json::to_value(&p).unwrap();
+        assert_eq!(json["type"], "/problems/invalid-request");
+        assert_eq!(json["status"], 400);
+        assert_eq!(json["errors"][0]["field"], "recipients[3]");
+        let resp = p.into_response();
+        assert_eq!(resp.status(), 400);
+        assert_eq!(resp.headers()["content-type"], "application/problem+json");
+    }
+
+    #[test]
+    fn omits_errors_when_there_are_none() {
+        let json = serde_json::to_value(Problem::new(ProblemKind::NotFound, "x")).unwrap();
+        assert!(json.get("errors").is_none());
+        assert_eq!(json["status"], 404);
+    }
+}

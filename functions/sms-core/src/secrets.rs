@@ -1,0 +1,266 @@
+//! The service secret (DESIGN §6): Plivo credentials, the default sender and the API keys.
+//!
+//! Read from Secrets Manager once per cold start and kept for a TTL, so a rotation takes
+//! effect within minutes without a deploy. Every value is wrapped: `Debug` shows no secret.
+
+use std::{
+    fmt,
+    future::Future,
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+use tokio::sync::Mutex;
+
+use crate::{auth::ApiKeys, phone::PhoneNumber};
+
+/// Plivo account credentials. The auth id is not secret (it is part of every API path);
+/// the token is.
+#[derive(Clone)]
+pub struct PlivoCredentials {
+    pub auth_id: String,
+    pub auth_token: SecretString,
+}
+
+impl PlivoCredentials {
+    pub fn new(auth_id: impl Into<String>, auth_token: impl Into<String>) -> Self {
+        Self {
+            auth_id: auth_id.into(),
+            auth_token: SecretString::from(auth_token.into()),
+        }
+    }
+    pub fn token(&self) -> &str {
+        self.auth_token.expose_secret()
+    }
+}
+
+impl fmt::Debug for PlivoCredentials {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PlivoCredentials")
+            .field("auth_id", &self.auth_id)
+            .field("auth_token", &"[redacted]")
+            .finish()
+    }
+}
+
+/// Everything the functions read from the secret, parsed.
+#[derive(Clone, Debug)]
+pub struct ServiceSecret {
+    pub plivo: PlivoCredentials,
+    pub default_src: PhoneNumber,
+    pub api_keys: ApiKeys,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SecretError {
+    #[error("secret {secret_id} could not be read: {reason}")]
+    Unavailable { secret_id: String, reason: String },
+    #[error("secret {secret_id} is malformed: {reason}")]
+    Malformed { secret_id: String, reason: String },
+}
+
+/// The secret's JSON. Field names only ever reach error messages, never values.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SecretDocument {
+    plivo_auth_id: String,
+    plivo_auth_token: String,
+    plivo_src: String,
+    api_keys: Vec<String>,
+}
+
+impl ServiceSecret {
+    /// Parses the secret's JSON string. Errors name the problem but never echo the input,
+    /// because the input is the secret.
+    pub fn from_json(secret_id: &str, json: &str) -> Result<Self, SecretError> {
+        let malformed = |reason: String| SecretError::Malformed {
+            secret_id: secret_id.to_owned(),
+            reason,
+        };
+        let doc: SecretDocument = serde_json::from_str(json).map_err(|e| {
+            // serde_json's messages quote unknown field names but not values; keep only
+            // the category and position to be safe.
+            malformed(format!("{:?} error at line {} column {}", e.classify(), e.line(), e.column()))
+        })?;
+        if doc.plivo_auth_id.trim().is_empty() {
+            return Err(malformed("plivo_auth_id is empty".into()));
+        }
+        if doc.plivo_auth_token.is_empty() {
+            return Err(malformed("plivo_auth_token is empty".into()));
+        }
+        let default_src = PhoneNumber::parse(&doc.plivo_src)
+            .map_err(|e| malformed(format!("plivo_src {e}")))?;
+        let api_keys = ApiKeys::new(doc.api_keys).map_err(|e| malformed(format!("api_keys {e}")))?;
+        Ok(Self {
+            plivo: PlivoCredentials::new(doc.plivo_auth_id, doc.plivo_auth_token),
+            default_src,
+            api_keys,
+        })
+    }
+}
+
+/// Where the secret comes from: Secrets Manager in Lambda, a fixed value in handler tests.
+pub trait SecretSource: Send + Sync {
+    fn fetch(&self) -> impl Future<Output = Result<ServiceSecret, SecretError>> + Send;
+}
+
+/// What handlers depend on: the current secret, and a forced re-read after Plivo says 401.
+pub trait SecretProvider: Send + Sync {
+    fn current(&self) -> impl Future<Output = Result<Arc<ServiceSecret>, SecretError>> + Send;
+    fn refresh(&self) -> impl Future<Output = Result<Arc<ServiceSecret>, SecretError>> + Send;
+}
+
+/// Reads the secret from AWS Secrets Manager.
+pub struct SecretsManagerSource {
+    client: aws_sdk_secretsmanager::Client,
+    secret_id: String,
+}
+
+impl SecretsManagerSource {
+    pub fn new(client: aws_sdk_secretsmanager::Client, secret_id: impl Into<String>) -> Self {
+        Self {
+            client,
+            secret_id: secret_id.into(),
+        }
+    }
+}
+
+impl SecretSource for SecretsManagerSource {
+    async fn fetch(&self) -> Result<ServiceSecret, SecretError> {
+        let out = self
+            .client
+            .get_secret_value()
+            .secret_id(&self.secret_id)
+            .send()
+            .await
+            .map_err(|e| SecretError::Unavailable {
+                secret_id: self.secret_id.clone(),
+                reason: aws_sdk_secretsmanager::error::DisplayErrorContext(e).to_string(),
+            })?;
+        let json = out.secret_string().ok_or_else(|| SecretError::Malformed {
+            secret_id: self.secret_id.clone(),
+            reason: "SecretString is missing (binary secrets are not supported)".into(),
+        })?;
+        ServiceSecret::from_json(&self.secret_id, json)
+    }
+}
+
+/// A fixed secret, for tests and for tools that already hold the values.
+pub struct StaticSecret(pub ServiceSecret);
+
+impl SecretSource for StaticSecret {
+    async fn fetch(&self) -> Result<ServiceSecret, SecretError> {
+        Ok(self.0.clone())
+    }
+}
+
+/// Caches a [`SecretSource`] for `ttl`. One fetch at a time: concurrent callers wait for it
+/// rather than each calling Secrets Manager.
+pub struct SecretCache<S> {
+    source: S,
+    ttl: Duration,
+    slot: Mutex<Option<(Instant, Arc<ServiceSecret>)>>,
+}
+
+impl<S: SecretSource> SecretCache<S> {
+    pub const DEFAULT_TTL: Duration = Duration::from_secs(300);
+
+    pub fn new(source: S, ttl: Duration) -> Self {
+        Self {
+            source,
+            ttl,
+            slot: Mutex::new(None),
+        }
+    }
+
+    async fn load(&self, force: bool) -> Result<Arc<ServiceSecret>, SecretError> {
+        let mut slot = self.slot.lock().await;
+        if !force {
+            if let Some((at, secret)) = slot.as_ref() {
+                if at.elapsed() < self.ttl {
+                    return Ok(secret.clone());
+                }
+            }
+        }
+        let fresh = Arc::new(self.source.fetch().await?);
+        *slot = Some((Instant::now(), fresh.clone()));
+        Ok(fresh)
+    }
+}
+
+impl<S: SecretSource> SecretProvider for SecretCache<S> {
+    async fn current(&self) -> Result<Arc<ServiceSecret>, SecretError> {
+        self.load(false).await
+    }
+    async fn refresh(&self) -> Result<Arc<ServiceSecret>, SecretError> {
+        self.load(true).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use super::*;
+
+    const JSON: &str = r#"{"plivo_auth_id":"MAXXXXXXXXXXXXXXXXXX","plivo_auth_token":"tok-very-secret","plivo_src":"+14155550100","api_keys":["key-one-secret"]}"#;
+
+    #[test]
+    fn parses_the_documented_shape() {
+        let s = ServiceSecret::from_json("id", JSON).unwrap();
+        assert_eq!(s.plivo.auth_id, "MAXXXXXXXXXXXXXXXXXX");
+        assert_eq!(s.plivo.token(), "tok-very-secret");
+        assert_eq!(s.default_src.as_str(), "+14155550100");
+        assert!(s.api_keys.verify("key-one-secret"));
+    }
+
+    #[test]
+    fn debug_output_never_shows_secret_values() {
+        let s = ServiceSecret::from_json("id", JSON).unwrap();
+        let shown = format!("{s:?}");
+        assert!(!shown.contains("tok-very-secret"), "{shown}");
+        assert!(!shown.contains("key-one-secret"), "{shown}");
+    }
+
+    #[test]
+    fn malformed_secrets_name_the_problem_without_echoing_values() {
+        let cases = [
+            ("not json tok-very-secret", "Syntax"),
+            (r#"{"plivo_auth_id":"MA","plivo_auth_token":"tok-very-secret","plivo_src":"+1","api_keys":["k"]}"#, "plivo_src"),
+            (r#"{"plivo_auth_id":"MA","plivo_auth_token":"tok-very-secret","plivo_src":"+14155550100","api_keys":[]}"#, "api_keys"),
+            (r#"{"plivo_auth_id":"MA","plivo_auth_token":"tok-very-secret","plivo_src":"+14155550100"}"#, "Data"),
+            (r#"{"plivo_auth_id":"","plivo_auth_token":"tok-very-secret","plivo_src":"+14155550100","api_keys":["k"]}"#, "plivo_auth_id"),
+        ];
+        for (json, needle) in cases {
+            let err = ServiceSecret::from_json("sms/secret", json).unwrap_err().to_string();
+            assert!(err.contains(needle), "{err}");
+            assert!(err.contains("sms/secret"), "{err}");
+            assert!(!err.contains("tok-very-secret"), "{err}");
+        }
+    }
+
+    struct Counting(AtomicUsize);
+    impl SecretSource for Counting {
+        async fn fetch(&self) -> Result<ServiceSecret, SecretError> {
+            self.0.fetch_add(1, Ordering::SeqCst);
+            ServiceSecret::from_json("id", JSON)
+        }
+    }
+
+    #[tokio::test]
+    async fn cache_reads_once_within_ttl_and_again_on_refresh_or_expiry() {
+        let cache = SecretCache::new(Counting(AtomicUsize::new(0)), Duration::from_secs(60));
+        cache.current().await.unwrap();
+        cache.current().await.unwrap();
+        assert_eq!(cache.source.0.load(Ordering::SeqCst), 1);
+        cache.refresh().await.unwrap();
+        assert_eq!(cache.source.0.load(Ordering::SeqCst), 2);
+
+        let short = SecretCache::new(Counting(AtomicUsize::new(0)), Duration::ZERO);
+        short.current().await.unwrap();
+        short.current().await.unwrap();
+        assert_eq!(short.source.0.load(Ordering::SeqCst), 2);
+    }
+}
