@@ -3,6 +3,7 @@
 
 mod dynamo;
 mod memory;
+pub mod schema;
 
 use std::{fmt, future::Future};
 
