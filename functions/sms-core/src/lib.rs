@@ -6,6 +6,7 @@
 pub mod api;
 pub mod auth;
 pub mod config;
+pub mod idempotency;
 pub mod phone;
 pub mod plivo;
 pub mod problem;
@@ -14,6 +15,7 @@ pub mod secrets;
 pub mod store;
 pub mod telemetry;
 pub mod text;
+pub mod wiring;
 
 pub use phone::PhoneNumber;
 pub use problem::{FieldError, Problem, ProblemKind};

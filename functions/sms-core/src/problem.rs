@@ -47,6 +47,7 @@ pub enum ProblemKind {
     PlivoRejected,
     PlivoUnavailable,
     OutcomeUnknown,
+    NotImplemented,
     Internal,
 }
 
@@ -66,6 +67,7 @@ impl ProblemKind {
             PlivoRejected => (StatusCode::BAD_GATEWAY, "plivo-rejected", "Plivo refused the message"),
             PlivoUnavailable => (StatusCode::SERVICE_UNAVAILABLE, "plivo-unavailable", "Plivo is unavailable"),
             OutcomeUnknown => (StatusCode::GATEWAY_TIMEOUT, "outcome-unknown", "Outcome unknown"),
+            NotImplemented => (StatusCode::NOT_IMPLEMENTED, "not-implemented", "Not implemented"),
             Internal => (StatusCode::INTERNAL_SERVER_ERROR, "internal", "Internal error"),
         }
     }

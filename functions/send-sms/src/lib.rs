@@ -1,0 +1,245 @@
+//! send-sms: `POST /v1/messages` hands one SMS to Plivo; `GET /v1/messages/{message_uuid}`
+//! reports what is known of it (DESIGN §3).
+
+mod request;
+
+use chrono::Utc;
+use lambda_http::{Body, Request, RequestExt, Response, http::Method, http::StatusCode};
+use serde::Serialize;
+use sms_core::{
+    Encoding, Problem, ProblemKind,
+    api::{self, IdempotencyKey, Route},
+    config::PublicBaseUrl,
+    idempotency::{self, Begin},
+    plivo::{FailureClass, OutboundMessage, PlivoClient, SendFailure},
+    secrets::SecretProvider,
+    store::{AcceptedMessage, IdempotencyStore, MessageStore, MessageStatus, SuppressionList},
+};
+use tracing::{Instrument, error, info, info_span, warn};
+
+pub use request::{SendMessage, SendMessageBody};
+
+/// Largest body accepted: a 1,600-character text with JSON escaping fits many times over.
+pub const BODY_LIMIT: usize = 64 * 1024;
+
+/// Everything a request needs, built once per cold start.
+pub struct App<S, P> {
+    pub store: S,
+    pub secrets: P,
+    pub plivo: PlivoClient,
+    pub public_base_url: PublicBaseUrl,
+}
+
+/// The 202 answer of `POST /v1/messages`.
+#[derive(Debug, Serialize)]
+pub struct Queued<'a> {
+    pub message_uuid: &'a str,
+    pub to: &'a str,
+    pub status: MessageStatus,
+    pub encoding: Encoding,
+    pub segments: usize,
+}
+
+/// Serves one request. Every outcome, failures included, is an HTTP answer: an `Err` from a
+/// Lambda HTTP handler would reach the caller as API Gateway's bare 502.
+pub async fn handle<S, P>(req: Request, app: &App<S, P>) -> Response<Body>
+where
+    S: MessageStore + IdempotencyStore + SuppressionList,
+    P: SecretProvider,
+{
+    let request_id = req
+        .lambda_context_ref()
+        .map(|c| c.request_id.clone())
+        .unwrap_or_default();
+    let span = info_span!("send_sms", %request_id, method = %req.method(), path = %req.uri().path());
+    async move {
+        let response = route(&req, app).await.unwrap_or_else(Problem::into_response);
+        info!(status = response.status().as_u16(), "answered");
+        response
+    }
+    .instrument(span)
+    .await
+}
+
+async fn route<S, P>(req: &Request, app: &App<S, P>) -> Result<Response<Body>, Problem>
+where
+    S: MessageStore + IdempotencyStore + SuppressionList,
+    P: SecretProvider,
+{
+    let segments = api::path_segments(req);
+    let route = api::match_route(&segments, "messages");
+    if route == Route::Unknown {
+        return Ok(api::not_found(req));
+    }
+    let secret = app.secrets.current().await.map_err(|e| {
+        error!(error = %e, "the service secret could not be loaded");
+        Problem::new(
+            ProblemKind::Internal,
+            "the service's configuration could not be read; see the function's logs",
+        )
+    })?;
+    api::authenticate(req, &secret.api_keys)?;
+    match (route, req.method()) {
+        (Route::Collection, &Method::POST) => send(req, app, &secret.default_src).await,
+        (Route::Item(id), &Method::GET) => status(id, app).await,
+        (Route::Collection, _) => Ok(api::method_not_allowed("POST")),
+        (Route::Item(_), _) => Ok(api::method_not_allowed("GET")),
+        (Route::Unknown, _) => Ok(api::not_found(req)),
+    }
+}
+
+async fn send<S, P>(req: &Request, app: &App<S, P>, default_src: &sms_core::PhoneNumber) -> Result<Response<Body>, Problem>
+where
+    S: MessageStore + IdempotencyStore + SuppressionList,
+    P: SecretProvider,
+{
+    let key = IdempotencyKey::from_request(req)?;
+    let body: SendMessageBody = api::read_json(req, BODY_LIMIT)?;
+    let message = SendMessage::parse(body, default_src)?;
+    let claim = match idempotency::begin(&app.store, "messages", key.as_ref(), &message, Utc::now()).await? {
+        Begin::Respond(replayed) => return Ok(replayed),
+        Begin::Proceed(claim) => claim,
+    };
+
+    let outcome = deliver(&message, app).await;
+    match claim {
+        Some(claim) if outcome.sent_nothing => claim.abandon().await,
+        Some(claim) => claim.finish(&outcome.response, Utc::now()).await,
+        None => {}
+    }
+    Ok(outcome.response)
+}
+
+struct Outcome {
+    response: Response<Body>,
+    /// True when nothing can have reached Plivo, so the request may safely be retried.
+    sent_nothing: bool,
+}
+
+impl Outcome {
+    fn settled(response: Response<Body>) -> Self {
+        Self { response, sent_nothing: false }
+    }
+    fn nothing_sent(problem: Problem) -> Self {
+        Self { response: problem.into_response(), sent_nothing: true }
+    }
+}
+
+async fn deliver<S, P>(message: &SendMessage, app: &App<S, P>) -> Outcome
+where
+    S: MessageStore + SuppressionList,
+    P: SecretProvider,
+{
+    match app.store.is_suppressed(&message.to).await {
+        Ok(false) => {}
+        Ok(true) => {
+            return Outcome::nothing_sent(Problem::new(
+                ProblemKind::Suppressed,
+                format!("{} has opted out of messages from this service; nothing was sent", message.to),
+            ));
+        }
+        Err(e) => {
+            error!(error = %e, "the suppression list could not be read");
+            return Outcome::nothing_sent(Problem::new(
+                ProblemKind::Internal,
+                "the suppression list could not be read; nothing was sent",
+            ));
+        }
+    }
+
+    let callback_url = app.public_base_url.status_callback_url();
+    let outbound = OutboundMessage {
+        src: &message.from,
+        dst: std::slice::from_ref(&message.to),
+        text: &message.text,
+        callback_url: &callback_url,
+    };
+    let accepted = match app.plivo.send_refreshing_credentials(&app.secrets, &outbound).await {
+        Ok(accepted) => accepted,
+        Err(failure) => return plivo_failure(failure),
+    };
+    let Some(uuid) = accepted.message_uuid.first() else {
+        warn!(api_id = %accepted.api_id, "Plivo accepted the request but reported the destination invalid");
+        return Outcome::settled(
+            Problem::new(
+                ProblemKind::PlivoRejected,
+                format!("Plivo reported {} as an invalid destination", message.to),
+            )
+            .into_response(),
+        );
+    };
+    info!(message_uuid = %uuid, api_id = %accepted.api_id, segments = message.text.segments(), "Plivo accepted the message");
+
+    let record = AcceptedMessage {
+        message_uuid: uuid.clone(),
+        to: Some(message.to.clone()),
+        from: message.from.clone(),
+        job_id: None,
+        reference: message.reference.clone(),
+        encoding: message.text.encoding(),
+        segments: message.text.segments() as u32,
+    };
+    if let Err(e) = app.store.record_accepted(&[record], Utc::now()).await {
+        // The SMS is on its way; failing the request now would invite a duplicate send.
+        // The delivery report will create the item if this write never lands.
+        error!(error = %e, message_uuid = %uuid, "the message item could not be written");
+    }
+    Outcome::settled(api::json_response(
+        StatusCode::ACCEPTED,
+        &Queued {
+            message_uuid: uuid,
+            to: message.to.as_str(),
+            status: MessageStatus::Queued,
+            encoding: message.text.encoding(),
+            segments: message.text.segments(),
+        },
+    ))
+}
+
+fn plivo_failure(failure: SendFailure) -> Outcome {
+    let plivo = match failure {
+        SendFailure::Secret(e) => {
+            error!(error = %e, "the service secret could not be re-read after Plivo answered 401");
+            return Outcome::settled(
+                Problem::new(ProblemKind::Internal, "the service's configuration could not be read; see the function's logs")
+                    .into_response(),
+            );
+        }
+        SendFailure::Plivo(e) => e,
+    };
+    warn!(error = %plivo, class = ?plivo.class(), "Plivo did not take the message");
+    match plivo.class() {
+        FailureClass::Retryable => Outcome::nothing_sent(Problem::new(
+            ProblemKind::PlivoUnavailable,
+            format!("{plivo}; nothing was sent, retry later"),
+        )),
+        FailureClass::Permanent | FailureClass::Unauthorized => {
+            Outcome::settled(Problem::new(ProblemKind::PlivoRejected, plivo.to_string()).into_response())
+        }
+        FailureClass::Unknown => Outcome::settled(
+            Problem::new(
+                ProblemKind::OutcomeUnknown,
+                "Plivo did not answer in time; the message may have been sent, so it was not sent again",
+            )
+            .into_response(),
+        ),
+    }
+}
+
+/// `GET /v1/messages/{message_uuid}`.
+async fn status<S, P>(id: &str, app: &App<S, P>) -> Result<Response<Body>, Problem>
+where
+    S: MessageStore,
+{
+    if uuid::Uuid::parse_str(id).is_err() {
+        return Err(Problem::field("message_uuid", "must be a UUID as returned by POST /v1/messages"));
+    }
+    match app.store.get_message(id).await {
+        Ok(Some(record)) => Ok(api::json_response(StatusCode::OK, &record)),
+        Ok(None) => Err(Problem::new(ProblemKind::NotFound, format!("no message {id}"))),
+        Err(e) => {
+            error!(error = %e, "the message could not be read");
+            Err(Problem::new(ProblemKind::Internal, "the message could not be read; retry"))
+        }
+    }
+}

@@ -1,0 +1,392 @@
+//! send-sms handler tests: the real handler with the in-memory store, a fixed secret and a
+//! wiremock Plivo. Arrange / Act / Assert.
+
+use std::time::Duration;
+
+use lambda_http::{Body, Request, Response, http};
+use send_sms::App;
+use serde_json::{Value, json};
+use sms_core::{
+    PhoneNumber,
+    config::PublicBaseUrl,
+    plivo::{PlivoClient, PlivoConfig},
+    retry::RetryPolicy,
+    secrets::{SecretCache, SecretError, SecretProvider, SecretSource, ServiceSecret, StaticSecret},
+    store::{MemoryStore, MessageStatus, MessageStore, SuppressionList, SuppressionSource},
+};
+use wiremock::{
+    Mock, MockServer, ResponseTemplate,
+    matchers::{body_json, header, method, path},
+};
+
+const AUTH_ID: &str = "MATESTACCOUNT0000001";
+const TOKEN: &str = "plivo-token-never-logged";
+const API_KEY: &str = "test-api-key";
+const PLIVO_PATH: &str = "/v1/Account/MATESTACCOUNT0000001/Message/";
+const UUID: &str = "0b8a5f2e-8f2a-11ee-9a3c-0242ac120002";
+
+fn secret() -> ServiceSecret {
+    ServiceSecret::from_json(
+        "test",
+        &json!({
+            "plivo_auth_id": AUTH_ID,
+            "plivo_auth_token": TOKEN,
+            "plivo_src": "+14155550100",
+            "api_keys": [API_KEY],
+        })
+        .to_string(),
+    )
+    .unwrap()
+}
+
+type TestApp = App<MemoryStore, SecretCache<StaticSecret>>;
+
+fn app(plivo: &MockServer) -> TestApp {
+    let mut cfg = PlivoConfig::new(plivo.uri());
+    cfg.request_timeout = Duration::from_millis(500);
+    cfg.retry = RetryPolicy {
+        max_attempts: 3,
+        base_delay: Duration::from_millis(1),
+        max_delay: Duration::from_millis(2),
+    };
+    App {
+        store: MemoryStore::new(),
+        secrets: SecretCache::new(StaticSecret(secret()), Duration::from_secs(60)),
+        plivo: PlivoClient::new(cfg).unwrap(),
+        public_base_url: PublicBaseUrl::parse("https://sms.example.com").unwrap(),
+    }
+}
+
+fn post(body: &str) -> http::request::Builder {
+    let _ = body;
+    http::Request::builder()
+        .method("POST")
+        .uri("https://sms.example.com/v1/messages")
+        .header("content-type", "application/json")
+        .header("authorization", format!("Bearer {API_KEY}"))
+}
+
+fn send_req(body: Value) -> Request {
+    post("").body(Body::Text(body.to_string())).unwrap()
+}
+
+fn get_req(id: &str) -> Request {
+    http::Request::builder()
+        .method("GET")
+        .uri(format!("https://sms.example.com/v1/messages/{id}"))
+        .header("authorization", format!("Bearer {API_KEY}"))
+        .body(Body::Empty)
+        .unwrap()
+}
+
+fn json_of(resp: &Response<Body>) -> Value {
+    match resp.body() {
+        Body::Text(t) => serde_json::from_str(t).unwrap(),
+        other => panic!("unexpected body {other:?}"),
+    }
+}
+
+fn accepted(uuid: &str) -> ResponseTemplate {
+    ResponseTemplate::new(202).set_body_json(json!({
+        "api_id": "api-1",
+        "message": "message(s) queued",
+        "message_uuid": [uuid],
+    }))
+}
+
+async fn plivo_expecting(calls: u64, response: ResponseTemplate) -> MockServer {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path(PLIVO_PATH))
+        .respond_with(response)
+        .expect(calls)
+        .mount(&server)
+        .await;
+    server
+}
+
+fn valid_body() -> Value {
+    json!({"to": "+14155550123", "text": "Your code is 123456", "reference": "order-7"})
+}
+
+#[tokio::test]
+async fn a_valid_send_hands_plivo_one_correct_request_and_answers_202() {
+    // Arrange
+    let plivo = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path(PLIVO_PATH))
+        .and(header("authorization", "Basic TUFURVNUQUNDT1VOVDAwMDAwMDE6cGxpdm8tdG9rZW4tbmV2ZXItbG9nZ2Vk"))
+        .and(body_json(json!({
+            "src": "14155550100",
+            "dst": "14155550123",
+            "text": "Your code is 123456",
+            "url": "https://sms.example.com/v1/callbacks/plivo/status",
+            "method": "POST",
+        })))
+        .respond_with(accepted(UUID))
+        .expect(1)
+        .mount(&plivo)
+        .await;
+    let app = app(&plivo);
+
+    // Act
+    let resp = send_sms::handle(send_req(valid_body()), &app).await;
+
+    // Assert
+    assert_eq!(resp.status(), 202);
+    assert_eq!(
+        json_of(&resp),
+        json!({"message_uuid": UUID, "to": "+14155550123", "status": "queued", "encoding": "GSM-7", "segments": 1})
+    );
+    let stored = app.store.get_message(UUID).await.unwrap().unwrap();
+    assert_eq!(stored.status, MessageStatus::Queued);
+    assert_eq!(stored.to.as_deref(), Some("+14155550123"));
+    assert_eq!(stored.reference.as_deref(), Some("order-7"));
+    assert_eq!(stored.encoding.as_deref(), Some("GSM-7"));
+}
+
+#[tokio::test]
+async fn the_from_field_overrides_the_default_sender_and_ucs2_is_reported() {
+    let plivo = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path(PLIVO_PATH))
+        .and(wiremock::matchers::body_partial_json(json!({"src": "447700900001"})))
+        .respond_with(accepted(UUID))
+        .expect(1)
+        .mount(&plivo)
+        .await;
+    let app = app(&plivo);
+    let text = "Привет! ".repeat(10);
+
+    let resp = send_sms::handle(send_req(json!({"to": "+14155550123", "text": text, "from": "+447700900001"})), &app).await;
+
+    assert_eq!(resp.status(), 202);
+    let body = json_of(&resp);
+    assert_eq!(body["encoding"], "UCS-2");
+    assert_eq!(body["segments"], 2);
+}
+
+async fn assert_refused_without_sending(req: Request, status: u16, field: Option<&str>, detail_has: &str) {
+    let plivo = plivo_expecting(0, accepted(UUID)).await;
+    let app = app(&plivo);
+    let resp = send_sms::handle(req, &app).await;
+    assert_eq!(resp.status(), status);
+    assert_eq!(resp.headers()["content-type"], "application/problem+json");
+    let body = json_of(&resp);
+    assert_eq!(body["status"], status);
+    if let Some(field) = field {
+        assert_eq!(body["errors"][0]["field"], field, "{body}");
+    }
+    assert!(body["detail"].as_str().unwrap().contains(detail_has), "{body}");
+    assert!(app.store.messages().is_empty());
+}
+
+#[tokio::test]
+async fn bad_input_of_every_kind_is_a_named_4xx_and_nothing_is_sent() {
+    let cases: Vec<(Value, Option<&str>, &str)> = vec![
+        (json!({"to": "4155550123", "text": "hi"}), Some("to"), "must start with '+'"),
+        (json!({"to": "+1415555", "text": "hi"}), Some("to"), "8 to 15 digits"),
+        (json!({"to": "+14155550123", "text": ""}), Some("text"), "must not be empty"),
+        (json!({"to": "+14155550123", "text": "a".repeat(1601)}), Some("text"), "at most 1600"),
+        (json!({"to": "+14155550123", "text": "ж".repeat(738)}), Some("text"), "at most 737"),
+        (json!({"to": "+14155550123", "text": "hi", "from": "sender"}), Some("from"), "must start with '+'"),
+        (json!({"to": "+14155550123", "text": "hi", "reference": "r".repeat(257)}), Some("reference"), "at most 256"),
+        (json!({"to": 14155550123u64, "text": "hi"}), Some("to"), "invalid type"),
+        (json!({"to": "+14155550123", "text": "hi", "txt": "x"}), Some("txt"), "unknown field `txt`"),
+        (json!({"text": "hi"}), Some("body"), "missing field `to`"),
+        (json!(["+14155550123"]), Some("body"), "invalid type"),
+    ];
+    for (body, field, detail) in cases {
+        assert_refused_without_sending(send_req(body), 400, field, detail).await;
+    }
+    // Several bad fields are all reported.
+    let plivo = plivo_expecting(0, accepted(UUID)).await;
+    let resp = send_sms::handle(send_req(json!({"to": "x", "text": " "})), &app(&plivo)).await;
+    let fields: Vec<_> = json_of(&resp)["errors"].as_array().unwrap().iter().map(|e| e["field"].clone()).collect();
+    assert_eq!(fields, vec![json!("to"), json!("text")]);
+}
+
+#[tokio::test]
+async fn malformed_bodies_and_media_types_are_refused() {
+    let raw = |body: &str, ct: &str| {
+        http::Request::builder()
+            .method("POST")
+            .uri("/v1/messages")
+            .header("content-type", ct)
+            .header("authorization", format!("Bearer {API_KEY}"))
+            .body(Body::Text(body.into()))
+            .unwrap()
+    };
+    assert_refused_without_sending(raw("{not json", "application/json"), 400, None, "not valid JSON").await;
+    assert_refused_without_sending(raw("", "application/json"), 400, None, "empty").await;
+    assert_refused_without_sending(raw("to=+1", "application/x-www-form-urlencoded"), 415, None, "application/json").await;
+    let big = json!({"to": "+14155550123", "text": "a".repeat(70_000)}).to_string();
+    assert_refused_without_sending(raw(&big, "application/json"), 413, None, "limit").await;
+}
+
+#[tokio::test]
+async fn missing_or_malformed_credentials_are_401_and_a_wrong_key_is_403() {
+    let with_auth = |auth: Option<&str>| {
+        let mut b = http::Request::builder().method("POST").uri("/v1/messages").header("content-type", "application/json");
+        if let Some(a) = auth {
+            b = b.header("authorization", a);
+        }
+        b.body(Body::Text(valid_body().to_string())).unwrap()
+    };
+    assert_refused_without_sending(with_auth(None), 401, None, "Bearer").await;
+    assert_refused_without_sending(with_auth(Some(API_KEY)), 401, None, "Bearer").await;
+    assert_refused_without_sending(with_auth(Some("Basic abc")), 401, None, "Bearer").await;
+    assert_refused_without_sending(with_auth(Some("Bearer wrong-key")), 403, None, "not valid").await;
+}
+
+#[tokio::test]
+async fn a_suppressed_recipient_is_refused_with_422_and_nothing_is_sent() {
+    let plivo = plivo_expecting(0, accepted(UUID)).await;
+    let app = app(&plivo);
+    let to = PhoneNumber::parse("+14155550123").unwrap();
+    app.store.suppress(&to, SuppressionSource::Keyword, chrono::Utc::now()).await.unwrap();
+
+    let resp = send_sms::handle(send_req(valid_body()), &app).await;
+
+    assert_eq!(resp.status(), 422);
+    assert_eq!(json_of(&resp)["type"], "/problems/recipient-suppressed");
+}
+
+fn with_key(body: Value, key: &str) -> Request {
+    post("")
+        .header("idempotency-key", key)
+        .body(Body::Text(body.to_string()))
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_repeated_idempotency_key_replays_the_first_answer_and_sends_nothing() {
+    let plivo = plivo_expecting(1, accepted(UUID)).await;
+    let app = app(&plivo);
+
+    let first = send_sms::handle(with_key(valid_body(), "k-1"), &app).await;
+    let second = send_sms::handle(with_key(valid_body(), "k-1"), &app).await;
+
+    assert_eq!(first.status(), 202);
+    assert_eq!(second.status(), 202);
+    assert_eq!(json_of(&first), json_of(&second));
+    assert_eq!(second.headers()["idempotent-replayed"], "true");
+}
+
+#[tokio::test]
+async fn the_same_key_with_a_different_body_is_409() {
+    let plivo = plivo_expecting(1, accepted(UUID)).await;
+    let app = app(&plivo);
+
+    send_sms::handle(with_key(valid_body(), "k-2"), &app).await;
+    let other = json!({"to": "+14155550199", "text": "Your code is 123456"});
+    let resp = send_sms::handle(with_key(other, "k-2"), &app).await;
+
+    assert_eq!(resp.status(), 409);
+    assert_eq!(json_of(&resp)["type"], "/problems/idempotency-conflict");
+}
+
+#[tokio::test]
+async fn plivo_refusing_is_502_with_its_reason() {
+    let refused = ResponseTemplate::new(400).set_body_json(json!({"api_id": "x", "error": "src is not a valid sender"}));
+    let plivo = plivo_expecting(1, refused).await;
+    let resp = send_sms::handle(send_req(valid_body()), &app(&plivo)).await;
+    assert_eq!(resp.status(), 502);
+    assert!(json_of(&resp)["detail"].as_str().unwrap().contains("src is not a valid sender"));
+}
+
+#[tokio::test]
+async fn plivo_unavailable_after_retries_is_503_and_the_key_can_be_retried() {
+    let plivo = plivo_expecting(3, ResponseTemplate::new(503)).await;
+    let app = app(&plivo);
+    let resp = send_sms::handle(with_key(valid_body(), "k-3"), &app).await;
+    assert_eq!(resp.status(), 503);
+    plivo.verify().await;
+
+    // Nothing was sent, so the key was released: the retry goes through to Plivo.
+    plivo.reset().await;
+    Mock::given(method("POST")).respond_with(accepted(UUID)).expect(1).mount(&plivo).await;
+    let retry = send_sms::handle(with_key(valid_body(), "k-3"), &app).await;
+    assert_eq!(retry.status(), 202);
+}
+
+#[tokio::test]
+async fn a_plivo_timeout_is_an_unknown_outcome_not_resent_even_on_retry() {
+    let slow = accepted(UUID).set_delay(Duration::from_secs(2));
+    let plivo = plivo_expecting(1, slow).await;
+    let app = app(&plivo);
+    let first = send_sms::handle(with_key(valid_body(), "k-4"), &app).await;
+    let again = send_sms::handle(with_key(valid_body(), "k-4"), &app).await;
+    assert_eq!(first.status(), 504);
+    assert_eq!(again.status(), 504);
+    assert_eq!(again.headers()["idempotent-replayed"], "true");
+}
+
+#[tokio::test]
+async fn plivo_reporting_the_number_invalid_is_502() {
+    let body = json!({"api_id": "a", "message": "message(s) queued", "message_uuid": [], "invalid_number": ["14155550123"]});
+    let plivo = plivo_expecting(1, ResponseTemplate::new(202).set_body_json(body)).await;
+    let resp = send_sms::handle(send_req(valid_body()), &app(&plivo)).await;
+    assert_eq!(resp.status(), 502);
+    assert!(json_of(&resp)["detail"].as_str().unwrap().contains("invalid destination"));
+}
+
+#[tokio::test]
+async fn get_reports_a_sent_message_and_404s_an_unknown_one() {
+    let plivo = plivo_expecting(1, accepted(UUID)).await;
+    let app = app(&plivo);
+    send_sms::handle(send_req(valid_body()), &app).await;
+
+    let found = send_sms::handle(get_req(UUID), &app).await;
+    assert_eq!(found.status(), 200);
+    let body = json_of(&found);
+    assert_eq!(body["message_uuid"], UUID);
+    assert_eq!(body["status"], "queued");
+    assert_eq!(body["to"], "+14155550123");
+
+    let missing = send_sms::handle(get_req("6f1c7d1e-0000-4000-8000-000000000000"), &app).await;
+    assert_eq!(missing.status(), 404);
+    let bad = send_sms::handle(get_req("not-a-uuid"), &app).await;
+    assert_eq!(bad.status(), 400);
+    assert_eq!(json_of(&bad)["errors"][0]["field"], "message_uuid");
+}
+
+#[tokio::test]
+async fn wrong_methods_and_unknown_paths_are_answered_not_panicked() {
+    let plivo = plivo_expecting(0, accepted(UUID)).await;
+    let app = app(&plivo);
+    let req = |m: &str, p: &str| {
+        http::Request::builder()
+            .method(m)
+            .uri(p)
+            .header("authorization", format!("Bearer {API_KEY}"))
+            .body(Body::Empty)
+            .unwrap()
+    };
+    assert_eq!(send_sms::handle(req("DELETE", "/v1/messages"), &app).await.status(), 405);
+    assert_eq!(send_sms::handle(req("POST", &format!("/v1/messages/{UUID}")), &app).await.status(), 405);
+    assert_eq!(send_sms::handle(req("GET", "/v1/elsewhere"), &app).await.status(), 404);
+}
+
+struct BrokenSecret;
+impl SecretSource for BrokenSecret {
+    async fn fetch(&self) -> Result<ServiceSecret, SecretError> {
+        Err(SecretError::Malformed { secret_id: "sms/test".into(), reason: "api_keys must list at least one key".into() })
+    }
+}
+
+#[tokio::test]
+async fn an_unreadable_secret_is_a_500_problem_not_a_crash() {
+    let plivo = plivo_expecting(0, accepted(UUID)).await;
+    let base = app(&plivo);
+    let app = App {
+        store: base.store,
+        secrets: SecretCache::new(BrokenSecret, Duration::from_secs(60)),
+        plivo: base.plivo,
+        public_base_url: base.public_base_url,
+    };
+    assert!(app.secrets.current().await.is_err());
+    let resp = send_sms::handle(send_req(valid_body()), &app).await;
+    assert_eq!(resp.status(), 500);
+    assert!(!json_of(&resp).to_string().contains("api_keys"));
+}

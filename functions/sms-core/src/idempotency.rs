@@ -1,0 +1,146 @@
+//! `Idempotency-Key` handling shared by the send routes (DESIGN §3): the same key with the
+//! same body within 24 h replays the first answer and does nothing else; the same key with
+//! another body is a 409.
+
+use chrono::{DateTime, Utc};
+use lambda_http::{Body, Response, http::StatusCode};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use tracing::{error, info};
+
+use crate::{
+    api::IdempotencyKey,
+    problem::{Problem, ProblemKind},
+    store::{IdempotencyBegin, IdempotencyStore, StoredResponse},
+};
+
+/// Header set on a replayed answer, so clients can tell a replay from a first answer.
+pub const REPLAYED_HEADER: &str = "idempotent-replayed";
+
+/// A request still "in progress" after this long has died without recording an outcome.
+const STALE_AFTER_SECONDS: i64 = 60;
+
+/// SHA-256 (hex) of the canonical JSON of the parsed request: two bodies that differ only in
+/// whitespace or key order are the same request.
+pub fn fingerprint(request: &impl Serialize) -> String {
+    let canonical = serde_json::to_vec(request).unwrap_or_default();
+    Sha256::digest(canonical)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// A claimed key: the request owns it until it calls `finish` or `abandon`.
+pub struct Claim<'a, S> {
+    store: &'a S,
+    record_key: String,
+    hash: String,
+}
+
+/// What to do with a request after looking at its key.
+pub enum Begin<'a, S> {
+    /// Go on; with `Some` the outcome must be recorded on the claim.
+    Proceed(Option<Claim<'a, S>>),
+    /// Answer with this and do nothing else.
+    Respond(Response<Body>),
+}
+
+/// Looks up `key` in `scope` (a route name, so one key cannot collide across routes).
+pub async fn begin<'a, S: IdempotencyStore>(
+    store: &'a S,
+    scope: &str,
+    key: Option<&IdempotencyKey>,
+    request: &impl Serialize,
+    now: DateTime<Utc>,
+) -> Result<Begin<'a, S>, Problem> {
+    let Some(key) = key else {
+        return Ok(Begin::Proceed(None));
+    };
+    let record_key = format!("{scope}:{}", key.as_str());
+    let hash = fingerprint(request);
+    let found = store.begin(&record_key, &hash, now).await.map_err(|e| {
+        error!(error = %e, "idempotency record could not be read");
+        Problem::new(ProblemKind::Internal, "the idempotency record could not be read; retry")
+    })?;
+    Ok(match found {
+        IdempotencyBegin::Started => Begin::Proceed(Some(Claim { store, record_key, hash })),
+        IdempotencyBegin::Replay(stored) => {
+            info!("replaying the stored answer for a repeated Idempotency-Key");
+            Begin::Respond(replay(stored))
+        }
+        IdempotencyBegin::Mismatch => Begin::Respond(
+            Problem::new(
+                ProblemKind::IdempotencyConflict,
+                "this Idempotency-Key was used with a different request body",
+            )
+            .into_response(),
+        ),
+        IdempotencyBegin::InProgress { started_at } => {
+            let detail = if (now - started_at).num_seconds() < STALE_AFTER_SECONDS {
+                "a request with this Idempotency-Key is still in progress; retry shortly"
+            } else {
+                "an earlier request with this Idempotency-Key ended without recording its outcome, \
+                 so it may have been sent; it is not repeated. Use a new key to send again"
+            };
+            Begin::Respond(Problem::new(ProblemKind::IdempotencyConflict, detail).into_response())
+        }
+    })
+}
+
+fn replay(stored: StoredResponse) -> Response<Body> {
+    let content_type = if stored.status >= 400 {
+        "application/problem+json"
+    } else {
+        "application/json"
+    };
+    Response::builder()
+        .status(StatusCode::from_u16(stored.status).unwrap_or(StatusCode::OK))
+        .header("content-type", content_type)
+        .header(REPLAYED_HEADER, "true")
+        .body(Body::Text(stored.body))
+        .unwrap_or_else(|_| Response::new(Body::Empty))
+}
+
+impl<S: IdempotencyStore> Claim<'_, S> {
+    /// Stores `response` for replay. A failure here is logged, not returned: the work is
+    /// done and its answer must still reach the caller.
+    pub async fn finish(self, response: &Response<Body>, now: DateTime<Utc>) {
+        let body = match response.body() {
+            Body::Text(t) => t.clone(),
+            Body::Binary(b) => String::from_utf8_lossy(b).into_owned(),
+            _ => String::new(),
+        };
+        let stored = StoredResponse {
+            status: response.status().as_u16(),
+            body,
+        };
+        if let Err(e) = self.store.complete(&self.record_key, &self.hash, &stored, now).await {
+            error!(error = %e, "the answer could not be stored for idempotent replay");
+        }
+    }
+
+    /// Frees the key because nothing was sent, so a retry may try again.
+    pub async fn abandon(self) {
+        if let Err(e) = self.store.release(&self.record_key).await {
+            error!(error = %e, "the idempotency key could not be released");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fingerprint_depends_on_content_only() {
+        #[derive(Serialize)]
+        struct R<'a> {
+            to: &'a str,
+            text: &'a str,
+        }
+        let a = fingerprint(&R { to: "+1", text: "hi" });
+        assert_eq!(a, fingerprint(&R { to: "+1", text: "hi" }));
+        assert_ne!(a, fingerprint(&R { to: "+1", text: "hi!" }));
+        assert_eq!(a.len(), 64);
+    }
+}

@@ -1,0 +1,40 @@
+//! Cold-start wiring shared by the functions' `main`s: each client is built once from the
+//! environment (DESIGN §6) and reused by every invocation.
+
+use std::time::Duration;
+
+use crate::{
+    config::{self, ConfigError},
+    plivo::{PlivoClient, PlivoConfig},
+    secrets::{SecretCache, SecretsManagerSource},
+    store::DynamoStore,
+};
+
+pub fn dynamo_store(sdk: &aws_config::SdkConfig) -> Result<DynamoStore, ConfigError> {
+    Ok(DynamoStore::new(
+        aws_sdk_dynamodb::Client::new(sdk),
+        config::required("SMS_TABLE")?,
+    ))
+}
+
+/// The secret named by `SMS_SECRET_ID`, cached for `SECRET_TTL_SECONDS` (default 300).
+pub fn secret_cache(sdk: &aws_config::SdkConfig) -> Result<SecretCache<SecretsManagerSource>, ConfigError> {
+    let source = SecretsManagerSource::new(
+        aws_sdk_secretsmanager::Client::new(sdk),
+        config::required("SMS_SECRET_ID")?,
+    );
+    let ttl = config::seconds("SECRET_TTL_SECONDS", SecretCache::<SecretsManagerSource>::DEFAULT_TTL)?;
+    Ok(SecretCache::new(source, ttl))
+}
+
+/// Plivo at `PLIVO_BASE_URL` (default `https://api.plivo.com`), with request timeout
+/// `PLIVO_TIMEOUT_SECONDS` (default 10).
+pub fn plivo_client() -> Result<PlivoClient, ConfigError> {
+    let base = config::optional("PLIVO_BASE_URL").unwrap_or_else(|| PlivoConfig::DEFAULT_BASE_URL.to_owned());
+    let mut cfg = PlivoConfig::new(base);
+    cfg.request_timeout = config::seconds("PLIVO_TIMEOUT_SECONDS", Duration::from_secs(10))?;
+    PlivoClient::new(cfg).map_err(|e| ConfigError::Invalid {
+        name: "PLIVO_BASE_URL",
+        reason: e.to_string(),
+    })
+}
