@@ -194,7 +194,7 @@ async fn bad_input_of_every_kind_is_a_named_4xx_and_nothing_is_sent() {
         (json!({"to": 14155550123u64, "text": "hi"}), Some("to"), "invalid type"),
         (json!({"to": "+14155550123", "text": "hi", "txt": "x"}), Some("txt"), "unknown field `txt`"),
         (json!({"text": "hi"}), Some("body"), "missing field `to`"),
-        (json!(["+14155550123"]), Some("body"), "invalid type"),
+        (json!(["+14155550123", "hi"]), Some("body"), "must be a JSON object"),
     ];
     for (body, field, detail) in cases {
         assert_refused_without_sending(send_req(body), 400, field, detail).await;

@@ -66,6 +66,12 @@ pub fn read_json<T: DeserializeOwned>(req: &Request, limit: usize) -> Result<T, 
     if body.iter().all(u8::is_ascii_whitespace) {
         return Err(Problem::invalid("the request body is empty; send a JSON object", vec![]));
     }
+    // serde's derived structs also accept a JSON array of fields in order; the API's bodies
+    // are objects only, so anything else is refused up front.
+    if body.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+        let e = FieldError::new("body", "must be a JSON object");
+        return Err(Problem::invalid("the body must be a JSON object", vec![e]));
+    }
     let mut de = serde_json::Deserializer::from_slice(body);
     let value: T = serde_path_to_error::deserialize(&mut de).map_err(|err| {
         let path = err.path().to_string();
@@ -218,7 +224,9 @@ mod tests {
 
     #[test]
     fn refuses_non_json_empty_oversized_and_wrong_media_type() {
-        assert!(problem("not json").detail.contains("not valid JSON"));
+        assert!(problem("not json").detail.contains("must be a JSON object"));
+        assert!(problem("{not json").detail.contains("not valid JSON"));
+        assert!(problem(r#"["x", []]"#).detail.contains("must be a JSON object"));
         assert!(problem(r#"{"to":"x","list":[]} trailing"#).detail.contains("not valid JSON"));
         assert!(problem("").detail.contains("empty"));
         let big = format!(r#"{{"to":"{}","list":[]}}"#, "x".repeat(2000));
