@@ -1,0 +1,122 @@
+#!/usr/bin/env bash
+# `make dev`: the whole system on this machine, with no AWS or Plivo account.
+#
+#   moto_server          DynamoDB, SQS and Secrets Manager, speaking the real AWS protocols
+#   local-setup          creates the table, the queue with its dead-letter queue, the secret
+#   plivo-sim            Plivo's Message API; posts signed delivery reports back
+#   cargo lambda watch   the API's routes on 127.0.0.1:$LOCAL_PORT, each served by its real
+#                        function binary (router in Cargo.toml)
+#
+# Settings (environment; defaults in brackets) are listed in the README. Runs in the
+# foreground and stops everything it started on Ctrl-C. With DEV_READY_FILE set, it writes
+# that file once every route answers (the end-to-end tests wait for it).
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+
+"$root/infra/bootstrap.sh"
+export PATH="$root/.venv/bin:$PATH"
+
+export LOCAL_PORT=${LOCAL_PORT:-3000}
+export LOCAL_API_KEY=${LOCAL_API_KEY:-local-dev-key}
+export PLIVO_AUTH_ID=${PLIVO_AUTH_ID:-MASIMULATOR000000001}
+export PLIVO_AUTH_TOKEN=${PLIVO_AUTH_TOKEN:-local-simulator-token}
+export PLIVO_SRC=${PLIVO_SRC:-+14155550100}
+export PUBLIC_BASE_URL=${PUBLIC_BASE_URL:-http://127.0.0.1:$LOCAL_PORT}
+MOTO_PORT=${MOTO_PORT:-5050}
+PLIVO_SIM_PORT=${PLIVO_SIM_PORT:-8089}
+export SMS_TABLE=${SMS_TABLE:-sms-local}
+export SMS_QUEUE_NAME=${SMS_QUEUE_NAME:-sms-batches}
+export SMS_SECRET_ID=${SMS_SECRET_ID:-sms/local}
+export RUST_LOG=${RUST_LOG:-info}
+export LOG_FORMAT=${LOG_FORMAT:-text}
+# The AWS SDK's standard settings point every function at the emulator.
+export AWS_ENDPOINT_URL="http://127.0.0.1:$MOTO_PORT"
+export AWS_REGION=${AWS_REGION:-us-east-1}
+export AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local
+unset AWS_PROFILE AWS_SESSION_TOKEN
+
+logs="$root/.local/logs"
+mkdir -p "$logs"
+pids=()
+
+cleanup() {
+  trap - INT TERM EXIT
+  for pid in "${pids[@]}"; do kill -TERM -- "-$pid" 2>/dev/null || true; done
+  sleep 0.5
+  for pid in "${pids[@]}"; do kill -KILL -- "-$pid" 2>/dev/null || true; done
+  [ -n "${DEV_READY_FILE:-}" ] && rm -f "$DEV_READY_FILE"
+  echo "dev: stopped" >&2
+}
+trap cleanup INT TERM EXIT
+
+# Each part runs in its own process group so that stopping it stops its children too.
+start() {
+  local name=$1; shift
+  setsid "$@" >"$logs/$name.log" 2>&1 &
+  pids+=($!)
+}
+
+wait_for() {
+  local what=$1 url=$2 tries=${3:-120}
+  for _ in $(seq "$tries"); do
+    if curl -s -o /dev/null --max-time 2 "$url"; then return 0; fi
+    sleep 0.5
+  done
+  echo "dev: $what did not come up; see $logs" >&2
+  exit 1
+}
+
+port_free() {
+  ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
+}
+for p in "$LOCAL_PORT" "$MOTO_PORT" $([ -z "${PLIVO_BASE_URL:-}" ] && echo "$PLIVO_SIM_PORT"); do
+  port_free "$p" || { echo "dev: port $p is in use; set LOCAL_PORT, MOTO_PORT or PLIVO_SIM_PORT" >&2; exit 1; }
+done
+
+echo "dev: building the functions and local tools" >&2
+cargo build --quiet --bins
+
+start moto moto_server -H 127.0.0.1 -p "$MOTO_PORT"
+wait_for "moto_server" "$AWS_ENDPOINT_URL/moto-api/"
+settings=$("$root/target/debug/local-setup")
+while IFS='=' read -r key value; do export "$key=$value"; done <<<"$settings"
+
+if [ -z "${PLIVO_BASE_URL:-}" ]; then
+  export PLIVO_BASE_URL="http://127.0.0.1:$PLIVO_SIM_PORT"
+  PLIVO_SIM_ADDR="127.0.0.1:$PLIVO_SIM_PORT" start plivo-sim "$root/target/debug/plivo-sim"
+  wait_for "plivo-sim" "$PLIVO_BASE_URL/health"
+  sim_note="Plivo simulator  $PLIVO_BASE_URL  (what it received: $PLIVO_BASE_URL/__sim/requests)"
+else
+  sim_note="Plivo            $PLIVO_BASE_URL  (no simulator started)"
+fi
+
+start api cargo lambda watch --quiet --ignore-changes -A 127.0.0.1 -P "$LOCAL_PORT"
+wait_for "cargo lambda watch" "http://127.0.0.1:$LOCAL_PORT/v1/messages/warm-up"
+# The first request to each function starts its process; make that happen now.
+for path in /v1/messages/warm-up /v1/bulk/warm-up /v1/callbacks/plivo/status; do
+  curl -s -o /dev/null --max-time 60 "http://127.0.0.1:$LOCAL_PORT$path" || true
+done
+
+cat >&2 <<MSG
+
+dev: ready
+  API              http://127.0.0.1:$LOCAL_PORT   (API key: $LOCAL_API_KEY)
+  $sim_note
+  AWS emulator     $AWS_ENDPOINT_URL  (table $SMS_TABLE, queue $SMS_QUEUE_URL, secret $SMS_SECRET_ID)
+  logs             $logs/
+
+Try:
+  curl -s -X POST http://127.0.0.1:$LOCAL_PORT/v1/messages \\
+    -H 'Authorization: Bearer $LOCAL_API_KEY' -H 'Content-Type: application/json' \\
+    -d '{"to": "+14155550123", "text": "Hello from plivo-sms-lambdas"}'
+
+Ctrl-C stops everything.
+MSG
+[ -n "${DEV_READY_FILE:-}" ] && : >"$DEV_READY_FILE"
+
+# Stay in the foreground; if any part dies, stop the rest and say which.
+set +e
+wait -n "${pids[@]}"
+echo "dev: a part of the stack exited; see $logs" >&2
+exit 1

@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# `make test`: formatting, lints, unit and handler tests, adapter tests against moto, and the
+# end-to-end tests through the local stack. Installs its tools first (idempotent).
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+
+step() { printf '\n== %s\n' "$*" >&2; }
+
+step "tools"
+"$root/infra/bootstrap.sh"
+rustup show active-toolchain >/dev/null  # installs the pinned toolchain if it is missing
+
+step "format"
+cargo fmt --all -- --check
+
+step "lint"
+cargo clippy --workspace --all-targets --quiet -- -D warnings
+
+step "unit, handler and adapter tests (moto)"
+"$root/infra/with-moto.sh" cargo test --workspace --exclude e2e
+
+step "end-to-end tests through the local stack"
+"$root/infra/e2e.sh"
