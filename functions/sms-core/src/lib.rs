@@ -5,6 +5,7 @@
 
 pub mod api;
 pub mod auth;
+pub mod bulk;
 pub mod config;
 pub mod idempotency;
 pub mod phone;

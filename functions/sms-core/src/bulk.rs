@@ -1,0 +1,246 @@
+//! Bulk sending rules shared by send-bulk and the sender (DESIGN §3, §5): the recipient list
+//! (parse, report invalid entries by index, de-duplicate), batching, and the queue message.
+
+use std::{collections::HashSet, fmt};
+
+use serde::{Deserialize, Deserializer, Serialize, de};
+
+use crate::{phone::PhoneNumber, text::MessageText};
+
+/// Plivo's limit of destinations in one request, and so the largest batch.
+pub const MAX_BATCH_SIZE: usize = 1000;
+
+/// One entry of the `recipients` array as sent: a string, or any other JSON value (which is
+/// reported as invalid by its index rather than failing the whole request).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RecipientEntry {
+    Text(String),
+    NotAString(&'static str),
+}
+
+impl<'de> Deserialize<'de> for RecipientEntry {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> de::Visitor<'de> for V {
+            type Value = RecipientEntry;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a phone number string")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(RecipientEntry::Text(v.to_owned()))
+            }
+            fn visit_string<E: de::Error>(self, v: String) -> Result<Self::Value, E> {
+                Ok(RecipientEntry::Text(v))
+            }
+            fn visit_i64<E: de::Error>(self, _: i64) -> Result<Self::Value, E> {
+                Ok(RecipientEntry::NotAString("a number"))
+            }
+            fn visit_u64<E: de::Error>(self, _: u64) -> Result<Self::Value, E> {
+                Ok(RecipientEntry::NotAString("a number"))
+            }
+            fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
+                Ok(RecipientEntry::NotAString("a number"))
+            }
+            fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
+                Ok(RecipientEntry::NotAString("a boolean"))
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+                Ok(RecipientEntry::NotAString("null"))
+            }
+            fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+                while seq.next_element::<de::IgnoredAny>()?.is_some() {}
+                Ok(RecipientEntry::NotAString("an array"))
+            }
+            fn visit_map<A: de::MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                while map.next_entry::<de::IgnoredAny, de::IgnoredAny>()?.is_some() {}
+                Ok(RecipientEntry::NotAString("an object"))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// An entry that is not a usable number, reported back with its position.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct InvalidRecipient {
+    pub index: usize,
+    pub value: String,
+    pub reason: String,
+}
+
+/// Longest echo of an invalid entry in the answer, so a huge bogus string is not sent back.
+const ECHO_MAX: usize = 64;
+
+/// The recipient list after parsing and de-duplication, in first-seen order.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct RecipientList {
+    pub valid: Vec<PhoneNumber>,
+    pub duplicates: usize,
+    pub invalid: Vec<InvalidRecipient>,
+}
+
+impl RecipientList {
+    pub fn parse(entries: &[RecipientEntry]) -> Self {
+        let mut seen = HashSet::with_capacity(entries.len());
+        let mut list = Self {
+            valid: Vec::with_capacity(entries.len()),
+            ..Self::default()
+        };
+        for (index, entry) in entries.iter().enumerate() {
+            let raw = match entry {
+                RecipientEntry::Text(s) => s,
+                RecipientEntry::NotAString(kind) => {
+                    list.invalid.push(InvalidRecipient {
+                        index,
+                        value: String::new(),
+                        reason: format!("must be a string, not {kind}"),
+                    });
+                    continue;
+                }
+            };
+            match PhoneNumber::parse(raw) {
+                Ok(n) if seen.contains(&n) => list.duplicates += 1,
+                Ok(n) => {
+                    seen.insert(n.clone());
+                    list.valid.push(n);
+                }
+                Err(e) => list.invalid.push(InvalidRecipient {
+                    index,
+                    value: raw.chars().take(ECHO_MAX).collect(),
+                    reason: e.to_string(),
+                }),
+            }
+        }
+        list
+    }
+}
+
+/// The queue message for one batch (DESIGN §5). One SQS message is one Plivo request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BatchMessage {
+    pub job_id: String,
+    pub batch: u32,
+    pub from: PhoneNumber,
+    pub text: String,
+    pub recipients: Vec<PhoneNumber>,
+    pub callback_url: String,
+}
+
+/// A batch message that passed every check the sender needs before touching Plivo.
+#[derive(Debug, Clone)]
+pub struct ValidBatch {
+    pub message: BatchMessage,
+    pub text: MessageText,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BatchMessageError {
+    #[error("not a batch message: {0}")]
+    Shape(String),
+    #[error("text {0}")]
+    Text(String),
+    #[error("recipients must hold 1 to {MAX_BATCH_SIZE} numbers, found {0}")]
+    Size(usize),
+    #[error("recipients must not repeat a number")]
+    Duplicate,
+}
+
+impl ValidBatch {
+    /// Parses an SQS message body. A body that fails here is malformed: retrying cannot fix
+    /// it, and it must not hold up the other records of its receive.
+    pub fn parse(body: &str) -> Result<Self, BatchMessageError> {
+        let message: BatchMessage =
+            serde_json::from_str(body).map_err(|e| BatchMessageError::Shape(e.to_string()))?;
+        if message.recipients.is_empty() || message.recipients.len() > MAX_BATCH_SIZE {
+            return Err(BatchMessageError::Size(message.recipients.len()));
+        }
+        let unique: HashSet<_> = message.recipients.iter().collect();
+        if unique.len() != message.recipients.len() {
+            return Err(BatchMessageError::Duplicate);
+        }
+        let text = MessageText::parse(message.text.clone()).map_err(|e| BatchMessageError::Text(e.to_string()))?;
+        Ok(Self { message, text })
+    }
+}
+
+/// Batch size from `PLIVO_BATCH_SIZE`: at most Plivo's 1,000.
+pub fn batch_size(configured: Option<&str>) -> Result<usize, String> {
+    match configured {
+        None => Ok(MAX_BATCH_SIZE),
+        Some(v) => match v.parse::<usize>() {
+            Ok(n) if (1..=MAX_BATCH_SIZE).contains(&n) => Ok(n),
+            _ => Err(format!("must be a whole number from 1 to {MAX_BATCH_SIZE}, not {v:?}")),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entries(json: &str) -> Vec<RecipientEntry> {
+        serde_json::from_str(json).unwrap()
+    }
+
+    #[test]
+    fn keeps_first_occurrences_in_order_and_counts_duplicates() {
+        let list = RecipientList::parse(&entries(r#"["+14155550001", "+14155550002", "+14155550001", "+14155550001"]"#));
+        let valid: Vec<_> = list.valid.iter().map(|n| n.as_str()).collect();
+        assert_eq!(valid, ["+14155550001", "+14155550002"]);
+        assert_eq!(list.duplicates, 2);
+        assert!(list.invalid.is_empty());
+    }
+
+    #[test]
+    fn reports_invalid_entries_with_index_value_and_reason() {
+        let list = RecipientList::parse(&entries(r#"["+14155550001", "4155550002", 14155550003, null, "+1 415", {"a": 1}]"#));
+        assert_eq!(list.valid.len(), 1);
+        let got: Vec<_> = list.invalid.iter().map(|i| (i.index, i.value.as_str(), i.reason.as_str())).collect();
+        assert_eq!(got[0], (1, "4155550002", "must start with '+' followed by the country code (E.164)"));
+        assert_eq!(got[1], (2, "", "must be a string, not a number"));
+        assert_eq!(got[2], (3, "", "must be a string, not null"));
+        assert_eq!(got[3], (4, "+1 415", "must contain only digits after '+'"));
+        assert_eq!(got[4], (5, "", "must be a string, not an object"));
+    }
+
+    #[test]
+    fn a_huge_invalid_entry_is_echoed_truncated() {
+        let long = format!("\"{}\"", "x".repeat(10_000));
+        let list = RecipientList::parse(&entries(&format!("[{long}]")));
+        assert_eq!(list.invalid[0].value.len(), ECHO_MAX);
+    }
+
+    fn batch_json(recipients: &[&str]) -> String {
+        serde_json::json!({
+            "job_id": "j", "batch": 0, "from": "+14155550100", "text": "hi",
+            "recipients": recipients, "callback_url": "https://x/cb"
+        })
+        .to_string()
+    }
+
+    #[test]
+    fn batch_messages_round_trip_and_malformed_ones_are_named() {
+        let ok = ValidBatch::parse(&batch_json(&["+14155550001", "+14155550002"])).unwrap();
+        assert_eq!(ok.message.recipients.len(), 2);
+        assert!(matches!(ValidBatch::parse("not json"), Err(BatchMessageError::Shape(_))));
+        assert!(matches!(ValidBatch::parse(&batch_json(&[])), Err(BatchMessageError::Size(0))));
+        assert!(matches!(ValidBatch::parse(&batch_json(&["123"])), Err(BatchMessageError::Shape(_))));
+        assert_eq!(
+            ValidBatch::parse(&batch_json(&["+14155550001", "+14155550001"])).unwrap_err(),
+            BatchMessageError::Duplicate
+        );
+        let many: Vec<String> = (0..1001).map(|i| format!("+1415555{i:04}")).collect();
+        let many: Vec<&str> = many.iter().map(String::as_str).collect();
+        assert_eq!(ValidBatch::parse(&batch_json(&many)).unwrap_err(), BatchMessageError::Size(1001));
+    }
+
+    #[test]
+    fn batch_size_is_bounded_by_plivos_limit() {
+        assert_eq!(batch_size(None), Ok(1000));
+        assert_eq!(batch_size(Some("250")), Ok(250));
+        assert!(batch_size(Some("1001")).is_err());
+        assert!(batch_size(Some("0")).is_err());
+        assert!(batch_size(Some("many")).is_err());
+    }
+}
