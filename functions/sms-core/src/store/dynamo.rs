@@ -1,6 +1,6 @@
 //! The DynamoDB adapter: one table, `pk` + `sk`, TTL attribute `expires_at` (DESIGN §4).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use aws_sdk_dynamodb::{
     Client,
@@ -8,13 +8,14 @@ use aws_sdk_dynamodb::{
     types::AttributeValue,
 };
 use chrono::{DateTime, Duration, Utc};
+use aws_sdk_dynamodb::types::{KeysAndAttributes, PutRequest, WriteRequest};
 use futures::{StreamExt, TryStreamExt, stream};
 
 use super::{
     AcceptedMessage, IDEMPOTENCY_TTL_HOURS, IdempotencyBegin, IdempotencyStore, MessageRecord,
     MessageStatus, MessageStore, StoreError, StoredResponse, SuppressionList, SuppressionSource,
 };
-use crate::phone::PhoneNumber;
+use crate::{phone::PhoneNumber, retry::RetryPolicy};
 
 /// How long message items are kept after they were first written.
 pub const MESSAGE_RETENTION_DAYS: i64 = 90;
@@ -22,7 +23,10 @@ pub const MESSAGE_RETENTION_DAYS: i64 = 90;
 /// Writes to DynamoDB in flight at once for one multi-item operation.
 const WRITE_CONCURRENCY: usize = 32;
 
-type Item = HashMap<String, AttributeValue>;
+/// Reads in flight at once for one multi-item lookup.
+const READ_CONCURRENCY: usize = 16;
+
+pub(crate) type Item = HashMap<String, AttributeValue>;
 
 #[derive(Debug, Clone)]
 pub struct DynamoStore {
@@ -46,11 +50,11 @@ impl DynamoStore {
         &self.table
     }
 
-    fn key(pk: String, sk: &str) -> Item {
+    pub(crate) fn key(pk: String, sk: &str) -> Item {
         HashMap::from([("pk".to_owned(), s(pk)), ("sk".to_owned(), s(sk))])
     }
 
-    async fn get(&self, pk: String, sk: &str) -> Result<Option<Item>, StoreError> {
+    pub(crate) async fn get(&self, pk: String, sk: &str) -> Result<Option<Item>, StoreError> {
         let out = self
             .client
             .get_item()
@@ -89,21 +93,21 @@ pub(crate) fn is_condition_failure<E: ProvideErrorMetadata, R>(e: &SdkError<E, R
         .is_some_and(|c| c == "ConditionalCheckFailedException")
 }
 
-fn get_s(item: &Item, key: &str) -> Option<String> {
+pub(crate) fn get_s(item: &Item, key: &str) -> Option<String> {
     item.get(key).and_then(|v| v.as_s().ok()).cloned()
 }
 
-fn get_n<T: std::str::FromStr>(item: &Item, key: &str) -> Option<T> {
+pub(crate) fn get_n<T: std::str::FromStr>(item: &Item, key: &str) -> Option<T> {
     item.get(key).and_then(|v| v.as_n().ok()).and_then(|v| v.parse().ok())
 }
 
-fn get_time(item: &Item, key: &str) -> Option<DateTime<Utc>> {
+pub(crate) fn get_time(item: &Item, key: &str) -> Option<DateTime<Utc>> {
     get_s(item, key)
         .and_then(|v| DateTime::parse_from_rfc3339(&v).ok())
         .map(|t| t.with_timezone(&Utc))
 }
 
-fn corrupt(key: &str, reason: &str) -> StoreError {
+pub(crate) fn corrupt(key: &str, reason: &str) -> StoreError {
     StoreError::Corrupt {
         key: key.to_owned(),
         reason: reason.to_owned(),
@@ -114,102 +118,155 @@ pub(crate) fn message_pk(uuid: &str) -> String {
     format!("MSG#{uuid}")
 }
 
-fn message_from_item(item: &Item) -> Result<MessageRecord, StoreError> {
-    let uuid = get_s(item, "message_uuid").ok_or_else(|| corrupt("MSG", "no message_uuid"))?;
-    let status = get_s(item, "status")
-        .and_then(|v| MessageStatus::parse(&v))
-        .ok_or_else(|| corrupt(&uuid, "no valid status"))?;
-    let created_at = get_time(item, "created_at").ok_or_else(|| corrupt(&uuid, "no created_at"))?;
-    Ok(MessageRecord {
-        to: get_s(item, "to"),
-        from: get_s(item, "from"),
-        job_id: get_s(item, "job_id"),
-        reference: get_s(item, "reference"),
-        status,
-        sequence: get_n(item, "sequence"),
-        error_code: get_s(item, "error_code"),
-        encoding: get_s(item, "encoding"),
-        segments: get_n(item, "segments"),
-        units: get_n(item, "units"),
-        amount: get_s(item, "amount"),
-        updated_at: get_time(item, "updated_at").unwrap_or(created_at),
+/// Builds the merged view of a message from its two items: `MSG` (the facts written when
+/// Plivo accepted it) and `STATUS` (what delivery reports have said since). Either may be
+/// missing: a report can arrive before the sender has written `MSG`.
+fn message_from_items(
+    uuid: &str,
+    facts: Option<&Item>,
+    status: Option<&Item>,
+) -> Result<Option<MessageRecord>, StoreError> {
+    if facts.is_none() && status.is_none() {
+        return Ok(None);
+    }
+    let pick_s = |key: &str| {
+        facts
+            .and_then(|i| get_s(i, key))
+            .or_else(|| status.and_then(|i| get_s(i, key)))
+    };
+    let status_value = match status.and_then(|i| get_s(i, "status")) {
+        Some(v) => MessageStatus::parse(&v).ok_or_else(|| corrupt(uuid, "invalid status"))?,
+        None => MessageStatus::Queued,
+    };
+    let created_at = facts
+        .and_then(|i| get_time(i, "created_at"))
+        .or_else(|| status.and_then(|i| get_time(i, "updated_at")))
+        .ok_or_else(|| corrupt(uuid, "no created_at"))?;
+    Ok(Some(MessageRecord {
+        message_uuid: uuid.to_owned(),
+        to: pick_s("to"),
+        from: pick_s("from"),
+        job_id: pick_s("job_id"),
+        reference: facts.and_then(|i| get_s(i, "reference")),
+        status: status_value,
+        sequence: status.and_then(|i| get_n(i, "sequence")),
+        error_code: status.and_then(|i| get_s(i, "error_code")),
+        encoding: facts.and_then(|i| get_s(i, "encoding")),
+        segments: facts.and_then(|i| get_n(i, "segments")),
+        units: status.and_then(|i| get_n(i, "units")),
+        amount: status.and_then(|i| get_s(i, "amount")),
+        updated_at: status
+            .and_then(|i| get_time(i, "updated_at"))
+            .unwrap_or(created_at),
         created_at,
-        message_uuid: uuid,
-    })
+    }))
+}
+
+fn message_facts_item(m: &AcceptedMessage, now: DateTime<Utc>) -> Item {
+    let mut item = DynamoStore::key(message_pk(&m.message_uuid), "MSG");
+    item.insert("message_uuid".into(), s(&m.message_uuid));
+    item.insert("from".into(), s(m.from.as_str()));
+    item.insert("encoding".into(), s(m.encoding.as_str()));
+    item.insert("segments".into(), n(m.segments));
+    item.insert("created_at".into(), s(now.to_rfc3339()));
+    item.insert(
+        "expires_at".into(),
+        n((now + Duration::days(MESSAGE_RETENTION_DAYS)).timestamp()),
+    );
+    if let Some(to) = &m.to {
+        item.insert("to".into(), s(to.as_str()));
+    }
+    if let Some(job) = &m.job_id {
+        item.insert("job_id".into(), s(job));
+    }
+    if let Some(r) = &m.reference {
+        item.insert("reference".into(), s(r));
+    }
+    item
 }
 
 impl DynamoStore {
-    async fn record_one(&self, m: &AcceptedMessage, now: DateTime<Utc>) -> Result<(), StoreError> {
-        let mut sets = vec![
-            "message_uuid = :uuid",
-            "#from = :from",
-            "encoding = :enc",
-            "segments = :seg",
-            "created_at = if_not_exists(created_at, :now)",
-            "updated_at = if_not_exists(updated_at, :now)",
-            // A report that arrived before this write already set a later status: keep it.
-            "#status = if_not_exists(#status, :queued)",
-            "status_rank = if_not_exists(status_rank, :rank)",
-            "expires_at = if_not_exists(expires_at, :exp)",
-        ];
-        let mut req = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(Self::key(message_pk(&m.message_uuid), "MSG")))
-            .expression_attribute_names("#from", "from")
-            .expression_attribute_names("#status", "status")
-            .expression_attribute_values(":uuid", s(&m.message_uuid))
-            .expression_attribute_values(":from", s(m.from.as_str()))
-            .expression_attribute_values(":enc", s(m.encoding.as_str()))
-            .expression_attribute_values(":seg", n(m.segments))
-            .expression_attribute_values(":now", s(now.to_rfc3339()))
-            .expression_attribute_values(":queued", s(MessageStatus::Queued.as_str()))
-            .expression_attribute_values(":rank", n(MessageStatus::Queued.rank()))
-            .expression_attribute_values(
-                ":exp",
-                n((now + Duration::days(MESSAGE_RETENTION_DAYS)).timestamp()),
-            );
-        if let Some(to) = &m.to {
-            sets.push("#to = :to");
-            req = req
-                .expression_attribute_names("#to", "to")
-                .expression_attribute_values(":to", s(to.as_str()));
-        }
-        if let Some(job) = &m.job_id {
-            sets.push("job_id = :job");
-            req = req.expression_attribute_values(":job", s(job));
-        }
-        if let Some(r) = &m.reference {
-            sets.push("#ref = :ref");
-            req = req
-                .expression_attribute_names("#ref", "reference")
-                .expression_attribute_values(":ref", s(r));
-        }
-        req.update_expression(format!("SET {}", sets.join(", ")))
-            .send()
-            .await
-            .map_err(|e| backend("UpdateItem", e))?;
-        Ok(())
-    }
-}
-
-impl MessageStore for DynamoStore {
-    async fn record_accepted(&self, messages: &[AcceptedMessage], now: DateTime<Utc>) -> Result<(), StoreError> {
-        // Collected first: a closure inside the stream type trips the Send check of the
-        // returned future (rust-lang/rust#102211).
-        let writes: Vec<_> = messages.iter().map(|m| self.record_one(m, now)).collect();
-        stream::iter(writes)
-            .buffer_unordered(WRITE_CONCURRENCY)
+    /// Writes items with BatchWriteItem, 25 a call, several calls at once, and re-sends what
+    /// DynamoDB reports unprocessed (throttling) with a backoff.
+    pub(crate) async fn put_all(&self, items: Vec<Item>) -> Result<(), StoreError> {
+        let calls: Vec<_> = items
+            .chunks(25)
+            .map(|chunk| self.put_chunk(chunk.to_vec()))
+            .collect();
+        stream::iter(calls)
+            .buffer_unordered(WRITE_CONCURRENCY / 4)
             .try_collect::<()>()
             .await
     }
 
+    async fn put_chunk(&self, items: Vec<Item>) -> Result<(), StoreError> {
+        let mut pending: Vec<WriteRequest> = items
+            .into_iter()
+            .map(|item| {
+                let put = PutRequest::builder()
+                    .set_item(Some(item))
+                    .build()
+                    .map_err(|e| StoreError::Backend {
+                        operation: "BatchWriteItem",
+                        reason: e.to_string(),
+                    })?;
+                Ok(WriteRequest::builder().put_request(put).build())
+            })
+            .collect::<Result<_, StoreError>>()?;
+        let retry = RetryPolicy {
+            max_attempts: 8,
+            ..RetryPolicy::default()
+        };
+        for attempt in 1..=retry.max_attempts {
+            let out = self
+                .client
+                .batch_write_item()
+                .request_items(&self.table, pending)
+                .send()
+                .await
+                .map_err(|e| backend("BatchWriteItem", e))?;
+            pending = out
+                .unprocessed_items
+                .and_then(|mut m| m.remove(&self.table))
+                .unwrap_or_default();
+            if pending.is_empty() {
+                return Ok(());
+            }
+            tokio::time::sleep(retry.delay(attempt)).await;
+        }
+        Err(StoreError::Backend {
+            operation: "BatchWriteItem",
+            reason: format!("{} items still unprocessed after retries", pending.len()),
+        })
+    }
+}
+
+impl MessageStore for DynamoStore {
+    async fn record_accepted(
+        &self,
+        messages: &[AcceptedMessage],
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        // Only facts go in the MSG item; status lives in the STATUS item that reports own, so
+        // a plain put here can never move a message's status backwards.
+        self.put_all(messages.iter().map(|m| message_facts_item(m, now)).collect())
+            .await
+    }
+
     async fn get_message(&self, message_uuid: &str) -> Result<Option<MessageRecord>, StoreError> {
-        self.get(message_pk(message_uuid), "MSG")
-            .await?
-            .map(|item| message_from_item(&item))
-            .transpose()
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("pk = :pk")
+            .expression_attribute_values(":pk", s(message_pk(message_uuid)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| backend("Query", e))?;
+        let items = out.items.unwrap_or_default();
+        let find = |sk: &str| items.iter().find(|i| get_s(i, "sk").as_deref() == Some(sk));
+        message_from_items(message_uuid, find("MSG"), find("STATUS"))
     }
 }
 
@@ -303,6 +360,62 @@ impl IdempotencyStore for DynamoStore {
     }
 }
 
+impl DynamoStore {
+    /// One BatchGetItem of up to 100 numbers, asking again for keys left unprocessed.
+    async fn suppressed_chunk(&self, numbers: &[PhoneNumber]) -> Result<Vec<PhoneNumber>, StoreError> {
+        let mut keys: Vec<Item> = numbers
+            .iter()
+            .map(|n| Self::key(optout_pk(n), "OPTOUT"))
+            .collect();
+        let mut found = Vec::new();
+        let retry = RetryPolicy {
+            max_attempts: 8,
+            ..RetryPolicy::default()
+        };
+        for attempt in 1..=retry.max_attempts {
+            let request = KeysAndAttributes::builder()
+                .set_keys(Some(keys))
+                .projection_expression("#n")
+                .expression_attribute_names("#n", "number")
+                .build()
+                .map_err(|e| StoreError::Backend {
+                    operation: "BatchGetItem",
+                    reason: e.to_string(),
+                })?;
+            let out = self
+                .client
+                .batch_get_item()
+                .request_items(&self.table, request)
+                .send()
+                .await
+                .map_err(|e| backend("BatchGetItem", e))?;
+            let items = out
+                .responses
+                .and_then(|mut r| r.remove(&self.table))
+                .unwrap_or_default();
+            found.extend(
+                items
+                    .iter()
+                    .filter_map(|item| get_s(item, "number"))
+                    .filter_map(|v| PhoneNumber::parse(&v).ok()),
+            );
+            keys = out
+                .unprocessed_keys
+                .and_then(|mut u| u.remove(&self.table))
+                .map(|k| k.keys)
+                .unwrap_or_default();
+            if keys.is_empty() {
+                return Ok(found);
+            }
+            tokio::time::sleep(retry.delay(attempt)).await;
+        }
+        Err(StoreError::Backend {
+            operation: "BatchGetItem",
+            reason: "keys still unprocessed after retries".into(),
+        })
+    }
+}
+
 pub(crate) fn optout_pk(number: &PhoneNumber) -> String {
     format!("OPTOUT#{number}")
 }
@@ -312,7 +425,23 @@ impl SuppressionList for DynamoStore {
         Ok(self.get(optout_pk(number), "OPTOUT").await?.is_some())
     }
 
+    async fn suppressed_among(
+        &self,
+        numbers: &[PhoneNumber],
+    ) -> Result<HashSet<PhoneNumber>, StoreError> {
+        let calls: Vec<_> = numbers
+            .chunks(100)
+            .map(|chunk| self.suppressed_chunk(chunk))
+            .collect();
+        let found: Vec<Vec<PhoneNumber>> = stream::iter(calls)
+            .buffer_unordered(READ_CONCURRENCY)
+            .try_collect()
+            .await?;
+        Ok(found.into_iter().flatten().collect())
+    }
+
     async fn suppress(&self, number: &PhoneNumber, source: SuppressionSource, now: DateTime<Utc>) -> Result<(), StoreError> {
+
         let mut item = Self::key(optout_pk(number), "OPTOUT");
         item.insert("number".into(), s(number.as_str()));
         item.insert("source".into(), s(source.as_str()));

@@ -1,14 +1,15 @@
 //! An in-memory store with the same rules as the DynamoDB adapter, for handler tests.
 
 use std::{
-    collections::HashMap,
+    collections::{HashMap, HashSet},
     sync::{Mutex, MutexGuard},
 };
 
 use chrono::{DateTime, Duration, Utc};
 
 use super::{
-    AcceptedMessage, IDEMPOTENCY_TTL_HOURS, IdempotencyBegin, IdempotencyStore, MessageRecord,
+    AcceptedMessage, BatchLedger, BatchOutcome, BatchState, ClaimOutcome, JobRecord, JobSpec,
+    JobStore, LedgerEntry, StatusCounts, IDEMPOTENCY_TTL_HOURS, IdempotencyBegin, IdempotencyStore, MessageRecord,
     MessageStatus, MessageStore, StoreError, StoredResponse, SuppressionList, SuppressionSource,
 };
 use crate::phone::PhoneNumber;
@@ -26,6 +27,9 @@ struct State {
     messages: HashMap<String, MessageRecord>,
     idempotency: HashMap<String, IdemEntry>,
     suppressed: HashMap<PhoneNumber, SuppressionSource>,
+    jobs: HashMap<String, JobRecord>,
+    ledgers: HashMap<String, Vec<LedgerEntry>>,
+    status_counts: HashMap<String, StatusCounts>,
 }
 
 #[derive(Debug, Default)]
@@ -153,6 +157,11 @@ impl SuppressionList for MemoryStore {
         Ok(self.lock().suppressed.contains_key(number))
     }
 
+    async fn suppressed_among(&self, numbers: &[PhoneNumber]) -> Result<HashSet<PhoneNumber>, StoreError> {
+        let state = self.lock();
+        Ok(numbers.iter().filter(|n| state.suppressed.contains_key(*n)).cloned().collect())
+    }
+
     async fn suppress(&self, number: &PhoneNumber, source: SuppressionSource, _now: DateTime<Utc>) -> Result<(), StoreError> {
         self.lock().suppressed.insert(number.clone(), source);
         Ok(())
@@ -160,6 +169,152 @@ impl SuppressionList for MemoryStore {
 
     async fn unsuppress(&self, number: &PhoneNumber) -> Result<(), StoreError> {
         self.lock().suppressed.remove(number);
+        Ok(())
+    }
+}
+
+impl MemoryStore {
+    /// Sets a ledger entry's state directly, for tests of crash recovery.
+    pub fn force_batch(&self, job_id: &str, batch: u32, state: BatchState, lease_until: Option<DateTime<Utc>>) {
+        let mut st = self.lock();
+        if let Some(e) = st.ledgers.get_mut(job_id).and_then(|l| l.get_mut(batch as usize)) {
+            e.state = state;
+            e.lease_until = lease_until;
+            if state == BatchState::Sending {
+                e.attempts += 1;
+            }
+        }
+    }
+}
+
+impl JobStore for MemoryStore {
+    async fn get_job(&self, job_id: &str) -> Result<Option<JobRecord>, StoreError> {
+        Ok(self.lock().jobs.get(job_id).cloned())
+    }
+
+    async fn create_job(&self, spec: &JobSpec, now: DateTime<Utc>) -> Result<(), StoreError> {
+        let mut state = self.lock();
+        if state.jobs.contains_key(&spec.job_id) {
+            return Err(StoreError::Backend { operation: "PutItem", reason: "job exists".into() });
+        }
+        let ledger = spec
+            .batches
+            .iter()
+            .enumerate()
+            .map(|(i, recipients)| LedgerEntry {
+                batch: i as u32,
+                state: BatchState::Pending,
+                enqueued: false,
+                attempts: 0,
+                lease_until: None,
+                recipients: recipients.clone(),
+                message_uuids: Vec::new(),
+                error: None,
+            })
+            .collect();
+        state.ledgers.insert(spec.job_id.clone(), ledger);
+        state.jobs.insert(
+            spec.job_id.clone(),
+            JobRecord {
+                job_id: spec.job_id.clone(),
+                text: spec.text.clone(),
+                from: spec.from.to_string(),
+                reference: spec.reference.clone(),
+                encoding: spec.encoding.as_str().to_owned(),
+                segments: spec.segments,
+                counts: spec.counts,
+                callback_url: spec.callback_url.clone(),
+                batches_total: spec.batches.len() as u32,
+                batches_sent: 0,
+                batches_failed: 0,
+                batches_unknown: 0,
+                messages_accepted: 0,
+                plivo_invalid: 0,
+                created_at: now,
+                updated_at: now,
+            },
+        );
+        Ok(())
+    }
+
+    async fn ledger(&self, job_id: &str) -> Result<Vec<LedgerEntry>, StoreError> {
+        Ok(self.lock().ledgers.get(job_id).cloned().unwrap_or_default())
+    }
+
+    async fn mark_enqueued(&self, job_id: &str, batch: u32) -> Result<(), StoreError> {
+        if let Some(e) = self.lock().ledgers.get_mut(job_id).and_then(|l| l.get_mut(batch as usize)) {
+            e.enqueued = true;
+        }
+        Ok(())
+    }
+
+    async fn status_counts(&self, job_id: &str) -> Result<StatusCounts, StoreError> {
+        Ok(self.lock().status_counts.get(job_id).copied().unwrap_or_default())
+    }
+}
+
+impl BatchLedger for MemoryStore {
+    async fn claim(&self, job_id: &str, batch: u32, lease_until: DateTime<Utc>, now: DateTime<Utc>) -> Result<ClaimOutcome, StoreError> {
+        let mut state = self.lock();
+        let Some(entry) = state.ledgers.get_mut(job_id).and_then(|l| l.get_mut(batch as usize)) else {
+            return Ok(ClaimOutcome::Missing);
+        };
+        Ok(match entry.state {
+            BatchState::Pending => {
+                entry.state = BatchState::Sending;
+                entry.attempts += 1;
+                entry.lease_until = Some(lease_until);
+                ClaimOutcome::Claimed { attempt: entry.attempts }
+            }
+            BatchState::Sending => match entry.lease_until {
+                Some(until) if until > now => ClaimOutcome::Busy { lease_until: until },
+                _ => ClaimOutcome::LeaseExpired { attempt: entry.attempts },
+            },
+            done => ClaimOutcome::Ended(done),
+        })
+    }
+
+    async fn finish(&self, job_id: &str, batch: u32, attempt: u32, outcome: &BatchOutcome, now: DateTime<Utc>) -> Result<bool, StoreError> {
+        let mut guard = self.lock();
+        let state = &mut *guard;
+        let Some(entry) = state.ledgers.get_mut(job_id).and_then(|l| l.get_mut(batch as usize)) else {
+            return Ok(false);
+        };
+        if entry.state != BatchState::Sending || entry.attempts != attempt {
+            return Ok(false);
+        }
+        entry.state = outcome.state();
+        entry.lease_until = None;
+        let Some(job) = state.jobs.get_mut(job_id) else {
+            return Ok(false);
+        };
+        job.updated_at = now;
+        match outcome {
+            BatchOutcome::Sent { message_uuids, invalid_numbers } => {
+                entry.message_uuids.clone_from(message_uuids);
+                job.batches_sent += 1;
+                job.messages_accepted += message_uuids.len() as u64;
+                job.plivo_invalid += invalid_numbers.len() as u64;
+            }
+            BatchOutcome::Failed { error } => {
+                entry.error = Some(error.clone());
+                job.batches_failed += 1;
+            }
+            BatchOutcome::Unknown { reason } => {
+                entry.error = Some(reason.clone());
+                job.batches_unknown += 1;
+            }
+        }
+        Ok(true)
+    }
+
+    async fn release(&self, job_id: &str, batch: u32, attempt: u32) -> Result<(), StoreError> {
+        if let Some(e) = self.lock().ledgers.get_mut(job_id).and_then(|l| l.get_mut(batch as usize)) {
+            if e.state == BatchState::Sending && e.attempts == attempt {
+                e.state = BatchState::Pending;
+                e.lease_until = None;
+            }
+        }
         Ok(())
     }
 }

@@ -2,15 +2,21 @@
 //! in-memory one for handler tests. Handlers depend on the traits only.
 
 mod dynamo;
+mod dynamo_jobs;
+mod jobs;
 mod memory;
 pub mod schema;
 
-use std::{fmt, future::Future};
+use std::{collections::HashSet, fmt, future::Future};
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 pub use dynamo::DynamoStore;
+pub use jobs::{
+    BatchLedger, BatchOutcome, BatchState, ClaimOutcome, IntakeCounts, JobRecord, JobSpec, JobStore,
+    LedgerEntry, StatusCounts,
+};
 pub use memory::MemoryStore;
 
 use crate::{phone::PhoneNumber, text::Encoding};
@@ -110,8 +116,8 @@ pub struct MessageRecord {
 }
 
 pub trait MessageStore: Send + Sync {
-    /// Records messages Plivo accepted with status `queued`. If a delivery report got there
-    /// first, its status is kept: recording never moves a message backwards.
+    /// Records messages Plivo accepted. Their status starts as `queued`; if a delivery report
+    /// got there first, its status is kept: recording never moves a message backwards.
     fn record_accepted(
         &self,
         messages: &[AcceptedMessage],
@@ -193,6 +199,12 @@ impl SuppressionSource {
 
 pub trait SuppressionList: Send + Sync {
     fn is_suppressed(&self, number: &PhoneNumber) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// The numbers of `numbers` that are suppressed, read in batches (not one read each).
+    fn suppressed_among(
+        &self,
+        numbers: &[PhoneNumber],
+    ) -> impl Future<Output = Result<HashSet<PhoneNumber>, StoreError>> + Send;
 
     fn suppress(
         &self,

@@ -1,0 +1,391 @@
+//! Jobs, the batch ledger and job counters in DynamoDB. Item layout under `JOB#<job_id>`:
+//! `JOB` (the job and its batch counters), `BATCH#<index>` (ledger, index zero-padded so
+//! items sort in batch order), `COUNT#<shard>` (message counts by status, see `counters`).
+
+use aws_sdk_dynamodb::types::{
+    AttributeValue, ReturnValue, TransactWriteItem, Update,
+};
+use chrono::{DateTime, Duration, TimeZone, Utc};
+
+use super::{
+    BatchLedger, BatchOutcome, BatchState, ClaimOutcome, IntakeCounts, JobRecord, JobSpec,
+    JobStore, LedgerEntry, MessageStatus, StatusCounts, StoreError,
+    dynamo::{
+        DynamoStore, Item, MESSAGE_RETENTION_DAYS, backend, corrupt, get_n, get_s, get_time,
+        is_condition_failure, n, s,
+    },
+};
+use crate::phone::PhoneNumber;
+
+pub(crate) fn job_pk(job_id: &str) -> String {
+    format!("JOB#{job_id}")
+}
+
+fn batch_sk(batch: u32) -> String {
+    format!("BATCH#{batch:06}")
+}
+
+fn millis(t: DateTime<Utc>) -> AttributeValue {
+    n(t.timestamp_millis())
+}
+
+fn from_millis(item: &Item, key: &str) -> Option<DateTime<Utc>> {
+    get_n::<i64>(item, key).and_then(|ms| Utc.timestamp_millis_opt(ms).single())
+}
+
+fn strings(item: &Item, key: &str) -> Vec<String> {
+    item.get(key)
+        .and_then(|v| v.as_l().ok())
+        .map(|l| l.iter().filter_map(|v| v.as_s().ok().cloned()).collect())
+        .unwrap_or_default()
+}
+
+fn list(values: impl IntoIterator<Item = String>) -> AttributeValue {
+    AttributeValue::L(values.into_iter().map(AttributeValue::S).collect())
+}
+
+fn expiry(now: DateTime<Utc>) -> AttributeValue {
+    n((now + Duration::days(MESSAGE_RETENTION_DAYS)).timestamp())
+}
+
+fn ledger_from_item(item: &Item) -> Result<LedgerEntry, StoreError> {
+    let key = get_s(item, "sk").unwrap_or_default();
+    let state = get_s(item, "state")
+        .and_then(|v| BatchState::parse(&v))
+        .ok_or_else(|| corrupt(&key, "no valid state"))?;
+    let recipients = strings(item, "recipients")
+        .iter()
+        .map(|r| PhoneNumber::parse(r))
+        .collect::<Result<_, _>>()
+        .map_err(|e| corrupt(&key, &format!("recipient {e}")))?;
+    Ok(LedgerEntry {
+        batch: get_n(item, "batch").ok_or_else(|| corrupt(&key, "no batch"))?,
+        state,
+        enqueued: item.get("enqueued").and_then(|v| v.as_bool().ok()).copied().unwrap_or(false),
+        attempts: get_n(item, "attempts").unwrap_or(0),
+        lease_until: from_millis(item, "lease_until"),
+        recipients,
+        message_uuids: strings(item, "message_uuids"),
+        error: get_s(item, "error"),
+    })
+}
+
+fn job_from_item(item: &Item) -> Result<JobRecord, StoreError> {
+    let job_id = get_s(item, "job_id").ok_or_else(|| corrupt("JOB", "no job_id"))?;
+    let num = |k: &str| get_n::<u64>(item, k).unwrap_or(0);
+    let created_at = get_time(item, "created_at").ok_or_else(|| corrupt(&job_id, "no created_at"))?;
+    Ok(JobRecord {
+        text: get_s(item, "text").unwrap_or_default(),
+        from: get_s(item, "from").unwrap_or_default(),
+        reference: get_s(item, "reference"),
+        encoding: get_s(item, "encoding").unwrap_or_default(),
+        segments: num("segments") as u32,
+        counts: IntakeCounts {
+            accepted: num("accepted"),
+            duplicates: num("duplicates"),
+            suppressed: num("suppressed"),
+            invalid: num("invalid"),
+        },
+        callback_url: get_s(item, "callback_url").unwrap_or_default(),
+        batches_total: num("batches_total") as u32,
+        batches_sent: num("batches_sent") as u32,
+        batches_failed: num("batches_failed") as u32,
+        batches_unknown: num("batches_unknown") as u32,
+        messages_accepted: num("messages_accepted"),
+        plivo_invalid: num("plivo_invalid"),
+        updated_at: get_time(item, "updated_at").unwrap_or(created_at),
+        created_at,
+        job_id,
+    })
+}
+
+impl DynamoStore {
+    async fn query_prefix(&self, pk: String, prefix: &str) -> Result<Vec<Item>, StoreError> {
+        let mut items = Vec::new();
+        let mut start = None;
+        loop {
+            let out = self
+                .client()
+                .query()
+                .table_name(self.table())
+                .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
+                .expression_attribute_values(":pk", s(pk.clone()))
+                .expression_attribute_values(":prefix", s(prefix))
+                .consistent_read(true)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(|e| backend("Query", e))?;
+            items.extend(out.items.unwrap_or_default());
+            match out.last_evaluated_key {
+                Some(k) if !k.is_empty() => start = Some(k),
+                _ => return Ok(items),
+            }
+        }
+    }
+}
+
+impl JobStore for DynamoStore {
+    async fn get_job(&self, job_id: &str) -> Result<Option<JobRecord>, StoreError> {
+        self.get(job_pk(job_id), "JOB")
+            .await?
+            .map(|item| job_from_item(&item))
+            .transpose()
+    }
+
+    async fn create_job(&self, spec: &JobSpec, now: DateTime<Utc>) -> Result<(), StoreError> {
+        let ledger = spec
+            .batches
+            .iter()
+            .enumerate()
+            .map(|(i, recipients)| {
+                let mut item = Self::key(job_pk(&spec.job_id), &batch_sk(i as u32));
+                item.insert("batch".into(), n(i));
+                item.insert("state".into(), s(BatchState::Pending.as_str()));
+                item.insert("enqueued".into(), AttributeValue::Bool(false));
+                item.insert("attempts".into(), n(0));
+                item.insert("recipients".into(), list(recipients.iter().map(|r| r.to_string())));
+                item.insert("expires_at".into(), expiry(now));
+                item
+            })
+            .collect();
+        self.put_all(ledger).await?;
+
+        let mut job = Self::key(job_pk(&spec.job_id), "JOB");
+        let c = spec.counts;
+        for (k, v) in [
+            ("job_id", s(&spec.job_id)),
+            ("text", s(&spec.text)),
+            ("from", s(spec.from.as_str())),
+            ("encoding", s(spec.encoding.as_str())),
+            ("segments", n(spec.segments)),
+            ("accepted", n(c.accepted)),
+            ("duplicates", n(c.duplicates)),
+            ("suppressed", n(c.suppressed)),
+            ("invalid", n(c.invalid)),
+            ("callback_url", s(&spec.callback_url)),
+            ("batches_total", n(spec.batches.len())),
+            ("batches_sent", n(0)),
+            ("batches_failed", n(0)),
+            ("batches_unknown", n(0)),
+            ("messages_accepted", n(0)),
+            ("plivo_invalid", n(0)),
+            ("created_at", s(now.to_rfc3339())),
+            ("updated_at", s(now.to_rfc3339())),
+            ("expires_at", expiry(now)),
+        ] {
+            job.insert(k.into(), v);
+        }
+        if let Some(r) = &spec.reference {
+            job.insert("reference".into(), s(r));
+        }
+        // Written last: its existence says the whole ledger is there (see `jobs`).
+        let put = self
+            .client()
+            .put_item()
+            .table_name(self.table())
+            .set_item(Some(job))
+            .condition_expression("attribute_not_exists(pk)")
+            .send()
+            .await;
+        match put {
+            Ok(_) => Ok(()),
+            Err(e) if is_condition_failure(&e) => Err(StoreError::Backend {
+                operation: "PutItem",
+                reason: format!("job {} was created concurrently", spec.job_id),
+            }),
+            Err(e) => Err(backend("PutItem", e)),
+        }
+    }
+
+    async fn ledger(&self, job_id: &str) -> Result<Vec<LedgerEntry>, StoreError> {
+        self.query_prefix(job_pk(job_id), "BATCH#")
+            .await?
+            .iter()
+            .map(ledger_from_item)
+            .collect()
+    }
+
+    async fn mark_enqueued(&self, job_id: &str, batch: u32) -> Result<(), StoreError> {
+        self.client()
+            .update_item()
+            .table_name(self.table())
+            .set_key(Some(Self::key(job_pk(job_id), &batch_sk(batch))))
+            .update_expression("SET enqueued = :t")
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_values(":t", AttributeValue::Bool(true))
+            .send()
+            .await
+            .map_err(|e| backend("UpdateItem", e))?;
+        Ok(())
+    }
+
+    async fn status_counts(&self, job_id: &str) -> Result<StatusCounts, StoreError> {
+        let mut counts = StatusCounts::default();
+        for item in self.query_prefix(job_pk(job_id), "COUNT#").await? {
+            for status in MessageStatus::ALL {
+                counts.add(status, get_n::<i64>(&item, status.as_str()).unwrap_or(0));
+            }
+        }
+        Ok(counts)
+    }
+}
+
+impl BatchLedger for DynamoStore {
+    async fn claim(
+        &self,
+        job_id: &str,
+        batch: u32,
+        lease_until: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<ClaimOutcome, StoreError> {
+        let claimed = self
+            .client()
+            .update_item()
+            .table_name(self.table())
+            .set_key(Some(Self::key(job_pk(job_id), &batch_sk(batch))))
+            .update_expression(
+                "SET #state = :sending, lease_until = :lease, claimed_at = :now ADD attempts :one",
+            )
+            .condition_expression("#state = :pending")
+            .expression_attribute_names("#state", "state")
+            .expression_attribute_values(":sending", s(BatchState::Sending.as_str()))
+            .expression_attribute_values(":pending", s(BatchState::Pending.as_str()))
+            .expression_attribute_values(":lease", millis(lease_until))
+            .expression_attribute_values(":now", s(now.to_rfc3339()))
+            .expression_attribute_values(":one", n(1))
+            .return_values(ReturnValue::UpdatedNew)
+            .send()
+            .await;
+        match claimed {
+            Ok(out) => {
+                let attempt = out
+                    .attributes
+                    .as_ref()
+                    .and_then(|a| get_n(a, "attempts"))
+                    .ok_or_else(|| corrupt(&batch_sk(batch), "no attempts after claim"))?;
+                return Ok(ClaimOutcome::Claimed { attempt });
+            }
+            Err(e) if is_condition_failure(&e) => {}
+            Err(e) => return Err(backend("UpdateItem", e)),
+        }
+        let Some(item) = self.get(job_pk(job_id), &batch_sk(batch)).await? else {
+            return Ok(ClaimOutcome::Missing);
+        };
+        let entry = ledger_from_item(&item)?;
+        Ok(match entry.state {
+            BatchState::Sending => match entry.lease_until {
+                Some(until) if until > now => ClaimOutcome::Busy { lease_until: until },
+                _ => ClaimOutcome::LeaseExpired { attempt: entry.attempts },
+            },
+            // Released between our write and our read: the caller tries again later.
+            BatchState::Pending => ClaimOutcome::Busy { lease_until: now },
+            done => ClaimOutcome::Ended(done),
+        })
+    }
+
+    async fn finish(
+        &self,
+        job_id: &str,
+        batch: u32,
+        attempt: u32,
+        outcome: &BatchOutcome,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let state = outcome.state();
+        let mut ledger = Update::builder()
+            .table_name(self.table())
+            .set_key(Some(Self::key(job_pk(job_id), &batch_sk(batch))))
+            .condition_expression("#state = :sending AND attempts = :attempt")
+            .expression_attribute_names("#state", "state")
+            .expression_attribute_values(":sending", s(BatchState::Sending.as_str()))
+            .expression_attribute_values(":attempt", n(attempt))
+            .expression_attribute_values(":final", s(state.as_str()))
+            .expression_attribute_values(":now", s(now.to_rfc3339()));
+        let mut job = Update::builder()
+            .table_name(self.table())
+            .set_key(Some(Self::key(job_pk(job_id), "JOB")))
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":now", s(now.to_rfc3339()));
+        let (ledger_set, job_add) = match outcome {
+            BatchOutcome::Sent { message_uuids, invalid_numbers } => {
+                ledger = ledger
+                    .expression_attribute_values(":uuids", list(message_uuids.iter().cloned()))
+                    .expression_attribute_values(":invalid", list(invalid_numbers.iter().cloned()));
+                job = job
+                    .expression_attribute_values(":accepted", n(message_uuids.len()))
+                    .expression_attribute_values(":pinvalid", n(invalid_numbers.len()));
+                (
+                    "SET #state = :final, ended_at = :now, message_uuids = :uuids, invalid_numbers = :invalid",
+                    "ADD batches_sent :one, messages_accepted :accepted, plivo_invalid :pinvalid",
+                )
+            }
+            BatchOutcome::Failed { error } => {
+                ledger = ledger.expression_attribute_values(":error", s(error));
+                ("SET #state = :final, ended_at = :now, #error = :error", "ADD batches_failed :one")
+            }
+            BatchOutcome::Unknown { reason } => {
+                ledger = ledger.expression_attribute_values(":error", s(reason));
+                ("SET #state = :final, ended_at = :now, #error = :error", "ADD batches_unknown :one")
+            }
+        };
+        if !matches!(outcome, BatchOutcome::Sent { .. }) {
+            ledger = ledger.expression_attribute_names("#error", "error");
+        }
+        let ledger = ledger
+            .update_expression(format!("{ledger_set} REMOVE lease_until"))
+            .build()
+            .map_err(|e| StoreError::Backend { operation: "TransactWriteItems", reason: e.to_string() })?;
+        let job = job
+            .update_expression(format!("{job_add} SET updated_at = :now"))
+            .condition_expression("attribute_exists(pk)")
+            .build()
+            .map_err(|e| StoreError::Backend { operation: "TransactWriteItems", reason: e.to_string() })?;
+        let result = self
+            .client()
+            .transact_write_items()
+            .transact_items(TransactWriteItem::builder().update(ledger).build())
+            .transact_items(TransactWriteItem::builder().update(job).build())
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(e) if is_transaction_condition_failure(&e) => Ok(false),
+            Err(e) => Err(backend("TransactWriteItems", e)),
+        }
+    }
+
+    async fn release(&self, job_id: &str, batch: u32, attempt: u32) -> Result<(), StoreError> {
+        let result = self
+            .client()
+            .update_item()
+            .table_name(self.table())
+            .set_key(Some(Self::key(job_pk(job_id), &batch_sk(batch))))
+            .update_expression("SET #state = :pending REMOVE lease_until")
+            .condition_expression("#state = :sending AND attempts = :attempt")
+            .expression_attribute_names("#state", "state")
+            .expression_attribute_values(":pending", s(BatchState::Pending.as_str()))
+            .expression_attribute_values(":sending", s(BatchState::Sending.as_str()))
+            .expression_attribute_values(":attempt", n(attempt))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(e) if is_condition_failure(&e) => Ok(()),
+            Err(e) => Err(backend("UpdateItem", e)),
+        }
+    }
+}
+
+fn is_transaction_condition_failure<R>(
+    e: &aws_sdk_dynamodb::error::SdkError<aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError, R>,
+) -> bool {
+    use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError as E;
+    match e.as_service_error() {
+        Some(E::TransactionCanceledException(t)) => t
+            .cancellation_reasons()
+            .iter()
+            .any(|r| r.code() == Some("ConditionalCheckFailed")),
+        _ => false,
+    }
+}

@@ -1,0 +1,239 @@
+//! Bulk jobs and the batch ledger (DESIGN §4, §5).
+//!
+//! A job is written as its ledger items first and its job item last: the job item is the
+//! commit marker. A job item that exists therefore has every ledger item, and a retried
+//! request (same `Idempotency-Key`) that finds it only enqueues what was not enqueued yet.
+//! A job item that does not exist means nothing was enqueued, so its ledger may be rewritten.
+//!
+//! A batch moves `pending` → `sending` (claimed with a lease) → `sent` | `failed` |
+//! `unknown`, by conditional writes, so SQS redelivery, a Lambda retry or a timeout can
+//! never hand the same batch to Plivo twice.
+
+use std::{fmt, future::Future};
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use super::{MessageStatus, StoreError};
+use crate::{phone::PhoneNumber, text::Encoding};
+
+/// Everything needed to create a job and its ledger.
+#[derive(Debug, Clone)]
+pub struct JobSpec {
+    pub job_id: String,
+    pub text: String,
+    pub from: PhoneNumber,
+    pub reference: Option<String>,
+    pub encoding: Encoding,
+    pub segments: u32,
+    pub counts: IntakeCounts,
+    pub callback_url: String,
+    /// Recipients of each batch, in batch order.
+    pub batches: Vec<Vec<PhoneNumber>>,
+}
+
+/// What send-bulk made of the recipient list.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct IntakeCounts {
+    pub accepted: u64,
+    pub duplicates: u64,
+    pub suppressed: u64,
+    pub invalid: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BatchState {
+    Pending,
+    Sending,
+    Sent,
+    Failed,
+    Unknown,
+}
+
+impl BatchState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Sending => "sending",
+            Self::Sent => "sent",
+            Self::Failed => "failed",
+            Self::Unknown => "unknown",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        [Self::Pending, Self::Sending, Self::Sent, Self::Failed, Self::Unknown]
+            .into_iter()
+            .find(|v| v.as_str() == s)
+    }
+
+    /// A batch in a final state is never handed to Plivo again.
+    pub fn is_final(self) -> bool {
+        matches!(self, Self::Sent | Self::Failed | Self::Unknown)
+    }
+}
+
+impl fmt::Display for BatchState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One batch's ledger item.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LedgerEntry {
+    pub batch: u32,
+    pub state: BatchState,
+    pub enqueued: bool,
+    pub attempts: u32,
+    pub lease_until: Option<DateTime<Utc>>,
+    pub recipients: Vec<PhoneNumber>,
+    pub message_uuids: Vec<String>,
+    pub error: Option<String>,
+}
+
+/// A job as stored, with its batch counters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobRecord {
+    pub job_id: String,
+    pub text: String,
+    pub from: String,
+    pub reference: Option<String>,
+    pub encoding: String,
+    pub segments: u32,
+    pub counts: IntakeCounts,
+    pub callback_url: String,
+    pub batches_total: u32,
+    pub batches_sent: u32,
+    pub batches_failed: u32,
+    pub batches_unknown: u32,
+    /// Messages Plivo accepted (one uuid each), summed over sent batches.
+    pub messages_accepted: u64,
+    /// Destinations Plivo reported in `invalid_number`.
+    pub plivo_invalid: u64,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl JobRecord {
+    pub fn batches_ended(&self) -> u32 {
+        self.batches_sent + self.batches_failed + self.batches_unknown
+    }
+}
+
+/// Message counts by current status, summed over a job's counter shards. Statuses other than
+/// `queued` are counted as reports move messages; `queued` is what is left of the accepted.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StatusCounts {
+    pub sent: i64,
+    pub delivered: i64,
+    pub undelivered: i64,
+    pub failed: i64,
+    pub rejected: i64,
+}
+
+impl StatusCounts {
+    pub fn get(&self, status: MessageStatus) -> i64 {
+        match status {
+            MessageStatus::Queued => 0,
+            MessageStatus::Sent => self.sent,
+            MessageStatus::Delivered => self.delivered,
+            MessageStatus::Undelivered => self.undelivered,
+            MessageStatus::Failed => self.failed,
+            MessageStatus::Rejected => self.rejected,
+        }
+    }
+
+    pub fn add(&mut self, status: MessageStatus, n: i64) {
+        match status {
+            MessageStatus::Queued => {}
+            MessageStatus::Sent => self.sent += n,
+            MessageStatus::Delivered => self.delivered += n,
+            MessageStatus::Undelivered => self.undelivered += n,
+            MessageStatus::Failed => self.failed += n,
+            MessageStatus::Rejected => self.rejected += n,
+        }
+    }
+
+    pub fn beyond_queued(&self) -> i64 {
+        self.sent + self.delivered + self.undelivered + self.failed + self.rejected
+    }
+}
+
+pub trait JobStore: Send + Sync {
+    /// Looks a job up.
+    fn get_job(&self, job_id: &str) -> impl Future<Output = Result<Option<JobRecord>, StoreError>> + Send;
+
+    /// Creates the ledger items (all `pending`) and then the job item. Call only when
+    /// `get_job` found no job item.
+    fn create_job(&self, spec: &JobSpec, now: DateTime<Utc>) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Every ledger item of a job, in batch order.
+    fn ledger(&self, job_id: &str) -> impl Future<Output = Result<Vec<LedgerEntry>, StoreError>> + Send;
+
+    /// Records that a batch's queue message was accepted by SQS.
+    fn mark_enqueued(&self, job_id: &str, batch: u32) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Message counts by status over the job's counter shards.
+    fn status_counts(&self, job_id: &str) -> impl Future<Output = Result<StatusCounts, StoreError>> + Send;
+}
+
+/// The outcome of trying to claim a batch for sending.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClaimOutcome {
+    /// This invocation owns the batch until `lease_until`; `attempt` identifies the claim.
+    Claimed { attempt: u32 },
+    /// The batch already ended: nothing to do.
+    Ended(BatchState),
+    /// Another invocation holds a live lease: try again later.
+    Busy { lease_until: DateTime<Utc> },
+    /// A claim's lease ran out without an outcome: Plivo may or may not have the batch.
+    LeaseExpired { attempt: u32 },
+    /// No ledger item: the message does not belong to any job.
+    Missing,
+}
+
+/// How a claimed batch ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BatchOutcome {
+    Sent { message_uuids: Vec<String>, invalid_numbers: Vec<String> },
+    Failed { error: String },
+    Unknown { reason: String },
+}
+
+impl BatchOutcome {
+    pub fn state(&self) -> BatchState {
+        match self {
+            Self::Sent { .. } => BatchState::Sent,
+            Self::Failed { .. } => BatchState::Failed,
+            Self::Unknown { .. } => BatchState::Unknown,
+        }
+    }
+}
+
+pub trait BatchLedger: Send + Sync {
+    /// Claims `pending` → `sending` with a lease, or reports why not.
+    fn claim(
+        &self,
+        job_id: &str,
+        batch: u32,
+        lease_until: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<ClaimOutcome, StoreError>> + Send;
+
+    /// Ends the claim `attempt` with `outcome` and counts it on the job, atomically. Returns
+    /// false (and changes nothing) when the claim is no longer this invocation's.
+    fn finish(
+        &self,
+        job_id: &str,
+        batch: u32,
+        attempt: u32,
+        outcome: &BatchOutcome,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// Gives a claim back (`sending` → `pending`) when nothing reached Plivo, so a later
+    /// delivery of the queue message may try again.
+    fn release(&self, job_id: &str, batch: u32, attempt: u32) -> impl Future<Output = Result<(), StoreError>> + Send;
+}
