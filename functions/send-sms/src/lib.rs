@@ -10,7 +10,7 @@ use sms_core::{
     Encoding, Problem, ProblemKind,
     api::{self, IdempotencyKey, Route},
     config::PublicBaseUrl,
-    idempotency::{self, Begin},
+    idempotency::{self, Begin, OnStale},
     plivo::{FailureClass, OutboundMessage, PlivoClient, SendFailure},
     secrets::SecretProvider,
     store::{AcceptedMessage, IdempotencyStore, MessageStore, MessageStatus, SuppressionList},
@@ -96,7 +96,7 @@ where
     let key = IdempotencyKey::from_request(req)?;
     let body: SendMessageBody = api::read_json(req, BODY_LIMIT)?;
     let message = SendMessage::parse(body, default_src)?;
-    let claim = match idempotency::begin(&app.store, "messages", key.as_ref(), &message, Utc::now()).await? {
+    let claim = match idempotency::begin(&app.store, "messages", key.as_ref(), &message, OnStale::Refuse, Utc::now()).await? {
         Begin::Respond(replayed) => return Ok(replayed),
         Begin::Proceed(claim) => claim,
     };

@@ -60,6 +60,16 @@ impl<'de> Deserialize<'de> for RecipientEntry {
     }
 }
 
+impl Serialize for RecipientEntry {
+    /// Only used to fingerprint a request for idempotency.
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Self::Text(t) => s.serialize_str(t),
+            Self::NotAString(kind) => s.serialize_str(&format!("<{kind}>")),
+        }
+    }
+}
+
 /// An entry that is not a usable number, reported back with its position.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct InvalidRecipient {

@@ -23,6 +23,7 @@ const STALE_AFTER_SECONDS: i64 = 60;
 /// SHA-256 (hex) of the canonical JSON of the parsed request: two bodies that differ only in
 /// whitespace or key order are the same request.
 pub fn fingerprint(request: &impl Serialize) -> String {
+    // Serializing a plain struct of strings and numbers cannot fail.
     let canonical = serde_json::to_vec(request).unwrap_or_default();
     Sha256::digest(canonical)
         .iter()
@@ -45,12 +46,22 @@ pub enum Begin<'a, S> {
     Respond(Response<Body>),
 }
 
+/// What to do when the key's first request died without recording an outcome.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnStale {
+    /// Refuse: the first request may have sent something that cannot be safely repeated.
+    Refuse,
+    /// Carry on where it stopped: the route's own writes are idempotent.
+    Resume,
+}
+
 /// Looks up `key` in `scope` (a route name, so one key cannot collide across routes).
 pub async fn begin<'a, S: IdempotencyStore>(
     store: &'a S,
     scope: &str,
     key: Option<&IdempotencyKey>,
     request: &impl Serialize,
+    on_stale: OnStale,
     now: DateTime<Utc>,
 ) -> Result<Begin<'a, S>, Problem> {
     let Some(key) = key else {
@@ -75,6 +86,12 @@ pub async fn begin<'a, S: IdempotencyStore>(
             )
             .into_response(),
         ),
+        IdempotencyBegin::InProgress { started_at }
+            if on_stale == OnStale::Resume && (now - started_at).num_seconds() >= STALE_AFTER_SECONDS =>
+        {
+            info!("resuming a request whose first attempt ended without an outcome");
+            Begin::Proceed(Some(Claim { store, record_key, hash }))
+        }
         IdempotencyBegin::InProgress { started_at } => {
             let detail = if (now - started_at).num_seconds() < STALE_AFTER_SECONDS {
                 "a request with this Idempotency-Key is still in progress; retry shortly"

@@ -11,6 +11,7 @@ pub mod idempotency;
 pub mod phone;
 pub mod plivo;
 pub mod problem;
+pub mod queue;
 pub mod retry;
 pub mod secrets;
 pub mod store;

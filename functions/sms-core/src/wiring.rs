@@ -10,6 +10,13 @@ use crate::{
     store::DynamoStore,
 };
 
+pub fn sqs_queue(sdk: &aws_config::SdkConfig) -> Result<crate::queue::SqsQueue, ConfigError> {
+    Ok(crate::queue::SqsQueue::new(
+        aws_sdk_sqs::Client::new(sdk),
+        config::required("SMS_QUEUE_URL")?,
+    ))
+}
+
 pub fn dynamo_store(sdk: &aws_config::SdkConfig) -> Result<DynamoStore, ConfigError> {
     Ok(DynamoStore::new(
         aws_sdk_dynamodb::Client::new(sdk),

@@ -1,0 +1,174 @@
+//! Creates a job and fans its batches out through the queue, or finishes a job that an
+//! earlier attempt (same `Idempotency-Key`) left half-enqueued.
+
+use chrono::Utc;
+use futures::{StreamExt, stream};
+use lambda_http::{Body, Response, http::StatusCode};
+use sms_core::{
+    Problem, ProblemKind, api,
+    bulk::{BatchMessage, RecipientList},
+    queue::{BatchQueue, QueueEntry, plan_calls},
+    retry::RetryPolicy,
+    secrets::SecretProvider,
+    store::{BatchState, JobSpec},
+};
+use tracing::{error, info, warn};
+
+use crate::{App, BulkRequest, BulkStore, intake};
+
+pub struct Outcome {
+    pub response: Response<Body>,
+    /// Every batch is on the queue (or was before): the answer may be stored for replay.
+    pub finished: bool,
+}
+
+impl Outcome {
+    fn problem(problem: Problem) -> Self {
+        Self { response: problem.into_response(), finished: false }
+    }
+}
+
+/// SendMessageBatch calls in flight at once.
+const ENQUEUE_CONCURRENCY: usize = 8;
+
+pub async fn run<S: BulkStore, Q: BatchQueue, P: SecretProvider>(request: &BulkRequest, job_id: &str, app: &App<S, Q, P>) -> Outcome {
+    let callback_url = format!("{}?job_id={job_id}", app.public_base_url.status_callback_url());
+    let existing = match app.store.get_job(job_id).await {
+        Ok(job) => job,
+        Err(e) => {
+            error!(error = %e, "the job could not be read");
+            return Outcome::problem(Problem::new(ProblemKind::Internal, "the job could not be read; nothing was enqueued"));
+        }
+    };
+
+    let (intake, to_enqueue) = match existing {
+        Some(job) => {
+            // A retry of a request whose first attempt created the job: enqueue only what it
+            // did not, from the ledger (not from a new screening, which could batch differently).
+            info!(batches = job.batches_total, "resuming an existing job");
+            let ledger = match app.store.ledger(job_id).await {
+                Ok(l) => l,
+                Err(e) => {
+                    error!(error = %e, "the batch ledger could not be read");
+                    return Outcome::problem(Problem::new(ProblemKind::Internal, "the job's ledger could not be read"));
+                }
+            };
+            let list = RecipientList::parse(&request.recipients);
+            let intake = intake::Intake {
+                suppressed: job.counts.suppressed as usize,
+                batches: ledger.iter().map(|e| e.recipients.clone()).collect(),
+                encoding: request.text.encoding(),
+                segments: request.text.segments(),
+                list,
+            };
+            let pending: Vec<(u32, Vec<sms_core::PhoneNumber>)> = ledger
+                .into_iter()
+                .filter(|e| e.state == BatchState::Pending && !e.enqueued)
+                .map(|e| (e.batch, e.recipients))
+                .collect();
+            (intake, pending)
+        }
+        None => {
+            let intake = match intake::screen(request, &app.store, app.batch_size).await {
+                Ok(i) => i,
+                Err(p) => return Outcome::problem(p),
+            };
+            let spec = JobSpec {
+                job_id: job_id.to_owned(),
+                text: request.text.as_str().to_owned(),
+                from: request.from.clone(),
+                reference: request.reference.clone(),
+                encoding: intake.encoding,
+                segments: intake.segments as u32,
+                counts: intake.counts(),
+                callback_url: callback_url.clone(),
+                batches: intake.batches.clone(),
+            };
+            if let Err(e) = app.store.create_job(&spec, Utc::now()).await {
+                error!(error = %e, "the job could not be created");
+                return Outcome::problem(Problem::new(ProblemKind::Internal, "the job could not be created; nothing was enqueued"));
+            }
+            let all = intake.batches.iter().cloned().enumerate().map(|(i, r)| (i as u32, r)).collect();
+            (intake, all)
+        }
+    };
+
+    let total = to_enqueue.len();
+    let failed = enqueue(request, job_id, &callback_url, to_enqueue, app).await;
+    info!(enqueued = total - failed, failed, "batches enqueued");
+    if failed > 0 {
+        return Outcome::problem(Problem::new(
+            ProblemKind::PlivoUnavailable,
+            format!(
+                "job {job_id} was created but {failed} of its batches could not be enqueued; \
+                 retry the request with the same Idempotency-Key to finish it"
+            ),
+        ));
+    }
+    let summary = intake.summary(Some(job_id), "queued");
+    Outcome { response: api::json_response(StatusCode::ACCEPTED, &summary), finished: true }
+}
+
+/// Enqueues the batches; returns how many could not be enqueued after retries.
+async fn enqueue<S: BulkStore, Q: BatchQueue, P: SecretProvider>(
+    request: &BulkRequest,
+    job_id: &str,
+    callback_url: &str,
+    batches: Vec<(u32, Vec<sms_core::PhoneNumber>)>,
+    app: &App<S, Q, P>,
+) -> usize {
+    let mut entries = Vec::with_capacity(batches.len());
+    let mut unencoded = 0;
+    for (batch, recipients) in batches {
+        let message = BatchMessage {
+            job_id: job_id.to_owned(),
+            batch,
+            from: request.from.clone(),
+            text: request.text.as_str().to_owned(),
+            recipients,
+            callback_url: callback_url.to_owned(),
+        };
+        match serde_json::to_string(&message) {
+            Ok(body) => entries.push(QueueEntry { id: batch.to_string(), body }),
+            Err(e) => {
+                error!(error = %e, batch, "a batch message could not be encoded");
+                unencoded += 1;
+            }
+        }
+    }
+    let calls: Vec<_> = plan_calls(&entries).into_iter().map(|call| send_with_retries(call, job_id, app)).collect();
+    let failed: usize = stream::iter(calls).buffer_unordered(ENQUEUE_CONCURRENCY).collect::<Vec<_>>().await.into_iter().sum();
+    failed + unencoded
+}
+
+/// One SendMessageBatch, re-sending only the entries SQS did not take.
+async fn send_with_retries<S: BulkStore, Q: BatchQueue, P: SecretProvider>(call: &[QueueEntry], job_id: &str, app: &App<S, Q, P>) -> usize {
+    let retry = RetryPolicy { max_attempts: 5, ..RetryPolicy::default() };
+    let mut remaining: Vec<QueueEntry> = call.to_vec();
+    for attempt in 1..=retry.max_attempts {
+        let refused = match app.queue.send_batch(&remaining).await {
+            Ok(ids) => ids,
+            Err(e) => {
+                warn!(error = %e, attempt, "SendMessageBatch failed");
+                remaining.iter().map(|e| e.id.clone()).collect()
+            }
+        };
+        for entry in remaining.iter().filter(|e| !refused.contains(&e.id)) {
+            if let Ok(batch) = entry.id.parse::<u32>() {
+                if let Err(e) = app.store.mark_enqueued(job_id, batch).await {
+                    // Only costs a duplicate queue message on a resumed request; the ledger's
+                    // claim keeps that from sending twice.
+                    warn!(error = %e, batch, "a batch could not be marked enqueued");
+                }
+            }
+        }
+        remaining.retain(|e| refused.contains(&e.id));
+        if remaining.is_empty() {
+            return 0;
+        }
+        if attempt < retry.max_attempts {
+            tokio::time::sleep(retry.delay(attempt)).await;
+        }
+    }
+    remaining.len()
+}

@@ -1,0 +1,172 @@
+//! The body of `POST /v1/bulk`, and what becomes of its recipient list: parsed, reported by
+//! index when invalid, de-duplicated, screened against the suppression list, batched.
+
+use serde::{Deserialize, Serialize};
+use sms_core::{
+    Encoding, FieldError, MessageText, PhoneNumber, Problem, ProblemKind,
+    bulk::{InvalidRecipient, RecipientEntry, RecipientList},
+    store::{IntakeCounts, SuppressionList},
+};
+use tracing::error;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BulkRequestBody {
+    pub recipients: Vec<RecipientEntry>,
+    pub text: String,
+    #[serde(default)]
+    pub from: Option<String>,
+    #[serde(default)]
+    pub reference: Option<String>,
+    #[serde(default)]
+    pub dry_run: bool,
+}
+
+/// A valid bulk request. Serialized only to fingerprint it for idempotency.
+#[derive(Debug, Serialize)]
+pub struct BulkRequest {
+    pub recipients: Vec<RecipientEntry>,
+    pub from: PhoneNumber,
+    #[serde(serialize_with = "text_as_str")]
+    pub text: MessageText,
+    pub reference: Option<String>,
+    #[serde(skip)]
+    pub dry_run: bool,
+}
+
+fn text_as_str<S: serde::Serializer>(t: &MessageText, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(t.as_str())
+}
+
+pub const REFERENCE_MAX: usize = 256;
+
+/// Field errors shown when no recipient is usable: enough to see the pattern.
+const ERRORS_SHOWN: usize = 100;
+
+impl BulkRequest {
+    pub fn parse(body: BulkRequestBody, default_src: &PhoneNumber) -> Result<Self, Problem> {
+        let mut errors = Vec::new();
+        if body.recipients.is_empty() {
+            errors.push(FieldError::new("recipients", "must list at least one number"));
+        }
+        let text = MessageText::parse(body.text).map_err(|e| errors.push(FieldError::new("text", e))).ok();
+        let from = match body.from {
+            None => Some(default_src.clone()),
+            Some(raw) => PhoneNumber::parse(&raw).map_err(|e| errors.push(FieldError::new("from", e))).ok(),
+        };
+        if body.reference.as_ref().is_some_and(|r| r.chars().count() > REFERENCE_MAX) {
+            errors.push(FieldError::new("reference", format!("must be at most {REFERENCE_MAX} characters")));
+        }
+        match (text, from) {
+            (Some(text), Some(from)) if errors.is_empty() => Ok(Self {
+                recipients: body.recipients,
+                from,
+                text,
+                reference: body.reference,
+                dry_run: body.dry_run,
+            }),
+            _ => {
+                let detail = errors.iter().map(|e| format!("{} {}", e.field, e.message)).collect::<Vec<_>>().join("; ");
+                Err(Problem::invalid(detail, errors))
+            }
+        }
+    }
+}
+
+/// The recipient list after screening, cut into batches.
+#[derive(Debug)]
+pub struct Intake {
+    pub list: RecipientList,
+    pub suppressed: usize,
+    pub batches: Vec<Vec<PhoneNumber>>,
+    pub encoding: Encoding,
+    pub segments: usize,
+}
+
+/// The answer to `POST /v1/bulk` (202, or 200 for a dry run).
+#[derive(Debug, Serialize)]
+pub struct Summary<'a> {
+    pub job_id: Option<&'a str>,
+    pub status: &'a str,
+    pub accepted: u64,
+    pub duplicates: u64,
+    pub suppressed: u64,
+    pub invalid: &'a [InvalidRecipient],
+    pub batches: usize,
+    pub encoding: Encoding,
+    pub segments: usize,
+}
+
+impl Intake {
+    /// The pure part of screening: remove the suppressed, check something is left, batch.
+    pub fn build(
+        mut list: RecipientList,
+        suppressed: &std::collections::HashSet<PhoneNumber>,
+        text: &MessageText,
+        batch_size: usize,
+    ) -> Result<Self, Problem> {
+        let before = list.valid.len();
+        if !suppressed.is_empty() {
+            list.valid.retain(|n| !suppressed.contains(n));
+        }
+        let suppressed = before - list.valid.len();
+        if list.valid.is_empty() {
+            let errors = list
+                .invalid
+                .iter()
+                .take(ERRORS_SHOWN)
+                .map(|i| FieldError::new(format!("recipients[{}]", i.index), &i.reason))
+                .collect();
+            return Err(Problem::invalid(
+                format!(
+                    "no valid recipient is left: {} invalid, {} duplicates, {suppressed} opted out",
+                    list.invalid.len(),
+                    list.duplicates
+                ),
+                errors,
+            ));
+        }
+        let batches = list.valid.chunks(batch_size).map(<[PhoneNumber]>::to_vec).collect();
+        Ok(Self {
+            list,
+            suppressed,
+            batches,
+            encoding: text.encoding(),
+            segments: text.segments(),
+        })
+    }
+
+    pub fn counts(&self) -> IntakeCounts {
+        IntakeCounts {
+            accepted: self.list.valid.len() as u64,
+            duplicates: self.list.duplicates as u64,
+            suppressed: self.suppressed as u64,
+            invalid: self.list.invalid.len() as u64,
+        }
+    }
+
+    pub fn summary<'a>(&'a self, job_id: Option<&'a str>, status: &'a str) -> Summary<'a> {
+        let c = self.counts();
+        Summary {
+            job_id,
+            status,
+            accepted: c.accepted,
+            duplicates: c.duplicates,
+            suppressed: c.suppressed,
+            invalid: &self.list.invalid,
+            batches: self.batches.len(),
+            encoding: self.encoding,
+            segments: self.segments,
+        }
+    }
+}
+
+/// Parses, de-duplicates and screens the request's recipients against the suppression list.
+pub async fn screen<S: SuppressionList>(request: &BulkRequest, store: &S, batch_size: usize) -> Result<Intake, Problem> {
+    let list = RecipientList::parse(&request.recipients);
+    let suppressed = store.suppressed_among(&list.valid).await.map_err(|e| {
+        error!(error = %e, "the suppression list could not be read");
+        Problem::new(ProblemKind::Internal, "the suppression list could not be read; nothing was enqueued")
+    })?;
+    Intake::build(list, &suppressed, &request.text, batch_size)
+}

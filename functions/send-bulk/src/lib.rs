@@ -1,0 +1,108 @@
+//! send-bulk: `POST /v1/bulk` validates one text and a recipient list, cuts the list into
+//! batches and fans them out through SQS; `GET /v1/bulk/{job_id}` reports progress
+//! (DESIGN §3, §5).
+
+mod enqueue;
+mod intake;
+mod progress;
+
+use chrono::Utc;
+use lambda_http::{Body, Request, RequestExt, Response, http::Method, http::StatusCode};
+use sms_core::{
+    Problem, ProblemKind,
+    api::{self, IdempotencyKey, Route},
+    config::PublicBaseUrl,
+    idempotency::{self, Begin, OnStale},
+    queue::BatchQueue,
+    secrets::SecretProvider,
+    store::{IdempotencyStore, JobStore, SuppressionList},
+};
+use tracing::{Instrument, error, info, info_span};
+
+pub use intake::{BulkRequest, BulkRequestBody, Intake, Summary};
+
+/// Lambda's largest request payload: about 300,000 numbers.
+pub const BODY_LIMIT: usize = 6 * 1024 * 1024;
+
+pub struct App<S, Q, P> {
+    pub store: S,
+    pub queue: Q,
+    pub secrets: P,
+    pub public_base_url: PublicBaseUrl,
+    pub batch_size: usize,
+}
+
+/// What the store must offer send-bulk.
+pub trait BulkStore: IdempotencyStore + JobStore + SuppressionList {}
+impl<T: IdempotencyStore + JobStore + SuppressionList> BulkStore for T {}
+
+/// Serves one request; every outcome is an HTTP answer (see send-sms's `handle`).
+pub async fn handle<S: BulkStore, Q: BatchQueue, P: SecretProvider>(req: Request, app: &App<S, Q, P>) -> Response<Body> {
+    let request_id = req.lambda_context_ref().map(|c| c.request_id.clone()).unwrap_or_default();
+    let span = info_span!("send_bulk", %request_id, method = %req.method(), path = %req.uri().path(), job_id = tracing::field::Empty);
+    async move {
+        let response = route(&req, app).await.unwrap_or_else(Problem::into_response);
+        info!(status = response.status().as_u16(), "answered");
+        response
+    }
+    .instrument(span)
+    .await
+}
+
+async fn route<S: BulkStore, Q: BatchQueue, P: SecretProvider>(req: &Request, app: &App<S, Q, P>) -> Result<Response<Body>, Problem> {
+    let segments = api::path_segments(req);
+    let route = api::match_route(&segments, "bulk");
+    if route == Route::Unknown {
+        return Ok(api::not_found(req));
+    }
+    let secret = app.secrets.current().await.map_err(|e| {
+        error!(error = %e, "the service secret could not be loaded");
+        Problem::new(ProblemKind::Internal, "the service's configuration could not be read; see the function's logs")
+    })?;
+    api::authenticate(req, &secret.api_keys)?;
+    match (route, req.method()) {
+        (Route::Collection, &Method::POST) => start(req, app, &secret.default_src).await,
+        (Route::Item(id), &Method::GET) => progress::report(id, &app.store).await,
+        (Route::Collection, _) => Ok(api::method_not_allowed("POST")),
+        (Route::Item(_), _) => Ok(api::method_not_allowed("GET")),
+        (Route::Unknown, _) => Ok(api::not_found(req)),
+    }
+}
+
+async fn start<S: BulkStore, Q: BatchQueue, P: SecretProvider>(
+    req: &Request,
+    app: &App<S, Q, P>,
+    default_src: &sms_core::PhoneNumber,
+) -> Result<Response<Body>, Problem> {
+    let key = IdempotencyKey::from_request(req)?;
+    let body: BulkRequestBody = api::read_json(req, BODY_LIMIT)?;
+    let request = BulkRequest::parse(body, default_src)?;
+
+    if request.dry_run {
+        let intake = intake::screen(&request, &app.store, app.batch_size).await?;
+        return Ok(api::json_response(StatusCode::OK, &intake.summary(None, "dry_run")));
+    }
+
+    // The job id follows from the key, so a retry after a timeout finds the first attempt's
+    // job and finishes it instead of starting a second one.
+    let fingerprint = idempotency::fingerprint(&request);
+    let job_id = match &key {
+        Some(k) => uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_OID, format!("bulk:{}:{fingerprint}", k.as_str()).as_bytes()),
+        None => uuid::Uuid::new_v4(),
+    }
+    .to_string();
+    tracing::Span::current().record("job_id", job_id.as_str());
+
+    let claim = match idempotency::begin(&app.store, "bulk", key.as_ref(), &request, OnStale::Resume, Utc::now()).await? {
+        Begin::Respond(replayed) => return Ok(replayed),
+        Begin::Proceed(claim) => claim,
+    };
+    let outcome = enqueue::run(&request, &job_id, app).await;
+    match claim {
+        Some(claim) if outcome.finished => claim.finish(&outcome.response, Utc::now()).await,
+        // Unfinished: a retry with the same key resumes the same job where this one stopped.
+        Some(claim) => claim.abandon().await,
+        None => {}
+    }
+    Ok(outcome.response)
+}

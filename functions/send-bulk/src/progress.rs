@@ -1,0 +1,84 @@
+//! `GET /v1/bulk/{job_id}`: a job's progress, by batch and by message status.
+
+use lambda_http::{Body, Response, http::StatusCode};
+use serde::Serialize;
+use sms_core::{
+    Problem, ProblemKind, api,
+    store::{JobRecord, JobStore, MessageStatus, StatusCounts},
+};
+use tracing::error;
+
+#[derive(Debug, Serialize)]
+pub struct JobProgress<'a> {
+    pub job_id: &'a str,
+    pub status: &'static str,
+    pub accepted: u64,
+    pub batches: BatchCounts,
+    pub messages: MessageCounts,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct BatchCounts {
+    pub total: u32,
+    pub sent: u32,
+    pub failed: u32,
+    pub unknown: u32,
+}
+
+/// Each message counted once, by its current status: the counts sum to the messages Plivo
+/// accepted for the job.
+#[derive(Debug, Serialize)]
+pub struct MessageCounts {
+    pub queued: i64,
+    pub sent: i64,
+    pub delivered: i64,
+    pub undelivered: i64,
+    pub failed: i64,
+    pub rejected: i64,
+}
+
+pub fn progress<'a>(job: &'a JobRecord, counts: &StatusCounts) -> JobProgress<'a> {
+    let status = if job.batches_ended() >= job.batches_total {
+        "done"
+    } else if job.batches_ended() > 0 {
+        "sending"
+    } else {
+        "queued"
+    };
+    JobProgress {
+        job_id: &job.job_id,
+        status,
+        accepted: job.counts.accepted,
+        batches: BatchCounts {
+            total: job.batches_total,
+            sent: job.batches_sent,
+            failed: job.batches_failed,
+            unknown: job.batches_unknown,
+        },
+        messages: MessageCounts {
+            queued: (job.messages_accepted as i64 - counts.beyond_queued()).max(0),
+            sent: counts.get(MessageStatus::Sent),
+            delivered: counts.get(MessageStatus::Delivered),
+            undelivered: counts.get(MessageStatus::Undelivered),
+            failed: counts.get(MessageStatus::Failed),
+            rejected: counts.get(MessageStatus::Rejected),
+        },
+        created_at: job.created_at.to_rfc3339(),
+        updated_at: job.updated_at.to_rfc3339(),
+    }
+}
+
+pub async fn report<S: JobStore>(job_id: &str, store: &S) -> Result<Response<Body>, Problem> {
+    if uuid::Uuid::parse_str(job_id).is_err() {
+        return Err(Problem::field("job_id", "must be a UUID as returned by POST /v1/bulk"));
+    }
+    let internal = |e: sms_core::store::StoreError| {
+        error!(error = %e, "the job could not be read");
+        Problem::new(ProblemKind::Internal, "the job could not be read; retry")
+    };
+    let job = store.get_job(job_id).await.map_err(internal)?.ok_or_else(|| Problem::new(ProblemKind::NotFound, format!("no job {job_id}")))?;
+    let counts = store.status_counts(job_id).await.map_err(internal)?;
+    Ok(api::json_response(StatusCode::OK, &progress(&job, &counts)))
+}
