@@ -1,27 +1,28 @@
-//! sender: takes batches off the queue and hands them to Plivo.
-//!
-//! Batch sending arrives with its own issue. Until then no route enqueues anything, so any
-//! record here is unexpected: each is reported as failed, which returns it to SQS and, after
-//! the redrive policy's receive count, to the dead-letter queue. Nothing is dropped.
+//! sender: builds its clients once at cold start, then serves every SQS event.
 
-use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
 use lambda_runtime::{Error, LambdaEvent, service_fn};
-use sms_core::telemetry;
-
-async fn handle(event: LambdaEvent<SqsEvent>) -> Result<SqsBatchResponse, Error> {
-    let mut response = SqsBatchResponse::default();
-    for record in event.payload.records {
-        let id = record.message_id.unwrap_or_default();
-        tracing::warn!(message_id = %id, "no sender is deployed in this version; returning the record to the queue");
-        let mut failure = BatchItemFailure::default();
-        failure.item_identifier = id;
-        response.batch_item_failures.push(failure);
-    }
-    Ok(response)
-}
+use sender::App;
+use sms_core::{config, plivo::PlivoClient, retry::RetryPolicy, telemetry, wiring};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     telemetry::init();
-    lambda_runtime::run(service_fn(handle)).await
+    let sdk = config::aws().await;
+    // Batches have the whole invocation to get through a rate limit: retry longer than the
+    // synchronous send-sms does.
+    let plivo = PlivoClient::new(wiring::plivo_config()?.with_retry(RetryPolicy {
+        max_attempts: 6,
+        base_delay: std::time::Duration::from_millis(500),
+        max_delay: std::time::Duration::from_secs(8),
+    }))?;
+    let app = App {
+        store: wiring::dynamo_store(&sdk)?,
+        secrets: wiring::secret_cache(&sdk)?,
+        plivo,
+    };
+    let app = &app;
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<_>| async move {
+        Ok::<_, Error>(sender::handle(event, app).await)
+    }))
+    .await
 }

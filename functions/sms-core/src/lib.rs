@@ -8,6 +8,7 @@ pub mod auth;
 pub mod bulk;
 pub mod config;
 pub mod idempotency;
+pub mod metrics;
 pub mod phone;
 pub mod plivo;
 pub mod problem;

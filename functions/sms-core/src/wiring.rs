@@ -37,11 +37,22 @@ pub fn secret_cache(sdk: &aws_config::SdkConfig) -> Result<SecretCache<SecretsMa
 /// Plivo at `PLIVO_BASE_URL` (default `https://api.plivo.com`), with request timeout
 /// `PLIVO_TIMEOUT_SECONDS` (default 10).
 pub fn plivo_client() -> Result<PlivoClient, ConfigError> {
+    Ok(PlivoClient::new(plivo_config()?)?)
+}
+
+/// The Plivo settings from the environment, for callers that adjust them further.
+pub fn plivo_config() -> Result<PlivoConfig, ConfigError> {
     let base = config::optional("PLIVO_BASE_URL").unwrap_or_else(|| PlivoConfig::DEFAULT_BASE_URL.to_owned());
     let mut cfg = PlivoConfig::new(base);
     cfg.request_timeout = config::seconds("PLIVO_TIMEOUT_SECONDS", Duration::from_secs(10))?;
-    PlivoClient::new(cfg).map_err(|e| ConfigError::Invalid {
-        name: "PLIVO_BASE_URL",
-        reason: e.to_string(),
-    })
+    Ok(cfg)
+}
+
+impl From<reqwest::Error> for ConfigError {
+    fn from(e: reqwest::Error) -> Self {
+        ConfigError::Invalid {
+            name: "PLIVO_BASE_URL",
+            reason: e.to_string(),
+        }
+    }
 }

@@ -35,6 +35,10 @@ impl PlivoConfig {
             retry: RetryPolicy::default(),
         }
     }
+
+    pub fn with_retry(self, retry: RetryPolicy) -> Self {
+        Self { retry, ..self }
+    }
 }
 
 /// One request to Plivo: one text from one sender to up to 1,000 destinations.

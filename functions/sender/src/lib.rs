@@ -1,0 +1,240 @@
+//! sender: hands each queued batch to Plivo in one request, with the batch-ledger rules of
+//! DESIGN §5, and reports only the records worth another delivery as `batchItemFailures`.
+//!
+//! | ledger / Plivo says                    | batch ends     | the SQS record        |
+//! |----------------------------------------|----------------|-----------------------|
+//! | `sent`, `failed` or `unknown` already  | (unchanged)    | deleted               |
+//! | `sending`, lease live                  | (unchanged)    | returned, retried     |
+//! | `sending`, lease expired               | `unknown`      | deleted, metric       |
+//! | Plivo 202                              | `sent`         | deleted               |
+//! | 429, 5xx, not connected (after retries)| back to `pending` | returned, retried  |
+//! | 400, 403, 404; 401 after a re-read     | `failed`       | deleted               |
+//! | timeout after sending                  | `unknown`      | deleted, metric       |
+//! | malformed body or no ledger item       | (none)         | returned → dead-letter queue |
+
+use std::time::Duration;
+
+use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
+use chrono::{DateTime, TimeZone, Utc};
+use lambda_runtime::LambdaEvent;
+use sms_core::{
+    bulk::ValidBatch,
+    metrics,
+    plivo::{FailureClass, OutboundMessage, PlivoClient, SendFailure},
+    secrets::SecretProvider,
+    store::{AcceptedMessage, BatchLedger, BatchOutcome, ClaimOutcome, MessageStore},
+};
+use tracing::{Instrument, error, info, info_span, warn};
+
+pub struct App<S, P> {
+    pub store: S,
+    pub secrets: P,
+    pub plivo: PlivoClient,
+}
+
+/// Used when the invocation has no usable deadline (never on Lambda).
+const FALLBACK_LEASE: Duration = Duration::from_secs(900);
+
+/// Added to the invocation's deadline: the claim must outlive any work this invocation does.
+const LEASE_MARGIN: chrono::Duration = chrono::Duration::seconds(5);
+
+/// What to do with one SQS record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Disposition {
+    /// Handled for good: delete it.
+    Done,
+    /// Report it in `batchItemFailures`: SQS delivers it again, and after the queue's
+    /// `maxReceiveCount` moves it to the dead-letter queue.
+    Retry,
+}
+
+pub async fn handle<S, P>(event: LambdaEvent<SqsEvent>, app: &App<S, P>) -> SqsBatchResponse
+where
+    S: BatchLedger + MessageStore,
+    P: SecretProvider,
+{
+    let request_id = event.context.request_id.clone();
+    let lease_until = lease_until(event.context.deadline, Utc::now());
+    let mut response = SqsBatchResponse::default();
+    // One record at a time: the event source's MaximumConcurrency, not fan-out inside an
+    // invocation, is what keeps the account under Plivo's request rate.
+    for record in &event.payload.records {
+        let message_id = record.message_id.clone().unwrap_or_default();
+        let span = info_span!("batch", %request_id, %message_id, job_id = tracing::field::Empty, batch = tracing::field::Empty);
+        let disposition = process(record, app, lease_until).instrument(span).await;
+        if disposition == Disposition::Retry {
+            let mut failure = BatchItemFailure::default();
+            failure.item_identifier = message_id;
+            response.batch_item_failures.push(failure);
+        }
+    }
+    response
+}
+
+fn lease_until(deadline_ms: u64, now: DateTime<Utc>) -> DateTime<Utc> {
+    let deadline = i64::try_from(deadline_ms)
+        .ok()
+        .and_then(|ms| Utc.timestamp_millis_opt(ms).single())
+        .filter(|d| *d > now)
+        .unwrap_or_else(|| now + chrono::Duration::from_std(FALLBACK_LEASE).unwrap_or_default());
+    deadline + LEASE_MARGIN
+}
+
+pub async fn process<S, P>(record: &SqsMessage, app: &App<S, P>, lease_until: DateTime<Utc>) -> Disposition
+where
+    S: BatchLedger + MessageStore,
+    P: SecretProvider,
+{
+    let Some(body) = record.body.as_deref() else {
+        error!("malformed record: no body; it goes to the dead-letter queue");
+        return Disposition::Retry;
+    };
+    let batch = match ValidBatch::parse(body) {
+        Ok(b) => b,
+        Err(e) => {
+            error!(error = %e, "malformed record; it goes to the dead-letter queue");
+            return Disposition::Retry;
+        }
+    };
+    let (job_id, index) = (batch.message.job_id.as_str(), batch.message.batch);
+    let span = tracing::Span::current();
+    span.record("job_id", job_id);
+    span.record("batch", index);
+
+    let attempt = match app.store.claim(job_id, index, lease_until, Utc::now()).await {
+        Ok(ClaimOutcome::Claimed { attempt }) => attempt,
+        Ok(ClaimOutcome::Ended(state)) => {
+            info!(%state, "batch already ended; skipping the redelivered record");
+            return Disposition::Done;
+        }
+        Ok(ClaimOutcome::Busy { lease_until }) => {
+            info!(%lease_until, "batch is being sent by another invocation; retrying later");
+            return Disposition::Retry;
+        }
+        Ok(ClaimOutcome::LeaseExpired { attempt }) => {
+            warn!(attempt, "a previous attempt ended without an outcome; marking the batch unknown, not resending");
+            let outcome = BatchOutcome::Unknown {
+                reason: "a previous attempt stopped while sending; Plivo may or may not have the batch".into(),
+            };
+            return finish(app, job_id, index, attempt, &outcome).await;
+        }
+        Ok(ClaimOutcome::Missing) => {
+            error!("no ledger item for this batch; it goes to the dead-letter queue");
+            return Disposition::Retry;
+        }
+        Err(e) => {
+            warn!(error = %e, "the ledger could not be claimed; retrying later");
+            return Disposition::Retry;
+        }
+    };
+
+    let msg = &batch.message;
+    let outbound = OutboundMessage {
+        src: &msg.from,
+        dst: &msg.recipients,
+        text: &batch.text,
+        callback_url: &msg.callback_url,
+    };
+    let outcome = match app.plivo.send_refreshing_credentials(&app.secrets, &outbound).await {
+        Ok(accepted) => {
+            info!(accepted = accepted.message_uuid.len(), invalid = accepted.invalid_number.len(), api_id = %accepted.api_id, "Plivo accepted the batch");
+            BatchOutcome::Sent {
+                message_uuids: accepted.message_uuid,
+                invalid_numbers: accepted.invalid_number,
+            }
+        }
+        Err(SendFailure::Secret(e)) => {
+            error!(error = %e, "the service secret could not be read; nothing was sent");
+            return release(app, job_id, index, attempt).await;
+        }
+        Err(SendFailure::Plivo(e)) => match e.class() {
+            FailureClass::Retryable => {
+                warn!(error = %e, "Plivo unavailable after retries; nothing was sent");
+                return release(app, job_id, index, attempt).await;
+            }
+            FailureClass::Permanent | FailureClass::Unauthorized => {
+                warn!(error = %e, "Plivo refused the batch");
+                BatchOutcome::Failed { error: e.to_string() }
+            }
+            FailureClass::Unknown => {
+                warn!(error = %e, "Plivo's answer never came; marking the batch unknown, not resending");
+                BatchOutcome::Unknown { reason: e.to_string() }
+            }
+        },
+    };
+    let disposition = finish(app, job_id, index, attempt, &outcome).await;
+    if let BatchOutcome::Sent { message_uuids, .. } = &outcome {
+        record_messages(app, &batch, message_uuids).await;
+    }
+    disposition
+}
+
+/// Records the outcome in the ledger, trying a few times: after Plivo answered, losing this
+/// write would leave the batch to expire as `unknown`.
+async fn finish<S: BatchLedger + MessageStore, P>(app: &App<S, P>, job_id: &str, index: u32, attempt: u32, outcome: &BatchOutcome) -> Disposition {
+    if matches!(outcome, BatchOutcome::Unknown { .. }) {
+        metrics::count("UnknownBatches", 1);
+    }
+    for retry in 0..3u32 {
+        match app.store.finish(job_id, index, attempt, outcome, Utc::now()).await {
+            Ok(true) => {
+                info!(state = %outcome.state(), "batch ended");
+                return Disposition::Done;
+            }
+            Ok(false) => {
+                warn!("the claim was no longer ours; leaving the ledger as it is");
+                return Disposition::Done;
+            }
+            Err(e) => {
+                error!(error = %e, retry, "the batch outcome could not be recorded");
+                tokio::time::sleep(Duration::from_millis(200 * 2u64.pow(retry))).await;
+            }
+        }
+    }
+    // Returning the record is safe: the next delivery finds the claim expired and records
+    // `unknown`, never a second send.
+    Disposition::Retry
+}
+
+async fn release<S: BatchLedger + MessageStore, P>(app: &App<S, P>, job_id: &str, index: u32, attempt: u32) -> Disposition {
+    if let Err(e) = app.store.release(job_id, index, attempt).await {
+        // The claim then expires and the batch ends `unknown`: at most once still holds.
+        error!(error = %e, "the claim could not be released");
+    }
+    Disposition::Retry
+}
+
+/// One message item per accepted uuid, tied to the job. The recipient is left to the
+/// delivery report: Plivo does not promise the uuids in `dst` order.
+async fn record_messages<S: MessageStore, P>(app: &App<S, P>, batch: &ValidBatch, uuids: &[String]) {
+    let messages: Vec<_> = uuids
+        .iter()
+        .map(|uuid| AcceptedMessage {
+            message_uuid: uuid.clone(),
+            to: None,
+            from: batch.message.from.clone(),
+            job_id: Some(batch.message.job_id.clone()),
+            reference: None,
+            encoding: batch.text.encoding(),
+            segments: batch.text.segments() as u32,
+        })
+        .collect();
+    if let Err(e) = app.store.record_accepted(&messages, Utc::now()).await {
+        // The ledger holds the uuids and delivery reports create the status items, so this
+        // loses only the lookup facts (sender, encoding) of these messages.
+        error!(error = %e, count = messages.len(), "message items could not be written");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_lease_covers_the_invocation_deadline() {
+        let now = Utc.timestamp_millis_opt(1_000_000).unwrap();
+        assert_eq!(lease_until(1_060_000, now), Utc.timestamp_millis_opt(1_065_000).unwrap());
+        // No usable deadline: a long fallback, never an already-expired lease.
+        assert!(lease_until(0, now) > now + chrono::Duration::seconds(60));
+    }
+}
