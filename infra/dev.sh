@@ -6,6 +6,7 @@
 #   plivo-sim            Plivo's Message API; posts signed delivery reports back
 #   cargo lambda watch   the API's routes on 127.0.0.1:$LOCAL_PORT, each served by its real
 #                        function binary (router in Cargo.toml)
+#   sqs-poller           Lambda's SQS event source mapping: queue → the real sender function
 #
 # Settings (environment; defaults in brackets) are listed in the README. Runs in the
 # foreground and stops everything it started on Ctrl-C. With DEV_READY_FILE set, it writes
@@ -98,18 +99,27 @@ for path in /v1/messages/warm-up /v1/bulk/warm-up /v1/callbacks/plivo/status; do
   curl -s -o /dev/null --max-time 60 "http://127.0.0.1:$LOCAL_PORT$path" || true
 done
 
+# Lambda's SQS trigger, played against the emulated queue.
+export SENDER_INVOKE_URL="http://127.0.0.1:$LOCAL_PORT/2015-03-31/functions/sender/invocations"
+start poller "$root/target/debug/sqs-poller"
+
 cat >&2 <<MSG
 
 dev: ready
   API              http://127.0.0.1:$LOCAL_PORT   (API key: $LOCAL_API_KEY)
   $sim_note
-  AWS emulator     $AWS_ENDPOINT_URL  (table $SMS_TABLE, queue $SMS_QUEUE_URL, secret $SMS_SECRET_ID)
+  AWS emulator     $AWS_ENDPOINT_URL  (table $SMS_TABLE, secret $SMS_SECRET_ID)
+  batch queue      $SMS_QUEUE_URL  (dead letters: $SMS_DLQ_URL)
   logs             $logs/
 
 Try:
   curl -s -X POST http://127.0.0.1:$LOCAL_PORT/v1/messages \\
     -H 'Authorization: Bearer $LOCAL_API_KEY' -H 'Content-Type: application/json' \\
     -d '{"to": "+14155550123", "text": "Hello from plivo-sms-lambdas"}'
+
+  curl -s -X POST http://127.0.0.1:$LOCAL_PORT/v1/bulk \\
+    -H 'Authorization: Bearer $LOCAL_API_KEY' -H 'Content-Type: application/json' \\
+    -d '{"recipients": ["+14155550123", "+14155550124", "bogus"], "text": "Hello, everyone"}'
 
 Ctrl-C stops everything.
 MSG

@@ -1,0 +1,172 @@
+//! Plays Lambda's SQS event source mapping against the emulated queue, the one piece no
+//! emulator provides: it receives batches, invokes the real sender function (through
+//! `cargo lambda watch`'s invoke API) with a real SQS event, and deletes only the records
+//! the function did not report in `batchItemFailures`. Records it returns become visible
+//! again after the visibility timeout, and the queue's redrive policy moves poison ones to
+//! the dead-letter queue.
+//!
+//! Settings: `SMS_QUEUE_URL`; `SENDER_INVOKE_URL` (the function's invoke endpoint);
+//! `POLLER_BATCH_SIZE` (1 to 10, default 10); `POLLER_VISIBILITY_TIMEOUT` (seconds, default
+//! 30); `POLLER_CONCURRENCY` (concurrent invocations, like `MaximumConcurrency`, default 2).
+
+use std::{collections::HashSet, time::Duration};
+
+use aws_sdk_sqs::types::{DeleteMessageBatchRequestEntry, MessageSystemAttributeName};
+use serde_json::{Value, json};
+use sms_core::config;
+use tracing::{error, info, warn};
+
+struct Poller {
+    sqs: aws_sdk_sqs::Client,
+    http: reqwest::Client,
+    queue_url: String,
+    queue_arn: String,
+    region: String,
+    invoke_url: String,
+    batch_size: i32,
+    visibility: i32,
+}
+
+fn setting<T: std::str::FromStr>(name: &'static str, default: T) -> Result<T, config::ConfigError> {
+    match config::optional(name) {
+        None => Ok(default),
+        Some(v) => v.parse().map_err(|_| config::ConfigError::Invalid { name, reason: format!("{v:?} is not a number") }),
+    }
+}
+
+impl Poller {
+    /// The event Lambda would deliver for these messages.
+    fn event(&self, messages: &[aws_sdk_sqs::types::Message]) -> Value {
+        let records: Vec<Value> = messages
+            .iter()
+            .map(|m| {
+                let attributes: serde_json::Map<String, Value> = m
+                    .attributes()
+                    .map(|a| a.iter().map(|(k, v)| (k.as_str().to_owned(), json!(v))).collect())
+                    .unwrap_or_default();
+                json!({
+                    "messageId": m.message_id(),
+                    "receiptHandle": m.receipt_handle(),
+                    "body": m.body(),
+                    "attributes": attributes,
+                    "messageAttributes": {},
+                    "md5OfBody": m.md5_of_body(),
+                    "eventSource": "aws:sqs",
+                    "eventSourceARN": self.queue_arn,
+                    "awsRegion": self.region,
+                })
+            })
+            .collect();
+        json!({ "Records": records })
+    }
+
+    /// Ids the function wants back; every id when the invocation itself failed.
+    async fn invoke(&self, event: &Value, all: &[String]) -> HashSet<String> {
+        let everything = || all.iter().cloned().collect();
+        let resp = match self.http.post(&self.invoke_url).json(event).send().await {
+            Ok(r) => r,
+            Err(e) => {
+                warn!(error = %e, "the sender could not be invoked; the records return after the visibility timeout");
+                return everything();
+            }
+        };
+        let failed_invocation = !resp.status().is_success() || resp.headers().contains_key("x-amz-function-error");
+        let body: Value = resp.json().await.unwrap_or(Value::Null);
+        if failed_invocation {
+            warn!(%body, "the sender failed; the records return after the visibility timeout");
+            return everything();
+        }
+        body["batchItemFailures"]
+            .as_array()
+            .map(|f| f.iter().filter_map(|x| x["itemIdentifier"].as_str().map(str::to_owned)).collect())
+            .unwrap_or_default()
+    }
+
+    async fn run_once(&self) -> Result<usize, String> {
+        let out = self
+            .sqs
+            .receive_message()
+            .queue_url(&self.queue_url)
+            .max_number_of_messages(self.batch_size)
+            .visibility_timeout(self.visibility)
+            .wait_time_seconds(1)
+            .message_system_attribute_names(MessageSystemAttributeName::All)
+            .send()
+            .await
+            .map_err(|e| aws_sdk_sqs::error::DisplayErrorContext(e).to_string())?;
+        let messages = out.messages.unwrap_or_default();
+        if messages.is_empty() {
+            return Ok(0);
+        }
+        let ids: Vec<String> = messages.iter().filter_map(|m| m.message_id().map(str::to_owned)).collect();
+        let failed = self.invoke(&self.event(&messages), &ids).await;
+        let done: Vec<_> = messages
+            .iter()
+            .filter(|m| m.message_id().is_some_and(|id| !failed.contains(id)))
+            .enumerate()
+            .filter_map(|(i, m)| {
+                DeleteMessageBatchRequestEntry::builder()
+                    .id(i.to_string())
+                    .set_receipt_handle(m.receipt_handle().map(str::to_owned))
+                    .build()
+                    .ok()
+            })
+            .collect();
+        info!(received = messages.len(), returned = failed.len(), deleted = done.len(), "batch handled");
+        if !done.is_empty() {
+            self.sqs
+                .delete_message_batch()
+                .queue_url(&self.queue_url)
+                .set_entries(Some(done))
+                .send()
+                .await
+                .map_err(|e| aws_sdk_sqs::error::DisplayErrorContext(e).to_string())?;
+        }
+        Ok(messages.len())
+    }
+
+    async fn run(&self) {
+        loop {
+            if let Err(e) = self.run_once().await {
+                error!(error = %e, "polling failed; retrying");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        }
+    }
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    sms_core::telemetry::init();
+    let sdk = config::aws().await;
+    let sqs = aws_sdk_sqs::Client::new(&sdk);
+    let queue_url = config::required("SMS_QUEUE_URL")?;
+    let queue_arn = sqs
+        .get_queue_attributes()
+        .queue_url(&queue_url)
+        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
+        .send()
+        .await?
+        .attributes
+        .and_then(|mut a| a.remove(&aws_sdk_sqs::types::QueueAttributeName::QueueArn))
+        .unwrap_or_default();
+    let batch_size: i32 = setting("POLLER_BATCH_SIZE", 10)?;
+    if !(1..=10).contains(&batch_size) {
+        return Err("POLLER_BATCH_SIZE must be 1 to 10".into());
+    }
+    let poller = Poller {
+        sqs,
+        http: reqwest::Client::builder().timeout(Duration::from_secs(900)).build()?,
+        region: sdk.region().map(|r| r.to_string()).unwrap_or_else(|| "us-east-1".into()),
+        invoke_url: config::required("SENDER_INVOKE_URL")?,
+        batch_size,
+        visibility: setting("POLLER_VISIBILITY_TIMEOUT", 30)?,
+        queue_url,
+        queue_arn,
+    };
+    let concurrency: usize = setting("POLLER_CONCURRENCY", 2)?;
+    info!(concurrency, batch_size, "polling the batch queue");
+    let workers = (0..concurrency.max(1)).map(|_| poller.run());
+    futures::future::join_all(workers).await;
+    Ok(())
+}
