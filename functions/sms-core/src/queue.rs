@@ -95,8 +95,8 @@ impl BatchQueue for SqsQueue {
 #[derive(Debug, Default)]
 pub struct MemoryQueue {
     pub sent: Mutex<Vec<QueueEntry>>,
-    /// Each call refuses up to this many entries (from the front of the remaining budget).
-    pub refuse: Mutex<usize>,
+    /// Entry ids refused on every call, as SQS reports failed entries.
+    pub refuse_ids: Mutex<std::collections::HashSet<String>>,
 }
 
 impl MemoryQueue {
@@ -112,12 +112,11 @@ impl MemoryQueue {
 
 impl BatchQueue for MemoryQueue {
     async fn send_batch(&self, entries: &[QueueEntry]) -> Result<Vec<String>, QueueError> {
-        let mut refuse = self.refuse.lock().unwrap_or_else(|p| p.into_inner());
+        let refuse = self.refuse_ids.lock().unwrap_or_else(|p| p.into_inner());
         let mut failed = Vec::new();
         let mut sent = self.sent.lock().unwrap_or_else(|p| p.into_inner());
         for e in entries {
-            if *refuse > 0 {
-                *refuse -= 1;
+            if refuse.contains(&e.id) {
                 failed.push(e.id.clone());
             } else {
                 sent.push(e.clone());

@@ -1,0 +1,220 @@
+//! send-bulk handler tests: the real handler with the in-memory store and queue.
+
+use std::time::Duration;
+
+use lambda_http::{Body, Request, Response, http};
+use send_bulk::App;
+use serde_json::{Value, json};
+use sms_core::{
+    PhoneNumber,
+    bulk::BatchMessage,
+    config::PublicBaseUrl,
+    queue::MemoryQueue,
+    secrets::{SecretCache, ServiceSecret, StaticSecret},
+    store::{BatchState, JobStore, MemoryStore, SuppressionList, SuppressionSource},
+};
+
+const API_KEY: &str = "bulk-test-key";
+
+type TestApp = App<MemoryStore, MemoryQueue, SecretCache<StaticSecret>>;
+
+fn app(batch_size: usize) -> TestApp {
+    let secret = ServiceSecret::from_json(
+        "test",
+        &json!({"plivo_auth_id": "MATEST", "plivo_auth_token": "t", "plivo_src": "+14155550100", "api_keys": [API_KEY]}).to_string(),
+    )
+    .unwrap();
+    App {
+        store: MemoryStore::new(),
+        queue: MemoryQueue::default(),
+        secrets: SecretCache::new(StaticSecret(secret), Duration::from_secs(60)),
+        public_base_url: PublicBaseUrl::parse("https://sms.example.com").unwrap(),
+        batch_size,
+    }
+}
+
+fn post(body: &Value, key: Option<&str>) -> Request {
+    let mut b = http::Request::builder()
+        .method("POST")
+        .uri("/v1/bulk")
+        .header("content-type", "application/json")
+        .header("authorization", format!("Bearer {API_KEY}"));
+    if let Some(k) = key {
+        b = b.header("idempotency-key", k);
+    }
+    b.body(Body::Text(body.to_string())).unwrap()
+}
+
+fn get(job_id: &str) -> Request {
+    http::Request::builder()
+        .method("GET")
+        .uri(format!("/v1/bulk/{job_id}"))
+        .header("authorization", format!("Bearer {API_KEY}"))
+        .body(Body::Empty)
+        .unwrap()
+}
+
+fn json_of(resp: &Response<Body>) -> Value {
+    match resp.body() {
+        Body::Text(t) => serde_json::from_str(t).unwrap(),
+        other => panic!("unexpected body {other:?}"),
+    }
+}
+
+fn numbers(n: usize) -> Vec<String> {
+    (0..n).map(|i| format!("+1415{i:07}")).collect()
+}
+
+fn queued(app: &TestApp) -> Vec<BatchMessage> {
+    app.queue.bodies().iter().map(|b| serde_json::from_str(b).unwrap()).collect()
+}
+
+#[tokio::test]
+async fn a_job_is_split_into_batches_with_invalid_duplicate_and_suppressed_entries_reported() {
+    // Arrange
+    let app = app(1000);
+    let mut recipients: Vec<Value> = numbers(2500).into_iter().map(Value::from).collect();
+    recipients.push(json!("+14150000001")); // duplicate
+    recipients.push(json!("4155550000")); // no plus
+    recipients.push(json!(12345)); // not a string
+    recipients.push(json!("+19995550000")); // suppressed
+    let opted_out = PhoneNumber::parse("+19995550000").unwrap();
+    app.store.suppress(&opted_out, SuppressionSource::Keyword, chrono::Utc::now()).await.unwrap();
+
+    // Act
+    let resp = send_bulk::handle(post(&json!({"recipients": recipients, "text": "Sale ends tonight €"}), None), &app).await;
+
+    // Assert
+    assert_eq!(resp.status(), 202);
+    let body = json_of(&resp);
+    assert_eq!(body["status"], "queued");
+    assert_eq!(body["accepted"], 2500);
+    assert_eq!(body["duplicates"], 1);
+    assert_eq!(body["suppressed"], 1);
+    assert_eq!(body["batches"], 3);
+    assert_eq!(body["encoding"], "GSM-7");
+    assert_eq!(body["segments"], 1);
+    assert_eq!(body["invalid"], json!([
+        {"index": 2501, "value": "4155550000", "reason": "must start with '+' followed by the country code (E.164)"},
+        {"index": 2502, "value": "", "reason": "must be a string, not a number"},
+    ]));
+    let job_id = body["job_id"].as_str().unwrap();
+
+    let batches = queued(&app);
+    assert_eq!(batches.iter().map(|b| b.recipients.len()).collect::<Vec<_>>(), [1000, 1000, 500]);
+    assert!(batches.iter().all(|b| b.job_id == job_id));
+    assert_eq!(batches[0].callback_url, format!("https://sms.example.com/v1/callbacks/plivo/status?job_id={job_id}"));
+    let all: std::collections::HashSet<_> = batches.iter().flat_map(|b| b.recipients.clone()).collect();
+    assert_eq!(all.len(), 2500);
+    assert!(!all.contains(&opted_out));
+
+    let ledger = app.store.ledger(job_id).await.unwrap();
+    assert_eq!(ledger.len(), 3);
+    assert!(ledger.iter().all(|e| e.state == BatchState::Pending && e.enqueued));
+}
+
+#[tokio::test]
+async fn progress_reports_batches_and_messages() {
+    let app = app(2);
+    let resp = send_bulk::handle(post(&json!({"recipients": numbers(5), "text": "hi"}), None), &app).await;
+    let job_id = json_of(&resp)["job_id"].as_str().unwrap().to_owned();
+
+    let progress = send_bulk::handle(get(&job_id), &app).await;
+
+    assert_eq!(progress.status(), 200);
+    let body = json_of(&progress);
+    assert_eq!(body["status"], "queued");
+    assert_eq!(body["accepted"], 5);
+    assert_eq!(body["batches"], json!({"total": 3, "sent": 0, "failed": 0, "unknown": 0}));
+    assert_eq!(body["messages"]["queued"], 0);
+    assert_eq!(send_bulk::handle(get("6f1c7d1e-0000-4000-8000-000000000000"), &app).await.status(), 404);
+    let bad = send_bulk::handle(get("nope"), &app).await;
+    assert_eq!(bad.status(), 400);
+    assert_eq!(json_of(&bad)["errors"][0]["field"], "job_id");
+}
+
+#[tokio::test]
+async fn dry_run_reports_everything_and_writes_nothing() {
+    let app = app(1000);
+    let resp = send_bulk::handle(
+        post(&json!({"recipients": ["+14155550001", "+14155550001", "x"], "text": "hi", "dry_run": true}), None),
+        &app,
+    )
+    .await;
+    assert_eq!(resp.status(), 200);
+    let body = json_of(&resp);
+    assert_eq!(body["status"], "dry_run");
+    assert_eq!(body["job_id"], Value::Null);
+    assert_eq!((body["accepted"].clone(), body["duplicates"].clone(), body["batches"].clone()), (json!(1), json!(1), json!(1)));
+    assert!(app.queue.bodies().is_empty());
+}
+
+#[tokio::test]
+async fn bad_requests_are_named_and_enqueue_nothing() {
+    let app = app(1000);
+    let cases = [
+        (json!({"recipients": [], "text": "hi"}), "recipients"),
+        (json!({"recipients": ["+14155550001"], "text": ""}), "text"),
+        (json!({"recipients": ["+14155550001"], "text": "hi", "from": "x"}), "from"),
+        (json!({"recipients": "+14155550001", "text": "hi"}), "recipients"),
+        (json!({"recipients": ["+14155550001"], "text": "hi", "extra": 1}), "extra"),
+        (json!({"recipients": ["bad", 5], "text": "hi"}), "recipients[0]"),
+    ];
+    for (body, field) in cases {
+        let resp = send_bulk::handle(post(&body, None), &app).await;
+        assert_eq!(resp.status(), 400, "{body}");
+        assert_eq!(json_of(&resp)["errors"][0]["field"], field, "{body}");
+    }
+    let no_key = http::Request::builder().method("POST").uri("/v1/bulk").body(Body::Text("{}".into())).unwrap();
+    assert_eq!(send_bulk::handle(no_key, &app).await.status(), 401);
+    assert!(app.queue.bodies().is_empty());
+}
+
+#[tokio::test]
+async fn all_recipients_suppressed_is_a_400() {
+    let app = app(1000);
+    let n = PhoneNumber::parse("+14155550001").unwrap();
+    app.store.suppress(&n, SuppressionSource::Api, chrono::Utc::now()).await.unwrap();
+    let resp = send_bulk::handle(post(&json!({"recipients": ["+14155550001"], "text": "hi"}), None), &app).await;
+    assert_eq!(resp.status(), 400);
+    assert!(json_of(&resp)["detail"].as_str().unwrap().contains("1 opted out"));
+}
+
+#[tokio::test]
+async fn a_repeated_key_replays_and_enqueues_nothing_more() {
+    let app = app(2);
+    let body = json!({"recipients": numbers(5), "text": "hi"});
+    let first = send_bulk::handle(post(&body, Some("job-1")), &app).await;
+    let second = send_bulk::handle(post(&body, Some("job-1")), &app).await;
+    assert_eq!(first.status(), 202);
+    assert_eq!(json_of(&first), json_of(&second));
+    assert_eq!(second.headers()["idempotent-replayed"], "true");
+    assert_eq!(queued(&app).len(), 3);
+    let other = send_bulk::handle(post(&json!({"recipients": numbers(4), "text": "hi"}), Some("job-1")), &app).await;
+    assert_eq!(other.status(), 409);
+}
+
+#[tokio::test]
+async fn a_retry_after_a_partial_enqueue_finishes_the_job_without_a_second_copy_of_any_batch() {
+    // Arrange: SQS keeps refusing two of the twelve batches.
+    let app = app(1);
+    *app.queue.refuse_ids.lock().unwrap() = ["3".to_owned(), "7".to_owned()].into();
+    let body = json!({"recipients": numbers(12), "text": "hi"});
+
+    // Act: the first attempt leaves some batches unqueued; the client retries with its key.
+    let first = send_bulk::handle(post(&body, Some("partial-1")), &app).await;
+    assert_eq!(first.status(), 503, "{}", json_of(&first));
+    assert_eq!(queued(&app).len(), 10);
+    app.queue.refuse_ids.lock().unwrap().clear();
+    let second = send_bulk::handle(post(&body, Some("partial-1")), &app).await;
+
+    // Assert: every batch is on the queue exactly once, under one job.
+    assert_eq!(second.status(), 202, "{}", json_of(&second));
+    let batches = queued(&app);
+    let mut indexes: Vec<u32> = batches.iter().map(|b| b.batch).collect();
+    indexes.sort();
+    assert_eq!(indexes, (0..12).collect::<Vec<_>>());
+    let job_ids: std::collections::HashSet<_> = batches.iter().map(|b| b.job_id.clone()).collect();
+    assert_eq!(job_ids.len(), 1);
+    assert_eq!(json_of(&second)["accepted"], 12);
+}
