@@ -24,20 +24,33 @@ pub struct Outcome {
 
 impl Outcome {
     fn problem(problem: Problem) -> Self {
-        Self { response: problem.into_response(), finished: false }
+        Self {
+            response: problem.into_response(),
+            finished: false,
+        }
     }
 }
 
 /// SendMessageBatch calls in flight at once.
 const ENQUEUE_CONCURRENCY: usize = 8;
 
-pub async fn run<S: BulkStore, Q: BatchQueue, P: SecretProvider>(request: &BulkRequest, job_id: &str, app: &App<S, Q, P>) -> Outcome {
-    let callback_url = format!("{}?job_id={job_id}", app.public_base_url.status_callback_url());
+pub async fn run<S: BulkStore, Q: BatchQueue, P: SecretProvider>(
+    request: &BulkRequest,
+    job_id: &str,
+    app: &App<S, Q, P>,
+) -> Outcome {
+    let callback_url = format!(
+        "{}?job_id={job_id}",
+        app.public_base_url.status_callback_url()
+    );
     let existing = match app.store.get_job(job_id).await {
         Ok(job) => job,
         Err(e) => {
             error!(error = %e, "the job could not be read");
-            return Outcome::problem(Problem::new(ProblemKind::Internal, "the job could not be read; nothing was enqueued"));
+            return Outcome::problem(Problem::new(
+                ProblemKind::Internal,
+                "the job could not be read; nothing was enqueued",
+            ));
         }
     };
 
@@ -50,7 +63,10 @@ pub async fn run<S: BulkStore, Q: BatchQueue, P: SecretProvider>(request: &BulkR
                 Ok(l) => l,
                 Err(e) => {
                     error!(error = %e, "the batch ledger could not be read");
-                    return Outcome::problem(Problem::new(ProblemKind::Internal, "the job's ledger could not be read"));
+                    return Outcome::problem(Problem::new(
+                        ProblemKind::Internal,
+                        "the job's ledger could not be read",
+                    ));
                 }
             };
             let list = RecipientList::parse(&request.recipients);
@@ -86,9 +102,18 @@ pub async fn run<S: BulkStore, Q: BatchQueue, P: SecretProvider>(request: &BulkR
             };
             if let Err(e) = app.store.create_job(&spec, Utc::now()).await {
                 error!(error = %e, "the job could not be created");
-                return Outcome::problem(Problem::new(ProblemKind::Internal, "the job could not be created; nothing was enqueued"));
+                return Outcome::problem(Problem::new(
+                    ProblemKind::Internal,
+                    "the job could not be created; nothing was enqueued",
+                ));
             }
-            let all = intake.batches.iter().cloned().enumerate().map(|(i, r)| (i as u32, r)).collect();
+            let all = intake
+                .batches
+                .iter()
+                .cloned()
+                .enumerate()
+                .map(|(i, r)| (i as u32, r))
+                .collect();
             (intake, all)
         }
     };
@@ -106,7 +131,10 @@ pub async fn run<S: BulkStore, Q: BatchQueue, P: SecretProvider>(request: &BulkR
         ));
     }
     let summary = intake.summary(Some(job_id), "queued");
-    Outcome { response: api::json_response(StatusCode::ACCEPTED, &summary), finished: true }
+    Outcome {
+        response: api::json_response(StatusCode::ACCEPTED, &summary),
+        finished: true,
+    }
 }
 
 /// Enqueues the batches; returns how many could not be enqueued after retries.
@@ -129,21 +157,39 @@ async fn enqueue<S: BulkStore, Q: BatchQueue, P: SecretProvider>(
             callback_url: callback_url.to_owned(),
         };
         match serde_json::to_string(&message) {
-            Ok(body) => entries.push(QueueEntry { id: batch.to_string(), body }),
+            Ok(body) => entries.push(QueueEntry {
+                id: batch.to_string(),
+                body,
+            }),
             Err(e) => {
                 error!(error = %e, batch, "a batch message could not be encoded");
                 unencoded += 1;
             }
         }
     }
-    let calls: Vec<_> = plan_calls(&entries).into_iter().map(|call| send_with_retries(call, job_id, app)).collect();
-    let failed: usize = stream::iter(calls).buffer_unordered(ENQUEUE_CONCURRENCY).collect::<Vec<_>>().await.into_iter().sum();
+    let calls: Vec<_> = plan_calls(&entries)
+        .into_iter()
+        .map(|call| send_with_retries(call, job_id, app))
+        .collect();
+    let failed: usize = stream::iter(calls)
+        .buffer_unordered(ENQUEUE_CONCURRENCY)
+        .collect::<Vec<_>>()
+        .await
+        .into_iter()
+        .sum();
     failed + unencoded
 }
 
 /// One SendMessageBatch, re-sending only the entries SQS did not take.
-async fn send_with_retries<S: BulkStore, Q: BatchQueue, P: SecretProvider>(call: &[QueueEntry], job_id: &str, app: &App<S, Q, P>) -> usize {
-    let retry = RetryPolicy { max_attempts: 5, ..RetryPolicy::default() };
+async fn send_with_retries<S: BulkStore, Q: BatchQueue, P: SecretProvider>(
+    call: &[QueueEntry],
+    job_id: &str,
+    app: &App<S, Q, P>,
+) -> usize {
+    let retry = RetryPolicy {
+        max_attempts: 5,
+        ..RetryPolicy::default()
+    };
     let mut remaining: Vec<QueueEntry> = call.to_vec();
     for attempt in 1..=retry.max_attempts {
         let refused = match app.queue.send_batch(&remaining).await {
@@ -154,12 +200,12 @@ async fn send_with_retries<S: BulkStore, Q: BatchQueue, P: SecretProvider>(call:
             }
         };
         for entry in remaining.iter().filter(|e| !refused.contains(&e.id)) {
-            if let Ok(batch) = entry.id.parse::<u32>() {
-                if let Err(e) = app.store.mark_enqueued(job_id, batch).await {
-                    // Only costs a duplicate queue message on a resumed request; the ledger's
-                    // claim keeps that from sending twice.
-                    warn!(error = %e, batch, "a batch could not be marked enqueued");
-                }
+            if let Ok(batch) = entry.id.parse::<u32>()
+                && let Err(e) = app.store.mark_enqueued(job_id, batch).await
+            {
+                // Only costs a duplicate queue message on a resumed request; the ledger's
+                // claim keeps that from sending twice.
+                warn!(error = %e, batch, "a batch could not be marked enqueued");
             }
         }
         remaining.retain(|e| refused.contains(&e.id));

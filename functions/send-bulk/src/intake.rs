@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 use sms_core::{
     Encoding, FieldError, MessageText, PhoneNumber, Problem, ProblemKind,
     bulk::{InvalidRecipient, RecipientEntry, RecipientList},
+    fields,
     store::{IntakeCounts, SuppressionList},
 };
 use tracing::error;
@@ -27,18 +28,11 @@ pub struct BulkRequestBody {
 pub struct BulkRequest {
     pub recipients: Vec<RecipientEntry>,
     pub from: PhoneNumber,
-    #[serde(serialize_with = "text_as_str")]
     pub text: MessageText,
     pub reference: Option<String>,
     #[serde(skip)]
     pub dry_run: bool,
 }
-
-fn text_as_str<S: serde::Serializer>(t: &MessageText, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_str(t.as_str())
-}
-
-pub const REFERENCE_MAX: usize = 256;
 
 /// Field errors shown when no recipient is usable: enough to see the pattern.
 const ERRORS_SHOWN: usize = 100;
@@ -47,15 +41,19 @@ impl BulkRequest {
     pub fn parse(body: BulkRequestBody, default_src: &PhoneNumber) -> Result<Self, Problem> {
         let mut errors = Vec::new();
         if body.recipients.is_empty() {
-            errors.push(FieldError::new("recipients", "must list at least one number"));
+            errors.push(FieldError::new(
+                "recipients",
+                "must list at least one number",
+            ));
         }
-        let text = MessageText::parse(body.text).map_err(|e| errors.push(FieldError::new("text", e))).ok();
-        let from = match body.from {
-            None => Some(default_src.clone()),
-            Some(raw) => PhoneNumber::parse(&raw).map_err(|e| errors.push(FieldError::new("from", e))).ok(),
-        };
-        if body.reference.as_ref().is_some_and(|r| r.chars().count() > REFERENCE_MAX) {
-            errors.push(FieldError::new("reference", format!("must be at most {REFERENCE_MAX} characters")));
+        let text = MessageText::parse(body.text)
+            .map_err(|e| errors.push(FieldError::new("text", e)))
+            .ok();
+        let from = fields::sender(body.from.as_deref(), default_src)
+            .map_err(|e| errors.push(e))
+            .ok();
+        if let Err(e) = fields::reference(body.reference.as_deref()) {
+            errors.push(e);
         }
         match (text, from) {
             (Some(text), Some(from)) if errors.is_empty() => Ok(Self {
@@ -65,10 +63,7 @@ impl BulkRequest {
                 reference: body.reference,
                 dry_run: body.dry_run,
             }),
-            _ => {
-                let detail = errors.iter().map(|e| format!("{} {}", e.field, e.message)).collect::<Vec<_>>().join("; ");
-                Err(Problem::invalid(detail, errors))
-            }
+            _ => Err(Problem::fields(errors)),
         }
     }
 }
@@ -126,7 +121,11 @@ impl Intake {
                 errors,
             ));
         }
-        let batches = list.valid.chunks(batch_size).map(<[PhoneNumber]>::to_vec).collect();
+        let batches = list
+            .valid
+            .chunks(batch_size)
+            .map(<[PhoneNumber]>::to_vec)
+            .collect();
         Ok(Self {
             list,
             suppressed,
@@ -162,11 +161,18 @@ impl Intake {
 }
 
 /// Parses, de-duplicates and screens the request's recipients against the suppression list.
-pub async fn screen<S: SuppressionList>(request: &BulkRequest, store: &S, batch_size: usize) -> Result<Intake, Problem> {
+pub async fn screen<S: SuppressionList>(
+    request: &BulkRequest,
+    store: &S,
+    batch_size: usize,
+) -> Result<Intake, Problem> {
     let list = RecipientList::parse(&request.recipients);
     let suppressed = store.suppressed_among(&list.valid).await.map_err(|e| {
         error!(error = %e, "the suppression list could not be read");
-        Problem::new(ProblemKind::Internal, "the suppression list could not be read; nothing was enqueued")
+        Problem::new(
+            ProblemKind::Internal,
+            "the suppression list could not be read; nothing was enqueued",
+        )
     })?;
     Intake::build(list, &suppressed, &request.text, batch_size)
 }

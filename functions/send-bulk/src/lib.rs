@@ -37,11 +37,19 @@ pub trait BulkStore: IdempotencyStore + JobStore + SuppressionList {}
 impl<T: IdempotencyStore + JobStore + SuppressionList> BulkStore for T {}
 
 /// Serves one request; every outcome is an HTTP answer (see send-sms's `handle`).
-pub async fn handle<S: BulkStore, Q: BatchQueue, P: SecretProvider>(req: Request, app: &App<S, Q, P>) -> Response<Body> {
-    let request_id = req.lambda_context_ref().map(|c| c.request_id.clone()).unwrap_or_default();
+pub async fn handle<S: BulkStore, Q: BatchQueue, P: SecretProvider>(
+    req: Request,
+    app: &App<S, Q, P>,
+) -> Response<Body> {
+    let request_id = req
+        .lambda_context_ref()
+        .map(|c| c.request_id.clone())
+        .unwrap_or_default();
     let span = info_span!("send_bulk", %request_id, method = %req.method(), path = %req.uri().path(), job_id = tracing::field::Empty);
     async move {
-        let response = route(&req, app).await.unwrap_or_else(Problem::into_response);
+        let response = route(&req, app)
+            .await
+            .unwrap_or_else(Problem::into_response);
         info!(status = response.status().as_u16(), "answered");
         response
     }
@@ -49,7 +57,10 @@ pub async fn handle<S: BulkStore, Q: BatchQueue, P: SecretProvider>(req: Request
     .await
 }
 
-async fn route<S: BulkStore, Q: BatchQueue, P: SecretProvider>(req: &Request, app: &App<S, Q, P>) -> Result<Response<Body>, Problem> {
+async fn route<S: BulkStore, Q: BatchQueue, P: SecretProvider>(
+    req: &Request,
+    app: &App<S, Q, P>,
+) -> Result<Response<Body>, Problem> {
     let segments = api::path_segments(req);
     let route = api::match_route(&segments, "bulk");
     if route == Route::Unknown {
@@ -57,7 +68,10 @@ async fn route<S: BulkStore, Q: BatchQueue, P: SecretProvider>(req: &Request, ap
     }
     let secret = app.secrets.current().await.map_err(|e| {
         error!(error = %e, "the service secret could not be loaded");
-        Problem::new(ProblemKind::Internal, "the service's configuration could not be read; see the function's logs")
+        Problem::new(
+            ProblemKind::Internal,
+            "the service's configuration could not be read; see the function's logs",
+        )
     })?;
     api::authenticate(req, &secret.api_keys)?;
     match (route, req.method()) {
@@ -80,20 +94,35 @@ async fn start<S: BulkStore, Q: BatchQueue, P: SecretProvider>(
 
     if request.dry_run {
         let intake = intake::screen(&request, &app.store, app.batch_size).await?;
-        return Ok(api::json_response(StatusCode::OK, &intake.summary(None, "dry_run")));
+        return Ok(api::json_response(
+            StatusCode::OK,
+            &intake.summary(None, "dry_run"),
+        ));
     }
 
     // The job id follows from the key, so a retry after a timeout finds the first attempt's
     // job and finishes it instead of starting a second one.
     let fingerprint = idempotency::fingerprint(&request);
     let job_id = match &key {
-        Some(k) => uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_OID, format!("bulk:{}:{fingerprint}", k.as_str()).as_bytes()),
+        Some(k) => uuid::Uuid::new_v5(
+            &uuid::Uuid::NAMESPACE_OID,
+            format!("bulk:{}:{fingerprint}", k.as_str()).as_bytes(),
+        ),
         None => uuid::Uuid::new_v4(),
     }
     .to_string();
     tracing::Span::current().record("job_id", job_id.as_str());
 
-    let claim = match idempotency::begin(&app.store, "bulk", key.as_ref(), &request, OnStale::Resume, Utc::now()).await? {
+    let claim = match idempotency::begin(
+        &app.store,
+        "bulk",
+        key.as_ref(),
+        &request,
+        OnStale::Resume,
+        Utc::now(),
+    )
+    .await?
+    {
         Begin::Respond(replayed) => return Ok(replayed),
         Begin::Proceed(claim) => claim,
     };

@@ -15,8 +15,12 @@ async fn main() -> Result<(), Error> {
         queue: wiring::sqs_queue(&sdk)?,
         secrets: wiring::secret_cache(&sdk)?,
         public_base_url: config::PublicBaseUrl::from_env()?,
-        batch_size: bulk::batch_size(config::optional("PLIVO_BATCH_SIZE").as_deref())
-            .map_err(|reason| config::ConfigError::Invalid { name: "PLIVO_BATCH_SIZE", reason })?,
+        batch_size: bulk::batch_size(config::optional("PLIVO_BATCH_SIZE").as_deref()).map_err(
+            |reason| config::ConfigError::Invalid {
+                name: "PLIVO_BATCH_SIZE",
+                reason,
+            },
+        )?,
     };
     let app = &app;
     lambda_http::run(service_fn(move |req: Request| async move {

@@ -72,13 +72,20 @@ pub fn progress<'a>(job: &'a JobRecord, counts: &StatusCounts) -> JobProgress<'a
 
 pub async fn report<S: JobStore>(job_id: &str, store: &S) -> Result<Response<Body>, Problem> {
     if uuid::Uuid::parse_str(job_id).is_err() {
-        return Err(Problem::field("job_id", "must be a UUID as returned by POST /v1/bulk"));
+        return Err(Problem::field(
+            "job_id",
+            "must be a UUID as returned by POST /v1/bulk",
+        ));
     }
     let internal = |e: sms_core::store::StoreError| {
         error!(error = %e, "the job could not be read");
         Problem::new(ProblemKind::Internal, "the job could not be read; retry")
     };
-    let job = store.get_job(job_id).await.map_err(internal)?.ok_or_else(|| Problem::new(ProblemKind::NotFound, format!("no job {job_id}")))?;
+    let job = store
+        .get_job(job_id)
+        .await
+        .map_err(internal)?
+        .ok_or_else(|| Problem::new(ProblemKind::NotFound, format!("no job {job_id}")))?;
     let counts = store.status_counts(job_id).await.map_err(internal)?;
     Ok(api::json_response(StatusCode::OK, &progress(&job, &counts)))
 }

@@ -66,7 +66,11 @@ fn numbers(n: usize) -> Vec<String> {
 }
 
 fn queued(app: &TestApp) -> Vec<BatchMessage> {
-    app.queue.bodies().iter().map(|b| serde_json::from_str(b).unwrap()).collect()
+    app.queue
+        .bodies()
+        .iter()
+        .map(|b| serde_json::from_str(b).unwrap())
+        .collect()
 }
 
 #[tokio::test]
@@ -79,10 +83,20 @@ async fn a_job_is_split_into_batches_with_invalid_duplicate_and_suppressed_entri
     recipients.push(json!(12345)); // not a string
     recipients.push(json!("+19995550000")); // suppressed
     let opted_out = PhoneNumber::parse("+19995550000").unwrap();
-    app.store.suppress(&opted_out, SuppressionSource::Keyword, chrono::Utc::now()).await.unwrap();
+    app.store
+        .suppress(&opted_out, SuppressionSource::Keyword, chrono::Utc::now())
+        .await
+        .unwrap();
 
     // Act
-    let resp = send_bulk::handle(post(&json!({"recipients": recipients, "text": "Sale ends tonight €"}), None), &app).await;
+    let resp = send_bulk::handle(
+        post(
+            &json!({"recipients": recipients, "text": "Sale ends tonight €"}),
+            None,
+        ),
+        &app,
+    )
+    .await;
 
     // Assert
     assert_eq!(resp.status(), 202);
@@ -94,29 +108,50 @@ async fn a_job_is_split_into_batches_with_invalid_duplicate_and_suppressed_entri
     assert_eq!(body["batches"], 3);
     assert_eq!(body["encoding"], "GSM-7");
     assert_eq!(body["segments"], 1);
-    assert_eq!(body["invalid"], json!([
-        {"index": 2501, "value": "4155550000", "reason": "must start with '+' followed by the country code (E.164)"},
-        {"index": 2502, "value": "", "reason": "must be a string, not a number"},
-    ]));
+    assert_eq!(
+        body["invalid"],
+        json!([
+            {"index": 2501, "value": "4155550000", "reason": "must start with '+' followed by the country code (E.164)"},
+            {"index": 2502, "value": "", "reason": "must be a string, not a number"},
+        ])
+    );
     let job_id = body["job_id"].as_str().unwrap();
 
     let batches = queued(&app);
-    assert_eq!(batches.iter().map(|b| b.recipients.len()).collect::<Vec<_>>(), [1000, 1000, 500]);
+    assert_eq!(
+        batches
+            .iter()
+            .map(|b| b.recipients.len())
+            .collect::<Vec<_>>(),
+        [1000, 1000, 500]
+    );
     assert!(batches.iter().all(|b| b.job_id == job_id));
-    assert_eq!(batches[0].callback_url, format!("https://sms.example.com/v1/callbacks/plivo/status?job_id={job_id}"));
-    let all: std::collections::HashSet<_> = batches.iter().flat_map(|b| b.recipients.clone()).collect();
+    assert_eq!(
+        batches[0].callback_url,
+        format!("https://sms.example.com/v1/callbacks/plivo/status?job_id={job_id}")
+    );
+    let all: std::collections::HashSet<_> =
+        batches.iter().flat_map(|b| b.recipients.clone()).collect();
     assert_eq!(all.len(), 2500);
     assert!(!all.contains(&opted_out));
 
     let ledger = app.store.ledger(job_id).await.unwrap();
     assert_eq!(ledger.len(), 3);
-    assert!(ledger.iter().all(|e| e.state == BatchState::Pending && e.enqueued));
+    assert!(
+        ledger
+            .iter()
+            .all(|e| e.state == BatchState::Pending && e.enqueued)
+    );
 }
 
 #[tokio::test]
 async fn progress_reports_batches_and_messages() {
     let app = app(2);
-    let resp = send_bulk::handle(post(&json!({"recipients": numbers(5), "text": "hi"}), None), &app).await;
+    let resp = send_bulk::handle(
+        post(&json!({"recipients": numbers(5), "text": "hi"}), None),
+        &app,
+    )
+    .await;
     let job_id = json_of(&resp)["job_id"].as_str().unwrap().to_owned();
 
     let progress = send_bulk::handle(get(&job_id), &app).await;
@@ -125,9 +160,17 @@ async fn progress_reports_batches_and_messages() {
     let body = json_of(&progress);
     assert_eq!(body["status"], "queued");
     assert_eq!(body["accepted"], 5);
-    assert_eq!(body["batches"], json!({"total": 3, "sent": 0, "failed": 0, "unknown": 0}));
+    assert_eq!(
+        body["batches"],
+        json!({"total": 3, "sent": 0, "failed": 0, "unknown": 0})
+    );
     assert_eq!(body["messages"]["queued"], 0);
-    assert_eq!(send_bulk::handle(get("6f1c7d1e-0000-4000-8000-000000000000"), &app).await.status(), 404);
+    assert_eq!(
+        send_bulk::handle(get("6f1c7d1e-0000-4000-8000-000000000000"), &app)
+            .await
+            .status(),
+        404
+    );
     let bad = send_bulk::handle(get("nope"), &app).await;
     assert_eq!(bad.status(), 400);
     assert_eq!(json_of(&bad)["errors"][0]["field"], "job_id");
@@ -145,7 +188,14 @@ async fn dry_run_reports_everything_and_writes_nothing() {
     let body = json_of(&resp);
     assert_eq!(body["status"], "dry_run");
     assert_eq!(body["job_id"], Value::Null);
-    assert_eq!((body["accepted"].clone(), body["duplicates"].clone(), body["batches"].clone()), (json!(1), json!(1), json!(1)));
+    assert_eq!(
+        (
+            body["accepted"].clone(),
+            body["duplicates"].clone(),
+            body["batches"].clone()
+        ),
+        (json!(1), json!(1), json!(1))
+    );
     assert!(app.queue.bodies().is_empty());
 }
 
@@ -155,17 +205,33 @@ async fn bad_requests_are_named_and_enqueue_nothing() {
     let cases = [
         (json!({"recipients": [], "text": "hi"}), "recipients"),
         (json!({"recipients": ["+14155550001"], "text": ""}), "text"),
-        (json!({"recipients": ["+14155550001"], "text": "hi", "from": "x"}), "from"),
-        (json!({"recipients": "+14155550001", "text": "hi"}), "recipients"),
-        (json!({"recipients": ["+14155550001"], "text": "hi", "extra": 1}), "extra"),
-        (json!({"recipients": ["bad", 5], "text": "hi"}), "recipients[0]"),
+        (
+            json!({"recipients": ["+14155550001"], "text": "hi", "from": "x"}),
+            "from",
+        ),
+        (
+            json!({"recipients": "+14155550001", "text": "hi"}),
+            "recipients",
+        ),
+        (
+            json!({"recipients": ["+14155550001"], "text": "hi", "extra": 1}),
+            "extra",
+        ),
+        (
+            json!({"recipients": ["bad", 5], "text": "hi"}),
+            "recipients[0]",
+        ),
     ];
     for (body, field) in cases {
         let resp = send_bulk::handle(post(&body, None), &app).await;
         assert_eq!(resp.status(), 400, "{body}");
         assert_eq!(json_of(&resp)["errors"][0]["field"], field, "{body}");
     }
-    let no_key = http::Request::builder().method("POST").uri("/v1/bulk").body(Body::Text("{}".into())).unwrap();
+    let no_key = http::Request::builder()
+        .method("POST")
+        .uri("/v1/bulk")
+        .body(Body::Text("{}".into()))
+        .unwrap();
     assert_eq!(send_bulk::handle(no_key, &app).await.status(), 401);
     assert!(app.queue.bodies().is_empty());
 }
@@ -174,10 +240,22 @@ async fn bad_requests_are_named_and_enqueue_nothing() {
 async fn all_recipients_suppressed_is_a_400() {
     let app = app(1000);
     let n = PhoneNumber::parse("+14155550001").unwrap();
-    app.store.suppress(&n, SuppressionSource::Api, chrono::Utc::now()).await.unwrap();
-    let resp = send_bulk::handle(post(&json!({"recipients": ["+14155550001"], "text": "hi"}), None), &app).await;
+    app.store
+        .suppress(&n, SuppressionSource::Api, chrono::Utc::now())
+        .await
+        .unwrap();
+    let resp = send_bulk::handle(
+        post(&json!({"recipients": ["+14155550001"], "text": "hi"}), None),
+        &app,
+    )
+    .await;
     assert_eq!(resp.status(), 400);
-    assert!(json_of(&resp)["detail"].as_str().unwrap().contains("1 opted out"));
+    assert!(
+        json_of(&resp)["detail"]
+            .as_str()
+            .unwrap()
+            .contains("1 opted out")
+    );
 }
 
 #[tokio::test]
@@ -190,7 +268,14 @@ async fn a_repeated_key_replays_and_enqueues_nothing_more() {
     assert_eq!(json_of(&first), json_of(&second));
     assert_eq!(second.headers()["idempotent-replayed"], "true");
     assert_eq!(queued(&app).len(), 3);
-    let other = send_bulk::handle(post(&json!({"recipients": numbers(4), "text": "hi"}), Some("job-1")), &app).await;
+    let other = send_bulk::handle(
+        post(
+            &json!({"recipients": numbers(4), "text": "hi"}),
+            Some("job-1"),
+        ),
+        &app,
+    )
+    .await;
     assert_eq!(other.status(), 409);
 }
 

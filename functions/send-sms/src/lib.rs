@@ -13,7 +13,7 @@ use sms_core::{
     idempotency::{self, Begin, OnStale},
     plivo::{FailureClass, OutboundMessage, PlivoClient, SendFailure},
     secrets::SecretProvider,
-    store::{AcceptedMessage, IdempotencyStore, MessageStore, MessageStatus, SuppressionList},
+    store::{AcceptedMessage, IdempotencyStore, MessageStatus, MessageStore, SuppressionList},
 };
 use tracing::{Instrument, error, info, info_span, warn};
 
@@ -51,9 +51,12 @@ where
         .lambda_context_ref()
         .map(|c| c.request_id.clone())
         .unwrap_or_default();
-    let span = info_span!("send_sms", %request_id, method = %req.method(), path = %req.uri().path());
+    let span =
+        info_span!("send_sms", %request_id, method = %req.method(), path = %req.uri().path());
     async move {
-        let response = route(&req, app).await.unwrap_or_else(Problem::into_response);
+        let response = route(&req, app)
+            .await
+            .unwrap_or_else(Problem::into_response);
         info!(status = response.status().as_u16(), "answered");
         response
     }
@@ -88,7 +91,11 @@ where
     }
 }
 
-async fn send<S, P>(req: &Request, app: &App<S, P>, default_src: &sms_core::PhoneNumber) -> Result<Response<Body>, Problem>
+async fn send<S, P>(
+    req: &Request,
+    app: &App<S, P>,
+    default_src: &sms_core::PhoneNumber,
+) -> Result<Response<Body>, Problem>
 where
     S: MessageStore + IdempotencyStore + SuppressionList,
     P: SecretProvider,
@@ -96,7 +103,16 @@ where
     let key = IdempotencyKey::from_request(req)?;
     let body: SendMessageBody = api::read_json(req, BODY_LIMIT)?;
     let message = SendMessage::parse(body, default_src)?;
-    let claim = match idempotency::begin(&app.store, "messages", key.as_ref(), &message, OnStale::Refuse, Utc::now()).await? {
+    let claim = match idempotency::begin(
+        &app.store,
+        "messages",
+        key.as_ref(),
+        &message,
+        OnStale::Refuse,
+        Utc::now(),
+    )
+    .await?
+    {
         Begin::Respond(replayed) => return Ok(replayed),
         Begin::Proceed(claim) => claim,
     };
@@ -118,10 +134,16 @@ struct Outcome {
 
 impl Outcome {
     fn settled(response: Response<Body>) -> Self {
-        Self { response, sent_nothing: false }
+        Self {
+            response,
+            sent_nothing: false,
+        }
     }
     fn nothing_sent(problem: Problem) -> Self {
-        Self { response: problem.into_response(), sent_nothing: true }
+        Self {
+            response: problem.into_response(),
+            sent_nothing: true,
+        }
     }
 }
 
@@ -135,7 +157,10 @@ where
         Ok(true) => {
             return Outcome::nothing_sent(Problem::new(
                 ProblemKind::Suppressed,
-                format!("{} has opted out of messages from this service; nothing was sent", message.to),
+                format!(
+                    "{} has opted out of messages from this service; nothing was sent",
+                    message.to
+                ),
             ));
         }
         Err(e) => {
@@ -154,7 +179,11 @@ where
         text: &message.text,
         callback_url: &callback_url,
     };
-    let accepted = match app.plivo.send_refreshing_credentials(&app.secrets, &outbound).await {
+    let accepted = match app
+        .plivo
+        .send_refreshing_credentials(&app.secrets, &outbound)
+        .await
+    {
         Ok(accepted) => accepted,
         Err(failure) => return plivo_failure(failure),
     };
@@ -201,8 +230,11 @@ fn plivo_failure(failure: SendFailure) -> Outcome {
         SendFailure::Secret(e) => {
             error!(error = %e, "the service secret could not be re-read after Plivo answered 401");
             return Outcome::settled(
-                Problem::new(ProblemKind::Internal, "the service's configuration could not be read; see the function's logs")
-                    .into_response(),
+                Problem::new(
+                    ProblemKind::Internal,
+                    "the service's configuration could not be read; see the function's logs",
+                )
+                .into_response(),
             );
         }
         SendFailure::Plivo(e) => e,
@@ -232,14 +264,23 @@ where
     S: MessageStore,
 {
     if uuid::Uuid::parse_str(id).is_err() {
-        return Err(Problem::field("message_uuid", "must be a UUID as returned by POST /v1/messages"));
+        return Err(Problem::field(
+            "message_uuid",
+            "must be a UUID as returned by POST /v1/messages",
+        ));
     }
     match app.store.get_message(id).await {
         Ok(Some(record)) => Ok(api::json_response(StatusCode::OK, &record)),
-        Ok(None) => Err(Problem::new(ProblemKind::NotFound, format!("no message {id}"))),
+        Ok(None) => Err(Problem::new(
+            ProblemKind::NotFound,
+            format!("no message {id}"),
+        )),
         Err(e) => {
             error!(error = %e, "the message could not be read");
-            Err(Problem::new(ProblemKind::Internal, "the message could not be read; retry"))
+            Err(Problem::new(
+                ProblemKind::Internal,
+                "the message could not be read; retry",
+            ))
         }
     }
 }

@@ -1,7 +1,7 @@
 //! The body of `POST /v1/messages`, parsed into domain types at the edge.
 
 use serde::{Deserialize, Serialize};
-use sms_core::{FieldError, MessageText, PhoneNumber, Problem};
+use sms_core::{FieldError, MessageText, PhoneNumber, Problem, fields};
 
 /// The JSON as sent. Unknown fields are refused so a typo (`"txt"`) is not silently ignored.
 #[derive(Debug, Deserialize)]
@@ -20,32 +20,25 @@ pub struct SendMessageBody {
 pub struct SendMessage {
     pub to: PhoneNumber,
     pub from: PhoneNumber,
-    #[serde(serialize_with = "text_as_str")]
     pub text: MessageText,
     pub reference: Option<String>,
 }
-
-fn text_as_str<S: serde::Serializer>(t: &MessageText, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_str(t.as_str())
-}
-
-/// Longest client reference stored with a message.
-pub const REFERENCE_MAX: usize = 256;
 
 impl SendMessage {
     /// Checks every field and reports all problems at once.
     pub fn parse(body: SendMessageBody, default_src: &PhoneNumber) -> Result<Self, Problem> {
         let mut errors = Vec::new();
-        let to = PhoneNumber::parse(&body.to).map_err(|e| errors.push(FieldError::new("to", e))).ok();
-        let text = MessageText::parse(body.text).map_err(|e| errors.push(FieldError::new("text", e))).ok();
-        let from = match body.from {
-            None => Some(default_src.clone()),
-            Some(raw) => PhoneNumber::parse(&raw).map_err(|e| errors.push(FieldError::new("from", e))).ok(),
-        };
-        if let Some(r) = &body.reference {
-            if r.chars().count() > REFERENCE_MAX {
-                errors.push(FieldError::new("reference", format!("must be at most {REFERENCE_MAX} characters")));
-            }
+        let to = PhoneNumber::parse(&body.to)
+            .map_err(|e| errors.push(FieldError::new("to", e)))
+            .ok();
+        let text = MessageText::parse(body.text)
+            .map_err(|e| errors.push(FieldError::new("text", e)))
+            .ok();
+        let from = fields::sender(body.from.as_deref(), default_src)
+            .map_err(|e| errors.push(e))
+            .ok();
+        if let Err(e) = fields::reference(body.reference.as_deref()) {
+            errors.push(e);
         }
         match (to, text, from) {
             (Some(to), Some(text), Some(from)) if errors.is_empty() => Ok(Self {
@@ -54,14 +47,7 @@ impl SendMessage {
                 text,
                 reference: body.reference,
             }),
-            _ => {
-                let detail = errors
-                    .iter()
-                    .map(|e| format!("{} {}", e.field, e.message))
-                    .collect::<Vec<_>>()
-                    .join("; ");
-                Err(Problem::invalid(detail, errors))
-            }
+            _ => Err(Problem::fields(errors)),
         }
     }
 }

@@ -11,7 +11,9 @@ use sms_core::{
     config::PublicBaseUrl,
     plivo::{PlivoClient, PlivoConfig},
     retry::RetryPolicy,
-    secrets::{SecretCache, SecretError, SecretProvider, SecretSource, ServiceSecret, StaticSecret},
+    secrets::{
+        SecretCache, SecretError, SecretProvider, SecretSource, ServiceSecret, StaticSecret,
+    },
     store::{MemoryStore, MessageStatus, MessageStore, SuppressionList, SuppressionSource},
 };
 use wiremock::{
@@ -115,7 +117,10 @@ async fn a_valid_send_hands_plivo_one_correct_request_and_answers_202() {
     let plivo = MockServer::start().await;
     Mock::given(method("POST"))
         .and(path(PLIVO_PATH))
-        .and(header("authorization", "Basic TUFURVNUQUNDT1VOVDAwMDAwMDE6cGxpdm8tdG9rZW4tbmV2ZXItbG9nZ2Vk"))
+        .and(header(
+            "authorization",
+            "Basic TUFURVNUQUNDT1VOVDAwMDAwMDE6cGxpdm8tdG9rZW4tbmV2ZXItbG9nZ2Vk",
+        ))
         .and(body_json(json!({
             "src": "14155550100",
             "dst": "14155550123",
@@ -150,7 +155,9 @@ async fn the_from_field_overrides_the_default_sender_and_ucs2_is_reported() {
     let plivo = MockServer::start().await;
     Mock::given(method("POST"))
         .and(path(PLIVO_PATH))
-        .and(wiremock::matchers::body_partial_json(json!({"src": "447700900001"})))
+        .and(wiremock::matchers::body_partial_json(
+            json!({"src": "447700900001"}),
+        ))
         .respond_with(accepted(UUID))
         .expect(1)
         .mount(&plivo)
@@ -158,7 +165,11 @@ async fn the_from_field_overrides_the_default_sender_and_ucs2_is_reported() {
     let app = app(&plivo);
     let text = "Привет! ".repeat(10);
 
-    let resp = send_sms::handle(send_req(json!({"to": "+14155550123", "text": text, "from": "+447700900001"})), &app).await;
+    let resp = send_sms::handle(
+        send_req(json!({"to": "+14155550123", "text": text, "from": "+447700900001"})),
+        &app,
+    )
+    .await;
 
     assert_eq!(resp.status(), 202);
     let body = json_of(&resp);
@@ -166,7 +177,12 @@ async fn the_from_field_overrides_the_default_sender_and_ucs2_is_reported() {
     assert_eq!(body["segments"], 2);
 }
 
-async fn assert_refused_without_sending(req: Request, status: u16, field: Option<&str>, detail_has: &str) {
+async fn assert_refused_without_sending(
+    req: Request,
+    status: u16,
+    field: Option<&str>,
+    detail_has: &str,
+) {
     let plivo = plivo_expecting(0, accepted(UUID)).await;
     let app = app(&plivo);
     let resp = send_sms::handle(req, &app).await;
@@ -177,24 +193,67 @@ async fn assert_refused_without_sending(req: Request, status: u16, field: Option
     if let Some(field) = field {
         assert_eq!(body["errors"][0]["field"], field, "{body}");
     }
-    assert!(body["detail"].as_str().unwrap().contains(detail_has), "{body}");
+    assert!(
+        body["detail"].as_str().unwrap().contains(detail_has),
+        "{body}"
+    );
     assert!(app.store.messages().is_empty());
 }
 
 #[tokio::test]
 async fn bad_input_of_every_kind_is_a_named_4xx_and_nothing_is_sent() {
     let cases: Vec<(Value, Option<&str>, &str)> = vec![
-        (json!({"to": "4155550123", "text": "hi"}), Some("to"), "must start with '+'"),
-        (json!({"to": "+1415555", "text": "hi"}), Some("to"), "8 to 15 digits"),
-        (json!({"to": "+14155550123", "text": ""}), Some("text"), "must not be empty"),
-        (json!({"to": "+14155550123", "text": "a".repeat(1601)}), Some("text"), "at most 1600"),
-        (json!({"to": "+14155550123", "text": "ж".repeat(738)}), Some("text"), "at most 737"),
-        (json!({"to": "+14155550123", "text": "hi", "from": "sender"}), Some("from"), "must start with '+'"),
-        (json!({"to": "+14155550123", "text": "hi", "reference": "r".repeat(257)}), Some("reference"), "at most 256"),
-        (json!({"to": 14155550123u64, "text": "hi"}), Some("to"), "invalid type"),
-        (json!({"to": "+14155550123", "text": "hi", "txt": "x"}), Some("txt"), "unknown field `txt`"),
+        (
+            json!({"to": "4155550123", "text": "hi"}),
+            Some("to"),
+            "must start with '+'",
+        ),
+        (
+            json!({"to": "+1415555", "text": "hi"}),
+            Some("to"),
+            "8 to 15 digits",
+        ),
+        (
+            json!({"to": "+14155550123", "text": ""}),
+            Some("text"),
+            "must not be empty",
+        ),
+        (
+            json!({"to": "+14155550123", "text": "a".repeat(1601)}),
+            Some("text"),
+            "at most 1600",
+        ),
+        (
+            json!({"to": "+14155550123", "text": "ж".repeat(738)}),
+            Some("text"),
+            "at most 737",
+        ),
+        (
+            json!({"to": "+14155550123", "text": "hi", "from": "sender"}),
+            Some("from"),
+            "must start with '+'",
+        ),
+        (
+            json!({"to": "+14155550123", "text": "hi", "reference": "r".repeat(257)}),
+            Some("reference"),
+            "at most 256",
+        ),
+        (
+            json!({"to": 14155550123u64, "text": "hi"}),
+            Some("to"),
+            "invalid type",
+        ),
+        (
+            json!({"to": "+14155550123", "text": "hi", "txt": "x"}),
+            Some("txt"),
+            "unknown field `txt`",
+        ),
         (json!({"text": "hi"}), Some("body"), "missing field `to`"),
-        (json!(["+14155550123", "hi"]), Some("body"), "must be a JSON object"),
+        (
+            json!(["+14155550123", "hi"]),
+            Some("body"),
+            "must be a JSON object",
+        ),
     ];
     for (body, field, detail) in cases {
         assert_refused_without_sending(send_req(body), 400, field, detail).await;
@@ -202,7 +261,12 @@ async fn bad_input_of_every_kind_is_a_named_4xx_and_nothing_is_sent() {
     // Several bad fields are all reported.
     let plivo = plivo_expecting(0, accepted(UUID)).await;
     let resp = send_sms::handle(send_req(json!({"to": "x", "text": " "})), &app(&plivo)).await;
-    let fields: Vec<_> = json_of(&resp)["errors"].as_array().unwrap().iter().map(|e| e["field"].clone()).collect();
+    let fields: Vec<_> = json_of(&resp)["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["field"].clone())
+        .collect();
     assert_eq!(fields, vec![json!("to"), json!("text")]);
 }
 
@@ -217,9 +281,21 @@ async fn malformed_bodies_and_media_types_are_refused() {
             .body(Body::Text(body.into()))
             .unwrap()
     };
-    assert_refused_without_sending(raw("{not json", "application/json"), 400, None, "not valid JSON").await;
+    assert_refused_without_sending(
+        raw("{not json", "application/json"),
+        400,
+        None,
+        "not valid JSON",
+    )
+    .await;
     assert_refused_without_sending(raw("", "application/json"), 400, None, "empty").await;
-    assert_refused_without_sending(raw("to=+1", "application/x-www-form-urlencoded"), 415, None, "application/json").await;
+    assert_refused_without_sending(
+        raw("to=+1", "application/x-www-form-urlencoded"),
+        415,
+        None,
+        "application/json",
+    )
+    .await;
     let big = json!({"to": "+14155550123", "text": "a".repeat(70_000)}).to_string();
     assert_refused_without_sending(raw(&big, "application/json"), 413, None, "limit").await;
 }
@@ -227,7 +303,10 @@ async fn malformed_bodies_and_media_types_are_refused() {
 #[tokio::test]
 async fn missing_or_malformed_credentials_are_401_and_a_wrong_key_is_403() {
     let with_auth = |auth: Option<&str>| {
-        let mut b = http::Request::builder().method("POST").uri("/v1/messages").header("content-type", "application/json");
+        let mut b = http::Request::builder()
+            .method("POST")
+            .uri("/v1/messages")
+            .header("content-type", "application/json");
         if let Some(a) = auth {
             b = b.header("authorization", a);
         }
@@ -236,7 +315,8 @@ async fn missing_or_malformed_credentials_are_401_and_a_wrong_key_is_403() {
     assert_refused_without_sending(with_auth(None), 401, None, "Bearer").await;
     assert_refused_without_sending(with_auth(Some(API_KEY)), 401, None, "Bearer").await;
     assert_refused_without_sending(with_auth(Some("Basic abc")), 401, None, "Bearer").await;
-    assert_refused_without_sending(with_auth(Some("Bearer wrong-key")), 403, None, "not valid").await;
+    assert_refused_without_sending(with_auth(Some("Bearer wrong-key")), 403, None, "not valid")
+        .await;
 }
 
 #[tokio::test]
@@ -244,7 +324,10 @@ async fn a_suppressed_recipient_is_refused_with_422_and_nothing_is_sent() {
     let plivo = plivo_expecting(0, accepted(UUID)).await;
     let app = app(&plivo);
     let to = PhoneNumber::parse("+14155550123").unwrap();
-    app.store.suppress(&to, SuppressionSource::Keyword, chrono::Utc::now()).await.unwrap();
+    app.store
+        .suppress(&to, SuppressionSource::Keyword, chrono::Utc::now())
+        .await
+        .unwrap();
 
     let resp = send_sms::handle(send_req(valid_body()), &app).await;
 
@@ -288,11 +371,17 @@ async fn the_same_key_with_a_different_body_is_409() {
 
 #[tokio::test]
 async fn plivo_refusing_is_502_with_its_reason() {
-    let refused = ResponseTemplate::new(400).set_body_json(json!({"api_id": "x", "error": "src is not a valid sender"}));
+    let refused = ResponseTemplate::new(400)
+        .set_body_json(json!({"api_id": "x", "error": "src is not a valid sender"}));
     let plivo = plivo_expecting(1, refused).await;
     let resp = send_sms::handle(send_req(valid_body()), &app(&plivo)).await;
     assert_eq!(resp.status(), 502);
-    assert!(json_of(&resp)["detail"].as_str().unwrap().contains("src is not a valid sender"));
+    assert!(
+        json_of(&resp)["detail"]
+            .as_str()
+            .unwrap()
+            .contains("src is not a valid sender")
+    );
 }
 
 #[tokio::test]
@@ -305,7 +394,11 @@ async fn plivo_unavailable_after_retries_is_503_and_the_key_can_be_retried() {
 
     // Nothing was sent, so the key was released: the retry goes through to Plivo.
     plivo.reset().await;
-    Mock::given(method("POST")).respond_with(accepted(UUID)).expect(1).mount(&plivo).await;
+    Mock::given(method("POST"))
+        .respond_with(accepted(UUID))
+        .expect(1)
+        .mount(&plivo)
+        .await;
     let retry = send_sms::handle(with_key(valid_body(), "k-3"), &app).await;
     assert_eq!(retry.status(), 202);
 }
@@ -328,7 +421,12 @@ async fn plivo_reporting_the_number_invalid_is_502() {
     let plivo = plivo_expecting(1, ResponseTemplate::new(202).set_body_json(body)).await;
     let resp = send_sms::handle(send_req(valid_body()), &app(&plivo)).await;
     assert_eq!(resp.status(), 502);
-    assert!(json_of(&resp)["detail"].as_str().unwrap().contains("invalid destination"));
+    assert!(
+        json_of(&resp)["detail"]
+            .as_str()
+            .unwrap()
+            .contains("invalid destination")
+    );
 }
 
 #[tokio::test]
@@ -363,15 +461,33 @@ async fn wrong_methods_and_unknown_paths_are_answered_not_panicked() {
             .body(Body::Empty)
             .unwrap()
     };
-    assert_eq!(send_sms::handle(req("DELETE", "/v1/messages"), &app).await.status(), 405);
-    assert_eq!(send_sms::handle(req("POST", &format!("/v1/messages/{UUID}")), &app).await.status(), 405);
-    assert_eq!(send_sms::handle(req("GET", "/v1/elsewhere"), &app).await.status(), 404);
+    assert_eq!(
+        send_sms::handle(req("DELETE", "/v1/messages"), &app)
+            .await
+            .status(),
+        405
+    );
+    assert_eq!(
+        send_sms::handle(req("POST", &format!("/v1/messages/{UUID}")), &app)
+            .await
+            .status(),
+        405
+    );
+    assert_eq!(
+        send_sms::handle(req("GET", "/v1/elsewhere"), &app)
+            .await
+            .status(),
+        404
+    );
 }
 
 struct BrokenSecret;
 impl SecretSource for BrokenSecret {
     async fn fetch(&self) -> Result<ServiceSecret, SecretError> {
-        Err(SecretError::Malformed { secret_id: "sms/test".into(), reason: "api_keys must list at least one key".into() })
+        Err(SecretError::Malformed {
+            secret_id: "sms/test".into(),
+            reason: "api_keys must list at least one key".into(),
+        })
     }
 }
 

@@ -80,7 +80,11 @@ fn lease_until(deadline_ms: u64, now: DateTime<Utc>) -> DateTime<Utc> {
     deadline + LEASE_MARGIN
 }
 
-pub async fn process<S, P>(record: &SqsMessage, app: &App<S, P>, lease_until: DateTime<Utc>) -> Disposition
+pub async fn process<S, P>(
+    record: &SqsMessage,
+    app: &App<S, P>,
+    lease_until: DateTime<Utc>,
+) -> Disposition
 where
     S: BatchLedger + MessageStore,
     P: SecretProvider,
@@ -101,7 +105,11 @@ where
     span.record("job_id", job_id);
     span.record("batch", index);
 
-    let attempt = match app.store.claim(job_id, index, lease_until, Utc::now()).await {
+    let attempt = match app
+        .store
+        .claim(job_id, index, lease_until, Utc::now())
+        .await
+    {
         Ok(ClaimOutcome::Claimed { attempt }) => attempt,
         Ok(ClaimOutcome::Ended(state)) => {
             info!(%state, "batch already ended; skipping the redelivered record");
@@ -112,9 +120,14 @@ where
             return Disposition::Retry;
         }
         Ok(ClaimOutcome::LeaseExpired { attempt }) => {
-            warn!(attempt, "a previous attempt ended without an outcome; marking the batch unknown, not resending");
+            warn!(
+                attempt,
+                "a previous attempt ended without an outcome; marking the batch unknown, not resending"
+            );
             let outcome = BatchOutcome::Unknown {
-                reason: "a previous attempt stopped while sending; Plivo may or may not have the batch".into(),
+                reason:
+                    "a previous attempt stopped while sending; Plivo may or may not have the batch"
+                        .into(),
             };
             return finish(app, job_id, index, attempt, &outcome).await;
         }
@@ -135,7 +148,11 @@ where
         text: &batch.text,
         callback_url: &msg.callback_url,
     };
-    let outcome = match app.plivo.send_refreshing_credentials(&app.secrets, &outbound).await {
+    let outcome = match app
+        .plivo
+        .send_refreshing_credentials(&app.secrets, &outbound)
+        .await
+    {
         Ok(accepted) => {
             info!(accepted = accepted.message_uuid.len(), invalid = accepted.invalid_number.len(), api_id = %accepted.api_id, "Plivo accepted the batch");
             BatchOutcome::Sent {
@@ -154,11 +171,15 @@ where
             }
             FailureClass::Permanent | FailureClass::Unauthorized => {
                 warn!(error = %e, "Plivo refused the batch");
-                BatchOutcome::Failed { error: e.to_string() }
+                BatchOutcome::Failed {
+                    error: e.to_string(),
+                }
             }
             FailureClass::Unknown => {
                 warn!(error = %e, "Plivo's answer never came; marking the batch unknown, not resending");
-                BatchOutcome::Unknown { reason: e.to_string() }
+                BatchOutcome::Unknown {
+                    reason: e.to_string(),
+                }
             }
         },
     };
@@ -171,12 +192,22 @@ where
 
 /// Records the outcome in the ledger, trying a few times: after Plivo answered, losing this
 /// write would leave the batch to expire as `unknown`.
-async fn finish<S: BatchLedger + MessageStore, P>(app: &App<S, P>, job_id: &str, index: u32, attempt: u32, outcome: &BatchOutcome) -> Disposition {
+async fn finish<S: BatchLedger + MessageStore, P>(
+    app: &App<S, P>,
+    job_id: &str,
+    index: u32,
+    attempt: u32,
+    outcome: &BatchOutcome,
+) -> Disposition {
     if matches!(outcome, BatchOutcome::Unknown { .. }) {
         metrics::count("UnknownBatches", 1);
     }
     for retry in 0..3u32 {
-        match app.store.finish(job_id, index, attempt, outcome, Utc::now()).await {
+        match app
+            .store
+            .finish(job_id, index, attempt, outcome, Utc::now())
+            .await
+        {
             Ok(true) => {
                 info!(state = %outcome.state(), "batch ended");
                 return Disposition::Done;
@@ -196,7 +227,12 @@ async fn finish<S: BatchLedger + MessageStore, P>(app: &App<S, P>, job_id: &str,
     Disposition::Retry
 }
 
-async fn release<S: BatchLedger + MessageStore, P>(app: &App<S, P>, job_id: &str, index: u32, attempt: u32) -> Disposition {
+async fn release<S: BatchLedger + MessageStore, P>(
+    app: &App<S, P>,
+    job_id: &str,
+    index: u32,
+    attempt: u32,
+) -> Disposition {
     if let Err(e) = app.store.release(job_id, index, attempt).await {
         // The claim then expires and the batch ends `unknown`: at most once still holds.
         error!(error = %e, "the claim could not be released");
@@ -206,7 +242,11 @@ async fn release<S: BatchLedger + MessageStore, P>(app: &App<S, P>, job_id: &str
 
 /// One message item per accepted uuid, tied to the job. The recipient is left to the
 /// delivery report: Plivo does not promise the uuids in `dst` order.
-async fn record_messages<S: MessageStore, P>(app: &App<S, P>, batch: &ValidBatch, uuids: &[String]) {
+async fn record_messages<S: MessageStore, P>(
+    app: &App<S, P>,
+    batch: &ValidBatch,
+    uuids: &[String],
+) {
     let messages: Vec<_> = uuids
         .iter()
         .map(|uuid| AcceptedMessage {
@@ -233,7 +273,10 @@ mod tests {
     #[test]
     fn the_lease_covers_the_invocation_deadline() {
         let now = Utc.timestamp_millis_opt(1_000_000).unwrap();
-        assert_eq!(lease_until(1_060_000, now), Utc.timestamp_millis_opt(1_065_000).unwrap());
+        assert_eq!(
+            lease_until(1_060_000, now),
+            Utc.timestamp_millis_opt(1_065_000).unwrap()
+        );
         // No usable deadline: a long fallback, never an already-expired lease.
         assert!(lease_until(0, now) > now + chrono::Duration::seconds(60));
     }

@@ -5,7 +5,7 @@ use lambda_http::{Body, Request, Response, http::StatusCode};
 use serde::{Serialize, de::DeserializeOwned};
 
 use crate::{
-    auth::{AuthFailure, ApiKeys, check_bearer},
+    auth::{ApiKeys, AuthFailure, check_bearer},
     problem::{FieldError, Problem, ProblemKind},
 };
 
@@ -64,7 +64,10 @@ pub fn read_json<T: DeserializeOwned>(req: &Request, limit: usize) -> Result<T, 
         ));
     }
     if body.iter().all(u8::is_ascii_whitespace) {
-        return Err(Problem::invalid("the request body is empty; send a JSON object", vec![]));
+        return Err(Problem::invalid(
+            "the request body is empty; send a JSON object",
+            vec![],
+        ));
     }
     // serde's derived structs also accept a JSON array of fields in order; the API's bodies
     // are objects only, so anything else is refused up front.
@@ -82,7 +85,10 @@ pub fn read_json<T: DeserializeOwned>(req: &Request, limit: usize) -> Result<T, 
         } else if path == "." {
             Problem::invalid(message.clone(), vec![FieldError::new("body", message)])
         } else {
-            Problem::invalid(format!("{path}: {message}"), vec![FieldError::new(path, message)])
+            Problem::invalid(
+                format!("{path}: {message}"),
+                vec![FieldError::new(path, message)],
+            )
         }
     })?;
     // Trailing data after the object is malformed JSON too.
@@ -111,7 +117,10 @@ impl IdempotencyKey {
             return Ok(None);
         };
         let invalid = |why: &str| Problem::field("Idempotency-Key", why);
-        let value = value.to_str().map_err(|_| invalid("must be visible ASCII"))?.trim();
+        let value = value
+            .to_str()
+            .map_err(|_| invalid("must be visible ASCII"))?
+            .trim();
         if value.is_empty() || value.len() > Self::MAX_LEN {
             return Err(invalid("must be 1 to 255 characters"));
         }
@@ -134,8 +143,11 @@ pub fn json_response<T: Serialize>(status: StatusCode, body: &T) -> Response<Bod
             .header("content-type", "application/json")
             .body(Body::Text(text))
             .unwrap_or_else(|_| Response::new(Body::Empty)),
-        Err(e) => Problem::new(ProblemKind::Internal, format!("response could not be encoded: {e}"))
-            .into_response(),
+        Err(e) => Problem::new(
+            ProblemKind::Internal,
+            format!("response could not be encoded: {e}"),
+        )
+        .into_response(),
     }
 }
 
@@ -143,7 +155,11 @@ pub fn json_response<T: Serialize>(status: StatusCode, body: &T) -> Response<Bod
 /// alike. Under `cargo lambda watch` a function-URL request arrives without its prefix, so
 /// routes are matched on their trailing segments.
 pub fn path_segments(req: &Request) -> Vec<&str> {
-    req.uri().path().split('/').filter(|s| !s.is_empty()).collect()
+    req.uri()
+        .path()
+        .split('/')
+        .filter(|s| !s.is_empty())
+        .collect()
 }
 
 /// The route a request is for: `collection` for `.../<name>`, `item` for `.../<name>/<id>`.
@@ -175,7 +191,11 @@ pub fn method_not_allowed(allowed: &str) -> Response<Body> {
 }
 
 pub fn not_found(req: &Request) -> Response<Body> {
-    Problem::new(ProblemKind::NotFound, format!("no route for {}", req.uri().path())).into_response()
+    Problem::new(
+        ProblemKind::NotFound,
+        format!("no route for {}", req.uri().path()),
+    )
+    .into_response()
 }
 
 #[cfg(test)]
@@ -226,8 +246,16 @@ mod tests {
     fn refuses_non_json_empty_oversized_and_wrong_media_type() {
         assert!(problem("not json").detail.contains("must be a JSON object"));
         assert!(problem("{not json").detail.contains("not valid JSON"));
-        assert!(problem(r#"["x", []]"#).detail.contains("must be a JSON object"));
-        assert!(problem(r#"{"to":"x","list":[]} trailing"#).detail.contains("not valid JSON"));
+        assert!(
+            problem(r#"["x", []]"#)
+                .detail
+                .contains("must be a JSON object")
+        );
+        assert!(
+            problem(r#"{"to":"x","list":[]} trailing"#)
+                .detail
+                .contains("not valid JSON")
+        );
         assert!(problem("").detail.contains("empty"));
         let big = format!(r#"{{"to":"{}","list":[]}}"#, "x".repeat(2000));
         assert_eq!(problem(&big).status, 413);
@@ -240,9 +268,18 @@ mod tests {
 
     #[test]
     fn routes_match_on_trailing_segments() {
-        assert_eq!(match_route(&["v1", "messages"], "messages"), Route::Collection);
-        assert_eq!(match_route(&["v1", "messages", "abc"], "messages"), Route::Item("abc"));
-        assert_eq!(match_route(&["messages", "abc"], "messages"), Route::Item("abc"));
+        assert_eq!(
+            match_route(&["v1", "messages"], "messages"),
+            Route::Collection
+        );
+        assert_eq!(
+            match_route(&["v1", "messages", "abc"], "messages"),
+            Route::Item("abc")
+        );
+        assert_eq!(
+            match_route(&["messages", "abc"], "messages"),
+            Route::Item("abc")
+        );
         assert_eq!(match_route(&["v1", "other"], "messages"), Route::Unknown);
         assert_eq!(match_route(&[], "messages"), Route::Unknown);
     }
@@ -255,7 +292,13 @@ mod tests {
                 .body(Body::Empty)
                 .unwrap()
         };
-        assert_eq!(IdempotencyKey::from_request(&with("abc-123")).unwrap().unwrap().as_str(), "abc-123");
+        assert_eq!(
+            IdempotencyKey::from_request(&with("abc-123"))
+                .unwrap()
+                .unwrap()
+                .as_str(),
+            "abc-123"
+        );
         assert!(IdempotencyKey::from_request(&with(&"k".repeat(256))).is_err());
         assert!(IdempotencyKey::from_request(&with("a b")).is_err());
         let none = http::Request::builder().body(Body::Empty).unwrap();

@@ -47,7 +47,9 @@ impl ApiKeys {
         let presented = digest(presented);
         self.0
             .iter()
-            .fold(subtle::Choice::from(0), |found, key| found | key.ct_eq(&presented))
+            .fold(subtle::Choice::from(0), |found, key| {
+                found | key.ct_eq(&presented)
+            })
             .into()
     }
 }
@@ -105,16 +107,34 @@ mod tests {
     #[test]
     fn classifies_missing_malformed_and_wrong_credentials() {
         assert_eq!(check_bearer(None, &keys()), Err(AuthFailure::Missing));
-        assert_eq!(check_bearer(Some("alpha-key"), &keys()), Err(AuthFailure::Malformed));
-        assert_eq!(check_bearer(Some("Basic alpha-key"), &keys()), Err(AuthFailure::Malformed));
-        assert_eq!(check_bearer(Some("Bearer "), &keys()), Err(AuthFailure::Malformed));
-        assert_eq!(check_bearer(Some("Bearer alpha-ke"), &keys()), Err(AuthFailure::Forbidden));
-        assert_eq!(check_bearer(Some("Bearer alpha-key2"), &keys()), Err(AuthFailure::Forbidden));
+        assert_eq!(
+            check_bearer(Some("alpha-key"), &keys()),
+            Err(AuthFailure::Malformed)
+        );
+        assert_eq!(
+            check_bearer(Some("Basic alpha-key"), &keys()),
+            Err(AuthFailure::Malformed)
+        );
+        assert_eq!(
+            check_bearer(Some("Bearer "), &keys()),
+            Err(AuthFailure::Malformed)
+        );
+        assert_eq!(
+            check_bearer(Some("Bearer alpha-ke"), &keys()),
+            Err(AuthFailure::Forbidden)
+        );
+        assert_eq!(
+            check_bearer(Some("Bearer alpha-key2"), &keys()),
+            Err(AuthFailure::Forbidden)
+        );
     }
 
     #[test]
     fn refuses_an_empty_key_list_or_empty_keys() {
-        assert_eq!(ApiKeys::new(Vec::<String>::new()).unwrap_err(), ApiKeysError::Empty);
+        assert_eq!(
+            ApiKeys::new(Vec::<String>::new()).unwrap_err(),
+            ApiKeysError::Empty
+        );
         assert_eq!(ApiKeys::new([""]).unwrap_err(), ApiKeysError::EmptyKey);
     }
 

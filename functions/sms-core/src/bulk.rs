@@ -52,7 +52,10 @@ impl<'de> Deserialize<'de> for RecipientEntry {
                 Ok(RecipientEntry::NotAString("an array"))
             }
             fn visit_map<A: de::MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-                while map.next_entry::<de::IgnoredAny, de::IgnoredAny>()?.is_some() {}
+                while map
+                    .next_entry::<de::IgnoredAny, de::IgnoredAny>()?
+                    .is_some()
+                {}
                 Ok(RecipientEntry::NotAString("an object"))
             }
         }
@@ -169,7 +172,8 @@ impl ValidBatch {
         if unique.len() != message.recipients.len() {
             return Err(BatchMessageError::Duplicate);
         }
-        let text = MessageText::parse(message.text.clone()).map_err(|e| BatchMessageError::Text(e.to_string()))?;
+        let text = MessageText::parse(message.text.clone())
+            .map_err(|e| BatchMessageError::Text(e.to_string()))?;
         Ok(Self { message, text })
     }
 }
@@ -180,7 +184,9 @@ pub fn batch_size(configured: Option<&str>) -> Result<usize, String> {
         None => Ok(MAX_BATCH_SIZE),
         Some(v) => match v.parse::<usize>() {
             Ok(n) if (1..=MAX_BATCH_SIZE).contains(&n) => Ok(n),
-            _ => Err(format!("must be a whole number from 1 to {MAX_BATCH_SIZE}, not {v:?}")),
+            _ => Err(format!(
+                "must be a whole number from 1 to {MAX_BATCH_SIZE}, not {v:?}"
+            )),
         },
     }
 }
@@ -195,7 +201,9 @@ mod tests {
 
     #[test]
     fn keeps_first_occurrences_in_order_and_counts_duplicates() {
-        let list = RecipientList::parse(&entries(r#"["+14155550001", "+14155550002", "+14155550001", "+14155550001"]"#));
+        let list = RecipientList::parse(&entries(
+            r#"["+14155550001", "+14155550002", "+14155550001", "+14155550001"]"#,
+        ));
         let valid: Vec<_> = list.valid.iter().map(|n| n.as_str()).collect();
         assert_eq!(valid, ["+14155550001", "+14155550002"]);
         assert_eq!(list.duplicates, 2);
@@ -204,10 +212,23 @@ mod tests {
 
     #[test]
     fn reports_invalid_entries_with_index_value_and_reason() {
-        let list = RecipientList::parse(&entries(r#"["+14155550001", "4155550002", 14155550003, null, "+1 415", {"a": 1}]"#));
+        let list = RecipientList::parse(&entries(
+            r#"["+14155550001", "4155550002", 14155550003, null, "+1 415", {"a": 1}]"#,
+        ));
         assert_eq!(list.valid.len(), 1);
-        let got: Vec<_> = list.invalid.iter().map(|i| (i.index, i.value.as_str(), i.reason.as_str())).collect();
-        assert_eq!(got[0], (1, "4155550002", "must start with '+' followed by the country code (E.164)"));
+        let got: Vec<_> = list
+            .invalid
+            .iter()
+            .map(|i| (i.index, i.value.as_str(), i.reason.as_str()))
+            .collect();
+        assert_eq!(
+            got[0],
+            (
+                1,
+                "4155550002",
+                "must start with '+' followed by the country code (E.164)"
+            )
+        );
         assert_eq!(got[1], (2, "", "must be a string, not a number"));
         assert_eq!(got[2], (3, "", "must be a string, not null"));
         assert_eq!(got[3], (4, "+1 415", "must contain only digits after '+'"));
@@ -233,16 +254,28 @@ mod tests {
     fn batch_messages_round_trip_and_malformed_ones_are_named() {
         let ok = ValidBatch::parse(&batch_json(&["+14155550001", "+14155550002"])).unwrap();
         assert_eq!(ok.message.recipients.len(), 2);
-        assert!(matches!(ValidBatch::parse("not json"), Err(BatchMessageError::Shape(_))));
-        assert!(matches!(ValidBatch::parse(&batch_json(&[])), Err(BatchMessageError::Size(0))));
-        assert!(matches!(ValidBatch::parse(&batch_json(&["123"])), Err(BatchMessageError::Shape(_))));
+        assert!(matches!(
+            ValidBatch::parse("not json"),
+            Err(BatchMessageError::Shape(_))
+        ));
+        assert!(matches!(
+            ValidBatch::parse(&batch_json(&[])),
+            Err(BatchMessageError::Size(0))
+        ));
+        assert!(matches!(
+            ValidBatch::parse(&batch_json(&["123"])),
+            Err(BatchMessageError::Shape(_))
+        ));
         assert_eq!(
             ValidBatch::parse(&batch_json(&["+14155550001", "+14155550001"])).unwrap_err(),
             BatchMessageError::Duplicate
         );
         let many: Vec<String> = (0..1001).map(|i| format!("+1415555{i:04}")).collect();
         let many: Vec<&str> = many.iter().map(String::as_str).collect();
-        assert_eq!(ValidBatch::parse(&batch_json(&many)).unwrap_err(), BatchMessageError::Size(1001));
+        assert_eq!(
+            ValidBatch::parse(&batch_json(&many)).unwrap_err(),
+            BatchMessageError::Size(1001)
+        );
     }
 
     #[test]

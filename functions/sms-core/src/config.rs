@@ -19,16 +19,22 @@ pub fn required(name: &'static str) -> Result<String, ConfigError> {
 }
 
 pub fn optional(name: &'static str) -> Option<String> {
-    std::env::var(name).ok().map(|v| v.trim().to_owned()).filter(|v| !v.is_empty())
+    std::env::var(name)
+        .ok()
+        .map(|v| v.trim().to_owned())
+        .filter(|v| !v.is_empty())
 }
 
 pub fn seconds(name: &'static str, default: Duration) -> Result<Duration, ConfigError> {
     match optional(name) {
         None => Ok(default),
-        Some(v) => v.parse::<u64>().map(Duration::from_secs).map_err(|e| ConfigError::Invalid {
-            name,
-            reason: e.to_string(),
-        }),
+        Some(v) => v
+            .parse::<u64>()
+            .map(Duration::from_secs)
+            .map_err(|e| ConfigError::Invalid {
+                name,
+                reason: e.to_string(),
+            }),
     }
 }
 
@@ -83,7 +89,8 @@ mod tests {
 
     #[test]
     fn public_base_url_joins_route_paths_without_double_slashes() {
-        let base = PublicBaseUrl::parse("https://abc.execute-api.us-east-1.amazonaws.com/").unwrap();
+        let base =
+            PublicBaseUrl::parse("https://abc.execute-api.us-east-1.amazonaws.com/").unwrap();
         assert_eq!(
             base.status_callback_url(),
             "https://abc.execute-api.us-east-1.amazonaws.com/v1/callbacks/plivo/status"

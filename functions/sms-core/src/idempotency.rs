@@ -71,10 +71,17 @@ pub async fn begin<'a, S: IdempotencyStore>(
     let hash = fingerprint(request);
     let found = store.begin(&record_key, &hash, now).await.map_err(|e| {
         error!(error = %e, "idempotency record could not be read");
-        Problem::new(ProblemKind::Internal, "the idempotency record could not be read; retry")
+        Problem::new(
+            ProblemKind::Internal,
+            "the idempotency record could not be read; retry",
+        )
     })?;
     Ok(match found {
-        IdempotencyBegin::Started => Begin::Proceed(Some(Claim { store, record_key, hash })),
+        IdempotencyBegin::Started => Begin::Proceed(Some(Claim {
+            store,
+            record_key,
+            hash,
+        })),
         IdempotencyBegin::Replay(stored) => {
             info!("replaying the stored answer for a repeated Idempotency-Key");
             Begin::Respond(replay(stored))
@@ -87,10 +94,15 @@ pub async fn begin<'a, S: IdempotencyStore>(
             .into_response(),
         ),
         IdempotencyBegin::InProgress { started_at }
-            if on_stale == OnStale::Resume && (now - started_at).num_seconds() >= STALE_AFTER_SECONDS =>
+            if on_stale == OnStale::Resume
+                && (now - started_at).num_seconds() >= STALE_AFTER_SECONDS =>
         {
             info!("resuming a request whose first attempt ended without an outcome");
-            Begin::Proceed(Some(Claim { store, record_key, hash }))
+            Begin::Proceed(Some(Claim {
+                store,
+                record_key,
+                hash,
+            }))
         }
         IdempotencyBegin::InProgress { started_at } => {
             let detail = if (now - started_at).num_seconds() < STALE_AFTER_SECONDS {
@@ -131,7 +143,11 @@ impl<S: IdempotencyStore> Claim<'_, S> {
             status: response.status().as_u16(),
             body,
         };
-        if let Err(e) = self.store.complete(&self.record_key, &self.hash, &stored, now).await {
+        if let Err(e) = self
+            .store
+            .complete(&self.record_key, &self.hash, &stored, now)
+            .await
+        {
             error!(error = %e, "the answer could not be stored for idempotent replay");
         }
     }
@@ -155,9 +171,24 @@ mod tests {
             to: &'a str,
             text: &'a str,
         }
-        let a = fingerprint(&R { to: "+1", text: "hi" });
-        assert_eq!(a, fingerprint(&R { to: "+1", text: "hi" }));
-        assert_ne!(a, fingerprint(&R { to: "+1", text: "hi!" }));
+        let a = fingerprint(&R {
+            to: "+1",
+            text: "hi",
+        });
+        assert_eq!(
+            a,
+            fingerprint(&R {
+                to: "+1",
+                text: "hi"
+            })
+        );
+        assert_ne!(
+            a,
+            fingerprint(&R {
+                to: "+1",
+                text: "hi!"
+            })
+        );
         assert_eq!(a.len(), 64);
     }
 }

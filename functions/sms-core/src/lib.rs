@@ -7,6 +7,7 @@ pub mod api;
 pub mod auth;
 pub mod bulk;
 pub mod config;
+pub mod fields;
 pub mod idempotency;
 pub mod metrics;
 pub mod phone;

@@ -107,7 +107,12 @@ mod tests {
 
     #[test]
     fn accepts_valid_e164_numbers() {
-        for n in ["+14155550123", "+12345678", "+123456789012345", "+447700900123"] {
+        for n in [
+            "+14155550123",
+            "+12345678",
+            "+123456789012345",
+            "+447700900123",
+        ] {
             assert_eq!(PhoneNumber::parse(n).unwrap().as_str(), n);
         }
     }

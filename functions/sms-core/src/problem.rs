@@ -55,20 +55,68 @@ impl ProblemKind {
     fn parts(self) -> (StatusCode, &'static str, &'static str) {
         use ProblemKind::*;
         match self {
-            InvalidRequest => (StatusCode::BAD_REQUEST, "invalid-request", "Invalid request"),
-            PayloadTooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "payload-too-large", "Request body too large"),
-            UnsupportedMediaType => (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported-media-type", "Unsupported media type"),
-            Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized", "Missing or malformed credentials"),
+            InvalidRequest => (
+                StatusCode::BAD_REQUEST,
+                "invalid-request",
+                "Invalid request",
+            ),
+            PayloadTooLarge => (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "payload-too-large",
+                "Request body too large",
+            ),
+            UnsupportedMediaType => (
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported-media-type",
+                "Unsupported media type",
+            ),
+            Unauthorized => (
+                StatusCode::UNAUTHORIZED,
+                "unauthorized",
+                "Missing or malformed credentials",
+            ),
             Forbidden => (StatusCode::FORBIDDEN, "forbidden", "Credentials refused"),
             NotFound => (StatusCode::NOT_FOUND, "not-found", "Not found"),
-            MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "method-not-allowed", "Method not allowed"),
-            IdempotencyConflict => (StatusCode::CONFLICT, "idempotency-conflict", "Idempotency key conflict"),
-            Suppressed => (StatusCode::UNPROCESSABLE_ENTITY, "recipient-suppressed", "Recipient has opted out"),
-            PlivoRejected => (StatusCode::BAD_GATEWAY, "plivo-rejected", "Plivo refused the message"),
-            PlivoUnavailable => (StatusCode::SERVICE_UNAVAILABLE, "plivo-unavailable", "Plivo is unavailable"),
-            OutcomeUnknown => (StatusCode::GATEWAY_TIMEOUT, "outcome-unknown", "Outcome unknown"),
-            NotImplemented => (StatusCode::NOT_IMPLEMENTED, "not-implemented", "Not implemented"),
-            Internal => (StatusCode::INTERNAL_SERVER_ERROR, "internal", "Internal error"),
+            MethodNotAllowed => (
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method-not-allowed",
+                "Method not allowed",
+            ),
+            IdempotencyConflict => (
+                StatusCode::CONFLICT,
+                "idempotency-conflict",
+                "Idempotency key conflict",
+            ),
+            Suppressed => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "recipient-suppressed",
+                "Recipient has opted out",
+            ),
+            PlivoRejected => (
+                StatusCode::BAD_GATEWAY,
+                "plivo-rejected",
+                "Plivo refused the message",
+            ),
+            PlivoUnavailable => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "plivo-unavailable",
+                "Plivo is unavailable",
+            ),
+            OutcomeUnknown => (
+                StatusCode::GATEWAY_TIMEOUT,
+                "outcome-unknown",
+                "Outcome unknown",
+            ),
+            NotImplemented => (
+                StatusCode::NOT_IMPLEMENTED,
+                "not-implemented",
+                "Not implemented",
+            ),
+            Internal => (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                "Internal error",
+            ),
         }
     }
 }
@@ -94,6 +142,16 @@ impl Problem {
             errors,
             ..Self::new(ProblemKind::InvalidRequest, detail)
         }
+    }
+
+    /// A 400 listing every field error, its detail joining them.
+    pub fn fields(errors: Vec<FieldError>) -> Self {
+        let detail = errors
+            .iter()
+            .map(|e| format!("{} {}", e.field, e.message))
+            .collect::<Vec<_>>()
+            .join("; ");
+        Self::invalid(detail, errors)
     }
 
     pub fn field(field: impl Into<String>, message: impl ToString) -> Self {

@@ -25,7 +25,10 @@ pub const MAX_BYTES_PER_CALL: usize = 256 * 1024;
 pub trait BatchQueue: Send + Sync {
     /// Sends up to [`MAX_ENTRIES_PER_CALL`] entries totalling at most [`MAX_BYTES_PER_CALL`]
     /// bytes; returns the ids of the entries SQS did not take.
-    fn send_batch(&self, entries: &[QueueEntry]) -> impl Future<Output = Result<Vec<String>, QueueError>> + Send;
+    fn send_batch(
+        &self,
+        entries: &[QueueEntry],
+    ) -> impl Future<Output = Result<Vec<String>, QueueError>> + Send;
 }
 
 /// Cuts entries into SendMessageBatch calls: at most 10 entries and 256 KiB each.
@@ -145,7 +148,11 @@ mod tests {
 
         let big: Vec<_> = (0..10).map(|i| entry(i, 60 * 1024)).collect();
         let calls = plan_calls(&big);
-        assert!(calls.iter().all(|c| c.iter().map(|e| e.body.len()).sum::<usize>() <= MAX_BYTES_PER_CALL));
+        assert!(
+            calls
+                .iter()
+                .all(|c| c.iter().map(|e| e.body.len()).sum::<usize>() <= MAX_BYTES_PER_CALL)
+        );
         assert_eq!(calls.iter().map(|c| c.len()).sum::<usize>(), 10);
         assert_eq!(calls[0].len(), 4);
         assert!(plan_calls(&[]).is_empty());

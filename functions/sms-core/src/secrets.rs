@@ -82,7 +82,12 @@ impl ServiceSecret {
         let doc: SecretDocument = serde_json::from_str(json).map_err(|e| {
             // serde_json's messages quote unknown field names but not values; keep only
             // the category and position to be safe.
-            malformed(format!("{:?} error at line {} column {}", e.classify(), e.line(), e.column()))
+            malformed(format!(
+                "{:?} error at line {} column {}",
+                e.classify(),
+                e.line(),
+                e.column()
+            ))
         })?;
         if doc.plivo_auth_id.trim().is_empty() {
             return Err(malformed("plivo_auth_id is empty".into()));
@@ -90,9 +95,10 @@ impl ServiceSecret {
         if doc.plivo_auth_token.is_empty() {
             return Err(malformed("plivo_auth_token is empty".into()));
         }
-        let default_src = PhoneNumber::parse(&doc.plivo_src)
-            .map_err(|e| malformed(format!("plivo_src {e}")))?;
-        let api_keys = ApiKeys::new(doc.api_keys).map_err(|e| malformed(format!("api_keys {e}")))?;
+        let default_src =
+            PhoneNumber::parse(&doc.plivo_src).map_err(|e| malformed(format!("plivo_src {e}")))?;
+        let api_keys =
+            ApiKeys::new(doc.api_keys).map_err(|e| malformed(format!("api_keys {e}")))?;
         Ok(Self {
             plivo: PlivoCredentials::new(doc.plivo_auth_id, doc.plivo_auth_token),
             default_src,
@@ -177,12 +183,11 @@ impl<S: SecretSource> SecretCache<S> {
 
     async fn load(&self, force: bool) -> Result<Arc<ServiceSecret>, SecretError> {
         let mut slot = self.slot.lock().await;
-        if !force {
-            if let Some((at, secret)) = slot.as_ref() {
-                if at.elapsed() < self.ttl {
-                    return Ok(secret.clone());
-                }
-            }
+        if let Some((at, secret)) = slot.as_ref()
+            && !force
+            && at.elapsed() < self.ttl
+        {
+            return Ok(secret.clone());
         }
         let fresh = Arc::new(self.source.fetch().await?);
         *slot = Some((Instant::now(), fresh.clone()));
@@ -228,13 +233,27 @@ mod tests {
     fn malformed_secrets_name_the_problem_without_echoing_values() {
         let cases = [
             ("not json tok-very-secret", "Syntax"),
-            (r#"{"plivo_auth_id":"MA","plivo_auth_token":"tok-very-secret","plivo_src":"+1","api_keys":["k"]}"#, "plivo_src"),
-            (r#"{"plivo_auth_id":"MA","plivo_auth_token":"tok-very-secret","plivo_src":"+14155550100","api_keys":[]}"#, "api_keys"),
-            (r#"{"plivo_auth_id":"MA","plivo_auth_token":"tok-very-secret","plivo_src":"+14155550100"}"#, "Data"),
-            (r#"{"plivo_auth_id":"","plivo_auth_token":"tok-very-secret","plivo_src":"+14155550100","api_keys":["k"]}"#, "plivo_auth_id"),
+            (
+                r#"{"plivo_auth_id":"MA","plivo_auth_token":"tok-very-secret","plivo_src":"+1","api_keys":["k"]}"#,
+                "plivo_src",
+            ),
+            (
+                r#"{"plivo_auth_id":"MA","plivo_auth_token":"tok-very-secret","plivo_src":"+14155550100","api_keys":[]}"#,
+                "api_keys",
+            ),
+            (
+                r#"{"plivo_auth_id":"MA","plivo_auth_token":"tok-very-secret","plivo_src":"+14155550100"}"#,
+                "Data",
+            ),
+            (
+                r#"{"plivo_auth_id":"","plivo_auth_token":"tok-very-secret","plivo_src":"+14155550100","api_keys":["k"]}"#,
+                "plivo_auth_id",
+            ),
         ];
         for (json, needle) in cases {
-            let err = ServiceSecret::from_json("sms/secret", json).unwrap_err().to_string();
+            let err = ServiceSecret::from_json("sms/secret", json)
+                .unwrap_err()
+                .to_string();
             assert!(err.contains(needle), "{err}");
             assert!(err.contains("sms/secret"), "{err}");
             assert!(!err.contains("tok-very-secret"), "{err}");

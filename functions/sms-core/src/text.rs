@@ -135,6 +135,13 @@ impl MessageText {
     }
 }
 
+impl Serialize for MessageText {
+    /// The text itself; used to fingerprint requests, never for logs.
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.text)
+    }
+}
+
 impl fmt::Debug for MessageText {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         // Message bodies can be personal data; Debug shows the shape, not the words.
@@ -214,7 +221,10 @@ mod tests {
         }
         // 80 euro signs are 160 septets: still one segment; one more character makes two.
         assert_eq!(shape(&"€".repeat(80)), (Encoding::Gsm7, 160, 1));
-        assert_eq!(shape(&format!("{}a", "€".repeat(80))), (Encoding::Gsm7, 161, 2));
+        assert_eq!(
+            shape(&format!("{}a", "€".repeat(80))),
+            (Encoding::Gsm7, 161, 2)
+        );
     }
 
     #[test]
@@ -231,7 +241,10 @@ mod tests {
     fn non_bmp_characters_force_ucs2_and_count_two_units() {
         assert_eq!(shape("😀"), (Encoding::Ucs2, 2, 1));
         assert_eq!(shape(&"😀".repeat(35)), (Encoding::Ucs2, 70, 1));
-        assert_eq!(shape(&format!("{}a", "😀".repeat(35))), (Encoding::Ucs2, 71, 2));
+        assert_eq!(
+            shape(&format!("{}a", "😀".repeat(35))),
+            (Encoding::Ucs2, 71, 2)
+        );
         // 𝄞 (U+1D11E) is outside the BMP too.
         assert_eq!(shape("𝄞"), (Encoding::Ucs2, 2, 1));
     }
@@ -256,17 +269,36 @@ mod tests {
     #[test]
     fn gsm7_basic_set_specials_are_single_septets() {
         let specials = "@£$¥èéùìòÇØøÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ¤¡ÄÖÑÜ§¿äöñüà\n\r";
-        assert_eq!(shape(specials), (Encoding::Gsm7, specials.chars().count(), 1));
+        assert_eq!(
+            shape(specials),
+            (Encoding::Gsm7, specials.chars().count(), 1)
+        );
     }
 
     #[test]
     fn limits_are_enforced_in_each_encoding() {
         let err = MessageText::parse("a".repeat(1601)).unwrap_err();
-        assert!(matches!(err, MessageTextError::TooLong { encoding: Encoding::Gsm7, units: 1601, max: 1600, .. }));
+        assert!(matches!(
+            err,
+            MessageTextError::TooLong {
+                encoding: Encoding::Gsm7,
+                units: 1601,
+                max: 1600,
+                ..
+            }
+        ));
         let err = MessageText::parse("€".repeat(801)).unwrap_err();
         assert!(matches!(err, MessageTextError::TooLong { units: 1602, .. }));
         let err = MessageText::parse("ж".repeat(738)).unwrap_err();
-        assert!(matches!(err, MessageTextError::TooLong { encoding: Encoding::Ucs2, units: 738, max: 737, .. }));
+        assert!(matches!(
+            err,
+            MessageTextError::TooLong {
+                encoding: Encoding::Ucs2,
+                units: 738,
+                max: 737,
+                ..
+            }
+        ));
         let err = MessageText::parse("😀".repeat(369)).unwrap_err();
         assert!(matches!(err, MessageTextError::TooLong { units: 738, .. }));
     }

@@ -25,12 +25,17 @@ pub fn dynamo_store(sdk: &aws_config::SdkConfig) -> Result<DynamoStore, ConfigEr
 }
 
 /// The secret named by `SMS_SECRET_ID`, cached for `SECRET_TTL_SECONDS` (default 300).
-pub fn secret_cache(sdk: &aws_config::SdkConfig) -> Result<SecretCache<SecretsManagerSource>, ConfigError> {
+pub fn secret_cache(
+    sdk: &aws_config::SdkConfig,
+) -> Result<SecretCache<SecretsManagerSource>, ConfigError> {
     let source = SecretsManagerSource::new(
         aws_sdk_secretsmanager::Client::new(sdk),
         config::required("SMS_SECRET_ID")?,
     );
-    let ttl = config::seconds("SECRET_TTL_SECONDS", SecretCache::<SecretsManagerSource>::DEFAULT_TTL)?;
+    let ttl = config::seconds(
+        "SECRET_TTL_SECONDS",
+        SecretCache::<SecretsManagerSource>::DEFAULT_TTL,
+    )?;
     Ok(SecretCache::new(source, ttl))
 }
 
@@ -42,7 +47,8 @@ pub fn plivo_client() -> Result<PlivoClient, ConfigError> {
 
 /// The Plivo settings from the environment, for callers that adjust them further.
 pub fn plivo_config() -> Result<PlivoConfig, ConfigError> {
-    let base = config::optional("PLIVO_BASE_URL").unwrap_or_else(|| PlivoConfig::DEFAULT_BASE_URL.to_owned());
+    let base = config::optional("PLIVO_BASE_URL")
+        .unwrap_or_else(|| PlivoConfig::DEFAULT_BASE_URL.to_owned());
     let mut cfg = PlivoConfig::new(base);
     cfg.request_timeout = config::seconds("PLIVO_TIMEOUT_SECONDS", Duration::from_secs(10))?;
     Ok(cfg)

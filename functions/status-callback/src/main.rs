@@ -13,7 +13,11 @@ async fn main() -> Result<(), Error> {
     telemetry::init();
     lambda_http::run(service_fn(|_req: Request| async {
         Ok::<_, Infallible>(
-            Problem::new(ProblemKind::NotImplemented, "delivery tracking is not available in this version").into_response(),
+            Problem::new(
+                ProblemKind::NotImplemented,
+                "delivery tracking is not available in this version",
+            )
+            .into_response(),
         )
     }))
     .await

@@ -82,7 +82,11 @@ pub struct Accepted {
 pub enum PlivoError {
     /// 400, 403, 404 and other 4xx: Plivo looked at the request and said no.
     #[error("Plivo refused the request ({status}): {error}")]
-    Refused { status: u16, api_id: Option<String>, error: String },
+    Refused {
+        status: u16,
+        api_id: Option<String>,
+        error: String,
+    },
     /// 401: the credentials are wrong, perhaps rotated since they were read.
     #[error("Plivo did not accept the credentials: {error}")]
     Unauthorized { error: String },
@@ -168,7 +172,12 @@ impl PlivoClient {
         creds: &PlivoCredentials,
         msg: &OutboundMessage<'_>,
     ) -> Result<Accepted, PlivoError> {
-        let dst = msg.dst.iter().map(PhoneNumber::digits).collect::<Vec<_>>().join("<");
+        let dst = msg
+            .dst
+            .iter()
+            .map(PhoneNumber::digits)
+            .collect::<Vec<_>>()
+            .join("<");
         let body = SendBody {
             src: msg.src.digits(),
             dst,
@@ -185,9 +194,12 @@ impl PlivoClient {
             .await
             .map_err(classify_transport_error)?;
         let status = response.status().as_u16();
-        let bytes = response.bytes().await.map_err(|e| PlivoError::OutcomeUnknown {
-            reason: format!("the answer's body could not be read after status {status}: {e}"),
-        })?;
+        let bytes = response
+            .bytes()
+            .await
+            .map_err(|e| PlivoError::OutcomeUnknown {
+                reason: format!("the answer's body could not be read after status {status}: {e}"),
+            })?;
         interpret(status, &bytes)
     }
 
@@ -201,7 +213,10 @@ impl PlivoClient {
         let mut attempt = 1;
         loop {
             match self.send_once(creds, msg).await {
-                Err(e) if e.class() == FailureClass::Retryable && attempt < self.retry.max_attempts => {
+                Err(e)
+                    if e.class() == FailureClass::Retryable
+                        && attempt < self.retry.max_attempts =>
+                {
                     let delay = self.retry.delay(attempt);
                     warn!(attempt, delay_ms = delay.as_millis() as u64, error = %e, "Plivo send failed; retrying");
                     tokio::time::sleep(delay).await;
@@ -280,7 +295,11 @@ fn interpret(status: u16, body: &[u8]) -> Result<Accepted, PlivoError> {
         401 => PlivoError::Unauthorized { error },
         429 => PlivoError::RateLimited { error },
         500..=599 => PlivoError::ServerError { status, error },
-        400..=499 => PlivoError::Refused { status, api_id, error },
+        400..=499 => PlivoError::Refused {
+            status,
+            api_id,
+            error,
+        },
         _ => PlivoError::OutcomeUnknown {
             reason: format!("unexpected status {status}: {error}"),
         },
@@ -329,7 +348,11 @@ mod tests {
             (503, FailureClass::Retryable),
         ];
         for (status, class) in cases {
-            assert_eq!(interpret(status, b"{}").unwrap_err().class(), class, "{status}");
+            assert_eq!(
+                interpret(status, b"{}").unwrap_err().class(),
+                class,
+                "{status}"
+            );
         }
     }
 
@@ -339,7 +362,10 @@ mod tests {
             describe_error_body(400, br#"{"api_id":"a1","error":"invalid src"}"#),
             (Some("a1".into()), "invalid src".into())
         );
-        assert_eq!(describe_error_body(502, b"<html>Bad Gateway</html>").1, "<html>Bad Gateway</html>");
+        assert_eq!(
+            describe_error_body(502, b"<html>Bad Gateway</html>").1,
+            "<html>Bad Gateway</html>"
+        );
         assert_eq!(describe_error_body(503, b"").1, "Service Unavailable");
         assert_eq!(
             describe_error_body(400, br#"{"error":{"dst":"bad"}}"#).1,
@@ -349,6 +375,9 @@ mod tests {
 
     #[test]
     fn an_unreadable_success_is_an_unknown_outcome() {
-        assert_eq!(interpret(202, b"oops").unwrap_err().class(), FailureClass::Unknown);
+        assert_eq!(
+            interpret(202, b"oops").unwrap_err().class(),
+            FailureClass::Unknown
+        );
     }
 }

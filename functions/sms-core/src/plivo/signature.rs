@@ -45,14 +45,21 @@ fn sorted(mut pairs: Vec<(String, String)>) -> Vec<(String, String)> {
 fn join_query(pairs: &[(String, String)]) -> String {
     pairs
         .iter()
-        .map(|(k, v)| if v.is_empty() { k.clone() } else { format!("{k}={v}") })
+        .map(|(k, v)| {
+            if v.is_empty() {
+                k.clone()
+            } else {
+                format!("{k}={v}")
+            }
+        })
         .collect::<Vec<_>>()
         .join("&")
 }
 
 fn hmac_base64(key: &str, message: &str) -> String {
     // HMAC takes keys of any length, so this cannot fail.
-    let mut mac = Hmac::<Sha256>::new_from_slice(key.as_bytes()).expect("HMAC accepts any key length");
+    let mut mac =
+        Hmac::<Sha256>::new_from_slice(key.as_bytes()).expect("HMAC accepts any key length");
     mac.update(message.as_bytes());
     STANDARD.encode(mac.finalize().into_bytes())
 }
@@ -129,24 +136,36 @@ pub enum SignatureCheck {
 
 /// Accepts the request when any signature in any of the four headers matches under any of
 /// `auth_tokens`. Every candidate is compared in constant time.
-pub fn verify_request(headers: &HeaderMap, req: &SignedRequest<'_>, auth_tokens: &[&str]) -> SignatureCheck {
-    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(str::trim);
+pub fn verify_request(
+    headers: &HeaderMap,
+    req: &SignedRequest<'_>,
+    auth_tokens: &[&str],
+) -> SignatureCheck {
+    let header = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::trim)
+    };
     let mut present = false;
     let mut valid = subtle::Choice::from(0);
 
-    let mut check = |sig_headers: [&str; 2], nonce_header: &str, expected: &dyn Fn(&str, &str) -> String| {
-        let Some(nonce) = header(nonce_header) else { return };
-        for name in sig_headers {
-            let Some(value) = header(name) else { continue };
-            present = true;
-            for token in auth_tokens {
-                let want = expected(nonce, token);
-                for candidate in value.split(',').map(str::trim).filter(|c| !c.is_empty()) {
-                    valid |= candidate.as_bytes().ct_eq(want.as_bytes());
+    let mut check =
+        |sig_headers: [&str; 2], nonce_header: &str, expected: &dyn Fn(&str, &str) -> String| {
+            let Some(nonce) = header(nonce_header) else {
+                return;
+            };
+            for name in sig_headers {
+                let Some(value) = header(name) else { continue };
+                present = true;
+                for token in auth_tokens {
+                    let want = expected(nonce, token);
+                    for candidate in value.split(',').map(str::trim).filter(|c| !c.is_empty()) {
+                        valid |= candidate.as_bytes().ct_eq(want.as_bytes());
+                    }
                 }
             }
-        }
-    };
+        };
     check(
         [SignatureV3::HEADER, SignatureV3::MA_HEADER],
         SignatureV3::NONCE_HEADER,
@@ -171,7 +190,8 @@ mod tests {
 
     const NONCE: &str = "31627761595286130198";
     const TOKEN: &str = "Y2Q2ZDgxZmY5YWRiOTI5YmQ1Njg0MTAxZWIyOTc4";
-    const WITH_QUERY: &str = "https://plivobin.non-prod.plivops.com/api/v1/validate_signature03.xml/?a=b&c=d";
+    const WITH_QUERY: &str =
+        "https://plivobin.non-prod.plivops.com/api/v1/validate_signature03.xml/?a=b&c=d";
     const PLAIN: &str = "https://plivobin.non-prod.plivops.com/api/v1/validate_signature03.xml";
 
     fn params() -> Vec<(String, String)> {
@@ -182,11 +202,17 @@ mod tests {
             ("CallStatus", "in-progress"),
             ("BillRate", "0.002"),
             ("ParentAuthID", "MANWVLYTK4ZWU1YTY4QA"),
-            ("To", "sip:PlivoSignature382029104058171078704104@phone-qa.voice.plivodev.com"),
+            (
+                "To",
+                "sip:PlivoSignature382029104058171078704104@phone-qa.voice.plivodev.com",
+            ),
             ("ALegRequestUUID", "3e82ae9d-2c78-4d85-b1a4-6eae7dbafb36"),
             ("CallUUID", "3e82ae9d-2c78-4d85-b1a4-6eae7dbafb36"),
             ("RequestUUID", "3e82ae9d-2c78-4d85-b1a4-6eae7dbafb36"),
-            ("SIP-H-To", "<sip:PlivoSignature382029104058171078704104@52.9.11.55;transport=udp>;tag=1"),
+            (
+                "SIP-H-To",
+                "<sip:PlivoSignature382029104058171078704104@52.9.11.55;transport=udp>;tag=1",
+            ),
             ("SessionStart", "2020-04-08 11:34:33.238707"),
             ("Event", "StartApp"),
         ]
@@ -197,21 +223,48 @@ mod tests {
 
     fn v3(method: &str, url: &str) -> String {
         let p = params();
-        SignatureV3::sign(&SignedRequest { method, url, params: &p }, NONCE, TOKEN)
+        SignatureV3::sign(
+            &SignedRequest {
+                method,
+                url,
+                params: &p,
+            },
+            NONCE,
+            TOKEN,
+        )
     }
 
     #[test]
     fn v3_matches_every_vector_from_plivos_sdks() {
-        assert_eq!(v3("POST", WITH_QUERY), "k7Pusd4OxCIjR5IfA9iedDNu/h/gbdYqdzG/MiYtd1c=");
-        assert_eq!(v3("GET", WITH_QUERY), "UBq8jAtd32wR8EK9VgxbBn4n5rpI/l1H9iN4WfSEHFQ=");
-        assert_eq!(v3("POST", PLAIN), "iAjE5QqI37mbkYe4w3jTMudqEzbDufdqi7sYwTu64e0=");
-        assert_eq!(v3("GET", PLAIN), "i/MQsaQSAd6fiKhOh2qeeeLHZ9faldADSb3/7+Akfbc=");
+        assert_eq!(
+            v3("POST", WITH_QUERY),
+            "k7Pusd4OxCIjR5IfA9iedDNu/h/gbdYqdzG/MiYtd1c="
+        );
+        assert_eq!(
+            v3("GET", WITH_QUERY),
+            "UBq8jAtd32wR8EK9VgxbBn4n5rpI/l1H9iN4WfSEHFQ="
+        );
+        assert_eq!(
+            v3("POST", PLAIN),
+            "iAjE5QqI37mbkYe4w3jTMudqEzbDufdqi7sYwTu64e0="
+        );
+        assert_eq!(
+            v3("GET", PLAIN),
+            "i/MQsaQSAd6fiKhOh2qeeeLHZ9faldADSb3/7+Akfbc="
+        );
     }
 
     #[test]
     fn v3_signed_string_matches_the_documented_one() {
         let p = params();
-        let s = SignatureV3::string_to_sign(&SignedRequest { method: "POST", url: PLAIN, params: &p }, NONCE);
+        let s = SignatureV3::string_to_sign(
+            &SignedRequest {
+                method: "POST",
+                url: PLAIN,
+                params: &p,
+            },
+            NONCE,
+        );
         assert_eq!(
             s,
             "https://plivobin.non-prod.plivops.com/api/v1/validate_signature03.xml?ALegRequestUUID3e82ae9d-2c78-4d85-b1a4-6eae7dbafb36ALegUUID3e82ae9d-2c78-4d85-b1a4-6eae7dbafb36BillRate0.002CallStatusin-progressCallUUID3e82ae9d-2c78-4d85-b1a4-6eae7dbafb36DirectionoutboundEventStartAppFrom19792014278ParentAuthIDMANWVLYTK4ZWU1YTY4QARequestUUID3e82ae9d-2c78-4d85-b1a4-6eae7dbafb36SIP-H-To<sip:PlivoSignature382029104058171078704104@52.9.11.55;transport=udp>;tag=1SessionStart2020-04-08 11:34:33.238707Tosip:PlivoSignature382029104058171078704104@phone-qa.voice.plivodev.com.31627761595286130198"
@@ -220,10 +273,22 @@ mod tests {
 
     #[test]
     fn v2_matches_every_vector_from_plivos_sdks() {
-        assert_eq!(SignatureV2::sign("https://answer.url", "12345", "my_auth_token"), "ehV3IKhLysWBxC1sy8INm0qGoQYdYsHwuoKjsX7FsXc=");
-        assert_ne!(SignatureV2::sign("https://answer.url", "12345", "my_auth_tokens"), "ehV3IKhLysWBxC1sy8INm0qGoQYdYsHwuoKjsX7FsXc=");
-        assert_eq!(SignatureV2::sign("https://answer.url/", "12345", "my_auth_token"), "do1CXv+k99A6+B+eTcyqbxWlezFIxJ/1vz72787r37g=");
-        assert_eq!(SignatureV2::sign("https://answer.url:8000", "12345", "my_auth_token"), "Gm7Z7AGBmf5JpSHrtUmeofrGyA4xV0ZiV0rH8JPXWGU=");
+        assert_eq!(
+            SignatureV2::sign("https://answer.url", "12345", "my_auth_token"),
+            "ehV3IKhLysWBxC1sy8INm0qGoQYdYsHwuoKjsX7FsXc="
+        );
+        assert_ne!(
+            SignatureV2::sign("https://answer.url", "12345", "my_auth_tokens"),
+            "ehV3IKhLysWBxC1sy8INm0qGoQYdYsHwuoKjsX7FsXc="
+        );
+        assert_eq!(
+            SignatureV2::sign("https://answer.url/", "12345", "my_auth_token"),
+            "do1CXv+k99A6+B+eTcyqbxWlezFIxJ/1vz72787r37g="
+        );
+        assert_eq!(
+            SignatureV2::sign("https://answer.url:8000", "12345", "my_auth_token"),
+            "Gm7Z7AGBmf5JpSHrtUmeofrGyA4xV0ZiV0rH8JPXWGU="
+        );
     }
 
     fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
@@ -237,15 +302,31 @@ mod tests {
     #[test]
     fn verification_accepts_any_matching_signature_in_either_family() {
         let p = params();
-        let req = SignedRequest { method: "POST", url: PLAIN, params: &p };
+        let req = SignedRequest {
+            method: "POST",
+            url: PLAIN,
+            params: &p,
+        };
         let good = v3("POST", PLAIN);
         let several = format!("bogus=, {good}");
-        let h = headers(&[(SignatureV3::HEADER, &several), (SignatureV3::NONCE_HEADER, NONCE)]);
+        let h = headers(&[
+            (SignatureV3::HEADER, &several),
+            (SignatureV3::NONCE_HEADER, NONCE),
+        ]);
         assert_eq!(verify_request(&h, &req, &[TOKEN]), SignatureCheck::Valid);
-        let h = headers(&[(SignatureV3::MA_HEADER, &good), (SignatureV3::NONCE_HEADER, NONCE)]);
-        assert_eq!(verify_request(&h, &req, &["old-token", TOKEN]), SignatureCheck::Valid);
+        let h = headers(&[
+            (SignatureV3::MA_HEADER, &good),
+            (SignatureV3::NONCE_HEADER, NONCE),
+        ]);
+        assert_eq!(
+            verify_request(&h, &req, &["old-token", TOKEN]),
+            SignatureCheck::Valid
+        );
         let v2 = SignatureV2::sign(PLAIN, "12345", TOKEN);
-        let h = headers(&[(SignatureV2::HEADER, &v2), (SignatureV2::NONCE_HEADER, "12345")]);
+        let h = headers(&[
+            (SignatureV2::HEADER, &v2),
+            (SignatureV2::NONCE_HEADER, "12345"),
+        ]);
         assert_eq!(verify_request(&h, &req, &[TOKEN]), SignatureCheck::Valid);
     }
 
@@ -253,18 +334,43 @@ mod tests {
     fn verification_rejects_tampering_and_reports_missing() {
         let p = params();
         let good = v3("POST", PLAIN);
-        let h = headers(&[(SignatureV3::HEADER, &good), (SignatureV3::NONCE_HEADER, NONCE)]);
-        let req = SignedRequest { method: "POST", url: PLAIN, params: &p };
-        assert_eq!(verify_request(&h, &req, &["wrong-token"]), SignatureCheck::Invalid);
-        let other_url = SignedRequest { url: "https://evil.example/api", ..req };
-        assert_eq!(verify_request(&h, &other_url, &[TOKEN]), SignatureCheck::Invalid);
+        let h = headers(&[
+            (SignatureV3::HEADER, &good),
+            (SignatureV3::NONCE_HEADER, NONCE),
+        ]);
+        let req = SignedRequest {
+            method: "POST",
+            url: PLAIN,
+            params: &p,
+        };
+        assert_eq!(
+            verify_request(&h, &req, &["wrong-token"]),
+            SignatureCheck::Invalid
+        );
+        let other_url = SignedRequest {
+            url: "https://evil.example/api",
+            ..req
+        };
+        assert_eq!(
+            verify_request(&h, &other_url, &[TOKEN]),
+            SignatureCheck::Invalid
+        );
         let mut tampered = p.clone();
         tampered[0].1 = "inbound".into();
-        let body = SignedRequest { params: &tampered, ..req };
+        let body = SignedRequest {
+            params: &tampered,
+            ..req
+        };
         assert_eq!(verify_request(&h, &body, &[TOKEN]), SignatureCheck::Invalid);
-        let h2 = headers(&[(SignatureV3::HEADER, &good), (SignatureV3::NONCE_HEADER, "1")]);
+        let h2 = headers(&[
+            (SignatureV3::HEADER, &good),
+            (SignatureV3::NONCE_HEADER, "1"),
+        ]);
         assert_eq!(verify_request(&h2, &req, &[TOKEN]), SignatureCheck::Invalid);
-        assert_eq!(verify_request(&HeaderMap::new(), &req, &[TOKEN]), SignatureCheck::Missing);
+        assert_eq!(
+            verify_request(&HeaderMap::new(), &req, &[TOKEN]),
+            SignatureCheck::Missing
+        );
         // A signature without its nonce cannot be checked: treated as missing.
         let h3 = headers(&[(SignatureV3::HEADER, &good)]);
         assert_eq!(verify_request(&h3, &req, &[TOKEN]), SignatureCheck::Missing);
@@ -273,7 +379,14 @@ mod tests {
     #[test]
     fn non_ascii_values_are_signed_as_utf8() {
         let p = vec![("Text".to_owned(), "héllo €".to_owned())];
-        let req = SignedRequest { method: "POST", url: "https://x.test/cb", params: &p };
-        assert_eq!(SignatureV3::base_string(&req), "https://x.test/cb?Texthéllo €");
+        let req = SignedRequest {
+            method: "POST",
+            url: "https://x.test/cb",
+            params: &p,
+        };
+        assert_eq!(
+            SignatureV3::base_string(&req),
+            "https://x.test/cb?Texthéllo €"
+        );
     }
 }

@@ -2,13 +2,13 @@
 
 use std::collections::{HashMap, HashSet};
 
+use aws_sdk_dynamodb::types::{KeysAndAttributes, PutRequest, WriteRequest};
 use aws_sdk_dynamodb::{
     Client,
     error::{DisplayErrorContext, ProvideErrorMetadata, SdkError},
     types::AttributeValue,
 };
 use chrono::{DateTime, Duration, Utc};
-use aws_sdk_dynamodb::types::{KeysAndAttributes, PutRequest, WriteRequest};
 use futures::{StreamExt, TryStreamExt, stream};
 
 use super::{
@@ -98,7 +98,9 @@ pub(crate) fn get_s(item: &Item, key: &str) -> Option<String> {
 }
 
 pub(crate) fn get_n<T: std::str::FromStr>(item: &Item, key: &str) -> Option<T> {
-    item.get(key).and_then(|v| v.as_n().ok()).and_then(|v| v.parse().ok())
+    item.get(key)
+        .and_then(|v| v.as_n().ok())
+        .and_then(|v| v.parse().ok())
 }
 
 pub(crate) fn get_time(item: &Item, key: &str) -> Option<DateTime<Utc>> {
@@ -249,8 +251,13 @@ impl MessageStore for DynamoStore {
     ) -> Result<(), StoreError> {
         // Only facts go in the MSG item; status lives in the STATUS item that reports own, so
         // a plain put here can never move a message's status backwards.
-        self.put_all(messages.iter().map(|m| message_facts_item(m, now)).collect())
-            .await
+        self.put_all(
+            messages
+                .iter()
+                .map(|m| message_facts_item(m, now))
+                .collect(),
+        )
+        .await
     }
 
     async fn get_message(&self, message_uuid: &str) -> Result<Option<MessageRecord>, StoreError> {
@@ -275,7 +282,12 @@ fn idem_pk(key: &str) -> String {
 }
 
 impl IdempotencyStore for DynamoStore {
-    async fn begin(&self, key: &str, request_hash: &str, now: DateTime<Utc>) -> Result<IdempotencyBegin, StoreError> {
+    async fn begin(
+        &self,
+        key: &str,
+        request_hash: &str,
+        now: DateTime<Utc>,
+    ) -> Result<IdempotencyBegin, StoreError> {
         let mut item = Self::key(idem_pk(key), "IDEM");
         item.insert("request_hash".into(), s(request_hash));
         item.insert("state".into(), s("in_progress"));
@@ -306,8 +318,13 @@ impl IdempotencyStore for DynamoStore {
         if get_s(&existing, "request_hash").as_deref() != Some(request_hash) {
             return Ok(IdempotencyBegin::Mismatch);
         }
-        match (get_n::<u16>(&existing, "response_status"), get_s(&existing, "response_body")) {
-            (Some(status), Some(body)) => Ok(IdempotencyBegin::Replay(StoredResponse { status, body })),
+        match (
+            get_n::<u16>(&existing, "response_status"),
+            get_s(&existing, "response_body"),
+        ) {
+            (Some(status), Some(body)) => {
+                Ok(IdempotencyBegin::Replay(StoredResponse { status, body }))
+            }
             _ => Ok(IdempotencyBegin::InProgress {
                 started_at: get_time(&existing, "started_at").unwrap_or(now),
             }),
@@ -362,7 +379,10 @@ impl IdempotencyStore for DynamoStore {
 
 impl DynamoStore {
     /// One BatchGetItem of up to 100 numbers, asking again for keys left unprocessed.
-    async fn suppressed_chunk(&self, numbers: &[PhoneNumber]) -> Result<Vec<PhoneNumber>, StoreError> {
+    async fn suppressed_chunk(
+        &self,
+        numbers: &[PhoneNumber],
+    ) -> Result<Vec<PhoneNumber>, StoreError> {
         let mut keys: Vec<Item> = numbers
             .iter()
             .map(|n| Self::key(optout_pk(n), "OPTOUT"))
@@ -429,7 +449,14 @@ impl SuppressionList for DynamoStore {
         &self,
         numbers: &[PhoneNumber],
     ) -> Result<HashSet<PhoneNumber>, StoreError> {
-        let calls: Vec<_> = numbers
+        // BatchGetItem refuses a request that names the same key twice.
+        let unique: Vec<PhoneNumber> = numbers
+            .iter()
+            .collect::<HashSet<_>>()
+            .into_iter()
+            .cloned()
+            .collect();
+        let calls: Vec<_> = unique
             .chunks(100)
             .map(|chunk| self.suppressed_chunk(chunk))
             .collect();
@@ -440,8 +467,12 @@ impl SuppressionList for DynamoStore {
         Ok(found.into_iter().flatten().collect())
     }
 
-    async fn suppress(&self, number: &PhoneNumber, source: SuppressionSource, now: DateTime<Utc>) -> Result<(), StoreError> {
-
+    async fn suppress(
+        &self,
+        number: &PhoneNumber,
+        source: SuppressionSource,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
         let mut item = Self::key(optout_pk(number), "OPTOUT");
         item.insert("number".into(), s(number.as_str()));
         item.insert("source".into(), s(source.as_str()));

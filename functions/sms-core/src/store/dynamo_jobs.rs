@@ -2,9 +2,7 @@
 //! `JOB` (the job and its batch counters), `BATCH#<index>` (ledger, index zero-padded so
 //! items sort in batch order), `COUNT#<shard>` (message counts by status, see `counters`).
 
-use aws_sdk_dynamodb::types::{
-    AttributeValue, ReturnValue, TransactWriteItem, Update,
-};
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, TransactWriteItem, Update};
 use chrono::{DateTime, Duration, TimeZone, Utc};
 
 use super::{
@@ -61,7 +59,11 @@ fn ledger_from_item(item: &Item) -> Result<LedgerEntry, StoreError> {
     Ok(LedgerEntry {
         batch: get_n(item, "batch").ok_or_else(|| corrupt(&key, "no batch"))?,
         state,
-        enqueued: item.get("enqueued").and_then(|v| v.as_bool().ok()).copied().unwrap_or(false),
+        enqueued: item
+            .get("enqueued")
+            .and_then(|v| v.as_bool().ok())
+            .copied()
+            .unwrap_or(false),
         attempts: get_n(item, "attempts").unwrap_or(0),
         lease_until: from_millis(item, "lease_until"),
         recipients,
@@ -73,7 +75,8 @@ fn ledger_from_item(item: &Item) -> Result<LedgerEntry, StoreError> {
 fn job_from_item(item: &Item) -> Result<JobRecord, StoreError> {
     let job_id = get_s(item, "job_id").ok_or_else(|| corrupt("JOB", "no job_id"))?;
     let num = |k: &str| get_n::<u64>(item, k).unwrap_or(0);
-    let created_at = get_time(item, "created_at").ok_or_else(|| corrupt(&job_id, "no created_at"))?;
+    let created_at =
+        get_time(item, "created_at").ok_or_else(|| corrupt(&job_id, "no created_at"))?;
     Ok(JobRecord {
         text: get_s(item, "text").unwrap_or_default(),
         from: get_s(item, "from").unwrap_or_default(),
@@ -144,7 +147,10 @@ impl JobStore for DynamoStore {
                 item.insert("state".into(), s(BatchState::Pending.as_str()));
                 item.insert("enqueued".into(), AttributeValue::Bool(false));
                 item.insert("attempts".into(), n(0));
-                item.insert("recipients".into(), list(recipients.iter().map(|r| r.to_string())));
+                item.insert(
+                    "recipients".into(),
+                    list(recipients.iter().map(|r| r.to_string())),
+                );
                 item.insert("expires_at".into(), expiry(now));
                 item
             })
@@ -276,7 +282,9 @@ impl BatchLedger for DynamoStore {
         Ok(match entry.state {
             BatchState::Sending => match entry.lease_until {
                 Some(until) if until > now => ClaimOutcome::Busy { lease_until: until },
-                _ => ClaimOutcome::LeaseExpired { attempt: entry.attempts },
+                _ => ClaimOutcome::LeaseExpired {
+                    attempt: entry.attempts,
+                },
             },
             // Released between our write and our read: the caller tries again later.
             BatchState::Pending => ClaimOutcome::Busy { lease_until: now },
@@ -308,7 +316,10 @@ impl BatchLedger for DynamoStore {
             .expression_attribute_values(":one", n(1))
             .expression_attribute_values(":now", s(now.to_rfc3339()));
         let (ledger_set, job_add) = match outcome {
-            BatchOutcome::Sent { message_uuids, invalid_numbers } => {
+            BatchOutcome::Sent {
+                message_uuids,
+                invalid_numbers,
+            } => {
                 ledger = ledger
                     .expression_attribute_values(":uuids", list(message_uuids.iter().cloned()))
                     .expression_attribute_values(":invalid", list(invalid_numbers.iter().cloned()));
@@ -322,11 +333,17 @@ impl BatchLedger for DynamoStore {
             }
             BatchOutcome::Failed { error } => {
                 ledger = ledger.expression_attribute_values(":error", s(error));
-                ("SET #state = :final, ended_at = :now, #error = :error", "ADD batches_failed :one")
+                (
+                    "SET #state = :final, ended_at = :now, #error = :error",
+                    "ADD batches_failed :one",
+                )
             }
             BatchOutcome::Unknown { reason } => {
                 ledger = ledger.expression_attribute_values(":error", s(reason));
-                ("SET #state = :final, ended_at = :now, #error = :error", "ADD batches_unknown :one")
+                (
+                    "SET #state = :final, ended_at = :now, #error = :error",
+                    "ADD batches_unknown :one",
+                )
             }
         };
         if !matches!(outcome, BatchOutcome::Sent { .. }) {
@@ -335,12 +352,18 @@ impl BatchLedger for DynamoStore {
         let ledger = ledger
             .update_expression(format!("{ledger_set} REMOVE lease_until"))
             .build()
-            .map_err(|e| StoreError::Backend { operation: "TransactWriteItems", reason: e.to_string() })?;
+            .map_err(|e| StoreError::Backend {
+                operation: "TransactWriteItems",
+                reason: e.to_string(),
+            })?;
         let job = job
             .update_expression(format!("{job_add} SET updated_at = :now"))
             .condition_expression("attribute_exists(pk)")
             .build()
-            .map_err(|e| StoreError::Backend { operation: "TransactWriteItems", reason: e.to_string() })?;
+            .map_err(|e| StoreError::Backend {
+                operation: "TransactWriteItems",
+                reason: e.to_string(),
+            })?;
         let result = self
             .client()
             .transact_write_items()
@@ -378,7 +401,10 @@ impl BatchLedger for DynamoStore {
 }
 
 fn is_transaction_condition_failure<R>(
-    e: &aws_sdk_dynamodb::error::SdkError<aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError, R>,
+    e: &aws_sdk_dynamodb::error::SdkError<
+        aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError,
+        R,
+    >,
 ) -> bool {
     use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError as E;
     match e.as_service_error() {

@@ -63,9 +63,15 @@ impl BatchState {
     }
 
     pub fn parse(s: &str) -> Option<Self> {
-        [Self::Pending, Self::Sending, Self::Sent, Self::Failed, Self::Unknown]
-            .into_iter()
-            .find(|v| v.as_str() == s)
+        [
+            Self::Pending,
+            Self::Sending,
+            Self::Sent,
+            Self::Failed,
+            Self::Unknown,
+        ]
+        .into_iter()
+        .find(|v| v.as_str() == s)
     }
 
     /// A batch in a final state is never handed to Plivo again.
@@ -163,20 +169,37 @@ impl StatusCounts {
 
 pub trait JobStore: Send + Sync {
     /// Looks a job up.
-    fn get_job(&self, job_id: &str) -> impl Future<Output = Result<Option<JobRecord>, StoreError>> + Send;
+    fn get_job(
+        &self,
+        job_id: &str,
+    ) -> impl Future<Output = Result<Option<JobRecord>, StoreError>> + Send;
 
     /// Creates the ledger items (all `pending`) and then the job item. Call only when
     /// `get_job` found no job item.
-    fn create_job(&self, spec: &JobSpec, now: DateTime<Utc>) -> impl Future<Output = Result<(), StoreError>> + Send;
+    fn create_job(
+        &self,
+        spec: &JobSpec,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
     /// Every ledger item of a job, in batch order.
-    fn ledger(&self, job_id: &str) -> impl Future<Output = Result<Vec<LedgerEntry>, StoreError>> + Send;
+    fn ledger(
+        &self,
+        job_id: &str,
+    ) -> impl Future<Output = Result<Vec<LedgerEntry>, StoreError>> + Send;
 
     /// Records that a batch's queue message was accepted by SQS.
-    fn mark_enqueued(&self, job_id: &str, batch: u32) -> impl Future<Output = Result<(), StoreError>> + Send;
+    fn mark_enqueued(
+        &self,
+        job_id: &str,
+        batch: u32,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
     /// Message counts by status over the job's counter shards.
-    fn status_counts(&self, job_id: &str) -> impl Future<Output = Result<StatusCounts, StoreError>> + Send;
+    fn status_counts(
+        &self,
+        job_id: &str,
+    ) -> impl Future<Output = Result<StatusCounts, StoreError>> + Send;
 }
 
 /// The outcome of trying to claim a batch for sending.
@@ -197,9 +220,16 @@ pub enum ClaimOutcome {
 /// How a claimed batch ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum BatchOutcome {
-    Sent { message_uuids: Vec<String>, invalid_numbers: Vec<String> },
-    Failed { error: String },
-    Unknown { reason: String },
+    Sent {
+        message_uuids: Vec<String>,
+        invalid_numbers: Vec<String>,
+    },
+    Failed {
+        error: String,
+    },
+    Unknown {
+        reason: String,
+    },
 }
 
 impl BatchOutcome {
@@ -235,5 +265,10 @@ pub trait BatchLedger: Send + Sync {
 
     /// Gives a claim back (`sending` → `pending`) when nothing reached Plivo, so a later
     /// delivery of the queue message may try again.
-    fn release(&self, job_id: &str, batch: u32, attempt: u32) -> impl Future<Output = Result<(), StoreError>> + Send;
+    fn release(
+        &self,
+        job_id: &str,
+        batch: u32,
+        attempt: u32,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
 }

@@ -8,9 +8,10 @@ use std::{
 use chrono::{DateTime, Duration, Utc};
 
 use super::{
-    AcceptedMessage, BatchLedger, BatchOutcome, BatchState, ClaimOutcome, JobRecord, JobSpec,
-    JobStore, LedgerEntry, StatusCounts, IDEMPOTENCY_TTL_HOURS, IdempotencyBegin, IdempotencyStore, MessageRecord,
-    MessageStatus, MessageStore, StoreError, StoredResponse, SuppressionList, SuppressionSource,
+    AcceptedMessage, BatchLedger, BatchOutcome, BatchState, ClaimOutcome, IDEMPOTENCY_TTL_HOURS,
+    IdempotencyBegin, IdempotencyStore, JobRecord, JobSpec, JobStore, LedgerEntry, MessageRecord,
+    MessageStatus, MessageStore, StatusCounts, StoreError, StoredResponse, SuppressionList,
+    SuppressionSource,
 };
 use crate::phone::PhoneNumber;
 
@@ -54,7 +55,11 @@ impl MemoryStore {
 }
 
 impl MessageStore for MemoryStore {
-    async fn record_accepted(&self, messages: &[AcceptedMessage], now: DateTime<Utc>) -> Result<(), StoreError> {
+    async fn record_accepted(
+        &self,
+        messages: &[AcceptedMessage],
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
         let mut state = self.lock();
         for m in messages {
             let entry = state
@@ -98,7 +103,12 @@ impl MessageStore for MemoryStore {
 }
 
 impl IdempotencyStore for MemoryStore {
-    async fn begin(&self, key: &str, request_hash: &str, now: DateTime<Utc>) -> Result<IdempotencyBegin, StoreError> {
+    async fn begin(
+        &self,
+        key: &str,
+        request_hash: &str,
+        now: DateTime<Utc>,
+    ) -> Result<IdempotencyBegin, StoreError> {
         let mut state = self.lock();
         match state.idempotency.get(key) {
             Some(e) if e.expires_at >= now => {
@@ -107,7 +117,9 @@ impl IdempotencyStore for MemoryStore {
                 } else if let Some(r) = &e.response {
                     IdempotencyBegin::Replay(r.clone())
                 } else {
-                    IdempotencyBegin::InProgress { started_at: e.started_at }
+                    IdempotencyBegin::InProgress {
+                        started_at: e.started_at,
+                    }
                 });
             }
             _ => {}
@@ -145,7 +157,11 @@ impl IdempotencyStore for MemoryStore {
 
     async fn release(&self, key: &str) -> Result<(), StoreError> {
         let mut state = self.lock();
-        if state.idempotency.get(key).is_some_and(|e| e.response.is_none()) {
+        if state
+            .idempotency
+            .get(key)
+            .is_some_and(|e| e.response.is_none())
+        {
             state.idempotency.remove(key);
         }
         Ok(())
@@ -157,12 +173,24 @@ impl SuppressionList for MemoryStore {
         Ok(self.lock().suppressed.contains_key(number))
     }
 
-    async fn suppressed_among(&self, numbers: &[PhoneNumber]) -> Result<HashSet<PhoneNumber>, StoreError> {
+    async fn suppressed_among(
+        &self,
+        numbers: &[PhoneNumber],
+    ) -> Result<HashSet<PhoneNumber>, StoreError> {
         let state = self.lock();
-        Ok(numbers.iter().filter(|n| state.suppressed.contains_key(*n)).cloned().collect())
+        Ok(numbers
+            .iter()
+            .filter(|n| state.suppressed.contains_key(*n))
+            .cloned()
+            .collect())
     }
 
-    async fn suppress(&self, number: &PhoneNumber, source: SuppressionSource, _now: DateTime<Utc>) -> Result<(), StoreError> {
+    async fn suppress(
+        &self,
+        number: &PhoneNumber,
+        source: SuppressionSource,
+        _now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
         self.lock().suppressed.insert(number.clone(), source);
         Ok(())
     }
@@ -175,9 +203,19 @@ impl SuppressionList for MemoryStore {
 
 impl MemoryStore {
     /// Sets a ledger entry's state directly, for tests of crash recovery.
-    pub fn force_batch(&self, job_id: &str, batch: u32, state: BatchState, lease_until: Option<DateTime<Utc>>) {
+    pub fn force_batch(
+        &self,
+        job_id: &str,
+        batch: u32,
+        state: BatchState,
+        lease_until: Option<DateTime<Utc>>,
+    ) {
         let mut st = self.lock();
-        if let Some(e) = st.ledgers.get_mut(job_id).and_then(|l| l.get_mut(batch as usize)) {
+        if let Some(e) = st
+            .ledgers
+            .get_mut(job_id)
+            .and_then(|l| l.get_mut(batch as usize))
+        {
             e.state = state;
             e.lease_until = lease_until;
             if state == BatchState::Sending {
@@ -195,7 +233,10 @@ impl JobStore for MemoryStore {
     async fn create_job(&self, spec: &JobSpec, now: DateTime<Utc>) -> Result<(), StoreError> {
         let mut state = self.lock();
         if state.jobs.contains_key(&spec.job_id) {
-            return Err(StoreError::Backend { operation: "PutItem", reason: "job exists".into() });
+            return Err(StoreError::Backend {
+                operation: "PutItem",
+                reason: "job exists".into(),
+            });
         }
         let ledger = spec
             .batches
@@ -242,21 +283,41 @@ impl JobStore for MemoryStore {
     }
 
     async fn mark_enqueued(&self, job_id: &str, batch: u32) -> Result<(), StoreError> {
-        if let Some(e) = self.lock().ledgers.get_mut(job_id).and_then(|l| l.get_mut(batch as usize)) {
+        if let Some(e) = self
+            .lock()
+            .ledgers
+            .get_mut(job_id)
+            .and_then(|l| l.get_mut(batch as usize))
+        {
             e.enqueued = true;
         }
         Ok(())
     }
 
     async fn status_counts(&self, job_id: &str) -> Result<StatusCounts, StoreError> {
-        Ok(self.lock().status_counts.get(job_id).copied().unwrap_or_default())
+        Ok(self
+            .lock()
+            .status_counts
+            .get(job_id)
+            .copied()
+            .unwrap_or_default())
     }
 }
 
 impl BatchLedger for MemoryStore {
-    async fn claim(&self, job_id: &str, batch: u32, lease_until: DateTime<Utc>, now: DateTime<Utc>) -> Result<ClaimOutcome, StoreError> {
+    async fn claim(
+        &self,
+        job_id: &str,
+        batch: u32,
+        lease_until: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<ClaimOutcome, StoreError> {
         let mut state = self.lock();
-        let Some(entry) = state.ledgers.get_mut(job_id).and_then(|l| l.get_mut(batch as usize)) else {
+        let Some(entry) = state
+            .ledgers
+            .get_mut(job_id)
+            .and_then(|l| l.get_mut(batch as usize))
+        else {
             return Ok(ClaimOutcome::Missing);
         };
         Ok(match entry.state {
@@ -264,20 +325,35 @@ impl BatchLedger for MemoryStore {
                 entry.state = BatchState::Sending;
                 entry.attempts += 1;
                 entry.lease_until = Some(lease_until);
-                ClaimOutcome::Claimed { attempt: entry.attempts }
+                ClaimOutcome::Claimed {
+                    attempt: entry.attempts,
+                }
             }
             BatchState::Sending => match entry.lease_until {
                 Some(until) if until > now => ClaimOutcome::Busy { lease_until: until },
-                _ => ClaimOutcome::LeaseExpired { attempt: entry.attempts },
+                _ => ClaimOutcome::LeaseExpired {
+                    attempt: entry.attempts,
+                },
             },
             done => ClaimOutcome::Ended(done),
         })
     }
 
-    async fn finish(&self, job_id: &str, batch: u32, attempt: u32, outcome: &BatchOutcome, now: DateTime<Utc>) -> Result<bool, StoreError> {
+    async fn finish(
+        &self,
+        job_id: &str,
+        batch: u32,
+        attempt: u32,
+        outcome: &BatchOutcome,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
         let mut guard = self.lock();
         let state = &mut *guard;
-        let Some(entry) = state.ledgers.get_mut(job_id).and_then(|l| l.get_mut(batch as usize)) else {
+        let Some(entry) = state
+            .ledgers
+            .get_mut(job_id)
+            .and_then(|l| l.get_mut(batch as usize))
+        else {
             return Ok(false);
         };
         if entry.state != BatchState::Sending || entry.attempts != attempt {
@@ -290,7 +366,10 @@ impl BatchLedger for MemoryStore {
         };
         job.updated_at = now;
         match outcome {
-            BatchOutcome::Sent { message_uuids, invalid_numbers } => {
+            BatchOutcome::Sent {
+                message_uuids,
+                invalid_numbers,
+            } => {
                 entry.message_uuids.clone_from(message_uuids);
                 job.batches_sent += 1;
                 job.messages_accepted += message_uuids.len() as u64;
@@ -309,11 +388,16 @@ impl BatchLedger for MemoryStore {
     }
 
     async fn release(&self, job_id: &str, batch: u32, attempt: u32) -> Result<(), StoreError> {
-        if let Some(e) = self.lock().ledgers.get_mut(job_id).and_then(|l| l.get_mut(batch as usize)) {
-            if e.state == BatchState::Sending && e.attempts == attempt {
-                e.state = BatchState::Pending;
-                e.lease_until = None;
-            }
+        if let Some(e) = self
+            .lock()
+            .ledgers
+            .get_mut(job_id)
+            .and_then(|l| l.get_mut(batch as usize))
+            && e.state == BatchState::Sending
+            && e.attempts == attempt
+        {
+            e.state = BatchState::Pending;
+            e.lease_until = None;
         }
         Ok(())
     }

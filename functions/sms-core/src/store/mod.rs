@@ -14,8 +14,8 @@ use serde::{Deserialize, Serialize};
 
 pub use dynamo::DynamoStore;
 pub use jobs::{
-    BatchLedger, BatchOutcome, BatchState, ClaimOutcome, IntakeCounts, JobRecord, JobSpec, JobStore,
-    LedgerEntry, StatusCounts,
+    BatchLedger, BatchOutcome, BatchState, ClaimOutcome, IntakeCounts, JobRecord, JobSpec,
+    JobStore, LedgerEntry, StatusCounts,
 };
 pub use memory::MemoryStore;
 
@@ -24,7 +24,10 @@ use crate::{phone::PhoneNumber, text::Encoding};
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("{operation} failed: {reason}")]
-    Backend { operation: &'static str, reason: String },
+    Backend {
+        operation: &'static str,
+        reason: String,
+    },
     #[error("stored item {key} is malformed: {reason}")]
     Corrupt { key: String, reason: String },
 }
@@ -72,7 +75,9 @@ impl MessageStatus {
     }
 
     pub fn parse(s: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|v| v.as_str().eq_ignore_ascii_case(s))
+        Self::ALL
+            .into_iter()
+            .find(|v| v.as_str().eq_ignore_ascii_case(s))
     }
 }
 
@@ -198,7 +203,10 @@ impl SuppressionSource {
 }
 
 pub trait SuppressionList: Send + Sync {
-    fn is_suppressed(&self, number: &PhoneNumber) -> impl Future<Output = Result<bool, StoreError>> + Send;
+    fn is_suppressed(
+        &self,
+        number: &PhoneNumber,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 
     /// The numbers of `numbers` that are suppressed, read in batches (not one read each).
     fn suppressed_among(
@@ -213,7 +221,10 @@ pub trait SuppressionList: Send + Sync {
         now: DateTime<Utc>,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
-    fn unsuppress(&self, number: &PhoneNumber) -> impl Future<Output = Result<(), StoreError>> + Send;
+    fn unsuppress(
+        &self,
+        number: &PhoneNumber,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
 }
 
 #[cfg(test)]

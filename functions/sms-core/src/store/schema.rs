@@ -41,7 +41,8 @@ pub async fn create_table(client: &Client, name: &str) -> Result<(), StoreError>
     match created {
         Ok(_) => {}
         // The table exists already (or is being created by someone else): wait for it below.
-        Err(e) if e.as_service_error().and_then(|se| se.code()) == Some("ResourceInUseException") => {}
+        Err(e)
+            if e.as_service_error().and_then(|se| se.code()) == Some("ResourceInUseException") => {}
         Err(e) => return Err(backend("CreateTable", e)),
     }
 

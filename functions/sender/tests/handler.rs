@@ -1,0 +1,331 @@
+//! sender handler tests: the real handler with the in-memory ledger and a wiremock Plivo.
+
+use std::time::Duration;
+
+use aws_lambda_events::sqs::{SqsEvent, SqsMessage};
+use chrono::Utc;
+use lambda_runtime::{Context, LambdaEvent};
+use sender::App;
+use serde_json::json;
+use sms_core::{
+    PhoneNumber,
+    bulk::BatchMessage,
+    plivo::{PlivoClient, PlivoConfig},
+    retry::RetryPolicy,
+    secrets::{SecretCache, ServiceSecret, StaticSecret},
+    store::{BatchState, IntakeCounts, JobSpec, JobStore, MemoryStore, MessageStore},
+};
+use wiremock::{
+    Mock, MockServer, ResponseTemplate,
+    matchers::{body_partial_json, method, path},
+};
+
+const JOB: &str = "9a7d6c1e-0000-4000-8000-000000000001";
+const PLIVO_PATH: &str = "/v1/Account/MATEST/Message/";
+
+type TestApp = App<MemoryStore, SecretCache<StaticSecret>>;
+
+fn numbers(range: std::ops::Range<usize>) -> Vec<PhoneNumber> {
+    range
+        .map(|i| PhoneNumber::parse(&format!("+1415{i:07}")).unwrap())
+        .collect()
+}
+
+async fn app(plivo: &MockServer, batches: usize) -> TestApp {
+    let secret = ServiceSecret::from_json(
+        "test",
+        &json!({"plivo_auth_id": "MATEST", "plivo_auth_token": "t", "plivo_src": "+14155550100", "api_keys": ["k"]}).to_string(),
+    )
+    .unwrap();
+    let mut cfg = PlivoConfig::new(plivo.uri());
+    cfg.request_timeout = Duration::from_millis(500);
+    let cfg = cfg.with_retry(RetryPolicy {
+        max_attempts: 3,
+        base_delay: Duration::from_millis(1),
+        max_delay: Duration::from_millis(2),
+    });
+    let store = MemoryStore::new();
+    let spec = JobSpec {
+        job_id: JOB.into(),
+        text: "hi".into(),
+        from: PhoneNumber::parse("+14155550100").unwrap(),
+        reference: None,
+        encoding: sms_core::Encoding::Gsm7,
+        segments: 1,
+        counts: IntakeCounts::default(),
+        callback_url: "https://sms.example.com/cb".into(),
+        batches: (0..batches).map(|b| numbers(b * 3..b * 3 + 3)).collect(),
+    };
+    store.create_job(&spec, Utc::now()).await.unwrap();
+    App {
+        store,
+        secrets: SecretCache::new(StaticSecret(secret), Duration::from_secs(60)),
+        plivo: PlivoClient::new(cfg).unwrap(),
+    }
+}
+
+fn record(id: &str, body: String) -> SqsMessage {
+    let mut m = SqsMessage::default();
+    m.message_id = Some(id.into());
+    m.body = Some(body);
+    m
+}
+
+fn batch(index: u32) -> String {
+    let i = index as usize;
+    serde_json::to_string(&BatchMessage {
+        job_id: JOB.into(),
+        batch: index,
+        from: PhoneNumber::parse("+14155550100").unwrap(),
+        text: "hi".into(),
+        recipients: numbers(i * 3..i * 3 + 3),
+        callback_url: "https://sms.example.com/cb".into(),
+    })
+    .unwrap()
+}
+
+fn event(records: Vec<SqsMessage>) -> LambdaEvent<SqsEvent> {
+    let mut e = SqsEvent::default();
+    e.records = records;
+    let mut ctx = Context::default();
+    ctx.deadline = (Utc::now() + chrono::Duration::seconds(60)).timestamp_millis() as u64;
+    LambdaEvent::new(e, ctx)
+}
+
+fn accepted(uuids: &[&str]) -> ResponseTemplate {
+    ResponseTemplate::new(202).set_body_json(
+        json!({"api_id": "a", "message": "message(s) queued", "message_uuid": uuids}),
+    )
+}
+
+async fn failures(app: &TestApp, records: Vec<SqsMessage>) -> Vec<String> {
+    sender::handle(event(records), app)
+        .await
+        .batch_item_failures
+        .into_iter()
+        .map(|f| f.item_identifier)
+        .collect()
+}
+
+async fn state(app: &TestApp, b: u32) -> BatchState {
+    app.store.ledger(JOB).await.unwrap()[b as usize].state
+}
+
+#[tokio::test]
+async fn a_batch_goes_to_plivo_once_even_when_redelivered() {
+    // Arrange
+    let plivo = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path(PLIVO_PATH))
+        .and(body_partial_json(json!({"src": "14155550100", "dst": "14150000000<14150000001<14150000002", "url": "https://sms.example.com/cb", "method": "POST"})))
+        .respond_with(accepted(&["u-2", "u-0", "u-1"]))
+        .expect(1)
+        .mount(&plivo)
+        .await;
+    let app = app(&plivo, 1).await;
+
+    // Act
+    let first = failures(&app, vec![record("m1", batch(0))]).await;
+    let redelivered = failures(&app, vec![record("m1", batch(0))]).await;
+
+    // Assert
+    assert!(first.is_empty() && redelivered.is_empty());
+    assert_eq!(state(&app, 0).await, BatchState::Sent);
+    let job = app.store.get_job(JOB).await.unwrap().unwrap();
+    assert_eq!((job.batches_sent, job.messages_accepted), (1, 3));
+    let msg = app.store.get_message("u-1").await.unwrap().unwrap();
+    assert_eq!(msg.job_id.as_deref(), Some(JOB));
+    assert_eq!(msg.to, None, "the recipient comes from the delivery report");
+}
+
+#[tokio::test]
+async fn a_malformed_record_fails_alone_and_its_neighbours_are_sent() {
+    let plivo = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(accepted(&["u"]))
+        .expect(2)
+        .mount(&plivo)
+        .await;
+    let app = app(&plivo, 2).await;
+
+    let failed = failures(
+        &app,
+        vec![
+            record("good-0", batch(0)),
+            record("bad", "{not json".into()),
+            record("good-1", batch(1)),
+        ],
+    )
+    .await;
+
+    assert_eq!(failed, ["bad"]);
+    assert_eq!(state(&app, 0).await, BatchState::Sent);
+    assert_eq!(state(&app, 1).await, BatchState::Sent);
+}
+
+#[tokio::test]
+async fn a_record_for_no_known_batch_goes_to_the_dead_letter_queue() {
+    let plivo = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(accepted(&["u"]))
+        .expect(0)
+        .mount(&plivo)
+        .await;
+    let app = app(&plivo, 1).await;
+    assert_eq!(failures(&app, vec![record("m9", batch(9))]).await, ["m9"]);
+}
+
+#[tokio::test]
+async fn plivo_unavailable_returns_the_record_and_the_next_delivery_sends_it() {
+    let plivo = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(503))
+        .up_to_n_times(3)
+        .expect(3)
+        .mount(&plivo)
+        .await;
+    let app = app(&plivo, 1).await;
+
+    assert_eq!(failures(&app, vec![record("m1", batch(0))]).await, ["m1"]);
+    assert_eq!(state(&app, 0).await, BatchState::Pending);
+
+    Mock::given(method("POST"))
+        .respond_with(accepted(&["u"]))
+        .expect(1)
+        .mount(&plivo)
+        .await;
+    assert!(
+        failures(&app, vec![record("m1", batch(0))])
+            .await
+            .is_empty()
+    );
+    assert_eq!(state(&app, 0).await, BatchState::Sent);
+}
+
+#[tokio::test]
+async fn a_refusal_fails_the_batch_for_good() {
+    let plivo = MockServer::start().await;
+    let refused = ResponseTemplate::new(400)
+        .set_body_json(json!({"api_id": "a", "error": "text is too long"}));
+    Mock::given(method("POST"))
+        .respond_with(refused)
+        .expect(1)
+        .mount(&plivo)
+        .await;
+    let app = app(&plivo, 1).await;
+
+    assert!(
+        failures(&app, vec![record("m1", batch(0))])
+            .await
+            .is_empty()
+    );
+    assert!(
+        failures(&app, vec![record("m1", batch(0))])
+            .await
+            .is_empty()
+    );
+
+    let ledger = app.store.ledger(JOB).await.unwrap();
+    assert_eq!(ledger[0].state, BatchState::Failed);
+    assert!(
+        ledger[0]
+            .error
+            .as_deref()
+            .unwrap()
+            .contains("text is too long")
+    );
+    assert_eq!(
+        app.store
+            .get_job(JOB)
+            .await
+            .unwrap()
+            .unwrap()
+            .batches_failed,
+        1
+    );
+}
+
+#[tokio::test]
+async fn a_timeout_after_sending_is_unknown_and_never_resent() {
+    let plivo = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(accepted(&["u"]).set_delay(Duration::from_secs(2)))
+        .expect(1)
+        .mount(&plivo)
+        .await;
+    let app = app(&plivo, 1).await;
+
+    assert!(
+        failures(&app, vec![record("m1", batch(0))])
+            .await
+            .is_empty()
+    );
+    assert!(
+        failures(&app, vec![record("m1", batch(0))])
+            .await
+            .is_empty()
+    );
+
+    assert_eq!(state(&app, 0).await, BatchState::Unknown);
+    assert_eq!(
+        app.store
+            .get_job(JOB)
+            .await
+            .unwrap()
+            .unwrap()
+            .batches_unknown,
+        1
+    );
+}
+
+#[tokio::test]
+async fn a_claim_whose_invocation_died_ends_unknown_without_a_send() {
+    let plivo = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(accepted(&["u"]))
+        .expect(0)
+        .mount(&plivo)
+        .await;
+    let app = app(&plivo, 2).await;
+    // Batch 0: an invocation claimed it and died; its lease ran out. Batch 1: claimed by a
+    // live invocation right now.
+    app.store.force_batch(
+        JOB,
+        0,
+        BatchState::Sending,
+        Some(Utc::now() - chrono::Duration::seconds(1)),
+    );
+    app.store.force_batch(
+        JOB,
+        1,
+        BatchState::Sending,
+        Some(Utc::now() + chrono::Duration::seconds(60)),
+    );
+
+    let failed = failures(&app, vec![record("m0", batch(0)), record("m1", batch(1))]).await;
+
+    assert_eq!(
+        failed,
+        ["m1"],
+        "the live claim is retried later, the dead one is settled"
+    );
+    assert_eq!(state(&app, 0).await, BatchState::Unknown);
+    assert_eq!(state(&app, 1).await, BatchState::Sending);
+}
+
+#[tokio::test]
+async fn plivo_401_after_a_fresh_secret_fails_the_batch() {
+    let plivo = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(401))
+        .expect(2)
+        .mount(&plivo)
+        .await;
+    let app = app(&plivo, 1).await;
+    assert!(
+        failures(&app, vec![record("m1", batch(0))])
+            .await
+            .is_empty()
+    );
+    assert_eq!(state(&app, 0).await, BatchState::Failed);
+}

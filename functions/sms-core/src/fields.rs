@@ -1,0 +1,47 @@
+//! Request fields that several routes share, parsed once here: the optional sender (which
+//! defaults to the secret's) and the client's reference.
+
+use crate::{phone::PhoneNumber, problem::FieldError};
+
+/// Longest client reference stored with a message or job.
+pub const REFERENCE_MAX: usize = 256;
+
+/// `from` as given, or the secret's default sender when absent.
+pub fn sender(from: Option<&str>, default_src: &PhoneNumber) -> Result<PhoneNumber, FieldError> {
+    match from {
+        None => Ok(default_src.clone()),
+        Some(raw) => PhoneNumber::parse(raw).map_err(|e| FieldError::new("from", e)),
+    }
+}
+
+pub fn reference(reference: Option<&str>) -> Result<(), FieldError> {
+    match reference {
+        Some(r) if r.chars().count() > REFERENCE_MAX => Err(FieldError::new(
+            "reference",
+            format!("must be at most {REFERENCE_MAX} characters"),
+        )),
+        _ => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sender_defaults_and_reference_is_bounded() {
+        let default = PhoneNumber::parse("+14155550100").unwrap();
+        assert_eq!(sender(None, &default).unwrap(), default);
+        assert_eq!(
+            sender(Some("+447700900001"), &default).unwrap().as_str(),
+            "+447700900001"
+        );
+        assert_eq!(sender(Some("x"), &default).unwrap_err().field, "from");
+        assert!(reference(Some(&"r".repeat(256))).is_ok());
+        assert_eq!(
+            reference(Some(&"r".repeat(257))).unwrap_err().field,
+            "reference"
+        );
+        assert!(reference(None).is_ok());
+    }
+}

@@ -1,0 +1,645 @@
+//! The DynamoDB adapter against moto (real AWS SDK calls, no mocks), and the in-memory
+//! adapter against the same scenarios, so both provably follow the same rules.
+//!
+//! Each scenario in [`scenarios`] is written once over the store traits; `both_adapters!`
+//! runs it as `dynamo::<name>` (a fresh moto table) and `memory::<name>` (a fresh
+//! `MemoryStore`). Checks that need raw DynamoDB access (the item layout, TTL, items written
+//! by someone else) are in [`dynamo_only`].
+//!
+//! Needs moto: run through `make test` or `infra/with-moto.sh cargo test`.
+
+use chrono::{DateTime, Duration, Utc};
+use sms_core::{
+    Encoding, PhoneNumber,
+    store::{
+        AcceptedMessage, DynamoStore, IdempotencyBegin, IdempotencyStore, MessageStatus,
+        MessageStore, StoredResponse, SuppressionList, SuppressionSource,
+    },
+};
+
+fn number(raw: &str) -> PhoneNumber {
+    PhoneNumber::parse(raw).unwrap()
+}
+
+fn unique_id(prefix: &str) -> String {
+    sms_test_support::unique(prefix)
+}
+
+/// A single send's message: every optional field set.
+fn single(uuid: &str) -> AcceptedMessage {
+    AcceptedMessage {
+        message_uuid: uuid.to_owned(),
+        to: Some(number("+14155550123")),
+        from: number("+14155550100"),
+        job_id: Some("job-7".into()),
+        reference: Some("order-42".into()),
+        encoding: Encoding::Ucs2,
+        segments: 3,
+    }
+}
+
+/// A bulk message as the sender records it: recipient unknown until the delivery report.
+fn bulk(uuid: &str, job: &str) -> AcceptedMessage {
+    AcceptedMessage {
+        message_uuid: uuid.to_owned(),
+        to: None,
+        from: number("+14155550100"),
+        job_id: Some(job.to_owned()),
+        reference: None,
+        encoding: Encoding::Gsm7,
+        segments: 1,
+    }
+}
+
+async fn dynamo_store() -> DynamoStore {
+    let (client, table) = sms_test_support::table().await;
+    DynamoStore::new(client, table)
+}
+
+/// The behaviour every adapter must have, written once over the store traits.
+mod scenarios {
+    use super::*;
+
+    pub async fn records_an_accepted_message_as_queued_and_reads_it_back<S: MessageStore>(
+        store: &S,
+    ) {
+        // Arrange
+        let uuid = unique_id("msg");
+        let now = Utc::now();
+
+        // Act
+        store.record_accepted(&[single(&uuid)], now).await.unwrap();
+        let record = store
+            .get_message(&uuid)
+            .await
+            .unwrap()
+            .expect("the message was recorded");
+
+        // Assert
+        assert_eq!(record.message_uuid, uuid);
+        assert_eq!(record.status, MessageStatus::Queued);
+        assert_eq!(record.to.as_deref(), Some("+14155550123"));
+        assert_eq!(record.from.as_deref(), Some("+14155550100"));
+        assert_eq!(record.job_id.as_deref(), Some("job-7"));
+        assert_eq!(record.reference.as_deref(), Some("order-42"));
+        assert_eq!(record.encoding.as_deref(), Some("UCS-2"));
+        assert_eq!(record.segments, Some(3));
+        assert_eq!(record.sequence, None);
+        assert_eq!(record.error_code, None);
+        assert_eq!(record.units, None);
+        assert_eq!(record.amount, None);
+        assert_eq!(record.created_at, now);
+        assert_eq!(record.updated_at, now);
+    }
+
+    pub async fn an_unknown_message_is_none<S: MessageStore>(store: &S) {
+        assert_eq!(store.get_message(&unique_id("nobody")).await.unwrap(), None);
+    }
+
+    pub async fn records_a_bulk_batch_without_recipients<S: MessageStore>(store: &S) {
+        // Arrange: more than one DynamoDB batch write (25 items) worth of messages.
+        let job = unique_id("job");
+        let messages: Vec<_> = (0..60)
+            .map(|i| bulk(&format!("{job}-m{i}"), &job))
+            .collect();
+        let now = Utc::now();
+
+        // Act
+        store.record_accepted(&messages, now).await.unwrap();
+
+        // Assert
+        for m in &messages {
+            let record = store
+                .get_message(&m.message_uuid)
+                .await
+                .unwrap()
+                .expect("recorded");
+            assert_eq!(record.status, MessageStatus::Queued);
+            assert_eq!(record.to, None);
+            assert_eq!(record.job_id.as_deref(), Some(job.as_str()));
+            assert_eq!(record.reference, None);
+            assert_eq!(record.encoding.as_deref(), Some("GSM-7"));
+            assert_eq!(record.segments, Some(1));
+        }
+    }
+
+    pub async fn recording_nothing_is_fine<S: MessageStore>(store: &S) {
+        store.record_accepted(&[], Utc::now()).await.unwrap();
+    }
+
+    pub async fn recording_the_same_message_again_keeps_one_queued_record<S: MessageStore>(
+        store: &S,
+    ) {
+        let uuid = unique_id("msg");
+        let now = Utc::now();
+        store.record_accepted(&[single(&uuid)], now).await.unwrap();
+
+        store
+            .record_accepted(&[single(&uuid)], now + Duration::seconds(5))
+            .await
+            .unwrap();
+
+        let record = store.get_message(&uuid).await.unwrap().unwrap();
+        assert_eq!(record.status, MessageStatus::Queued);
+        assert_eq!(record.to.as_deref(), Some("+14155550123"));
+        assert_eq!(record.segments, Some(3));
+    }
+
+    pub async fn idempotency_claims_a_free_key_then_reports_it_in_progress<S: IdempotencyStore>(
+        store: &S,
+    ) {
+        // Arrange
+        let key = unique_id("idem");
+        let now = Utc::now();
+
+        // Act
+        let first = store.begin(&key, "hash-a", now).await.unwrap();
+        let again = store
+            .begin(&key, "hash-a", now + Duration::seconds(1))
+            .await
+            .unwrap();
+
+        // Assert
+        assert_eq!(first, IdempotencyBegin::Started);
+        assert_eq!(again, IdempotencyBegin::InProgress { started_at: now });
+    }
+
+    pub async fn idempotency_a_different_request_under_the_same_key_is_a_mismatch<
+        S: IdempotencyStore,
+    >(
+        store: &S,
+    ) {
+        let key = unique_id("idem");
+        let now = Utc::now();
+        assert_eq!(
+            store.begin(&key, "hash-a", now).await.unwrap(),
+            IdempotencyBegin::Started
+        );
+
+        let other = store.begin(&key, "hash-b", now).await.unwrap();
+
+        assert_eq!(other, IdempotencyBegin::Mismatch);
+    }
+
+    pub async fn idempotency_a_completed_request_replays_its_response<S: IdempotencyStore>(
+        store: &S,
+    ) {
+        // Arrange
+        let key = unique_id("idem");
+        let now = Utc::now();
+        let response = StoredResponse {
+            status: 202,
+            body: r#"{"message_uuid":"u-1","to":"+14155550123","status":"queued","note":"é ✓"}"#
+                .into(),
+        };
+        assert_eq!(
+            store.begin(&key, "hash-a", now).await.unwrap(),
+            IdempotencyBegin::Started
+        );
+        store
+            .complete(&key, "hash-a", &response, now)
+            .await
+            .unwrap();
+
+        // Act
+        let replay = store
+            .begin(&key, "hash-a", now + Duration::hours(1))
+            .await
+            .unwrap();
+        let mismatch = store
+            .begin(&key, "hash-b", now + Duration::hours(1))
+            .await
+            .unwrap();
+
+        // Assert
+        assert_eq!(replay, IdempotencyBegin::Replay(response));
+        assert_eq!(mismatch, IdempotencyBegin::Mismatch);
+    }
+
+    pub async fn idempotency_release_frees_an_in_progress_key_only<S: IdempotencyStore>(store: &S) {
+        // Arrange
+        let now = Utc::now();
+        let in_progress = unique_id("idem");
+        let completed = unique_id("idem");
+        let response = StoredResponse {
+            status: 202,
+            body: "{}".into(),
+        };
+        store.begin(&in_progress, "hash-a", now).await.unwrap();
+        store.begin(&completed, "hash-a", now).await.unwrap();
+        store
+            .complete(&completed, "hash-a", &response, now)
+            .await
+            .unwrap();
+
+        // Act
+        store.release(&in_progress).await.unwrap();
+        store.release(&completed).await.unwrap();
+        store.release(&unique_id("never-used")).await.unwrap();
+
+        // Assert
+        assert_eq!(
+            store.begin(&in_progress, "hash-b", now).await.unwrap(),
+            IdempotencyBegin::Started,
+            "a released key is free for any request"
+        );
+        assert_eq!(
+            store.begin(&completed, "hash-a", now).await.unwrap(),
+            IdempotencyBegin::Replay(response),
+            "release must not forget a completed response"
+        );
+    }
+
+    pub async fn idempotency_records_expire_after_24_hours<S: IdempotencyStore>(store: &S) {
+        // Arrange
+        let t0 = Utc::now();
+        let in_progress = unique_id("idem");
+        let completed = unique_id("idem");
+        store.begin(&in_progress, "hash-a", t0).await.unwrap();
+        store.begin(&completed, "hash-a", t0).await.unwrap();
+        store
+            .complete(
+                &completed,
+                "hash-a",
+                &StoredResponse {
+                    status: 202,
+                    body: "{}".into(),
+                },
+                t0,
+            )
+            .await
+            .unwrap();
+
+        // Act: just inside, then past, the 24-hour window.
+        let inside = store
+            .begin(&completed, "hash-b", t0 + Duration::hours(23))
+            .await
+            .unwrap();
+        let later = t0 + Duration::hours(25);
+        let expired_in_progress = store.begin(&in_progress, "hash-b", later).await.unwrap();
+        let expired_completed = store.begin(&completed, "hash-b", later).await.unwrap();
+
+        // Assert
+        assert_eq!(inside, IdempotencyBegin::Mismatch);
+        assert_eq!(expired_in_progress, IdempotencyBegin::Started);
+        assert_eq!(expired_completed, IdempotencyBegin::Started);
+        assert_eq!(
+            store.begin(&completed, "hash-b", later).await.unwrap(),
+            IdempotencyBegin::InProgress { started_at: later },
+            "the new request owns the key now"
+        );
+    }
+
+    pub async fn suppression_adds_checks_and_removes_numbers<S: SuppressionList>(store: &S) {
+        // Arrange
+        let now = Utc::now();
+        let opted_out = number("+14155550111");
+        let other = number("+447700900111");
+        assert!(!store.is_suppressed(&opted_out).await.unwrap());
+
+        // Act + Assert
+        store
+            .suppress(&opted_out, SuppressionSource::Keyword, now)
+            .await
+            .unwrap();
+        assert!(store.is_suppressed(&opted_out).await.unwrap());
+        assert!(!store.is_suppressed(&other).await.unwrap());
+
+        // Suppressing again (another source) is fine and keeps it suppressed.
+        store
+            .suppress(&opted_out, SuppressionSource::PlivoError200, now)
+            .await
+            .unwrap();
+        assert!(store.is_suppressed(&opted_out).await.unwrap());
+
+        store.unsuppress(&opted_out).await.unwrap();
+        assert!(!store.is_suppressed(&opted_out).await.unwrap());
+
+        // Removing a number that is not listed is fine.
+        store.unsuppress(&other).await.unwrap();
+        assert!(!store.is_suppressed(&other).await.unwrap());
+    }
+
+    pub async fn suppression_finds_the_suppressed_among_many<S: SuppressionList>(store: &S) {
+        // Arrange: more numbers than one DynamoDB BatchGetItem (100 keys) reads.
+        let now = Utc::now();
+        let numbers: Vec<PhoneNumber> = (0..250)
+            .map(|i| number(&format!("+1415555{i:04}")))
+            .collect();
+        let suppressed = [&numbers[3], &numbers[120], &numbers[249]];
+        for n in suppressed {
+            store
+                .suppress(n, SuppressionSource::Api, now)
+                .await
+                .unwrap();
+        }
+
+        // Act
+        let found = store.suppressed_among(&numbers).await.unwrap();
+        let none = store.suppressed_among(&[]).await.unwrap();
+
+        // Assert
+        assert_eq!(found, suppressed.into_iter().cloned().collect());
+        assert!(none.is_empty());
+    }
+
+    pub async fn suppression_among_a_list_with_repeats_is_fine<S: SuppressionList>(store: &S) {
+        // Arrange: the same number twice (DynamoDB's BatchGetItem refuses repeated keys).
+        let opted_out = number("+14155550111");
+        let other = number("+14155550112");
+        store
+            .suppress(&opted_out, SuppressionSource::Keyword, Utc::now())
+            .await
+            .unwrap();
+
+        // Act
+        let found = store
+            .suppressed_among(&[opted_out.clone(), other.clone(), opted_out.clone(), other])
+            .await
+            .unwrap();
+
+        // Assert
+        assert_eq!(found, [opted_out].into_iter().collect());
+    }
+}
+
+/// Runs each scenario against both adapters: `dynamo::<name>` and `memory::<name>`.
+macro_rules! both_adapters {
+    ($($scenario:ident),* $(,)?) => {
+        mod dynamo {
+            $(
+                #[tokio::test]
+                async fn $scenario() {
+                    super::scenarios::$scenario(&super::dynamo_store().await).await;
+                }
+            )*
+        }
+        mod memory {
+            $(
+                #[tokio::test]
+                async fn $scenario() {
+                    super::scenarios::$scenario(&sms_core::store::MemoryStore::new()).await;
+                }
+            )*
+        }
+    };
+}
+
+both_adapters!(
+    records_an_accepted_message_as_queued_and_reads_it_back,
+    an_unknown_message_is_none,
+    records_a_bulk_batch_without_recipients,
+    recording_nothing_is_fine,
+    recording_the_same_message_again_keeps_one_queued_record,
+    idempotency_claims_a_free_key_then_reports_it_in_progress,
+    idempotency_a_different_request_under_the_same_key_is_a_mismatch,
+    idempotency_a_completed_request_replays_its_response,
+    idempotency_release_frees_an_in_progress_key_only,
+    idempotency_records_expire_after_24_hours,
+    suppression_adds_checks_and_removes_numbers,
+    suppression_finds_the_suppressed_among_many,
+    suppression_among_a_list_with_repeats_is_fine,
+);
+
+/// Checks that need raw DynamoDB access: the table, the item layout of DESIGN §4, and items
+/// written by someone else (a delivery report, an expired record).
+mod dynamo_only {
+    use std::collections::HashMap;
+
+    use aws_sdk_dynamodb::types::{
+        AttributeValue, BillingMode, KeyType, ScalarAttributeType, TimeToLiveStatus,
+    };
+
+    use super::*;
+
+    type Item = HashMap<String, AttributeValue>;
+
+    fn s(v: impl Into<String>) -> AttributeValue {
+        AttributeValue::S(v.into())
+    }
+
+    fn n(v: i64) -> AttributeValue {
+        AttributeValue::N(v.to_string())
+    }
+
+    async fn put(store: &DynamoStore, item: Item) {
+        store
+            .client()
+            .put_item()
+            .table_name(store.table())
+            .set_item(Some(item))
+            .send()
+            .await
+            .expect("raw PutItem");
+    }
+
+    async fn get(store: &DynamoStore, pk: &str, sk: &str) -> Option<Item> {
+        store
+            .client()
+            .get_item()
+            .table_name(store.table())
+            .key("pk", s(pk))
+            .key("sk", s(sk))
+            .consistent_read(true)
+            .send()
+            .await
+            .expect("raw GetItem")
+            .item
+    }
+
+    #[tokio::test]
+    async fn create_table_makes_the_design_table_with_ttl_and_is_idempotent() {
+        // Arrange: the fixture created the table once already.
+        let (client, table) = sms_test_support::table().await;
+
+        // Act
+        sms_core::store::schema::create_table(&client, &table)
+            .await
+            .expect("creating an existing table again is fine");
+
+        // Assert
+        let described = client
+            .describe_table()
+            .table_name(&table)
+            .send()
+            .await
+            .unwrap();
+        let t = described.table().unwrap();
+        let keys: Vec<_> = t
+            .key_schema()
+            .iter()
+            .map(|k| (k.attribute_name().to_owned(), k.key_type().clone()))
+            .collect();
+        assert_eq!(
+            keys,
+            vec![
+                ("pk".to_owned(), KeyType::Hash),
+                ("sk".to_owned(), KeyType::Range)
+            ]
+        );
+        for a in t.attribute_definitions() {
+            assert_eq!(
+                a.attribute_type(),
+                &ScalarAttributeType::S,
+                "{}",
+                a.attribute_name()
+            );
+        }
+        assert_eq!(
+            t.billing_mode_summary().and_then(|b| b.billing_mode()),
+            Some(&BillingMode::PayPerRequest)
+        );
+        let ttl = client
+            .describe_time_to_live()
+            .table_name(&table)
+            .send()
+            .await
+            .unwrap();
+        let ttl = ttl.time_to_live_description().unwrap();
+        assert_eq!(ttl.attribute_name(), Some("expires_at"));
+        assert_eq!(ttl.time_to_live_status(), Some(&TimeToLiveStatus::Enabled));
+    }
+
+    #[tokio::test]
+    async fn a_message_item_has_the_design_key_and_a_numeric_ttl() {
+        // Arrange
+        let store = dynamo_store().await;
+        let uuid = unique_id("msg");
+        let now = Utc::now();
+
+        // Act
+        store.record_accepted(&[single(&uuid)], now).await.unwrap();
+
+        // Assert
+        let item = get(&store, &format!("MSG#{uuid}"), "MSG")
+            .await
+            .expect("the MSG item");
+        let expires_at: i64 = item["expires_at"]
+            .as_n()
+            .expect("expires_at must be a Number for DynamoDB's TTL")
+            .parse()
+            .unwrap();
+        let days = (DateTime::from_timestamp(expires_at, 0).unwrap() - now).num_days();
+        assert!((89..=90).contains(&days), "message kept for {days} days");
+    }
+
+    #[tokio::test]
+    async fn a_delivery_report_that_arrived_first_is_not_moved_back_to_queued() {
+        // Arrange: the report's write, as the status callback makes it, before the sender's.
+        let store = dynamo_store().await;
+        let uuid = unique_id("msg");
+        let now = Utc::now();
+        put(
+            &store,
+            HashMap::from([
+                ("pk".to_owned(), s(format!("MSG#{uuid}"))),
+                ("sk".to_owned(), s("STATUS")),
+                ("status".to_owned(), s("delivered")),
+                ("sequence".to_owned(), n(2)),
+                ("updated_at".to_owned(), s(now.to_rfc3339())),
+            ]),
+        )
+        .await;
+
+        // Act
+        store
+            .record_accepted(&[single(&uuid)], now + Duration::seconds(1))
+            .await
+            .unwrap();
+
+        // Assert
+        let record = store.get_message(&uuid).await.unwrap().unwrap();
+        assert_eq!(record.status, MessageStatus::Delivered);
+        assert_eq!(record.sequence, Some(2));
+        // The sender's facts are there too.
+        assert_eq!(record.to.as_deref(), Some("+14155550123"));
+        assert_eq!(record.reference.as_deref(), Some("order-42"));
+        assert_eq!(record.segments, Some(3));
+    }
+
+    #[tokio::test]
+    async fn an_idempotency_record_past_its_expiry_counts_as_free() {
+        // Arrange: DynamoDB deletes expired items lazily (up to days later), so the item may
+        // still be there: one in progress, one completed, both expired a minute ago.
+        let store = dynamo_store().await;
+        let now = Utc::now();
+        let expired = (now - Duration::minutes(1)).timestamp();
+        let in_progress = unique_id("idem");
+        let completed = unique_id("idem");
+        put(
+            &store,
+            HashMap::from([
+                ("pk".to_owned(), s(format!("IDEM#{in_progress}"))),
+                ("sk".to_owned(), s("IDEM")),
+                ("request_hash".to_owned(), s("old-hash")),
+                ("state".to_owned(), s("in_progress")),
+                (
+                    "started_at".to_owned(),
+                    s((now - Duration::hours(25)).to_rfc3339()),
+                ),
+                ("expires_at".to_owned(), n(expired)),
+            ]),
+        )
+        .await;
+        put(
+            &store,
+            HashMap::from([
+                ("pk".to_owned(), s(format!("IDEM#{completed}"))),
+                ("sk".to_owned(), s("IDEM")),
+                ("request_hash".to_owned(), s("new-hash")),
+                ("state".to_owned(), s("complete")),
+                ("response_status".to_owned(), n(202)),
+                ("response_body".to_owned(), s("{}")),
+                ("expires_at".to_owned(), n(expired)),
+            ]),
+        )
+        .await;
+
+        // Act
+        let a = store.begin(&in_progress, "new-hash", now).await.unwrap();
+        let b = store.begin(&completed, "new-hash", now).await.unwrap();
+
+        // Assert
+        assert_eq!(a, IdempotencyBegin::Started);
+        assert_eq!(
+            b,
+            IdempotencyBegin::Started,
+            "an expired response is not replayed"
+        );
+        let item = get(&store, &format!("IDEM#{in_progress}"), "IDEM")
+            .await
+            .unwrap();
+        assert_eq!(item["request_hash"].as_s().unwrap(), "new-hash");
+        let ttl: i64 = item["expires_at"].as_n().unwrap().parse().unwrap();
+        assert_eq!(ttl, (now + Duration::hours(24)).timestamp());
+    }
+
+    #[tokio::test]
+    async fn a_suppression_item_records_its_source() {
+        let store = dynamo_store().await;
+        let opted_out = number("+14155550111");
+
+        store
+            .suppress(&opted_out, SuppressionSource::PlivoError200, Utc::now())
+            .await
+            .unwrap();
+
+        let item = get(&store, "OPTOUT#+14155550111", "OPTOUT")
+            .await
+            .expect("the OPTOUT item");
+        assert_eq!(item["source"].as_s().unwrap(), "plivo_error_200");
+    }
+
+    #[tokio::test]
+    async fn a_missing_table_is_a_backend_error_naming_the_operation() {
+        let (client, _) = sms_test_support::table().await;
+        let store = DynamoStore::new(client, unique_id("no-such-table"));
+
+        let err = store.get_message("u-1").await.unwrap_err();
+
+        assert!(
+            matches!(err, sms_core::store::StoreError::Backend { .. }),
+            "{err:?}"
+        );
+    }
+}
