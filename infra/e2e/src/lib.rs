@@ -43,7 +43,10 @@ impl Stack {
     }
 
     pub async fn get(&self, path: &str) -> (u16, Value) {
-        let req = self.http.get(format!("{}{path}", self.api)).bearer_auth(&self.api_key);
+        let req = self
+            .http
+            .get(format!("{}{path}", self.api))
+            .bearer_auth(&self.api_key);
         read(req.send().await.expect("the local API answers")).await
     }
 

@@ -10,20 +10,30 @@ async fn a_single_send_reaches_plivo_once_and_can_be_looked_up() {
     let text = "Hello from the end-to-end test €";
 
     let (status, body) = stack
-        .post("/v1/messages", &json!({"to": "+14155550123", "text": text, "reference": "e2e-1"}), &[])
+        .post(
+            "/v1/messages",
+            &json!({"to": "+14155550123", "text": text, "reference": "e2e-1"}),
+            &[],
+        )
         .await;
 
     assert_eq!(status, 202, "{body}");
     assert_eq!(body["status"], "queued");
     assert_eq!(body["encoding"], "GSM-7");
     assert_eq!(body["segments"], 1);
-    let uuid = body["message_uuid"].as_str().expect("a message uuid").to_owned();
+    let uuid = body["message_uuid"]
+        .as_str()
+        .expect("a message uuid")
+        .to_owned();
 
     let received = stack.sim_requests().await;
     assert_eq!(received.len(), 1, "{received:?}");
     let req = &received[0];
     assert_eq!(req["auth_ok"], true);
-    assert_eq!(req["src"].as_str().unwrap().trim_start_matches('+'), "14155550100");
+    assert_eq!(
+        req["src"].as_str().unwrap().trim_start_matches('+'),
+        "14155550100"
+    );
     assert_eq!(req["dst"], json!(["14155550123"]));
     assert_eq!(req["text"], text);
     assert_eq!(req["method"], "POST");
@@ -46,7 +56,11 @@ async fn bad_input_is_refused_and_nothing_reaches_plivo() {
     stack.sim_reset().await;
 
     let (status, body) = stack
-        .post("/v1/messages", &json!({"to": "0044 7700", "text": "hi"}), &[])
+        .post(
+            "/v1/messages",
+            &json!({"to": "0044 7700", "text": "hi"}),
+            &[],
+        )
         .await;
     assert_eq!(status, 400, "{body}");
     assert_eq!(body["errors"][0]["field"], "to");
@@ -69,8 +83,12 @@ async fn an_idempotent_retry_sends_nothing_more() {
     stack.sim_reset().await;
     let body = json!({"to": "+14155550124", "text": "once only"});
 
-    let (first, a) = stack.post("/v1/messages", &body, &[("Idempotency-Key", "e2e-key-1")]).await;
-    let (second, b) = stack.post("/v1/messages", &body, &[("Idempotency-Key", "e2e-key-1")]).await;
+    let (first, a) = stack
+        .post("/v1/messages", &body, &[("Idempotency-Key", "e2e-key-1")])
+        .await;
+    let (second, b) = stack
+        .post("/v1/messages", &body, &[("Idempotency-Key", "e2e-key-1")])
+        .await;
 
     assert_eq!((first, second), (202, 202));
     assert_eq!(a, b);

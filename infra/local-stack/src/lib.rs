@@ -41,7 +41,12 @@ pub async fn queue_with_dlq(
         .queue_name(&dlq_name)
         .send()
         .await
-        .map_err(|e| failed(format!("creating queue {dlq_name}"), aws_sdk_sqs::error::DisplayErrorContext(e)))?
+        .map_err(|e| {
+            failed(
+                format!("creating queue {dlq_name}"),
+                aws_sdk_sqs::error::DisplayErrorContext(e),
+            )
+        })?
         .queue_url
         .unwrap_or_default();
     let dlq_arn = client
@@ -50,11 +55,23 @@ pub async fn queue_with_dlq(
         .attribute_names(A::QueueArn)
         .send()
         .await
-        .map_err(|e| failed("reading the dead-letter queue's ARN", aws_sdk_sqs::error::DisplayErrorContext(e)))?
+        .map_err(|e| {
+            failed(
+                "reading the dead-letter queue's ARN",
+                aws_sdk_sqs::error::DisplayErrorContext(e),
+            )
+        })?
         .attributes
         .and_then(|mut a| a.remove(&A::QueueArn))
-        .ok_or_else(|| failed("reading the dead-letter queue's ARN", "no QueueArn attribute"))?;
-    let redrive = serde_json::json!({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": max_receive}).to_string();
+        .ok_or_else(|| {
+            failed(
+                "reading the dead-letter queue's ARN",
+                "no QueueArn attribute",
+            )
+        })?;
+    let redrive =
+        serde_json::json!({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": max_receive})
+            .to_string();
     let queue_url = client
         .create_queue()
         .queue_name(name)
@@ -62,7 +79,12 @@ pub async fn queue_with_dlq(
         .attributes(A::VisibilityTimeout, visibility_timeout_seconds.to_string())
         .send()
         .await
-        .map_err(|e| failed(format!("creating queue {name}"), aws_sdk_sqs::error::DisplayErrorContext(e)))?
+        .map_err(|e| {
+            failed(
+                format!("creating queue {name}"),
+                aws_sdk_sqs::error::DisplayErrorContext(e),
+            )
+        })?
         .queue_url
         .unwrap_or_default();
     // create_queue returns an existing queue untouched: make the settings current.
@@ -73,13 +95,27 @@ pub async fn queue_with_dlq(
         .attributes(A::VisibilityTimeout, visibility_timeout_seconds.to_string())
         .send()
         .await
-        .map_err(|e| failed(format!("configuring queue {name}"), aws_sdk_sqs::error::DisplayErrorContext(e)))?;
+        .map_err(|e| {
+            failed(
+                format!("configuring queue {name}"),
+                aws_sdk_sqs::error::DisplayErrorContext(e),
+            )
+        })?;
     Ok((queue_url, dlq_url))
 }
 
 /// Creates the secret, or replaces its value if it exists.
-pub async fn secret(client: &aws_sdk_secretsmanager::Client, id: &str, json: &str) -> Result<(), ProvisionError> {
-    let created = client.create_secret().name(id).secret_string(json).send().await;
+pub async fn secret(
+    client: &aws_sdk_secretsmanager::Client,
+    id: &str,
+    json: &str,
+) -> Result<(), ProvisionError> {
+    let created = client
+        .create_secret()
+        .name(id)
+        .secret_string(json)
+        .send()
+        .await;
     match created {
         Ok(_) => Ok(()),
         Err(e) if e.code() == Some("ResourceExistsException") => client
@@ -89,7 +125,15 @@ pub async fn secret(client: &aws_sdk_secretsmanager::Client, id: &str, json: &st
             .send()
             .await
             .map(|_| ())
-            .map_err(|e| failed(format!("updating secret {id}"), aws_sdk_secretsmanager::error::DisplayErrorContext(e))),
-        Err(e) => Err(failed(format!("creating secret {id}"), aws_sdk_secretsmanager::error::DisplayErrorContext(e))),
+            .map_err(|e| {
+                failed(
+                    format!("updating secret {id}"),
+                    aws_sdk_secretsmanager::error::DisplayErrorContext(e),
+                )
+            }),
+        Err(e) => Err(failed(
+            format!("creating secret {id}"),
+            aws_sdk_secretsmanager::error::DisplayErrorContext(e),
+        )),
     }
 }

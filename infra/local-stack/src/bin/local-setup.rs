@@ -26,9 +26,19 @@ async fn run() -> Result<Vec<(&'static str, String)>, Box<dyn std::error::Error>
     sms_core::secrets::ServiceSecret::from_json(&secret_id, &secret.to_string())?;
 
     local_stack::table(&aws_sdk_dynamodb::Client::new(&sdk), &table).await?;
-    let (queue_url, dlq_url) =
-        local_stack::queue_with_dlq(&aws_sdk_sqs::Client::new(&sdk), &queue, max_receive, visibility).await?;
-    local_stack::secret(&aws_sdk_secretsmanager::Client::new(&sdk), &secret_id, &secret.to_string()).await?;
+    let (queue_url, dlq_url) = local_stack::queue_with_dlq(
+        &aws_sdk_sqs::Client::new(&sdk),
+        &queue,
+        max_receive,
+        visibility,
+    )
+    .await?;
+    local_stack::secret(
+        &aws_sdk_secretsmanager::Client::new(&sdk),
+        &secret_id,
+        &secret.to_string(),
+    )
+    .await?;
     Ok(vec![("SMS_QUEUE_URL", queue_url), ("SMS_DLQ_URL", dlq_url)])
 }
 

@@ -30,7 +30,10 @@ struct Poller {
 fn setting<T: std::str::FromStr>(name: &'static str, default: T) -> Result<T, config::ConfigError> {
     match config::optional(name) {
         None => Ok(default),
-        Some(v) => v.parse().map_err(|_| config::ConfigError::Invalid { name, reason: format!("{v:?} is not a number") }),
+        Some(v) => v.parse().map_err(|_| config::ConfigError::Invalid {
+            name,
+            reason: format!("{v:?} is not a number"),
+        }),
     }
 }
 
@@ -42,7 +45,11 @@ impl Poller {
             .map(|m| {
                 let attributes: serde_json::Map<String, Value> = m
                     .attributes()
-                    .map(|a| a.iter().map(|(k, v)| (k.as_str().to_owned(), json!(v))).collect())
+                    .map(|a| {
+                        a.iter()
+                            .map(|(k, v)| (k.as_str().to_owned(), json!(v)))
+                            .collect()
+                    })
                     .unwrap_or_default();
                 json!({
                     "messageId": m.message_id(),
@@ -70,7 +77,8 @@ impl Poller {
                 return everything();
             }
         };
-        let failed_invocation = !resp.status().is_success() || resp.headers().contains_key("x-amz-function-error");
+        let failed_invocation =
+            !resp.status().is_success() || resp.headers().contains_key("x-amz-function-error");
         let body: Value = resp.json().await.unwrap_or(Value::Null);
         if failed_invocation {
             warn!(%body, "the sender failed; the records return after the visibility timeout");
@@ -78,7 +86,11 @@ impl Poller {
         }
         body["batchItemFailures"]
             .as_array()
-            .map(|f| f.iter().filter_map(|x| x["itemIdentifier"].as_str().map(str::to_owned)).collect())
+            .map(|f| {
+                f.iter()
+                    .filter_map(|x| x["itemIdentifier"].as_str().map(str::to_owned))
+                    .collect()
+            })
             .unwrap_or_default()
     }
 
@@ -98,7 +110,10 @@ impl Poller {
         if messages.is_empty() {
             return Ok(0);
         }
-        let ids: Vec<String> = messages.iter().filter_map(|m| m.message_id().map(str::to_owned)).collect();
+        let ids: Vec<String> = messages
+            .iter()
+            .filter_map(|m| m.message_id().map(str::to_owned))
+            .collect();
         let failed = self.invoke(&self.event(&messages), &ids).await;
         let done: Vec<_> = messages
             .iter()
@@ -112,7 +127,12 @@ impl Poller {
                     .ok()
             })
             .collect();
-        info!(received = messages.len(), returned = failed.len(), deleted = done.len(), "batch handled");
+        info!(
+            received = messages.len(),
+            returned = failed.len(),
+            deleted = done.len(),
+            "batch handled"
+        );
         if !done.is_empty() {
             self.sqs
                 .delete_message_batch()
@@ -156,8 +176,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     let poller = Poller {
         sqs,
-        http: reqwest::Client::builder().timeout(Duration::from_secs(900)).build()?,
-        region: sdk.region().map(|r| r.to_string()).unwrap_or_else(|| "us-east-1".into()),
+        http: reqwest::Client::builder()
+            .timeout(Duration::from_secs(900))
+            .build()?,
+        region: sdk
+            .region()
+            .map(|r| r.to_string())
+            .unwrap_or_else(|| "us-east-1".into()),
         invoke_url: config::required("SENDER_INVOKE_URL")?,
         batch_size,
         visibility: setting("POLLER_VISIBILITY_TIMEOUT", 30)?,
