@@ -12,7 +12,6 @@
 
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_dynamodb::config::Credentials;
-use aws_sdk_sqs::types::QueueAttributeName;
 
 /// The environment variable that holds moto's URL.
 pub const MOTO_URL_VAR: &str = "SMS_TEST_MOTO_URL";
@@ -73,86 +72,21 @@ pub async fn table() -> (aws_sdk_dynamodb::Client, String) {
 pub async fn secret(json: &str) -> (aws_sdk_secretsmanager::Client, String) {
     let client = aws_sdk_secretsmanager::Client::new(&aws_config().await);
     let name = unique("sms-test/secret");
-    client
-        .create_secret()
-        .name(&name)
-        .secret_string(json)
-        .send()
+    local_stack::secret(&client, &name, json)
         .await
-        .unwrap_or_else(|e| {
-            panic!(
-                "creating secret {name} in moto: {}",
-                aws_sdk_secretsmanager::error::DisplayErrorContext(e)
-            )
-        });
+        .unwrap_or_else(|e| panic!("in moto: {e}"));
     (client, name)
 }
 
 /// A fresh queue whose messages move to a fresh dead-letter queue after `max_receive`
-/// receives (a redrive policy, as in template.yaml). Returns a client, the queue's URL and
-/// the dead-letter queue's URL. The visibility timeout is SQS's default (30 s); a test can
+/// receives (the local stack's provisioning, as in template.yaml). Returns a client, the
+/// queue's URL and the dead-letter queue's URL. The visibility timeout is 30 s; a test can
 /// make a received message visible again at once with `ChangeMessageVisibility` to 0.
 pub async fn queue_with_dlq(max_receive: u32) -> (aws_sdk_sqs::Client, String, String) {
     let client = aws_sdk_sqs::Client::new(&aws_config().await);
-    let name = unique("sms-test");
-    let fail = |what: &str, e: &dyn std::fmt::Display| -> ! { panic!("{what} in moto: {e}") };
-
-    let dlq_url = client
-        .create_queue()
-        .queue_name(format!("{name}-dlq"))
-        .send()
-        .await
-        .unwrap_or_else(|e| {
-            fail(
-                "creating the dead-letter queue",
-                &aws_sdk_sqs::error::DisplayErrorContext(e),
-            )
-        })
-        .queue_url
-        .unwrap_or_else(|| {
-            fail(
-                "creating the dead-letter queue",
-                &"no QueueUrl in the answer",
-            )
-        });
-    let dlq_arn = client
-        .get_queue_attributes()
-        .queue_url(&dlq_url)
-        .attribute_names(QueueAttributeName::QueueArn)
-        .send()
-        .await
-        .unwrap_or_else(|e| {
-            fail(
-                "reading the dead-letter queue's ARN",
-                &aws_sdk_sqs::error::DisplayErrorContext(e),
-            )
-        })
-        .attributes
-        .and_then(|mut a| a.remove(&QueueAttributeName::QueueArn))
-        .unwrap_or_else(|| {
-            fail(
-                "reading the dead-letter queue's ARN",
-                &"no QueueArn attribute",
-            )
-        });
-    let redrive = serde_json::json!({
-        "deadLetterTargetArn": dlq_arn,
-        "maxReceiveCount": max_receive,
-    })
-    .to_string();
-    let queue_url = client
-        .create_queue()
-        .queue_name(&name)
-        .attributes(QueueAttributeName::RedrivePolicy, redrive)
-        .send()
-        .await
-        .unwrap_or_else(|e| {
-            fail(
-                "creating the queue",
-                &aws_sdk_sqs::error::DisplayErrorContext(e),
-            )
-        })
-        .queue_url
-        .unwrap_or_else(|| fail("creating the queue", &"no QueueUrl in the answer"));
+    let (queue_url, dlq_url) =
+        local_stack::queue_with_dlq(&client, &unique("sms-test"), max_receive, 30)
+            .await
+            .unwrap_or_else(|e| panic!("in moto: {e}"));
     (client, queue_url, dlq_url)
 }
