@@ -1,5 +1,6 @@
 //! Plivo: the Message API client and the webhook signature check (DESIGN §7).
 
+pub mod callback;
 mod client;
 mod signature;
 

@@ -400,7 +400,7 @@ impl BatchLedger for DynamoStore {
     }
 }
 
-fn is_transaction_condition_failure<R>(
+pub(crate) fn is_transaction_condition_failure<R>(
     e: &aws_sdk_dynamodb::error::SdkError<
         aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError,
         R,

@@ -8,10 +8,10 @@ use std::{
 use chrono::{DateTime, Duration, Utc};
 
 use super::{
-    AcceptedMessage, BatchLedger, BatchOutcome, BatchState, ClaimOutcome, IDEMPOTENCY_TTL_HOURS,
-    IdempotencyBegin, IdempotencyStore, JobRecord, JobSpec, JobStore, LedgerEntry, MessageRecord,
-    MessageStatus, MessageStore, StatusCounts, StoreError, StoredResponse, SuppressionList,
-    SuppressionSource,
+    AcceptedMessage, BatchLedger, BatchOutcome, BatchState, ClaimOutcome, CurrentStatus,
+    DeliveryReport, IDEMPOTENCY_TTL_HOURS, IdempotencyBegin, IdempotencyStore, JobRecord, JobSpec,
+    JobStore, LedgerEntry, MessageRecord, MessageStatus, MessageStore, ReportEffect, ReportStore,
+    StatusCounts, StoreError, StoredResponse, SuppressionList, SuppressionSource, advances,
 };
 use crate::phone::PhoneNumber;
 
@@ -31,6 +31,8 @@ struct State {
     jobs: HashMap<String, JobRecord>,
     ledgers: HashMap<String, Vec<LedgerEntry>>,
     status_counts: HashMap<String, StatusCounts>,
+    /// What reports have set, per message (the DynamoDB adapter's `STATUS` item).
+    reported: HashMap<String, CurrentStatus>,
 }
 
 #[derive(Debug, Default)]
@@ -400,5 +402,72 @@ impl BatchLedger for MemoryStore {
             e.lease_until = None;
         }
         Ok(())
+    }
+}
+
+impl ReportStore for MemoryStore {
+    async fn apply_report(
+        &self,
+        report: &DeliveryReport,
+        job_id: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<ReportEffect, StoreError> {
+        let mut guard = self.lock();
+        let state = &mut *guard;
+        let current = state.reported.get(&report.message_uuid).copied();
+        if !advances(current, report) {
+            return Ok(ReportEffect::Ignored);
+        }
+        let from = current.map(|c| c.status);
+        state.reported.insert(
+            report.message_uuid.clone(),
+            CurrentStatus {
+                status: report.status,
+                sequence: report.sequence,
+            },
+        );
+        let record = state
+            .messages
+            .entry(report.message_uuid.clone())
+            .or_insert_with(|| MessageRecord {
+                message_uuid: report.message_uuid.clone(),
+                to: None,
+                from: None,
+                job_id: None,
+                reference: None,
+                status: MessageStatus::Queued,
+                sequence: None,
+                error_code: None,
+                encoding: None,
+                segments: None,
+                units: None,
+                amount: None,
+                created_at: now,
+                updated_at: now,
+            });
+        record.status = report.status;
+        record.sequence = report.sequence.or(record.sequence);
+        record.error_code.clone_from(&report.error_code);
+        record.units = report.units.or(record.units);
+        if report.total_amount.is_some() {
+            record.amount.clone_from(&report.total_amount);
+        }
+        if record.to.is_none() {
+            record.to = report.to.as_ref().map(|t| t.to_string());
+        }
+        if let Some(job) = job_id {
+            record.job_id.get_or_insert_with(|| job.to_owned());
+        }
+        record.updated_at = now;
+        if let Some(job) = job_id
+            && from != Some(report.status)
+        {
+            let counts = state.status_counts.entry(job.to_owned()).or_default();
+            if let Some(old) = from {
+                counts.add(old, -1);
+            }
+            counts.add(report.status, 1);
+        }
+        Ok(ReportEffect::Applied { from })
     }
 }

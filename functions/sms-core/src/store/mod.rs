@@ -3,8 +3,10 @@
 
 mod dynamo;
 mod dynamo_jobs;
+mod dynamo_reports;
 mod jobs;
 mod memory;
+mod reports;
 pub mod schema;
 
 use std::{collections::HashSet, fmt, future::Future};
@@ -18,6 +20,10 @@ pub use jobs::{
     JobStore, LedgerEntry, StatusCounts,
 };
 pub use memory::MemoryStore;
+pub use reports::{
+    COUNTER_SHARDS, CurrentStatus, DeliveryReport, ReportEffect, ReportStore, advances,
+    counter_shard,
+};
 
 use crate::{phone::PhoneNumber, text::Encoding};
 

@@ -1,0 +1,190 @@
+//! Delivery reports in DynamoDB: the message's `STATUS` item and the job's counter shards.
+
+use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem, Update};
+use chrono::{DateTime, Duration, Utc};
+
+use super::{
+    CurrentStatus, DeliveryReport, MessageStatus, ReportEffect, ReportStore, StoreError, advances,
+    counter_shard,
+    dynamo::{DynamoStore, MESSAGE_RETENTION_DAYS, backend, get_n, get_s, message_pk, n, s},
+    dynamo_jobs::job_pk,
+};
+
+/// Reads and conditional writes tried before giving up under heavy concurrent reports for
+/// one message (Plivo sends one per status change, so contention is rare).
+const MAX_TRIES: u32 = 5;
+
+fn build_error(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Backend {
+        operation: "TransactWriteItems",
+        reason: e.to_string(),
+    }
+}
+
+impl DynamoStore {
+    fn status_update(
+        &self,
+        report: &DeliveryReport,
+        job_id: Option<&str>,
+        version: Option<u64>,
+        now: DateTime<Utc>,
+    ) -> Result<Update, StoreError> {
+        let mut sets = vec![
+            "#status = :status",
+            "status_rank = :rank",
+            "version = :next",
+            "updated_at = :now",
+            "expires_at = if_not_exists(expires_at, :exp)",
+        ];
+        let mut update = Update::builder()
+            .table_name(self.table())
+            .set_key(Some(Self::key(message_pk(&report.message_uuid), "STATUS")))
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":status", s(report.status.as_str()))
+            .expression_attribute_values(":rank", n(report.status.rank()))
+            .expression_attribute_values(":next", n(version.unwrap_or(0) + 1))
+            .expression_attribute_values(":now", s(now.to_rfc3339()))
+            .expression_attribute_values(
+                ":exp",
+                n((now + Duration::days(MESSAGE_RETENTION_DAYS)).timestamp()),
+            );
+        update = match version {
+            None => update.condition_expression("attribute_not_exists(pk)"),
+            Some(v) => update
+                .condition_expression("version = :seen")
+                .expression_attribute_values(":seen", n(v)),
+        };
+        let optional: [(&str, &str, Option<AttributeValue>); 16] = [
+            ("#to", "to", report.to.as_ref().map(|v| s(v.as_str()))),
+            ("#from", "from", report.from.as_ref().map(|v| s(v.as_str()))),
+            ("#job", "job_id", job_id.map(s)),
+            ("#seq", "sequence", report.sequence.map(n)),
+            ("#err", "error_code", report.error_code.clone().map(s)),
+            ("#units", "units", report.units.map(n)),
+            ("#rate", "total_rate", report.total_rate.clone().map(s)),
+            ("#amount", "amount", report.total_amount.clone().map(s)),
+            ("#mcc", "mcc", report.mcc.clone().map(s)),
+            ("#mnc", "mnc", report.mnc.clone().map(s)),
+            (
+                "#parent",
+                "parent_message_uuid",
+                report.parent_message_uuid.clone().map(s),
+            ),
+            ("#part", "part_info", report.part_info.clone().map(s)),
+            ("#mtime", "message_time", report.message_time.clone().map(s)),
+            ("#qtime", "queued_time", report.queued_time.clone().map(s)),
+            ("#stime", "sent_time", report.sent_time.clone().map(s)),
+            (
+                "#dtime",
+                "delivery_report_time",
+                report.delivery_report_time.clone().map(s),
+            ),
+        ];
+        let mut owned = Vec::new();
+        for (placeholder, name, value) in optional {
+            if let Some(value) = value {
+                let v = format!(":{}", &placeholder[1..]);
+                owned.push(format!("{placeholder} = {v}"));
+                update = update
+                    .expression_attribute_names(placeholder, name)
+                    .expression_attribute_values(v, value);
+            }
+        }
+        let mut all: Vec<String> = sets.drain(..).map(str::to_owned).collect();
+        all.extend(owned);
+        update
+            .update_expression(format!("SET {}", all.join(", ")))
+            .build()
+            .map_err(build_error)
+    }
+
+    fn counter_update(
+        &self,
+        job_id: &str,
+        uuid: &str,
+        from: Option<MessageStatus>,
+        to: MessageStatus,
+    ) -> Result<Option<Update>, StoreError> {
+        let counted = |st: Option<MessageStatus>| st.filter(|s| *s != MessageStatus::Queued);
+        let (old, new) = (counted(from), counted(Some(to)));
+        if old == new {
+            return Ok(None);
+        }
+        let mut adds = Vec::new();
+        let mut update = Update::builder()
+            .table_name(self.table())
+            .set_key(Some(Self::key(
+                job_pk(job_id),
+                &format!("COUNT#{:02}", counter_shard(uuid)),
+            )));
+        if let Some(new) = new {
+            adds.push(format!("#new :one"));
+            update = update
+                .expression_attribute_names("#new", new.as_str())
+                .expression_attribute_values(":one", n(1));
+        }
+        if let Some(old) = old {
+            adds.push(format!("#old :minus"));
+            update = update
+                .expression_attribute_names("#old", old.as_str())
+                .expression_attribute_values(":minus", n(-1));
+        }
+        Ok(Some(
+            update
+                .update_expression(format!("ADD {}", adds.join(", ")))
+                .build()
+                .map_err(build_error)?,
+        ))
+    }
+}
+
+impl ReportStore for DynamoStore {
+    async fn apply_report(
+        &self,
+        report: &DeliveryReport,
+        job_id: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<ReportEffect, StoreError> {
+        for _ in 0..MAX_TRIES {
+            let item = self.get(message_pk(&report.message_uuid), "STATUS").await?;
+            let current = item.as_ref().and_then(|i| {
+                let status = get_s(i, "status").and_then(|v| MessageStatus::parse(&v))?;
+                Some(CurrentStatus {
+                    status,
+                    sequence: get_n(i, "sequence"),
+                })
+            });
+            if !advances(current, report) {
+                return Ok(ReportEffect::Ignored);
+            }
+            let version = item
+                .as_ref()
+                .map(|i| get_n::<u64>(i, "version").unwrap_or(0));
+            let from = current.map(|c| c.status);
+            let mut tx = self.client().transact_write_items().transact_items(
+                TransactWriteItem::builder()
+                    .update(self.status_update(report, job_id, version, now)?)
+                    .build(),
+            );
+            if let Some(job) = job_id
+                && let Some(counter) =
+                    self.counter_update(job, &report.message_uuid, from, report.status)?
+            {
+                tx = tx.transact_items(TransactWriteItem::builder().update(counter).build());
+            }
+            match tx.send().await {
+                Ok(_) => return Ok(ReportEffect::Applied { from }),
+                // Another report for this message got in between: read again and decide again.
+                Err(e) if super::dynamo_jobs::is_transaction_condition_failure(&e) => continue,
+                Err(e) => return Err(backend("TransactWriteItems", e)),
+            }
+        }
+        Err(StoreError::Backend {
+            operation: "TransactWriteItems",
+            reason: format!(
+                "message {} kept changing under concurrent reports",
+                report.message_uuid
+            ),
+        })
+    }
+}
