@@ -1,24 +1,23 @@
-//! status-callback: Plivo's delivery reports and inbound messages.
-//!
-//! Delivery tracking arrives with its own issue; until then the routes answer 501 with a
-//! problem document, which Plivo treats as a failed callback and retries.
+//! status-callback: builds its clients once at cold start, then serves every invocation.
 
 use std::convert::Infallible;
 
 use lambda_http::{Error, Request, service_fn};
-use sms_core::{Problem, ProblemKind, telemetry};
+use sms_core::{config, telemetry, wiring};
+use status_callback::App;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     telemetry::init();
-    lambda_http::run(service_fn(|_req: Request| async {
-        Ok::<_, Infallible>(
-            Problem::new(
-                ProblemKind::NotImplemented,
-                "delivery tracking is not available in this version",
-            )
-            .into_response(),
-        )
+    let sdk = config::aws().await;
+    let app = App {
+        store: wiring::dynamo_store(&sdk)?,
+        secrets: wiring::secret_cache(&sdk)?,
+        public_base_url: config::PublicBaseUrl::from_env()?,
+    };
+    let app = &app;
+    lambda_http::run(service_fn(move |req: Request| async move {
+        Ok::<_, Infallible>(status_callback::handle(req, app).await)
     }))
     .await
 }

@@ -1,0 +1,338 @@
+//! status-callback handler tests: signed callbacks through the real handler and the
+//! in-memory store.
+
+use std::time::Duration;
+
+use lambda_http::{Body, Request, http};
+use serde_json::json;
+use sms_core::{
+    PhoneNumber,
+    config::PublicBaseUrl,
+    plivo::{SignatureV2, SignatureV3, SignedRequest},
+    secrets::{SecretCache, ServiceSecret, StaticSecret},
+    store::{
+        IntakeCounts, JobSpec, JobStore, MemoryStore, MessageStatus, MessageStore, SuppressionList,
+    },
+};
+use status_callback::App;
+
+const TOKEN: &str = "callback-test-token";
+const BASE: &str = "https://sms.example.com";
+const JOB: &str = "9a7d6c1e-0000-4000-8000-000000000002";
+
+type TestApp = App<MemoryStore, SecretCache<StaticSecret>>;
+
+fn app() -> TestApp {
+    let secret = ServiceSecret::from_json(
+        "test",
+        &json!({"plivo_auth_id": "MATEST", "plivo_auth_token": TOKEN, "plivo_src": "+14155550100", "api_keys": ["k"]}).to_string(),
+    )
+    .unwrap();
+    App {
+        store: MemoryStore::new(),
+        secrets: SecretCache::new(StaticSecret(secret), Duration::from_secs(60)),
+        public_base_url: PublicBaseUrl::parse(BASE).unwrap(),
+    }
+}
+
+fn pairs(p: &[(&str, &str)]) -> Vec<(String, String)> {
+    p.iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect()
+}
+
+/// A POST as Plivo sends it, signed (V3) with `token` over `path_and_query` under BASE.
+fn signed_post(path_and_query: &str, params: &[(&str, &str)], token: &str) -> Request {
+    let params = pairs(params);
+    let url = format!("{BASE}{path_and_query}");
+    let sig = SignatureV3::sign(
+        &SignedRequest {
+            method: "POST",
+            url: &url,
+            params: &params,
+        },
+        "1234567",
+        token,
+    );
+    let body = url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(&params)
+        .finish();
+    http::Request::builder()
+        .method("POST")
+        .uri(path_and_query)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header(SignatureV3::HEADER, sig)
+        .header(SignatureV3::NONCE_HEADER, "1234567")
+        .body(Body::Text(body))
+        .unwrap()
+}
+
+fn report(uuid: &str, status: &str, seq: &str) -> Vec<(&'static str, String)> {
+    vec![
+        ("MessageUUID", uuid.to_owned()),
+        ("Status", status.to_owned()),
+        ("To", "14155550123".to_owned()),
+        ("From", "14155550100".to_owned()),
+        ("Sequence", seq.to_owned()),
+        ("ErrorCode", String::new()),
+        ("Units", "1".to_owned()),
+    ]
+}
+
+async fn send_report(app: &TestApp, uuid: &str, status: &str, seq: &str, job: bool) -> u16 {
+    let r = report(uuid, status, seq);
+    let params: Vec<(&str, &str)> = r.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let path = if job {
+        format!("/v1/callbacks/plivo/status?job_id={JOB}")
+    } else {
+        "/v1/callbacks/plivo/status".into()
+    };
+    status_callback::handle(signed_post(&path, &params, TOKEN), app)
+        .await
+        .status()
+        .as_u16()
+}
+
+async fn job_with(app: &TestApp, uuids: &[&str]) {
+    use sms_core::store::{BatchLedger, BatchOutcome};
+    let spec = JobSpec {
+        job_id: JOB.into(),
+        text: "hi".into(),
+        from: PhoneNumber::parse("+14155550100").unwrap(),
+        reference: None,
+        encoding: sms_core::Encoding::Gsm7,
+        segments: 1,
+        counts: IntakeCounts::default(),
+        callback_url: String::new(),
+        batches: vec![vec![PhoneNumber::parse("+14155550123").unwrap()]],
+    };
+    let now = chrono::Utc::now();
+    app.store.create_job(&spec, now).await.unwrap();
+    app.store
+        .claim(JOB, 0, now + chrono::Duration::seconds(60), now)
+        .await
+        .unwrap();
+    let sent = BatchOutcome::Sent {
+        message_uuids: uuids.iter().map(|u| (*u).to_owned()).collect(),
+        invalid_numbers: vec![],
+    };
+    assert!(app.store.finish(JOB, 0, 1, &sent, now).await.unwrap());
+}
+
+#[tokio::test]
+async fn a_signed_report_moves_the_message_forward() {
+    let app = app();
+    assert_eq!(send_report(&app, "u-1", "sent", "2", false).await, 200);
+    assert_eq!(send_report(&app, "u-1", "delivered", "3", false).await, 200);
+    let m = app.store.get_message("u-1").await.unwrap().unwrap();
+    assert_eq!(m.status, MessageStatus::Delivered);
+    assert_eq!(
+        m.to.as_deref(),
+        Some("+14155550123"),
+        "a report for an unknown uuid is stored, not dropped"
+    );
+}
+
+#[tokio::test]
+async fn out_of_order_and_duplicated_reports_end_in_the_right_status_and_counts() {
+    // Arrange: a job whose batch Plivo accepted as three messages.
+    let app = app();
+    job_with(&app, &["a", "b", "c"]).await;
+
+    // Act: a's reports arrive backwards, b's twice each, c stops at undelivered.
+    for (uuid, status, seq) in [
+        ("a", "delivered", "3"),
+        ("a", "sent", "2"),
+        ("a", "queued", "1"),
+        ("b", "queued", "1"),
+        ("b", "queued", "1"),
+        ("b", "sent", "2"),
+        ("b", "sent", "2"),
+        ("b", "delivered", "3"),
+        ("b", "delivered", "3"),
+        ("c", "sent", "2"),
+        ("c", "undelivered", "3"),
+        ("c", "sent", "2"),
+    ] {
+        assert_eq!(send_report(&app, uuid, status, seq, true).await, 200);
+    }
+
+    // Assert
+    let status =
+        |u: &'static str| async { app.store.get_message(u).await.unwrap().unwrap().status };
+    assert_eq!(status("a").await, MessageStatus::Delivered);
+    assert_eq!(status("b").await, MessageStatus::Delivered);
+    assert_eq!(status("c").await, MessageStatus::Undelivered);
+    let counts = app.store.status_counts(JOB).await.unwrap();
+    assert_eq!(
+        (counts.delivered, counts.undelivered, counts.sent),
+        (2, 1, 0)
+    );
+}
+
+#[tokio::test]
+async fn forged_or_tampered_reports_are_403_and_change_nothing() {
+    let app = app();
+    let params = [("MessageUUID", "u-2"), ("Status", "delivered")];
+
+    let wrong_token = signed_post("/v1/callbacks/plivo/status", &params, "not-the-token");
+    assert_eq!(
+        status_callback::handle(wrong_token, &app).await.status(),
+        403
+    );
+
+    let mut tampered = signed_post("/v1/callbacks/plivo/status", &params, TOKEN);
+    *tampered.body_mut() = Body::Text("MessageUUID=u-2&Status=failed".into());
+    assert_eq!(status_callback::handle(tampered, &app).await.status(), 403);
+
+    let other_url = signed_post("/v1/callbacks/plivo/status?job_id=x", &params, TOKEN);
+    let (mut parts, body) = other_url.into_parts();
+    parts.uri = "/v1/callbacks/plivo/status".parse().unwrap();
+    assert_eq!(
+        status_callback::handle(Request::from_parts(parts, body), &app)
+            .await
+            .status(),
+        403
+    );
+
+    let unsigned = http::Request::builder()
+        .method("POST")
+        .uri("/v1/callbacks/plivo/status")
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(Body::Text("MessageUUID=u-2&Status=delivered".into()))
+        .unwrap();
+    assert_eq!(status_callback::handle(unsigned, &app).await.status(), 403);
+
+    assert!(app.store.get_message("u-2").await.unwrap().is_none());
+}
+
+#[tokio::test]
+async fn the_v2_signature_family_is_accepted() {
+    let app = app();
+    let url = format!("{BASE}/v1/callbacks/plivo/status");
+    let req = http::Request::builder()
+        .method("POST")
+        .uri("/v1/callbacks/plivo/status")
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header(
+            SignatureV2::MA_HEADER,
+            SignatureV2::sign(&url, "999", TOKEN),
+        )
+        .header(SignatureV2::NONCE_HEADER, "999")
+        .body(Body::Text("MessageUUID=u-3&Status=sent".into()))
+        .unwrap();
+    assert_eq!(status_callback::handle(req, &app).await.status(), 200);
+}
+
+#[tokio::test]
+async fn a_signed_report_without_uuid_or_status_is_400() {
+    let app = app();
+    let resp = status_callback::handle(
+        signed_post(
+            "/v1/callbacks/plivo/status",
+            &[("To", "14155550123")],
+            TOKEN,
+        ),
+        &app,
+    )
+    .await;
+    assert_eq!(resp.status(), 400);
+    let body: serde_json::Value = match resp.body() {
+        Body::Text(t) => serde_json::from_str(t).unwrap(),
+        _ => panic!(),
+    };
+    assert_eq!(body["errors"][0]["field"], "MessageUUID");
+    assert_eq!(body["errors"][1]["field"], "Status");
+}
+
+#[tokio::test]
+async fn error_200_suppresses_the_destination() {
+    let app = app();
+    let params = [
+        ("MessageUUID", "u-4"),
+        ("Status", "failed"),
+        ("To", "14155550123"),
+        ("ErrorCode", "200"),
+    ];
+    assert_eq!(
+        status_callback::handle(
+            signed_post("/v1/callbacks/plivo/status", &params, TOKEN),
+            &app
+        )
+        .await
+        .status(),
+        200
+    );
+    assert!(
+        app.store
+            .is_suppressed(&PhoneNumber::parse("+14155550123").unwrap())
+            .await
+            .unwrap()
+    );
+}
+
+#[tokio::test]
+async fn stop_and_start_change_the_suppression_list_and_reply_with_empty_xml() {
+    let app = app();
+    let number = PhoneNumber::parse("+14155550199").unwrap();
+    let inbound = |text: &'static str| {
+        signed_post(
+            "/v1/callbacks/plivo/inbound",
+            &[
+                ("From", "14155550199"),
+                ("To", "14155550100"),
+                ("Text", text),
+                ("Type", "sms"),
+            ],
+            TOKEN,
+        )
+    };
+
+    let resp = status_callback::handle(inbound("  Stop "), &app).await;
+    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.headers()["content-type"], "application/xml");
+    assert_eq!(resp.body(), &Body::Text("<Response/>".into()));
+    assert!(app.store.is_suppressed(&number).await.unwrap());
+
+    status_callback::handle(inbound("hello there"), &app).await;
+    assert!(app.store.is_suppressed(&number).await.unwrap());
+
+    status_callback::handle(inbound("START"), &app).await;
+    assert!(!app.store.is_suppressed(&number).await.unwrap());
+
+    let forged = signed_post(
+        "/v1/callbacks/plivo/inbound",
+        &[("From", "14155550199"), ("Text", "STOP")],
+        "bad",
+    );
+    assert_eq!(status_callback::handle(forged, &app).await.status(), 403);
+    assert!(!app.store.is_suppressed(&number).await.unwrap());
+}
+
+#[tokio::test]
+async fn get_callbacks_are_verified_over_their_query() {
+    let app = app();
+    let params = pairs(&[("MessageUUID", "u-5"), ("Status", "sent")]);
+    let url = format!("{BASE}/v1/callbacks/plivo/status?MessageUUID=u-5&Status=sent");
+    let sig = SignatureV3::sign(
+        &SignedRequest {
+            method: "GET",
+            url: &url,
+            params: &params,
+        },
+        "42",
+        TOKEN,
+    );
+    let req = http::Request::builder()
+        .method("GET")
+        .uri("/v1/callbacks/plivo/status?MessageUUID=u-5&Status=sent")
+        .header(SignatureV3::HEADER, sig)
+        .header(SignatureV3::NONCE_HEADER, "42")
+        .body(Body::Empty)
+        .unwrap();
+    assert_eq!(status_callback::handle(req, &app).await.status(), 200);
+    assert_eq!(
+        app.store.get_message("u-5").await.unwrap().unwrap().status,
+        MessageStatus::Sent
+    );
+}
