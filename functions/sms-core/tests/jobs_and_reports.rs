@@ -1,0 +1,301 @@
+//! Jobs, the batch ledger and delivery reports: every scenario runs against the DynamoDB
+//! adapter in moto (real SDK calls, real conditional writes and transactions) and against
+//! the in-memory adapter, so both follow the same rules.
+//!
+//! Needs moto: run through `make test` or `infra/with-moto.sh cargo test`.
+
+use chrono::{Duration, Utc};
+use sms_core::{
+    Encoding, PhoneNumber,
+    store::{
+        BatchLedger, BatchOutcome, BatchState, ClaimOutcome, DeliveryReport, DynamoStore,
+        IntakeCounts, JobSpec, JobStore, MemoryStore, MessageStatus, MessageStore, ReportEffect,
+        ReportStore,
+    },
+};
+
+fn number(i: usize) -> PhoneNumber {
+    PhoneNumber::parse(&format!("+1415{i:07}")).unwrap()
+}
+
+fn spec(job_id: &str, batches: usize) -> JobSpec {
+    JobSpec {
+        job_id: job_id.to_owned(),
+        text: "hello".into(),
+        from: PhoneNumber::parse("+14155550100").unwrap(),
+        reference: Some("campaign-1".into()),
+        encoding: Encoding::Gsm7,
+        segments: 1,
+        counts: IntakeCounts {
+            accepted: (batches * 2) as u64,
+            duplicates: 1,
+            suppressed: 2,
+            invalid: 3,
+        },
+        callback_url: format!("https://x/cb?job_id={job_id}"),
+        batches: (0..batches)
+            .map(|b| vec![number(b * 2), number(b * 2 + 1)])
+            .collect(),
+    }
+}
+
+fn report(uuid: &str, status: MessageStatus, sequence: u64) -> DeliveryReport {
+    DeliveryReport {
+        message_uuid: uuid.to_owned(),
+        status,
+        to: Some(PhoneNumber::parse("+14155550123").unwrap()),
+        from: None,
+        sequence: Some(sequence),
+        error_code: None,
+        units: Some(1),
+        total_rate: None,
+        total_amount: Some("0.0079".into()),
+        mcc: None,
+        mnc: None,
+        parent_message_uuid: None,
+        part_info: None,
+        message_time: None,
+        queued_time: None,
+        sent_time: None,
+        delivery_report_time: None,
+    }
+}
+
+trait Store: JobStore + BatchLedger + ReportStore + MessageStore {}
+impl<T: JobStore + BatchLedger + ReportStore + MessageStore> Store for T {}
+
+async fn a_job_keeps_its_ledger_and_counts(store: &impl Store) {
+    let job = uuid::Uuid::new_v4().to_string();
+    assert!(store.get_job(&job).await.unwrap().is_none());
+    store.create_job(&spec(&job, 3), Utc::now()).await.unwrap();
+
+    let record = store.get_job(&job).await.unwrap().unwrap();
+    assert_eq!(
+        (
+            record.batches_total,
+            record.counts.invalid,
+            record.reference.as_deref()
+        ),
+        (3, 3, Some("campaign-1"))
+    );
+    let ledger = store.ledger(&job).await.unwrap();
+    assert_eq!(
+        ledger.iter().map(|e| e.batch).collect::<Vec<_>>(),
+        [0, 1, 2]
+    );
+    assert_eq!(ledger[1].recipients, [number(2), number(3)]);
+    assert!(
+        ledger
+            .iter()
+            .all(|e| e.state == BatchState::Pending && !e.enqueued)
+    );
+
+    store.mark_enqueued(&job, 1).await.unwrap();
+    assert!(store.ledger(&job).await.unwrap()[1].enqueued);
+}
+
+async fn a_batch_is_claimed_once_and_ends_once(store: &impl Store) {
+    let job = uuid::Uuid::new_v4().to_string();
+    store.create_job(&spec(&job, 1), Utc::now()).await.unwrap();
+    let now = Utc::now();
+    let lease = now + Duration::seconds(60);
+
+    let ClaimOutcome::Claimed { attempt } = store.claim(&job, 0, lease, now).await.unwrap() else {
+        panic!("claim")
+    };
+    assert!(matches!(
+        store.claim(&job, 0, lease, now).await.unwrap(),
+        ClaimOutcome::Busy { .. }
+    ));
+
+    let sent = BatchOutcome::Sent {
+        message_uuids: vec!["m1".into(), "m2".into()],
+        invalid_numbers: vec!["14150000009".into()],
+    };
+    assert!(store.finish(&job, 0, attempt, &sent, now).await.unwrap());
+    assert!(
+        !store.finish(&job, 0, attempt, &sent, now).await.unwrap(),
+        "a second finish changes nothing"
+    );
+    assert_eq!(
+        store.claim(&job, 0, lease, now).await.unwrap(),
+        ClaimOutcome::Ended(BatchState::Sent)
+    );
+
+    let record = store.get_job(&job).await.unwrap().unwrap();
+    assert_eq!(
+        (
+            record.batches_sent,
+            record.messages_accepted,
+            record.plivo_invalid
+        ),
+        (1, 2, 1)
+    );
+    assert_eq!(
+        store.ledger(&job).await.unwrap()[0].message_uuids,
+        ["m1", "m2"]
+    );
+    assert_eq!(
+        store.claim(&job, 7, lease, now).await.unwrap(),
+        ClaimOutcome::Missing
+    );
+}
+
+async fn an_expired_claim_is_reported_and_a_released_one_can_be_claimed_again(store: &impl Store) {
+    let job = uuid::Uuid::new_v4().to_string();
+    store.create_job(&spec(&job, 2), Utc::now()).await.unwrap();
+    let now = Utc::now();
+
+    let ClaimOutcome::Claimed { attempt } = store
+        .claim(&job, 0, now - Duration::seconds(1), now)
+        .await
+        .unwrap()
+    else {
+        panic!()
+    };
+    assert_eq!(
+        store.claim(&job, 0, now, now).await.unwrap(),
+        ClaimOutcome::LeaseExpired { attempt }
+    );
+    let unknown = BatchOutcome::Unknown {
+        reason: "lease expired".into(),
+    };
+    assert!(store.finish(&job, 0, attempt, &unknown, now).await.unwrap());
+    assert_eq!(
+        store.get_job(&job).await.unwrap().unwrap().batches_unknown,
+        1
+    );
+
+    let ClaimOutcome::Claimed { attempt } = store
+        .claim(&job, 1, now + Duration::seconds(60), now)
+        .await
+        .unwrap()
+    else {
+        panic!()
+    };
+    store.release(&job, 1, attempt).await.unwrap();
+    assert_eq!(
+        store.ledger(&job).await.unwrap()[1].state,
+        BatchState::Pending
+    );
+    assert_eq!(
+        store
+            .claim(&job, 1, now + Duration::seconds(60), now)
+            .await
+            .unwrap(),
+        ClaimOutcome::Claimed {
+            attempt: attempt + 1
+        }
+    );
+    let failed = BatchOutcome::Failed {
+        error: "refused".into(),
+    };
+    assert!(
+        !store.finish(&job, 1, attempt, &failed, now).await.unwrap(),
+        "a stale claim cannot finish"
+    );
+}
+
+async fn reports_move_forward_and_count_each_message_once(store: &impl Store) {
+    use MessageStatus::*;
+    let job = uuid::Uuid::new_v4().to_string();
+    store.create_job(&spec(&job, 1), Utc::now()).await.unwrap();
+    let (a, b) = (
+        uuid::Uuid::new_v4().to_string(),
+        uuid::Uuid::new_v4().to_string(),
+    );
+    let now = Utc::now();
+
+    let job_ref = job.as_str();
+    let apply = |uuid: String, status, seq| async move {
+        store
+            .apply_report(&report(&uuid, status, seq), Some(job_ref), now)
+            .await
+            .unwrap()
+    };
+    assert_eq!(
+        apply(a.clone(), Delivered, 3).await,
+        ReportEffect::Applied { from: None }
+    );
+    assert_eq!(apply(a.clone(), Sent, 2).await, ReportEffect::Ignored);
+    assert_eq!(apply(a.clone(), Delivered, 3).await, ReportEffect::Ignored);
+    assert_eq!(
+        apply(b.clone(), Queued, 1).await,
+        ReportEffect::Applied { from: None }
+    );
+    assert_eq!(
+        apply(b.clone(), Sent, 2).await,
+        ReportEffect::Applied { from: Some(Queued) }
+    );
+    assert_eq!(apply(b.clone(), Sent, 2).await, ReportEffect::Ignored);
+    assert_eq!(
+        apply(b.clone(), Undelivered, 3).await,
+        ReportEffect::Applied { from: Some(Sent) }
+    );
+
+    let counts = store.status_counts(&job).await.unwrap();
+    assert_eq!(
+        (counts.delivered, counts.undelivered, counts.sent),
+        (1, 1, 0)
+    );
+    let msg = store
+        .get_message(&a)
+        .await
+        .unwrap()
+        .expect("a report for an unknown uuid is kept");
+    assert_eq!(
+        (msg.status, msg.to.as_deref(), msg.job_id.as_deref()),
+        (Delivered, Some("+14155550123"), Some(job.as_str()))
+    );
+}
+
+async fn a_report_keeps_the_facts_the_sender_wrote(store: &impl Store) {
+    let uuid = uuid::Uuid::new_v4().to_string();
+    let now = Utc::now();
+    store
+        .apply_report(&report(&uuid, MessageStatus::Sent, 2), None, now)
+        .await
+        .unwrap();
+    let accepted = sms_core::store::AcceptedMessage {
+        message_uuid: uuid.clone(),
+        to: None,
+        from: PhoneNumber::parse("+14155550100").unwrap(),
+        job_id: Some("j".into()),
+        reference: None,
+        encoding: Encoding::Ucs2,
+        segments: 2,
+    };
+    store.record_accepted(&[accepted], now).await.unwrap();
+    let msg = store.get_message(&uuid).await.unwrap().unwrap();
+    assert_eq!(
+        msg.status,
+        MessageStatus::Sent,
+        "recording after a report does not move it back"
+    );
+    assert_eq!(
+        (msg.encoding.as_deref(), msg.segments),
+        (Some("UCS-2"), Some(2))
+    );
+}
+
+macro_rules! both_adapters {
+    ($($name:ident),* $(,)?) => {
+        mod dynamo {
+            $(#[tokio::test] async fn $name() {
+                let (client, table) = sms_test_support::table().await;
+                super::$name(&super::DynamoStore::new(client, table)).await;
+            })*
+        }
+        mod memory {
+            $(#[tokio::test] async fn $name() { super::$name(&super::MemoryStore::new()).await; })*
+        }
+    };
+}
+
+both_adapters!(
+    a_job_keeps_its_ledger_and_counts,
+    a_batch_is_claimed_once_and_ends_once,
+    an_expired_claim_is_reported_and_a_released_one_can_be_claimed_again,
+    reports_move_forward_and_count_each_message_once,
+    a_report_keeps_the_facts_the_sender_wrote,
+);
