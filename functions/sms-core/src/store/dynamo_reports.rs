@@ -118,13 +118,13 @@ impl DynamoStore {
                 &format!("COUNT#{:02}", counter_shard(uuid)),
             )));
         if let Some(new) = new {
-            adds.push(format!("#new :one"));
+            adds.push("#new :one".to_owned());
             update = update
                 .expression_attribute_names("#new", new.as_str())
                 .expression_attribute_values(":one", n(1));
         }
         if let Some(old) = old {
-            adds.push(format!("#old :minus"));
+            adds.push("#old :minus".to_owned());
             update = update
                 .expression_attribute_names("#old", old.as_str())
                 .expression_attribute_values(":minus", n(-1));

@@ -1,0 +1,42 @@
+//! Peak memory of the send-bulk core for one list size: `make bench` runs this under
+//! `/usr/bin/time -v` for each size and reports the maximum resident set.
+//!
+//! Usage: `intake_peak <recipients>`
+
+use std::{collections::HashSet, io::Write};
+
+use send_bulk::{BulkRequest, BulkRequestBody, Intake};
+use sms_core::{PhoneNumber, bulk::RecipientList};
+
+fn main() {
+    let n: usize = std::env::args()
+        .nth(1)
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(300_000);
+    let recipients: Vec<String> = (0..n).map(|i| format!("\"+1415{i:07}\"")).collect();
+    let json = format!(
+        "{{\"recipients\":[{}],\"text\":\"Flash sale\"}}",
+        recipients.join(",")
+    );
+    drop(recipients);
+    let src = PhoneNumber::parse("+14155550100").expect("valid sender");
+    let started = std::time::Instant::now();
+    let parsed: BulkRequestBody = serde_json::from_str(&json).expect("valid body");
+    let request = BulkRequest::parse(parsed, &src).expect("valid request");
+    let list = RecipientList::parse(&request.recipients);
+    let intake =
+        Intake::build(list, &HashSet::new(), &request.text, 1000).expect("recipients left");
+    let batches: Vec<String> = intake
+        .batches
+        .iter()
+        .map(|b| serde_json::to_string(b).expect("encodable"))
+        .collect();
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(
+        out,
+        "recipients={n} body_bytes={} batches={} elapsed_ms={}",
+        json.len(),
+        batches.len(),
+        started.elapsed().as_millis()
+    );
+}

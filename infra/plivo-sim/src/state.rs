@@ -1,0 +1,280 @@
+//! What the simulator remembers: every send request it received, per-recipient acceptance
+//! counts, report counters and the current settings.
+
+use std::{
+    collections::{BTreeMap, HashMap},
+    sync::{Arc, Mutex, MutexGuard, RwLock},
+};
+
+use serde::Serialize;
+use sms_core::secrets::PlivoCredentials;
+
+use crate::{
+    config::{Settings, SettingsPatch, SimConfig},
+    reports::Reporter,
+};
+
+/// How a send request ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    Accepted,
+    RateLimited,
+    ServerError,
+    Unauthorized,
+    BadRequest,
+}
+
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Accepted => "accepted",
+            Self::RateLimited => "rate_limited",
+            Self::ServerError => "server_error",
+            Self::Unauthorized => "unauthorized",
+            Self::BadRequest => "bad_request",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RecipientRecord {
+    /// E.164 with `+`.
+    pub to: String,
+    pub message_uuid: String,
+}
+
+/// One send request as `GET /__sim/requests` shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct RequestRecord {
+    pub seq: u64,
+    pub received_at: String,
+    pub auth_ok: bool,
+    pub src: Option<String>,
+    /// `dst` cut at `<`, as sent, duplicates included.
+    pub dst: Vec<String>,
+    pub text: Option<String>,
+    pub url: Option<String>,
+    pub method: Option<String>,
+    pub outcome: Outcome,
+    pub status: u16,
+    /// Accepted, but the answer was held back by the slow fault.
+    pub slow: bool,
+    /// The error sentence of a refused request.
+    pub error: Option<String>,
+    /// In the order of the answer (not `dst` order).
+    pub message_uuids: Vec<String>,
+    pub invalid_number: Vec<String>,
+    /// Accepted recipients in `dst` order, each with its uuid.
+    pub recipients: Vec<RecipientRecord>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct OutcomeCounts {
+    pub accepted: u64,
+    pub rate_limited: u64,
+    pub server_error: u64,
+    pub unauthorized: u64,
+    pub bad_request: u64,
+}
+
+/// `GET /__sim/stats`.
+#[derive(Debug, Clone, Serialize)]
+pub struct Stats {
+    pub requests: u64,
+    pub outcomes: OutcomeCounts,
+    /// Messages accepted, one per recipient per accepted request.
+    pub recipients_accepted: u64,
+    pub distinct_recipients: u64,
+    /// Numbers (E.164) accepted more than once: what "no duplicate sends" tests look for.
+    pub duplicates: Vec<String>,
+    pub invalid_numbers: u64,
+    /// Callbacks answered 2xx (each copy counts in duplicate mode).
+    pub reports_sent: u64,
+    /// Callbacks dropped after every retry failed.
+    pub reports_failed: u64,
+    /// Callbacks scheduled and not yet sent or dropped.
+    pub reports_pending: u64,
+}
+
+/// Everything `POST /__sim/reset` clears. The epoch tells background report tasks that the
+/// log they were counting into is gone, so they stop instead of counting into the new one.
+struct Log {
+    epoch: u64,
+    next_seq: u64,
+    fault_tick: u64,
+    requests: Vec<RequestRecord>,
+    accepted_per_recipient: HashMap<String, u64>,
+    reports_sent: u64,
+    reports_failed: u64,
+    reports_pending: u64,
+}
+
+impl Log {
+    fn new(epoch: u64) -> Self {
+        Self {
+            epoch,
+            next_seq: 0,
+            fault_tick: 0,
+            requests: Vec::new(),
+            accepted_per_recipient: HashMap::new(),
+            reports_sent: 0,
+            reports_failed: 0,
+            reports_pending: 0,
+        }
+    }
+}
+
+/// Shared by every handler and report task; cheap to clone.
+#[derive(Clone)]
+pub struct SimState(Arc<Inner>);
+
+struct Inner {
+    credentials: PlivoCredentials,
+    initial: Settings,
+    settings: RwLock<Settings>,
+    log: Mutex<Log>,
+    reporter: Reporter,
+}
+
+/// A lock that a panicking holder left poisoned still guards consistent-enough test data;
+/// serving it beats failing every later request.
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl SimState {
+    pub fn new(config: &SimConfig) -> Result<Self, reqwest::Error> {
+        Ok(Self(Arc::new(Inner {
+            credentials: config.credentials.clone(),
+            initial: config.settings.clone(),
+            settings: RwLock::new(config.settings.clone()),
+            log: Mutex::new(Log::new(0)),
+            reporter: Reporter::new(config.report_concurrency)?,
+        })))
+    }
+
+    pub fn credentials(&self) -> &PlivoCredentials {
+        &self.0.credentials
+    }
+
+    pub(crate) fn reporter(&self) -> &Reporter {
+        &self.0.reporter
+    }
+
+    pub fn settings(&self) -> Settings {
+        self.0
+            .settings
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Applies a partial update. The fault count restarts so "every Nth" counts from here.
+    pub fn update_settings(&self, patch: SettingsPatch) -> Result<Settings, String> {
+        let mut settings = self.0.settings.write().unwrap_or_else(|e| e.into_inner());
+        let next = settings.patched(patch)?;
+        *settings = next.clone();
+        lock(&self.0.log).fault_tick = 0;
+        Ok(next)
+    }
+
+    /// Forgets everything received and restores the startup settings, so one test's faults
+    /// never leak into the next. Report tasks still running stop at their next step.
+    pub fn reset(&self) {
+        *self.0.settings.write().unwrap_or_else(|e| e.into_inner()) = self.0.initial.clone();
+        let mut log = lock(&self.0.log);
+        let epoch = log.epoch + 1;
+        *log = Log::new(epoch);
+    }
+
+    /// The next request's sequence number (1-based) and the epoch it belongs to.
+    pub(crate) fn next_seq(&self) -> (u64, u64) {
+        let mut log = lock(&self.0.log);
+        log.next_seq += 1;
+        (log.next_seq, log.epoch)
+    }
+
+    /// Counts one authenticated send request for the "every Nth" faults.
+    pub(crate) fn next_fault_tick(&self) -> u64 {
+        let mut log = lock(&self.0.log);
+        log.fault_tick += 1;
+        log.fault_tick
+    }
+
+    /// Stores a finished request. Returns false when a reset happened since it arrived, in
+    /// which case nothing is stored and no reports should be sent for it.
+    pub(crate) fn record(&self, epoch: u64, record: RequestRecord, reports: u64) -> bool {
+        let mut log = lock(&self.0.log);
+        if log.epoch != epoch {
+            return false;
+        }
+        for r in &record.recipients {
+            *log.accepted_per_recipient.entry(r.to.clone()).or_default() += 1;
+        }
+        log.reports_pending += reports;
+        log.requests.push(record);
+        true
+    }
+
+    pub(crate) fn epoch(&self) -> u64 {
+        lock(&self.0.log).epoch
+    }
+
+    /// A report finished (sent, or dropped after its retries).
+    pub(crate) fn report_done(&self, epoch: u64, sent: bool) {
+        let mut log = lock(&self.0.log);
+        if log.epoch != epoch {
+            return;
+        }
+        log.reports_pending = log.reports_pending.saturating_sub(1);
+        if sent {
+            log.reports_sent += 1;
+        } else {
+            log.reports_failed += 1;
+        }
+    }
+
+    /// Every request received since the last reset, in arrival order.
+    pub fn requests(&self) -> Vec<RequestRecord> {
+        let mut all = lock(&self.0.log).requests.clone();
+        // Records are stored when a request finishes; faster ones can overtake.
+        all.sort_by_key(|r| r.seq);
+        all
+    }
+
+    pub fn stats(&self) -> Stats {
+        let log = lock(&self.0.log);
+        let mut by_outcome: BTreeMap<Outcome, u64> = BTreeMap::new();
+        let mut invalid_numbers = 0;
+        for r in &log.requests {
+            *by_outcome.entry(r.outcome).or_default() += 1;
+            invalid_numbers += r.invalid_number.len() as u64;
+        }
+        let count = |o| by_outcome.get(&o).copied().unwrap_or(0);
+        let mut duplicates: Vec<String> = log
+            .accepted_per_recipient
+            .iter()
+            .filter(|(_, n)| **n > 1)
+            .map(|(to, _)| to.clone())
+            .collect();
+        duplicates.sort();
+        Stats {
+            requests: log.requests.len() as u64,
+            outcomes: OutcomeCounts {
+                accepted: count(Outcome::Accepted),
+                rate_limited: count(Outcome::RateLimited),
+                server_error: count(Outcome::ServerError),
+                unauthorized: count(Outcome::Unauthorized),
+                bad_request: count(Outcome::BadRequest),
+            },
+            recipients_accepted: log.accepted_per_recipient.values().sum(),
+            distinct_recipients: log.accepted_per_recipient.len() as u64,
+            duplicates,
+            invalid_numbers,
+            reports_sent: log.reports_sent,
+            reports_failed: log.reports_failed,
+            reports_pending: log.reports_pending,
+        }
+    }
+}
