@@ -20,5 +20,8 @@ cargo clippy --workspace --all-targets --quiet -- -D warnings
 step "unit, handler and adapter tests (moto)"
 "$root/infra/with-moto.sh" cargo test --workspace --exclude e2e
 
+step "template checks"
+"$root/infra/template-tests/check.sh"
+
 step "end-to-end tests through the local stack"
 "$root/infra/e2e.sh"

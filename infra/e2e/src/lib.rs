@@ -14,6 +14,7 @@ pub struct Stack {
     pub sim: String,
     pub api_key: String,
     pub plivo_auth_id: String,
+    pub plivo_auth_token: String,
     pub public_base_url: String,
     pub http: reqwest::Client,
 }
@@ -25,6 +26,7 @@ impl Stack {
             sim: setting("SMS_E2E_SIM_URL"),
             api_key: setting("SMS_E2E_API_KEY"),
             plivo_auth_id: setting("SMS_E2E_PLIVO_AUTH_ID"),
+            plivo_auth_token: setting("SMS_E2E_PLIVO_AUTH_TOKEN"),
             public_base_url: setting("SMS_E2E_PUBLIC_BASE_URL"),
             http: reqwest::Client::new(),
         }
@@ -62,6 +64,80 @@ impl Stack {
         v.as_array().cloned().unwrap_or_default()
     }
 
+    pub async fn sim_stats(&self) -> Value {
+        let resp = self
+            .http
+            .get(format!("{}/__sim/stats", self.sim))
+            .send()
+            .await
+            .expect("the simulator answers");
+        resp.json().await.expect("the simulator answers JSON")
+    }
+
+    /// Changes the simulator's settings (faults, reports) until the next reset.
+    pub async fn sim_config(&self, settings: Value) {
+        let resp = self
+            .http
+            .post(format!("{}/__sim/config", self.sim))
+            .json(&settings)
+            .send()
+            .await
+            .expect("the simulator answers");
+        assert!(
+            resp.status().is_success(),
+            "simulator config refused: {}",
+            resp.text().await.unwrap_or_default()
+        );
+    }
+
+    /// Polls `GET /v1/bulk/{job_id}` until `done(progress)` or the time runs out.
+    pub async fn wait_for_job(
+        &self,
+        job_id: &str,
+        seconds: u64,
+        done: impl Fn(&Value) -> bool,
+    ) -> Value {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(seconds);
+        loop {
+            let (status, progress) = self.get(&format!("/v1/bulk/{job_id}")).await;
+            assert_eq!(status, 200, "{progress}");
+            if done(&progress) {
+                return progress;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "job did not finish in {seconds} s: {progress}"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        }
+    }
+
+    /// Posts a form to a callback route, signed as Plivo signs (V3) with the stack's token.
+    pub async fn post_signed(&self, path: &str, params: &[(&str, &str)], token: &str) -> u16 {
+        let params: Vec<(String, String)> = params
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        let url = format!("{}{path}", self.public_base_url);
+        let nonce = "73519204853";
+        let req = sms_core::plivo::SignedRequest {
+            method: "POST",
+            url: &url,
+            params: &params,
+        };
+        let signature = sms_core::plivo::SignatureV3::sign(&req, nonce, token);
+        self.http
+            .post(format!("{}{path}", self.api))
+            .header(sms_core::plivo::SignatureV3::HEADER, signature)
+            .header(sms_core::plivo::SignatureV3::NONCE_HEADER, nonce)
+            .form(&params)
+            .send()
+            .await
+            .expect("the local API answers")
+            .status()
+            .as_u16()
+    }
+
     pub async fn sim_reset(&self) {
         self.http
             .post(format!("{}/__sim/reset", self.sim))
@@ -76,4 +152,14 @@ async fn read(resp: reqwest::Response) -> (u16, Value) {
     let text = resp.text().await.unwrap_or_default();
     let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
     (status, body)
+}
+
+/// True when every batch of a job's progress has ended (sent, failed or unknown).
+pub fn all_batches_ended(progress: &Value) -> bool {
+    let b = &progress["batches"];
+    let ended = ["sent", "failed", "unknown"]
+        .iter()
+        .map(|k| b[k].as_u64().unwrap_or(0))
+        .sum::<u64>();
+    Some(ended) == b["total"].as_u64()
 }

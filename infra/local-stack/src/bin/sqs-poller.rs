@@ -7,7 +7,9 @@
 //!
 //! Settings: `SMS_QUEUE_URL`; `SENDER_INVOKE_URL` (the function's invoke endpoint);
 //! `POLLER_BATCH_SIZE` (1 to 10, default 10); `POLLER_VISIBILITY_TIMEOUT` (seconds, default
-//! 30); `POLLER_CONCURRENCY` (concurrent invocations, like `MaximumConcurrency`, default 2).
+//! 30); `POLLER_CONCURRENCY` (concurrent invocations, like `MaximumConcurrency`, default 2);
+//! `POLLER_INVOKE_TIMEOUT` (seconds an invocation may take before it counts as failed, as a
+//! Lambda timeout does; default 70, just over `cargo lambda watch --timeout 60`).
 
 use std::{collections::HashSet, time::Duration};
 

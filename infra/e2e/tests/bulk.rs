@@ -1,0 +1,155 @@
+//! Bulk jobs through the local stack: send-bulk → SQS (moto) → poller → sender → simulator.
+
+use std::collections::HashSet;
+
+use e2e::Stack;
+use serde_json::{Value, json};
+
+/// `n` distinct numbers starting at `first` (within +1 212 …, outside the simulator's ranges).
+fn numbers(first: usize, n: usize) -> Vec<String> {
+    (first..first + n).map(|i| format!("+1212{i:07}")).collect()
+}
+
+/// Every send request the simulator accepted: (destinations, accepted uuids).
+async fn accepted_destinations(stack: &Stack) -> Vec<Vec<String>> {
+    stack
+        .sim_requests()
+        .await
+        .iter()
+        .filter(|r| r["outcome"] == "accepted")
+        .map(|r| {
+            r["dst"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|d| d.as_str().unwrap().to_owned())
+                .collect()
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn a_25000_recipient_job_reaches_every_valid_recipient_exactly_once() {
+    // Arrange: 24,500 distinct numbers, 250 repeats and 250 invalid entries.
+    let stack = Stack::from_env();
+    stack.sim_reset().await;
+    stack.sim_config(json!({"reports": false})).await;
+    let valid = numbers(1_000_000, 24_500);
+    let mut recipients: Vec<Value> = valid.iter().cloned().map(Value::from).collect();
+    for i in 0..250 {
+        recipients.insert(i * 90, json!(valid[i * 7].clone()));
+        recipients.insert(
+            i * 90 + 1,
+            if i % 2 == 0 {
+                json!(format!("1212{i:07}"))
+            } else {
+                json!(i)
+            },
+        );
+    }
+    assert_eq!(recipients.len(), 25_000);
+
+    // Act
+    let (status, body) = stack
+        .post(
+            "/v1/bulk",
+            &json!({"recipients": recipients, "text": "Big sale today"}),
+            &[],
+        )
+        .await;
+
+    // Assert: the intake report.
+    assert_eq!(status, 202, "{body}");
+    assert_eq!(
+        (
+            body["accepted"].clone(),
+            body["duplicates"].clone(),
+            body["batches"].clone()
+        ),
+        (json!(24_500), json!(250), json!(25))
+    );
+    assert_eq!(body["invalid"].as_array().unwrap().len(), 250);
+    let job_id = body["job_id"].as_str().unwrap().to_owned();
+
+    // Assert: the job ends, every batch sent.
+    let progress = stack
+        .wait_for_job(&job_id, 600, e2e::all_batches_ended)
+        .await;
+    assert_eq!(progress["status"], "done");
+    assert_eq!(
+        progress["batches"],
+        json!({"total": 25, "sent": 25, "failed": 0, "unknown": 0})
+    );
+    assert_eq!(progress["messages"]["queued"], 24_500, "{progress}");
+
+    // Assert: the simulator saw every valid recipient exactly once, ≤ 1,000 per request.
+    let requests = accepted_destinations(&stack).await;
+    assert!(requests.iter().all(|d| d.len() <= 1000));
+    let sent: Vec<String> = requests
+        .into_iter()
+        .flatten()
+        .map(|d| format!("+{d}"))
+        .collect();
+    assert_eq!(sent.len(), 24_500, "no recipient twice");
+    assert_eq!(
+        sent.into_iter().collect::<HashSet<_>>(),
+        valid.into_iter().collect::<HashSet<_>>()
+    );
+}
+
+#[tokio::test]
+async fn faults_never_send_anyone_the_text_twice_and_every_batch_ends() {
+    // Arrange: every 3rd request is rate-limited, every 4th fails with 503, every 5th is
+    // accepted but answered after the sender's timeout.
+    let stack = Stack::from_env();
+    stack.sim_reset().await;
+    stack
+        .sim_config(json!({"reports": false, "rate_limit_every": 3, "server_error_every": 4, "server_error_status": 503, "slow_every": 5, "slow_ms": 4000}))
+        .await;
+    let recipients = numbers(2_000_000, 8_000);
+
+    // Act
+    let (status, body) = stack
+        .post(
+            "/v1/bulk",
+            &json!({"recipients": recipients, "text": "Fault drill"}),
+            &[],
+        )
+        .await;
+    assert_eq!(status, 202, "{body}");
+    let job_id = body["job_id"].as_str().unwrap().to_owned();
+    let progress = stack
+        .wait_for_job(&job_id, 600, e2e::all_batches_ended)
+        .await;
+
+    // Assert: nobody twice; the slow answers ended `unknown` (not resent); all batches ended.
+    let sent: Vec<String> = accepted_destinations(&stack)
+        .await
+        .into_iter()
+        .flatten()
+        .collect();
+    let distinct: HashSet<_> = sent.iter().collect();
+    assert_eq!(
+        sent.len(),
+        distinct.len(),
+        "a recipient was sent the text twice"
+    );
+    let b = &progress["batches"];
+    assert!(b["unknown"].as_u64().unwrap() >= 1, "{progress}");
+    assert_eq!(b["failed"], 0, "{progress}");
+    let stats = stack.sim_stats().await;
+    assert!(
+        stats["outcomes"]["rate_limited"].as_u64().unwrap() >= 1,
+        "{stats}"
+    );
+    assert!(
+        stats["outcomes"]["server_error"].as_u64().unwrap() >= 1,
+        "{stats}"
+    );
+    // Batches Plivo accepted = sent + unknown ones (the slow answers were accepted too).
+    assert_eq!(
+        stats["outcomes"]["accepted"].as_u64().unwrap(),
+        b["sent"].as_u64().unwrap() + b["unknown"].as_u64().unwrap(),
+        "{stats} {progress}"
+    );
+}

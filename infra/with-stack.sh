@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# with-stack.sh CMD...: starts the whole local stack (infra/dev.sh) on free ports, runs CMD
+# against it with the SMS_E2E_* variables set, and stops the stack whatever the outcome.
+# Used by the end-to-end tests (infra/e2e.sh) and the throughput benchmark (infra/bench.sh);
+# settings of dev.sh (e.g. PLIVO_SIM_LATENCY_MS) pass through the environment.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+export LOCAL_PORT=$(free_port) MOTO_PORT=$(free_port) PLIVO_SIM_PORT=$(free_port)
+export LOCAL_API_KEY=e2e-api-key PLIVO_AUTH_ID=MAE2ETESTACCOUNT0001 PLIVO_AUTH_TOKEN=e2e-plivo-token
+export DEV_READY_FILE="$root/target/stack-ready-$LOCAL_PORT"
+unset PLIVO_BASE_URL PUBLIC_BASE_URL
+mkdir -p "$root/target"
+log="$root/target/stack-$LOCAL_PORT.log"
+
+setsid "$root/infra/dev.sh" >"$log" 2>&1 &
+dev=$!
+stop() { kill -TERM "$dev" 2>/dev/null || true; wait "$dev" 2>/dev/null || true; rm -f "$log"; }
+trap stop EXIT
+
+for _ in $(seq 600); do
+  [ -f "$DEV_READY_FILE" ] && break
+  if ! kill -0 "$dev" 2>/dev/null; then
+    echo "with-stack: the local stack failed to start:" >&2; tail -40 "$log" >&2; exit 1
+  fi
+  sleep 0.5
+done
+[ -f "$DEV_READY_FILE" ] || { echo "with-stack: the local stack was not ready in 5 minutes" >&2; tail -40 "$log" >&2; exit 1; }
+
+export SMS_E2E_API_URL="http://127.0.0.1:$LOCAL_PORT"
+export SMS_E2E_SIM_URL="http://127.0.0.1:$PLIVO_SIM_PORT"
+export SMS_E2E_API_KEY=$LOCAL_API_KEY
+export SMS_E2E_PLIVO_AUTH_ID=$PLIVO_AUTH_ID SMS_E2E_PLIVO_AUTH_TOKEN=$PLIVO_AUTH_TOKEN
+export SMS_E2E_PUBLIC_BASE_URL="http://127.0.0.1:$LOCAL_PORT"
+if ! "$@"; then
+  echo "with-stack: '$*' failed; the local stack's logs are in .local/logs/" >&2
+  exit 1
+fi
