@@ -36,6 +36,20 @@ pub struct App<S, Q, P> {
 pub trait BulkStore: IdempotencyStore + JobStore + SuppressionList {}
 impl<T: IdempotencyStore + JobStore + SuppressionList> BulkStore for T {}
 
+/// The job's id. With an `Idempotency-Key` it follows from the key and the request, so a
+/// retry after a timeout finds the first attempt's job and finishes it instead of starting a
+/// second one.
+pub fn job_id(key: Option<&IdempotencyKey>, request: &BulkRequest) -> String {
+    match key {
+        Some(k) => {
+            let name = format!("bulk:{}:{}", k.as_str(), idempotency::fingerprint(request));
+            uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_OID, name.as_bytes())
+        }
+        None => uuid::Uuid::new_v4(),
+    }
+    .to_string()
+}
+
 /// Serves one request; every outcome is an HTTP answer (see send-sms's `handle`).
 pub async fn handle<S: BulkStore, Q: BatchQueue, P: SecretProvider>(
     req: Request,
@@ -100,17 +114,7 @@ async fn start<S: BulkStore, Q: BatchQueue, P: SecretProvider>(
         ));
     }
 
-    // The job id follows from the key, so a retry after a timeout finds the first attempt's
-    // job and finishes it instead of starting a second one.
-    let fingerprint = idempotency::fingerprint(&request);
-    let job_id = match &key {
-        Some(k) => uuid::Uuid::new_v5(
-            &uuid::Uuid::NAMESPACE_OID,
-            format!("bulk:{}:{fingerprint}", k.as_str()).as_bytes(),
-        ),
-        None => uuid::Uuid::new_v4(),
-    }
-    .to_string();
+    let job_id = job_id(key.as_ref(), &request);
     tracing::Span::current().record("job_id", job_id.as_str());
 
     let claim = match idempotency::begin(

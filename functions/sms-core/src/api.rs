@@ -116,18 +116,22 @@ impl IdempotencyKey {
         let Some(value) = req.headers().get("idempotency-key") else {
             return Ok(None);
         };
-        let invalid = |why: &str| Problem::field("Idempotency-Key", why);
         let value = value
             .to_str()
-            .map_err(|_| invalid("must be visible ASCII"))?
-            .trim();
+            .map_err(|_| Problem::field("Idempotency-Key", "must be visible ASCII"))?;
+        Self::parse(value).map(Some)
+    }
+
+    pub fn parse(value: &str) -> Result<Self, Problem> {
+        let invalid = |why: &str| Problem::field("Idempotency-Key", why);
+        let value = value.trim();
         if value.is_empty() || value.len() > Self::MAX_LEN {
             return Err(invalid("must be 1 to 255 characters"));
         }
         if !value.bytes().all(|b| b.is_ascii_graphic()) {
             return Err(invalid("must be visible ASCII without spaces"));
         }
-        Ok(Some(Self(value.to_owned())))
+        Ok(Self(value.to_owned()))
     }
 
     pub fn as_str(&self) -> &str {

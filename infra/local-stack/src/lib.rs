@@ -2,6 +2,8 @@
 //! queue with its dead-letter queue, and the secret. Every call is idempotent, so `make dev`
 //! can run it on every start.
 
+pub mod events;
+
 use aws_sdk_secretsmanager::error::ProvideErrorMetadata;
 use sms_core::store::schema;
 
