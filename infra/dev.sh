@@ -92,10 +92,10 @@ else
   sim_note="Plivo            $PLIVO_BASE_URL  (no simulator started)"
 fi
 
-# One instance per function: cargo-lambda 1.9's --concurrency above 1 starts instances that
-# crash in lambda_runtime (no request id on /next). An invocation that takes over 60 s fails,
-# as a Lambda timeout does.
-start api cargo lambda watch --quiet --ignore-changes --timeout 60 -A 127.0.0.1 -P "$LOCAL_PORT"
+# No --timeout: cargo-lambda 1.9 applies it to the runtime's idle /next long-poll too, and a
+# function left idle that long then crashes in lambda_runtime (no request id). The poller
+# enforces the sender's timeout itself (POLLER_INVOKE_TIMEOUT).
+start api cargo lambda watch --quiet --ignore-changes -A 127.0.0.1 -P "$LOCAL_PORT"
 wait_for "cargo lambda watch" "http://127.0.0.1:$LOCAL_PORT/v1/messages/warm-up"
 # The first request to each function starts its process; make that happen now.
 for path in /v1/messages/warm-up /v1/bulk/warm-up /v1/callbacks/plivo/status; do

@@ -7,9 +7,9 @@ mod intake;
 mod progress;
 
 use chrono::Utc;
-use lambda_http::{Body, Request, RequestExt, Response, http::Method, http::StatusCode};
+use lambda_http::{Body, Request, Response, http::Method, http::StatusCode};
 use sms_core::{
-    Problem, ProblemKind,
+    Problem,
     api::{self, IdempotencyKey, Route},
     config::PublicBaseUrl,
     idempotency::{self, Begin, OnStale},
@@ -17,7 +17,6 @@ use sms_core::{
     secrets::SecretProvider,
     store::{IdempotencyStore, JobStore, SuppressionList},
 };
-use tracing::{Instrument, error, info, info_span};
 
 pub use intake::{BulkRequest, BulkRequestBody, Intake, Summary};
 
@@ -55,20 +54,7 @@ pub async fn handle<S: BulkStore, Q: BatchQueue, P: SecretProvider>(
     req: Request,
     app: &App<S, Q, P>,
 ) -> Response<Body> {
-    let request_id = req
-        .lambda_context_ref()
-        .map(|c| c.request_id.clone())
-        .unwrap_or_default();
-    let span = info_span!("send_bulk", %request_id, method = %req.method(), path = %req.uri().path(), job_id = tracing::field::Empty);
-    async move {
-        let response = route(&req, app)
-            .await
-            .unwrap_or_else(Problem::into_response);
-        info!(status = response.status().as_u16(), "answered");
-        response
-    }
-    .instrument(span)
-    .await
+    api::serve(&req, "send-bulk", || route(&req, app)).await
 }
 
 async fn route<S: BulkStore, Q: BatchQueue, P: SecretProvider>(
@@ -80,13 +66,7 @@ async fn route<S: BulkStore, Q: BatchQueue, P: SecretProvider>(
     if route == Route::Unknown {
         return Ok(api::not_found(req));
     }
-    let secret = app.secrets.current().await.map_err(|e| {
-        error!(error = %e, "the service secret could not be loaded");
-        Problem::new(
-            ProblemKind::Internal,
-            "the service's configuration could not be read; see the function's logs",
-        )
-    })?;
+    let secret = api::service_secret(&app.secrets).await?;
     api::authenticate(req, &secret.api_keys)?;
     match (route, req.method()) {
         (Route::Collection, &Method::POST) => start(req, app, &secret.default_src).await,

@@ -4,7 +4,7 @@
 mod request;
 
 use chrono::Utc;
-use lambda_http::{Body, Request, RequestExt, Response, http::Method, http::StatusCode};
+use lambda_http::{Body, Request, Response, http::Method, http::StatusCode};
 use serde::Serialize;
 use sms_core::{
     Encoding, Problem, ProblemKind,
@@ -15,7 +15,7 @@ use sms_core::{
     secrets::SecretProvider,
     store::{AcceptedMessage, IdempotencyStore, MessageStatus, MessageStore, SuppressionList},
 };
-use tracing::{Instrument, error, info, info_span, warn};
+use tracing::{error, info, warn};
 
 pub use request::{SendMessage, SendMessageBody};
 
@@ -47,21 +47,7 @@ where
     S: MessageStore + IdempotencyStore + SuppressionList,
     P: SecretProvider,
 {
-    let request_id = req
-        .lambda_context_ref()
-        .map(|c| c.request_id.clone())
-        .unwrap_or_default();
-    let span =
-        info_span!("send_sms", %request_id, method = %req.method(), path = %req.uri().path());
-    async move {
-        let response = route(&req, app)
-            .await
-            .unwrap_or_else(Problem::into_response);
-        info!(status = response.status().as_u16(), "answered");
-        response
-    }
-    .instrument(span)
-    .await
+    api::serve(&req, "send-sms", || route(&req, app)).await
 }
 
 async fn route<S, P>(req: &Request, app: &App<S, P>) -> Result<Response<Body>, Problem>
@@ -74,13 +60,7 @@ where
     if route == Route::Unknown {
         return Ok(api::not_found(req));
     }
-    let secret = app.secrets.current().await.map_err(|e| {
-        error!(error = %e, "the service secret could not be loaded");
-        Problem::new(
-            ProblemKind::Internal,
-            "the service's configuration could not be read; see the function's logs",
-        )
-    })?;
+    let secret = api::service_secret(&app.secrets).await?;
     api::authenticate(req, &secret.api_keys)?;
     match (route, req.method()) {
         (Route::Collection, &Method::POST) => send(req, app, &secret.default_src).await,

@@ -1,13 +1,58 @@
 //! The HTTP edge shared by the API functions: authentication, JSON bodies with named errors,
 //! idempotency keys, JSON answers and path matching. Raw request data stops here.
 
-use lambda_http::{Body, Request, Response, http::StatusCode};
+use std::{future::Future, sync::Arc};
+
+use lambda_http::{Body, Request, RequestExt, Response, http::StatusCode};
 use serde::{Serialize, de::DeserializeOwned};
+use tracing::{Instrument, error, info, info_span};
 
 use crate::{
     auth::{ApiKeys, AuthFailure, check_bearer},
     problem::{FieldError, Problem, ProblemKind},
+    secrets::{SecretProvider, ServiceSecret},
 };
+
+/// Serves one HTTP invocation: one span carrying the function, the request id, method and
+/// path (and an empty `job_id` for routes to fill in), with any [`Problem`] answered as its
+/// problem document. Every outcome is an HTTP answer: an `Err` from a Lambda HTTP handler
+/// would reach the caller as API Gateway's bare 502.
+pub async fn serve<F, Fut>(req: &Request, function: &'static str, route: F) -> Response<Body>
+where
+    F: FnOnce() -> Fut,
+    Fut: Future<Output = Result<Response<Body>, Problem>>,
+{
+    let request_id = req
+        .lambda_context_ref()
+        .map(|c| c.request_id.clone())
+        .unwrap_or_default();
+    let span = info_span!(
+        "request",
+        function,
+        %request_id,
+        method = %req.method(),
+        path = %req.uri().path(),
+        job_id = tracing::field::Empty,
+    );
+    async move {
+        let response = route().await.unwrap_or_else(Problem::into_response);
+        info!(status = response.status().as_u16(), "answered");
+        response
+    }
+    .instrument(span)
+    .await
+}
+
+/// The service secret, or a 500 whose cause is logged (never shown: it may name the secret).
+pub async fn service_secret<P: SecretProvider>(secrets: &P) -> Result<Arc<ServiceSecret>, Problem> {
+    secrets.current().await.map_err(|e| {
+        error!(error = %e, "the service secret could not be loaded");
+        Problem::new(
+            ProblemKind::Internal,
+            "the service's configuration could not be read; see the function's logs",
+        )
+    })
+}
 
 /// Answers 401 for a missing or malformed `Authorization` header and 403 for a wrong key.
 pub fn authenticate(req: &Request, keys: &ApiKeys) -> Result<(), Problem> {

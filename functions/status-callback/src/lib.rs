@@ -8,7 +8,7 @@
 //! table could not be written, so Plivo retries and no report is lost.
 
 use chrono::Utc;
-use lambda_http::{Body, Request, RequestExt, Response, http::Method};
+use lambda_http::{Body, Request, Response, http::Method};
 use sms_core::{
     Problem, ProblemKind, api,
     config::PublicBaseUrl,
@@ -20,7 +20,7 @@ use sms_core::{
     secrets::SecretProvider,
     store::{ReportEffect, ReportStore, SuppressionList, SuppressionSource},
 };
-use tracing::{Instrument, error, info, info_span, warn};
+use tracing::{error, info, warn};
 
 pub struct App<S, P> {
     pub store: S,
@@ -48,20 +48,7 @@ where
     S: ReportStore + SuppressionList,
     P: SecretProvider,
 {
-    let request_id = req
-        .lambda_context_ref()
-        .map(|c| c.request_id.clone())
-        .unwrap_or_default();
-    let span = info_span!("plivo_callback", %request_id, method = %req.method(), path = %req.uri().path(), job_id = tracing::field::Empty);
-    async move {
-        let response = route(&req, app)
-            .await
-            .unwrap_or_else(Problem::into_response);
-        info!(status = response.status().as_u16(), "answered");
-        response
-    }
-    .instrument(span)
-    .await
+    api::serve(&req, "status-callback", || route(&req, app)).await
 }
 
 async fn route<S, P>(req: &Request, app: &App<S, P>) -> Result<Response<Body>, Problem>

@@ -9,7 +9,7 @@
 //! `POLLER_BATCH_SIZE` (1 to 10, default 10); `POLLER_VISIBILITY_TIMEOUT` (seconds, default
 //! 30); `POLLER_CONCURRENCY` (concurrent invocations, like `MaximumConcurrency`, default 2);
 //! `POLLER_INVOKE_TIMEOUT` (seconds an invocation may take before it counts as failed, as a
-//! Lambda timeout does; default 70, just over `cargo lambda watch --timeout 60`).
+//! Lambda timeout does; default 120, the sender's timeout in template.yaml).
 
 use std::{collections::HashSet, time::Duration};
 
