@@ -16,19 +16,23 @@ unset PLIVO_BASE_URL PUBLIC_BASE_URL
 mkdir -p "$root/target"
 log="$root/target/stack-$LOCAL_PORT.log"
 
+# Build first, in the foreground: the start-up wait below is then for the stack, not the compiler.
+"$root/infra/bootstrap.sh"
+cargo build --quiet --bins
+
 setsid "$root/infra/dev.sh" >"$log" 2>&1 &
 dev=$!
 stop() { kill -TERM "$dev" 2>/dev/null || true; wait "$dev" 2>/dev/null || true; rm -f "$log"; }
 trap stop EXIT
 
-for _ in $(seq 600); do
+for _ in $(seq 1200); do
   [ -f "$DEV_READY_FILE" ] && break
   if ! kill -0 "$dev" 2>/dev/null; then
     echo "with-stack: the local stack failed to start:" >&2; tail -40 "$log" >&2; exit 1
   fi
   sleep 0.5
 done
-[ -f "$DEV_READY_FILE" ] || { echo "with-stack: the local stack was not ready in 5 minutes" >&2; tail -40 "$log" >&2; exit 1; }
+[ -f "$DEV_READY_FILE" ] || { echo "with-stack: the local stack was not ready in 10 minutes" >&2; tail -40 "$log" >&2; exit 1; }
 
 export SMS_E2E_API_URL="http://127.0.0.1:$LOCAL_PORT"
 export SMS_E2E_SIM_URL="http://127.0.0.1:$PLIVO_SIM_PORT"
