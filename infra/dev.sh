@@ -30,6 +30,9 @@ export SMS_TABLE=${SMS_TABLE:-sms-local}
 export SMS_QUEUE_NAME=${SMS_QUEUE_NAME:-sms-batches}
 export SMS_SECRET_ID=${SMS_SECRET_ID:-sms/local}
 export RUST_LOG=${RUST_LOG:-info}
+# Locally one function instance serves every callback in turn (cargo lambda watch), so the
+# simulator keeps few reports in flight; Plivo's 8-second wait per callback is then never hit.
+export PLIVO_SIM_REPORT_CONCURRENCY=${PLIVO_SIM_REPORT_CONCURRENCY:-2}
 export LOG_FORMAT=${LOG_FORMAT:-text}
 # The AWS SDK's standard settings point every function at the emulator.
 export AWS_ENDPOINT_URL="http://127.0.0.1:$MOTO_PORT"
