@@ -1,6 +1,6 @@
 # The two commands of the README: `make dev` runs the whole system locally, `make test`
 # runs every test. Both install what they need on first use (infra/bootstrap.sh).
-.PHONY: dev test lint unit e2e fmt
+.PHONY: dev test lint unit e2e fmt build events template-check bench
 
 dev:
 	infra/dev.sh
@@ -22,3 +22,21 @@ e2e:
 
 fmt:
 	cargo fmt --all
+
+# Deployment side (infra/DEPLOYING.md).
+# `sam build`: arm64 bootstrap for the four functions, zipped into target/lambda-zips/.
+build:
+	infra/build.sh
+
+# Every sample event in events/ through the local stack, checked against events/expected.tsv.
+events:
+	infra/events.sh
+
+# cfn-lint, sam validate --lint and the template rules (also a step of `make test`).
+template-check:
+	infra/template-tests/check.sh
+
+# The figures in the README's Benchmarks section: send-bulk's core (time, peak memory) and
+# recipients per second through the local stack.
+bench:
+	infra/bench.sh
