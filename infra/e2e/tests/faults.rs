@@ -1,0 +1,87 @@
+//! Plivo faults during a bulk job (429s, 503s, answers after the sender's timeout): nobody
+//! gets the text twice and every batch ends `sent`, `failed` or `unknown`.
+
+use std::collections::HashSet;
+
+use e2e::Stack;
+use serde_json::json;
+
+/// `n` distinct numbers starting at `first` (within +1 212 …, outside the simulator's ranges).
+fn numbers(first: usize, n: usize) -> Vec<String> {
+    (first..first + n).map(|i| format!("+1212{i:07}")).collect()
+}
+
+/// Every send request the simulator accepted: (destinations, accepted uuids).
+async fn accepted_destinations(stack: &Stack) -> Vec<Vec<String>> {
+    stack
+        .sim_requests()
+        .await
+        .iter()
+        .filter(|r| r["outcome"] == "accepted")
+        .map(|r| {
+            r["dst"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|d| d.as_str().unwrap().to_owned())
+                .collect()
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn faults_never_send_anyone_the_text_twice_and_every_batch_ends() {
+    // Arrange: every 3rd request is rate-limited, every 4th fails with 503, every 5th is
+    // accepted but answered after the sender's timeout.
+    let stack = Stack::from_env();
+    stack.sim_reset().await;
+    stack
+        .sim_config(json!({"reports": false, "rate_limit_every": 3, "server_error_every": 4, "server_error_status": 503, "slow_every": 5, "slow_ms": 4000}))
+        .await;
+    let recipients = numbers(2_000_000, 8_000);
+
+    // Act
+    let (status, body) = stack
+        .post(
+            "/v1/bulk",
+            &json!({"recipients": recipients, "text": "Fault drill"}),
+            &[],
+        )
+        .await;
+    assert_eq!(status, 202, "{body}");
+    let job_id = body["job_id"].as_str().unwrap().to_owned();
+    let progress = stack
+        .wait_for_job(&job_id, 600, e2e::all_batches_ended)
+        .await;
+
+    // Assert: nobody twice; the slow answers ended `unknown` (not resent); all batches ended.
+    let sent: Vec<String> = accepted_destinations(&stack)
+        .await
+        .into_iter()
+        .flatten()
+        .collect();
+    let distinct: HashSet<_> = sent.iter().collect();
+    assert_eq!(
+        sent.len(),
+        distinct.len(),
+        "a recipient was sent the text twice"
+    );
+    let b = &progress["batches"];
+    assert!(b["unknown"].as_u64().unwrap() >= 1, "{progress}");
+    assert_eq!(b["failed"], 0, "{progress}");
+    let stats = stack.sim_stats().await;
+    assert!(
+        stats["outcomes"]["rate_limited"].as_u64().unwrap() >= 1,
+        "{stats}"
+    );
+    assert!(
+        stats["outcomes"]["server_error"].as_u64().unwrap() >= 1,
+        "{stats}"
+    );
+    // Batches Plivo accepted = sent + unknown ones (the slow answers were accepted too).
+    assert_eq!(
+        stats["outcomes"]["accepted"].as_u64().unwrap(),
+        b["sent"].as_u64().unwrap() + b["unknown"].as_u64().unwrap(),
+        "{stats} {progress}"
+    );
+}
