@@ -6,4 +6,5 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 cargo test -p e2e --no-run --quiet
 export PLIVO_TIMEOUT_SECONDS=2 POLLER_VISIBILITY_TIMEOUT=5
+unset PUBLIC_BASE_URL LOCAL_API_KEY PLIVO_AUTH_ID PLIVO_AUTH_TOKEN
 exec "$root/infra/with-stack.sh" cargo test -p e2e -- --test-threads=1

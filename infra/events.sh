@@ -66,30 +66,14 @@ for file in "${!want_fn[@]}"; do
 done
 [ "$problems" -eq 0 ] || exit 1
 
-# The local stack, as infra/e2e.sh starts it: free ports, ready file, the sample events' key.
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-export LOCAL_PORT=$(free_port) MOTO_PORT=$(free_port) PLIVO_SIM_PORT=$(free_port)
-export LOCAL_API_KEY=local-dev-key PLIVO_AUTH_TOKEN=local-simulator-token
-export PUBLIC_BASE_URL=http://127.0.0.1:3000 PLIVO_SIM_REPORTS=off
-export DEV_READY_FILE="$root/target/events-ready-$LOCAL_PORT"
-unset PLIVO_BASE_URL PLIVO_AUTH_ID PLIVO_SRC SMS_TABLE SMS_QUEUE_NAME SMS_SECRET_ID
-rm -f "$DEV_READY_FILE"
-mkdir -p "$root/target"
-log="$root/target/events-dev.log"
-
-setsid "$root/infra/dev.sh" >"$log" 2>&1 &
-dev=$!
-stop() { kill -TERM "$dev" 2>/dev/null || true; wait "$dev" 2>/dev/null || true; }
-trap stop EXIT
-
-for _ in $(seq 600); do
-  [ -f "$DEV_READY_FILE" ] && break
-  if ! kill -0 "$dev" 2>/dev/null; then
-    echo "events: the local stack failed to start:" >&2; tail -40 "$log" >&2; exit 1
-  fi
-  sleep 0.5
-done
-[ -f "$DEV_READY_FILE" ] || { echo "events: the local stack was not ready in 5 minutes" >&2; tail -40 "$log" >&2; exit 1; }
+# The local stack (infra/with-stack.sh, free ports) with the sample events' key, token and
+# public URL; this script then runs again inside it to invoke the samples.
+if [ "${1:-}" != "--against-stack" ]; then
+  export LOCAL_API_KEY=local-dev-key PLIVO_AUTH_TOKEN=local-simulator-token
+  export PUBLIC_BASE_URL=http://127.0.0.1:3000 PLIVO_SIM_REPORTS=off
+  unset PLIVO_AUTH_ID PLIVO_SRC
+  exec "$root/infra/with-stack.sh" "$0" --against-stack
+fi
 export PATH="$root/.venv/bin:$PATH"
 
 # Waits until the local batch queue holds nothing, visible or in flight.

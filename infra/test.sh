@@ -25,3 +25,6 @@ step "template checks"
 
 step "end-to-end tests through the local stack"
 "$root/infra/e2e.sh"
+
+step "sample events through cargo lambda invoke"
+"$root/infra/events.sh"

@@ -2,7 +2,8 @@
 # with-stack.sh CMD...: starts the whole local stack (infra/dev.sh) on free ports, runs CMD
 # against it with the SMS_E2E_* variables set, and stops the stack whatever the outcome.
 # Used by the end-to-end tests (infra/e2e.sh) and the throughput benchmark (infra/bench.sh);
-# settings of dev.sh (e.g. PLIVO_SIM_LATENCY_MS) pass through the environment.
+# settings of dev.sh (e.g. PLIVO_SIM_LATENCY_MS, or LOCAL_API_KEY, PLIVO_AUTH_TOKEN and
+# PUBLIC_BASE_URL for signed sample events) pass through the environment.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -10,9 +11,11 @@ cd "$root"
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
 export LOCAL_PORT=$(free_port) MOTO_PORT=$(free_port) PLIVO_SIM_PORT=$(free_port)
-export LOCAL_API_KEY=e2e-api-key PLIVO_AUTH_ID=MAE2ETESTACCOUNT0001 PLIVO_AUTH_TOKEN=e2e-plivo-token
+export LOCAL_API_KEY=${LOCAL_API_KEY:-e2e-api-key}
+export PLIVO_AUTH_ID=${PLIVO_AUTH_ID:-MAE2ETESTACCOUNT0001} PLIVO_AUTH_TOKEN=${PLIVO_AUTH_TOKEN:-e2e-plivo-token}
+export PUBLIC_BASE_URL=${PUBLIC_BASE_URL:-http://127.0.0.1:$LOCAL_PORT}
 export DEV_READY_FILE="$root/target/stack-ready-$LOCAL_PORT"
-unset PLIVO_BASE_URL PUBLIC_BASE_URL
+unset PLIVO_BASE_URL SMS_TABLE SMS_QUEUE_NAME SMS_SECRET_ID
 mkdir -p "$root/target"
 log="$root/target/stack-$LOCAL_PORT.log"
 
@@ -38,7 +41,7 @@ export SMS_E2E_API_URL="http://127.0.0.1:$LOCAL_PORT"
 export SMS_E2E_SIM_URL="http://127.0.0.1:$PLIVO_SIM_PORT"
 export SMS_E2E_API_KEY=$LOCAL_API_KEY
 export SMS_E2E_PLIVO_AUTH_ID=$PLIVO_AUTH_ID SMS_E2E_PLIVO_AUTH_TOKEN=$PLIVO_AUTH_TOKEN
-export SMS_E2E_PUBLIC_BASE_URL="http://127.0.0.1:$LOCAL_PORT"
+export SMS_E2E_PUBLIC_BASE_URL=$PUBLIC_BASE_URL
 if ! "$@"; then
   echo "with-stack: '$*' failed; the local stack's logs are in .local/logs/" >&2
   exit 1

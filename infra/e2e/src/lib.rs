@@ -163,3 +163,26 @@ pub fn all_batches_ended(progress: &Value) -> bool {
         .sum::<u64>();
     Some(ended) == b["total"].as_u64()
 }
+
+/// `n` distinct numbers starting at `first` (within +1 212 …, outside the simulator's ranges).
+pub fn numbers(first: usize, n: usize) -> Vec<String> {
+    (first..first + n).map(|i| format!("+1212{i:07}")).collect()
+}
+
+/// Every send request the simulator accepted: (destinations, accepted uuids).
+pub async fn accepted_destinations(stack: &Stack) -> Vec<Vec<String>> {
+    stack
+        .sim_requests()
+        .await
+        .iter()
+        .filter(|r| r["outcome"] == "accepted")
+        .map(|r| {
+            r["dst"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|d| d.as_str().unwrap().to_owned())
+                .collect()
+        })
+        .collect()
+}

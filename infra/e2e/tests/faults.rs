@@ -6,29 +6,6 @@ use std::collections::HashSet;
 use e2e::Stack;
 use serde_json::json;
 
-/// `n` distinct numbers starting at `first` (within +1 212 …, outside the simulator's ranges).
-fn numbers(first: usize, n: usize) -> Vec<String> {
-    (first..first + n).map(|i| format!("+1212{i:07}")).collect()
-}
-
-/// Every send request the simulator accepted: (destinations, accepted uuids).
-async fn accepted_destinations(stack: &Stack) -> Vec<Vec<String>> {
-    stack
-        .sim_requests()
-        .await
-        .iter()
-        .filter(|r| r["outcome"] == "accepted")
-        .map(|r| {
-            r["dst"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|d| d.as_str().unwrap().to_owned())
-                .collect()
-        })
-        .collect()
-}
-
 #[tokio::test]
 async fn faults_never_send_anyone_the_text_twice_and_every_batch_ends() {
     // Arrange: every 3rd request is rate-limited, every 4th fails with 503, every 5th is
@@ -38,7 +15,7 @@ async fn faults_never_send_anyone_the_text_twice_and_every_batch_ends() {
     stack
         .sim_config(json!({"reports": false, "rate_limit_every": 3, "server_error_every": 4, "server_error_status": 503, "slow_every": 5, "slow_ms": 4000}))
         .await;
-    let recipients = numbers(2_000_000, 8_000);
+    let recipients = e2e::numbers(2_000_000, 8_000);
 
     // Act
     let (status, body) = stack
@@ -55,7 +32,7 @@ async fn faults_never_send_anyone_the_text_twice_and_every_batch_ends() {
         .await;
 
     // Assert: nobody twice; the slow answers ended `unknown` (not resent); all batches ended.
-    let sent: Vec<String> = accepted_destinations(&stack)
+    let sent: Vec<String> = e2e::accepted_destinations(&stack)
         .await
         .into_iter()
         .flatten()

@@ -7,36 +7,13 @@ use std::collections::HashSet;
 use e2e::Stack;
 use serde_json::{Value, json};
 
-/// `n` distinct numbers starting at `first` (within +1 212 …, outside the simulator's ranges).
-fn numbers(first: usize, n: usize) -> Vec<String> {
-    (first..first + n).map(|i| format!("+1212{i:07}")).collect()
-}
-
-/// Every send request the simulator accepted: (destinations, accepted uuids).
-async fn accepted_destinations(stack: &Stack) -> Vec<Vec<String>> {
-    stack
-        .sim_requests()
-        .await
-        .iter()
-        .filter(|r| r["outcome"] == "accepted")
-        .map(|r| {
-            r["dst"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|d| d.as_str().unwrap().to_owned())
-                .collect()
-        })
-        .collect()
-}
-
 #[tokio::test]
 async fn a_25000_recipient_job_reaches_every_valid_recipient_exactly_once() {
     // Arrange: 24,500 distinct numbers, 250 repeats and 250 invalid entries.
     let stack = Stack::from_env();
     stack.sim_reset().await;
     stack.sim_config(json!({"reports": false})).await;
-    let valid = numbers(1_000_000, 24_500);
+    let valid = e2e::numbers(1_000_000, 24_500);
     let mut recipients: Vec<Value> = valid.iter().cloned().map(Value::from).collect();
     for i in 0..250 {
         recipients.insert(i * 90, json!(valid[i * 7].clone()));
@@ -85,7 +62,7 @@ async fn a_25000_recipient_job_reaches_every_valid_recipient_exactly_once() {
     assert_eq!(progress["messages"]["queued"], 24_500, "{progress}");
 
     // Assert: the simulator saw every valid recipient exactly once, ≤ 1,000 per request.
-    let requests = accepted_destinations(&stack).await;
+    let requests = e2e::accepted_destinations(&stack).await;
     assert!(requests.iter().all(|d| d.len() <= 1000));
     let sent: Vec<String> = requests
         .into_iter()

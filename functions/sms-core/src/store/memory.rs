@@ -10,8 +10,8 @@ use chrono::{DateTime, Duration, Utc};
 use super::{
     AcceptedMessage, BatchLedger, BatchOutcome, BatchState, ClaimOutcome, CurrentStatus,
     DeliveryReport, IDEMPOTENCY_TTL_HOURS, IdempotencyBegin, IdempotencyStore, JobRecord, JobSpec,
-    JobStore, LedgerEntry, MessageRecord, MessageStatus, MessageStore, ReportEffect, ReportStore,
-    StatusCounts, StoreError, StoredResponse, SuppressionList, SuppressionSource, advances,
+    JobStore, LedgerEntry, MessageRecord, MessageStore, ReportEffect, ReportStore, StatusCounts,
+    StoreError, StoredResponse, SuppressionList, SuppressionSource, advances,
 };
 use crate::phone::PhoneNumber;
 
@@ -67,22 +67,7 @@ impl MessageStore for MemoryStore {
             let entry = state
                 .messages
                 .entry(m.message_uuid.clone())
-                .or_insert_with(|| MessageRecord {
-                    message_uuid: m.message_uuid.clone(),
-                    to: None,
-                    from: None,
-                    job_id: None,
-                    reference: None,
-                    status: MessageStatus::Queued,
-                    sequence: None,
-                    error_code: None,
-                    encoding: None,
-                    segments: None,
-                    units: None,
-                    amount: None,
-                    created_at: now,
-                    updated_at: now,
-                });
+                .or_insert_with(|| MessageRecord::new_queued(&m.message_uuid, now));
             if let Some(to) = &m.to {
                 entry.to = Some(to.to_string());
             }
@@ -429,22 +414,7 @@ impl ReportStore for MemoryStore {
         let record = state
             .messages
             .entry(report.message_uuid.clone())
-            .or_insert_with(|| MessageRecord {
-                message_uuid: report.message_uuid.clone(),
-                to: None,
-                from: None,
-                job_id: None,
-                reference: None,
-                status: MessageStatus::Queued,
-                sequence: None,
-                error_code: None,
-                encoding: None,
-                segments: None,
-                units: None,
-                amount: None,
-                created_at: now,
-                updated_at: now,
-            });
+            .or_insert_with(|| MessageRecord::new_queued(&report.message_uuid, now));
         record.status = report.status;
         record.sequence = report.sequence.or(record.sequence);
         record.error_code.clone_from(&report.error_code);

@@ -126,6 +126,28 @@ pub struct MessageRecord {
     pub updated_at: DateTime<Utc>,
 }
 
+impl MessageRecord {
+    /// A message nothing is known of yet but its uuid: `queued`, first seen `now`.
+    pub fn new_queued(message_uuid: &str, now: DateTime<Utc>) -> Self {
+        Self {
+            message_uuid: message_uuid.to_owned(),
+            to: None,
+            from: None,
+            job_id: None,
+            reference: None,
+            status: MessageStatus::Queued,
+            sequence: None,
+            error_code: None,
+            encoding: None,
+            segments: None,
+            units: None,
+            amount: None,
+            created_at: now,
+            updated_at: now,
+        }
+    }
+}
+
 pub trait MessageStore: Send + Sync {
     /// Records messages Plivo accepted. Their status starts as `queued`; if a delivery report
     /// got there first, its status is kept: recording never moves a message backwards.
