@@ -21,9 +21,11 @@ async fn message_status_becomes(stack: &Stack, uuid: &str, want: &str) -> Value 
 
 #[tokio::test]
 async fn real_reports_drive_every_message_of_a_bulk_job_to_its_final_status() {
-    // Arrange: 35 deliverable numbers and 5 in the simulator's undeliverable range.
+    // Arrange: 35 deliverable numbers and 5 in the simulator's undeliverable range; each
+    // message's reports arrive out of order.
     let stack = Stack::from_env();
     stack.sim_reset().await;
+    stack.sim_config(json!({"report_mode": "shuffle"})).await;
     let mut recipients: Vec<String> = (0..35).map(|i| format!("+1213{i:07}")).collect();
     recipients.extend((0..5).map(|i| format!("+155502{i:05}")));
 
@@ -63,9 +65,10 @@ async fn real_reports_drive_every_message_of_a_bulk_job_to_its_final_status() {
 }
 
 #[tokio::test]
-async fn a_single_send_is_tracked_to_delivered() {
+async fn a_single_send_is_tracked_to_delivered_even_with_every_report_twice() {
     let stack = Stack::from_env();
     stack.sim_reset().await;
+    stack.sim_config(json!({"report_mode": "duplicate"})).await;
     let (status, body) = stack
         .post(
             "/v1/messages",
