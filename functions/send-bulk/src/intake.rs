@@ -46,17 +46,15 @@ impl BulkRequest {
                 "must list at least one number",
             ));
         }
-        let text = MessageText::parse(body.text)
-            .map_err(|e| errors.push(FieldError::new("text", e)))
-            .ok();
-        let from = fields::sender(body.from.as_deref(), default_src)
-            .map_err(|e| errors.push(e))
-            .ok();
-        if let Err(e) = fields::reference(body.reference.as_deref()) {
-            errors.push(e);
-        }
-        match (text, from) {
-            (Some(text), Some(from)) if errors.is_empty() => Ok(Self {
+        let message = fields::message(
+            body.text,
+            body.from.as_deref(),
+            body.reference.as_deref(),
+            default_src,
+            &mut errors,
+        );
+        match message {
+            Some((text, from)) if errors.is_empty() => Ok(Self {
                 recipients: body.recipients,
                 from,
                 text,

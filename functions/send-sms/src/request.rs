@@ -31,17 +31,15 @@ impl SendMessage {
         let to = PhoneNumber::parse(&body.to)
             .map_err(|e| errors.push(FieldError::new("to", e)))
             .ok();
-        let text = MessageText::parse(body.text)
-            .map_err(|e| errors.push(FieldError::new("text", e)))
-            .ok();
-        let from = fields::sender(body.from.as_deref(), default_src)
-            .map_err(|e| errors.push(e))
-            .ok();
-        if let Err(e) = fields::reference(body.reference.as_deref()) {
-            errors.push(e);
-        }
-        match (to, text, from) {
-            (Some(to), Some(text), Some(from)) if errors.is_empty() => Ok(Self {
+        let message = fields::message(
+            body.text,
+            body.from.as_deref(),
+            body.reference.as_deref(),
+            default_src,
+            &mut errors,
+        );
+        match (to, message) {
+            (Some(to), Some((text, from))) if errors.is_empty() => Ok(Self {
                 to,
                 from,
                 text,

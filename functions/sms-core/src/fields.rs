@@ -1,7 +1,7 @@
 //! Request fields that several routes share, parsed once here: the optional sender (which
 //! defaults to the secret's) and the client's reference.
 
-use crate::{phone::PhoneNumber, problem::FieldError};
+use crate::{phone::PhoneNumber, problem::FieldError, text::MessageText};
 
 /// Longest client reference stored with a message or job.
 pub const REFERENCE_MAX: usize = 256;
@@ -22,6 +22,25 @@ pub fn reference(reference: Option<&str>) -> Result<(), FieldError> {
         )),
         _ => Ok(()),
     }
+}
+
+/// The fields every send shares: `text`, `from` (defaulting to the secret's sender) and
+/// `reference`. Problems are added to `errors`, so a route reports all of them at once.
+pub fn message(
+    text: String,
+    from: Option<&str>,
+    reference: Option<&str>,
+    default_src: &PhoneNumber,
+    errors: &mut Vec<FieldError>,
+) -> Option<(MessageText, PhoneNumber)> {
+    let text = MessageText::parse(text)
+        .map_err(|e| errors.push(FieldError::new("text", e)))
+        .ok();
+    let from = sender(from, default_src).map_err(|e| errors.push(e)).ok();
+    if let Err(e) = self::reference(reference) {
+        errors.push(e);
+    }
+    text.zip(from)
 }
 
 #[cfg(test)]
