@@ -278,18 +278,7 @@ impl BatchLedger for DynamoStore {
         let Some(item) = self.get(job_pk(job_id), &batch_sk(batch)).await? else {
             return Ok(ClaimOutcome::Missing);
         };
-        let entry = ledger_from_item(&item)?;
-        Ok(match entry.state {
-            BatchState::Sending => match entry.lease_until {
-                Some(until) if until > now => ClaimOutcome::Busy { lease_until: until },
-                _ => ClaimOutcome::LeaseExpired {
-                    attempt: entry.attempts,
-                },
-            },
-            // Released between our write and our read: the caller tries again later.
-            BatchState::Pending => ClaimOutcome::Busy { lease_until: now },
-            done => ClaimOutcome::Ended(done),
-        })
+        Ok(ledger_from_item(&item)?.claim_refusal(now))
     }
 
     async fn finish(

@@ -5,7 +5,7 @@ use chrono::{DateTime, Duration, Utc};
 
 use super::{
     CurrentStatus, DeliveryReport, MessageStatus, ReportEffect, ReportStore, StoreError, advances,
-    counter_shard,
+    count_changes, counter_shard,
     dynamo::{DynamoStore, MESSAGE_RETENTION_DAYS, backend, get_n, get_s, message_pk, n, s},
     dynamo_jobs::job_pk,
 };
@@ -105,29 +105,22 @@ impl DynamoStore {
         from: Option<MessageStatus>,
         to: MessageStatus,
     ) -> Result<Option<Update>, StoreError> {
-        let counted = |st: Option<MessageStatus>| st.filter(|s| *s != MessageStatus::Queued);
-        let (old, new) = (counted(from), counted(Some(to)));
-        if old == new {
+        let changes = count_changes(from, to);
+        if changes.is_empty() {
             return Ok(None);
         }
-        let mut adds = Vec::new();
         let mut update = Update::builder()
             .table_name(self.table())
             .set_key(Some(Self::key(
                 job_pk(job_id),
                 &format!("COUNT#{:02}", counter_shard(uuid)),
             )));
-        if let Some(new) = new {
-            adds.push("#new :one".to_owned());
+        let mut adds = Vec::new();
+        for (i, (status, delta)) in changes.into_iter().enumerate() {
+            adds.push(format!("#s{i} :d{i}"));
             update = update
-                .expression_attribute_names("#new", new.as_str())
-                .expression_attribute_values(":one", n(1));
-        }
-        if let Some(old) = old {
-            adds.push("#old :minus".to_owned());
-            update = update
-                .expression_attribute_names("#old", old.as_str())
-                .expression_attribute_values(":minus", n(-1));
+                .expression_attribute_names(format!("#s{i}"), status.as_str())
+                .expression_attribute_values(format!(":d{i}"), n(delta));
         }
         Ok(Some(
             update

@@ -99,6 +99,24 @@ pub struct LedgerEntry {
     pub error: Option<String>,
 }
 
+impl LedgerEntry {
+    /// Why a claim of this entry failed, as of `now`: it ended; a live claim holds it; or a
+    /// claim's lease ran out without an outcome (the invocation died). A `pending` entry here
+    /// was released between a failed claim and this read: busy, try again later.
+    pub fn claim_refusal(&self, now: DateTime<Utc>) -> ClaimOutcome {
+        match self.state {
+            BatchState::Sending => match self.lease_until {
+                Some(until) if until > now => ClaimOutcome::Busy { lease_until: until },
+                _ => ClaimOutcome::LeaseExpired {
+                    attempt: self.attempts,
+                },
+            },
+            BatchState::Pending => ClaimOutcome::Busy { lease_until: now },
+            done => ClaimOutcome::Ended(done),
+        }
+    }
+}
+
 /// A job as stored, with its batch counters.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct JobRecord {

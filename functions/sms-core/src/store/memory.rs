@@ -11,7 +11,7 @@ use super::{
     AcceptedMessage, BatchLedger, BatchOutcome, BatchState, ClaimOutcome, CurrentStatus,
     DeliveryReport, IDEMPOTENCY_TTL_HOURS, IdempotencyBegin, IdempotencyStore, JobRecord, JobSpec,
     JobStore, LedgerEntry, MessageRecord, MessageStore, ReportEffect, ReportStore, StatusCounts,
-    StoreError, StoredResponse, SuppressionList, SuppressionSource, advances,
+    StoreError, StoredResponse, SuppressionList, SuppressionSource, advances, count_changes,
 };
 use crate::phone::PhoneNumber;
 
@@ -316,13 +316,7 @@ impl BatchLedger for MemoryStore {
                     attempt: entry.attempts,
                 }
             }
-            BatchState::Sending => match entry.lease_until {
-                Some(until) if until > now => ClaimOutcome::Busy { lease_until: until },
-                _ => ClaimOutcome::LeaseExpired {
-                    attempt: entry.attempts,
-                },
-            },
-            done => ClaimOutcome::Ended(done),
+            _ => entry.claim_refusal(now),
         })
     }
 
@@ -429,14 +423,11 @@ impl ReportStore for MemoryStore {
             record.job_id.get_or_insert_with(|| job.to_owned());
         }
         record.updated_at = now;
-        if let Some(job) = job_id
-            && from != Some(report.status)
-        {
+        if let Some(job) = job_id {
             let counts = state.status_counts.entry(job.to_owned()).or_default();
-            if let Some(old) = from {
-                counts.add(old, -1);
+            for (status, delta) in count_changes(from, report.status) {
+                counts.add(status, delta);
             }
-            counts.add(report.status, 1);
         }
         Ok(ReportEffect::Applied { from })
     }

@@ -22,7 +22,7 @@ pub use jobs::{
 pub use memory::MemoryStore;
 pub use reports::{
     COUNTER_SHARDS, CurrentStatus, DeliveryReport, ReportEffect, ReportStore, advances,
-    counter_shard,
+    count_changes, counter_shard,
 };
 
 use crate::{phone::PhoneNumber, text::Encoding};

@@ -74,6 +74,21 @@ pub enum ReportEffect {
     Ignored,
 }
 
+/// The counter changes a move from `from` to `to` makes: the new status +1 and the old one
+/// −1. `queued` is never counted (a job's queued count is what is left of the accepted), so a
+/// move out of `queued` only adds, and a move within one status changes nothing.
+pub fn count_changes(from: Option<MessageStatus>, to: MessageStatus) -> Vec<(MessageStatus, i64)> {
+    let counted = |st: Option<MessageStatus>| st.filter(|s| *s != MessageStatus::Queued);
+    let (old, new) = (counted(from), counted(Some(to)));
+    if old == new {
+        return Vec::new();
+    }
+    new.map(|s| (s, 1))
+        .into_iter()
+        .chain(old.map(|s| (s, -1)))
+        .collect()
+}
+
 pub fn counter_shard(message_uuid: &str) -> u32 {
     // FNV-1a: stable across processes and versions, unlike std's randomised hasher.
     let mut h: u32 = 0x811c_9dc5;
@@ -151,6 +166,20 @@ mod tests {
             "older final"
         );
         assert!(!advances(at(Sent, None), &report(Sent, None)));
+    }
+
+    #[test]
+    fn only_real_moves_out_of_a_counted_status_change_counts() {
+        use MessageStatus::*;
+        assert_eq!(count_changes(None, Queued), []);
+        assert_eq!(count_changes(Some(Queued), Queued), []);
+        assert_eq!(count_changes(None, Delivered), [(Delivered, 1)]);
+        assert_eq!(count_changes(Some(Queued), Sent), [(Sent, 1)]);
+        assert_eq!(
+            count_changes(Some(Sent), Delivered),
+            [(Delivered, 1), (Sent, -1)]
+        );
+        assert_eq!(count_changes(Some(Sent), Sent), []);
     }
 
     #[test]
