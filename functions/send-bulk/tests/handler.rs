@@ -303,3 +303,46 @@ async fn a_retry_after_a_partial_enqueue_finishes_the_job_without_a_second_copy_
     assert_eq!(job_ids.len(), 1);
     assert_eq!(json_of(&second)["accepted"], 12);
 }
+
+#[tokio::test]
+async fn an_oversized_or_non_json_body_is_refused_and_enqueues_nothing() {
+    let app = app(1000);
+    let raw = |ct: &str, body: String| {
+        http::Request::builder()
+            .method("POST")
+            .uri("/v1/bulk")
+            .header("content-type", ct)
+            .header("authorization", format!("Bearer {API_KEY}"))
+            .body(Body::Text(body))
+            .unwrap()
+    };
+    let huge = json!({"recipients": numbers(450_000), "text": "hi"}).to_string();
+    assert!(huge.len() > send_bulk::BODY_LIMIT);
+    let resp = send_bulk::handle(raw("application/json", huge), &app).await;
+    assert_eq!(resp.status(), 413);
+    assert_eq!(json_of(&resp)["type"], "/problems/payload-too-large");
+
+    let resp = send_bulk::handle(raw("text/csv", "+14155550001".into()), &app).await;
+    assert_eq!(resp.status(), 415);
+
+    let resp = send_bulk::handle(raw("application/json", "{\"recipients\": [".into()), &app).await;
+    assert_eq!(resp.status(), 400);
+    assert!(
+        json_of(&resp)["detail"]
+            .as_str()
+            .unwrap()
+            .contains("not valid JSON")
+    );
+
+    let resp = send_bulk::handle(
+        post(
+            &json!({"recipients": ["+14155550001"], "text": "hi"}),
+            Some("bad key"),
+        ),
+        &app,
+    )
+    .await;
+    assert_eq!(resp.status(), 400);
+    assert_eq!(json_of(&resp)["errors"][0]["field"], "Idempotency-Key");
+    assert!(app.queue.bodies().is_empty());
+}

@@ -506,3 +506,14 @@ async fn an_unreadable_secret_is_a_500_problem_not_a_crash() {
     assert_eq!(resp.status(), 500);
     assert!(!json_of(&resp).to_string().contains("api_keys"));
 }
+
+#[tokio::test]
+async fn a_malformed_idempotency_key_is_a_named_400_and_nothing_is_sent() {
+    for key in ["has space", &"k".repeat(256)] {
+        let req = post("")
+            .header("idempotency-key", key)
+            .body(Body::Text(valid_body().to_string()))
+            .unwrap();
+        assert_refused_without_sending(req, 400, Some("Idempotency-Key"), "Idempotency-Key").await;
+    }
+}

@@ -336,3 +336,56 @@ async fn get_callbacks_are_verified_over_their_query() {
         MessageStatus::Sent
     );
 }
+
+fn problem_of(resp: &lambda_http::Response<Body>) -> serde_json::Value {
+    match resp.body() {
+        Body::Text(t) => serde_json::from_str(t).unwrap(),
+        other => panic!("unexpected body {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn wrong_media_types_methods_and_paths_are_answered_and_write_nothing() {
+    let app = app();
+    let json_body = http::Request::builder()
+        .method("POST")
+        .uri("/v1/callbacks/plivo/status")
+        .header("content-type", "application/json")
+        .body(Body::Text(
+            "{\"MessageUUID\": \"u-9\", \"Status\": \"delivered\"}".into(),
+        ))
+        .unwrap();
+    let resp = status_callback::handle(json_body, &app).await;
+    assert_eq!(resp.status(), 415);
+    assert_eq!(
+        problem_of(&resp)["type"],
+        "/problems/unsupported-media-type"
+    );
+
+    let delete = http::Request::builder()
+        .method("DELETE")
+        .uri("/v1/callbacks/plivo/status")
+        .body(Body::Empty)
+        .unwrap();
+    assert_eq!(status_callback::handle(delete, &app).await.status(), 405);
+    let elsewhere = http::Request::builder()
+        .method("POST")
+        .uri("/v1/callbacks/plivo/other")
+        .body(Body::Empty)
+        .unwrap();
+    assert_eq!(status_callback::handle(elsewhere, &app).await.status(), 404);
+    assert!(app.store.get_message("u-9").await.unwrap().is_none());
+}
+
+#[tokio::test]
+async fn a_signed_inbound_message_without_a_sender_is_a_named_400() {
+    let app = app();
+    let req = signed_post(
+        "/v1/callbacks/plivo/inbound",
+        &[("Text", "STOP"), ("To", "14155550100")],
+        TOKEN,
+    );
+    let resp = status_callback::handle(req, &app).await;
+    assert_eq!(resp.status(), 400);
+    assert_eq!(problem_of(&resp)["errors"][0]["field"], "From");
+}
