@@ -207,15 +207,9 @@ where
 
 fn plivo_failure(failure: SendFailure) -> Outcome {
     let plivo = match failure {
+        // Plivo answered 401 and the secret could not be read again.
         SendFailure::Secret(e) => {
-            error!(error = %e, "the service secret could not be re-read after Plivo answered 401");
-            return Outcome::settled(
-                Problem::new(
-                    ProblemKind::Internal,
-                    "the service's configuration could not be read; see the function's logs",
-                )
-                .into_response(),
-            );
+            return Outcome::settled(api::secret_unreadable(e).into_response());
         }
         SendFailure::Plivo(e) => e,
     };

@@ -10,7 +10,7 @@ use tracing::{Instrument, error, info, info_span};
 use crate::{
     auth::{ApiKeys, AuthFailure, check_bearer},
     problem::{FieldError, Problem, ProblemKind},
-    secrets::{SecretProvider, ServiceSecret},
+    secrets::{SecretError, SecretProvider, ServiceSecret},
 };
 
 /// Serves one HTTP invocation: one span carrying the function, the request id, method and
@@ -45,13 +45,16 @@ where
 
 /// The service secret, or a 500 whose cause is logged (never shown: it may name the secret).
 pub async fn service_secret<P: SecretProvider>(secrets: &P) -> Result<Arc<ServiceSecret>, Problem> {
-    secrets.current().await.map_err(|e| {
-        error!(error = %e, "the service secret could not be loaded");
-        Problem::new(
-            ProblemKind::Internal,
-            "the service's configuration could not be read; see the function's logs",
-        )
-    })
+    secrets.current().await.map_err(secret_unreadable)
+}
+
+/// The answer when the secret cannot be read: a 500, with the cause in the log only.
+pub fn secret_unreadable(e: SecretError) -> Problem {
+    error!(error = %e, "the service secret could not be loaded");
+    Problem::new(
+        ProblemKind::Internal,
+        "the service's configuration could not be read; see the function's logs",
+    )
 }
 
 /// Answers 401 for a missing or malformed `Authorization` header and 403 for a wrong key.

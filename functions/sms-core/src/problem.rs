@@ -47,7 +47,6 @@ pub enum ProblemKind {
     PlivoRejected,
     PlivoUnavailable,
     OutcomeUnknown,
-    NotImplemented,
     Internal,
 }
 
@@ -106,11 +105,6 @@ impl ProblemKind {
                 StatusCode::GATEWAY_TIMEOUT,
                 "outcome-unknown",
                 "Outcome unknown",
-            ),
-            NotImplemented => (
-                StatusCode::NOT_IMPLEMENTED,
-                "not-implemented",
-                "Not implemented",
             ),
             Internal => (
                 StatusCode::INTERNAL_SERVER_ERROR,

@@ -120,17 +120,14 @@ async fn verify<S, P: SecretProvider>(
         url: &url,
         params,
     };
-    let unreadable = |e: sms_core::secrets::SecretError| {
-        error!(error = %e, "the service secret could not be loaded");
-        Problem::new(
-            ProblemKind::Internal,
-            "the service's configuration could not be read",
-        )
-    };
-    let secret = app.secrets.current().await.map_err(unreadable)?;
+    let secret = api::service_secret(&app.secrets).await?;
     let mut check = verify_request(req.headers(), &signed, &[secret.plivo.token()]);
     if check == SignatureCheck::Invalid {
-        let fresh = app.secrets.refresh().await.map_err(unreadable)?;
+        let fresh = app
+            .secrets
+            .refresh()
+            .await
+            .map_err(api::secret_unreadable)?;
         check = verify_request(req.headers(), &signed, &[fresh.plivo.token()]);
     }
     match check {
