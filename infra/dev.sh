@@ -19,7 +19,7 @@ cd "$root"
 export PATH="$root/.venv/bin:$PATH"
 
 export LOCAL_PORT=${LOCAL_PORT:-3000}
-export LOCAL_API_KEY=${LOCAL_API_KEY:-local-dev-key}
+export LOCAL_API_KEY=${LOCAL_API_KEY:-local-dev-key-not-secret-0123456789}
 export PLIVO_AUTH_ID=${PLIVO_AUTH_ID:-MASIMULATOR000000001}
 export PLIVO_AUTH_TOKEN=${PLIVO_AUTH_TOKEN:-local-simulator-token}
 export PLIVO_SRC=${PLIVO_SRC:-+14155550100}

@@ -12,7 +12,7 @@
 # without a line in the table, or a line without its sample, fails the run. The stack is
 # stopped again whatever the outcome.
 #
-# The samples carry the API key local-dev-key, and the callbacks are signed with the local
+# The samples carry the API key local-dev-key-not-secret-0123456789, and the callbacks are signed with the local
 # Plivo token for the URL http://127.0.0.1:3000 (see the README): the stack gets that key and
 # that PUBLIC_BASE_URL whatever port it listens on, and the Plivo simulator's own delivery
 # reports are off (they would go to that URL, not to this stack).
@@ -69,7 +69,7 @@ done
 # The local stack (infra/with-stack.sh, free ports) with the sample events' key, token and
 # public URL; this script then runs again inside it to invoke the samples.
 if [ "${1:-}" != "--against-stack" ]; then
-  export LOCAL_API_KEY=local-dev-key PLIVO_AUTH_TOKEN=local-simulator-token
+  export LOCAL_API_KEY=local-dev-key-not-secret-0123456789 PLIVO_AUTH_TOKEN=local-simulator-token
   export PUBLIC_BASE_URL=http://127.0.0.1:3000 PLIVO_SIM_REPORTS=off
   unset PLIVO_AUTH_ID PLIVO_SRC
   exec "$root/infra/with-stack.sh" "$0" --against-stack

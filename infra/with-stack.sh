@@ -11,7 +11,7 @@ cd "$root"
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
 export LOCAL_PORT=$(free_port) MOTO_PORT=$(free_port) PLIVO_SIM_PORT=$(free_port)
-export LOCAL_API_KEY=${LOCAL_API_KEY:-e2e-api-key}
+export LOCAL_API_KEY=${LOCAL_API_KEY:-e2e-api-key-not-secret-0123456789}
 export PLIVO_AUTH_ID=${PLIVO_AUTH_ID:-MAE2ETESTACCOUNT0001} PLIVO_AUTH_TOKEN=${PLIVO_AUTH_TOKEN:-e2e-plivo-token}
 export PUBLIC_BASE_URL=${PUBLIC_BASE_URL:-http://127.0.0.1:$LOCAL_PORT}
 export DEV_READY_FILE="$root/target/stack-ready-$LOCAL_PORT"

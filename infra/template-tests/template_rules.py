@@ -829,7 +829,80 @@ def problems(template: dict, deploy_role: dict, root: Path) -> list[str]:
     out += check_no_wildcards(policy_documents(template), None)
     out += check_function_permissions(template, root)
     out += check_no_wildcards(policy_documents(deploy_role), DEPLOY_ROLE_STAR_STATEMENTS)
+    out += check_deploy_trust(deploy_role)
     out += check_transformed(template)
+    return out
+
+
+# ---------------------------------------------------------------------------------------
+# The deploy role's trust and the workflows that use it.
+
+DEPLOY_WORKFLOW = ".github/workflows/deploy.yml"
+PINNED_ACTION = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_./-]+@[0-9a-f]{40}$")
+
+
+def check_deploy_trust(deploy_role: dict) -> list[str]:
+    """One role per environment; it trusts exactly one OIDC subject: a job of its own GitHub
+    environment running the deploy workflow on the deploy branch. No unconditioned way to
+    rewrite a role's trust."""
+    out = []
+    roles = {n: r for n, r in deploy_role["Resources"].items() if r.get("Type") == "AWS::IAM::Role"}
+    if len(roles) != 1:
+        out.append(f"the deploy-role template must make one role (its environment's), found {sorted(roles)}")
+    if (deploy_role.get("Parameters", {}).get("Environment") or {}).get("AllowedValues") != ["dev", "prod"]:
+        out.append("the deploy-role template needs an Environment parameter with values dev and prod")
+    for name, role in roles.items():
+        for st in statements(role["Properties"].get("AssumeRolePolicyDocument", {})):
+            cond = st.get("Condition") or {}
+            if set(cond) != {"StringEquals"}:
+                out.append(f"{name}: the trust must use StringEquals only (no wildcards), found {sorted(cond)}")
+                continue
+            sub = cond["StringEquals"].get("token.actions.githubusercontent.com:sub")
+            text = sub.get("Fn::Sub") if isinstance(sub, dict) else sub
+            want = ("repo:${GitHubRepository}:environment:${Environment}:job_workflow_ref:"
+                    "${GitHubRepository}/" + DEPLOY_WORKFLOW + "@refs/heads/${DeployBranch}")
+            if text != want:
+                out.append(f"{name}: the trust's subject must be exactly {want!r}, found {sub!r}")
+            if cond["StringEquals"].get("token.actions.githubusercontent.com:aud") != "sts.amazonaws.com":
+                out.append(f"{name}: the trust must require aud sts.amazonaws.com")
+    for where, doc in policy_documents(deploy_role):
+        for st in statements(doc):
+            if "iam:UpdateAssumeRolePolicy" in _actions(st) and not st.get("Condition"):
+                out.append(f"{where} {st.get('Sid', '?')}: iam:UpdateAssumeRolePolicy without a condition")
+    return out
+
+
+def check_workflows(workflows: dict[str, dict]) -> list[str]:
+    """Every action pinned by commit SHA; `id-token: write` only on the jobs that deploy (the
+    ones that trade the token for an AWS role), never for a whole workflow."""
+    out = []
+    for file, wf in workflows.items():
+        if "id-token" in (wf.get("permissions") or {}):
+            out.append(f"{file}: id-token is granted to the whole workflow; grant it to the deploy jobs only")
+        for job_name, job in (wf.get("jobs") or {}).items():
+            steps = job.get("steps") or []
+            for step in steps:
+                uses = step.get("uses")
+                if uses and not uses.startswith("./") and not PINNED_ACTION.match(uses):
+                    out.append(f"{file} {job_name}: {uses!r} is not pinned to a commit SHA")
+            deploys = any("configure-aws-credentials" in (st.get("uses") or "") for st in steps)
+            token = (job.get("permissions") or {}).get("id-token")
+            if token == "write" and not deploys:
+                out.append(f"{file} {job_name}: id-token: write on a job that does not deploy")
+            if deploys and token != "write":
+                out.append(f"{file} {job_name}: deploys without its own id-token: write")
+            if deploys and not job.get("environment"):
+                out.append(f"{file} {job_name}: a deploy job must run in a GitHub environment (the role trusts one)")
+    return out
+
+
+def load_workflows(root: Path) -> dict[str, dict]:
+    import yaml
+
+    out = {}
+    for path in sorted((root / ".github/workflows").glob("*.yml")):
+        # YAML 1.1 reads the key `on` as True; the rules never look at it.
+        out[str(path.relative_to(root))] = yaml.safe_load(path.read_text())
     return out
 
 

@@ -221,16 +221,90 @@ def _deploy_wildcard_action(d: dict) -> None:
     _deploy_statement(d, "DeployStackPolicy", "ServiceStacks")["Action"] = "cloudformation:*"
 
 
+def _deploy_trusts_a_branch_too(d: dict) -> None:
+    cond = d["Resources"]["DeployRole"]["Properties"]["AssumeRolePolicyDocument"]["Statement"][0]["Condition"]
+    cond["StringEquals"]["token.actions.githubusercontent.com:sub"] = [
+        cond["StringEquals"]["token.actions.githubusercontent.com:sub"],
+        {"Fn::Sub": "repo:${GitHubRepository}:ref:refs/heads/${DeployBranch}"},
+    ]
+
+
+def _deploy_trusts_any_workflow(d: dict) -> None:
+    cond = d["Resources"]["DeployRole"]["Properties"]["AssumeRolePolicyDocument"]["Statement"][0]["Condition"]
+    cond["StringLike"] = {"token.actions.githubusercontent.com:sub": {"Fn::Sub": "repo:${GitHubRepository}:environment:${Environment}:*"}}
+    del cond["StringEquals"]["token.actions.githubusercontent.com:sub"]
+
+
+def _deploy_rewrites_trust(d: dict) -> None:
+    _deploy_statement(d, "DeployStackPolicy", "RolesManage")["Action"].append("iam:UpdateAssumeRolePolicy")
+
+
+def _deploy_second_role(d: dict) -> None:
+    d["Resources"]["OtherRole"] = copy.deepcopy(d["Resources"]["DeployRole"])
+
+
 @pytest.mark.parametrize("mutate,expected", [
+    (_deploy_trusts_a_branch_too, "the trust's subject must be exactly"),
+    (_deploy_trusts_any_workflow, "StringEquals only"),
+    (_deploy_rewrites_trust, "iam:UpdateAssumeRolePolicy without a condition"),
+    (_deploy_second_role, "must make one role"),
     (_deploy_star_write, "non-read actions ['logs:DeleteLogGroup']"),
     (_deploy_star_elsewhere, "Queues: Resource '*'"),
     (_deploy_star_unconditioned, "needs a lambda:FunctionArn condition"),
     (_deploy_wildcard_action, "wildcard action 'cloudformation:*'"),
-], ids=["write on *", "* outside the exceptions", "exception without its condition", "wildcard action"])
+], ids=["trust of a branch", "trust of any workflow", "trust rewritable", "two roles",
+        "write on *", "* outside the exceptions", "exception without its condition", "wildcard action"])
 def test_a_broken_deploy_role_is_caught(template: dict, deploy_role: dict, mutate, expected: str) -> None:
     broken = copy.deepcopy(deploy_role)
     mutate(broken)
     found = rules.problems(template, broken, ROOT)
+    assert any(expected in p for p in found), f"expected {expected!r} in:\n" + "\n".join(found)
+
+
+# ---------------------------------------------------------------------------------------
+# The workflows: pinned actions, OIDC tokens only where a deploy needs one.
+
+@pytest.fixture(scope="module")
+def workflows() -> dict:
+    return rules.load_workflows(ROOT)
+
+
+def test_the_workflows_keep_every_rule(workflows: dict) -> None:
+    assert set(workflows) == {".github/workflows/ci.yml", ".github/workflows/deploy.yml"}
+    found = rules.check_workflows(workflows)
+    assert not found, "\n".join(found)
+
+
+def _job(wf: dict, name: str) -> dict:
+    return wf[".github/workflows/deploy.yml"]["jobs"][name]
+
+
+def _unpinned(wf: dict) -> None:
+    _job(wf, "build")["steps"][0]["uses"] = "actions/checkout@v4"
+
+
+def _token_for_all(wf: dict) -> None:
+    wf[".github/workflows/deploy.yml"]["permissions"]["id-token"] = "write"
+
+
+def _token_on_build(wf: dict) -> None:
+    _job(wf, "build")["permissions"] = {"contents": "read", "id-token": "write"}
+
+
+def _prod_without_environment(wf: dict) -> None:
+    del _job(wf, "prod")["environment"]
+
+
+@pytest.mark.parametrize("mutate,expected", [
+    (_unpinned, "'actions/checkout@v4' is not pinned"),
+    (_token_for_all, "granted to the whole workflow"),
+    (_token_on_build, "build: id-token: write on a job that does not deploy"),
+    (_prod_without_environment, "prod: a deploy job must run in a GitHub environment"),
+], ids=["tag instead of SHA", "workflow-wide token", "token on a job that does not deploy", "prod outside its environment"])
+def test_a_broken_workflow_is_caught(workflows: dict, mutate, expected: str) -> None:
+    broken = copy.deepcopy(workflows)
+    mutate(broken)
+    found = rules.check_workflows(broken)
     assert any(expected in p for p in found), f"expected {expected!r} in:\n" + "\n".join(found)
 
 

@@ -14,7 +14,7 @@ use sms_core::{
     store::{BatchState, JobStore, MemoryStore, SuppressionList, SuppressionSource},
 };
 
-const API_KEY: &str = "bulk-test-key";
+const API_KEY: &str = "bulk-test-key-0123456789abcdef0123456789";
 
 type TestApp = App<MemoryStore, MemoryQueue, SecretCache<StaticSecret>>;
 

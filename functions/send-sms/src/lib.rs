@@ -207,20 +207,28 @@ where
 
 fn plivo_failure(failure: SendFailure) -> Outcome {
     let plivo = match failure {
-        // Plivo answered 401 and the secret could not be read again.
+        // Plivo answered 401 and the secret could not be read again: nothing was sent, and a
+        // retry once the secret is readable may succeed, so the key is freed.
         SendFailure::Secret(e) => {
-            return Outcome::settled(api::secret_unreadable(e).into_response());
+            return Outcome::nothing_sent(api::secret_unreadable(e));
         }
         SendFailure::Plivo(e) => e,
     };
     warn!(error = %plivo, class = ?plivo.class(), "Plivo did not take the message");
+    let detail = plivo.public_detail();
     match plivo.class() {
         FailureClass::Retryable => Outcome::nothing_sent(Problem::new(
             ProblemKind::PlivoUnavailable,
-            format!("{plivo}; nothing was sent, retry later"),
+            format!("{detail}; nothing was sent, retry later"),
         )),
-        FailureClass::Permanent | FailureClass::Unauthorized => {
-            Outcome::settled(Problem::new(ProblemKind::PlivoRejected, plivo.to_string()).into_response())
+        // 401 even with the re-read secret: nothing was sent, and the answer must not be kept
+        // for a day, since fixing the credentials makes the same request succeed.
+        FailureClass::Unauthorized => Outcome::nothing_sent(Problem::new(
+            ProblemKind::PlivoRejected,
+            format!("{detail}; nothing was sent"),
+        )),
+        FailureClass::Permanent => {
+            Outcome::settled(Problem::new(ProblemKind::PlivoRejected, detail).into_response())
         }
         FailureClass::Unknown => Outcome::settled(
             Problem::new(

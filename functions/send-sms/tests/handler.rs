@@ -23,7 +23,7 @@ use wiremock::{
 
 const AUTH_ID: &str = "MATESTACCOUNT0000001";
 const TOKEN: &str = "plivo-token-never-logged";
-const API_KEY: &str = "test-api-key";
+const API_KEY: &str = "test-api-key-0123456789abcdef0123456789";
 const PLIVO_PATH: &str = "/v1/Account/MATESTACCOUNT0000001/Message/";
 const UUID: &str = "0b8a5f2e-8f2a-11ee-9a3c-0242ac120002";
 
@@ -515,5 +515,107 @@ async fn a_malformed_idempotency_key_is_a_named_400_and_nothing_is_sent() {
             .body(Body::Text(valid_body().to_string()))
             .unwrap();
         assert_refused_without_sending(req, 400, Some("Idempotency-Key"), "Idempotency-Key").await;
+    }
+}
+
+/// A secret source whose reads succeed or fail as scripted, then succeed.
+struct ScriptedSecret {
+    reads: std::sync::atomic::AtomicUsize,
+    failing_read: usize,
+}
+
+impl SecretSource for ScriptedSecret {
+    async fn fetch(&self) -> Result<ServiceSecret, SecretError> {
+        let read = self.reads.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+        if read == self.failing_read {
+            return Err(SecretError::Unavailable {
+                secret_id: "sms/test".into(),
+                reason: "throttled".into(),
+            });
+        }
+        Ok(secret())
+    }
+}
+
+#[tokio::test]
+async fn two_401s_free_the_key_so_a_retry_after_fixing_the_credentials_sends() {
+    // Plivo refuses the credentials twice: before and after the secret is re-read.
+    let plivo = plivo_expecting(2, ResponseTemplate::new(401)).await;
+    let app = app(&plivo);
+    let first = send_sms::handle(with_key(valid_body(), "k-401"), &app).await;
+    assert_eq!(first.status(), 502);
+    assert!(
+        json_of(&first)["detail"]
+            .as_str()
+            .unwrap()
+            .contains("nothing was sent")
+    );
+    plivo.verify().await;
+
+    // Nothing was sent, so the answer was not kept: the retry reaches Plivo again.
+    plivo.reset().await;
+    Mock::given(method("POST"))
+        .respond_with(accepted(UUID))
+        .expect(1)
+        .mount(&plivo)
+        .await;
+    let retry = send_sms::handle(with_key(valid_body(), "k-401"), &app).await;
+    assert_eq!(retry.status(), 202);
+    assert!(retry.headers().get("idempotent-replayed").is_none());
+}
+
+#[tokio::test]
+async fn a_401_then_an_unreadable_secret_frees_the_key() {
+    let plivo = plivo_expecting(1, ResponseTemplate::new(401)).await;
+    let base = app(&plivo);
+    // Read 1 (first request) works; read 2 (the re-read after Plivo's 401) fails.
+    let app = App {
+        store: base.store,
+        secrets: SecretCache::new(
+            ScriptedSecret {
+                reads: Default::default(),
+                failing_read: 2,
+            },
+            Duration::from_secs(60),
+        ),
+        plivo: base.plivo,
+        public_base_url: base.public_base_url,
+    };
+    let first = send_sms::handle(with_key(valid_body(), "k-401-secret"), &app).await;
+    assert_eq!(first.status(), 500);
+    plivo.verify().await;
+
+    plivo.reset().await;
+    Mock::given(method("POST"))
+        .respond_with(accepted(UUID))
+        .expect(1)
+        .mount(&plivo)
+        .await;
+    let retry = send_sms::handle(with_key(valid_body(), "k-401-secret"), &app).await;
+    assert_eq!(retry.status(), 202);
+    assert!(retry.headers().get("idempotent-replayed").is_none());
+}
+
+#[tokio::test]
+async fn an_unreachable_plivo_is_503_with_a_fixed_sentence_and_no_url() {
+    // Nothing listens on port 1 of the loopback: the connection is refused, nothing is sent.
+    let mut cfg = PlivoConfig::new("http://127.0.0.1:1");
+    cfg.retry = RetryPolicy {
+        max_attempts: 2,
+        base_delay: Duration::from_millis(1),
+        max_delay: Duration::from_millis(2),
+    };
+    let plivo = plivo_expecting(0, accepted(UUID)).await;
+    let base = app(&plivo);
+    let app = App {
+        plivo: PlivoClient::new(cfg).unwrap(),
+        ..base
+    };
+    let resp = send_sms::handle(send_req(valid_body()), &app).await;
+    assert_eq!(resp.status(), 503);
+    let body = json_of(&resp).to_string();
+    assert!(body.contains("Plivo could not be reached"), "{body}");
+    for leak in [AUTH_ID, "127.0.0.1", "http", "Message/"] {
+        assert!(!body.contains(leak), "{leak} in {body}");
     }
 }

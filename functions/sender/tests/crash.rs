@@ -43,7 +43,7 @@ async fn a_batch_whose_sender_was_killed_mid_request_ends_unknown_and_is_never_r
     let creds = sim.state().credentials().clone();
     let secret = ServiceSecret::from_json(
         "test",
-        &serde_json::json!({"plivo_auth_id": creds.auth_id, "plivo_auth_token": creds.token(), "plivo_src": "+14155550100", "api_keys": ["k"]})
+        &serde_json::json!({"plivo_auth_id": creds.auth_id, "plivo_auth_token": creds.token(), "plivo_src": "+14155550100", "api_keys": ["test-api-key-0123456789abcdef0123456789"]})
             .to_string(),
     )
     .unwrap();

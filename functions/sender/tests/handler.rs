@@ -34,7 +34,7 @@ fn numbers(range: std::ops::Range<usize>) -> Vec<PhoneNumber> {
 async fn app(plivo: &MockServer, batches: usize) -> TestApp {
     let secret = ServiceSecret::from_json(
         "test",
-        &json!({"plivo_auth_id": "MATEST", "plivo_auth_token": "t", "plivo_src": "+14155550100", "api_keys": ["k"]}).to_string(),
+        &json!({"plivo_auth_id": "MATEST", "plivo_auth_token": "t", "plivo_src": "+14155550100", "api_keys": ["test-api-key-0123456789abcdef0123456789"]}).to_string(),
     )
     .unwrap();
     let mut cfg = PlivoConfig::new(plivo.uri());

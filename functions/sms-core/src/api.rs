@@ -31,7 +31,7 @@ where
         function,
         %request_id,
         method = %req.method(),
-        path = %req.uri().path(),
+        path = %loggable_path(req.uri().path()),
         job_id = tracing::field::Empty,
     );
     async move {
@@ -203,6 +203,30 @@ pub fn json_response<T: Serialize>(status: StatusCode, body: &T) -> Response<Bod
     }
 }
 
+/// Longest path logged; the routes' own paths are far shorter.
+const LOGGED_PATH_MAX: usize = 80;
+
+/// The request path as the invocation's span records it. The path is the caller's to choose
+/// (any bytes, any length), so it is cut short and anything outside the characters routes use
+/// becomes `_`: no log injection, no unbounded line, nothing hidden in escapes.
+pub fn loggable_path(path: &str) -> String {
+    let mut shown: String = path
+        .chars()
+        .take(LOGGED_PATH_MAX)
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "/-_.".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    if path.chars().count() > LOGGED_PATH_MAX {
+        shown.push_str("...");
+    }
+    shown
+}
+
 /// The path's segments with empty ones dropped, so `/v1/messages/` and `/v1/messages` match
 /// alike. Under `cargo lambda watch` a function-URL request arrives without its prefix, so
 /// routes are matched on their trailing segments.
@@ -252,6 +276,19 @@ pub fn not_found(req: &Request) -> Response<Body> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn logged_paths_are_bounded_and_plain() {
+        assert_eq!(
+            loggable_path("/v1/messages/0b8a5f2e-8f2a-11ee-9a3c-0242ac120002"),
+            "/v1/messages/0b8a5f2e-8f2a-11ee-9a3c-0242ac120002"
+        );
+        assert_eq!(loggable_path("/v1/%0a\"evil\" é"), "/v1/_0a_evil___");
+        let long = format!("/{}", "a".repeat(10_000));
+        let shown = loggable_path(&long);
+        assert_eq!(shown.len(), LOGGED_PATH_MAX + 3);
+        assert!(shown.ends_with("..."));
+    }
+
     use lambda_http::http;
     use serde::Deserialize;
 

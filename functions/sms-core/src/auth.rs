@@ -14,11 +14,20 @@ pub struct ApiKeys(Vec<[u8; 32]>);
 pub enum ApiKeysError {
     #[error("must list at least one key")]
     Empty,
-    #[error("must not contain an empty key")]
-    EmptyKey,
+    /// The error names the key by position and length only: its text is the secret.
+    #[error(
+        "key {index} has {length} characters; keys must have at least {} (e.g. `openssl rand -hex 32`)",
+        ApiKeys::MIN_LENGTH
+    )]
+    TooShort { index: usize, length: usize },
 }
 
 impl ApiKeys {
+    /// Shortest key accepted. A key is the only thing between the internet and sending SMS on
+    /// the account's bill: 32 characters of `openssl rand -hex 16` or more cannot be guessed,
+    /// while short, human-chosen keys can.
+    pub const MIN_LENGTH: usize = 32;
+
     pub fn new<I, K>(keys: I) -> Result<Self, ApiKeysError>
     where
         I: IntoIterator<Item = K>,
@@ -26,12 +35,13 @@ impl ApiKeys {
     {
         let digests = keys
             .into_iter()
-            .map(|k| {
-                let k = k.as_ref();
-                if k.is_empty() {
-                    Err(ApiKeysError::EmptyKey)
+            .enumerate()
+            .map(|(index, k)| {
+                let length = k.as_ref().chars().count();
+                if length < Self::MIN_LENGTH {
+                    Err(ApiKeysError::TooShort { index, length })
                 } else {
-                    Ok(digest(k))
+                    Ok(digest(k.as_ref()))
                 }
             })
             .collect::<Result<Vec<_>, _>>()?;
@@ -94,25 +104,35 @@ pub fn check_bearer(header: Option<&str>, keys: &ApiKeys) -> Result<(), AuthFail
 mod tests {
     use super::*;
 
+    const ALPHA: &str = "alpha-key-0123456789abcdef0123456789";
+    const BETA: &str = "beta-key-0123456789abcdef01234567890";
+
     fn keys() -> ApiKeys {
-        ApiKeys::new(["alpha-key", "beta-key"]).unwrap()
+        ApiKeys::new([ALPHA, BETA]).unwrap()
     }
 
     #[test]
     fn accepts_any_configured_key() {
-        assert_eq!(check_bearer(Some("Bearer alpha-key"), &keys()), Ok(()));
-        assert_eq!(check_bearer(Some("bearer beta-key"), &keys()), Ok(()));
+        assert_eq!(
+            check_bearer(Some(&format!("Bearer {ALPHA}")), &keys()),
+            Ok(())
+        );
+        assert_eq!(
+            check_bearer(Some(&format!("bearer {BETA}")), &keys()),
+            Ok(())
+        );
     }
 
     #[test]
     fn classifies_missing_malformed_and_wrong_credentials() {
+        let bearer = |token: &str| check_bearer(Some(&format!("Bearer {token}")), &keys());
         assert_eq!(check_bearer(None, &keys()), Err(AuthFailure::Missing));
         assert_eq!(
-            check_bearer(Some("alpha-key"), &keys()),
+            check_bearer(Some(ALPHA), &keys()),
             Err(AuthFailure::Malformed)
         );
         assert_eq!(
-            check_bearer(Some("Basic alpha-key"), &keys()),
+            check_bearer(Some(&format!("Basic {ALPHA}")), &keys()),
             Err(AuthFailure::Malformed)
         );
         assert_eq!(
@@ -120,26 +140,41 @@ mod tests {
             Err(AuthFailure::Malformed)
         );
         assert_eq!(
-            check_bearer(Some("Bearer alpha-ke"), &keys()),
+            bearer(&ALPHA[..ALPHA.len() - 1]),
             Err(AuthFailure::Forbidden)
         );
-        assert_eq!(
-            check_bearer(Some("Bearer alpha-key2"), &keys()),
-            Err(AuthFailure::Forbidden)
-        );
+        assert_eq!(bearer(&format!("{ALPHA}2")), Err(AuthFailure::Forbidden));
     }
 
     #[test]
-    fn refuses_an_empty_key_list_or_empty_keys() {
+    fn refuses_an_empty_key_list_and_keys_shorter_than_32_characters() {
         assert_eq!(
             ApiKeys::new(Vec::<String>::new()).unwrap_err(),
             ApiKeysError::Empty
         );
-        assert_eq!(ApiKeys::new([""]).unwrap_err(), ApiKeysError::EmptyKey);
+        assert_eq!(
+            ApiKeys::new([""]).unwrap_err(),
+            ApiKeysError::TooShort {
+                index: 0,
+                length: 0
+            }
+        );
+        let short = "k".repeat(31);
+        let err = ApiKeys::new([ALPHA, short.as_str()]).unwrap_err();
+        assert_eq!(
+            err,
+            ApiKeysError::TooShort {
+                index: 1,
+                length: 31
+            }
+        );
+        assert!(!err.to_string().contains(&short), "{err}");
+        assert!(ApiKeys::new(["k".repeat(32)]).is_ok());
     }
 
     #[test]
     fn debug_hides_keys() {
         assert!(!format!("{:?}", keys()).contains("alpha"));
+        assert!(!format!("{:?}", keys()).contains("0123"));
     }
 }

@@ -21,6 +21,6 @@ pub mod telemetry;
 pub mod text;
 pub mod wiring;
 
-pub use phone::PhoneNumber;
+pub use phone::{PhoneNumber, mask_numbers};
 pub use problem::{FieldError, Problem, ProblemKind};
 pub use text::{Encoding, MessageText};

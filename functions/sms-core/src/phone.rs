@@ -67,6 +67,66 @@ impl PhoneNumber {
     pub fn digits(&self) -> &str {
         &self.0[1..]
     }
+
+    /// The number as it may appear in a log line: every digit but the last four hidden
+    /// (`+*******0123`). A full number is personal data; the tail is enough to tell which.
+    pub fn masked(&self) -> Masked<'_> {
+        Masked(self.digits())
+    }
+}
+
+/// `text` with every run of [`PhoneNumber::MIN_DIGITS`] or more digits masked like
+/// [`PhoneNumber::masked`]: for text from outside (an error sentence of Plivo's) that may quote
+/// a number and is about to be logged.
+pub fn mask_numbers(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut run = String::new();
+    let flush = |run: &mut String, out: &mut String| {
+        if run.len() >= PhoneNumber::MIN_DIGITS {
+            let hidden = run.len() - Masked::SHOWN;
+            out.extend(std::iter::repeat_n('*', hidden));
+            out.push_str(&run[hidden..]);
+        } else {
+            out.push_str(run);
+        }
+        run.clear();
+    };
+    for c in text.chars() {
+        if c.is_ascii_digit() {
+            run.push(c);
+        } else {
+            flush(&mut run, &mut out);
+            out.push(c);
+        }
+    }
+    flush(&mut run, &mut out);
+    out
+}
+
+/// A number shown with all but its last [`Masked::SHOWN`] digits hidden.
+#[derive(Clone, Copy)]
+pub struct Masked<'a>(&'a str);
+
+impl Masked<'_> {
+    pub const SHOWN: usize = 4;
+}
+
+impl fmt::Display for Masked<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Digits are ASCII, so byte offsets are character offsets.
+        let hidden = self.0.len().saturating_sub(Self::SHOWN);
+        f.write_str("+")?;
+        for _ in 0..hidden {
+            f.write_str("*")?;
+        }
+        f.write_str(&self.0[hidden..])
+    }
+}
+
+impl fmt::Debug for Masked<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
 }
 
 impl fmt::Display for PhoneNumber {
@@ -75,9 +135,10 @@ impl fmt::Display for PhoneNumber {
     }
 }
 
+/// Masked like a log line: `Debug` output ends up in logs and error chains (`?value`).
 impl fmt::Debug for PhoneNumber {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "PhoneNumber({})", self.0)
+        write!(f, "PhoneNumber({})", self.masked())
     }
 }
 
@@ -143,6 +204,26 @@ mod tests {
         let b = PhoneNumber::from_plivo("+14155550123").unwrap();
         assert_eq!(a, b);
         assert_eq!(a.digits(), "14155550123");
+    }
+
+    #[test]
+    fn masked_and_debug_forms_show_only_the_last_four_digits() {
+        let n = PhoneNumber::parse("+14155550123").unwrap();
+        assert_eq!(n.masked().to_string(), "+*******0123");
+        assert_eq!(format!("{n:?}"), "PhoneNumber(+*******0123)");
+        assert!(!format!("{n:?}").contains("415555"));
+        let short = PhoneNumber::parse("+12345678").unwrap();
+        assert_eq!(short.masked().to_string(), "+****5678");
+    }
+
+    #[test]
+    fn numbers_inside_text_are_masked_and_short_figures_kept() {
+        assert_eq!(
+            mask_numbers("dst 14155550123 is not valid (code 400, 1234567)"),
+            "dst *******0123 is not valid (code 400, 1234567)"
+        );
+        assert_eq!(mask_numbers("+447700900123"), "+********0123");
+        assert_eq!(mask_numbers(""), "");
     }
 
     #[test]

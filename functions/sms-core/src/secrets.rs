@@ -210,7 +210,7 @@ mod tests {
 
     use super::*;
 
-    const JSON: &str = r#"{"plivo_auth_id":"MAXXXXXXXXXXXXXXXXXX","plivo_auth_token":"tok-very-secret","plivo_src":"+14155550100","api_keys":["key-one-secret"]}"#;
+    const JSON: &str = r#"{"plivo_auth_id":"MAXXXXXXXXXXXXXXXXXX","plivo_auth_token":"tok-very-secret","plivo_src":"+14155550100","api_keys":["key-one-secret-0123456789abcdef012345"]}"#;
 
     #[test]
     fn parses_the_documented_shape() {
@@ -218,7 +218,7 @@ mod tests {
         assert_eq!(s.plivo.auth_id, "MAXXXXXXXXXXXXXXXXXX");
         assert_eq!(s.plivo.token(), "tok-very-secret");
         assert_eq!(s.default_src.as_str(), "+14155550100");
-        assert!(s.api_keys.verify("key-one-secret"));
+        assert!(s.api_keys.verify("key-one-secret-0123456789abcdef012345"));
     }
 
     #[test]
@@ -226,7 +226,10 @@ mod tests {
         let s = ServiceSecret::from_json("id", JSON).unwrap();
         let shown = format!("{s:?}");
         assert!(!shown.contains("tok-very-secret"), "{shown}");
-        assert!(!shown.contains("key-one-secret"), "{shown}");
+        assert!(
+            !shown.contains("key-one-secret-0123456789abcdef012345"),
+            "{shown}"
+        );
     }
 
     #[test]
@@ -234,7 +237,7 @@ mod tests {
         let cases = [
             ("not json tok-very-secret", "Syntax"),
             (
-                r#"{"plivo_auth_id":"MA","plivo_auth_token":"tok-very-secret","plivo_src":"+1","api_keys":["k"]}"#,
+                r#"{"plivo_auth_id":"MA","plivo_auth_token":"tok-very-secret","plivo_src":"+1","api_keys":["key-two-secret-0123456789abcdef012345"]}"#,
                 "plivo_src",
             ),
             (
@@ -246,7 +249,11 @@ mod tests {
                 "Data",
             ),
             (
-                r#"{"plivo_auth_id":"","plivo_auth_token":"tok-very-secret","plivo_src":"+14155550100","api_keys":["k"]}"#,
+                r#"{"plivo_auth_id":"MA","plivo_auth_token":"tok-very-secret","plivo_src":"+14155550100","api_keys":["tok-very-secret"]}"#,
+                "at least 32",
+            ),
+            (
+                r#"{"plivo_auth_id":"","plivo_auth_token":"tok-very-secret","plivo_src":"+14155550100","api_keys":["key-two-secret-0123456789abcdef012345"]}"#,
                 "plivo_auth_id",
             ),
         ];

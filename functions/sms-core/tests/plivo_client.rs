@@ -262,6 +262,26 @@ async fn refusals_400_403_404_are_permanent_carry_plivos_text_and_are_not_retrie
 }
 
 #[tokio::test]
+async fn numbers_in_plivos_error_sentences_are_masked() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(plivo_error(400, "14155550123 is not a valid destination"))
+        .expect(1)
+        .mount(&server)
+        .await;
+
+    let err = send_expecting_error(&server).await;
+
+    let shown = err.to_string();
+    assert!(
+        shown.contains("*******0123 is not a valid destination"),
+        "{shown}"
+    );
+    assert!(!shown.contains("14155550123"), "{shown}");
+    assert!(!err.public_detail().contains("14155550123"));
+}
+
+#[tokio::test]
 async fn a_401_is_unauthorized_and_not_retried() {
     // Arrange: Plivo's 401 may lack api_id.
     let server = MockServer::start().await;
@@ -488,6 +508,7 @@ async fn a_server_slower_than_the_request_timeout_is_an_unknown_outcome_and_not_
     assert!(matches!(err, PlivoError::OutcomeUnknown { .. }), "{err:?}");
     assert_eq!(err.class(), FailureClass::Unknown);
     assert_no_token(&err);
+    assert_no_account_url(&err);
 }
 
 #[tokio::test]
@@ -551,6 +572,16 @@ async fn a_refused_connection_with_no_retry_policy_returns_at_once() {
         .unwrap_err();
 
     assert!(matches!(err, PlivoError::NotSent { .. }), "{err:?}");
+    assert_no_account_url(&err);
+}
+
+/// Transport errors name the URL they failed on, and Plivo's carries the account's auth id:
+/// neither may reach a log line or an API answer.
+fn assert_no_account_url(err: &PlivoError) {
+    for shown in [err.to_string(), format!("{err:?}"), err.public_detail()] {
+        assert!(!shown.contains(AUTH_ID), "auth id in {shown}");
+        assert!(!shown.contains("/Message/"), "URL in {shown}");
+    }
 }
 
 // ---------------------------------------------------------------------------------------
@@ -561,7 +592,7 @@ fn secret_with_token(token: &str) -> Arc<ServiceSecret> {
         "plivo_auth_id": AUTH_ID,
         "plivo_auth_token": token,
         "plivo_src": "+14155550100",
-        "api_keys": ["api-key-1"],
+        "api_keys": ["api-key-1-0123456789abcdef0123456789"],
     });
     Arc::new(ServiceSecret::from_json("test/secret", &json.to_string()).unwrap())
 }

@@ -13,14 +13,14 @@ use sms_core::secrets::{
 
 const TOKEN: &str = "plivo-token-very-secret-1";
 const ROTATED_TOKEN: &str = "plivo-token-very-secret-2";
-const API_KEY: &str = "api-key-very-secret";
+const API_KEY: &str = "api-key-very-secret-0123456789abcdef";
 
 fn document(token: &str) -> String {
     json!({
         "plivo_auth_id": "MAZDQ1ZJIYMDZKMMZKYM",
         "plivo_auth_token": token,
         "plivo_src": "+14155550100",
-        "api_keys": [API_KEY, "second-api-key"],
+        "api_keys": [API_KEY, "second-api-key-0123456789abcdef01234"],
     })
     .to_string()
 }
@@ -60,7 +60,11 @@ async fn reads_and_parses_the_documented_secret() {
     assert_eq!(secret.plivo.token(), TOKEN);
     assert_eq!(secret.default_src.as_str(), "+14155550100");
     assert!(secret.api_keys.verify(API_KEY));
-    assert!(secret.api_keys.verify("second-api-key"));
+    assert!(
+        secret
+            .api_keys
+            .verify("second-api-key-0123456789abcdef01234")
+    );
     assert!(!secret.api_keys.verify("not-a-key"));
     let shown = format!("{secret:?}");
     assert!(

@@ -25,7 +25,7 @@ type TestApp = App<MemoryStore, SecretCache<StaticSecret>>;
 fn app() -> TestApp {
     let secret = ServiceSecret::from_json(
         "test",
-        &json!({"plivo_auth_id": "MATEST", "plivo_auth_token": TOKEN, "plivo_src": "+14155550100", "api_keys": ["k"]}).to_string(),
+        &json!({"plivo_auth_id": "MATEST", "plivo_auth_token": TOKEN, "plivo_src": "+14155550100", "api_keys": ["test-api-key-0123456789abcdef0123456789"]}).to_string(),
     )
     .unwrap();
     App {

@@ -2,7 +2,7 @@
 //! right by construction: `cargo run -p local-stack --bin sample-events` rewrites them, and a
 //! test fails when a committed file differs from what this makes.
 //!
-//! They fit `make dev`'s defaults: API key `local-dev-key`, `PUBLIC_BASE_URL`
+//! They fit `make dev`'s defaults: API key `local-dev-key-not-secret-0123456789`, `PUBLIC_BASE_URL`
 //! `http://127.0.0.1:3000`, Plivo auth token `local-simulator-token`.
 
 use base64::{Engine, engine::general_purpose::STANDARD};
@@ -14,7 +14,7 @@ use sms_core::{
     plivo::{SignatureV3, SignedRequest},
 };
 
-pub const API_KEY: &str = "local-dev-key";
+pub const API_KEY: &str = "local-dev-key-not-secret-0123456789";
 pub const PUBLIC_BASE_URL: &str = "http://127.0.0.1:3000";
 pub const PLIVO_AUTH_TOKEN: &str = "local-simulator-token";
 pub const SENDER: &str = "+14155550100";

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use tracing::{debug, warn};
 
 use crate::{
-    phone::PhoneNumber,
+    phone::{PhoneNumber, mask_numbers},
     retry::RetryPolicy,
     secrets::{PlivoCredentials, SecretError, SecretProvider},
     text::MessageText,
@@ -119,6 +119,22 @@ pub enum FailureClass {
 }
 
 impl PlivoError {
+    /// What an API caller is told. Fixed sentences except for Plivo's own refusal, which
+    /// says what to change: transport errors name hosts, addresses and the account's URL,
+    /// which stay in the logs.
+    pub fn public_detail(&self) -> String {
+        match self {
+            Self::Refused { status, error, .. } => {
+                format!("Plivo refused the message ({status}): {error}")
+            }
+            Self::Unauthorized { .. } => "Plivo did not accept the service's credentials".into(),
+            Self::RateLimited { .. } => "Plivo's request rate limit was reached".into(),
+            Self::ServerError { status, .. } => format!("Plivo failed ({status})"),
+            Self::NotSent { .. } => "Plivo could not be reached".into(),
+            Self::OutcomeUnknown { .. } => "Plivo did not answer in time".into(),
+        }
+    }
+
     pub fn class(&self) -> FailureClass {
         match self {
             Self::RateLimited { .. } | Self::ServerError { .. } | Self::NotSent { .. } => {
@@ -198,7 +214,10 @@ impl PlivoClient {
             .bytes()
             .await
             .map_err(|e| PlivoError::OutcomeUnknown {
-                reason: format!("the answer's body could not be read after status {status}: {e}"),
+                reason: format!(
+                    "the answer's body could not be read after status {status}: {}",
+                    error_chain(&e.without_url())
+                ),
             })?;
         interpret(status, &bytes)
     }
@@ -250,6 +269,8 @@ impl PlivoClient {
 }
 
 fn classify_transport_error(e: reqwest::Error) -> PlivoError {
+    // The URL carries the account's auth id: keep it out of every message built from here.
+    let e = e.without_url();
     // A connect failure (refused, DNS, TLS handshake, connect timeout) means the request never
     // left; anything later may have reached Plivo.
     if e.is_connect() {
@@ -307,7 +328,8 @@ fn interpret(status: u16, body: &[u8]) -> Result<Accepted, PlivoError> {
 }
 
 /// Plivo's error sentence when the body is its JSON error shape, else a short excerpt of the
-/// body, else the status's reason phrase.
+/// body, else the status's reason phrase. Numbers in it are masked: the sentence is logged,
+/// and Plivo's sentences can quote the destination.
 fn describe_error_body(status: u16, body: &[u8]) -> (Option<String>, String) {
     if let Ok(parsed) = serde_json::from_slice::<ErrorBody>(body) {
         let error = match parsed.error {
@@ -316,7 +338,7 @@ fn describe_error_body(status: u16, body: &[u8]) -> (Option<String>, String) {
             None => None,
         };
         if let Some(error) = error {
-            return (parsed.api_id, error);
+            return (parsed.api_id, mask_numbers(&error));
         }
     }
     let text = String::from_utf8_lossy(body);
@@ -328,7 +350,10 @@ fn describe_error_body(status: u16, body: &[u8]) -> (Option<String>, String) {
             .unwrap_or("no reason given");
         (None, reason.to_owned())
     } else {
-        (None, text.chars().take(200).collect())
+        (
+            None,
+            mask_numbers(&text.chars().take(200).collect::<String>()),
+        )
     }
 }
 
