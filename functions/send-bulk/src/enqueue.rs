@@ -10,29 +10,46 @@ use sms_core::{
     queue::{BatchQueue, QueueEntry, plan_calls},
     retry::RetryPolicy,
     secrets::SecretProvider,
-    store::{BatchState, JobSpec},
+    store::{BatchState, CreateJob, IntakeCounts, JobSpec},
 };
 use tracing::{error, info, warn};
 
-use crate::{App, BulkRequest, BulkStore, intake};
+use crate::{App, BulkRequest, BulkStore, Summary, intake};
 
 pub struct Outcome {
     pub response: Response<Body>,
-    /// Every batch is on the queue (or was before): the answer may be stored for replay.
-    pub finished: bool,
+    pub key: KeyOutcome,
+}
+
+/// What becomes of the request's `Idempotency-Key` claim.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyOutcome {
+    /// Every batch is on the queue (or was before): store the answer for replay.
+    Store,
+    /// Unfinished: free the key, so a retry resumes the same job where this one stopped.
+    Free,
+    /// Another attempt holds the job: keep the claim untouched; once it is stale a retry
+    /// takes it over and resumes from what that attempt committed.
+    Keep,
 }
 
 impl Outcome {
     fn problem(problem: Problem) -> Self {
         Self {
             response: problem.into_response(),
-            finished: false,
+            key: KeyOutcome::Free,
         }
     }
 }
 
 /// SendMessageBatch calls in flight at once.
 const ENQUEUE_CONCURRENCY: usize = 8;
+
+/// What the answer says about the job: the same whichever attempt gives it.
+struct Committed {
+    counts: IntakeCounts,
+    batches: usize,
+}
 
 pub async fn run<S: BulkStore, Q: BatchQueue, P: SecretProvider>(
     request: &BulkRequest,
@@ -54,7 +71,7 @@ pub async fn run<S: BulkStore, Q: BatchQueue, P: SecretProvider>(
         }
     };
 
-    let (intake, to_enqueue) = match existing {
+    let (list, committed, to_enqueue) = match existing {
         Some(job) => {
             // A retry of a request whose first attempt created the job: enqueue only what it
             // did not, from the ledger (not from a new screening, which could batch differently).
@@ -69,20 +86,22 @@ pub async fn run<S: BulkStore, Q: BatchQueue, P: SecretProvider>(
                     ));
                 }
             };
-            let list = RecipientList::parse(&request.recipients);
-            let intake = intake::Intake {
-                suppressed: job.counts.suppressed as usize,
-                batches: ledger.iter().map(|e| e.recipients.clone()).collect(),
-                encoding: request.text.encoding(),
-                segments: request.text.segments(),
-                list,
-            };
             let pending: Vec<(u32, Vec<sms_core::PhoneNumber>)> = ledger
                 .into_iter()
                 .filter(|e| e.state == BatchState::Pending && !e.enqueued)
                 .map(|e| (e.batch, e.recipients))
                 .collect();
-            (intake, pending)
+            // The invalid entries follow from the request alone (its fingerprint is the first
+            // attempt's), the rest from the job: the answer is the first attempt's, byte for byte.
+            let committed = Committed {
+                counts: job.counts,
+                batches: job.batches_total as usize,
+            };
+            (
+                RecipientList::parse(&request.recipients),
+                committed,
+                pending,
+            )
         }
         None => {
             let intake = match intake::screen(request, &app.store, app.batch_size).await {
@@ -98,23 +117,42 @@ pub async fn run<S: BulkStore, Q: BatchQueue, P: SecretProvider>(
                 segments: intake.segments as u32,
                 counts: intake.counts(),
                 callback_url: callback_url.clone(),
-                batches: intake.batches.clone(),
+                batches: intake.batches,
             };
-            if let Err(e) = app.store.create_job(&spec, Utc::now()).await {
-                error!(error = %e, "the job could not be created");
-                return Outcome::problem(Problem::new(
-                    ProblemKind::Internal,
-                    "the job could not be created; nothing was enqueued",
-                ));
+            match app.store.create_job(&spec, Utc::now()).await {
+                Ok(CreateJob::Created) => {}
+                Ok(CreateJob::Conflict) => {
+                    warn!("another attempt with this Idempotency-Key holds the job");
+                    return Outcome {
+                        response: Problem::new(
+                            ProblemKind::IdempotencyConflict,
+                            "a request with this Idempotency-Key is still in progress; \
+                             retry shortly",
+                        )
+                        .into_response(),
+                        key: KeyOutcome::Keep,
+                    };
+                }
+                Err(e) => {
+                    // The job item is written last and only then is anything enqueued.
+                    error!(error = %e, "the job could not be created");
+                    return Outcome::problem(Problem::new(
+                        ProblemKind::Internal,
+                        "the job could not be created; nothing was enqueued",
+                    ));
+                }
             }
-            let all = intake
+            let committed = Committed {
+                counts: spec.counts,
+                batches: spec.batches.len(),
+            };
+            let all = spec
                 .batches
-                .iter()
-                .cloned()
+                .into_iter()
                 .enumerate()
                 .map(|(i, r)| (i as u32, r))
                 .collect();
-            (intake, all)
+            (intake.list, committed, all)
         }
     };
 
@@ -130,10 +168,18 @@ pub async fn run<S: BulkStore, Q: BatchQueue, P: SecretProvider>(
             ),
         ));
     }
-    let summary = intake.summary(Some(job_id), "queued");
+    let summary = Summary::new(
+        Some(job_id),
+        "queued",
+        committed.counts,
+        committed.batches,
+        &list.invalid,
+        request.text.encoding(),
+        request.text.segments(),
+    );
     Outcome {
         response: api::json_response(StatusCode::ACCEPTED, &summary),
-        finished: true,
+        key: KeyOutcome::Store,
     }
 }
 

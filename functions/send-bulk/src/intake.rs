@@ -76,7 +76,9 @@ pub struct Intake {
     pub segments: usize,
 }
 
-/// The answer to `POST /v1/bulk` (202, or 200 for a dry run).
+/// The answer to `POST /v1/bulk` (202, or 200 for a dry run). Its size is bounded whatever
+/// the list: `invalid` holds at most the first `bulk::INVALID_LISTED` invalid entries (each
+/// echo truncated), `invalid_count` counts them all.
 #[derive(Debug, Serialize)]
 pub struct Summary<'a> {
     pub job_id: Option<&'a str>,
@@ -84,10 +86,39 @@ pub struct Summary<'a> {
     pub accepted: u64,
     pub duplicates: u64,
     pub suppressed: u64,
+    pub invalid_count: u64,
     pub invalid: &'a [InvalidRecipient],
     pub batches: usize,
     pub encoding: Encoding,
     pub segments: usize,
+}
+
+impl<'a> Summary<'a> {
+    /// The answer for a job of `batches` batches with `counts`, `invalid` being the listed
+    /// invalid entries of the request's list. A resumed request builds it from what the first
+    /// attempt committed, so both answers are the same.
+    pub fn new(
+        job_id: Option<&'a str>,
+        status: &'a str,
+        counts: IntakeCounts,
+        batches: usize,
+        invalid: &'a [InvalidRecipient],
+        encoding: Encoding,
+        segments: usize,
+    ) -> Self {
+        Self {
+            job_id,
+            status,
+            accepted: counts.accepted,
+            duplicates: counts.duplicates,
+            suppressed: counts.suppressed,
+            invalid_count: counts.invalid,
+            invalid,
+            batches,
+            encoding,
+            segments,
+        }
+    }
 }
 
 impl Intake {
@@ -113,8 +144,7 @@ impl Intake {
             return Err(Problem::invalid(
                 format!(
                     "no valid recipient is left: {} invalid, {} duplicates, {suppressed} opted out",
-                    list.invalid.len(),
-                    list.duplicates
+                    list.invalid_count, list.duplicates
                 ),
                 errors,
             ));
@@ -138,23 +168,20 @@ impl Intake {
             accepted: self.list.valid.len() as u64,
             duplicates: self.list.duplicates as u64,
             suppressed: self.suppressed as u64,
-            invalid: self.list.invalid.len() as u64,
+            invalid: self.list.invalid_count as u64,
         }
     }
 
     pub fn summary<'a>(&'a self, job_id: Option<&'a str>, status: &'a str) -> Summary<'a> {
-        let c = self.counts();
-        Summary {
+        Summary::new(
             job_id,
             status,
-            accepted: c.accepted,
-            duplicates: c.duplicates,
-            suppressed: c.suppressed,
-            invalid: &self.list.invalid,
-            batches: self.batches.len(),
-            encoding: self.encoding,
-            segments: self.segments,
-        }
+            self.counts(),
+            self.batches.len(),
+            &self.list.invalid,
+            self.encoding,
+            self.segments,
+        )
     }
 }
 

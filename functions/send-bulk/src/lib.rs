@@ -18,6 +18,7 @@ use sms_core::{
     store::{IdempotencyStore, JobStore, SuppressionList},
 };
 
+use enqueue::KeyOutcome;
 pub use intake::{BulkRequest, BulkRequestBody, Intake, Summary};
 
 /// Lambda's largest request payload: about 300,000 numbers.
@@ -111,11 +112,10 @@ async fn start<S: BulkStore, Q: BatchQueue, P: SecretProvider>(
         Begin::Proceed(claim) => claim,
     };
     let outcome = enqueue::run(&request, &job_id, app).await;
-    match claim {
-        Some(claim) if outcome.finished => claim.finish(&outcome.response, Utc::now()).await,
-        // Unfinished: a retry with the same key resumes the same job where this one stopped.
-        Some(claim) => claim.abandon().await,
-        None => {}
+    match (claim, outcome.key) {
+        (Some(claim), KeyOutcome::Store) => claim.finish(&outcome.response, Utc::now()).await,
+        (Some(claim), KeyOutcome::Free) => claim.abandon().await,
+        (Some(_), KeyOutcome::Keep) | (None, _) => {}
     }
     Ok(outcome.response)
 }

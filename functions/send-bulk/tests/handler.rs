@@ -108,6 +108,7 @@ async fn a_job_is_split_into_batches_with_invalid_duplicate_and_suppressed_entri
     assert_eq!(body["batches"], 3);
     assert_eq!(body["encoding"], "GSM-7");
     assert_eq!(body["segments"], 1);
+    assert_eq!(body["invalid_count"], 2);
     assert_eq!(
         body["invalid"],
         json!([
@@ -345,4 +346,93 @@ async fn an_oversized_or_non_json_body_is_refused_and_enqueues_nothing() {
     assert_eq!(resp.status(), 400);
     assert_eq!(json_of(&resp)["errors"][0]["field"], "Idempotency-Key");
     assert!(app.queue.bodies().is_empty());
+}
+
+fn text_of(resp: &Response<Body>) -> &str {
+    match resp.body() {
+        Body::Text(t) => t,
+        other => panic!("unexpected body {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn a_resumed_answer_is_the_first_answer_byte_for_byte() {
+    // Arrange: 9 numbers (one opted out), a duplicate and two invalid entries, in batches
+    // of 2. `undisturbed` answers at once; `interrupted` has batch 2 refused by SQS.
+    let mut recipients: Vec<Value> = numbers(9).into_iter().map(Value::from).collect();
+    recipients.extend([json!("+14150000001"), json!("4155550000"), json!(7)]);
+    let body = json!({"recipients": recipients, "text": "Sale ends tonight"});
+    let opted_out = PhoneNumber::parse("+14150000004").unwrap();
+    let (undisturbed, interrupted) = (app(2), app(2));
+    for a in [&undisturbed, &interrupted] {
+        a.store
+            .suppress(&opted_out, SuppressionSource::Keyword, chrono::Utc::now())
+            .await
+            .unwrap();
+    }
+    let expected = send_bulk::handle(post(&body, Some("resume-1")), &undisturbed).await;
+    assert_eq!(expected.status(), 202);
+    *interrupted.queue.refuse_ids.lock().unwrap() = ["2".to_owned()].into();
+    let cut_short = send_bulk::handle(post(&body, Some("resume-1")), &interrupted).await;
+    assert_eq!(cut_short.status(), 503, "{}", text_of(&cut_short));
+    interrupted.queue.refuse_ids.lock().unwrap().clear();
+    // Someone else opts out before the retry: the job keeps the list it committed.
+    interrupted
+        .store
+        .suppress(
+            &PhoneNumber::parse("+14150000007").unwrap(),
+            SuppressionSource::Keyword,
+            chrono::Utc::now(),
+        )
+        .await
+        .unwrap();
+
+    // Act
+    let resumed = send_bulk::handle(post(&body, Some("resume-1")), &interrupted).await;
+
+    // Assert
+    assert_eq!(resumed.status(), 202, "{}", text_of(&resumed));
+    assert!(!resumed.headers().contains_key("idempotent-replayed"));
+    assert_eq!(text_of(&resumed), text_of(&expected));
+    assert_eq!(json_of(&resumed)["accepted"], 8);
+    assert_eq!(queued(&interrupted).len(), 4);
+}
+
+#[tokio::test]
+async fn seventy_thousand_invalid_entries_get_a_bounded_answer_and_the_same_replay() {
+    // Arrange: 70,000 numbers without their '+', and 10 good ones.
+    let app = app(1000);
+    let mut recipients: Vec<String> = (0..70_000).map(|i| format!("1415{i:07}")).collect();
+    recipients.extend(numbers(10));
+    let body = json!({"recipients": recipients, "text": "hi"});
+
+    // Act
+    let first = send_bulk::handle(post(&body, Some("many-invalid")), &app).await;
+    let replay = send_bulk::handle(post(&body, Some("many-invalid")), &app).await;
+    let mut dry = body.clone();
+    dry["dry_run"] = json!(true);
+    let dry_run = send_bulk::handle(post(&dry, None), &app).await;
+
+    // Assert: the first 1,000 invalid entries and the count of all; the replay is the same.
+    assert_eq!(first.status(), 202);
+    assert!(
+        text_of(&first).len() < 256 * 1024,
+        "{} bytes",
+        text_of(&first).len()
+    );
+    let answer = json_of(&first);
+    assert_eq!(answer["accepted"], 10);
+    assert_eq!(answer["invalid_count"], 70_000);
+    let listed = answer["invalid"].as_array().unwrap();
+    assert_eq!(listed.len(), 1000);
+    assert_eq!(
+        (listed[0]["index"].clone(), listed[999]["index"].clone()),
+        (json!(0), json!(999))
+    );
+    assert_eq!(replay.headers()["idempotent-replayed"], "true");
+    assert_eq!(text_of(&replay), text_of(&first));
+    assert_eq!(dry_run.status(), 200);
+    let dry_answer = json_of(&dry_run);
+    assert_eq!(dry_answer["invalid_count"], 70_000);
+    assert_eq!(dry_answer["invalid"], answer["invalid"]);
 }

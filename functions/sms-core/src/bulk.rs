@@ -81,15 +81,25 @@ pub struct InvalidRecipient {
     pub reason: String,
 }
 
-/// Longest echo of an invalid entry in the answer, so a huge bogus string is not sent back.
-const ECHO_MAX: usize = 64;
+/// Longest echo of an invalid entry in the answer (characters), so a huge bogus string is
+/// not sent back. With [`INVALID_LISTED`] it bounds the answer: an entry serializes to at
+/// most about 250 bytes (24 characters, each at most 6 bytes as JSON, plus index and reason).
+pub const ECHO_MAX: usize = 24;
+
+/// Most invalid entries an answer lists (the first ones, by index); the rest are counted
+/// only. 1,000 entries of at most ~250 bytes keep the answer, and the idempotent replay that
+/// stores it, well inside DynamoDB's 400 KB item limit and Lambda's 6 MB response limit.
+pub const INVALID_LISTED: usize = 1000;
 
 /// The recipient list after parsing and de-duplication, in first-seen order.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct RecipientList {
     pub valid: Vec<PhoneNumber>,
     pub duplicates: usize,
+    /// The first [`INVALID_LISTED`] invalid entries.
     pub invalid: Vec<InvalidRecipient>,
+    /// Every invalid entry, listed or not.
+    pub invalid_count: usize,
 }
 
 impl RecipientList {
@@ -103,11 +113,7 @@ impl RecipientList {
             let raw = match entry {
                 RecipientEntry::Text(s) => s,
                 RecipientEntry::NotAString(kind) => {
-                    list.invalid.push(InvalidRecipient {
-                        index,
-                        value: String::new(),
-                        reason: format!("must be a string, not {kind}"),
-                    });
+                    list.push_invalid(index, "", || format!("must be a string, not {kind}"));
                     continue;
                 }
             };
@@ -117,14 +123,22 @@ impl RecipientList {
                     seen.insert(n.clone());
                     list.valid.push(n);
                 }
-                Err(e) => list.invalid.push(InvalidRecipient {
-                    index,
-                    value: raw.chars().take(ECHO_MAX).collect(),
-                    reason: e.to_string(),
-                }),
+                Err(e) => list.push_invalid(index, raw, || e.to_string()),
             }
         }
         list
+    }
+
+    /// Counts an invalid entry, and lists it while fewer than [`INVALID_LISTED`] are.
+    fn push_invalid(&mut self, index: usize, raw: &str, reason: impl FnOnce() -> String) {
+        self.invalid_count += 1;
+        if self.invalid.len() < INVALID_LISTED {
+            self.invalid.push(InvalidRecipient {
+                index,
+                value: raw.chars().take(ECHO_MAX).collect(),
+                reason: reason(),
+            });
+        }
     }
 }
 
@@ -240,6 +254,17 @@ mod tests {
         let long = format!("\"{}\"", "x".repeat(10_000));
         let list = RecipientList::parse(&entries(&format!("[{long}]")));
         assert_eq!(list.invalid[0].value.len(), ECHO_MAX);
+    }
+
+    #[test]
+    fn only_the_first_invalid_entries_are_listed_but_all_are_counted() {
+        let mut raw: Vec<String> = (0..INVALID_LISTED + 500).map(|i| format!("{i}")).collect();
+        raw.push("+14155550001".into());
+        let list = RecipientList::parse(&entries(&serde_json::to_string(&raw).unwrap()));
+        assert_eq!(list.invalid_count, INVALID_LISTED + 500);
+        assert_eq!(list.invalid.len(), INVALID_LISTED);
+        assert_eq!(list.invalid.last().unwrap().index, INVALID_LISTED - 1);
+        assert_eq!(list.valid.len(), 1);
     }
 
     fn batch_json(recipients: &[&str]) -> String {

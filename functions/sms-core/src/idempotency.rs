@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use lambda_http::{Body, Response, http::StatusCode};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
-use tracing::{error, info};
+use tracing::{error, info, warn};
 
 use crate::{
     api::IdempotencyKey,
@@ -18,7 +18,7 @@ use crate::{
 pub const REPLAYED_HEADER: &str = "idempotent-replayed";
 
 /// A request still "in progress" after this long has died without recording an outcome.
-const STALE_AFTER_SECONDS: i64 = 60;
+pub const STALE_AFTER_SECONDS: i64 = 60;
 
 /// SHA-256 (hex) of the canonical JSON of the parsed request: two bodies that differ only in
 /// whitespace or key order are the same request.
@@ -31,11 +31,19 @@ pub fn fingerprint(request: &impl Serialize) -> String {
         .collect()
 }
 
-/// A claimed key: the request owns it until it calls `finish` or `abandon`.
+/// The store's key for `key` in `scope` (a route name, so one key cannot collide across
+/// routes).
+pub fn record_key(scope: &str, key: &IdempotencyKey) -> String {
+    format!("{scope}:{}", key.as_str())
+}
+
+/// A claimed key: the request holds it until it calls `finish` or `abandon`, or until a
+/// retry takes a stale claim over (then both calls change nothing).
 pub struct Claim<'a, S> {
     store: &'a S,
     record_key: String,
     hash: String,
+    owner: String,
 }
 
 /// What to do with a request after looking at its key.
@@ -67,20 +75,34 @@ pub async fn begin<'a, S: IdempotencyStore>(
     let Some(key) = key else {
         return Ok(Begin::Proceed(None));
     };
-    let record_key = format!("{scope}:{}", key.as_str());
+    let record_key = record_key(scope, key);
     let hash = fingerprint(request);
-    let found = store.begin(&record_key, &hash, now).await.map_err(|e| {
-        error!(error = %e, "idempotency record could not be read");
-        Problem::new(
-            ProblemKind::Internal,
-            "the idempotency record could not be read; retry",
+    let owner = uuid::Uuid::new_v4().to_string();
+    let found = store
+        .begin(&record_key, &hash, &owner, now)
+        .await
+        .map_err(|e| {
+            error!(error = %e, "idempotency record could not be read");
+            Problem::new(
+                ProblemKind::Internal,
+                "the idempotency record could not be read; retry",
+            )
+        })?;
+    let still_in_progress = || {
+        Begin::Respond(
+            Problem::new(
+                ProblemKind::IdempotencyConflict,
+                "a request with this Idempotency-Key is still in progress; retry shortly",
+            )
+            .into_response(),
         )
-    })?;
+    };
     Ok(match found {
         IdempotencyBegin::Started => Begin::Proceed(Some(Claim {
             store,
             record_key,
             hash,
+            owner,
         })),
         IdempotencyBegin::Replay(stored) => {
             info!("replaying the stored answer for a repeated Idempotency-Key");
@@ -94,25 +116,44 @@ pub async fn begin<'a, S: IdempotencyStore>(
             .into_response(),
         ),
         IdempotencyBegin::InProgress { started_at }
-            if on_stale == OnStale::Resume
-                && (now - started_at).num_seconds() >= STALE_AFTER_SECONDS =>
+            if (now - started_at).num_seconds() < STALE_AFTER_SECONDS =>
         {
-            info!("resuming a request whose first attempt ended without an outcome");
-            Begin::Proceed(Some(Claim {
-                store,
-                record_key,
-                hash,
-            }))
+            still_in_progress()
         }
-        IdempotencyBegin::InProgress { started_at } => {
-            let detail = if (now - started_at).num_seconds() < STALE_AFTER_SECONDS {
-                "a request with this Idempotency-Key is still in progress; retry shortly"
+        IdempotencyBegin::InProgress { started_at } if on_stale == OnStale::Resume => {
+            // Several retries may find the same stale claim at once: only the one whose
+            // take-over wins carries on, so no two requests ever work on one key together.
+            let won = store
+                .take_over(&record_key, &hash, started_at, &owner, now)
+                .await
+                .map_err(|e| {
+                    error!(error = %e, "a stale idempotency record could not be taken over");
+                    Problem::new(
+                        ProblemKind::Internal,
+                        "the idempotency record could not be updated; retry",
+                    )
+                })?;
+            if won {
+                info!("resuming a request whose first attempt ended without an outcome");
+                Begin::Proceed(Some(Claim {
+                    store,
+                    record_key,
+                    hash,
+                    owner,
+                }))
             } else {
-                "an earlier request with this Idempotency-Key ended without recording its outcome, \
-                 so it may have been sent; it is not repeated. Use a new key to send again"
-            };
-            Begin::Respond(Problem::new(ProblemKind::IdempotencyConflict, detail).into_response())
+                info!("another retry took over the stale Idempotency-Key first");
+                still_in_progress()
+            }
         }
+        IdempotencyBegin::InProgress { .. } => Begin::Respond(
+            Problem::new(
+                ProblemKind::IdempotencyConflict,
+                "an earlier request with this Idempotency-Key ended without recording its outcome, \
+                 so it may have been sent; it is not repeated. Use a new key to send again",
+            )
+            .into_response(),
+        ),
     })
 }
 
@@ -143,18 +184,20 @@ impl<S: IdempotencyStore> Claim<'_, S> {
             status: response.status().as_u16(),
             body,
         };
-        if let Err(e) = self
+        match self
             .store
-            .complete(&self.record_key, &self.hash, &stored, now)
+            .complete(&self.record_key, &self.hash, &self.owner, &stored, now)
             .await
         {
-            error!(error = %e, "the answer could not be stored for idempotent replay");
+            Ok(true) => {}
+            Ok(false) => warn!("the answer was not stored: a retry took the Idempotency-Key over"),
+            Err(e) => error!(error = %e, "the answer could not be stored for idempotent replay"),
         }
     }
 
     /// Frees the key because nothing was sent, so a retry may try again.
     pub async fn abandon(self) {
-        if let Err(e) = self.store.release(&self.record_key).await {
+        if let Err(e) = self.store.release(&self.record_key, &self.owner).await {
             error!(error = %e, "the idempotency key could not be released");
         }
     }

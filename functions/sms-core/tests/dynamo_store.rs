@@ -51,6 +51,9 @@ fn bulk(uuid: &str, job: &str) -> AcceptedMessage {
     }
 }
 
+/// The owner token of the request that claims a key in the scenarios.
+const OWNER: &str = "owner-1";
+
 async fn dynamo_store() -> DynamoStore {
     let (client, table) = sms_test_support::table().await;
     DynamoStore::new(client, table)
@@ -153,9 +156,9 @@ mod scenarios {
         let now = Utc::now();
 
         // Act
-        let first = store.begin(&key, "hash-a", now).await.unwrap();
+        let first = store.begin(&key, "hash-a", OWNER, now).await.unwrap();
         let again = store
-            .begin(&key, "hash-a", now + Duration::seconds(1))
+            .begin(&key, "hash-a", OWNER, now + Duration::seconds(1))
             .await
             .unwrap();
 
@@ -172,11 +175,11 @@ mod scenarios {
         let key = unique_id("idem");
         let now = Utc::now();
         assert_eq!(
-            store.begin(&key, "hash-a", now).await.unwrap(),
+            store.begin(&key, "hash-a", OWNER, now).await.unwrap(),
             IdempotencyBegin::Started
         );
 
-        let other = store.begin(&key, "hash-b", now).await.unwrap();
+        let other = store.begin(&key, "hash-b", OWNER, now).await.unwrap();
 
         assert_eq!(other, IdempotencyBegin::Mismatch);
     }
@@ -193,21 +196,21 @@ mod scenarios {
                 .into(),
         };
         assert_eq!(
-            store.begin(&key, "hash-a", now).await.unwrap(),
+            store.begin(&key, "hash-a", OWNER, now).await.unwrap(),
             IdempotencyBegin::Started
         );
         store
-            .complete(&key, "hash-a", &response, now)
+            .complete(&key, "hash-a", OWNER, &response, now)
             .await
             .unwrap();
 
         // Act
         let replay = store
-            .begin(&key, "hash-a", now + Duration::hours(1))
+            .begin(&key, "hash-a", OWNER, now + Duration::hours(1))
             .await
             .unwrap();
         let mismatch = store
-            .begin(&key, "hash-b", now + Duration::hours(1))
+            .begin(&key, "hash-b", OWNER, now + Duration::hours(1))
             .await
             .unwrap();
 
@@ -225,26 +228,35 @@ mod scenarios {
             status: 202,
             body: "{}".into(),
         };
-        store.begin(&in_progress, "hash-a", now).await.unwrap();
-        store.begin(&completed, "hash-a", now).await.unwrap();
         store
-            .complete(&completed, "hash-a", &response, now)
+            .begin(&in_progress, "hash-a", OWNER, now)
+            .await
+            .unwrap();
+        store.begin(&completed, "hash-a", OWNER, now).await.unwrap();
+        store
+            .complete(&completed, "hash-a", OWNER, &response, now)
             .await
             .unwrap();
 
         // Act
-        store.release(&in_progress).await.unwrap();
-        store.release(&completed).await.unwrap();
-        store.release(&unique_id("never-used")).await.unwrap();
+        store.release(&in_progress, OWNER).await.unwrap();
+        store.release(&completed, OWNER).await.unwrap();
+        store
+            .release(&unique_id("never-used"), OWNER)
+            .await
+            .unwrap();
 
         // Assert
         assert_eq!(
-            store.begin(&in_progress, "hash-b", now).await.unwrap(),
+            store
+                .begin(&in_progress, "hash-b", OWNER, now)
+                .await
+                .unwrap(),
             IdempotencyBegin::Started,
             "a released key is free for any request"
         );
         assert_eq!(
-            store.begin(&completed, "hash-a", now).await.unwrap(),
+            store.begin(&completed, "hash-a", OWNER, now).await.unwrap(),
             IdempotencyBegin::Replay(response),
             "release must not forget a completed response"
         );
@@ -255,12 +267,16 @@ mod scenarios {
         let t0 = Utc::now();
         let in_progress = unique_id("idem");
         let completed = unique_id("idem");
-        store.begin(&in_progress, "hash-a", t0).await.unwrap();
-        store.begin(&completed, "hash-a", t0).await.unwrap();
+        store
+            .begin(&in_progress, "hash-a", OWNER, t0)
+            .await
+            .unwrap();
+        store.begin(&completed, "hash-a", OWNER, t0).await.unwrap();
         store
             .complete(
                 &completed,
                 "hash-a",
+                OWNER,
                 &StoredResponse {
                     status: 202,
                     body: "{}".into(),
@@ -272,21 +288,133 @@ mod scenarios {
 
         // Act: just inside, then past, the 24-hour window.
         let inside = store
-            .begin(&completed, "hash-b", t0 + Duration::hours(23))
+            .begin(&completed, "hash-b", OWNER, t0 + Duration::hours(23))
             .await
             .unwrap();
         let later = t0 + Duration::hours(25);
-        let expired_in_progress = store.begin(&in_progress, "hash-b", later).await.unwrap();
-        let expired_completed = store.begin(&completed, "hash-b", later).await.unwrap();
+        let expired_in_progress = store
+            .begin(&in_progress, "hash-b", OWNER, later)
+            .await
+            .unwrap();
+        let expired_completed = store
+            .begin(&completed, "hash-b", OWNER, later)
+            .await
+            .unwrap();
 
         // Assert
         assert_eq!(inside, IdempotencyBegin::Mismatch);
         assert_eq!(expired_in_progress, IdempotencyBegin::Started);
         assert_eq!(expired_completed, IdempotencyBegin::Started);
         assert_eq!(
-            store.begin(&completed, "hash-b", later).await.unwrap(),
+            store
+                .begin(&completed, "hash-b", OWNER, later)
+                .await
+                .unwrap(),
             IdempotencyBegin::InProgress { started_at: later },
             "the new request owns the key now"
+        );
+    }
+
+    pub async fn idempotency_a_stale_claim_is_taken_over_by_one_request_only<
+        S: IdempotencyStore,
+    >(
+        store: &S,
+    ) {
+        // Arrange: a first attempt claimed the key and died; a minute later two retries both
+        // read its stale record.
+        let key = unique_id("idem");
+        let t0 = Utc::now() - Duration::minutes(5);
+        let t1 = t0 + Duration::seconds(61);
+        let response = |body: &str| StoredResponse {
+            status: 202,
+            body: body.into(),
+        };
+        assert_eq!(
+            store.begin(&key, "hash-a", "first", t0).await.unwrap(),
+            IdempotencyBegin::Started
+        );
+        for retry in ["retry-1", "retry-2"] {
+            assert_eq!(
+                store.begin(&key, "hash-a", retry, t1).await.unwrap(),
+                IdempotencyBegin::InProgress { started_at: t0 }
+            );
+        }
+
+        // Act: both try to take it over.
+        let first_wins = store
+            .take_over(&key, "hash-a", t0, "retry-1", t1)
+            .await
+            .unwrap();
+        let second_wins = store
+            .take_over(&key, "hash-a", t0, "retry-2", t1)
+            .await
+            .unwrap();
+
+        // Assert: one winner. Neither the loser nor the first attempt can free the key or
+        // store an answer; the winner can.
+        assert!(first_wins);
+        assert!(!second_wins, "the record changed since it was read");
+        store.release(&key, "retry-2").await.unwrap();
+        store.release(&key, "first").await.unwrap();
+        assert!(
+            !store
+                .complete(&key, "hash-a", "first", &response("late"), t1)
+                .await
+                .unwrap()
+        );
+        assert!(
+            !store
+                .complete(&key, "hash-a", "retry-2", &response("loser"), t1)
+                .await
+                .unwrap()
+        );
+        assert_eq!(
+            store.begin(&key, "hash-a", "retry-3", t1).await.unwrap(),
+            IdempotencyBegin::InProgress { started_at: t1 },
+            "still the winner's claim"
+        );
+        assert!(
+            store
+                .complete(&key, "hash-a", "retry-1", &response("winner"), t1)
+                .await
+                .unwrap()
+        );
+        assert_eq!(
+            store.begin(&key, "hash-a", "retry-3", t1).await.unwrap(),
+            IdempotencyBegin::Replay(response("winner"))
+        );
+        assert!(
+            !store
+                .take_over(&key, "hash-a", t1, "retry-3", t1 + Duration::minutes(2))
+                .await
+                .unwrap(),
+            "a completed record is never taken over"
+        );
+    }
+
+    pub async fn idempotency_a_stale_claim_of_another_request_is_not_taken_over<
+        S: IdempotencyStore,
+    >(
+        store: &S,
+    ) {
+        let key = unique_id("idem");
+        let t0 = Utc::now() - Duration::minutes(5);
+        store.begin(&key, "hash-a", "first", t0).await.unwrap();
+
+        let other_body = store
+            .take_over(&key, "hash-b", t0, "retry", t0 + Duration::seconds(61))
+            .await
+            .unwrap();
+        let nothing_there = store
+            .take_over(&unique_id("idem"), "hash-a", t0, "retry", t0)
+            .await
+            .unwrap();
+
+        assert!(!other_body);
+        assert!(!nothing_there);
+        assert_eq!(
+            store.begin(&key, "hash-a", "again", t0).await.unwrap(),
+            IdempotencyBegin::InProgress { started_at: t0 }
         );
     }
 
@@ -396,6 +524,8 @@ both_adapters!(
     idempotency_a_completed_request_replays_its_response,
     idempotency_release_frees_an_in_progress_key_only,
     idempotency_records_expire_after_24_hours,
+    idempotency_a_stale_claim_is_taken_over_by_one_request_only,
+    idempotency_a_stale_claim_of_another_request_is_not_taken_over,
     suppression_adds_checks_and_removes_numbers,
     suppression_finds_the_suppressed_among_many,
     suppression_among_a_list_with_repeats_is_fine,
@@ -596,8 +726,14 @@ mod dynamo_only {
         .await;
 
         // Act
-        let a = store.begin(&in_progress, "new-hash", now).await.unwrap();
-        let b = store.begin(&completed, "new-hash", now).await.unwrap();
+        let a = store
+            .begin(&in_progress, "new-hash", OWNER, now)
+            .await
+            .unwrap();
+        let b = store
+            .begin(&completed, "new-hash", OWNER, now)
+            .await
+            .unwrap();
 
         // Assert
         assert_eq!(a, IdempotencyBegin::Started);

@@ -8,9 +8,9 @@ use chrono::{Duration, Utc};
 use sms_core::{
     Encoding, PhoneNumber,
     store::{
-        BatchLedger, BatchOutcome, BatchState, ClaimOutcome, DeliveryReport, DynamoStore,
-        IntakeCounts, JobSpec, JobStore, MemoryStore, MessageStatus, MessageStore, ReportEffect,
-        ReportStore,
+        BatchLedger, BatchOutcome, BatchState, ClaimOutcome, CreateJob, DeliveryReport,
+        DynamoStore, IntakeCounts, JobSpec, JobStore, MemoryStore, MessageStatus, MessageStore,
+        ReportEffect, ReportStore,
     },
 };
 
@@ -64,10 +64,22 @@ fn report(uuid: &str, status: MessageStatus, sequence: u64) -> DeliveryReport {
 trait Store: JobStore + BatchLedger + ReportStore + MessageStore {}
 impl<T: JobStore + BatchLedger + ReportStore + MessageStore> Store for T {}
 
+/// The same job as `spec`, as a retry would screen it: other recipients.
+fn respec(job_id: &str, batches: usize) -> JobSpec {
+    let mut s = spec(job_id, batches);
+    s.batches = (0..batches)
+        .map(|b| vec![number(1000 + b * 2), number(1000 + b * 2 + 1)])
+        .collect();
+    s
+}
+
 async fn a_job_keeps_its_ledger_and_counts(store: &impl Store) {
     let job = uuid::Uuid::new_v4().to_string();
     assert!(store.get_job(&job).await.unwrap().is_none());
-    store.create_job(&spec(&job, 3), Utc::now()).await.unwrap();
+    assert_eq!(
+        store.create_job(&spec(&job, 3), Utc::now()).await.unwrap(),
+        CreateJob::Created
+    );
 
     let record = store.get_job(&job).await.unwrap().unwrap();
     assert_eq!(
@@ -278,6 +290,105 @@ async fn a_report_keeps_the_facts_the_sender_wrote(store: &impl Store) {
     );
 }
 
+async fn creating_an_existing_job_is_refused_and_changes_nothing(store: &impl Store) {
+    // Arrange: a committed job, nothing claimed or enqueued yet.
+    let job = uuid::Uuid::new_v4().to_string();
+    let now = Utc::now();
+    store.create_job(&spec(&job, 2), now).await.unwrap();
+    let before = (
+        store.get_job(&job).await.unwrap(),
+        store.ledger(&job).await.unwrap(),
+    );
+
+    // Act: another attempt with another screening of the list.
+    let again = store
+        .create_job(&respec(&job, 3), now + Duration::seconds(5))
+        .await
+        .unwrap();
+
+    // Assert
+    assert_eq!(again, CreateJob::Conflict);
+    assert_eq!(
+        (
+            store.get_job(&job).await.unwrap(),
+            store.ledger(&job).await.unwrap()
+        ),
+        before
+    );
+    assert_eq!(
+        store.claim(&job, 2, now, now).await.unwrap(),
+        ClaimOutcome::Missing
+    );
+}
+
+async fn a_ledger_that_moved_on_is_never_rewritten(store: &impl Store) {
+    // Arrange: an attempt committed its job; batch 0 is claimed, batch 1 enqueued.
+    let job = uuid::Uuid::new_v4().to_string();
+    let now = Utc::now();
+    let lease = now + Duration::seconds(60);
+    store.create_job(&spec(&job, 3), now).await.unwrap();
+    let ClaimOutcome::Claimed { attempt } = store.claim(&job, 0, lease, now).await.unwrap() else {
+        panic!("claim")
+    };
+    store.mark_enqueued(&job, 1).await.unwrap();
+
+    // Act: a concurrent attempt that missed the job item writes its ledger.
+    let written = store.write_ledger(&respec(&job, 3), now).await.unwrap();
+
+    // Assert: refused; the claimed and the enqueued batch are as they were, so the sender's
+    // claim still finishes and nothing is enqueued twice.
+    assert_eq!(written, CreateJob::Conflict);
+    let ledger = store.ledger(&job).await.unwrap();
+    assert_eq!(
+        (ledger[0].state, ledger[0].attempts, &ledger[0].recipients),
+        (BatchState::Sending, 1, &vec![number(0), number(1)])
+    );
+    assert!(ledger[1].enqueued);
+    assert_eq!(ledger[1].recipients, [number(2), number(3)]);
+    let sent = BatchOutcome::Sent {
+        message_uuids: vec!["m1".into()],
+        invalid_numbers: vec![],
+    };
+    assert!(store.finish(&job, 0, attempt, &sent, now).await.unwrap());
+}
+
+async fn an_earlier_attempts_extra_batches_are_removed(store: &impl Store) {
+    // Arrange: a first attempt wrote a 5-batch ledger and died before its job item.
+    let job = uuid::Uuid::new_v4().to_string();
+    let now = Utc::now();
+    assert_eq!(
+        store.write_ledger(&spec(&job, 5), now).await.unwrap(),
+        CreateJob::Created
+    );
+    assert!(
+        store.ledger(&job).await.unwrap().is_empty(),
+        "no job item, no ledger"
+    );
+
+    // Act: the retry's list now makes 3 batches (someone opted out in between).
+    let created = store.create_job(&respec(&job, 3), now).await.unwrap();
+
+    // Assert: only the retry's 3 batches are there, with its recipients.
+    assert_eq!(created, CreateJob::Created);
+    let ledger = store.ledger(&job).await.unwrap();
+    assert_eq!(
+        ledger.iter().map(|e| e.batch).collect::<Vec<_>>(),
+        [0, 1, 2]
+    );
+    assert_eq!(ledger[2].recipients, [number(1004), number(1005)]);
+    assert_eq!(store.get_job(&job).await.unwrap().unwrap().batches_total, 3);
+    for extra in [3, 4] {
+        assert_eq!(
+            store
+                .claim(&job, extra, now + Duration::seconds(60), now)
+                .await
+                .unwrap(),
+            ClaimOutcome::Missing,
+            "batch {extra} of the dead attempt is gone"
+        );
+    }
+}
+
 macro_rules! both_adapters {
     ($($name:ident),* $(,)?) => {
         mod dynamo {
@@ -298,4 +409,7 @@ both_adapters!(
     an_expired_claim_is_reported_and_a_released_one_can_be_claimed_again,
     reports_move_forward_and_count_each_message_once,
     a_report_keeps_the_facts_the_sender_wrote,
+    creating_an_existing_job_is_refused_and_changes_nothing,
+    a_ledger_that_moved_on_is_never_rewritten,
+    an_earlier_attempts_extra_batches_are_removed,
 );

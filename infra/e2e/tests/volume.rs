@@ -48,6 +48,7 @@ async fn a_25000_recipient_job_reaches_every_valid_recipient_exactly_once() {
         (json!(24_500), json!(250), json!(25))
     );
     assert_eq!(body["invalid"].as_array().unwrap().len(), 250);
+    assert_eq!(body["invalid_count"], 250);
     let job_id = body["job_id"].as_str().unwrap().to_owned();
 
     // Assert: the job ends, every batch sent.

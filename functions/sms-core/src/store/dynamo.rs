@@ -21,7 +21,7 @@ use crate::{phone::PhoneNumber, retry::RetryPolicy};
 pub const MESSAGE_RETENTION_DAYS: i64 = 90;
 
 /// Writes to DynamoDB in flight at once for one multi-item operation.
-const WRITE_CONCURRENCY: usize = 32;
+pub(crate) const WRITE_CONCURRENCY: usize = 32;
 
 /// Reads in flight at once for one multi-item lookup.
 const READ_CONCURRENCY: usize = 16;
@@ -281,26 +281,33 @@ fn idem_pk(key: &str) -> String {
     format!("IDEM#{key}")
 }
 
+/// An in-progress record held by `owner`, started `now`.
+fn in_progress_item(key: &str, request_hash: &str, owner: &str, now: DateTime<Utc>) -> Item {
+    let mut item = DynamoStore::key(idem_pk(key), "IDEM");
+    item.insert("request_hash".into(), s(request_hash));
+    item.insert("state".into(), s("in_progress"));
+    item.insert("owner".into(), s(owner));
+    item.insert("started_at".into(), s(now.to_rfc3339()));
+    item.insert(
+        "expires_at".into(),
+        n((now + Duration::hours(IDEMPOTENCY_TTL_HOURS)).timestamp()),
+    );
+    item
+}
+
 impl IdempotencyStore for DynamoStore {
     async fn begin(
         &self,
         key: &str,
         request_hash: &str,
+        owner: &str,
         now: DateTime<Utc>,
     ) -> Result<IdempotencyBegin, StoreError> {
-        let mut item = Self::key(idem_pk(key), "IDEM");
-        item.insert("request_hash".into(), s(request_hash));
-        item.insert("state".into(), s("in_progress"));
-        item.insert("started_at".into(), s(now.to_rfc3339()));
-        item.insert(
-            "expires_at".into(),
-            n((now + Duration::hours(IDEMPOTENCY_TTL_HOURS)).timestamp()),
-        );
         let put = self
             .client
             .put_item()
             .table_name(&self.table)
-            .set_item(Some(item))
+            .set_item(Some(in_progress_item(key, request_hash, owner, now)))
             // DynamoDB deletes expired items lazily, so an expired record counts as free.
             .condition_expression("attribute_not_exists(pk) OR expires_at < :now")
             .expression_attribute_values(":now", n(now.timestamp()))
@@ -331,16 +338,51 @@ impl IdempotencyStore for DynamoStore {
         }
     }
 
+    async fn take_over(
+        &self,
+        key: &str,
+        request_hash: &str,
+        stale_started_at: DateTime<Utc>,
+        owner: &str,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        // Every claim (begin or take-over) writes its own `started_at`, so "still the record
+        // that was read" is "still in progress with that `started_at`": the first take-over
+        // changes it and every other one fails its condition.
+        let put = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(in_progress_item(key, request_hash, owner, now)))
+            .condition_expression(
+                "#state = :in_progress AND request_hash = :hash AND started_at = :seen \
+                 AND attribute_not_exists(response_status)",
+            )
+            .expression_attribute_names("#state", "state")
+            .expression_attribute_values(":in_progress", s("in_progress"))
+            .expression_attribute_values(":hash", s(request_hash))
+            .expression_attribute_values(":seen", s(stale_started_at.to_rfc3339()))
+            .send()
+            .await;
+        match put {
+            Ok(_) => Ok(true),
+            Err(e) if is_condition_failure(&e) => Ok(false),
+            Err(e) => Err(backend("PutItem", e)),
+        }
+    }
+
     async fn complete(
         &self,
         key: &str,
         request_hash: &str,
+        owner: &str,
         response: &StoredResponse,
         now: DateTime<Utc>,
-    ) -> Result<(), StoreError> {
+    ) -> Result<bool, StoreError> {
         let mut item = Self::key(idem_pk(key), "IDEM");
         item.insert("request_hash".into(), s(request_hash));
         item.insert("state".into(), s("complete"));
+        item.insert("owner".into(), s(owner));
         item.insert("completed_at".into(), s(now.to_rfc3339()));
         item.insert("response_status".into(), n(response.status));
         item.insert("response_body".into(), s(&response.body));
@@ -348,25 +390,36 @@ impl IdempotencyStore for DynamoStore {
             "expires_at".into(),
             n((now + Duration::hours(IDEMPOTENCY_TTL_HOURS)).timestamp()),
         );
-        self.client
+        let put = self
+            .client
             .put_item()
             .table_name(&self.table)
             .set_item(Some(item))
+            .condition_expression("#state = :in_progress AND #owner = :owner")
+            .expression_attribute_names("#state", "state")
+            .expression_attribute_names("#owner", "owner")
+            .expression_attribute_values(":in_progress", s("in_progress"))
+            .expression_attribute_values(":owner", s(owner))
             .send()
-            .await
-            .map_err(|e| backend("PutItem", e))?;
-        Ok(())
+            .await;
+        match put {
+            Ok(_) => Ok(true),
+            Err(e) if is_condition_failure(&e) => Ok(false),
+            Err(e) => Err(backend("PutItem", e)),
+        }
     }
 
-    async fn release(&self, key: &str) -> Result<(), StoreError> {
+    async fn release(&self, key: &str, owner: &str) -> Result<(), StoreError> {
         let result = self
             .client
             .delete_item()
             .table_name(&self.table)
             .set_key(Some(Self::key(idem_pk(key), "IDEM")))
-            .condition_expression("#state = :in_progress")
+            .condition_expression("#state = :in_progress AND #owner = :owner")
             .expression_attribute_names("#state", "state")
+            .expression_attribute_names("#owner", "owner")
             .expression_attribute_values(":in_progress", s("in_progress"))
+            .expression_attribute_values(":owner", s(owner))
             .send()
             .await;
         match result {

@@ -4,13 +4,14 @@
 
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, TransactWriteItem, Update};
 use chrono::{DateTime, Duration, TimeZone, Utc};
+use futures::{StreamExt, TryStreamExt, stream};
 
 use super::{
-    BatchLedger, BatchOutcome, BatchState, ClaimOutcome, IntakeCounts, JobRecord, JobSpec,
-    JobStore, LedgerEntry, MessageStatus, StatusCounts, StoreError,
+    BatchLedger, BatchOutcome, BatchState, ClaimOutcome, CreateJob, IntakeCounts, JobRecord,
+    JobSpec, JobStore, LedgerEntry, MessageStatus, StatusCounts, StoreError,
     dynamo::{
-        DynamoStore, Item, MESSAGE_RETENTION_DAYS, backend, corrupt, get_n, get_s, get_time,
-        is_condition_failure, n, s,
+        DynamoStore, Item, MESSAGE_RETENTION_DAYS, WRITE_CONCURRENCY, backend, corrupt, get_n,
+        get_s, get_time, is_condition_failure, n, s,
     },
 };
 use crate::phone::PhoneNumber;
@@ -102,18 +103,107 @@ fn job_from_item(item: &Item) -> Result<JobRecord, StoreError> {
     })
 }
 
+/// The highest batch index `batch_sk` can spell.
+const LAST_BATCH: u32 = 999_999;
+
+/// A ledger item that was never claimed nor enqueued (see `LedgerEntry::is_untouched`).
+const UNTOUCHED: &str = "#state = :pending AND attempts = :zero AND enqueued = :false";
+
 impl DynamoStore {
-    async fn query_prefix(&self, pk: String, prefix: &str) -> Result<Vec<Item>, StoreError> {
+    /// Writes one `pending` ledger item where there is none or it is untouched; false when
+    /// the item has moved on (claimed or enqueued by another attempt).
+    async fn put_ledger_item(
+        &self,
+        job_id: &str,
+        batch: u32,
+        recipients: &[PhoneNumber],
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let mut item = Self::key(job_pk(job_id), &batch_sk(batch));
+        item.insert("batch".into(), n(batch));
+        item.insert("state".into(), s(BatchState::Pending.as_str()));
+        item.insert("enqueued".into(), AttributeValue::Bool(false));
+        item.insert("attempts".into(), n(0));
+        item.insert(
+            "recipients".into(),
+            list(recipients.iter().map(|r| r.to_string())),
+        );
+        item.insert("expires_at".into(), expiry(now));
+        let put = self
+            .client()
+            .put_item()
+            .table_name(self.table())
+            .set_item(Some(item))
+            .condition_expression(format!("attribute_not_exists(pk) OR ({UNTOUCHED})"))
+            .expression_attribute_names("#state", "state")
+            .expression_attribute_values(":pending", s(BatchState::Pending.as_str()))
+            .expression_attribute_values(":zero", n(0))
+            .expression_attribute_values(":false", AttributeValue::Bool(false))
+            .send()
+            .await;
+        match put {
+            Ok(_) => Ok(true),
+            Err(e) if is_condition_failure(&e) => Ok(false),
+            Err(e) => Err(backend("PutItem", e)),
+        }
+    }
+
+    /// Deletes a ledger item if it is untouched (or already gone); false when it has moved on.
+    async fn remove_untouched(&self, job_id: &str, batch: u32) -> Result<bool, StoreError> {
+        let deleted = self
+            .client()
+            .delete_item()
+            .table_name(self.table())
+            .set_key(Some(Self::key(job_pk(job_id), &batch_sk(batch))))
+            .condition_expression(format!("attribute_not_exists(pk) OR ({UNTOUCHED})"))
+            .expression_attribute_names("#state", "state")
+            .expression_attribute_values(":pending", s(BatchState::Pending.as_str()))
+            .expression_attribute_values(":zero", n(0))
+            .expression_attribute_values(":false", AttributeValue::Bool(false))
+            .send()
+            .await;
+        match deleted {
+            Ok(_) => Ok(true),
+            Err(e) if is_condition_failure(&e) => Ok(false),
+            Err(e) => Err(backend("DeleteItem", e)),
+        }
+    }
+
+    /// The ledger items of batches `first..=last`, in batch order.
+    async fn query_batches(
+        &self,
+        job_id: &str,
+        first: u32,
+        last: u32,
+    ) -> Result<Vec<Item>, StoreError> {
+        self.query_sort_keys(
+            job_pk(job_id),
+            "sk BETWEEN :first AND :last",
+            &[(":first", batch_sk(first)), (":last", batch_sk(last))],
+        )
+        .await
+    }
+
+    /// Every item of partition `pk` whose sort key meets `condition` (on `sk`, with `values`).
+    async fn query_sort_keys(
+        &self,
+        pk: String,
+        condition: &str,
+        values: &[(&str, String)],
+    ) -> Result<Vec<Item>, StoreError> {
         let mut items = Vec::new();
         let mut start = None;
         loop {
-            let out = self
+            let mut query = self
                 .client()
                 .query()
                 .table_name(self.table())
-                .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
-                .expression_attribute_values(":pk", s(pk.clone()))
-                .expression_attribute_values(":prefix", s(prefix))
+                .key_condition_expression(format!("pk = :pk AND {condition}"))
+                .expression_attribute_values(":pk", s(pk.clone()));
+            for (name, value) in values {
+                query = query.expression_attribute_values(*name, s(value));
+            }
+            let out = query
                 .consistent_read(true)
                 .set_exclusive_start_key(start)
                 .send()
@@ -136,27 +226,51 @@ impl JobStore for DynamoStore {
             .transpose()
     }
 
-    async fn create_job(&self, spec: &JobSpec, now: DateTime<Utc>) -> Result<(), StoreError> {
-        let ledger = spec
+    async fn write_ledger(
+        &self,
+        spec: &JobSpec,
+        now: DateTime<Utc>,
+    ) -> Result<CreateJob, StoreError> {
+        let count = spec.batches.len() as u32;
+        let writes: Vec<_> = spec
             .batches
             .iter()
             .enumerate()
-            .map(|(i, recipients)| {
-                let mut item = Self::key(job_pk(&spec.job_id), &batch_sk(i as u32));
-                item.insert("batch".into(), n(i));
-                item.insert("state".into(), s(BatchState::Pending.as_str()));
-                item.insert("enqueued".into(), AttributeValue::Bool(false));
-                item.insert("attempts".into(), n(0));
-                item.insert(
-                    "recipients".into(),
-                    list(recipients.iter().map(|r| r.to_string())),
-                );
-                item.insert("expires_at".into(), expiry(now));
-                item
-            })
+            .map(|(i, recipients)| self.put_ledger_item(&spec.job_id, i as u32, recipients, now))
             .collect();
-        self.put_all(ledger).await?;
+        let written: Vec<bool> = stream::iter(writes)
+            .buffer_unordered(WRITE_CONCURRENCY)
+            .try_collect()
+            .await?;
+        if written.contains(&false) {
+            return Ok(CreateJob::Conflict);
+        }
+        let leftovers = self
+            .query_batches(&spec.job_id, count, LAST_BATCH)
+            .await?
+            .iter()
+            .map(|item| ledger_from_item(item).map(|e| e.batch))
+            .collect::<Result<Vec<_>, _>>()?;
+        let removals: Vec<_> = leftovers
+            .into_iter()
+            .map(|batch| self.remove_untouched(&spec.job_id, batch))
+            .collect();
+        let removed: Vec<bool> = stream::iter(removals)
+            .buffer_unordered(WRITE_CONCURRENCY)
+            .try_collect()
+            .await?;
+        Ok(if removed.contains(&false) {
+            CreateJob::Conflict
+        } else {
+            CreateJob::Created
+        })
+    }
 
+    async fn commit_job(
+        &self,
+        spec: &JobSpec,
+        now: DateTime<Utc>,
+    ) -> Result<CreateJob, StoreError> {
         let mut job = Self::key(job_pk(&spec.job_id), "JOB");
         let c = spec.counts;
         for (k, v) in [
@@ -195,17 +309,20 @@ impl JobStore for DynamoStore {
             .send()
             .await;
         match put {
-            Ok(_) => Ok(()),
-            Err(e) if is_condition_failure(&e) => Err(StoreError::Backend {
-                operation: "PutItem",
-                reason: format!("job {} was created concurrently", spec.job_id),
-            }),
+            Ok(_) => Ok(CreateJob::Created),
+            Err(e) if is_condition_failure(&e) => Ok(CreateJob::Conflict),
             Err(e) => Err(backend("PutItem", e)),
         }
     }
 
     async fn ledger(&self, job_id: &str) -> Result<Vec<LedgerEntry>, StoreError> {
-        self.query_prefix(job_pk(job_id), "BATCH#")
+        let Some(job) = self.get_job(job_id).await? else {
+            return Ok(Vec::new());
+        };
+        let Some(last) = job.batches_total.checked_sub(1) else {
+            return Ok(Vec::new());
+        };
+        self.query_batches(job_id, 0, last)
             .await?
             .iter()
             .map(ledger_from_item)
@@ -228,7 +345,14 @@ impl JobStore for DynamoStore {
 
     async fn status_counts(&self, job_id: &str) -> Result<StatusCounts, StoreError> {
         let mut counts = StatusCounts::default();
-        for item in self.query_prefix(job_pk(job_id), "COUNT#").await? {
+        let shards = self
+            .query_sort_keys(
+                job_pk(job_id),
+                "begins_with(sk, :prefix)",
+                &[(":prefix", "COUNT#".to_owned())],
+            )
+            .await?;
+        for item in shards {
             for status in MessageStatus::ALL {
                 counts.add(status, get_n::<i64>(&item, status.as_str()).unwrap_or(0));
             }

@@ -3,7 +3,10 @@
 //! A job is written as its ledger items first and its job item last: the job item is the
 //! commit marker. A job item that exists therefore has every ledger item, and a retried
 //! request (same `Idempotency-Key`) that finds it only enqueues what was not enqueued yet.
-//! A job item that does not exist means nothing was enqueued, so its ledger may be rewritten.
+//! A job item that does not exist means nothing was enqueued, so the ledger an earlier
+//! attempt left may be rewritten, but only item by item where it is still untouched
+//! ([`LedgerEntry::is_untouched`]); its items beyond the new batch count are removed, and
+//! only batches below the committed `batches_total` are ever read back.
 //!
 //! A batch moves `pending` → `sending` (claimed with a lease) → `sent` | `failed` |
 //! `unknown`, by conditional writes, so SQS redelivery, a Lambda retry or a timeout can
@@ -100,6 +103,12 @@ pub struct LedgerEntry {
 }
 
 impl LedgerEntry {
+    /// Never claimed nor enqueued: nothing can have sent it, so creating the job may rewrite
+    /// or remove it.
+    pub fn is_untouched(&self) -> bool {
+        self.state == BatchState::Pending && self.attempts == 0 && !self.enqueued
+    }
+
     /// Why a claim of this entry failed, as of `now`: it ended; a live claim holds it; or a
     /// claim's lease ran out without an outcome (the invocation died). A `pending` entry here
     /// was released between a failed claim and this read: busy, try again later.
@@ -192,15 +201,46 @@ pub trait JobStore: Send + Sync {
         job_id: &str,
     ) -> impl Future<Output = Result<Option<JobRecord>, StoreError>> + Send;
 
-    /// Creates the ledger items (all `pending`) and then the job item. Call only when
-    /// `get_job` found no job item.
+    /// Step one of [`JobStore::create_job`]: writes the ledger items (all `pending`), each
+    /// only where absent or untouched, and removes untouched items beyond the spec's batches
+    /// (left by an earlier attempt whose list was longer). `Conflict` when an item has been
+    /// claimed or enqueued: another attempt got further, and this one must not go on.
+    fn write_ledger(
+        &self,
+        spec: &JobSpec,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<CreateJob, StoreError>> + Send;
+
+    /// Step two of [`JobStore::create_job`]: writes the job item, the commit marker, if there
+    /// is none (`Conflict` if there is).
+    fn commit_job(
+        &self,
+        spec: &JobSpec,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<CreateJob, StoreError>> + Send;
+
+    /// Creates a job: its ledger, then its job item. An existing job is never changed: it
+    /// is refused up front, or (created meanwhile by another attempt) by the ledger's or
+    /// the job item's condition. `Conflict` means this call enqueued nothing and must not;
+    /// another attempt has the job.
     fn create_job(
         &self,
         spec: &JobSpec,
         now: DateTime<Utc>,
-    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    ) -> impl Future<Output = Result<CreateJob, StoreError>> + Send {
+        async move {
+            if self.get_job(&spec.job_id).await?.is_some() {
+                return Ok(CreateJob::Conflict);
+            }
+            match self.write_ledger(spec, now).await? {
+                CreateJob::Created => self.commit_job(spec, now).await,
+                CreateJob::Conflict => Ok(CreateJob::Conflict),
+            }
+        }
+    }
 
-    /// Every ledger item of a job, in batch order.
+    /// The ledger items of a committed job, in batch order: batches below its
+    /// `batches_total` only. No job item, no ledger.
     fn ledger(
         &self,
         job_id: &str,
@@ -218,6 +258,14 @@ pub trait JobStore: Send + Sync {
         &self,
         job_id: &str,
     ) -> impl Future<Output = Result<StatusCounts, StoreError>> + Send;
+}
+
+/// The outcome of creating a job (or one of its steps).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CreateJob {
+    Created,
+    /// The job exists, or another attempt's ledger has moved on: nothing was committed.
+    Conflict,
 }
 
 /// The outcome of trying to claim a batch for sending.

@@ -1,14 +1,14 @@
 //! An in-memory store with the same rules as the DynamoDB adapter, for handler tests.
 
 use std::{
-    collections::{HashMap, HashSet},
+    collections::{BTreeMap, HashMap, HashSet},
     sync::{Mutex, MutexGuard},
 };
 
 use chrono::{DateTime, Duration, Utc};
 
 use super::{
-    AcceptedMessage, BatchLedger, BatchOutcome, BatchState, ClaimOutcome, CurrentStatus,
+    AcceptedMessage, BatchLedger, BatchOutcome, BatchState, ClaimOutcome, CreateJob, CurrentStatus,
     DeliveryReport, IDEMPOTENCY_TTL_HOURS, IdempotencyBegin, IdempotencyStore, JobRecord, JobSpec,
     JobStore, LedgerEntry, MessageRecord, MessageStore, ReportEffect, ReportStore, StatusCounts,
     StoreError, StoredResponse, SuppressionList, SuppressionSource, advances, count_changes,
@@ -18,9 +18,22 @@ use crate::phone::PhoneNumber;
 #[derive(Debug, Clone)]
 struct IdemEntry {
     request_hash: String,
+    owner: String,
     started_at: DateTime<Utc>,
     expires_at: DateTime<Utc>,
     response: Option<StoredResponse>,
+}
+
+impl IdemEntry {
+    fn in_progress(request_hash: &str, owner: &str, now: DateTime<Utc>) -> Self {
+        Self {
+            request_hash: request_hash.to_owned(),
+            owner: owner.to_owned(),
+            started_at: now,
+            expires_at: now + Duration::hours(IDEMPOTENCY_TTL_HOURS),
+            response: None,
+        }
+    }
 }
 
 #[derive(Debug, Default)]
@@ -29,7 +42,9 @@ struct State {
     idempotency: HashMap<String, IdemEntry>,
     suppressed: HashMap<PhoneNumber, SuppressionSource>,
     jobs: HashMap<String, JobRecord>,
-    ledgers: HashMap<String, Vec<LedgerEntry>>,
+    /// Ledger items by job and batch, kept apart from the job as in DynamoDB: an attempt
+    /// that died before committing its job leaves them behind.
+    ledgers: HashMap<String, BTreeMap<u32, LedgerEntry>>,
     status_counts: HashMap<String, StatusCounts>,
     /// What reports have set, per message (the DynamoDB adapter's `STATUS` item).
     reported: HashMap<String, CurrentStatus>,
@@ -94,6 +109,7 @@ impl IdempotencyStore for MemoryStore {
         &self,
         key: &str,
         request_hash: &str,
+        owner: &str,
         now: DateTime<Utc>,
     ) -> Result<IdempotencyBegin, StoreError> {
         let mut state = self.lock();
@@ -113,41 +129,66 @@ impl IdempotencyStore for MemoryStore {
         }
         state.idempotency.insert(
             key.to_owned(),
-            IdemEntry {
-                request_hash: request_hash.to_owned(),
-                started_at: now,
-                expires_at: now + Duration::hours(IDEMPOTENCY_TTL_HOURS),
-                response: None,
-            },
+            IdemEntry::in_progress(request_hash, owner, now),
         );
         Ok(IdempotencyBegin::Started)
+    }
+
+    async fn take_over(
+        &self,
+        key: &str,
+        request_hash: &str,
+        stale_started_at: DateTime<Utc>,
+        owner: &str,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let mut state = self.lock();
+        let still_the_one_read = state.idempotency.get(key).is_some_and(|e| {
+            e.response.is_none()
+                && e.request_hash == request_hash
+                && e.started_at == stale_started_at
+        });
+        if still_the_one_read {
+            state.idempotency.insert(
+                key.to_owned(),
+                IdemEntry::in_progress(request_hash, owner, now),
+            );
+        }
+        Ok(still_the_one_read)
     }
 
     async fn complete(
         &self,
         key: &str,
         request_hash: &str,
+        owner: &str,
         response: &StoredResponse,
         now: DateTime<Utc>,
-    ) -> Result<(), StoreError> {
-        self.lock().idempotency.insert(
-            key.to_owned(),
-            IdemEntry {
-                request_hash: request_hash.to_owned(),
-                started_at: now,
-                expires_at: now + Duration::hours(IDEMPOTENCY_TTL_HOURS),
-                response: Some(response.clone()),
-            },
-        );
-        Ok(())
+    ) -> Result<bool, StoreError> {
+        let mut state = self.lock();
+        let Some(entry) = state
+            .idempotency
+            .get_mut(key)
+            .filter(|e| e.response.is_none() && e.owner == owner)
+        else {
+            return Ok(false);
+        };
+        *entry = IdemEntry {
+            request_hash: request_hash.to_owned(),
+            owner: owner.to_owned(),
+            started_at: entry.started_at,
+            expires_at: now + Duration::hours(IDEMPOTENCY_TTL_HOURS),
+            response: Some(response.clone()),
+        };
+        Ok(true)
     }
 
-    async fn release(&self, key: &str) -> Result<(), StoreError> {
+    async fn release(&self, key: &str, owner: &str) -> Result<(), StoreError> {
         let mut state = self.lock();
         if state
             .idempotency
             .get(key)
-            .is_some_and(|e| e.response.is_none())
+            .is_some_and(|e| e.response.is_none() && e.owner == owner)
         {
             state.idempotency.remove(key);
         }
@@ -198,11 +239,7 @@ impl MemoryStore {
         lease_until: Option<DateTime<Utc>>,
     ) {
         let mut st = self.lock();
-        if let Some(e) = st
-            .ledgers
-            .get_mut(job_id)
-            .and_then(|l| l.get_mut(batch as usize))
-        {
+        if let Some(e) = st.ledgers.get_mut(job_id).and_then(|l| l.get_mut(&batch)) {
             e.state = state;
             e.lease_until = lease_until;
             if state == BatchState::Sending {
@@ -217,30 +254,57 @@ impl JobStore for MemoryStore {
         Ok(self.lock().jobs.get(job_id).cloned())
     }
 
-    async fn create_job(&self, spec: &JobSpec, now: DateTime<Utc>) -> Result<(), StoreError> {
+    async fn write_ledger(
+        &self,
+        spec: &JobSpec,
+        _now: DateTime<Utc>,
+    ) -> Result<CreateJob, StoreError> {
+        let mut state = self.lock();
+        let ledger = state.ledgers.entry(spec.job_id.clone()).or_default();
+        let count = spec.batches.len() as u32;
+        // As in DynamoDB (one conditional write per item, all at once): every untouched item
+        // is written, the others are kept and make it a conflict.
+        let mut conflict = false;
+        for (i, recipients) in spec.batches.iter().enumerate() {
+            let batch = i as u32;
+            if ledger.get(&batch).is_some_and(|e| !e.is_untouched()) {
+                conflict = true;
+                continue;
+            }
+            ledger.insert(
+                batch,
+                LedgerEntry {
+                    batch,
+                    state: BatchState::Pending,
+                    enqueued: false,
+                    attempts: 0,
+                    lease_until: None,
+                    recipients: recipients.clone(),
+                    message_uuids: Vec::new(),
+                    error: None,
+                },
+            );
+        }
+        if conflict {
+            return Ok(CreateJob::Conflict);
+        }
+        ledger.retain(|batch, e| *batch < count || !e.is_untouched());
+        Ok(if ledger.len() > spec.batches.len() {
+            CreateJob::Conflict
+        } else {
+            CreateJob::Created
+        })
+    }
+
+    async fn commit_job(
+        &self,
+        spec: &JobSpec,
+        now: DateTime<Utc>,
+    ) -> Result<CreateJob, StoreError> {
         let mut state = self.lock();
         if state.jobs.contains_key(&spec.job_id) {
-            return Err(StoreError::Backend {
-                operation: "PutItem",
-                reason: "job exists".into(),
-            });
+            return Ok(CreateJob::Conflict);
         }
-        let ledger = spec
-            .batches
-            .iter()
-            .enumerate()
-            .map(|(i, recipients)| LedgerEntry {
-                batch: i as u32,
-                state: BatchState::Pending,
-                enqueued: false,
-                attempts: 0,
-                lease_until: None,
-                recipients: recipients.clone(),
-                message_uuids: Vec::new(),
-                error: None,
-            })
-            .collect();
-        state.ledgers.insert(spec.job_id.clone(), ledger);
         state.jobs.insert(
             spec.job_id.clone(),
             JobRecord {
@@ -262,11 +326,18 @@ impl JobStore for MemoryStore {
                 updated_at: now,
             },
         );
-        Ok(())
+        Ok(CreateJob::Created)
     }
 
     async fn ledger(&self, job_id: &str) -> Result<Vec<LedgerEntry>, StoreError> {
-        Ok(self.lock().ledgers.get(job_id).cloned().unwrap_or_default())
+        let state = self.lock();
+        let (Some(job), Some(ledger)) = (state.jobs.get(job_id), state.ledgers.get(job_id)) else {
+            return Ok(Vec::new());
+        };
+        Ok(ledger
+            .range(..job.batches_total)
+            .map(|(_, e)| e.clone())
+            .collect())
     }
 
     async fn mark_enqueued(&self, job_id: &str, batch: u32) -> Result<(), StoreError> {
@@ -274,7 +345,7 @@ impl JobStore for MemoryStore {
             .lock()
             .ledgers
             .get_mut(job_id)
-            .and_then(|l| l.get_mut(batch as usize))
+            .and_then(|l| l.get_mut(&batch))
         {
             e.enqueued = true;
         }
@@ -303,7 +374,7 @@ impl BatchLedger for MemoryStore {
         let Some(entry) = state
             .ledgers
             .get_mut(job_id)
-            .and_then(|l| l.get_mut(batch as usize))
+            .and_then(|l| l.get_mut(&batch))
         else {
             return Ok(ClaimOutcome::Missing);
         };
@@ -333,7 +404,7 @@ impl BatchLedger for MemoryStore {
         let Some(entry) = state
             .ledgers
             .get_mut(job_id)
-            .and_then(|l| l.get_mut(batch as usize))
+            .and_then(|l| l.get_mut(&batch))
         else {
             return Ok(false);
         };
@@ -373,7 +444,7 @@ impl BatchLedger for MemoryStore {
             .lock()
             .ledgers
             .get_mut(job_id)
-            .and_then(|l| l.get_mut(batch as usize))
+            .and_then(|l| l.get_mut(&batch))
             && e.state == BatchState::Sending
             && e.attempts == attempt
         {

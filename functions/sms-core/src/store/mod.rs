@@ -16,8 +16,8 @@ use serde::{Deserialize, Serialize};
 
 pub use dynamo::DynamoStore;
 pub use jobs::{
-    BatchLedger, BatchOutcome, BatchState, ClaimOutcome, IntakeCounts, JobRecord, JobSpec,
-    JobStore, LedgerEntry, StatusCounts,
+    BatchLedger, BatchOutcome, BatchState, ClaimOutcome, CreateJob, IntakeCounts, JobRecord,
+    JobSpec, JobStore, LedgerEntry, StatusCounts,
 };
 pub use memory::MemoryStore;
 pub use reports::{
@@ -179,31 +179,57 @@ pub enum IdempotencyBegin {
     Replay(StoredResponse),
     /// The key was used for a different request.
     Mismatch,
-    /// The same request is still running, or ended without recording an outcome.
+    /// The same request is still running, or ended without recording an outcome. A stale one
+    /// may be taken over with [`IdempotencyStore::take_over`], passing this `started_at`.
     InProgress { started_at: DateTime<Utc> },
 }
 
+/// An idempotency key is held by an `owner`: a random token that each request claiming the
+/// key (first, or by taking over a stale claim) picks for itself. Only the holder may record
+/// an outcome or free the key, so a request that lost the key can never undo the winner's.
 pub trait IdempotencyStore: Send + Sync {
-    /// Claims `key` for a request with `request_hash`, or reports what holds it. Records are
-    /// kept for [`IDEMPOTENCY_TTL_HOURS`].
+    /// Claims `key` for a request with `request_hash`, held by `owner`, or reports what holds
+    /// it. Records are kept for [`IDEMPOTENCY_TTL_HOURS`].
     fn begin(
         &self,
         key: &str,
         request_hash: &str,
+        owner: &str,
         now: DateTime<Utc>,
     ) -> impl Future<Output = Result<IdempotencyBegin, StoreError>> + Send;
 
-    /// Stores the response for replay.
+    /// Takes over a key whose request ended without an outcome: replaces the in-progress
+    /// record for `request_hash` that `begin` reported as started at `stale_started_at` with
+    /// one held by `owner`, started `now`. One conditional write: of concurrent callers that
+    /// read the same record exactly one wins (`true`); the others, and a caller whose record
+    /// has changed since (completed, released, taken over), get `false` and change nothing.
+    fn take_over(
+        &self,
+        key: &str,
+        request_hash: &str,
+        stale_started_at: DateTime<Utc>,
+        owner: &str,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// Stores the response for replay if `owner` still holds the key in progress. Returns
+    /// false (and changes nothing) when it does not: another request took the key over.
     fn complete(
         &self,
         key: &str,
         request_hash: &str,
+        owner: &str,
         response: &StoredResponse,
         now: DateTime<Utc>,
-    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 
-    /// Frees a key whose request ended with nothing sent, so a retry may try again.
-    fn release(&self, key: &str) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// Frees a key whose request ended with nothing sent, so a retry may try again; only if
+    /// `owner` still holds it in progress (never another request's claim or a stored answer).
+    fn release(
+        &self,
+        key: &str,
+        owner: &str,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
 }
 
 pub const IDEMPOTENCY_TTL_HOURS: i64 = 24;

@@ -1,0 +1,474 @@
+//! send-bulk against DynamoDB in moto (real conditional writes and item limits): retries of
+//! one `Idempotency-Key` racing each other, a retry after an attempt that died half-way,
+//! and the largest answer's idempotent replay.
+//!
+//! A [`Paused`] store stands between the handler and DynamoDB: it stops one request right
+//! after a named step, or fails one step once, so each test drives an exact interleaving.
+//!
+//! Needs moto: run through `make test` or `infra/with-moto.sh cargo test`.
+
+use std::{
+    collections::HashSet,
+    pin::pin,
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicBool, Ordering},
+    },
+    time::Duration,
+};
+
+use chrono::{DateTime, Utc};
+use lambda_http::{Body, Request, Response, http};
+use send_bulk::{App, BulkRequest, BulkRequestBody};
+use serde_json::{Value, json};
+use sms_core::{
+    PhoneNumber,
+    api::IdempotencyKey,
+    bulk::BatchMessage,
+    config::PublicBaseUrl,
+    idempotency,
+    queue::{BatchQueue, MemoryQueue, QueueEntry, QueueError},
+    secrets::{SecretCache, ServiceSecret, StaticSecret},
+    store::{
+        BatchState, CreateJob, DynamoStore, IdempotencyBegin, IdempotencyStore, JobRecord, JobSpec,
+        JobStore, LedgerEntry, StatusCounts, StoreError, StoredResponse, SuppressionList,
+        SuppressionSource,
+    },
+};
+use tokio::sync::Notify;
+
+const API_KEY: &str = "bulk-test-key";
+const DEFAULT_SRC: &str = "+14155550100";
+
+/// Where a [`Paused`] store stops its request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Step {
+    /// `IdempotencyStore::begin` has read the key's record.
+    AfterBegin,
+    /// `JobStore::get_job` has answered.
+    AfterGetJob,
+}
+
+/// One request's pause: where, and the two signals (reached, go on).
+#[derive(Default)]
+struct Gate {
+    at: Mutex<Option<Step>>,
+    reached: Notify,
+    resume: Notify,
+}
+
+impl Gate {
+    fn pause_at(&self, step: Option<Step>) {
+        *self.at.lock().unwrap() = step;
+    }
+
+    async fn pass(&self, step: Step) {
+        let stop = {
+            let mut at = self.at.lock().unwrap();
+            let stop = *at == Some(step);
+            if stop {
+                *at = None;
+            }
+            stop
+        };
+        if stop {
+            self.reached.notify_one();
+            self.resume.notified().await;
+        }
+    }
+}
+
+/// The DynamoDB store, with one request's pause and an optional failing job commit.
+struct Paused {
+    inner: DynamoStore,
+    gate: Arc<Gate>,
+    fail_commit_once: AtomicBool,
+}
+
+impl Paused {
+    fn new(inner: &DynamoStore) -> Self {
+        Self {
+            inner: inner.clone(),
+            gate: Arc::default(),
+            fail_commit_once: AtomicBool::new(false),
+        }
+    }
+}
+
+impl IdempotencyStore for Paused {
+    async fn begin(
+        &self,
+        key: &str,
+        request_hash: &str,
+        owner: &str,
+        now: DateTime<Utc>,
+    ) -> Result<IdempotencyBegin, StoreError> {
+        let found = self.inner.begin(key, request_hash, owner, now).await;
+        self.gate.pass(Step::AfterBegin).await;
+        found
+    }
+
+    async fn take_over(
+        &self,
+        key: &str,
+        request_hash: &str,
+        stale_started_at: DateTime<Utc>,
+        owner: &str,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        self.inner
+            .take_over(key, request_hash, stale_started_at, owner, now)
+            .await
+    }
+
+    async fn complete(
+        &self,
+        key: &str,
+        request_hash: &str,
+        owner: &str,
+        response: &StoredResponse,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        self.inner
+            .complete(key, request_hash, owner, response, now)
+            .await
+    }
+
+    async fn release(&self, key: &str, owner: &str) -> Result<(), StoreError> {
+        self.inner.release(key, owner).await
+    }
+}
+
+impl JobStore for Paused {
+    async fn get_job(&self, job_id: &str) -> Result<Option<JobRecord>, StoreError> {
+        let job = self.inner.get_job(job_id).await;
+        self.gate.pass(Step::AfterGetJob).await;
+        job
+    }
+
+    async fn write_ledger(
+        &self,
+        spec: &JobSpec,
+        now: DateTime<Utc>,
+    ) -> Result<CreateJob, StoreError> {
+        self.inner.write_ledger(spec, now).await
+    }
+
+    async fn commit_job(
+        &self,
+        spec: &JobSpec,
+        now: DateTime<Utc>,
+    ) -> Result<CreateJob, StoreError> {
+        if self.fail_commit_once.swap(false, Ordering::SeqCst) {
+            return Err(StoreError::Backend {
+                operation: "PutItem",
+                reason: "the invocation died before its job item".into(),
+            });
+        }
+        self.inner.commit_job(spec, now).await
+    }
+
+    async fn ledger(&self, job_id: &str) -> Result<Vec<LedgerEntry>, StoreError> {
+        self.inner.ledger(job_id).await
+    }
+
+    async fn mark_enqueued(&self, job_id: &str, batch: u32) -> Result<(), StoreError> {
+        self.inner.mark_enqueued(job_id, batch).await
+    }
+
+    async fn status_counts(&self, job_id: &str) -> Result<StatusCounts, StoreError> {
+        self.inner.status_counts(job_id).await
+    }
+}
+
+impl SuppressionList for Paused {
+    async fn is_suppressed(&self, number: &PhoneNumber) -> Result<bool, StoreError> {
+        self.inner.is_suppressed(number).await
+    }
+
+    async fn suppressed_among(
+        &self,
+        numbers: &[PhoneNumber],
+    ) -> Result<HashSet<PhoneNumber>, StoreError> {
+        self.inner.suppressed_among(numbers).await
+    }
+
+    async fn suppress(
+        &self,
+        number: &PhoneNumber,
+        source: SuppressionSource,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        self.inner.suppress(number, source, now).await
+    }
+
+    async fn unsuppress(&self, number: &PhoneNumber) -> Result<(), StoreError> {
+        self.inner.unsuppress(number).await
+    }
+}
+
+/// One queue shared by the apps of concurrent requests.
+#[derive(Clone, Default)]
+struct SharedQueue(Arc<MemoryQueue>);
+
+impl BatchQueue for SharedQueue {
+    async fn send_batch(&self, entries: &[QueueEntry]) -> Result<Vec<String>, QueueError> {
+        self.0.send_batch(entries).await
+    }
+}
+
+impl SharedQueue {
+    fn batches(&self) -> Vec<BatchMessage> {
+        self.0
+            .bodies()
+            .iter()
+            .map(|b| serde_json::from_str(b).unwrap())
+            .collect()
+    }
+}
+
+type TestApp = App<Paused, SharedQueue, SecretCache<StaticSecret>>;
+
+fn app(store: &DynamoStore, queue: &SharedQueue, batch_size: usize) -> TestApp {
+    let secret = ServiceSecret::from_json(
+        "test",
+        &json!({"plivo_auth_id": "MATEST", "plivo_auth_token": "t", "plivo_src": DEFAULT_SRC, "api_keys": [API_KEY]}).to_string(),
+    )
+    .unwrap();
+    App {
+        store: Paused::new(store),
+        queue: queue.clone(),
+        secrets: SecretCache::new(StaticSecret(secret), Duration::from_secs(60)),
+        public_base_url: PublicBaseUrl::parse("https://sms.example.com").unwrap(),
+        batch_size,
+    }
+}
+
+fn post(body: &Value, key: &str) -> Request {
+    http::Request::builder()
+        .method("POST")
+        .uri("/v1/bulk")
+        .header("content-type", "application/json")
+        .header("authorization", format!("Bearer {API_KEY}"))
+        .header("idempotency-key", key)
+        .body(Body::Text(body.to_string()))
+        .unwrap()
+}
+
+fn text_of(resp: &Response<Body>) -> &str {
+    match resp.body() {
+        Body::Text(t) => t,
+        other => panic!("unexpected body {other:?}"),
+    }
+}
+
+fn json_of(resp: &Response<Body>) -> Value {
+    serde_json::from_str(text_of(resp)).unwrap()
+}
+
+fn numbers(n: usize) -> Vec<String> {
+    (0..n).map(|i| format!("+1415{i:07}")).collect()
+}
+
+fn parsed(body: &Value) -> BulkRequest {
+    let body: BulkRequestBody = serde_json::from_value(body.clone()).unwrap();
+    BulkRequest::parse(body, &PhoneNumber::parse(DEFAULT_SRC).unwrap()).unwrap()
+}
+
+/// What a request did by the time the test looked: stopped at its gate, or answered.
+enum Progress {
+    Paused,
+    Answered(Response<Body>),
+}
+
+/// Runs `request` until it stops at its gate or answers.
+async fn run_until_paused(
+    request: &mut std::pin::Pin<&mut impl Future<Output = Response<Body>>>,
+    gate: &Gate,
+) -> Progress {
+    tokio::select! {
+        _ = gate.reached.notified() => Progress::Paused,
+        resp = request.as_mut() => Progress::Answered(resp),
+    }
+}
+
+#[tokio::test]
+async fn two_retries_of_a_stale_key_create_one_job_and_enqueue_each_batch_once() {
+    // Arrange: a first attempt claimed the key and died (its claim is stale now). Two retries
+    // of it arrive together.
+    let (client, table) = sms_test_support::table().await;
+    let store = DynamoStore::new(client, table);
+    let queue = SharedQueue::default();
+    let body = json!({"recipients": numbers(6), "text": "hi"});
+    let key = sms_test_support::unique("stale");
+    let key_header = IdempotencyKey::parse(&key).unwrap();
+    let stale = Utc::now() - chrono::Duration::seconds(idempotency::STALE_AFTER_SECONDS + 1);
+    store
+        .begin(
+            &idempotency::record_key("bulk", &key_header),
+            &idempotency::fingerprint(&parsed(&body)),
+            "first-attempt",
+            stale,
+        )
+        .await
+        .unwrap();
+    let (app1, app2) = (app(&store, &queue, 2), app(&store, &queue, 2));
+    app1.store.gate.pause_at(Some(Step::AfterBegin));
+    app2.store.gate.pause_at(Some(Step::AfterBegin));
+    let mut r1 = pin!(send_bulk::handle(post(&body, &key), &app1));
+    let mut r2 = pin!(send_bulk::handle(post(&body, &key), &app2));
+
+    // Act: both read the stale record; the second goes on first, as far as it gets before
+    // creating the job; then the first runs to its answer; then the second.
+    assert!(matches!(
+        run_until_paused(&mut r1, &app1.store.gate).await,
+        Progress::Paused
+    ));
+    assert!(matches!(
+        run_until_paused(&mut r2, &app2.store.gate).await,
+        Progress::Paused
+    ));
+    app2.store.gate.pause_at(Some(Step::AfterGetJob));
+    app2.store.gate.resume.notify_one();
+    let early = run_until_paused(&mut r2, &app2.store.gate).await;
+    app1.store.gate.resume.notify_one();
+    let first = r1.await;
+    let second = match early {
+        Progress::Answered(resp) => resp,
+        Progress::Paused => {
+            app2.store.gate.resume.notify_one();
+            r2.await
+        }
+    };
+
+    // Assert: the retry that took the key over created the job; the other was told it is
+    // in progress, and changed nothing.
+    assert_eq!(
+        (first.status(), second.status()),
+        (http::StatusCode::CONFLICT, http::StatusCode::ACCEPTED),
+        "{} / {}",
+        text_of(&first),
+        text_of(&second)
+    );
+    assert!(
+        json_of(&first)["detail"]
+            .as_str()
+            .unwrap()
+            .contains("still in progress")
+    );
+    let job_id = json_of(&second)["job_id"].as_str().unwrap().to_owned();
+    let mut sent: Vec<u32> = queue.batches().iter().map(|b| b.batch).collect();
+    sent.sort();
+    assert_eq!(sent, [0, 1, 2], "each batch enqueued once");
+    let ledger = store.ledger(&job_id).await.unwrap();
+    assert!(
+        ledger
+            .iter()
+            .all(|e| e.state == BatchState::Pending && e.enqueued && e.attempts == 0)
+    );
+    let replay = send_bulk::handle(post(&body, &key), &app(&store, &queue, 2)).await;
+    assert_eq!(replay.headers()["idempotent-replayed"], "true");
+    assert_eq!(text_of(&replay), text_of(&second));
+}
+
+#[tokio::test]
+async fn a_retry_after_an_opt_out_enqueues_only_the_batches_of_the_job_it_committed() {
+    // Arrange: 10 numbers in batches of 2. The first attempt writes its 5-batch ledger and
+    // dies before its job item.
+    let (client, table) = sms_test_support::table().await;
+    let store = DynamoStore::new(client, table);
+    let queue = SharedQueue::default();
+    let body = json!({"recipients": numbers(10), "text": "hi"});
+    let key = sms_test_support::unique("shrunk");
+    let first_app = app(&store, &queue, 2);
+    first_app
+        .store
+        .fail_commit_once
+        .store(true, Ordering::SeqCst);
+    let first = send_bulk::handle(post(&body, &key), &first_app).await;
+    assert_eq!(first.status(), 500, "{}", text_of(&first));
+    assert!(queue.batches().is_empty());
+
+    // Two recipients opt out; the retry's list makes 4 batches, and SQS refuses batch 1.
+    let opted_out: Vec<PhoneNumber> = ["+14150000008", "+14150000009"]
+        .iter()
+        .map(|n| PhoneNumber::parse(n).unwrap())
+        .collect();
+    for n in &opted_out {
+        store
+            .suppress(n, SuppressionSource::Keyword, Utc::now())
+            .await
+            .unwrap();
+    }
+    *queue.0.refuse_ids.lock().unwrap() = ["1".to_owned()].into();
+    let second = send_bulk::handle(post(&body, &key), &app(&store, &queue, 2)).await;
+    assert_eq!(second.status(), 503, "{}", text_of(&second));
+    queue.0.refuse_ids.lock().unwrap().clear();
+
+    // Act: the client retries again; this one resumes the committed 4-batch job.
+    let third = send_bulk::handle(post(&body, &key), &app(&store, &queue, 2)).await;
+
+    // Assert: batches 0 to 3, once each; never the dead attempt's batch 4, never an
+    // opted-out number.
+    assert_eq!(third.status(), 202, "{}", text_of(&third));
+    let batches = queue.batches();
+    let mut sent: Vec<u32> = batches.iter().map(|b| b.batch).collect();
+    sent.sort();
+    assert_eq!(sent, [0, 1, 2, 3]);
+    assert!(
+        batches
+            .iter()
+            .flat_map(|b| &b.recipients)
+            .all(|r| !opted_out.contains(r))
+    );
+    let answer = json_of(&third);
+    assert_eq!(
+        (
+            answer["accepted"].clone(),
+            answer["suppressed"].clone(),
+            answer["batches"].clone()
+        ),
+        (json!(8), json!(2), json!(4))
+    );
+    let job_id = answer["job_id"].as_str().unwrap();
+    assert_eq!(store.ledger(job_id).await.unwrap().len(), 4);
+    assert_eq!(
+        store.get_job(job_id).await.unwrap().unwrap().batches_total,
+        4
+    );
+}
+
+#[tokio::test]
+async fn the_largest_answer_fits_its_stored_replay() {
+    // Arrange: as many invalid entries as a body holds, each as long as its echo can get
+    // (control characters, six bytes each in JSON), and a few good numbers.
+    let (client, table) = sms_test_support::table().await;
+    let store = DynamoStore::new(client, table);
+    let queue = SharedQueue::default();
+    let bogus = "\u{1}".repeat(500);
+    let mut recipients: Vec<String> = vec![bogus; 1500];
+    recipients.extend(numbers(10));
+    let body = json!({"recipients": recipients, "text": "hi"});
+    assert!(body.to_string().len() < send_bulk::BODY_LIMIT);
+    let key = sms_test_support::unique("largest");
+
+    // Act
+    let first = send_bulk::handle(post(&body, &key), &app(&store, &queue, 1000)).await;
+    let again = send_bulk::handle(post(&body, &key), &app(&store, &queue, 1000)).await;
+
+    // Assert: bounded, and stored (DynamoDB refuses items over 400 KB), so the retry replays
+    // it instead of a 409 "in progress".
+    assert_eq!(first.status(), 202, "{}", text_of(&first));
+    assert!(
+        text_of(&first).len() < 256 * 1024,
+        "{} bytes",
+        text_of(&first).len()
+    );
+    let answer = json_of(&first);
+    assert_eq!(answer["invalid_count"], 1500);
+    assert_eq!(answer["invalid"].as_array().unwrap().len(), 1000);
+    assert_eq!(again.status(), 202, "{}", text_of(&again));
+    assert_eq!(again.headers()["idempotent-replayed"], "true");
+    assert_eq!(text_of(&again), text_of(&first));
+    assert_eq!(queue.batches().len(), 1);
+}
