@@ -378,7 +378,7 @@ mod scenarios {
         assert_eq!(same_outcome, ChangeOutcome::Stale);
         assert!(store.is_suppressed(&n).await.unwrap());
         assert_eq!(
-            store.suppressed_among(&[n.clone()]).await.unwrap(),
+            store.suppressed_among(std::slice::from_ref(&n)).await.unwrap(),
             [n.clone()].into_iter().collect()
         );
         // A later START still lifts it, and an older STOP then cannot restore it.
@@ -875,7 +875,7 @@ mod dynamo_only {
         )
         .await;
         assert!(store.is_suppressed(&n).await.unwrap());
-        assert_eq!(store.suppressed_among(&[n.clone()]).await.unwrap().len(), 1);
+        assert_eq!(store.suppressed_among(std::slice::from_ref(&n)).await.unwrap().len(), 1);
 
         // Act: any dated change is newer than an undated item.
         let start = SuppressionChange {
