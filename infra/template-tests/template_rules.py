@@ -27,16 +27,15 @@ from typing import Any, Iterable
 
 FUNCTIONS = ("send-sms", "send-bulk", "sender", "status-callback")
 
-# DESIGN §3, plus GET on the callback paths (Plivo can be told to call with GET).
+# DESIGN §3. The callbacks are POST only: the service gives Plivo its callback URLs with
+# method POST, and the inbound URL is set up as POST (README, "Deploying").
 ROUTES = {
     ("POST", "/v1/messages"): "send-sms",
     ("GET", "/v1/messages/{message_uuid}"): "send-sms",
     ("POST", "/v1/bulk"): "send-bulk",
     ("GET", "/v1/bulk/{job_id}"): "send-bulk",
     ("POST", "/v1/callbacks/plivo/status"): "status-callback",
-    ("GET", "/v1/callbacks/plivo/status"): "status-callback",
     ("POST", "/v1/callbacks/plivo/inbound"): "status-callback",
-    ("GET", "/v1/callbacks/plivo/inbound"): "status-callback",
 }
 
 # The environment template.yaml gives each function: exactly these names.
@@ -66,6 +65,7 @@ ENVIRONMENT = {
         "SMS_TABLE",  # required: wiring::dynamo_store
         "SMS_SECRET_ID",  # required: wiring::secret_cache (Plivo auth token for signatures)
         "PUBLIC_BASE_URL",  # required: PublicBaseUrl::from_env (the URL Plivo signed)
+        "PLIVO_ACCEPT_V2_SIGNATURES",  # optional: CallbackSettings::from_env (parameter)
         "RUST_LOG",
     },
 }
@@ -104,16 +104,19 @@ FUNCTION_METHODS = {
     },
     "status-callback": {
         "ReportStore.apply_report",
-        "SuppressionList.suppress",
-        "SuppressionList.unsuppress",
+        "SuppressionList.suppress",  # a default method over change
+        "SuppressionList.change",
+        "SeenOnce.first_sighting",
         "SecretSource.fetch",
     },
 }
 
-# Granted beyond what the code needs today, on purpose: status-callback is being written
-# now, and gets the table's item reads and writes the issue lists for it.
-PENDING_EXTRA_ACTIONS = {
-    "status-callback": {"dynamodb:Query", "dynamodb:BatchWriteItem", "dynamodb:ConditionCheckItem"},
+# Granted beyond what the code needs, on purpose: nothing at the moment.
+PENDING_EXTRA_ACTIONS: dict[str, set[str]] = {}
+
+# Functions with reserved concurrency: the template parameter that sets it and its default.
+RESERVED_CONCURRENCY = {
+    "status-callback": ("StatusCallbackReservedConcurrency", 100),
 }
 
 # What Lambda's SQS event source mapping calls with the function's role.
@@ -453,6 +456,13 @@ def check_functions(template: dict, root: Path) -> list[str]:
             mem, timeout = MEMORY_AND_TIMEOUT[binary]
             if props.get("MemorySize") != mem or props.get("Timeout") != timeout:
                 out.append(f"{name}: MemorySize/Timeout must be {mem}/{timeout}, are {props.get('MemorySize')}/{props.get('Timeout')}")
+        reserved = props.get("ReservedConcurrentExecutions")
+        if binary in RESERVED_CONCURRENCY:
+            param, default = RESERVED_CONCURRENCY[binary]
+            if _ref_name(reserved) != param or _param_default(template, reserved) != default:
+                out.append(f"{name}: ReservedConcurrentExecutions must be !Ref {param} (default {default})")
+        elif reserved is not None:
+            out.append(f"{name}: sets ReservedConcurrentExecutions, which table RESERVED_CONCURRENCY does not list")
         if "Policies" in props or "Role" not in props:
             out.append(f"{name}: must use its own Role (no SAM Policies, which add managed policies with Resource '*')")
         fname = props.get("FunctionName")
@@ -625,7 +635,8 @@ def check_queue_and_table(template: dict, root: Path) -> list[str]:
     if missing:
         out.append(f"Outputs missing: {sorted(missing)}")
     params = template.get("Parameters", {})
-    for p, default in (("PlivoBatchSize", 1000), ("SenderMaximumConcurrency", 5), ("PlivoBaseUrl", "https://api.plivo.com")):
+    for p, default in (("PlivoBatchSize", 1000), ("SenderMaximumConcurrency", 5), ("PlivoBaseUrl", "https://api.plivo.com"),
+                       ("PlivoAcceptV2Signatures", "false")):
         if p not in params or params[p].get("Default") != default:
             out.append(f"parameter {p} must default to {default!r}")
     return out

@@ -159,6 +159,29 @@ def _no_output(t: dict) -> None:
     del t["Outputs"]["StatusCallbackUrl"]
 
 
+def _no_reserved_concurrency(t: dict) -> None:
+    del _fn(t, "status-callback")["ReservedConcurrentExecutions"]
+
+
+def _reserved_concurrency_default(t: dict) -> None:
+    t["Parameters"]["StatusCallbackReservedConcurrency"]["Default"] = 1000
+
+
+def _get_callback_route(t: dict) -> None:
+    _fn(t, "status-callback")["Events"]["StatusGet"] = {
+        "Type": "HttpApi",
+        "Properties": {"ApiId": {"Ref": "HttpApi"}, "Method": "GET", "Path": "/v1/callbacks/plivo/status"},
+    }
+
+
+def _v2_on_by_default(t: dict) -> None:
+    t["Parameters"]["PlivoAcceptV2Signatures"]["Default"] = "true"
+
+
+def _callback_delete_item(t: dict) -> None:
+    _role_statement(t, "StatusCallbackRole", "Table")["Action"].append("dynamodb:DeleteItem")
+
+
 BROKEN_TEMPLATES: list[tuple[str, Callable[[dict], None], str]] = [
     ("route missing", _drop_route, "route GET /v1/bulk/{job_id} must go to send-bulk"),
     ("route on the wrong function", _misroute, "route GET /v1/messages/{message_uuid} must go to send-sms"),
@@ -183,6 +206,12 @@ BROKEN_TEMPLATES: list[tuple[str, Callable[[dict], None], str]] = [
     ("API integration to the wrong function", _body_route_to_wrong_function, "DefinitionBody routes"),
     ("SAM-generated integrations", _sam_generated_integrations, "circular dependency after the SAM transform"),
     ("output missing", _no_output, "StatusCallbackUrl"),
+    ("status-callback without reserved concurrency", _no_reserved_concurrency,
+     "ReservedConcurrentExecutions must be !Ref StatusCallbackReservedConcurrency"),
+    ("reserved concurrency default changed", _reserved_concurrency_default, "(default 100)"),
+    ("GET callback route", _get_callback_route, "route GET /v1/callbacks/plivo/status is not a route"),
+    ("V2 signatures on by default", _v2_on_by_default, "PlivoAcceptV2Signatures must default to 'false'"),
+    ("status-callback granted DeleteItem", _callback_delete_item, "StatusCallbackFunction: its role grants dynamodb:DeleteItem"),
 ]
 
 

@@ -30,9 +30,9 @@ use sms_core::{
     queue::{BatchQueue, MemoryQueue, QueueEntry, QueueError},
     secrets::{SecretCache, ServiceSecret, StaticSecret},
     store::{
-        BatchState, CreateJob, DynamoStore, IdempotencyBegin, IdempotencyStore, JobRecord, JobSpec,
-        JobStore, LedgerEntry, StatusCounts, StoreError, StoredResponse, SuppressionList,
-        SuppressionSource,
+        BatchState, ChangeOutcome, CreateJob, DynamoStore, IdempotencyBegin, IdempotencyStore,
+        JobRecord, JobSpec, JobStore, LedgerEntry, StatusCounts, StoreError, StoredResponse,
+        SuppressionChange, SuppressionList, SuppressionSource,
     },
 };
 use tokio::sync::Notify;
@@ -193,17 +193,12 @@ impl SuppressionList for Paused {
         self.inner.suppressed_among(numbers).await
     }
 
-    async fn suppress(
+    async fn change(
         &self,
-        number: &PhoneNumber,
-        source: SuppressionSource,
+        change: &SuppressionChange<'_>,
         now: DateTime<Utc>,
-    ) -> Result<(), StoreError> {
-        self.inner.suppress(number, source, now).await
-    }
-
-    async fn unsuppress(&self, number: &PhoneNumber) -> Result<(), StoreError> {
-        self.inner.unsuppress(number).await
+    ) -> Result<ChangeOutcome, StoreError> {
+        self.inner.change(change, now).await
     }
 }
 

@@ -77,6 +77,46 @@ impl PublicBaseUrl {
     }
 }
 
+/// How status-callback treats Plivo's signatures (`PLIVO_ACCEPT_V2_SIGNATURES`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CallbackSettings {
+    /// Whether a request signed with V2 alone is accepted (once per nonce). Off unless set:
+    /// Plivo signs its messaging callbacks with V3, and V2 does not cover the body.
+    pub accept_v2_signatures: bool,
+    /// The least time between two secret re-reads that a bad signature may cause.
+    pub secret_reread_interval: Duration,
+}
+
+impl CallbackSettings {
+    pub const DEFAULT_SECRET_REREAD_INTERVAL: Duration = Duration::from_secs(60);
+
+    pub fn from_env() -> Result<Self, ConfigError> {
+        let accept_v2_signatures = match optional("PLIVO_ACCEPT_V2_SIGNATURES").as_deref() {
+            None | Some("false") => false,
+            Some("true") => true,
+            Some(_) => {
+                return Err(ConfigError::Invalid {
+                    name: "PLIVO_ACCEPT_V2_SIGNATURES",
+                    reason: "must be true or false".into(),
+                });
+            }
+        };
+        Ok(Self {
+            accept_v2_signatures,
+            ..Self::default()
+        })
+    }
+}
+
+impl Default for CallbackSettings {
+    fn default() -> Self {
+        Self {
+            accept_v2_signatures: false,
+            secret_reread_interval: Self::DEFAULT_SECRET_REREAD_INTERVAL,
+        }
+    }
+}
+
 /// The AWS SDK configuration. `AWS_ENDPOINT_URL` (standard to the SDK) points it at an
 /// emulator locally; nothing else differs between local runs and AWS.
 pub async fn aws() -> aws_config::SdkConfig {

@@ -112,10 +112,19 @@ pub trait SecretSource: Send + Sync {
     fn fetch(&self) -> impl Future<Output = Result<ServiceSecret, SecretError>> + Send;
 }
 
-/// What handlers depend on: the current secret, and a forced re-read after Plivo says 401.
+/// What handlers depend on: the current secret, a forced re-read after Plivo says 401, and a
+/// bounded re-read for what unauthenticated requests may trigger.
 pub trait SecretProvider: Send + Sync {
     fn current(&self) -> impl Future<Output = Result<Arc<ServiceSecret>, SecretError>> + Send;
     fn refresh(&self) -> impl Future<Output = Result<Arc<ServiceSecret>, SecretError>> + Send;
+    /// Re-reads the secret only if the one held was read at least `min_age` ago; otherwise
+    /// answers with the one held. A callback with a bad signature may mean a rotated token,
+    /// but anyone can send one: this way a flood of them costs at most one read per
+    /// `min_age` per instance.
+    fn refresh_if_older(
+        &self,
+        min_age: Duration,
+    ) -> impl Future<Output = Result<Arc<ServiceSecret>, SecretError>> + Send;
 }
 
 /// Reads the secret from AWS Secrets Manager.
@@ -181,26 +190,40 @@ impl<S: SecretSource> SecretCache<S> {
         }
     }
 
-    async fn load(&self, force: bool) -> Result<Arc<ServiceSecret>, SecretError> {
+    /// The source, for tests that count its reads.
+    pub fn source(&self) -> &S {
+        &self.source
+    }
+
+    /// The secret held, unless it was read `max_age` or more before `now`: then a fresh one.
+    /// `now` is a parameter so that tests drive time without sleeping.
+    async fn load(
+        &self,
+        max_age: Duration,
+        now: Instant,
+    ) -> Result<Arc<ServiceSecret>, SecretError> {
         let mut slot = self.slot.lock().await;
         if let Some((at, secret)) = slot.as_ref()
-            && !force
-            && at.elapsed() < self.ttl
+            && now.saturating_duration_since(*at) < max_age
         {
             return Ok(secret.clone());
         }
         let fresh = Arc::new(self.source.fetch().await?);
-        *slot = Some((Instant::now(), fresh.clone()));
+        *slot = Some((now, fresh.clone()));
         Ok(fresh)
     }
 }
 
 impl<S: SecretSource> SecretProvider for SecretCache<S> {
     async fn current(&self) -> Result<Arc<ServiceSecret>, SecretError> {
-        self.load(false).await
+        self.load(self.ttl, Instant::now()).await
     }
     async fn refresh(&self) -> Result<Arc<ServiceSecret>, SecretError> {
-        self.load(true).await
+        self.load(Duration::ZERO, Instant::now()).await
+    }
+    async fn refresh_if_older(&self, min_age: Duration) -> Result<Arc<ServiceSecret>, SecretError> {
+        // Never older than the TTL allows either.
+        self.load(min_age.min(self.ttl), Instant::now()).await
     }
 }
 
@@ -288,5 +311,50 @@ mod tests {
         short.current().await.unwrap();
         short.current().await.unwrap();
         assert_eq!(short.source.0.load(Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test]
+    async fn a_bounded_refresh_rereads_at_most_once_per_interval() {
+        // Arrange: a secret read at t0; the bounded re-read allows one read per 60 s.
+        let cache = SecretCache::new(Counting(AtomicUsize::new(0)), Duration::from_secs(300));
+        let interval = Duration::from_secs(60);
+        let t0 = Instant::now();
+        let reads = || cache.source.0.load(Ordering::SeqCst);
+        cache.load(cache.ttl, t0).await.unwrap();
+
+        // Act + Assert: a storm within the interval reads nothing more.
+        for s in 0..60 {
+            cache
+                .load(interval, t0 + Duration::from_secs(s))
+                .await
+                .unwrap();
+        }
+        assert_eq!(reads(), 1);
+        // Past the interval: one read, then quiet again for the next interval.
+        for ms in 0..1000 {
+            cache
+                .load(interval, t0 + interval + Duration::from_millis(ms))
+                .await
+                .unwrap();
+        }
+        assert_eq!(reads(), 2);
+        cache.load(interval, t0 + 2 * interval).await.unwrap();
+        assert_eq!(reads(), 3);
+    }
+
+    #[tokio::test]
+    async fn a_bounded_refresh_through_the_trait_does_not_reread_a_fresh_secret() {
+        let cache = SecretCache::new(Counting(AtomicUsize::new(0)), Duration::from_secs(300));
+        cache.current().await.unwrap();
+        for _ in 0..100 {
+            cache
+                .refresh_if_older(Duration::from_secs(60))
+                .await
+                .unwrap();
+        }
+        assert_eq!(cache.source.0.load(Ordering::SeqCst), 1);
+        // A zero interval is a plain refresh.
+        cache.refresh_if_older(Duration::ZERO).await.unwrap();
+        assert_eq!(cache.source.0.load(Ordering::SeqCst), 2);
     }
 }

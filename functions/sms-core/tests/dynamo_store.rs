@@ -12,8 +12,9 @@ use chrono::{DateTime, Duration, Utc};
 use sms_core::{
     Encoding, PhoneNumber,
     store::{
-        AcceptedMessage, DynamoStore, IdempotencyBegin, IdempotencyStore, MessageStatus,
-        MessageStore, StoredResponse, SuppressionList, SuppressionSource,
+        AcceptedMessage, ChangeOutcome, DynamoStore, IdempotencyBegin, IdempotencyStore,
+        MessageStatus, MessageStore, SeenOnce, Sighting, StoredResponse, SuppressionChange,
+        SuppressionList, SuppressionSource,
     },
 };
 
@@ -418,7 +419,22 @@ mod scenarios {
         );
     }
 
-    pub async fn suppression_adds_checks_and_removes_numbers<S: SuppressionList>(store: &S) {
+    fn keyword<'a>(
+        number: &'a PhoneNumber,
+        suppressed: bool,
+        at: DateTime<Utc>,
+        message_uuid: Option<&'a str>,
+    ) -> SuppressionChange<'a> {
+        SuppressionChange {
+            number,
+            suppressed,
+            source: SuppressionSource::Keyword,
+            at,
+            message_uuid,
+        }
+    }
+
+    pub async fn suppression_adds_checks_and_lifts_numbers<S: SuppressionList>(store: &S) {
         // Arrange
         let now = Utc::now();
         let opted_out = number("+14155550111");
@@ -433,19 +449,199 @@ mod scenarios {
         assert!(store.is_suppressed(&opted_out).await.unwrap());
         assert!(!store.is_suppressed(&other).await.unwrap());
 
-        // Suppressing again (another source) is fine and keeps it suppressed.
+        // Suppressing again (another source, later) is fine and keeps it suppressed.
         store
-            .suppress(&opted_out, SuppressionSource::PlivoError200, now)
+            .suppress(
+                &opted_out,
+                SuppressionSource::PlivoError200,
+                now + Duration::seconds(1),
+            )
             .await
             .unwrap();
         assert!(store.is_suppressed(&opted_out).await.unwrap());
 
-        store.unsuppress(&opted_out).await.unwrap();
+        // An opt-in is a record too: the number reads as not suppressed, everywhere.
+        let start = keyword(&opted_out, false, now + Duration::seconds(2), None);
+        assert_eq!(
+            store.change(&start, now).await.unwrap(),
+            ChangeOutcome::Applied
+        );
         assert!(!store.is_suppressed(&opted_out).await.unwrap());
+        assert!(
+            store
+                .suppressed_among(&[opted_out.clone(), other.clone()])
+                .await
+                .unwrap()
+                .is_empty()
+        );
 
-        // Removing a number that is not listed is fine.
-        store.unsuppress(&other).await.unwrap();
+        // Lifting a number that is not listed is fine.
+        let start_other = keyword(&other, false, now, None);
+        assert_eq!(
+            store.change(&start_other, now).await.unwrap(),
+            ChangeOutcome::Applied
+        );
         assert!(!store.is_suppressed(&other).await.unwrap());
+    }
+
+    pub async fn an_older_opt_change_never_undoes_a_newer_one<S: SuppressionList>(store: &S) {
+        // Arrange: START at t1, STOP at t2, arriving in the order STOP, START.
+        let now = Utc::now();
+        let n = number("+14155550121");
+        let t1 = now - Duration::minutes(10);
+        let t2 = now - Duration::minutes(5);
+        let stop = keyword(&n, true, t2, Some("stop-uuid"));
+        let late_start = keyword(&n, false, t1, Some("start-uuid"));
+
+        // Act
+        let stop_outcome = store.change(&stop, now).await.unwrap();
+        let start_outcome = store.change(&late_start, now).await.unwrap();
+        // Same time as the STOP: not newer, so not applied either.
+        let same_time = keyword(&n, false, t2, Some("same-time-uuid"));
+        let same_outcome = store.change(&same_time, now).await.unwrap();
+
+        // Assert
+        assert_eq!(stop_outcome, ChangeOutcome::Applied);
+        assert_eq!(start_outcome, ChangeOutcome::Stale);
+        assert_eq!(same_outcome, ChangeOutcome::Stale);
+        assert!(store.is_suppressed(&n).await.unwrap());
+        assert_eq!(
+            store
+                .suppressed_among(std::slice::from_ref(&n))
+                .await
+                .unwrap(),
+            [n.clone()].into_iter().collect()
+        );
+        // A later START still lifts it, and an older STOP then cannot restore it.
+        let start = keyword(&n, false, now, Some("new-start-uuid"));
+        assert_eq!(
+            store.change(&start, now).await.unwrap(),
+            ChangeOutcome::Applied
+        );
+        assert!(!store.is_suppressed(&n).await.unwrap());
+        let old_stop = keyword(&n, true, t2 + Duration::seconds(1), Some("old-stop-uuid"));
+        assert_eq!(
+            store.change(&old_stop, now).await.unwrap(),
+            ChangeOutcome::Stale
+        );
+        assert!(!store.is_suppressed(&n).await.unwrap());
+        // An error 200 as of an earlier time is ordered the same way.
+        store
+            .suppress(&n, SuppressionSource::PlivoError200, t2)
+            .await
+            .unwrap();
+        assert!(!store.is_suppressed(&n).await.unwrap());
+    }
+
+    pub async fn an_inbound_message_is_applied_once<S: SuppressionList + SeenOnce>(store: &S) {
+        // Arrange
+        let now = Utc::now();
+        let n = number("+14155550122");
+        let uuid = unique_id("inbound");
+        let stop = keyword(&n, true, now - Duration::minutes(2), Some(&uuid));
+        let unrelated_start = keyword(&n, false, now - Duration::minutes(1), Some("start-1"));
+
+        // Act: the STOP, a START after it, then the STOP again dated later (a message
+        // without a time-based uuid is dated by its arrival, so a replay looks newer).
+        let first = store.change(&stop, now).await.unwrap();
+        store.change(&unrelated_start, now).await.unwrap();
+        let replay = keyword(&n, true, now, Some(&uuid));
+        let again = store.change(&replay, now).await.unwrap();
+
+        // Assert: the replay changed nothing; the START stands.
+        assert_eq!(first, ChangeOutcome::Applied);
+        assert_eq!(again, ChangeOutcome::Duplicate);
+        assert!(!store.is_suppressed(&n).await.unwrap());
+        assert!(
+            !store
+                .first_sighting(Sighting::InboundMessage(&uuid), now)
+                .await
+                .unwrap(),
+            "the applied message has its once-record"
+        );
+        // After the once-record's week it is free again; ordering still refuses the old STOP.
+        let later = now + Duration::days(8);
+        assert_eq!(
+            store.change(&stop, later).await.unwrap(),
+            ChangeOutcome::Stale
+        );
+        assert!(!store.is_suppressed(&n).await.unwrap());
+    }
+
+    pub async fn a_stale_inbound_message_leaves_no_once_record<S: SuppressionList + SeenOnce>(
+        store: &S,
+    ) {
+        // Arrange: a STOP on record, then an older START.
+        let now = Utc::now();
+        let n = number("+14155550123");
+        let start_uuid = unique_id("start");
+        store
+            .change(&keyword(&n, true, now, Some("stop")), now)
+            .await
+            .unwrap();
+
+        // Act
+        let outcome = store
+            .change(
+                &keyword(&n, false, now - Duration::minutes(1), Some(&start_uuid)),
+                now,
+            )
+            .await
+            .unwrap();
+
+        // Assert: both writes or neither.
+        assert_eq!(outcome, ChangeOutcome::Stale);
+        assert!(
+            store
+                .first_sighting(Sighting::InboundMessage(&start_uuid), now)
+                .await
+                .unwrap()
+        );
+    }
+
+    pub async fn a_sighting_is_first_once_until_it_expires<S: SeenOnce>(store: &S) {
+        // Arrange
+        let now = Utc::now();
+        let nonce = unique_id("nonce");
+
+        // Act
+        let first = store
+            .first_sighting(Sighting::SignatureNonce(&nonce), now)
+            .await
+            .unwrap();
+        let second = store
+            .first_sighting(Sighting::SignatureNonce(&nonce), now + Duration::hours(23))
+            .await
+            .unwrap();
+        // The same text as another kind of record is a different record.
+        let other_kind = store
+            .first_sighting(Sighting::InboundMessage(&nonce), now)
+            .await
+            .unwrap();
+        let after_a_day = store
+            .first_sighting(
+                Sighting::SignatureNonce(&nonce),
+                now + Duration::days(1) + Duration::seconds(2),
+            )
+            .await
+            .unwrap();
+
+        // Assert
+        assert!(first);
+        assert!(!second);
+        assert!(other_kind);
+        assert!(after_a_day, "an expired record counts as free");
+    }
+
+    pub async fn concurrent_sightings_have_exactly_one_first<S: SeenOnce>(store: &S) {
+        let now = Utc::now();
+        let nonce = unique_id("race");
+        let results = futures::future::join_all(
+            (0..8).map(|_| store.first_sighting(Sighting::SignatureNonce(&nonce), now)),
+        )
+        .await;
+        let firsts = results.into_iter().filter(|r| *r.as_ref().unwrap()).count();
+        assert_eq!(firsts, 1);
     }
 
     pub async fn suppression_finds_the_suppressed_among_many<S: SuppressionList>(store: &S) {
@@ -526,9 +722,14 @@ both_adapters!(
     idempotency_records_expire_after_24_hours,
     idempotency_a_stale_claim_is_taken_over_by_one_request_only,
     idempotency_a_stale_claim_of_another_request_is_not_taken_over,
-    suppression_adds_checks_and_removes_numbers,
+    suppression_adds_checks_and_lifts_numbers,
     suppression_finds_the_suppressed_among_many,
     suppression_among_a_list_with_repeats_is_fine,
+    an_older_opt_change_never_undoes_a_newer_one,
+    an_inbound_message_is_applied_once,
+    a_stale_inbound_message_leaves_no_once_record,
+    a_sighting_is_first_once_until_it_expires,
+    concurrent_sightings_have_exactly_one_first,
 );
 
 /// Checks that need raw DynamoDB access: the table, the item layout of DESIGN §4, and items
@@ -764,6 +965,77 @@ mod dynamo_only {
             .await
             .expect("the OPTOUT item");
         assert_eq!(item["source"].as_s().unwrap(), "plivo_error_200");
+    }
+
+    #[tokio::test]
+    async fn an_opt_change_item_keeps_its_state_time_and_message() {
+        let store = dynamo_store().await;
+        let n = number("+14155550131");
+        let now = Utc::now();
+        let at = now - Duration::seconds(30);
+        let start = SuppressionChange {
+            number: &n,
+            suppressed: false,
+            source: SuppressionSource::Keyword,
+            at,
+            message_uuid: Some("u-start"),
+        };
+
+        store.change(&start, now).await.unwrap();
+
+        let item = get(&store, "OPTOUT#+14155550131", "OPTOUT")
+            .await
+            .expect("an opt-in is kept as a record");
+        assert_eq!(item["suppressed"].as_bool().unwrap(), &false);
+        assert_eq!(item["changed_by"].as_s().unwrap(), "u-start");
+        let changed_at: i64 = item["changed_at"].as_n().unwrap().parse().unwrap();
+        assert_eq!(changed_at, at.timestamp_micros());
+        let seen = get(&store, "INBOUND#u-start", "SEEN")
+            .await
+            .expect("once-record");
+        let ttl: i64 = seen["expires_at"].as_n().unwrap().parse().unwrap();
+        assert_eq!(ttl, (now + Duration::days(7)).timestamp());
+    }
+
+    #[tokio::test]
+    async fn a_suppression_item_from_before_ordering_still_suppresses_until_a_change() {
+        // Arrange: an item as the adapter wrote it before opt-ins became records.
+        let store = dynamo_store().await;
+        let n = number("+14155550132");
+        put(
+            &store,
+            HashMap::from([
+                ("pk".to_owned(), s("OPTOUT#+14155550132")),
+                ("sk".to_owned(), s("OPTOUT")),
+                ("number".to_owned(), s("+14155550132")),
+                ("source".to_owned(), s("keyword")),
+                ("suppressed_at".to_owned(), s("2026-01-01T00:00:00+00:00")),
+            ]),
+        )
+        .await;
+        assert!(store.is_suppressed(&n).await.unwrap());
+        assert_eq!(
+            store
+                .suppressed_among(std::slice::from_ref(&n))
+                .await
+                .unwrap()
+                .len(),
+            1
+        );
+
+        // Act: any dated change is newer than an undated item.
+        let start = SuppressionChange {
+            number: &n,
+            suppressed: false,
+            source: SuppressionSource::Keyword,
+            at: Utc::now(),
+            message_uuid: None,
+        };
+        let outcome = store.change(&start, Utc::now()).await.unwrap();
+
+        // Assert
+        assert_eq!(outcome, ChangeOutcome::Applied);
+        assert!(!store.is_suppressed(&n).await.unwrap());
     }
 
     #[tokio::test]

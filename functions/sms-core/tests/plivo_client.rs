@@ -629,6 +629,12 @@ impl SecretProvider for RotatingSecret {
         self.refreshes.fetch_add(1, Ordering::SeqCst);
         Ok(self.fresh.clone())
     }
+    async fn refresh_if_older(
+        &self,
+        _min_age: std::time::Duration,
+    ) -> Result<Arc<ServiceSecret>, SecretError> {
+        self.refresh().await
+    }
 }
 
 #[tokio::test]

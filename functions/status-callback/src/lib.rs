@@ -1,24 +1,36 @@
-//! status-callback: `POST|GET /v1/callbacks/plivo/status` records Plivo's delivery reports;
-//! `POST|GET /v1/callbacks/plivo/inbound` honours STOP and START replies. Every request must
-//! carry a valid Plivo signature (`shared/plivo/SIGNATURES.md`) or is refused with 403 and
-//! changes nothing.
+//! status-callback: `POST /v1/callbacks/plivo/status` records Plivo's delivery reports;
+//! `POST /v1/callbacks/plivo/inbound` honours STOP and START replies. Every request must carry
+//! a valid Plivo signature (`shared/plivo/SIGNATURES.md`) or is refused with 403 and changes
+//! nothing.
+//!
+//! Only POST is served: the service gives Plivo its callback URLs with `method=POST`, and the
+//! inbound URL is set up as POST. A GET route would only be one more unauthenticated way in.
+//!
+//! Before anything is parsed or read, a request must be small (413) and carry signature
+//! headers of Plivo's form (403); a bad signature may re-read the secret (a rotated token) at
+//! most once per interval. When any V3 header is present V3 alone decides; a V2-only request
+//! needs `PLIVO_ACCEPT_V2_SIGNATURES` and a nonce never seen before.
 //!
 //! Answers: 200 when the report is recorded (or was a duplicate or stale: Plivo must not
 //! retry those), 400 for a signed report without `MessageUUID` or `Status`, 500 when the
 //! table could not be written, so Plivo retries and no report is lost.
 
+use std::sync::Arc;
+
 use chrono::Utc;
 use lambda_http::{Body, Request, Response, http::Method};
 use sms_core::{
-    Problem, ProblemKind, api,
-    config::PublicBaseUrl,
+    PhoneNumber, Problem, ProblemKind, api,
+    config::{CallbackSettings, PublicBaseUrl},
     plivo::{
-        SignatureCheck, SignedRequest,
+        CallbackSignatures, SignatureFamily, SignedRequest, UncheckableSignature,
         callback::{self, OPTED_OUT_ERROR, OptChange},
-        verify_request,
     },
     secrets::SecretProvider,
-    store::{ReportEffect, ReportStore, SuppressionList, SuppressionSource},
+    store::{
+        ChangeOutcome, ReportEffect, ReportStore, SeenOnce, Sighting, SuppressionChange,
+        SuppressionList, SuppressionSource,
+    },
 };
 use tracing::{error, info, warn};
 
@@ -26,7 +38,19 @@ pub struct App<S, P> {
     pub store: S,
     pub secrets: P,
     pub public_base_url: PublicBaseUrl,
+    pub settings: CallbackSettings,
 }
+
+/// The largest body accepted. Delivery reports are under 2 KB; an inbound message is up to
+/// 1,600 characters of `Text`, which form-encoded is at most 1,600 × 4 UTF-8 bytes × 3
+/// (`%XX` each) = 19,200 bytes, plus about 1 KB of other fields. 32 KiB holds that with room.
+pub const MAX_BODY_BYTES: usize = 32 * 1024;
+
+/// The most form fields accepted: Plivo sends about 20.
+pub const MAX_FIELDS: usize = 64;
+
+/// The longest query string accepted: the service's own callback URLs carry `job_id` only.
+pub const MAX_QUERY_BYTES: usize = 1024;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Callback {
@@ -45,7 +69,7 @@ impl Callback {
 
 pub async fn handle<S, P>(req: Request, app: &App<S, P>) -> Response<Body>
 where
-    S: ReportStore + SuppressionList,
+    S: ReportStore + SuppressionList + SeenOnce,
     P: SecretProvider,
 {
     api::serve(&req, "status-callback", || route(&req, app)).await
@@ -53,7 +77,7 @@ where
 
 async fn route<S, P>(req: &Request, app: &App<S, P>) -> Result<Response<Body>, Problem>
 where
-    S: ReportStore + SuppressionList,
+    S: ReportStore + SuppressionList + SeenOnce,
     P: SecretProvider,
 {
     let callback = match api::path_segments(req).as_slice() {
@@ -61,29 +85,49 @@ where
         [.., "plivo", "inbound"] => Callback::Inbound,
         _ => return Ok(api::not_found(req)),
     };
-    if req.method() != Method::POST && req.method() != Method::GET {
-        return Ok(api::method_not_allowed("POST, GET"));
+    if req.method() != Method::POST {
+        return Ok(api::method_not_allowed("POST"));
     }
-    let params = parameters(req)?;
-    verify(req, callback, &params, app).await?;
+    let body = bounded_form_body(req)?;
+    let signatures = CallbackSignatures::from_headers(req.headers()).map_err(refuse_unchecked)?;
+    if signatures.family() == SignatureFamily::V2 && !app.settings.accept_v2_signatures {
+        warn!("callback signed with V2 only refused (PLIVO_ACCEPT_V2_SIGNATURES is off)");
+        return Err(Problem::new(
+            ProblemKind::Forbidden,
+            "the request carries only V2 signatures, which this service does not accept",
+        ));
+    }
+    let params = form_fields(body)?;
+    verify(req, callback, &params, &signatures, app).await?;
+    if signatures.family() == SignatureFamily::V2 {
+        check_v2_nonce(signatures.nonce(), app).await?;
+    }
     match callback {
         Callback::Status => status(req, &params, app).await,
         Callback::Inbound => inbound(&params, app).await,
     }
 }
 
-fn query_pairs(req: &Request) -> Vec<(String, String)> {
-    url::form_urlencoded::parse(req.uri().query().unwrap_or_default().as_bytes())
-        .map(|(k, v)| (k.into_owned(), v.into_owned()))
-        .collect()
-}
-
-/// The signed parameters: decoded form fields for POST, decoded query fields for GET.
-fn parameters(req: &Request) -> Result<Vec<(String, String)>, Problem> {
-    if req.method() == Method::GET {
-        return Ok(query_pairs(req));
+/// The form body, refused before any parsing when the query or body is too large (413) or the
+/// body is not form-encoded (415).
+fn bounded_form_body(req: &Request) -> Result<&[u8], Problem> {
+    let query = req.uri().query().unwrap_or_default().len();
+    if query > MAX_QUERY_BYTES {
+        return Err(Problem::new(
+            ProblemKind::PayloadTooLarge,
+            format!("the query string is {query} bytes; the limit is {MAX_QUERY_BYTES}"),
+        ));
     }
     let body = api::body_bytes(req);
+    if body.len() > MAX_BODY_BYTES {
+        return Err(Problem::new(
+            ProblemKind::PayloadTooLarge,
+            format!(
+                "the body is {} bytes; the limit is {MAX_BODY_BYTES}",
+                body.len()
+            ),
+        ));
+    }
     if let Some(ct) = req
         .headers()
         .get("content-type")
@@ -98,17 +142,57 @@ fn parameters(req: &Request) -> Result<Vec<(String, String)>, Problem> {
             "Plivo callbacks are form-encoded",
         ));
     }
-    Ok(url::form_urlencoded::parse(body)
+    Ok(body)
+}
+
+/// The decoded form fields, parsed once; more than [`MAX_FIELDS`] is a 413.
+fn form_fields(body: &[u8]) -> Result<Vec<(String, String)>, Problem> {
+    let fields: Vec<(String, String)> = url::form_urlencoded::parse(body)
+        .take(MAX_FIELDS + 1)
         .map(|(k, v)| (k.into_owned(), v.into_owned()))
-        .collect())
+        .collect();
+    if fields.len() > MAX_FIELDS {
+        return Err(Problem::new(
+            ProblemKind::PayloadTooLarge,
+            format!("the body has more than {MAX_FIELDS} fields"),
+        ));
+    }
+    Ok(fields)
+}
+
+fn query_pairs(req: &Request) -> Vec<(String, String)> {
+    url::form_urlencoded::parse(req.uri().query().unwrap_or_default().as_bytes())
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect()
+}
+
+fn refuse_unchecked(why: UncheckableSignature) -> Problem {
+    match why {
+        UncheckableSignature::Missing => {
+            warn!("callback without a Plivo signature refused");
+            Problem::new(
+                ProblemKind::Forbidden,
+                "the request carries no Plivo signature",
+            )
+        }
+        UncheckableSignature::Malformed { header, reason } => {
+            warn!(
+                header,
+                reason, "callback with a malformed Plivo signature refused"
+            );
+            Problem::new(ProblemKind::Forbidden, format!("{header} {reason}"))
+        }
+    }
 }
 
 /// Checks the signature against the URL Plivo was given: the public base, the route and the
-/// query string. On a mismatch the secret is re-read once, in case the token was rotated.
+/// query string. On a mismatch the secret may be re-read, in case the token was rotated, but
+/// at most once per `secret_reread_interval`: anyone can send a bad signature.
 async fn verify<S, P: SecretProvider>(
     req: &Request,
     callback: Callback,
     params: &[(String, String)],
+    signatures: &CallbackSignatures<'_>,
     app: &App<S, P>,
 ) -> Result<(), Problem> {
     let mut url = app.public_base_url.join(callback.path());
@@ -121,32 +205,52 @@ async fn verify<S, P: SecretProvider>(
         params,
     };
     let secret = api::service_secret(&app.secrets).await?;
-    let mut check = verify_request(req.headers(), &signed, &[secret.plivo.token()]);
-    if check == SignatureCheck::Invalid {
-        let fresh = app
-            .secrets
-            .refresh()
-            .await
-            .map_err(api::secret_unreadable)?;
-        check = verify_request(req.headers(), &signed, &[fresh.plivo.token()]);
+    if signatures.verify(&signed, &[secret.plivo.token()]) {
+        return Ok(());
     }
-    match check {
-        SignatureCheck::Valid => Ok(()),
-        SignatureCheck::Missing => {
-            warn!("callback without a Plivo signature refused");
-            Err(Problem::new(
-                ProblemKind::Forbidden,
-                "the request carries no Plivo signature",
-            ))
-        }
-        SignatureCheck::Invalid => {
-            warn!(%url, "callback with an invalid Plivo signature refused");
-            Err(Problem::new(
-                ProblemKind::Forbidden,
-                "the Plivo signature does not match",
-            ))
-        }
+    let fresh = app
+        .secrets
+        .refresh_if_older(app.settings.secret_reread_interval)
+        .await
+        .map_err(api::secret_unreadable)?;
+    if !Arc::ptr_eq(&fresh, &secret) && signatures.verify(&signed, &[fresh.plivo.token()]) {
+        return Ok(());
     }
+    warn!(%url, family = ?signatures.family(), "callback with an invalid Plivo signature refused");
+    Err(Problem::new(
+        ProblemKind::Forbidden,
+        "the Plivo signature does not match",
+    ))
+}
+
+/// A V2 signature covers the URL and nonce only, so each nonce vouches for one request: a
+/// replay of a captured one, with whatever body, is refused.
+async fn check_v2_nonce<S: SeenOnce, P>(nonce: &str, app: &App<S, P>) -> Result<(), Problem> {
+    let first = app
+        .store
+        .first_sighting(Sighting::SignatureNonce(nonce), Utc::now())
+        .await
+        .map_err(|e| {
+            error!(error = %e, "a V2 nonce could not be recorded");
+            Problem::new(
+                ProblemKind::Internal,
+                "the request could not be checked; retry",
+            )
+        })?;
+    if first {
+        return Ok(());
+    }
+    warn!("callback with a V2 nonce seen before refused");
+    Err(Problem::new(
+        ProblemKind::Forbidden,
+        "the V2 signature's nonce was used before",
+    ))
+}
+
+/// The last four digits of a number: all a log line may show of it.
+fn last_digits(number: &PhoneNumber) -> String {
+    let s = number.as_str();
+    format!("…{}", &s[s.len().saturating_sub(4)..])
 }
 
 fn ok(content_type: &str, body: &str) -> Response<Body> {
@@ -213,23 +317,38 @@ where
     S: SuppressionList,
 {
     let message = callback::parse_inbound(params).map_err(Problem::fields)?;
-    let change = callback::inbound_change(&message.text, message.intent.as_deref());
-    let result = match change {
-        Some(OptChange::OptOut) => {
-            app.store
-                .suppress(&message.from, SuppressionSource::Keyword, Utc::now())
-                .await
-        }
-        Some(OptChange::OptIn) => app.store.unsuppress(&message.from).await,
-        None => Ok(()),
+    let number = last_digits(&message.from);
+    let Some(change) = callback::inbound_change(&message.text, message.intent.as_deref()) else {
+        info!(%number, "inbound message without an opt change");
+        return Ok(ok("application/xml", "<Response/>"));
     };
-    result.map_err(|e| {
-        error!(error = %e, "the suppression list could not be updated");
-        Problem::new(
-            ProblemKind::Internal,
-            "the opt-out could not be recorded; retry",
+    let now = Utc::now();
+    let outcome = app
+        .store
+        .change(
+            &SuppressionChange {
+                number: &message.from,
+                suppressed: change == OptChange::OptOut,
+                source: SuppressionSource::Keyword,
+                at: message.sent_at(now),
+                message_uuid: message.message_uuid.as_deref(),
+            },
+            now,
         )
-    })?;
-    info!(number = %message.from, change = ?change, "inbound message handled");
+        .await
+        .map_err(|e| {
+            error!(error = %e, "the suppression list could not be updated");
+            Problem::new(
+                ProblemKind::Internal,
+                "the opt-out could not be recorded; retry",
+            )
+        })?;
+    match outcome {
+        ChangeOutcome::Applied => info!(%number, ?change, "suppression list updated"),
+        ChangeOutcome::Duplicate => {
+            info!(%number, ?change, "inbound message applied before; ignored")
+        }
+        ChangeOutcome::Stale => info!(%number, ?change, "a later opt change is on record; ignored"),
+    }
     Ok(ok("application/xml", "<Response/>"))
 }

@@ -14,6 +14,7 @@ async fn main() -> Result<(), Error> {
         store: wiring::dynamo_store(&sdk)?,
         secrets: wiring::secret_cache(&sdk)?,
         public_base_url: config::PublicBaseUrl::from_env()?,
+        settings: config::CallbackSettings::from_env()?,
     };
     let app = &app;
     lambda_http::run(service_fn(move |req: Request| async move {

@@ -1,15 +1,18 @@
 //! status-callback handler tests: signed callbacks through the real handler and the
 //! in-memory store.
 
-use std::time::Duration;
+use std::{
+    sync::atomic::{AtomicUsize, Ordering},
+    time::Duration,
+};
 
 use lambda_http::{Body, Request, http};
 use serde_json::json;
 use sms_core::{
     PhoneNumber,
-    config::PublicBaseUrl,
+    config::{CallbackSettings, PublicBaseUrl},
     plivo::{SignatureV2, SignatureV3, SignedRequest},
-    secrets::{SecretCache, ServiceSecret, StaticSecret},
+    secrets::{SecretCache, SecretError, SecretSource, ServiceSecret},
     store::{
         IntakeCounts, JobSpec, JobStore, MemoryStore, MessageStatus, MessageStore, SuppressionList,
     },
@@ -17,22 +20,69 @@ use sms_core::{
 use status_callback::App;
 
 const TOKEN: &str = "callback-test-token";
+const ROTATED_TOKEN: &str = "callback-rotated-token";
 const BASE: &str = "https://sms.example.com";
 const JOB: &str = "9a7d6c1e-0000-4000-8000-000000000002";
 
-type TestApp = App<MemoryStore, SecretCache<StaticSecret>>;
-
-fn app() -> TestApp {
-    let secret = ServiceSecret::from_json(
+fn secret_with(token: &str) -> ServiceSecret {
+    ServiceSecret::from_json(
         "test",
-        &json!({"plivo_auth_id": "MATEST", "plivo_auth_token": TOKEN, "plivo_src": "+14155550100", "api_keys": ["test-api-key-0123456789abcdef0123456789"]}).to_string(),
+        &json!({"plivo_auth_id": "MATEST", "plivo_auth_token": token, "plivo_src": "+14155550100", "api_keys": ["test-api-key-0123456789abcdef0123456789"]}).to_string(),
     )
-    .unwrap();
+    .unwrap()
+}
+
+/// The secret source, counting its reads. From read `rotate_after` on it holds
+/// ROTATED_TOKEN (never, by default).
+struct CountingSecret {
+    reads: AtomicUsize,
+    rotate_after: usize,
+}
+
+impl SecretSource for CountingSecret {
+    async fn fetch(&self) -> Result<ServiceSecret, SecretError> {
+        let before = self.reads.fetch_add(1, Ordering::SeqCst);
+        Ok(secret_with(if before >= self.rotate_after {
+            ROTATED_TOKEN
+        } else {
+            TOKEN
+        }))
+    }
+}
+
+type TestApp = App<MemoryStore, SecretCache<CountingSecret>>;
+
+fn app_with(settings: CallbackSettings, rotate_after: usize) -> TestApp {
     App {
         store: MemoryStore::new(),
-        secrets: SecretCache::new(StaticSecret(secret), Duration::from_secs(60)),
+        secrets: SecretCache::new(
+            CountingSecret {
+                reads: AtomicUsize::new(0),
+                rotate_after,
+            },
+            Duration::from_secs(300),
+        ),
         public_base_url: PublicBaseUrl::parse(BASE).unwrap(),
+        settings,
     }
+}
+
+fn app() -> TestApp {
+    app_with(CallbackSettings::default(), usize::MAX)
+}
+
+fn v2_app() -> TestApp {
+    app_with(
+        CallbackSettings {
+            accept_v2_signatures: true,
+            ..CallbackSettings::default()
+        },
+        usize::MAX,
+    )
+}
+
+fn secret_reads(app: &TestApp) -> usize {
+    app.secrets.source().reads.load(Ordering::SeqCst)
 }
 
 fn pairs(p: &[(&str, &str)]) -> Vec<(String, String)> {
@@ -206,22 +256,94 @@ async fn forged_or_tampered_reports_are_403_and_change_nothing() {
     assert!(app.store.get_message("u-2").await.unwrap().is_none());
 }
 
-#[tokio::test]
-async fn the_v2_signature_family_is_accepted() {
-    let app = app();
-    let url = format!("{BASE}/v1/callbacks/plivo/status");
-    let req = http::Request::builder()
+/// A POST signed with V2 only (nonce `nonce`), its body unsigned by nature.
+fn v2_post(path: &str, body: &str, nonce: &str, token: &str) -> Request {
+    let url = format!("{BASE}{path}");
+    http::Request::builder()
         .method("POST")
-        .uri("/v1/callbacks/plivo/status")
+        .uri(path)
         .header("content-type", "application/x-www-form-urlencoded")
         .header(
             SignatureV2::MA_HEADER,
-            SignatureV2::sign(&url, "999", TOKEN),
+            SignatureV2::sign(&url, nonce, token),
         )
-        .header(SignatureV2::NONCE_HEADER, "999")
-        .body(Body::Text("MessageUUID=u-3&Status=sent".into()))
-        .unwrap();
-    assert_eq!(status_callback::handle(req, &app).await.status(), 200);
+        .header(SignatureV2::NONCE_HEADER, nonce)
+        .body(Body::Text(body.into()))
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_v2_only_request_is_accepted_once_per_nonce_when_v2_is_on() {
+    // Arrange
+    let app = v2_app();
+    let path = "/v1/callbacks/plivo/status";
+
+    // Act: the genuine request, then its signature replayed with another body.
+    let first = status_callback::handle(
+        v2_post(path, "MessageUUID=u-3&Status=sent", "999", TOKEN),
+        &app,
+    )
+    .await;
+    let replay = status_callback::handle(
+        v2_post(path, "MessageUUID=u-3&Status=failed", "999", TOKEN),
+        &app,
+    )
+    .await;
+
+    // Assert
+    assert_eq!(first.status(), 200);
+    assert_eq!(replay.status(), 403);
+    assert!(
+        problem_of(&replay)["detail"]
+            .as_str()
+            .unwrap()
+            .contains("nonce")
+    );
+    assert_eq!(
+        app.store.get_message("u-3").await.unwrap().unwrap().status,
+        MessageStatus::Sent
+    );
+}
+
+#[tokio::test]
+async fn a_v2_only_request_is_403_when_v2_is_off_without_a_secret_read() {
+    let app = app();
+    let req = v2_post(
+        "/v1/callbacks/plivo/status",
+        "MessageUUID=u-6&Status=sent",
+        "998",
+        TOKEN,
+    );
+
+    let resp = status_callback::handle(req, &app).await;
+
+    assert_eq!(resp.status(), 403);
+    assert!(problem_of(&resp)["detail"].as_str().unwrap().contains("V2"));
+    assert_eq!(secret_reads(&app), 0);
+    assert!(app.store.get_message("u-6").await.unwrap().is_none());
+}
+
+#[tokio::test]
+async fn a_failing_v3_signature_is_403_even_with_a_valid_v2_one() {
+    // Arrange: V2 on, a body whose V3 signature is wrong but whose V2 signature is right.
+    let app = v2_app();
+    let path = "/v1/callbacks/plivo/status";
+    let mut req = signed_post(path, &[("MessageUUID", "u-7"), ("Status", "sent")], TOKEN);
+    *req.body_mut() = Body::Text("MessageUUID=u-7&Status=failed".into());
+    let url = format!("{BASE}{path}");
+    let headers = req.headers_mut();
+    headers.insert(
+        SignatureV2::HEADER,
+        SignatureV2::sign(&url, "5150", TOKEN).parse().unwrap(),
+    );
+    headers.insert(SignatureV2::NONCE_HEADER, "5150".parse().unwrap());
+
+    // Act
+    let resp = status_callback::handle(req, &app).await;
+
+    // Assert
+    assert_eq!(resp.status(), 403);
+    assert!(app.store.get_message("u-7").await.unwrap().is_none());
 }
 
 #[tokio::test]
@@ -310,31 +432,19 @@ async fn stop_and_start_change_the_suppression_list_and_reply_with_empty_xml() {
 }
 
 #[tokio::test]
-async fn get_callbacks_are_verified_over_their_query() {
+async fn get_is_not_served_405() {
     let app = app();
-    let params = pairs(&[("MessageUUID", "u-5"), ("Status", "sent")]);
-    let url = format!("{BASE}/v1/callbacks/plivo/status?MessageUUID=u-5&Status=sent");
-    let sig = SignatureV3::sign(
-        &SignedRequest {
-            method: "GET",
-            url: &url,
-            params: &params,
-        },
-        "42",
-        TOKEN,
-    );
     let req = http::Request::builder()
         .method("GET")
         .uri("/v1/callbacks/plivo/status?MessageUUID=u-5&Status=sent")
-        .header(SignatureV3::HEADER, sig)
-        .header(SignatureV3::NONCE_HEADER, "42")
         .body(Body::Empty)
         .unwrap();
-    assert_eq!(status_callback::handle(req, &app).await.status(), 200);
-    assert_eq!(
-        app.store.get_message("u-5").await.unwrap().unwrap().status,
-        MessageStatus::Sent
-    );
+
+    let resp = status_callback::handle(req, &app).await;
+
+    assert_eq!(resp.status(), 405);
+    assert_eq!(resp.headers()["allow"], "POST");
+    assert!(app.store.get_message("u-5").await.unwrap().is_none());
 }
 
 fn problem_of(resp: &lambda_http::Response<Body>) -> serde_json::Value {
@@ -388,4 +498,229 @@ async fn a_signed_inbound_message_without_a_sender_is_a_named_400() {
     let resp = status_callback::handle(req, &app).await;
     assert_eq!(resp.status(), 400);
     assert_eq!(problem_of(&resp)["errors"][0]["field"], "From");
+}
+
+/// A v1 (time-based) uuid made `secs_ago` seconds before now, as Plivo's message uuids are.
+fn v1_uuid(secs_ago: i64, node: u8) -> String {
+    let at = chrono::Utc::now() - chrono::Duration::seconds(secs_ago);
+    let ticks = (at.timestamp_nanos_opt().unwrap() / 100) as u64 + 0x01B2_1DD2_1381_4000;
+    format!(
+        "{:08x}-{:04x}-{:04x}-8123-0102030405{node:02x}",
+        ticks & 0xffff_ffff,
+        (ticks >> 32) & 0xffff,
+        ((ticks >> 48) & 0x0fff) | 0x1000,
+    )
+}
+
+fn inbound_from(number: &str, text: &str, uuid: &str) -> Request {
+    signed_post(
+        "/v1/callbacks/plivo/inbound",
+        &[
+            ("From", number),
+            ("To", "14155550100"),
+            ("Text", text),
+            ("Type", "sms"),
+            ("MessageUUID", uuid),
+        ],
+        TOKEN,
+    )
+}
+
+#[tokio::test]
+async fn a_replayed_start_never_undoes_a_later_stop() {
+    // Arrange: START sent 60 s ago, STOP 30 s ago, both applied in order.
+    let app = app();
+    let number = PhoneNumber::parse("+14155550177").unwrap();
+    let start = v1_uuid(60, 1);
+    let stop = v1_uuid(30, 2);
+    assert_eq!(
+        status_callback::handle(inbound_from("14155550177", "START", &start), &app)
+            .await
+            .status(),
+        200
+    );
+    assert_eq!(
+        status_callback::handle(inbound_from("14155550177", "STOP", &stop), &app)
+            .await
+            .status(),
+        200
+    );
+    assert!(app.store.is_suppressed(&number).await.unwrap());
+
+    // Act: the captured START again (as Plivo's retry would send it: re-signed, new nonce).
+    let replay = status_callback::handle(inbound_from("14155550177", "START", &start), &app).await;
+
+    // Assert: answered (Plivo must not retry) and nothing changed.
+    assert_eq!(replay.status(), 200);
+    assert!(app.store.is_suppressed(&number).await.unwrap());
+}
+
+#[tokio::test]
+async fn an_inbound_message_without_a_time_based_uuid_is_still_applied_once() {
+    // Arrange: uuids that carry no time, so each message is dated by its arrival.
+    let app = app();
+    let number = PhoneNumber::parse("+14155550178").unwrap();
+    let start = "7a2b3c4d-0000-4000-8000-00000000000a";
+    let stop = "7a2b3c4d-0000-4000-8000-00000000000b";
+    status_callback::handle(inbound_from("14155550178", "START", start), &app).await;
+    status_callback::handle(inbound_from("14155550178", "STOP", stop), &app).await;
+
+    // Act: the START replayed arrives last, so it looks newest.
+    let replay = status_callback::handle(inbound_from("14155550178", "START", start), &app).await;
+
+    // Assert
+    assert_eq!(replay.status(), 200);
+    assert!(app.store.is_suppressed(&number).await.unwrap());
+}
+
+#[tokio::test]
+async fn an_oversized_body_is_413_before_any_secret_read_or_write() {
+    let app = app();
+    let big = format!("MessageUUID=u-8&Status=sent&{}", "a&".repeat(20_000));
+    let req = http::Request::builder()
+        .method("POST")
+        .uri("/v1/callbacks/plivo/status")
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header(SignatureV3::HEADER, "x")
+        .header(SignatureV3::NONCE_HEADER, "1")
+        .body(Body::Text(big))
+        .unwrap();
+
+    let resp = status_callback::handle(req, &app).await;
+
+    assert_eq!(resp.status(), 413);
+    assert_eq!(problem_of(&resp)["type"], "/problems/payload-too-large");
+    assert_eq!(secret_reads(&app), 0);
+    assert!(app.store.get_message("u-8").await.unwrap().is_none());
+
+    let long_query = http::Request::builder()
+        .method("POST")
+        .uri(format!(
+            "/v1/callbacks/plivo/status?job_id={}",
+            "j".repeat(2000)
+        ))
+        .body(Body::Empty)
+        .unwrap();
+    assert_eq!(
+        status_callback::handle(long_query, &app).await.status(),
+        413
+    );
+}
+
+#[tokio::test]
+async fn a_body_with_too_many_fields_is_413_before_any_secret_read() {
+    let app = app();
+    let many: Vec<(String, String)> = (0..100).map(|i| (format!("f{i}"), "1".into())).collect();
+    let fields: Vec<(&str, &str)> = many.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let req = signed_post("/v1/callbacks/plivo/status", &fields, TOKEN);
+
+    let resp = status_callback::handle(req, &app).await;
+
+    assert_eq!(resp.status(), 413);
+    assert!(
+        problem_of(&resp)["detail"]
+            .as_str()
+            .unwrap()
+            .contains("64 fields")
+    );
+    assert_eq!(secret_reads(&app), 0);
+}
+
+#[tokio::test]
+async fn the_longest_inbound_text_fits_the_limit() {
+    // 1,600 characters of four UTF-8 bytes each: the largest text Plivo delivers.
+    let app = app();
+    let text = "😀".repeat(1600);
+    let req = inbound_from("14155550179", &text, "7a2b3c4d-0000-4000-8000-00000000000c");
+    assert_eq!(status_callback::handle(req, &app).await.status(), 200);
+}
+
+#[tokio::test]
+async fn a_malformed_signature_header_is_403_without_a_secret_read() {
+    let app = app();
+    for (header, value) in [
+        (SignatureV3::HEADER, "not-base64"),
+        (
+            SignatureV3::HEADER,
+            "QsqiFpDgsO5WeLLSVGU6mtFklPmlBK7GoFv88l2LTjA",
+        ),
+        (
+            SignatureV3::MA_HEADER,
+            "QsqiFpDgsO5WeLLSVGU6mtFklPmlBK7GoFv88l2LTjA=,x",
+        ),
+    ] {
+        let req = http::Request::builder()
+            .method("POST")
+            .uri("/v1/callbacks/plivo/status")
+            .header("content-type", "application/x-www-form-urlencoded")
+            .header(header, value)
+            .header(SignatureV3::NONCE_HEADER, "12345")
+            .body(Body::Text("MessageUUID=u-9&Status=sent".into()))
+            .unwrap();
+
+        let resp = status_callback::handle(req, &app).await;
+
+        assert_eq!(resp.status(), 403, "{value}");
+        assert!(
+            problem_of(&resp)["detail"]
+                .as_str()
+                .unwrap()
+                .contains(header)
+        );
+    }
+    assert_eq!(secret_reads(&app), 0);
+}
+
+#[tokio::test]
+async fn many_bad_signatures_reread_the_secret_at_most_once_per_interval() {
+    // Arrange: the secret is read (a good report), then a flood of forged ones follows.
+    let app = app();
+    assert_eq!(send_report(&app, "u-10", "sent", "2", false).await, 200);
+    assert_eq!(secret_reads(&app), 1);
+
+    // Act
+    for i in 0..50 {
+        let forged = signed_post(
+            "/v1/callbacks/plivo/status",
+            &[
+                ("MessageUUID", "u-10"),
+                ("Status", "failed"),
+                ("Sequence", &i.to_string()),
+            ],
+            "forged-token",
+        );
+        assert_eq!(status_callback::handle(forged, &app).await.status(), 403);
+    }
+
+    // Assert: the secret read a moment ago is not read again within the interval.
+    assert_eq!(secret_reads(&app), 1);
+}
+
+#[tokio::test]
+async fn a_rotated_token_is_picked_up_by_a_reread_once_the_interval_allows() {
+    // Arrange: the token rotates after the first read; re-reads allowed at once.
+    let app = app_with(
+        CallbackSettings {
+            secret_reread_interval: Duration::ZERO,
+            ..CallbackSettings::default()
+        },
+        1,
+    );
+    assert_eq!(send_report(&app, "u-11", "queued", "1", false).await, 200);
+
+    // Act: Plivo signs with the new token now.
+    let req = signed_post(
+        "/v1/callbacks/plivo/status",
+        &[
+            ("MessageUUID", "u-11"),
+            ("Status", "sent"),
+            ("Sequence", "2"),
+        ],
+        ROTATED_TOKEN,
+    );
+    let resp = status_callback::handle(req, &app).await;
+
+    // Assert
+    assert_eq!(resp.status(), 200);
+    assert_eq!(secret_reads(&app), 2);
 }

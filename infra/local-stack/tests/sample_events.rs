@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use base64::{Engine, engine::general_purpose::STANDARD};
-use sms_core::plivo::{SignatureCheck, SignedRequest, verify_request};
+use sms_core::plivo::{SignatureCheck, SignatureFamily, SignedRequest, verify_request};
 
 #[test]
 fn committed_events_match_the_generator() {
@@ -58,7 +58,7 @@ fn signed_callbacks_verify_and_the_forged_one_does_not() {
         let want = if name.contains("forged") {
             SignatureCheck::Invalid
         } else {
-            SignatureCheck::Valid
+            SignatureCheck::Valid(SignatureFamily::V3)
         };
         assert_eq!(check, want, "{name}");
     }

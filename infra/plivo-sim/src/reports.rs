@@ -358,7 +358,7 @@ async fn send_once(
 #[cfg(test)]
 mod tests {
     use axum::http::HeaderMap;
-    use sms_core::plivo::{SignatureCheck, verify_request};
+    use sms_core::plivo::{SignatureCheck, SignatureFamily, verify_request};
 
     use super::*;
 
@@ -451,7 +451,7 @@ mod tests {
             };
             assert_eq!(
                 verify_request(&headers, &req, &["tok"]),
-                SignatureCheck::Valid
+                SignatureCheck::Valid(SignatureFamily::V3)
             );
             assert_eq!(
                 verify_request(&headers, &req, &["other"]),

@@ -9,7 +9,7 @@ use axum::http::{Method, header::CONTENT_TYPE};
 use common::*;
 use plivo_sim::{ReportMode, RunningSim, Settings};
 use serde_json::json;
-use sms_core::plivo::{SignatureCheck, SignedRequest, verify_request};
+use sms_core::plivo::{SignatureCheck, SignatureFamily, SignedRequest, verify_request};
 
 const PATH: &str = "/v1/callbacks/plivo/status";
 
@@ -62,7 +62,11 @@ async fn each_message_gets_signed_form_encoded_queued_sent_delivered() {
         assert_eq!(r.method, Method::POST);
         assert_eq!(r.uri.path(), PATH);
         assert_eq!(r.headers[CONTENT_TYPE], "application/x-www-form-urlencoded");
-        assert_eq!(check(r, &url, TOKEN), SignatureCheck::Valid, "{r:?}");
+        assert_eq!(
+            check(r, &url, TOKEN),
+            SignatureCheck::Valid(SignatureFamily::V3),
+            "{r:?}"
+        );
         assert_eq!(check(r, &url, "another-token"), SignatureCheck::Invalid);
         assert_eq!(
             check(r, &receiver.url("/elsewhere"), TOKEN),
@@ -153,7 +157,11 @@ async fn get_callbacks_carry_the_fields_in_the_query_and_verify() {
     send_with_callback(&sim, "14155550123", &url, "GET").await;
     for r in receiver.wait_for(3).await {
         assert_eq!(r.method, Method::GET);
-        assert_eq!(check(&r, &url, TOKEN), SignatureCheck::Valid, "{r:?}");
+        assert_eq!(
+            check(&r, &url, TOKEN),
+            SignatureCheck::Valid(SignatureFamily::V3),
+            "{r:?}"
+        );
     }
 }
 
@@ -213,7 +221,7 @@ async fn duplicate_mode_sends_every_report_twice() {
     assert!(
         reports
             .iter()
-            .all(|r| check(r, &url, TOKEN) == SignatureCheck::Valid)
+            .all(|r| check(r, &url, TOKEN) == SignatureCheck::Valid(SignatureFamily::V3))
     );
 }
 

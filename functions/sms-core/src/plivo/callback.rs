@@ -1,6 +1,8 @@
 //! Plivo's callback payloads (DESIGN §7): delivery reports and inbound messages, from their
 //! decoded form (or query) fields into typed values.
 
+use chrono::{DateTime, Utc};
+
 use crate::{
     phone::PhoneNumber,
     problem::FieldError,
@@ -125,6 +127,23 @@ pub struct InboundMessage {
     pub intent: Option<String>,
 }
 
+impl InboundMessage {
+    /// When the message was made: Plivo's message uuids are time-based (version 1), so the
+    /// uuid carries it. Without such a uuid, or one dated after `arrived` (a clock ahead of
+    /// ours), it is `arrived`. Orders opt changes, so a replayed old START keeps its old time.
+    pub fn sent_at(&self, arrived: DateTime<Utc>) -> DateTime<Utc> {
+        self.message_uuid
+            .as_deref()
+            .and_then(|u| uuid::Uuid::parse_str(u).ok())
+            .and_then(|u| u.get_timestamp())
+            .and_then(|t| {
+                let (secs, nanos) = t.to_unix();
+                DateTime::from_timestamp(i64::try_from(secs).ok()?, nanos)
+            })
+            .map_or(arrived, |made| made.min(arrived))
+    }
+}
+
 pub fn parse_inbound(params: &[(String, String)]) -> Result<InboundMessage, Vec<FieldError>> {
     let from = match field(params, "From") {
         None => return Err(vec![FieldError::new("From", "is required")]),
@@ -183,6 +202,31 @@ mod tests {
         assert_eq!(fields, ["MessageUUID", "Status"]);
         let errs = parse_report(&p(&[("MessageUUID", "u"), ("Status", "exploded")])).unwrap_err();
         assert_eq!(errs[0].field, "Status");
+    }
+
+    #[test]
+    fn an_inbound_message_is_dated_by_its_time_based_uuid() {
+        let arrived = DateTime::from_timestamp(1_795_334_400, 0).unwrap();
+        let with = |uuid: &str| InboundMessage {
+            from: PhoneNumber::parse("+14155550199").unwrap(),
+            text: "START".into(),
+            message_uuid: Some(uuid.into()),
+            intent: None,
+        };
+        // Version 1 uuids made 59.5 s before and 100 s after `arrived`.
+        let before = "93b0c540-e64a-11f1-8123-010203040506";
+        let after = "f2c28a00-e64a-11f1-8123-010203040506";
+        assert_eq!(
+            with(before).sent_at(arrived),
+            arrived - chrono::Duration::milliseconds(59_500)
+        );
+        // A uuid dated after arrival, a random (v4) or a malformed one: the arrival time.
+        assert_eq!(with(after).sent_at(arrived), arrived);
+        assert_eq!(
+            with("7a2b3c4d-0000-4000-8000-000000000001").sent_at(arrived),
+            arrived
+        );
+        assert_eq!(with("not-a-uuid").sent_at(arrived), arrived);
     }
 
     #[test]

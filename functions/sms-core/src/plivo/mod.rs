@@ -7,4 +7,7 @@ mod signature;
 pub use client::{
     Accepted, FailureClass, OutboundMessage, PlivoClient, PlivoConfig, PlivoError, SendFailure,
 };
-pub use signature::{SignatureCheck, SignatureV2, SignatureV3, SignedRequest, verify_request};
+pub use signature::{
+    CallbackSignatures, MAX_NONCE_LEN, SignatureCheck, SignatureFamily, SignatureV2, SignatureV3,
+    SignedRequest, UncheckableSignature, verify_request,
+};

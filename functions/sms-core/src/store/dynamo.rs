@@ -2,7 +2,9 @@
 
 use std::collections::{HashMap, HashSet};
 
-use aws_sdk_dynamodb::types::{KeysAndAttributes, PutRequest, WriteRequest};
+use aws_sdk_dynamodb::types::{
+    KeysAndAttributes, Put, PutRequest, TransactWriteItem, WriteRequest,
+};
 use aws_sdk_dynamodb::{
     Client,
     error::{DisplayErrorContext, ProvideErrorMetadata, SdkError},
@@ -12,8 +14,9 @@ use chrono::{DateTime, Duration, Utc};
 use futures::{StreamExt, TryStreamExt, stream};
 
 use super::{
-    AcceptedMessage, IDEMPOTENCY_TTL_HOURS, IdempotencyBegin, IdempotencyStore, MessageRecord,
-    MessageStatus, MessageStore, StoreError, StoredResponse, SuppressionList, SuppressionSource,
+    AcceptedMessage, ChangeOutcome, IDEMPOTENCY_TTL_HOURS, IdempotencyBegin, IdempotencyStore,
+    MessageRecord, MessageStatus, MessageStore, SeenOnce, Sighting, StoreError, StoredResponse,
+    SuppressionChange, SuppressionList,
 };
 use crate::{phone::PhoneNumber, retry::RetryPolicy};
 
@@ -448,8 +451,9 @@ impl DynamoStore {
         for attempt in 1..=retry.max_attempts {
             let request = KeysAndAttributes::builder()
                 .set_keys(Some(keys))
-                .projection_expression("#n")
+                .projection_expression("#n, #s")
                 .expression_attribute_names("#n", "number")
+                .expression_attribute_names("#s", "suppressed")
                 .build()
                 .map_err(|e| StoreError::Backend {
                     operation: "BatchGetItem",
@@ -469,6 +473,7 @@ impl DynamoStore {
             found.extend(
                 items
                     .iter()
+                    .filter(|item| suppressed_flag(item))
                     .filter_map(|item| get_s(item, "number"))
                     .filter_map(|v| PhoneNumber::parse(&v).ok()),
             );
@@ -493,9 +498,79 @@ pub(crate) fn optout_pk(number: &PhoneNumber) -> String {
     format!("OPTOUT#{number}")
 }
 
+/// Whether an `OPTOUT` item suppresses its number. Items written before opt-ins became
+/// records (no `suppressed` attribute) were all suppressions.
+fn suppressed_flag(item: &Item) -> bool {
+    item.get("suppressed")
+        .and_then(|v| v.as_bool().ok())
+        .copied()
+        .unwrap_or(true)
+}
+
+/// A number's state after `change`. `changed_at` (microseconds) orders the changes.
+fn optout_item(change: &SuppressionChange<'_>) -> Item {
+    let mut item = DynamoStore::key(optout_pk(change.number), "OPTOUT");
+    item.insert("number".into(), s(change.number.as_str()));
+    item.insert("suppressed".into(), AttributeValue::Bool(change.suppressed));
+    item.insert("source".into(), s(change.source.as_str()));
+    item.insert("changed_at".into(), n(change.at.timestamp_micros()));
+    item.insert("changed_time".into(), s(change.at.to_rfc3339()));
+    if let Some(uuid) = change.message_uuid {
+        item.insert("changed_by".into(), s(uuid));
+    }
+    item
+}
+
+/// [`SuppressionChange::supersedes`], as a condition (items without `changed_at` predate
+/// ordering and are older than any change).
+const SUPERSEDES: &str = "attribute_not_exists(changed_at) OR changed_at < :at";
+
+fn seen_item(sighting: Sighting<'_>, now: DateTime<Utc>) -> Item {
+    let mut item = DynamoStore::key(sighting.key(), "SEEN");
+    item.insert("seen_at".into(), s(now.to_rfc3339()));
+    item.insert("expires_at".into(), n((now + sighting.ttl()).timestamp()));
+    item
+}
+
+/// A once-record is free when absent or expired (DynamoDB deletes expired items lazily).
+const NOT_SEEN: &str = "attribute_not_exists(pk) OR expires_at < :now";
+
+fn build_error(operation: &'static str, e: aws_sdk_dynamodb::error::BuildError) -> StoreError {
+    StoreError::Backend {
+        operation,
+        reason: e.to_string(),
+    }
+}
+
+impl SeenOnce for DynamoStore {
+    async fn first_sighting(
+        &self,
+        sighting: Sighting<'_>,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let put = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(seen_item(sighting, now)))
+            .condition_expression(NOT_SEEN)
+            .expression_attribute_values(":now", n(now.timestamp()))
+            .send()
+            .await;
+        match put {
+            Ok(_) => Ok(true),
+            Err(e) if is_condition_failure(&e) => Ok(false),
+            Err(e) => Err(backend("PutItem", e)),
+        }
+    }
+}
+
 impl SuppressionList for DynamoStore {
     async fn is_suppressed(&self, number: &PhoneNumber) -> Result<bool, StoreError> {
-        Ok(self.get(optout_pk(number), "OPTOUT").await?.is_some())
+        Ok(self
+            .get(optout_pk(number), "OPTOUT")
+            .await?
+            .is_some_and(|item| suppressed_flag(&item)))
     }
 
     async fn suppressed_among(
@@ -520,34 +595,71 @@ impl SuppressionList for DynamoStore {
         Ok(found.into_iter().flatten().collect())
     }
 
-    async fn suppress(
+    async fn change(
         &self,
-        number: &PhoneNumber,
-        source: SuppressionSource,
+        change: &SuppressionChange<'_>,
         now: DateTime<Utc>,
-    ) -> Result<(), StoreError> {
-        let mut item = Self::key(optout_pk(number), "OPTOUT");
-        item.insert("number".into(), s(number.as_str()));
-        item.insert("source".into(), s(source.as_str()));
-        item.insert("suppressed_at".into(), s(now.to_rfc3339()));
-        self.client
-            .put_item()
+    ) -> Result<ChangeOutcome, StoreError> {
+        let at = n(change.at.timestamp_micros());
+        let Some(uuid) = change.message_uuid else {
+            let put = self
+                .client
+                .put_item()
+                .table_name(&self.table)
+                .set_item(Some(optout_item(change)))
+                .condition_expression(SUPERSEDES)
+                .expression_attribute_values(":at", at)
+                .send()
+                .await;
+            return match put {
+                Ok(_) => Ok(ChangeOutcome::Applied),
+                Err(e) if is_condition_failure(&e) => Ok(ChangeOutcome::Stale),
+                Err(e) => Err(backend("PutItem", e)),
+            };
+        };
+        // The message's once-record and the number's state in one transaction: a failure
+        // between two separate writes would leave a STOP recorded as seen but not applied,
+        // and Plivo's retry of it would then be dropped as a duplicate.
+        let seen = Put::builder()
             .table_name(&self.table)
-            .set_item(Some(item))
-            .send()
-            .await
-            .map_err(|e| backend("PutItem", e))?;
-        Ok(())
-    }
-
-    async fn unsuppress(&self, number: &PhoneNumber) -> Result<(), StoreError> {
-        self.client
-            .delete_item()
+            .set_item(Some(seen_item(Sighting::InboundMessage(uuid), now)))
+            .condition_expression(NOT_SEEN)
+            .expression_attribute_values(":now", n(now.timestamp()))
+            .build()
+            .map_err(|e| build_error("TransactWriteItems", e))?;
+        let state = Put::builder()
             .table_name(&self.table)
-            .set_key(Some(Self::key(optout_pk(number), "OPTOUT")))
+            .set_item(Some(optout_item(change)))
+            .condition_expression(SUPERSEDES)
+            .expression_attribute_values(":at", at)
+            .build()
+            .map_err(|e| build_error("TransactWriteItems", e))?;
+        let written = self
+            .client
+            .transact_write_items()
+            .transact_items(TransactWriteItem::builder().put(seen).build())
+            .transact_items(TransactWriteItem::builder().put(state).build())
             .send()
-            .await
-            .map_err(|e| backend("DeleteItem", e))?;
-        Ok(())
+            .await;
+        use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError as E;
+        match written {
+            Ok(_) => Ok(ChangeOutcome::Applied),
+            Err(e) => {
+                let failed = |i: usize| match e.as_service_error() {
+                    Some(E::TransactionCanceledException(t)) => t
+                        .cancellation_reasons()
+                        .get(i)
+                        .is_some_and(|r| r.code() == Some("ConditionalCheckFailed")),
+                    _ => false,
+                };
+                if failed(0) {
+                    Ok(ChangeOutcome::Duplicate)
+                } else if failed(1) {
+                    Ok(ChangeOutcome::Stale)
+                } else {
+                    Err(backend("TransactWriteItems", e))
+                }
+            }
+        }
     }
 }

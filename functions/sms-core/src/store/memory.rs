@@ -8,10 +8,11 @@ use std::{
 use chrono::{DateTime, Duration, Utc};
 
 use super::{
-    AcceptedMessage, BatchLedger, BatchOutcome, BatchState, ClaimOutcome, CreateJob, CurrentStatus,
-    DeliveryReport, IDEMPOTENCY_TTL_HOURS, IdempotencyBegin, IdempotencyStore, JobRecord, JobSpec,
-    JobStore, LedgerEntry, MessageRecord, MessageStore, ReportEffect, ReportStore, StatusCounts,
-    StoreError, StoredResponse, SuppressionList, SuppressionSource, advances, count_changes,
+    AcceptedMessage, BatchLedger, BatchOutcome, BatchState, ChangeOutcome, ClaimOutcome, CreateJob,
+    CurrentStatus, DeliveryReport, IDEMPOTENCY_TTL_HOURS, IdempotencyBegin, IdempotencyStore,
+    JobRecord, JobSpec, JobStore, LedgerEntry, MessageRecord, MessageStore, ReportEffect,
+    ReportStore, SeenOnce, Sighting, StatusCounts, StoreError, StoredResponse, SuppressionChange,
+    SuppressionList, advances, count_changes,
 };
 use crate::phone::PhoneNumber;
 
@@ -36,11 +37,20 @@ impl IdemEntry {
     }
 }
 
+/// A number's state on the suppression list (the DynamoDB adapter's `OPTOUT` item).
+#[derive(Debug, Clone, Copy)]
+struct SuppressionEntry {
+    suppressed: bool,
+    changed_at_micros: i64,
+}
+
 #[derive(Debug, Default)]
 struct State {
     messages: HashMap<String, MessageRecord>,
     idempotency: HashMap<String, IdemEntry>,
-    suppressed: HashMap<PhoneNumber, SuppressionSource>,
+    suppression: HashMap<PhoneNumber, SuppressionEntry>,
+    /// Once-records by key, with when they expire.
+    seen: HashMap<String, DateTime<Utc>>,
     jobs: HashMap<String, JobRecord>,
     /// Ledger items by job and batch, kept apart from the job as in DynamoDB: an attempt
     /// that died before committing its job leaves them behind.
@@ -196,9 +206,41 @@ impl IdempotencyStore for MemoryStore {
     }
 }
 
+impl State {
+    fn is_suppressed(&self, number: &PhoneNumber) -> bool {
+        self.suppression.get(number).is_some_and(|e| e.suppressed)
+    }
+
+    /// Whether `sighting` has an unexpired record (expiry in whole seconds, as DynamoDB's).
+    fn seen(&self, sighting: Sighting<'_>, now: DateTime<Utc>) -> bool {
+        self.seen
+            .get(&sighting.key())
+            .is_some_and(|expires| expires.timestamp() >= now.timestamp())
+    }
+
+    fn record_sighting(&mut self, sighting: Sighting<'_>, now: DateTime<Utc>) {
+        self.seen.insert(sighting.key(), now + sighting.ttl());
+    }
+}
+
+impl SeenOnce for MemoryStore {
+    async fn first_sighting(
+        &self,
+        sighting: Sighting<'_>,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let mut state = self.lock();
+        if state.seen(sighting, now) {
+            return Ok(false);
+        }
+        state.record_sighting(sighting, now);
+        Ok(true)
+    }
+}
+
 impl SuppressionList for MemoryStore {
     async fn is_suppressed(&self, number: &PhoneNumber) -> Result<bool, StoreError> {
-        Ok(self.lock().suppressed.contains_key(number))
+        Ok(self.lock().is_suppressed(number))
     }
 
     async fn suppressed_among(
@@ -208,24 +250,41 @@ impl SuppressionList for MemoryStore {
         let state = self.lock();
         Ok(numbers
             .iter()
-            .filter(|n| state.suppressed.contains_key(*n))
+            .filter(|n| state.is_suppressed(n))
             .cloned()
             .collect())
     }
 
-    async fn suppress(
+    async fn change(
         &self,
-        number: &PhoneNumber,
-        source: SuppressionSource,
-        _now: DateTime<Utc>,
-    ) -> Result<(), StoreError> {
-        self.lock().suppressed.insert(number.clone(), source);
-        Ok(())
-    }
-
-    async fn unsuppress(&self, number: &PhoneNumber) -> Result<(), StoreError> {
-        self.lock().suppressed.remove(number);
-        Ok(())
+        change: &SuppressionChange<'_>,
+        now: DateTime<Utc>,
+    ) -> Result<ChangeOutcome, StoreError> {
+        let mut state = self.lock();
+        let sighting = change.message_uuid.map(Sighting::InboundMessage);
+        if let Some(s) = sighting
+            && state.seen(s, now)
+        {
+            return Ok(ChangeOutcome::Duplicate);
+        }
+        let recorded = state
+            .suppression
+            .get(change.number)
+            .map(|e| e.changed_at_micros);
+        if !change.supersedes(recorded) {
+            return Ok(ChangeOutcome::Stale);
+        }
+        if let Some(s) = sighting {
+            state.record_sighting(s, now);
+        }
+        state.suppression.insert(
+            change.number.clone(),
+            SuppressionEntry {
+                suppressed: change.suppressed,
+                changed_at_micros: change.at.timestamp_micros(),
+            },
+        );
+        Ok(ChangeOutcome::Applied)
     }
 }
 

@@ -256,6 +256,40 @@ impl SuppressionSource {
     }
 }
 
+/// A change to a number's place on the suppression list, and when it happened.
+///
+/// Changes are ordered per number: one applies only if it happened after the change on
+/// record, so a late or replayed START can never undo a later STOP. Opt-ins are kept as a
+/// record ("not suppressed", with its time) rather than deleted, so the order survives them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SuppressionChange<'a> {
+    pub number: &'a PhoneNumber,
+    pub suppressed: bool,
+    pub source: SuppressionSource,
+    /// When the change happened (for an inbound message: when Plivo received it).
+    pub at: DateTime<Utc>,
+    /// The inbound message that asked for it: each message is applied once.
+    pub message_uuid: Option<&'a str>,
+}
+
+impl SuppressionChange<'_> {
+    /// The rule both adapters keep: a change applies only over an older one (or none). Times
+    /// are compared in microseconds, the precision DynamoDB keeps.
+    pub fn supersedes(&self, recorded_micros: Option<i64>) -> bool {
+        recorded_micros.is_none_or(|recorded| recorded < self.at.timestamp_micros())
+    }
+}
+
+/// What became of a [`SuppressionChange`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChangeOutcome {
+    Applied,
+    /// The same inbound message was applied before (a replay or Plivo's retry).
+    Duplicate,
+    /// A change that happened later is on record; this one is ignored.
+    Stale,
+}
+
 pub trait SuppressionList: Send + Sync {
     fn is_suppressed(
         &self,
@@ -268,17 +302,72 @@ pub trait SuppressionList: Send + Sync {
         numbers: &[PhoneNumber],
     ) -> impl Future<Output = Result<HashSet<PhoneNumber>, StoreError>> + Send;
 
+    /// Applies `change` unless a later one is on record or its message was applied before.
+    /// The message's once-record and the number's new state are written together: either
+    /// both or neither. `now` dates the once-record ([`Sighting::ttl`]).
+    fn change(
+        &self,
+        change: &SuppressionChange<'_>,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<ChangeOutcome, StoreError>> + Send;
+
+    /// Suppresses `number` as of `now` (Plivo's error 200, the API, an operator).
     fn suppress(
         &self,
         number: &PhoneNumber,
         source: SuppressionSource,
         now: DateTime<Utc>,
-    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    ) -> impl Future<Output = Result<(), StoreError>> + Send {
+        async move {
+            let change = SuppressionChange {
+                number,
+                suppressed: true,
+                source,
+                at: now,
+                message_uuid: None,
+            };
+            self.change(&change, now).await.map(|_| ())
+        }
+    }
+}
 
-    fn unsuppress(
+/// Something that must be acted on once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sighting<'a> {
+    /// A V2 signature's nonce. V2 does not sign the body, so a nonce vouches for one request.
+    SignatureNonce(&'a str),
+    /// An inbound message, by Plivo's `MessageUUID`.
+    InboundMessage(&'a str),
+}
+
+impl Sighting<'_> {
+    /// The record's partition key.
+    pub fn key(&self) -> String {
+        match self {
+            Self::SignatureNonce(nonce) => format!("NONCE#{nonce}"),
+            Self::InboundMessage(uuid) => format!("INBOUND#{uuid}"),
+        }
+    }
+
+    /// How long the record is kept. Plivo retries a callback within hours; a nonce is kept a
+    /// day (a V2 replay after that is the reason V2 is off by default), an inbound message a
+    /// week (after that the suppression record's ordering still refuses an older change).
+    pub fn ttl(&self) -> chrono::Duration {
+        match self {
+            Self::SignatureNonce(_) => chrono::Duration::days(1),
+            Self::InboundMessage(_) => chrono::Duration::days(7),
+        }
+    }
+}
+
+pub trait SeenOnce: Send + Sync {
+    /// Records `sighting` at `now`: true the first time, false while an unexpired record of
+    /// it exists. Concurrent callers: exactly one gets true.
+    fn first_sighting(
         &self,
-        number: &PhoneNumber,
-    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+        sighting: Sighting<'_>,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 }
 
 #[cfg(test)]
