@@ -20,7 +20,7 @@ use std::sync::Arc;
 use chrono::Utc;
 use lambda_http::{Body, Request, Response, http::Method};
 use sms_core::{
-    PhoneNumber, Problem, ProblemKind, api,
+    Problem, ProblemKind, api,
     config::{CallbackSettings, PublicBaseUrl},
     plivo::{
         CallbackSignatures, SignatureFamily, SignedRequest, UncheckableSignature,
@@ -216,7 +216,8 @@ async fn verify<S, P: SecretProvider>(
     if !Arc::ptr_eq(&fresh, &secret) && signatures.verify(&signed, &[fresh.plivo.token()]) {
         return Ok(());
     }
-    warn!(%url, family = ?signatures.family(), "callback with an invalid Plivo signature refused");
+    // Not the URL: its query is the caller's to choose, and an unsigned caller's at that.
+    warn!(family = ?signatures.family(), "callback with an invalid Plivo signature refused");
     Err(Problem::new(
         ProblemKind::Forbidden,
         "the Plivo signature does not match",
@@ -248,11 +249,6 @@ async fn check_v2_nonce<S: SeenOnce, P>(nonce: &str, app: &App<S, P>) -> Result<
 }
 
 /// The last four digits of a number: all a log line may show of it.
-fn last_digits(number: &PhoneNumber) -> String {
-    let s = number.as_str();
-    format!("…{}", &s[s.len().saturating_sub(4)..])
-}
-
 fn ok(content_type: &str, body: &str) -> Response<Body> {
     Response::builder()
         .status(200)
@@ -304,7 +300,7 @@ where
                     "the opt-out could not be recorded; retry",
                 )
             })?;
-        info!(number = %to, "Plivo reported the destination opted out; suppressed");
+        info!(number = %to.masked(), "Plivo reported the destination opted out; suppressed");
     }
     Ok(ok("text/plain", "OK"))
 }
@@ -317,7 +313,7 @@ where
     S: SuppressionList,
 {
     let message = callback::parse_inbound(params).map_err(Problem::fields)?;
-    let number = last_digits(&message.from);
+    let number = message.from.masked();
     let Some(change) = callback::inbound_change(&message.text, message.intent.as_deref()) else {
         info!(%number, "inbound message without an opt change");
         return Ok(ok("application/xml", "<Response/>"));
