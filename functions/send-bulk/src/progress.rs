@@ -27,10 +27,15 @@ pub struct BatchCounts {
     pub unknown: u32,
 }
 
-/// Each message counted once, by its current status: the counts sum to the messages Plivo
-/// accepted for the job.
+/// Each message counted once, by its current status: `queued` to `rejected` sum to
+/// `accepted_by_plivo`, the messages Plivo is known to have accepted for the job (see
+/// [`JobRecord::accepted_by_plivo`]).
 #[derive(Debug, Serialize)]
 pub struct MessageCounts {
+    pub accepted_by_plivo: u64,
+    /// Of `accepted_by_plivo`, those known only from their delivery reports: their batch has
+    /// no recorded Plivo answer (it ended `unknown`, or its outcome is still being written).
+    pub accepted_in_unconfirmed_batches: u64,
     pub queued: i64,
     pub sent: i64,
     pub delivered: i64,
@@ -40,6 +45,7 @@ pub struct MessageCounts {
 }
 
 pub fn progress<'a>(job: &'a JobRecord, counts: &StatusCounts) -> JobProgress<'a> {
+    let accepted = job.accepted_by_plivo(counts);
     let status = if job.batches_ended() >= job.batches_total {
         "done"
     } else if job.batches_ended() > 0 {
@@ -58,7 +64,11 @@ pub fn progress<'a>(job: &'a JobRecord, counts: &StatusCounts) -> JobProgress<'a
             unknown: job.batches_unknown,
         },
         messages: MessageCounts {
-            queued: (job.messages_accepted as i64 - counts.beyond_queued()).max(0),
+            accepted_by_plivo: accepted.total,
+            accepted_in_unconfirmed_batches: accepted.unconfirmed,
+            // Never negative (see `accepted_by_plivo`), so nothing to clamp: a negative
+            // figure here would be a bug to see, not to hide.
+            queued: accepted.total as i64 - counts.beyond_queued(),
             sent: counts.get(MessageStatus::Sent),
             delivered: counts.get(MessageStatus::Delivered),
             undelivered: counts.get(MessageStatus::Undelivered),

@@ -178,6 +178,93 @@ async fn progress_reports_batches_and_messages() {
 }
 
 #[tokio::test]
+async fn progress_counts_reported_messages_of_an_unknown_batch_and_hides_nothing() {
+    use sms_core::store::{
+        BatchLedger, BatchOutcome, BatchRef, ClaimOutcome, DeliveryReport, MessageStatus,
+        ReportStore,
+    };
+    // Arrange: two batches; Plivo's answer for batch 0 listed one message, batch 1's never
+    // came (`unknown`), yet reports for two of its messages arrived.
+    let app = app(2);
+    let resp = send_bulk::handle(
+        post(&json!({"recipients": numbers(4), "text": "hi"}), None),
+        &app,
+    )
+    .await;
+    let job_id = json_of(&resp)["job_id"].as_str().unwrap().to_owned();
+    let now = chrono::Utc::now();
+    let lease = now + chrono::Duration::seconds(60);
+    let outcomes = [
+        BatchOutcome::Sent {
+            message_uuids: vec!["s-1".into()],
+            invalid_numbers: vec!["14150000001".into()],
+        },
+        BatchOutcome::Unknown {
+            reason: "timed out".into(),
+        },
+    ];
+    for (batch, outcome) in outcomes.iter().enumerate() {
+        let ClaimOutcome::Claimed { attempt } = app
+            .store
+            .claim(&job_id, batch as u32, lease, now)
+            .await
+            .unwrap()
+        else {
+            panic!("claim {batch}")
+        };
+        assert!(
+            app.store
+                .finish(&job_id, batch as u32, attempt, outcome, now)
+                .await
+                .unwrap()
+        );
+    }
+    for (uuid, batch, status) in [
+        ("s-1", 0, MessageStatus::Delivered),
+        ("u-1", 1, MessageStatus::Delivered),
+        ("u-2", 1, MessageStatus::Sent),
+    ] {
+        let report = DeliveryReport {
+            message_uuid: uuid.into(),
+            status,
+            to: None,
+            from: None,
+            sequence: Some(3),
+            error_code: None,
+            units: None,
+            total_rate: None,
+            total_amount: None,
+            mcc: None,
+            mnc: None,
+            parent_message_uuid: None,
+            part_info: None,
+            message_time: None,
+            queued_time: None,
+            sent_time: None,
+            delivery_report_time: None,
+        };
+        let batch = BatchRef {
+            job_id: job_id.clone(),
+            batch,
+        };
+        app.store
+            .apply_report(&report, Some(&batch), now)
+            .await
+            .unwrap();
+    }
+
+    // Act
+    let body = json_of(&send_bulk::handle(get(&job_id), &app).await);
+
+    // Assert: the statuses sum to what Plivo is known to have accepted.
+    assert_eq!(
+        body["messages"],
+        json!({"accepted_by_plivo": 3, "accepted_in_unconfirmed_batches": 2,
+               "queued": 0, "sent": 1, "delivered": 2, "undelivered": 0, "failed": 0, "rejected": 0})
+    );
+}
+
+#[tokio::test]
 async fn dry_run_reports_everything_and_writes_nothing() {
     let app = app(1000);
     let resp = send_bulk::handle(

@@ -142,11 +142,13 @@ where
     };
 
     let msg = &batch.message;
+    // Names the batch, so every report counts against it (see `BatchRef`).
+    let callback_url = msg.plivo_callback_url();
     let outbound = OutboundMessage {
         src: &msg.from,
         dst: &msg.recipients,
         text: &batch.text,
-        callback_url: &msg.callback_url,
+        callback_url: &callback_url,
     };
     let outcome = match app
         .plivo

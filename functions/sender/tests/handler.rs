@@ -79,7 +79,7 @@ fn batch(index: u32) -> String {
         from: PhoneNumber::parse("+14155550100").unwrap(),
         text: "hi".into(),
         recipients: numbers(i * 3..i * 3 + 3),
-        callback_url: "https://sms.example.com/cb".into(),
+        callback_url: format!("https://sms.example.com/cb?job_id={JOB}"),
     })
     .unwrap()
 }
@@ -117,7 +117,7 @@ async fn a_batch_goes_to_plivo_once_even_when_redelivered() {
     let plivo = MockServer::start().await;
     Mock::given(method("POST"))
         .and(path(PLIVO_PATH))
-        .and(body_partial_json(json!({"src": "14155550100", "dst": "14150000000<14150000001<14150000002", "url": "https://sms.example.com/cb", "method": "POST"})))
+        .and(body_partial_json(json!({"src": "14155550100", "dst": "14150000000<14150000001<14150000002", "url": format!("https://sms.example.com/cb?job_id={JOB}&batch=0"), "method": "POST"})))
         .respond_with(accepted(&["u-2", "u-0", "u-1"]))
         .expect(1)
         .mount(&plivo)
@@ -133,6 +133,7 @@ async fn a_batch_goes_to_plivo_once_even_when_redelivered() {
     assert_eq!(state(&app, 0).await, BatchState::Sent);
     let job = app.store.get_job(JOB).await.unwrap().unwrap();
     assert_eq!((job.batches_sent, job.messages_accepted), (1, 3));
+    assert_eq!(job.sent_batches, [0].into());
     let msg = app.store.get_message("u-1").await.unwrap().unwrap();
     assert_eq!(msg.job_id.as_deref(), Some(JOB));
     assert_eq!(msg.to, None, "the recipient comes from the delivery report");

@@ -154,6 +154,48 @@ pub struct BatchMessage {
     pub callback_url: String,
 }
 
+impl BatchMessage {
+    /// The status callback URL Plivo is given for this batch: the job's callback URL with the
+    /// batch index added, so every delivery report names its batch (see [`BatchRef`]). Plivo
+    /// signs the URL it calls, so the index in a verified report is the one given here.
+    pub fn plivo_callback_url(&self) -> String {
+        let separator = if self.callback_url.contains('?') {
+            '&'
+        } else {
+            '?'
+        };
+        format!("{}{separator}batch={}", self.callback_url, self.batch)
+    }
+}
+
+/// The bulk batch a delivery report's message was sent in, as its signed callback URL names
+/// it (`…?job_id=<uuid>&batch=<index>`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BatchRef {
+    pub job_id: String,
+    pub batch: u32,
+}
+
+impl BatchRef {
+    /// The job and batch of a callback URL's query string. None unless both are there and
+    /// well-formed: a report without its batch cannot be counted consistently (a single send,
+    /// or a URL handed out before batches were named).
+    pub fn from_callback_query(query: &str) -> Option<Self> {
+        let mut job_id = None;
+        let mut batch = None;
+        for (k, v) in url::form_urlencoded::parse(query.as_bytes()) {
+            match k.as_ref() {
+                "job_id" if job_id.is_none() => job_id = Some(v.into_owned()),
+                "batch" if batch.is_none() => batch = Some(v.into_owned()),
+                _ => {}
+            }
+        }
+        let job_id = job_id.filter(|j| uuid::Uuid::parse_str(j).is_ok())?;
+        let batch = batch?.parse().ok()?;
+        Some(Self { job_id, batch })
+    }
+}
+
 /// A batch message that passed every check the sender needs before touching Plivo.
 #[derive(Debug, Clone)]
 pub struct ValidBatch {
@@ -301,6 +343,47 @@ mod tests {
             ValidBatch::parse(&batch_json(&many)).unwrap_err(),
             BatchMessageError::Size(1001)
         );
+    }
+
+    #[test]
+    fn the_plivo_callback_url_names_the_batch_and_reads_back() {
+        let job = "9a7d6c1e-0000-4000-8000-000000000002";
+        let mut msg = ValidBatch::parse(&batch_json(&["+14155550001"]))
+            .unwrap()
+            .message;
+        msg.job_id = job.into();
+        msg.batch = 7;
+        msg.callback_url = format!("https://x/v1/callbacks/plivo/status?job_id={job}");
+        let url = msg.plivo_callback_url();
+        assert_eq!(
+            url,
+            format!("https://x/v1/callbacks/plivo/status?job_id={job}&batch=7")
+        );
+        let query = url.split_once('?').unwrap().1;
+        assert_eq!(
+            BatchRef::from_callback_query(query),
+            Some(BatchRef {
+                job_id: job.into(),
+                batch: 7
+            })
+        );
+        msg.callback_url = "https://x/cb".into();
+        assert_eq!(msg.plivo_callback_url(), "https://x/cb?batch=7");
+    }
+
+    #[test]
+    fn a_callback_query_without_a_valid_job_and_batch_names_no_batch() {
+        let job = "9a7d6c1e-0000-4000-8000-000000000002";
+        for query in [
+            String::new(),
+            format!("job_id={job}"),
+            "job_id=not-a-uuid&batch=1".into(),
+            format!("job_id={job}&batch=-1"),
+            format!("job_id={job}&batch=x"),
+            "batch=1".into(),
+        ] {
+            assert_eq!(BatchRef::from_callback_query(&query), None, "{query}");
+        }
     }
 
     #[test]

@@ -889,6 +889,60 @@ mod dynamo_only {
     }
 
     #[tokio::test]
+    async fn a_counter_shard_expires_with_the_job_and_counts_what_its_batch_saw() {
+        use sms_core::store::{BatchRef, DeliveryReport, ReportStore, counter_shard};
+        // Arrange
+        let store = dynamo_store().await;
+        let job = uuid::Uuid::new_v4().to_string();
+        let uuid = unique_id("msg");
+        let now = Utc::now();
+        let report = DeliveryReport {
+            message_uuid: uuid.clone(),
+            status: MessageStatus::Delivered,
+            to: None,
+            from: None,
+            sequence: Some(3),
+            error_code: None,
+            units: None,
+            total_rate: None,
+            total_amount: None,
+            mcc: None,
+            mnc: None,
+            parent_message_uuid: None,
+            part_info: None,
+            message_time: None,
+            queued_time: None,
+            sent_time: None,
+            delivery_report_time: None,
+        };
+        let batch = BatchRef {
+            job_id: job.clone(),
+            batch: 4,
+        };
+
+        // Act
+        store
+            .apply_report(&report, Some(&batch), now)
+            .await
+            .unwrap();
+
+        // Assert
+        let shard = format!("COUNT#{:02}", counter_shard(&uuid));
+        let item = get(&store, &format!("JOB#{job}"), &shard)
+            .await
+            .expect("the counter shard");
+        let expires_at: i64 = item["expires_at"]
+            .as_n()
+            .expect("expires_at must be a Number for DynamoDB's TTL")
+            .parse()
+            .unwrap();
+        let days = (DateTime::from_timestamp(expires_at, 0).unwrap() - now).num_days();
+        assert!((89..=90).contains(&days), "counter kept for {days} days");
+        assert_eq!(item["delivered"].as_n().unwrap(), "1");
+        assert_eq!(item["seen_4"].as_n().unwrap(), "1");
+    }
+
+    #[tokio::test]
     async fn an_idempotency_record_past_its_expiry_counts_as_free() {
         // Arrange: DynamoDB deletes expired items lazily (up to days later), so the item may
         // still be there: one in progress, one completed, both expired a minute ago.

@@ -8,9 +8,9 @@ use chrono::{Duration, Utc};
 use sms_core::{
     Encoding, PhoneNumber,
     store::{
-        BatchLedger, BatchOutcome, BatchState, ClaimOutcome, CreateJob, DeliveryReport,
-        DynamoStore, IntakeCounts, JobSpec, JobStore, MemoryStore, MessageStatus, MessageStore,
-        ReportEffect, ReportStore,
+        AcceptedByPlivo, BatchLedger, BatchOutcome, BatchRef, BatchState, ClaimOutcome, CreateJob,
+        DeliveryReport, DynamoStore, IntakeCounts, JobSpec, JobStore, MemoryStore, MessageStatus,
+        MessageStore, ReportEffect, ReportStore,
     },
 };
 
@@ -39,6 +39,15 @@ fn spec(job_id: &str, batches: usize) -> JobSpec {
     }
 }
 
+/// The same job as `spec`, as a retry would screen it: other recipients.
+fn respec(job_id: &str, batches: usize) -> JobSpec {
+    let mut s = spec(job_id, batches);
+    s.batches = (0..batches)
+        .map(|b| vec![number(1000 + b * 2), number(1000 + b * 2 + 1)])
+        .collect();
+    s
+}
+
 fn report(uuid: &str, status: MessageStatus, sequence: u64) -> DeliveryReport {
     DeliveryReport {
         message_uuid: uuid.to_owned(),
@@ -61,17 +70,40 @@ fn report(uuid: &str, status: MessageStatus, sequence: u64) -> DeliveryReport {
     }
 }
 
-trait Store: JobStore + BatchLedger + ReportStore + MessageStore {}
-impl<T: JobStore + BatchLedger + ReportStore + MessageStore> Store for T {}
-
-/// The same job as `spec`, as a retry would screen it: other recipients.
-fn respec(job_id: &str, batches: usize) -> JobSpec {
-    let mut s = spec(job_id, batches);
-    s.batches = (0..batches)
-        .map(|b| vec![number(1000 + b * 2), number(1000 + b * 2 + 1)])
-        .collect();
-    s
+fn in_batch(job: &str, batch: u32) -> BatchRef {
+    BatchRef {
+        job_id: job.to_owned(),
+        batch,
+    }
 }
+
+/// Removes a job item and keeps its ledger: the state `finish` must refuse to change.
+trait DropJobItem {
+    async fn drop_job_item(&self, job_id: &str);
+}
+
+impl DropJobItem for DynamoStore {
+    async fn drop_job_item(&self, job_id: &str) {
+        use aws_sdk_dynamodb::types::AttributeValue;
+        self.client()
+            .delete_item()
+            .table_name(self.table())
+            .key("pk", AttributeValue::S(format!("JOB#{job_id}")))
+            .key("sk", AttributeValue::S("JOB".into()))
+            .send()
+            .await
+            .expect("raw DeleteItem");
+    }
+}
+
+impl DropJobItem for MemoryStore {
+    async fn drop_job_item(&self, job_id: &str) {
+        self.forget_job(job_id);
+    }
+}
+
+trait Store: JobStore + BatchLedger + ReportStore + MessageStore + DropJobItem {}
+impl<T: JobStore + BatchLedger + ReportStore + MessageStore + DropJobItem> Store for T {}
 
 async fn a_job_keeps_its_ledger_and_counts(store: &impl Store) {
     let job = uuid::Uuid::new_v4().to_string();
@@ -218,10 +250,11 @@ async fn reports_move_forward_and_count_each_message_once(store: &impl Store) {
     );
     let now = Utc::now();
 
-    let job_ref = job.as_str();
+    let batch = in_batch(&job, 0);
+    let batch = &batch;
     let apply = |uuid: String, status, seq| async move {
         store
-            .apply_report(&report(&uuid, status, seq), Some(job_ref), now)
+            .apply_report(&report(&uuid, status, seq), Some(batch), now)
             .await
             .unwrap()
     };
@@ -288,6 +321,192 @@ async fn a_report_keeps_the_facts_the_sender_wrote(store: &impl Store) {
         (msg.encoding.as_deref(), msg.segments),
         (Some("UCS-2"), Some(2))
     );
+}
+
+/// What `GET /v1/bulk/{id}` is built from: the messages Plivo is known to have accepted, and
+/// how many of them have a status beyond `queued`.
+async fn figures(store: &impl Store, job: &str) -> (AcceptedByPlivo, i64) {
+    let record = store.get_job(job).await.unwrap().unwrap();
+    let counts = store.status_counts(job).await.unwrap();
+    (record.accepted_by_plivo(&counts), counts.beyond_queued())
+}
+
+async fn reports_of_an_unknown_batch_count_as_accepted_and_never_exceed_it(store: &impl Store) {
+    use MessageStatus::*;
+    let job = uuid::Uuid::new_v4().to_string();
+    store.create_job(&spec(&job, 2), Utc::now()).await.unwrap();
+    let now = Utc::now();
+    let (b0, b1) = (in_batch(&job, 0), in_batch(&job, 1));
+    let uuid = |name: &str| format!("{job}-{name}");
+    let apply = |name: &'static str, batch: &BatchRef, status, seq| {
+        let r = report(&uuid(name), status, seq);
+        let batch = batch.clone();
+        async move { store.apply_report(&r, Some(&batch), now).await.unwrap() }
+    };
+    let accepted = |total, unconfirmed| AcceptedByPlivo { total, unconfirmed };
+    let ClaimOutcome::Claimed { attempt: a0 } = store
+        .claim(&job, 0, now + Duration::seconds(60), now)
+        .await
+        .unwrap()
+    else {
+        panic!("claim 0")
+    };
+    let ClaimOutcome::Claimed { attempt: a1 } = store
+        .claim(&job, 1, now - Duration::seconds(1), now)
+        .await
+        .unwrap()
+    else {
+        panic!("claim 1")
+    };
+
+    // A report of batch 0 before the sender recorded Plivo's answer: known from the report.
+    apply("m1", &b0, Sent, 2).await;
+    assert_eq!(figures(store, &job).await, (accepted(1, 1), 1));
+
+    // Plivo's answer recorded: batch 0's messages come from it, the report is not added twice.
+    let sent = BatchOutcome::Sent {
+        message_uuids: vec![uuid("m1"), uuid("m2")],
+        invalid_numbers: vec![],
+    };
+    assert!(store.finish(&job, 0, a0, &sent, now).await.unwrap());
+    assert_eq!(figures(store, &job).await, (accepted(2, 0), 1));
+
+    // Batch 1's answer never came, but Plivo had it: its reports are the evidence.
+    let unknown = BatchOutcome::Unknown {
+        reason: "lease expired".into(),
+    };
+    assert!(store.finish(&job, 1, a1, &unknown, now).await.unwrap());
+    apply("x1", &b1, Queued, 1).await;
+    assert_eq!(figures(store, &job).await, (accepted(3, 1), 1));
+    apply("x1", &b1, Delivered, 3).await;
+    apply("x2", &b1, Undelivered, 3).await;
+    apply("x2", &b1, Undelivered, 3).await;
+    apply("m1", &b0, Delivered, 3).await;
+    let (known, beyond_queued) = figures(store, &job).await;
+    assert_eq!((known, beyond_queued), (accepted(4, 2), 3));
+
+    // The per-status counts and what is left queued (m2) sum to the known accepted.
+    let counts = store.status_counts(&job).await.unwrap();
+    let queued = known.total as i64 - counts.beyond_queued();
+    assert_eq!(
+        (
+            queued,
+            counts.sent,
+            counts.delivered,
+            counts.undelivered,
+            counts.failed,
+            counts.rejected
+        ),
+        (1, 0, 2, 1, 0, 0)
+    );
+}
+
+async fn a_report_without_a_sequence_keeps_the_stored_one(store: &impl Store) {
+    use MessageStatus::*;
+    let uuid = uuid::Uuid::new_v4().to_string();
+    let now = Utc::now();
+    store
+        .apply_report(&report(&uuid, Sent, 5), None, now)
+        .await
+        .unwrap();
+    let mut unsequenced = report(&uuid, Delivered, 0);
+    unsequenced.sequence = None;
+    assert_eq!(
+        store.apply_report(&unsequenced, None, now).await.unwrap(),
+        ReportEffect::Applied { from: Some(Sent) }
+    );
+    assert_eq!(
+        store.get_message(&uuid).await.unwrap().unwrap().sequence,
+        Some(5)
+    );
+
+    // Compared against the kept sequence: an older final is stale, a newer one wins.
+    assert_eq!(
+        store
+            .apply_report(&report(&uuid, Undelivered, 4), None, now)
+            .await
+            .unwrap(),
+        ReportEffect::Ignored
+    );
+    assert_eq!(
+        store
+            .apply_report(&report(&uuid, Undelivered, 6), None, now)
+            .await
+            .unwrap(),
+        ReportEffect::Applied {
+            from: Some(Delivered)
+        }
+    );
+    let msg = store.get_message(&uuid).await.unwrap().unwrap();
+    assert_eq!((msg.status, msg.sequence), (Undelivered, Some(6)));
+}
+
+async fn an_error_code_belongs_to_the_status_it_came_with(store: &impl Store) {
+    use MessageStatus::*;
+    let uuid = uuid::Uuid::new_v4().to_string();
+    let now = Utc::now();
+    let mut failed = report(&uuid, Undelivered, 3);
+    failed.error_code = Some("300".into());
+    store.apply_report(&failed, None, now).await.unwrap();
+    assert_eq!(
+        store.get_message(&uuid).await.unwrap().unwrap().error_code,
+        Some("300".into())
+    );
+
+    // A stale report changes nothing, its missing error code included.
+    store
+        .apply_report(&report(&uuid, Sent, 2), None, now)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.get_message(&uuid).await.unwrap().unwrap().error_code,
+        Some("300".into())
+    );
+
+    // A newer status without an error code clears it.
+    store
+        .apply_report(&report(&uuid, Delivered, 4), None, now)
+        .await
+        .unwrap();
+    let msg = store.get_message(&uuid).await.unwrap().unwrap();
+    assert_eq!((msg.status, msg.error_code), (Delivered, None));
+}
+
+async fn finishing_a_batch_of_a_missing_job_changes_nothing(store: &impl Store) {
+    let job = uuid::Uuid::new_v4().to_string();
+    store.create_job(&spec(&job, 1), Utc::now()).await.unwrap();
+    let now = Utc::now();
+    let ClaimOutcome::Claimed { attempt } = store
+        .claim(&job, 0, now + Duration::seconds(60), now)
+        .await
+        .unwrap()
+    else {
+        panic!("claim")
+    };
+    store.drop_job_item(&job).await;
+
+    let sent = BatchOutcome::Sent {
+        message_uuids: vec!["m1".into()],
+        invalid_numbers: vec![],
+    };
+    assert!(!store.finish(&job, 0, attempt, &sent, now).await.unwrap());
+
+    let entry = &store.ledger(&job).await.unwrap()[0];
+    assert_eq!(
+        (entry.state, entry.message_uuids.len()),
+        (BatchState::Sending, 0)
+    );
+}
+
+async fn marking_a_batch_without_a_ledger_item_enqueued_is_an_error(store: &impl Store) {
+    let job = uuid::Uuid::new_v4().to_string();
+    store.create_job(&spec(&job, 1), Utc::now()).await.unwrap();
+
+    let err = store.mark_enqueued(&job, 1).await.unwrap_err();
+    assert!(err.to_string().contains("no ledger item"), "{err}");
+    let other = uuid::Uuid::new_v4().to_string();
+    assert!(store.mark_enqueued(&other, 0).await.is_err());
+    assert!(!store.ledger(&job).await.unwrap()[0].enqueued);
 }
 
 async fn creating_an_existing_job_is_refused_and_changes_nothing(store: &impl Store) {
@@ -409,6 +628,11 @@ both_adapters!(
     an_expired_claim_is_reported_and_a_released_one_can_be_claimed_again,
     reports_move_forward_and_count_each_message_once,
     a_report_keeps_the_facts_the_sender_wrote,
+    reports_of_an_unknown_batch_count_as_accepted_and_never_exceed_it,
+    a_report_without_a_sequence_keeps_the_stored_one,
+    an_error_code_belongs_to_the_status_it_came_with,
+    finishing_a_batch_of_a_missing_job_changes_nothing,
+    marking_a_batch_without_a_ledger_item_enqueued_is_an_error,
     creating_an_existing_job_is_refused_and_changes_nothing,
     a_ledger_that_moved_on_is_never_rewritten,
     an_earlier_attempts_extra_batches_are_removed,

@@ -28,7 +28,7 @@ use sms_core::{
     },
     secrets::SecretProvider,
     store::{
-        ChangeOutcome, ReportEffect, ReportStore, SeenOnce, Sighting, SuppressionChange,
+        BatchRef, ChangeOutcome, ReportEffect, ReportStore, SeenOnce, Sighting, SuppressionChange,
         SuppressionList, SuppressionSource,
     },
 };
@@ -160,12 +160,6 @@ fn form_fields(body: &[u8]) -> Result<Vec<(String, String)>, Problem> {
     Ok(fields)
 }
 
-fn query_pairs(req: &Request) -> Vec<(String, String)> {
-    url::form_urlencoded::parse(req.uri().query().unwrap_or_default().as_bytes())
-        .map(|(k, v)| (k.into_owned(), v.into_owned()))
-        .collect()
-}
-
 fn refuse_unchecked(why: UncheckableSignature) -> Problem {
     match why {
         UncheckableSignature::Missing => {
@@ -266,16 +260,12 @@ where
     S: ReportStore + SuppressionList,
 {
     let report = callback::parse_report(params).map_err(Problem::fields)?;
-    // The sender put the job into the callback URL; the signature covers it.
-    let job_id = query_pairs(req)
-        .into_iter()
-        .find(|(k, _)| k == "job_id")
-        .map(|(_, v)| v)
-        .filter(|v| uuid::Uuid::parse_str(v).is_ok());
-    if let Some(job) = &job_id {
-        tracing::Span::current().record("job_id", job.as_str());
+    // The sender put the job and batch into the callback URL; the signature covers it.
+    let batch = BatchRef::from_callback_query(req.uri().query().unwrap_or_default());
+    if let Some(b) = &batch {
+        tracing::Span::current().record("job_id", b.job_id.as_str());
     }
-    let effect = app.store.apply_report(&report, job_id.as_deref(), Utc::now()).await.map_err(|e| {
+    let effect = app.store.apply_report(&report, batch.as_ref(), Utc::now()).await.map_err(|e| {
         error!(error = %e, message_uuid = %report.message_uuid, "the report could not be recorded");
         Problem::new(ProblemKind::Internal, "the report could not be recorded; retry")
     })?;

@@ -130,14 +130,18 @@ fn report(uuid: &str, status: &str, seq: &str) -> Vec<(&'static str, String)> {
 }
 
 async fn send_report(app: &TestApp, uuid: &str, status: &str, seq: &str, job: bool) -> u16 {
-    let r = report(uuid, status, seq);
-    let params: Vec<(&str, &str)> = r.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let path = if job {
-        format!("/v1/callbacks/plivo/status?job_id={JOB}")
+        format!("/v1/callbacks/plivo/status?job_id={JOB}&batch=0")
     } else {
         "/v1/callbacks/plivo/status".into()
     };
-    status_callback::handle(signed_post(&path, &params, TOKEN), app)
+    send_report_to(app, &path, uuid, status, seq).await
+}
+
+async fn send_report_to(app: &TestApp, path: &str, uuid: &str, status: &str, seq: &str) -> u16 {
+    let r = report(uuid, status, seq);
+    let params: Vec<(&str, &str)> = r.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    status_callback::handle(signed_post(path, &params, TOKEN), app)
         .await
         .status()
         .as_u16()
@@ -217,6 +221,54 @@ async fn out_of_order_and_duplicated_reports_end_in_the_right_status_and_counts(
     assert_eq!(
         (counts.delivered, counts.undelivered, counts.sent),
         (2, 1, 0)
+    );
+}
+
+#[tokio::test]
+async fn a_report_counts_in_the_batch_its_signed_url_names_and_only_then() {
+    // Arrange: a job whose only batch has no recorded outcome (its send ended `unknown`).
+    let app = app();
+    let spec = JobSpec {
+        job_id: JOB.into(),
+        text: "hi".into(),
+        from: PhoneNumber::parse("+14155550100").unwrap(),
+        reference: None,
+        encoding: sms_core::Encoding::Gsm7,
+        segments: 1,
+        counts: IntakeCounts::default(),
+        callback_url: String::new(),
+        batches: vec![vec![PhoneNumber::parse("+14155550123").unwrap()]],
+    };
+    app.store
+        .create_job(&spec, chrono::Utc::now())
+        .await
+        .unwrap();
+    let with_batch = format!("/v1/callbacks/plivo/status?job_id={JOB}&batch=0");
+    let without_batch = format!("/v1/callbacks/plivo/status?job_id={JOB}");
+
+    // Act
+    assert_eq!(
+        send_report_to(&app, &with_batch, "u-9", "sent", "2").await,
+        200
+    );
+    assert_eq!(
+        send_report_to(&app, &with_batch, "u-9", "delivered", "3").await,
+        200
+    );
+    assert_eq!(
+        send_report_to(&app, &without_batch, "u-8", "delivered", "3").await,
+        200
+    );
+
+    // Assert: u-9 is evidence Plivo accepted it; u-8 is stored but names no batch to count in.
+    let job = app.store.get_job(JOB).await.unwrap().unwrap();
+    let counts = app.store.status_counts(JOB).await.unwrap();
+    assert_eq!((counts.delivered, counts.sent), (1, 0));
+    assert_eq!(counts.seen_by_batch, [(0, 1)].into());
+    assert_eq!(job.accepted_by_plivo(&counts).total, 1);
+    assert_eq!(
+        app.store.get_message("u-8").await.unwrap().unwrap().status,
+        MessageStatus::Delivered
     );
 }
 

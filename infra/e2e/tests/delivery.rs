@@ -50,7 +50,7 @@ async fn real_reports_drive_every_message_of_a_bulk_job_to_its_final_status() {
     // Assert: every message counted once, by its final status.
     assert_eq!(
         progress["messages"],
-        json!({"queued": 0, "sent": 0, "delivered": 35, "undelivered": 5, "failed": 0, "rejected": 0}),
+        json!({"accepted_by_plivo": 40, "accepted_in_unconfirmed_batches": 0, "queued": 0, "sent": 0, "delivered": 35, "undelivered": 5, "failed": 0, "rejected": 0}),
         "{progress}"
     );
     let request = &stack.sim_requests().await[0];

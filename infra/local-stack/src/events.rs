@@ -309,7 +309,7 @@ pub fn all() -> Vec<(&'static str, Value)> {
         (
             "status-callback-report.json",
             signed_callback(
-                &format!("/v1/callbacks/plivo/status?job_id={job_id}"),
+                &format!("/v1/callbacks/plivo/status?job_id={job_id}&batch=0"),
                 &report,
                 PLIVO_AUTH_TOKEN,
             ),

@@ -31,10 +31,20 @@ const READ_CONCURRENCY: usize = 16;
 
 pub(crate) type Item = HashMap<String, AttributeValue>;
 
+/// How often and how patiently a transaction DynamoDB cancelled for a conflict with another
+/// one in flight is tried again: six attempts within about a second, inside the time Plivo
+/// waits for a callback answer and the sender's budget after Plivo answered.
+pub const CONFLICT_RETRY: RetryPolicy = RetryPolicy {
+    max_attempts: 6,
+    base_delay: std::time::Duration::from_millis(20),
+    max_delay: std::time::Duration::from_millis(400),
+};
+
 #[derive(Debug, Clone)]
 pub struct DynamoStore {
     client: Client,
     table: String,
+    conflict_retry: RetryPolicy,
 }
 
 impl DynamoStore {
@@ -42,6 +52,34 @@ impl DynamoStore {
         Self {
             client,
             table: table.into(),
+            conflict_retry: CONFLICT_RETRY,
+        }
+    }
+
+    /// Replaces [`CONFLICT_RETRY`].
+    pub fn with_conflict_retry(mut self, policy: RetryPolicy) -> Self {
+        self.conflict_retry = policy;
+        self
+    }
+
+    /// After the `conflicts`-th conflict in a row: waits before the next attempt and returns
+    /// true, or returns false when the policy's attempts are used up.
+    pub(crate) async fn back_off_after_conflict(&self, conflicts: u32) -> bool {
+        if conflicts >= self.conflict_retry.max_attempts {
+            return false;
+        }
+        tokio::time::sleep(self.conflict_retry.delay(conflicts)).await;
+        true
+    }
+
+    /// The error once conflicts outlasted [`Self::back_off_after_conflict`].
+    pub(crate) fn conflicts_exhausted(&self, what: &str) -> StoreError {
+        StoreError::Backend {
+            operation: "TransactWriteItems",
+            reason: format!(
+                "{what} still conflicted with concurrent writes after {} attempts",
+                self.conflict_retry.max_attempts
+            ),
         }
     }
 
@@ -94,6 +132,39 @@ pub(crate) fn is_condition_failure<E: ProvideErrorMetadata, R>(e: &SdkError<E, R
     e.as_service_error()
         .and_then(|se| se.code())
         .is_some_and(|c| c == "ConditionalCheckFailedException")
+}
+
+/// Why DynamoDB cancelled a transaction, for the cases callers handle.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Cancellation {
+    /// A condition was false: the items are not as the caller expected.
+    ConditionFailed,
+    /// Another transaction or write on one of the items was in flight; nothing was checked
+    /// or written, and the same transaction may simply be tried again.
+    Conflict,
+}
+
+/// Reads the per-item reasons of a `TransactionCanceledException`. A failed condition wins
+/// over a conflict: retrying cannot make it true.
+pub(crate) fn cancellation<R>(
+    e: &SdkError<aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError, R>,
+) -> Option<Cancellation> {
+    use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError as E;
+    let Some(E::TransactionCanceledException(t)) = e.as_service_error() else {
+        return None;
+    };
+    let has = |code: &str| {
+        t.cancellation_reasons()
+            .iter()
+            .any(|r| r.code() == Some(code))
+    };
+    if has("ConditionalCheckFailed") {
+        Some(Cancellation::ConditionFailed)
+    } else if has("TransactionConflict") {
+        Some(Cancellation::Conflict)
+    } else {
+        None
+    }
 }
 
 pub(crate) fn get_s(item: &Item, key: &str) -> Option<String> {

@@ -1,6 +1,7 @@
 //! Jobs, the batch ledger and job counters in DynamoDB. Item layout under `JOB#<job_id>`:
 //! `JOB` (the job and its batch counters), `BATCH#<index>` (ledger, index zero-padded so
-//! items sort in batch order), `COUNT#<shard>` (message counts by status, see `counters`).
+//! items sort in batch order), `COUNT#<shard>` (message counts by status and messages seen
+//! per batch, see `dynamo_reports`).
 
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, TransactWriteItem, Update};
 use chrono::{DateTime, Duration, TimeZone, Utc};
@@ -10,9 +11,10 @@ use super::{
     BatchLedger, BatchOutcome, BatchState, ClaimOutcome, CreateJob, IntakeCounts, JobRecord,
     JobSpec, JobStore, LedgerEntry, MessageStatus, StatusCounts, StoreError,
     dynamo::{
-        DynamoStore, Item, MESSAGE_RETENTION_DAYS, WRITE_CONCURRENCY, backend, corrupt, get_n,
-        get_s, get_time, is_condition_failure, n, s,
+        Cancellation, DynamoStore, Item, MESSAGE_RETENTION_DAYS, WRITE_CONCURRENCY, backend,
+        cancellation, corrupt, get_n, get_s, get_time, is_condition_failure, n, s,
     },
+    dynamo_reports::SEEN_PREFIX,
 };
 use crate::phone::PhoneNumber;
 
@@ -96,6 +98,11 @@ fn job_from_item(item: &Item) -> Result<JobRecord, StoreError> {
         batches_failed: num("batches_failed") as u32,
         batches_unknown: num("batches_unknown") as u32,
         messages_accepted: num("messages_accepted"),
+        sent_batches: item
+            .get("sent_batches")
+            .and_then(|v| v.as_ns().ok())
+            .map(|ns| ns.iter().filter_map(|b| b.parse().ok()).collect())
+            .unwrap_or_default(),
         plivo_invalid: num("plivo_invalid"),
         updated_at: get_time(item, "updated_at").unwrap_or(created_at),
         created_at,
@@ -330,7 +337,8 @@ impl JobStore for DynamoStore {
     }
 
     async fn mark_enqueued(&self, job_id: &str, batch: u32) -> Result<(), StoreError> {
-        self.client()
+        let result = self
+            .client()
             .update_item()
             .table_name(self.table())
             .set_key(Some(Self::key(job_pk(job_id), &batch_sk(batch))))
@@ -338,9 +346,14 @@ impl JobStore for DynamoStore {
             .condition_expression("attribute_exists(pk)")
             .expression_attribute_values(":t", AttributeValue::Bool(true))
             .send()
-            .await
-            .map_err(|e| backend("UpdateItem", e))?;
-        Ok(())
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(e) if is_condition_failure(&e) => {
+                Err(super::jobs::missing_ledger_item(job_id, batch))
+            }
+            Err(e) => Err(backend("UpdateItem", e)),
+        }
     }
 
     async fn status_counts(&self, job_id: &str) -> Result<StatusCounts, StoreError> {
@@ -355,6 +368,15 @@ impl JobStore for DynamoStore {
         for item in shards {
             for status in MessageStatus::ALL {
                 counts.add(status, get_n::<i64>(&item, status.as_str()).unwrap_or(0));
+            }
+            for (name, value) in &item {
+                if let Some(batch) = name
+                    .strip_prefix(SEEN_PREFIX)
+                    .and_then(|b| b.parse::<u32>().ok())
+                    && let Some(seen) = value.as_n().ok().and_then(|v| v.parse::<u64>().ok())
+                {
+                    *counts.seen_by_batch.entry(batch).or_default() += seen;
+                }
             }
         }
         Ok(counts)
@@ -438,10 +460,14 @@ impl BatchLedger for DynamoStore {
                     .expression_attribute_values(":invalid", list(invalid_numbers.iter().cloned()));
                 job = job
                     .expression_attribute_values(":accepted", n(message_uuids.len()))
-                    .expression_attribute_values(":pinvalid", n(invalid_numbers.len()));
+                    .expression_attribute_values(":pinvalid", n(invalid_numbers.len()))
+                    .expression_attribute_values(
+                        ":batch",
+                        AttributeValue::Ns(vec![batch.to_string()]),
+                    );
                 (
                     "SET #state = :final, ended_at = :now, message_uuids = :uuids, invalid_numbers = :invalid",
-                    "ADD batches_sent :one, messages_accepted :accepted, plivo_invalid :pinvalid",
+                    "ADD batches_sent :one, messages_accepted :accepted, plivo_invalid :pinvalid, sent_batches :batch",
                 )
             }
             BatchOutcome::Failed { error } => {
@@ -477,17 +503,33 @@ impl BatchLedger for DynamoStore {
                 operation: "TransactWriteItems",
                 reason: e.to_string(),
             })?;
-        let result = self
-            .client()
-            .transact_write_items()
-            .transact_items(TransactWriteItem::builder().update(ledger).build())
-            .transact_items(TransactWriteItem::builder().update(job).build())
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(e) if is_transaction_condition_failure(&e) => Ok(false),
-            Err(e) => Err(backend("TransactWriteItems", e)),
+        let mut conflicts = 0;
+        loop {
+            let result = self
+                .client()
+                .transact_write_items()
+                .transact_items(TransactWriteItem::builder().update(ledger.clone()).build())
+                .transact_items(TransactWriteItem::builder().update(job.clone()).build())
+                .send()
+                .await;
+            match result {
+                Ok(_) => return Ok(true),
+                Err(e) => match cancellation(&e) {
+                    // The claim is no longer this attempt's, or there is no job item.
+                    Some(Cancellation::ConditionFailed) => return Ok(false),
+                    // Another batch's outcome on the job item, most likely: nothing was
+                    // written, so the same transaction is tried again.
+                    Some(Cancellation::Conflict) => {
+                        conflicts += 1;
+                        if !self.back_off_after_conflict(conflicts).await {
+                            return Err(
+                                self.conflicts_exhausted(&format!("the outcome of batch {batch}"))
+                            );
+                        }
+                    }
+                    None => return Err(backend("TransactWriteItems", e)),
+                },
+            }
         }
     }
 
@@ -510,21 +552,5 @@ impl BatchLedger for DynamoStore {
             Err(e) if is_condition_failure(&e) => Ok(()),
             Err(e) => Err(backend("UpdateItem", e)),
         }
-    }
-}
-
-pub(crate) fn is_transaction_condition_failure<R>(
-    e: &aws_sdk_dynamodb::error::SdkError<
-        aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError,
-        R,
-    >,
-) -> bool {
-    use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError as E;
-    match e.as_service_error() {
-        Some(E::TransactionCanceledException(t)) => t
-            .cancellation_reasons()
-            .iter()
-            .any(|r| r.code() == Some("ConditionalCheckFailed")),
-        _ => false,
     }
 }

@@ -1,18 +1,34 @@
-//! Delivery reports in DynamoDB: the message's `STATUS` item and the job's counter shards.
+//! Delivery reports in DynamoDB: the message's `STATUS` item and the job's counter shards
+//! (`COUNT#<shard>`: a number per counted status, `seen_<batch>` per batch, `expires_at`).
 
 use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem, Update};
 use chrono::{DateTime, Duration, Utc};
 
 use super::{
-    CurrentStatus, DeliveryReport, MessageStatus, ReportEffect, ReportStore, StoreError, advances,
-    count_changes, counter_shard,
-    dynamo::{DynamoStore, MESSAGE_RETENTION_DAYS, backend, get_n, get_s, message_pk, n, s},
+    BatchRef, CurrentStatus, DeliveryReport, MessageStatus, ReportEffect, ReportStore, StoreError,
+    advances, count_changes, counter_shard,
+    dynamo::{
+        Cancellation, DynamoStore, MESSAGE_RETENTION_DAYS, backend, cancellation, get_n, get_s,
+        message_pk, n, s,
+    },
     dynamo_jobs::job_pk,
 };
 
+/// The counter-shard attribute counting the messages of `batch` seen in reports.
+pub(crate) fn seen_attribute(batch: u32) -> String {
+    format!("{SEEN_PREFIX}{batch}")
+}
+
+pub(crate) const SEEN_PREFIX: &str = "seen_";
+
 /// Reads and conditional writes tried before giving up under heavy concurrent reports for
-/// one message (Plivo sends one per status change, so contention is rare).
+/// one message (Plivo sends one per status change, so contention is rare). Conflicts with
+/// other messages' reports on the shared counter item are retried separately, with backoff.
 const MAX_TRIES: u32 = 5;
+
+fn expiry(now: DateTime<Utc>) -> AttributeValue {
+    n((now + Duration::days(MESSAGE_RETENTION_DAYS)).timestamp())
+}
 
 fn build_error(e: impl std::fmt::Display) -> StoreError {
     StoreError::Backend {
@@ -29,6 +45,13 @@ impl DynamoStore {
         version: Option<u64>,
         now: DateTime<Utc>,
     ) -> Result<Update, StoreError> {
+        // The error code belongs to the status it came with (see `ReportStore`); when present
+        // it is set below with the other optional fields.
+        let remove = if report.error_code.is_none() {
+            " REMOVE #err"
+        } else {
+            ""
+        };
         let mut sets = vec![
             "#status = :status",
             "status_rank = :rank",
@@ -44,10 +67,10 @@ impl DynamoStore {
             .expression_attribute_values(":rank", n(report.status.rank()))
             .expression_attribute_values(":next", n(version.unwrap_or(0) + 1))
             .expression_attribute_values(":now", s(now.to_rfc3339()))
-            .expression_attribute_values(
-                ":exp",
-                n((now + Duration::days(MESSAGE_RETENTION_DAYS)).timestamp()),
-            );
+            .expression_attribute_values(":exp", expiry(now));
+        if report.error_code.is_none() {
+            update = update.expression_attribute_names("#err", "error_code");
+        }
         update = match version {
             None => update.condition_expression("attribute_not_exists(pk)"),
             Some(v) => update
@@ -93,28 +116,33 @@ impl DynamoStore {
         let mut all: Vec<String> = sets.drain(..).map(str::to_owned).collect();
         all.extend(owned);
         update
-            .update_expression(format!("SET {}", all.join(", ")))
+            .update_expression(format!("SET {}{remove}", all.join(", ")))
             .build()
             .map_err(build_error)
     }
 
+    /// The counter shard's changes: the status moves, and +1 seen in the batch for the
+    /// message's first report. None when neither applies.
     fn counter_update(
         &self,
-        job_id: &str,
+        batch: &BatchRef,
         uuid: &str,
+        first: bool,
         from: Option<MessageStatus>,
         to: MessageStatus,
+        now: DateTime<Utc>,
     ) -> Result<Option<Update>, StoreError> {
         let changes = count_changes(from, to);
-        if changes.is_empty() {
+        if changes.is_empty() && !first {
             return Ok(None);
         }
         let mut update = Update::builder()
             .table_name(self.table())
             .set_key(Some(Self::key(
-                job_pk(job_id),
+                job_pk(&batch.job_id),
                 &format!("COUNT#{:02}", counter_shard(uuid)),
-            )));
+            )))
+            .expression_attribute_values(":exp", expiry(now));
         let mut adds = Vec::new();
         for (i, (status, delta)) in changes.into_iter().enumerate() {
             adds.push(format!("#s{i} :d{i}"));
@@ -122,9 +150,18 @@ impl DynamoStore {
                 .expression_attribute_names(format!("#s{i}"), status.as_str())
                 .expression_attribute_values(format!(":d{i}"), n(delta));
         }
+        if first {
+            adds.push("#seen :one".into());
+            update = update
+                .expression_attribute_names("#seen", seen_attribute(batch.batch))
+                .expression_attribute_values(":one", n(1));
+        }
         Ok(Some(
             update
-                .update_expression(format!("ADD {}", adds.join(", ")))
+                .update_expression(format!(
+                    "ADD {} SET expires_at = if_not_exists(expires_at, :exp)",
+                    adds.join(", ")
+                ))
                 .build()
                 .map_err(build_error)?,
         ))
@@ -135,10 +172,12 @@ impl ReportStore for DynamoStore {
     async fn apply_report(
         &self,
         report: &DeliveryReport,
-        job_id: Option<&str>,
+        batch: Option<&BatchRef>,
         now: DateTime<Utc>,
     ) -> Result<ReportEffect, StoreError> {
-        for _ in 0..MAX_TRIES {
+        let job_id = batch.map(|b| b.job_id.as_str());
+        let (mut changed_under_us, mut conflicts) = (0, 0);
+        while changed_under_us < MAX_TRIES {
             let item = self.get(message_pk(&report.message_uuid), "STATUS").await?;
             let current = item.as_ref().and_then(|i| {
                 let status = get_s(i, "status").and_then(|v| MessageStatus::parse(&v))?;
@@ -159,17 +198,37 @@ impl ReportStore for DynamoStore {
                     .update(self.status_update(report, job_id, version, now)?)
                     .build(),
             );
-            if let Some(job) = job_id
-                && let Some(counter) =
-                    self.counter_update(job, &report.message_uuid, from, report.status)?
+            if let Some(batch) = batch
+                && let Some(counter) = self.counter_update(
+                    batch,
+                    &report.message_uuid,
+                    item.is_none(),
+                    from,
+                    report.status,
+                    now,
+                )?
             {
                 tx = tx.transact_items(TransactWriteItem::builder().update(counter).build());
             }
             match tx.send().await {
                 Ok(_) => return Ok(ReportEffect::Applied { from }),
-                // Another report for this message got in between: read again and decide again.
-                Err(e) if super::dynamo_jobs::is_transaction_condition_failure(&e) => continue,
-                Err(e) => return Err(backend("TransactWriteItems", e)),
+                Err(e) => match cancellation(&e) {
+                    // Another report for this message got in between: read again and decide
+                    // again.
+                    Some(Cancellation::ConditionFailed) => changed_under_us += 1,
+                    // Another message's report held the counter item (or this message's the
+                    // status item): wait a little, then read and decide again.
+                    Some(Cancellation::Conflict) => {
+                        conflicts += 1;
+                        if !self.back_off_after_conflict(conflicts).await {
+                            return Err(self.conflicts_exhausted(&format!(
+                                "the report for message {}",
+                                report.message_uuid
+                            )));
+                        }
+                    }
+                    None => return Err(backend("TransactWriteItems", e)),
+                },
             }
         }
         Err(StoreError::Backend {

@@ -12,7 +12,11 @@
 //! `unknown`, by conditional writes, so SQS redelivery, a Lambda retry or a timeout can
 //! never hand the same batch to Plivo twice.
 
-use std::{fmt, future::Future};
+use std::{
+    collections::{BTreeMap, BTreeSet},
+    fmt,
+    future::Future,
+};
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -143,6 +147,11 @@ pub struct JobRecord {
     pub batches_unknown: u32,
     /// Messages Plivo accepted (one uuid each), summed over sent batches.
     pub messages_accepted: u64,
+    /// The batches in `messages_accepted`, recorded by the same write. A number set on the
+    /// job item, about 4 bytes per batch: the ~400 batches of the largest request at the
+    /// default batch size take under 2 KB (only batches of 1 to 4 numbers could bring the
+    /// largest requests near DynamoDB's 400 KB item limit).
+    pub sent_batches: BTreeSet<u32>,
     /// Destinations Plivo reported in `invalid_number`.
     pub plivo_invalid: u64,
     pub created_at: DateTime<Utc>,
@@ -153,17 +162,49 @@ impl JobRecord {
     pub fn batches_ended(&self) -> u32 {
         self.batches_sent + self.batches_failed + self.batches_unknown
     }
+
+    /// The messages Plivo is known to have accepted for this job: those of the sent batches
+    /// (Plivo's answer listed them) and those seen in delivery reports of every other batch
+    /// (one whose answer never came, `unknown`, or has not been recorded yet).
+    ///
+    /// Exact whatever the interleaving of reads and writes: a message counted in `counts` is
+    /// either in a sent batch, and so in `messages_accepted`, or was seen in its batch on the
+    /// same counter item, in the same write that first counted it. So the per-status counts
+    /// never exceed this figure, and `queued` (what is left) is never negative.
+    pub fn accepted_by_plivo(&self, counts: &StatusCounts) -> AcceptedByPlivo {
+        let unconfirmed = counts
+            .seen_by_batch
+            .iter()
+            .filter(|(batch, _)| !self.sent_batches.contains(batch))
+            .map(|(_, seen)| *seen)
+            .sum::<u64>();
+        AcceptedByPlivo {
+            total: self.messages_accepted + unconfirmed,
+            unconfirmed,
+        }
+    }
+}
+
+/// See [`JobRecord::accepted_by_plivo`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct AcceptedByPlivo {
+    pub total: u64,
+    /// Of `total`, those known only from delivery reports: their batch is not `sent`.
+    pub unconfirmed: u64,
 }
 
 /// Message counts by current status, summed over a job's counter shards. Statuses other than
-/// `queued` are counted as reports move messages; `queued` is what is left of the accepted.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+/// `queued` are counted as reports move messages; `queued` is what is left of the accepted
+/// (see [`JobRecord::accepted_by_plivo`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct StatusCounts {
     pub sent: i64,
     pub delivered: i64,
     pub undelivered: i64,
     pub failed: i64,
     pub rejected: i64,
+    /// Messages with at least one applied report, by the batch their callback URL names.
+    pub seen_by_batch: BTreeMap<u32, u64>,
 }
 
 impl StatusCounts {
@@ -246,7 +287,9 @@ pub trait JobStore: Send + Sync {
         job_id: &str,
     ) -> impl Future<Output = Result<Vec<LedgerEntry>, StoreError>> + Send;
 
-    /// Records that a batch's queue message was accepted by SQS.
+    /// Records that a batch's queue message was accepted by SQS. A missing ledger item is an
+    /// error, in every adapter: the batch was never part of a committed job, so saying it was
+    /// enqueued would hide a message the sender can only send to the dead-letter queue.
     fn mark_enqueued(
         &self,
         job_id: &str,
@@ -266,6 +309,14 @@ pub enum CreateJob {
     Created,
     /// The job exists, or another attempt's ledger has moved on: nothing was committed.
     Conflict,
+}
+
+/// What `mark_enqueued` answers, in every adapter, for a batch without a ledger item.
+pub(crate) fn missing_ledger_item(job_id: &str, batch: u32) -> StoreError {
+    StoreError::Backend {
+        operation: "UpdateItem",
+        reason: format!("job {job_id} has no ledger item for batch {batch}"),
+    }
 }
 
 /// The outcome of trying to claim a batch for sending.
@@ -318,8 +369,11 @@ pub trait BatchLedger: Send + Sync {
         now: DateTime<Utc>,
     ) -> impl Future<Output = Result<ClaimOutcome, StoreError>> + Send;
 
-    /// Ends the claim `attempt` with `outcome` and counts it on the job, atomically. Returns
-    /// false (and changes nothing) when the claim is no longer this invocation's.
+    /// Ends the claim `attempt` with `outcome` and counts it on the job, atomically (a `sent`
+    /// batch adds its messages to `messages_accepted` and its index to `sent_batches`).
+    /// Returns false and changes nothing when the claim is no longer this invocation's or the
+    /// job item is missing. A write that conflicts with concurrent ones is retried with
+    /// backoff; an error means nothing was written.
     fn finish(
         &self,
         job_id: &str,

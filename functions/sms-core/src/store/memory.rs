@@ -8,11 +8,11 @@ use std::{
 use chrono::{DateTime, Duration, Utc};
 
 use super::{
-    AcceptedMessage, BatchLedger, BatchOutcome, BatchState, ChangeOutcome, ClaimOutcome, CreateJob,
-    CurrentStatus, DeliveryReport, IDEMPOTENCY_TTL_HOURS, IdempotencyBegin, IdempotencyStore,
-    JobRecord, JobSpec, JobStore, LedgerEntry, MessageRecord, MessageStore, ReportEffect,
-    ReportStore, SeenOnce, Sighting, StatusCounts, StoreError, StoredResponse, SuppressionChange,
-    SuppressionList, advances, count_changes,
+    AcceptedMessage, BatchLedger, BatchOutcome, BatchRef, BatchState, ChangeOutcome, ClaimOutcome,
+    CreateJob, CurrentStatus, DeliveryReport, IDEMPOTENCY_TTL_HOURS, IdempotencyBegin,
+    IdempotencyStore, JobRecord, JobSpec, JobStore, LedgerEntry, MessageRecord, MessageStore,
+    ReportEffect, ReportStore, SeenOnce, Sighting, StatusCounts, StoreError, StoredResponse,
+    SuppressionChange, SuppressionList, advances, count_changes,
 };
 use crate::phone::PhoneNumber;
 
@@ -308,6 +308,13 @@ impl MemoryStore {
     }
 }
 
+impl MemoryStore {
+    /// Removes a job item and keeps its ledger, for tests of what needs the job item.
+    pub fn forget_job(&self, job_id: &str) {
+        self.lock().jobs.remove(job_id);
+    }
+}
+
 impl JobStore for MemoryStore {
     async fn get_job(&self, job_id: &str) -> Result<Option<JobRecord>, StoreError> {
         Ok(self.lock().jobs.get(job_id).cloned())
@@ -380,6 +387,7 @@ impl JobStore for MemoryStore {
                 batches_failed: 0,
                 batches_unknown: 0,
                 messages_accepted: 0,
+                sent_batches: Default::default(),
                 plivo_invalid: 0,
                 created_at: now,
                 updated_at: now,
@@ -400,14 +408,13 @@ impl JobStore for MemoryStore {
     }
 
     async fn mark_enqueued(&self, job_id: &str, batch: u32) -> Result<(), StoreError> {
-        if let Some(e) = self
-            .lock()
+        let mut state = self.lock();
+        let entry = state
             .ledgers
             .get_mut(job_id)
             .and_then(|l| l.get_mut(&batch))
-        {
-            e.enqueued = true;
-        }
+            .ok_or_else(|| super::jobs::missing_ledger_item(job_id, batch))?;
+        entry.enqueued = true;
         Ok(())
     }
 
@@ -416,7 +423,7 @@ impl JobStore for MemoryStore {
             .lock()
             .status_counts
             .get(job_id)
-            .copied()
+            .cloned()
             .unwrap_or_default())
     }
 }
@@ -460,11 +467,15 @@ impl BatchLedger for MemoryStore {
     ) -> Result<bool, StoreError> {
         let mut guard = self.lock();
         let state = &mut *guard;
-        let Some(entry) = state
-            .ledgers
-            .get_mut(job_id)
-            .and_then(|l| l.get_mut(&batch))
-        else {
+        // Both conditions first, as the DynamoDB transaction checks them: a false one changes
+        // nothing.
+        let (Some(entry), Some(job)) = (
+            state
+                .ledgers
+                .get_mut(job_id)
+                .and_then(|l| l.get_mut(&batch)),
+            state.jobs.get_mut(job_id),
+        ) else {
             return Ok(false);
         };
         if entry.state != BatchState::Sending || entry.attempts != attempt {
@@ -472,9 +483,6 @@ impl BatchLedger for MemoryStore {
         }
         entry.state = outcome.state();
         entry.lease_until = None;
-        let Some(job) = state.jobs.get_mut(job_id) else {
-            return Ok(false);
-        };
         job.updated_at = now;
         match outcome {
             BatchOutcome::Sent {
@@ -484,6 +492,7 @@ impl BatchLedger for MemoryStore {
                 entry.message_uuids.clone_from(message_uuids);
                 job.batches_sent += 1;
                 job.messages_accepted += message_uuids.len() as u64;
+                job.sent_batches.insert(batch);
                 job.plivo_invalid += invalid_numbers.len() as u64;
             }
             BatchOutcome::Failed { error } => {
@@ -518,7 +527,7 @@ impl ReportStore for MemoryStore {
     async fn apply_report(
         &self,
         report: &DeliveryReport,
-        job_id: Option<&str>,
+        batch: Option<&BatchRef>,
         now: DateTime<Utc>,
     ) -> Result<ReportEffect, StoreError> {
         let mut guard = self.lock();
@@ -532,9 +541,11 @@ impl ReportStore for MemoryStore {
             report.message_uuid.clone(),
             CurrentStatus {
                 status: report.status,
-                sequence: report.sequence,
+                // A report without a sequence keeps the stored one (see `ReportStore`).
+                sequence: report.sequence.or(current.and_then(|c| c.sequence)),
             },
         );
+        let job_id = batch.map(|b| b.job_id.as_str());
         let record = state
             .messages
             .entry(report.message_uuid.clone())
@@ -553,10 +564,13 @@ impl ReportStore for MemoryStore {
             record.job_id.get_or_insert_with(|| job.to_owned());
         }
         record.updated_at = now;
-        if let Some(job) = job_id {
-            let counts = state.status_counts.entry(job.to_owned()).or_default();
+        if let Some(batch) = batch {
+            let counts = state.status_counts.entry(batch.job_id.clone()).or_default();
             for (status, delta) in count_changes(from, report.status) {
                 counts.add(status, delta);
+            }
+            if current.is_none() {
+                *counts.seen_by_batch.entry(batch.batch).or_default() += 1;
             }
         }
         Ok(ReportEffect::Applied { from })

@@ -14,10 +14,11 @@ use std::{collections::HashSet, fmt, future::Future};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-pub use dynamo::DynamoStore;
+pub use crate::bulk::BatchRef;
+pub use dynamo::{CONFLICT_RETRY, DynamoStore};
 pub use jobs::{
-    BatchLedger, BatchOutcome, BatchState, ClaimOutcome, CreateJob, IntakeCounts, JobRecord,
-    JobSpec, JobStore, LedgerEntry, StatusCounts,
+    AcceptedByPlivo, BatchLedger, BatchOutcome, BatchState, ClaimOutcome, CreateJob, IntakeCounts,
+    JobRecord, JobSpec, JobStore, LedgerEntry, StatusCounts,
 };
 pub use memory::MemoryStore;
 pub use reports::{

@@ -7,14 +7,16 @@
 //! late or concurrent report can never count twice or move a message backwards.
 //!
 //! Counters are spread over [`COUNTER_SHARDS`] items per job, picked by message uuid, so
-//! the reports of a million-message job do not all write one item.
+//! the reports of a million-message job do not all write one item. A message's counts and
+//! its *seen* mark (its first report, counted per batch) live on the same shard item, so
+//! each shard always holds, per batch, at least as many seen messages as it counts.
 
 use std::future::Future;
 
 use chrono::{DateTime, Utc};
 
 use super::{MessageStatus, StoreError};
-use crate::phone::PhoneNumber;
+use crate::{bulk::BatchRef, phone::PhoneNumber};
 
 /// Counter items per job. DynamoDB sustains about 1,000 writes per second per item: 32 shards
 /// carry a job's reports at up to ~30,000 per second.
@@ -100,11 +102,25 @@ pub fn counter_shard(message_uuid: &str) -> u32 {
 }
 
 pub trait ReportStore: Send + Sync {
-    /// Applies a report to the message, and to `job_id`'s counts when the status changed.
+    /// Applies a report to the message and, for a bulk message, to its job's counts, in one
+    /// atomic step. Every adapter follows the same rules:
+    ///
+    /// - The report applies only if it [`advances`] the message; otherwise nothing changes.
+    /// - An applied report replaces the status and the fields it carries; a field it lacks
+    ///   keeps its stored value (a report without `Sequence` keeps the stored sequence, so the
+    ///   next report is still compared against it), except `error_code`: it belongs to the
+    ///   status it came with, so a report without one clears it.
+    /// - With `batch`, the job's status counts change by [`count_changes`], and the message's
+    ///   first applied report also counts it as *seen* in its batch
+    ///   ([`StatusCounts::seen_by_batch`](super::StatusCounts)): a report proves Plivo
+    ///   accepted the message, even from a batch whose send ended `unknown`.
+    ///
+    /// A write that conflicts with concurrent ones is retried with backoff; an error means
+    /// nothing was written and the caller should have the report sent again.
     fn apply_report(
         &self,
         report: &DeliveryReport,
-        job_id: Option<&str>,
+        batch: Option<&BatchRef>,
         now: DateTime<Utc>,
     ) -> impl Future<Output = Result<ReportEffect, StoreError>> + Send;
 }

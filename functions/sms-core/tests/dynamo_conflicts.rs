@@ -1,0 +1,233 @@
+//! Transaction conflicts, which moto never produces: the real `DynamoStore` and AWS SDK against
+//! a wiremock server standing in for DynamoDB. It cancels `TransactWriteItems` the way
+//! DynamoDB does when another transaction holds one of the items, so these tests prove that
+//! the adapter reads the SDK's error as a conflict, tries again with backoff, and gives up
+//! with an error (never a silent success) when the conflicts do not stop.
+
+use std::time::Duration;
+
+use aws_config::{BehaviorVersion, Region};
+use aws_sdk_dynamodb::config::Credentials;
+use chrono::Utc;
+use serde_json::json;
+use sms_core::{
+    retry::RetryPolicy,
+    store::{
+        BatchLedger, BatchOutcome, BatchRef, DeliveryReport, DynamoStore, MessageStatus,
+        ReportEffect, ReportStore,
+    },
+};
+use wiremock::{
+    Mock, MockServer, ResponseTemplate,
+    matchers::{header, method},
+};
+
+const FAST: RetryPolicy = RetryPolicy {
+    max_attempts: 4,
+    base_delay: Duration::from_millis(1),
+    max_delay: Duration::from_millis(4),
+};
+
+const TARGET: &str = "x-amz-target";
+
+async fn store(server: &MockServer) -> DynamoStore {
+    let config = aws_config::defaults(BehaviorVersion::latest())
+        .endpoint_url(server.uri())
+        .region(Region::new("us-east-1"))
+        .credentials_provider(Credentials::new("testing", "testing", None, None, "test"))
+        .load()
+        .await;
+    DynamoStore::new(aws_sdk_dynamodb::Client::new(&config), "sms").with_conflict_retry(FAST)
+}
+
+fn dynamo_json(status: u16, body: serde_json::Value) -> ResponseTemplate {
+    ResponseTemplate::new(status)
+        .insert_header("content-type", "application/x-amz-json-1.0")
+        .set_body_string(body.to_string())
+}
+
+/// DynamoDB's answer when one item of the transaction is held by another one in flight.
+fn cancelled(reasons: &[&str]) -> ResponseTemplate {
+    let reasons: Vec<_> = reasons.iter().map(|c| json!({"Code": c})).collect();
+    dynamo_json(
+        400,
+        json!({
+            "__type": "com.amazonaws.dynamodb.v20120810#TransactionCanceledException",
+            "message": "Transaction cancelled, please refer cancellation reasons for specific reasons",
+            "CancellationReasons": reasons,
+        }),
+    )
+}
+
+/// `GetItem` finds nothing: the report is the message's first.
+async fn no_items(server: &MockServer) {
+    Mock::given(method("POST"))
+        .and(header(TARGET, "DynamoDB_20120810.GetItem"))
+        .respond_with(dynamo_json(200, json!({})))
+        .mount(server)
+        .await;
+}
+
+/// `TransactWriteItems` answers `conflicts` cancellations, then succeeds.
+async fn transactions_conflicting(server: &MockServer, conflicts: u64, reasons: &[&str]) {
+    Mock::given(method("POST"))
+        .and(header(TARGET, "DynamoDB_20120810.TransactWriteItems"))
+        .respond_with(cancelled(reasons))
+        .up_to_n_times(conflicts)
+        .with_priority(1)
+        .mount(server)
+        .await;
+    Mock::given(method("POST"))
+        .and(header(TARGET, "DynamoDB_20120810.TransactWriteItems"))
+        .respond_with(dynamo_json(200, json!({})))
+        .with_priority(2)
+        .mount(server)
+        .await;
+}
+
+async fn transactions_sent(server: &MockServer) -> usize {
+    server
+        .received_requests()
+        .await
+        .unwrap_or_default()
+        .iter()
+        .filter(|r| {
+            r.headers.get(TARGET).and_then(|v| v.to_str().ok())
+                == Some("DynamoDB_20120810.TransactWriteItems")
+        })
+        .count()
+}
+
+fn report() -> DeliveryReport {
+    DeliveryReport {
+        message_uuid: "3d1f5e8a-0000-4000-8000-000000000001".into(),
+        status: MessageStatus::Delivered,
+        to: None,
+        from: None,
+        sequence: Some(3),
+        error_code: None,
+        units: Some(1),
+        total_rate: None,
+        total_amount: None,
+        mcc: None,
+        mnc: None,
+        parent_message_uuid: None,
+        part_info: None,
+        message_time: None,
+        queued_time: None,
+        sent_time: None,
+        delivery_report_time: None,
+    }
+}
+
+fn batch() -> BatchRef {
+    BatchRef {
+        job_id: "9a7d6c1e-0000-4000-8000-000000000002".into(),
+        batch: 0,
+    }
+}
+
+fn sent() -> BatchOutcome {
+    BatchOutcome::Sent {
+        message_uuids: vec!["m1".into()],
+        invalid_numbers: vec![],
+    }
+}
+
+#[tokio::test]
+async fn a_report_is_applied_after_conflicts_on_its_counter_item() {
+    let server = MockServer::start().await;
+    no_items(&server).await;
+    transactions_conflicting(&server, 2, &["None", "TransactionConflict"]).await;
+    let store = store(&server).await;
+
+    let effect = store
+        .apply_report(&report(), Some(&batch()), Utc::now())
+        .await
+        .expect("applied once the conflicts passed");
+
+    assert_eq!(effect, ReportEffect::Applied { from: None });
+    assert_eq!(transactions_sent(&server).await, 3);
+}
+
+#[tokio::test]
+async fn a_report_that_keeps_conflicting_is_an_error_not_a_silent_success() {
+    let server = MockServer::start().await;
+    no_items(&server).await;
+    transactions_conflicting(&server, 100, &["TransactionConflict", "None"]).await;
+    let store = store(&server).await;
+
+    let err = store
+        .apply_report(&report(), Some(&batch()), Utc::now())
+        .await
+        .unwrap_err();
+
+    assert!(err.to_string().contains("conflicted"), "{err}");
+    assert_eq!(transactions_sent(&server).await, FAST.max_attempts as usize);
+}
+
+#[tokio::test]
+async fn a_batch_outcome_is_recorded_after_conflicts_on_the_job_item() {
+    let server = MockServer::start().await;
+    transactions_conflicting(&server, 3, &["None", "TransactionConflict"]).await;
+    let store = store(&server).await;
+
+    let finished = store
+        .finish(&batch().job_id, 0, 1, &sent(), Utc::now())
+        .await
+        .expect("recorded once the conflicts passed");
+
+    assert!(finished);
+    assert_eq!(transactions_sent(&server).await, 4);
+}
+
+#[tokio::test]
+async fn a_batch_outcome_that_keeps_conflicting_is_an_error() {
+    let server = MockServer::start().await;
+    transactions_conflicting(&server, 100, &["None", "TransactionConflict"]).await;
+    let store = store(&server).await;
+
+    let err = store
+        .finish(&batch().job_id, 0, 1, &sent(), Utc::now())
+        .await
+        .unwrap_err();
+
+    assert!(err.to_string().contains("conflicted"), "{err}");
+    assert_eq!(transactions_sent(&server).await, FAST.max_attempts as usize);
+}
+
+#[tokio::test]
+async fn a_failed_condition_is_not_retried_even_beside_a_conflict() {
+    let server = MockServer::start().await;
+    transactions_conflicting(
+        &server,
+        100,
+        &["ConditionalCheckFailed", "TransactionConflict"],
+    )
+    .await;
+    let store = store(&server).await;
+
+    let finished = store
+        .finish(&batch().job_id, 0, 1, &sent(), Utc::now())
+        .await
+        .unwrap();
+
+    assert!(!finished, "the claim is no longer this attempt's");
+    assert_eq!(transactions_sent(&server).await, 1);
+}
+
+#[tokio::test]
+async fn another_cancellation_is_an_error_at_once() {
+    let server = MockServer::start().await;
+    no_items(&server).await;
+    transactions_conflicting(&server, 100, &["ValidationError", "None"]).await;
+    let store = store(&server).await;
+
+    assert!(
+        store
+            .apply_report(&report(), Some(&batch()), Utc::now())
+            .await
+            .is_err()
+    );
+    assert_eq!(transactions_sent(&server).await, 1);
+}
