@@ -37,7 +37,7 @@ use sms_core::{
 };
 use tokio::sync::Notify;
 
-const API_KEY: &str = "bulk-test-key";
+const API_KEY: &str = "bulk-test-key-0123456789abcdef0123456789";
 const DEFAULT_SRC: &str = "+14155550100";
 
 /// Where a [`Paused`] store stops its request.
