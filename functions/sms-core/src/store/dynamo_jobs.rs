@@ -116,6 +116,20 @@ const LAST_BATCH: u32 = 999_999;
 /// A ledger item that was never claimed nor enqueued (see `LedgerEntry::is_untouched`).
 const UNTOUCHED: &str = "#state = :pending AND attempts = :zero AND enqueued = :false";
 
+/// The names and values [`UNTOUCHED`] refers to, for every write conditioned on it.
+fn untouched_names() -> std::collections::HashMap<String, String> {
+    [("#state".to_owned(), "state".to_owned())].into()
+}
+
+fn untouched_values() -> std::collections::HashMap<String, AttributeValue> {
+    [
+        (":pending".to_owned(), s(BatchState::Pending.as_str())),
+        (":zero".to_owned(), n(0)),
+        (":false".to_owned(), AttributeValue::Bool(false)),
+    ]
+    .into()
+}
+
 impl DynamoStore {
     /// Writes one `pending` ledger item where there is none or it is untouched; false when
     /// the item has moved on (claimed or enqueued by another attempt).
@@ -142,10 +156,8 @@ impl DynamoStore {
             .table_name(self.table())
             .set_item(Some(item))
             .condition_expression(format!("attribute_not_exists(pk) OR ({UNTOUCHED})"))
-            .expression_attribute_names("#state", "state")
-            .expression_attribute_values(":pending", s(BatchState::Pending.as_str()))
-            .expression_attribute_values(":zero", n(0))
-            .expression_attribute_values(":false", AttributeValue::Bool(false))
+            .set_expression_attribute_names(Some(untouched_names()))
+            .set_expression_attribute_values(Some(untouched_values()))
             .send()
             .await;
         match put {
@@ -163,10 +175,8 @@ impl DynamoStore {
             .table_name(self.table())
             .set_key(Some(Self::key(job_pk(job_id), &batch_sk(batch))))
             .condition_expression(format!("attribute_not_exists(pk) OR ({UNTOUCHED})"))
-            .expression_attribute_names("#state", "state")
-            .expression_attribute_values(":pending", s(BatchState::Pending.as_str()))
-            .expression_attribute_values(":zero", n(0))
-            .expression_attribute_values(":false", AttributeValue::Bool(false))
+            .set_expression_attribute_names(Some(untouched_names()))
+            .set_expression_attribute_values(Some(untouched_values()))
             .send()
             .await;
         match deleted {
