@@ -98,8 +98,8 @@ else
 fi
 
 # No --timeout: cargo-lambda 1.9 applies it to the runtime's idle /next long-poll too, and a
-# function left idle that long then crashes in lambda_runtime (no request id). The poller
-# enforces the sender's timeout itself (POLLER_INVOKE_TIMEOUT).
+# function left idle that long then crashes in lambda_runtime (no request id). The sender
+# bounds its own work (Plivo and AWS timeouts).
 start api cargo lambda watch --quiet --ignore-changes -A 127.0.0.1 -P "$LOCAL_PORT"
 wait_for "cargo lambda watch" "http://127.0.0.1:$LOCAL_PORT/v1/messages/warm-up"
 # The first request to each function starts its process; make that happen now.

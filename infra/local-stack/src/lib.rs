@@ -3,6 +3,7 @@
 //! can run it on every start.
 
 pub mod events;
+pub mod invoke;
 
 use aws_sdk_secretsmanager::error::ProvideErrorMetadata;
 use sms_core::store::schema;

@@ -8,23 +8,23 @@
 //! Settings: `SMS_QUEUE_URL`; `SENDER_INVOKE_URL` (the function's invoke endpoint);
 //! `POLLER_BATCH_SIZE` (1 to 10, default 10); `POLLER_VISIBILITY_TIMEOUT` (seconds, default
 //! 30); `POLLER_CONCURRENCY` (concurrent invocations, like `MaximumConcurrency`, default 2);
-//! `POLLER_INVOKE_TIMEOUT` (seconds an invocation may take before it counts as failed, as a
-//! Lambda timeout does; default 120, the sender's timeout in template.yaml).
+//! An invocation may take as long as the sender needs (see `local_stack::invoke` for why the
+//! poller never cuts one short).
 
-use std::{collections::HashSet, time::Duration};
+use std::time::Duration;
 
 use aws_sdk_sqs::types::{DeleteMessageBatchRequestEntry, MessageSystemAttributeName};
+use local_stack::invoke::Invoker;
 use serde_json::{Value, json};
 use sms_core::config;
-use tracing::{error, info, warn};
+use tracing::{error, info};
 
 struct Poller {
     sqs: aws_sdk_sqs::Client,
-    http: reqwest::Client,
+    sender: Invoker,
     queue_url: String,
     queue_arn: String,
     region: String,
-    invoke_url: String,
     batch_size: i32,
     visibility: i32,
 }
@@ -69,33 +69,6 @@ impl Poller {
         json!({ "Records": records })
     }
 
-    /// Ids the function wants back; every id when the invocation itself failed.
-    async fn invoke(&self, event: &Value, all: &[String]) -> HashSet<String> {
-        let everything = || all.iter().cloned().collect();
-        let resp = match self.http.post(&self.invoke_url).json(event).send().await {
-            Ok(r) => r,
-            Err(e) => {
-                warn!(error = %e, "the sender could not be invoked; the records return after the visibility timeout");
-                return everything();
-            }
-        };
-        let failed_invocation =
-            !resp.status().is_success() || resp.headers().contains_key("x-amz-function-error");
-        let body: Value = resp.json().await.unwrap_or(Value::Null);
-        if failed_invocation {
-            warn!(%body, "the sender failed; the records return after the visibility timeout");
-            return everything();
-        }
-        body["batchItemFailures"]
-            .as_array()
-            .map(|f| {
-                f.iter()
-                    .filter_map(|x| x["itemIdentifier"].as_str().map(str::to_owned))
-                    .collect()
-            })
-            .unwrap_or_default()
-    }
-
     async fn run_once(&self) -> Result<usize, String> {
         let out = self
             .sqs
@@ -116,7 +89,7 @@ impl Poller {
             .iter()
             .filter_map(|m| m.message_id().map(str::to_owned))
             .collect();
-        let failed = self.invoke(&self.event(&messages), &ids).await;
+        let failed = self.sender.invoke(&self.event(&messages), &ids).await;
         let done: Vec<_> = messages
             .iter()
             .filter(|m| m.message_id().is_some_and(|id| !failed.contains(id)))
@@ -178,14 +151,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     let poller = Poller {
         sqs,
-        http: reqwest::Client::builder()
-            .timeout(Duration::from_secs(900))
-            .build()?,
+        sender: Invoker::new(config::required("SENDER_INVOKE_URL")?)?,
         region: sdk
             .region()
             .map(|r| r.to_string())
             .unwrap_or_else(|| "us-east-1".into()),
-        invoke_url: config::required("SENDER_INVOKE_URL")?,
         batch_size,
         visibility: setting("POLLER_VISIBILITY_TIMEOUT", 30)?,
         queue_url,
