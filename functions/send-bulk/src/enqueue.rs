@@ -63,10 +63,9 @@ pub async fn run<S: BulkStore, Q: BatchQueue, P: SecretProvider>(
     let existing = match app.store.get_job(job_id).await {
         Ok(job) => job,
         Err(e) => {
-            error!(error = %e, "the job could not be read");
-            return Outcome::problem(Problem::new(
-                ProblemKind::Internal,
+            return Outcome::problem(Problem::internal(
                 "the job could not be read; nothing was enqueued",
+                &e,
             ));
         }
     };
@@ -79,10 +78,9 @@ pub async fn run<S: BulkStore, Q: BatchQueue, P: SecretProvider>(
             let ledger = match app.store.ledger(job_id).await {
                 Ok(l) => l,
                 Err(e) => {
-                    error!(error = %e, "the batch ledger could not be read");
-                    return Outcome::problem(Problem::new(
-                        ProblemKind::Internal,
+                    return Outcome::problem(Problem::internal(
                         "the job's ledger could not be read",
+                        &e,
                     ));
                 }
             };
@@ -135,10 +133,9 @@ pub async fn run<S: BulkStore, Q: BatchQueue, P: SecretProvider>(
                 }
                 Err(e) => {
                     // The job item is written last and only then is anything enqueued.
-                    error!(error = %e, "the job could not be created");
-                    return Outcome::problem(Problem::new(
-                        ProblemKind::Internal,
+                    return Outcome::problem(Problem::internal(
                         "the job could not be created; nothing was enqueued",
+                        &e,
                     ));
                 }
             }

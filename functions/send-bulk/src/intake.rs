@@ -3,12 +3,11 @@
 
 use serde::{Deserialize, Serialize};
 use sms_core::{
-    Encoding, FieldError, MessageText, PhoneNumber, Problem, ProblemKind,
+    Encoding, FieldError, MessageText, PhoneNumber, Problem,
     bulk::{InvalidRecipient, RecipientEntry, RecipientList},
     fields,
     store::{IntakeCounts, SuppressionList},
 };
-use tracing::error;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -193,10 +192,9 @@ pub async fn screen<S: SuppressionList>(
 ) -> Result<Intake, Problem> {
     let list = RecipientList::parse(&request.recipients);
     let suppressed = store.suppressed_among(&list.valid).await.map_err(|e| {
-        error!(error = %e, "the suppression list could not be read");
-        Problem::new(
-            ProblemKind::Internal,
+        Problem::internal(
             "the suppression list could not be read; nothing was enqueued",
+            &e,
         )
     })?;
     Intake::build(list, &suppressed, &request.text, batch_size)

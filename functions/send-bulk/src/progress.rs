@@ -6,7 +6,6 @@ use sms_core::{
     Problem, ProblemKind, api,
     store::{JobRecord, JobStore, MessageStatus, StatusCounts},
 };
-use tracing::error;
 
 #[derive(Debug, Serialize)]
 pub struct JobProgress<'a> {
@@ -87,10 +86,8 @@ pub async fn report<S: JobStore>(job_id: &str, store: &S) -> Result<Response<Bod
             "must be a UUID as returned by POST /v1/bulk",
         ));
     }
-    let internal = |e: sms_core::store::StoreError| {
-        error!(error = %e, "the job could not be read");
-        Problem::new(ProblemKind::Internal, "the job could not be read; retry")
-    };
+    let internal =
+        |e: sms_core::store::StoreError| Problem::internal("the job could not be read; retry", &e);
     let job = store
         .get_job(job_id)
         .await

@@ -144,10 +144,9 @@ where
             ));
         }
         Err(e) => {
-            error!(error = %e, "the suppression list could not be read");
-            return Outcome::nothing_sent(Problem::new(
-                ProblemKind::Internal,
+            return Outcome::nothing_sent(Problem::internal(
                 "the suppression list could not be read; nothing was sent",
+                &e,
             ));
         }
     }
@@ -257,12 +256,9 @@ where
             ProblemKind::NotFound,
             format!("no message {id}"),
         )),
-        Err(e) => {
-            error!(error = %e, "the message could not be read");
-            Err(Problem::new(
-                ProblemKind::Internal,
-                "the message could not be read; retry",
-            ))
-        }
+        Err(e) => Err(Problem::internal(
+            "the message could not be read; retry",
+            &e,
+        )),
     }
 }

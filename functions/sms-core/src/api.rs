@@ -5,7 +5,7 @@ use std::{future::Future, sync::Arc};
 
 use lambda_http::{Body, Request, RequestExt, Response, http::StatusCode};
 use serde::{Serialize, de::DeserializeOwned};
-use tracing::{Instrument, error, info, info_span};
+use tracing::{Instrument, info, info_span};
 
 use crate::{
     auth::{ApiKeys, AuthFailure, check_bearer},
@@ -50,10 +50,9 @@ pub async fn service_secret<P: SecretProvider>(secrets: &P) -> Result<Arc<Servic
 
 /// The answer when the secret cannot be read: a 500, with the cause in the log only.
 pub fn secret_unreadable(e: SecretError) -> Problem {
-    error!(error = %e, "the service secret could not be loaded");
-    Problem::new(
-        ProblemKind::Internal,
+    Problem::internal(
         "the service's configuration could not be read; see the function's logs",
+        &e,
     )
 }
 
@@ -195,11 +194,7 @@ pub fn json_response<T: Serialize>(status: StatusCode, body: &T) -> Response<Bod
             .header("content-type", "application/json")
             .body(Body::Text(text))
             .unwrap_or_else(|_| Response::new(Body::Empty)),
-        Err(e) => Problem::new(
-            ProblemKind::Internal,
-            format!("response could not be encoded: {e}"),
-        )
-        .into_response(),
+        Err(e) => Problem::internal("the response could not be encoded", &e).into_response(),
     }
 }
 

@@ -81,13 +81,7 @@ pub async fn begin<'a, S: IdempotencyStore>(
     let found = store
         .begin(&record_key, &hash, &owner, now)
         .await
-        .map_err(|e| {
-            error!(error = %e, "idempotency record could not be read");
-            Problem::new(
-                ProblemKind::Internal,
-                "the idempotency record could not be read; retry",
-            )
-        })?;
+        .map_err(|e| Problem::internal("the idempotency record could not be read; retry", &e))?;
     let still_in_progress = || {
         Begin::Respond(
             Problem::new(
@@ -127,11 +121,7 @@ pub async fn begin<'a, S: IdempotencyStore>(
                 .take_over(&record_key, &hash, started_at, &owner, now)
                 .await
                 .map_err(|e| {
-                    error!(error = %e, "a stale idempotency record could not be taken over");
-                    Problem::new(
-                        ProblemKind::Internal,
-                        "the idempotency record could not be updated; retry",
-                    )
+                    Problem::internal("the idempotency record could not be updated; retry", &e)
                 })?;
             if won {
                 info!("resuming a request whose first attempt ended without an outcome");

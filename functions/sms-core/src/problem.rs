@@ -131,6 +131,14 @@ impl Problem {
         }
     }
 
+    /// A 500 for an unexpected failure: logs `cause` at error level with `detail` as the
+    /// message, and answers `detail` alone. The cause never reaches the client: it may name a
+    /// table, a secret or an AWS account.
+    pub fn internal(detail: &str, cause: &dyn std::fmt::Display) -> Self {
+        tracing::error!(error = %cause, "{detail}");
+        Self::new(ProblemKind::Internal, detail)
+    }
+
     pub fn invalid(detail: impl Into<String>, errors: Vec<FieldError>) -> Self {
         Self {
             errors,
@@ -187,6 +195,17 @@ mod tests {
         let resp = p.into_response();
         assert_eq!(resp.status(), 400);
         assert_eq!(resp.headers()["content-type"], "application/problem+json");
+    }
+
+    #[test]
+    fn an_internal_problem_answers_the_detail_and_not_the_cause() {
+        let cause = "ResourceNotFoundException: table arn:aws:dynamodb:eu-west-1:123456789012";
+        let json =
+            serde_json::to_value(Problem::internal("the job could not be read", &cause)).unwrap();
+        assert_eq!(json["status"], 500);
+        assert_eq!(json["type"], "/problems/internal");
+        assert_eq!(json["detail"], "the job could not be read");
+        assert!(!json.to_string().contains("123456789012"));
     }
 
     #[test]

@@ -32,7 +32,7 @@ use sms_core::{
         SuppressionList, SuppressionSource,
     },
 };
-use tracing::{error, info, warn};
+use tracing::{info, warn};
 
 pub struct App<S, P> {
     pub store: S,
@@ -225,13 +225,7 @@ async fn check_v2_nonce<S: SeenOnce, P>(nonce: &str, app: &App<S, P>) -> Result<
         .store
         .first_sighting(Sighting::SignatureNonce(nonce), Utc::now())
         .await
-        .map_err(|e| {
-            error!(error = %e, "a V2 nonce could not be recorded");
-            Problem::new(
-                ProblemKind::Internal,
-                "the request could not be checked; retry",
-            )
-        })?;
+        .map_err(|e| Problem::internal("the request could not be checked; retry", &e))?;
     if first {
         return Ok(());
     }
@@ -265,10 +259,14 @@ where
     if let Some(b) = &batch {
         tracing::Span::current().record("job_id", b.job_id.as_str());
     }
-    let effect = app.store.apply_report(&report, batch.as_ref(), Utc::now()).await.map_err(|e| {
-        error!(error = %e, message_uuid = %report.message_uuid, "the report could not be recorded");
-        Problem::new(ProblemKind::Internal, "the report could not be recorded; retry")
-    })?;
+    let effect = app
+        .store
+        .apply_report(&report, batch.as_ref(), Utc::now())
+        .await
+        .map_err(|e| {
+            let cause = format!("{e} (message {})", report.message_uuid);
+            Problem::internal("the report could not be recorded; retry", &cause)
+        })?;
     match effect {
         ReportEffect::Applied { from } => {
             info!(message_uuid = %report.message_uuid, from = ?from, to = %report.status, "status recorded")
@@ -283,13 +281,7 @@ where
         app.store
             .suppress(to, SuppressionSource::PlivoError200, Utc::now())
             .await
-            .map_err(|e| {
-                error!(error = %e, "an opted-out number could not be suppressed");
-                Problem::new(
-                    ProblemKind::Internal,
-                    "the opt-out could not be recorded; retry",
-                )
-            })?;
+            .map_err(|e| Problem::internal("the opt-out could not be recorded; retry", &e))?;
         info!(number = %to.masked(), "Plivo reported the destination opted out; suppressed");
     }
     Ok(ok("text/plain", "OK"))
@@ -322,13 +314,7 @@ where
             now,
         )
         .await
-        .map_err(|e| {
-            error!(error = %e, "the suppression list could not be updated");
-            Problem::new(
-                ProblemKind::Internal,
-                "the opt-out could not be recorded; retry",
-            )
-        })?;
+        .map_err(|e| Problem::internal("the opt-out could not be recorded; retry", &e))?;
     match outcome {
         ChangeOutcome::Applied => info!(%number, ?change, "suppression list updated"),
         ChangeOutcome::Duplicate => {
