@@ -7,30 +7,7 @@ use std::{fmt, net::SocketAddr, str::FromStr};
 use serde::{Deserialize, Serialize};
 use sms_core::{config::ConfigError, secrets::PlivoCredentials};
 
-/// The environment variables, in one place so error messages and docs name the same thing.
-pub mod env {
-    pub const ADDR: &str = "PLIVO_SIM_ADDR";
-    pub const AUTH_ID: &str = "PLIVO_AUTH_ID";
-    pub const AUTH_TOKEN: &str = "PLIVO_AUTH_TOKEN";
-    pub const REPORTS: &str = "PLIVO_SIM_REPORTS";
-    pub const REPORT_DELAY_MS: &str = "PLIVO_SIM_REPORT_DELAY_MS";
-    pub const REPORT_MODE: &str = "PLIVO_SIM_REPORT_MODE";
-    pub const REPORT_CONCURRENCY: &str = "PLIVO_SIM_REPORT_CONCURRENCY";
-    pub const REPORT_TIMEOUT_MS: &str = "PLIVO_SIM_REPORT_TIMEOUT_MS";
-    pub const REPORT_RETRY_MS: &str = "PLIVO_SIM_REPORT_RETRY_MS";
-    pub const LATENCY_MS: &str = "PLIVO_SIM_LATENCY_MS";
-    pub const RATE_LIMIT_SHARE: &str = "PLIVO_SIM_RATE_LIMIT_SHARE";
-    pub const RATE_LIMIT_EVERY: &str = "PLIVO_SIM_RATE_LIMIT_EVERY";
-    pub const SERVER_ERROR_SHARE: &str = "PLIVO_SIM_SERVER_ERROR_SHARE";
-    pub const SERVER_ERROR_EVERY: &str = "PLIVO_SIM_SERVER_ERROR_EVERY";
-    pub const SERVER_ERROR_STATUS: &str = "PLIVO_SIM_SERVER_ERROR_STATUS";
-    pub const SLOW_SHARE: &str = "PLIVO_SIM_SLOW_SHARE";
-    pub const SLOW_EVERY: &str = "PLIVO_SIM_SLOW_EVERY";
-    pub const SLOW_MS: &str = "PLIVO_SIM_SLOW_MS";
-    pub const INVALID_PREFIX: &str = "PLIVO_SIM_INVALID_PREFIX";
-    pub const UNDELIVERABLE_PREFIX: &str = "PLIVO_SIM_UNDELIVERABLE_PREFIX";
-    pub const OPTED_OUT_PREFIX: &str = "PLIVO_SIM_OPTED_OUT_PREFIX";
-}
+use crate::faults::Fault;
 
 pub const DEFAULT_ADDR: &str = "127.0.0.1:8089";
 /// The same sample credentials `infra/dev.sh` seeds into the emulated secret.
@@ -69,140 +46,107 @@ impl FromStr for ReportMode {
     }
 }
 
-/// What the simulator does with requests and reports. Shares are probabilities in 0..=1;
-/// an `every` of N fires on every Nth authenticated send request (0 turns it off).
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Settings {
-    pub latency_ms: u64,
-    pub rate_limit_share: f64,
-    pub rate_limit_every: u64,
-    pub server_error_share: f64,
-    pub server_error_every: u64,
-    pub server_error_status: u16,
-    pub slow_share: f64,
-    pub slow_every: u64,
-    pub slow_ms: u64,
-    pub reports: bool,
-    pub report_delay_ms: u64,
-    pub report_mode: ReportMode,
-    pub report_timeout_ms: u64,
-    pub report_retry_ms: u64,
-    pub invalid_prefixes: Vec<String>,
-    pub undeliverable_prefixes: Vec<String>,
-    pub opted_out_prefixes: Vec<String>,
-}
-
-impl Default for Settings {
-    fn default() -> Self {
-        Self {
-            latency_ms: 0,
-            rate_limit_share: 0.0,
-            rate_limit_every: 0,
-            server_error_share: 0.0,
-            server_error_every: 0,
-            server_error_status: 500,
-            slow_share: 0.0,
-            slow_every: 0,
-            // Past the Plivo client's 10 s request timeout, so a slow answer is a timeout.
-            slow_ms: 12_000,
-            reports: true,
-            report_delay_ms: 50,
-            report_mode: ReportMode::Normal,
-            // Plivo waits 8 s for a callback's answer.
-            report_timeout_ms: 8_000,
-            report_retry_ms: 250,
-            invalid_prefixes: vec![DEFAULT_INVALID_PREFIX.to_owned()],
-            undeliverable_prefixes: vec![DEFAULT_UNDELIVERABLE_PREFIX.to_owned()],
-            opted_out_prefixes: vec![DEFAULT_OPTED_OUT_PREFIX.to_owned()],
+/// The one table of runtime settings. Each line gives the field (also its key in
+/// `POST /__sim/config`), its type, its default, its environment variable and the check both
+/// the variable and the JSON patch pass through. The struct, its defaults, the environment
+/// reader and the patch all come from it, so they cannot drift apart.
+macro_rules! settings {
+    ($(
+        $(#[$doc:meta])*
+        $field:ident: $ty:ty = $default:expr, $env:ident = $var:literal, $check:path;
+    )*) => {
+        /// The environment variables, in one place so error messages and docs name the same
+        /// thing.
+        pub mod env {
+            pub const ADDR: &str = "PLIVO_SIM_ADDR";
+            pub const AUTH_ID: &str = "PLIVO_AUTH_ID";
+            pub const AUTH_TOKEN: &str = "PLIVO_AUTH_TOKEN";
+            pub const REPORT_CONCURRENCY: &str = "PLIVO_SIM_REPORT_CONCURRENCY";
+            $(pub const $env: &str = $var;)*
         }
-    }
+
+        /// What the simulator does with requests and reports. Shares are probabilities in
+        /// 0..=1; an `every` of N fires on every Nth authenticated send request (0 turns it
+        /// off).
+        #[derive(Debug, Clone, PartialEq, Serialize)]
+        pub struct Settings {
+            $($(#[$doc])* pub $field: $ty,)*
+        }
+
+        impl Default for Settings {
+            fn default() -> Self {
+                Self { $($field: $default,)* }
+            }
+        }
+
+        /// A partial update of [`Settings`]; absent fields stay as they are.
+        #[derive(Debug, Default, Deserialize)]
+        #[serde(deny_unknown_fields)]
+        pub struct SettingsPatch {
+            $(pub $field: Option<$ty>,)*
+        }
+
+        impl Settings {
+            /// The settings with `patch` applied, or the first problem, naming the JSON field.
+            pub fn patched(&self, patch: SettingsPatch) -> Result<Self, String> {
+                let mut next = self.clone();
+                $(if let Some(v) = patch.$field {
+                    next.$field = $check(v)
+                        .map_err(|reason| format!("{}: {reason}", stringify!($field)))?;
+                })*
+                Ok(next)
+            }
+
+            fn read(r: &Reader<'_>) -> Result<Self, ConfigError> {
+                let defaults = Self::default();
+                Ok(Self {
+                    $($field: r.checked(env::$env, defaults.$field, $check)?,)*
+                })
+            }
+        }
+    };
 }
 
-/// A partial update of [`Settings`]; absent fields stay as they are.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct SettingsPatch {
-    pub latency_ms: Option<u64>,
-    pub rate_limit_share: Option<f64>,
-    pub rate_limit_every: Option<u64>,
-    pub server_error_share: Option<f64>,
-    pub server_error_every: Option<u64>,
-    pub server_error_status: Option<u16>,
-    pub slow_share: Option<f64>,
-    pub slow_every: Option<u64>,
-    pub slow_ms: Option<u64>,
-    pub reports: Option<bool>,
-    pub report_delay_ms: Option<u64>,
-    pub report_mode: Option<ReportMode>,
-    pub report_timeout_ms: Option<u64>,
-    pub report_retry_ms: Option<u64>,
-    pub invalid_prefixes: Option<Vec<String>>,
-    pub undeliverable_prefixes: Option<Vec<String>>,
-    pub opted_out_prefixes: Option<Vec<String>>,
+settings! {
+    /// Added before every answer.
+    latency_ms: u64 = 0, LATENCY_MS = "PLIVO_SIM_LATENCY_MS", unchecked;
+    rate_limit_share: f64 = 0.0, RATE_LIMIT_SHARE = "PLIVO_SIM_RATE_LIMIT_SHARE", check_share;
+    rate_limit_every: u64 = 0, RATE_LIMIT_EVERY = "PLIVO_SIM_RATE_LIMIT_EVERY", unchecked;
+    server_error_share: f64 = 0.0,
+        SERVER_ERROR_SHARE = "PLIVO_SIM_SERVER_ERROR_SHARE", check_share;
+    server_error_every: u64 = 0, SERVER_ERROR_EVERY = "PLIVO_SIM_SERVER_ERROR_EVERY", unchecked;
+    server_error_status: u16 = 500,
+        SERVER_ERROR_STATUS = "PLIVO_SIM_SERVER_ERROR_STATUS", check_server_error_status;
+    slow_share: f64 = 0.0, SLOW_SHARE = "PLIVO_SIM_SLOW_SHARE", check_share;
+    slow_every: u64 = 0, SLOW_EVERY = "PLIVO_SIM_SLOW_EVERY", unchecked;
+    /// Past the Plivo client's 10 s request timeout, so a slow answer is a timeout.
+    slow_ms: u64 = 12_000, SLOW_MS = "PLIVO_SIM_SLOW_MS", unchecked;
+    reports: bool = true, REPORTS = "PLIVO_SIM_REPORTS", unchecked;
+    report_delay_ms: u64 = 50, REPORT_DELAY_MS = "PLIVO_SIM_REPORT_DELAY_MS", unchecked;
+    report_mode: ReportMode = ReportMode::Normal, REPORT_MODE = "PLIVO_SIM_REPORT_MODE", unchecked;
+    /// Plivo waits 8 s for a callback's answer.
+    report_timeout_ms: u64 = 8_000,
+        REPORT_TIMEOUT_MS = "PLIVO_SIM_REPORT_TIMEOUT_MS", check_timeout;
+    report_retry_ms: u64 = 250, REPORT_RETRY_MS = "PLIVO_SIM_REPORT_RETRY_MS", unchecked;
+    invalid_prefixes: Vec<String> = vec![DEFAULT_INVALID_PREFIX.to_owned()],
+        INVALID_PREFIX = "PLIVO_SIM_INVALID_PREFIX", check_prefixes;
+    undeliverable_prefixes: Vec<String> = vec![DEFAULT_UNDELIVERABLE_PREFIX.to_owned()],
+        UNDELIVERABLE_PREFIX = "PLIVO_SIM_UNDELIVERABLE_PREFIX", check_prefixes;
+    opted_out_prefixes: Vec<String> = vec![DEFAULT_OPTED_OUT_PREFIX.to_owned()],
+        OPTED_OUT_PREFIX = "PLIVO_SIM_OPTED_OUT_PREFIX", check_prefixes;
 }
 
 impl Settings {
-    /// The settings with `patch` applied, or the first problem, naming the JSON field.
-    pub fn patched(&self, patch: SettingsPatch) -> Result<Self, String> {
-        let mut next = self.clone();
-        macro_rules! take {
-            ($($field:ident),* $(,)?) => {
-                $(if let Some(v) = patch.$field { next.$field = v; })*
-            };
-        }
-        take!(
-            latency_ms,
-            rate_limit_share,
-            rate_limit_every,
-            server_error_share,
-            server_error_every,
-            server_error_status,
-            slow_share,
-            slow_every,
-            slow_ms,
-            reports,
-            report_delay_ms,
-            report_mode,
-            report_timeout_ms,
-            report_retry_ms,
-        );
-        let named = |field: &str, reason: String| format!("{field}: {reason}");
-        for (field, share) in [
-            ("rate_limit_share", next.rate_limit_share),
-            ("server_error_share", next.server_error_share),
-            ("slow_share", next.slow_share),
-        ] {
-            check_share(share).map_err(|r| named(field, r))?;
-        }
-        check_server_error_status(next.server_error_status)
-            .map_err(|r| named("server_error_status", r))?;
-        check_timeout(next.report_timeout_ms).map_err(|r| named("report_timeout_ms", r))?;
-        for (field, value, slot) in [
-            (
-                "invalid_prefixes",
-                patch.invalid_prefixes,
-                &mut next.invalid_prefixes,
-            ),
-            (
-                "undeliverable_prefixes",
-                patch.undeliverable_prefixes,
-                &mut next.undeliverable_prefixes,
-            ),
-            (
-                "opted_out_prefixes",
-                patch.opted_out_prefixes,
-                &mut next.opted_out_prefixes,
-            ),
-        ] {
-            if let Some(list) = value {
-                *slot = list
-                    .iter()
-                    .map(|p| check_prefix(p))
-                    .collect::<Result<_, _>>()
-                    .map_err(|r| named(field, r))?;
-            }
-        }
-        Ok(next)
+    pub fn rate_limit(&self) -> Fault {
+        Fault::new(self.rate_limit_share, self.rate_limit_every)
+    }
+
+    pub fn server_error(&self) -> Fault {
+        Fault::new(self.server_error_share, self.server_error_every)
+    }
+
+    pub fn slow(&self) -> Fault {
+        Fault::new(self.slow_share, self.slow_every)
     }
 }
 
@@ -250,37 +194,9 @@ impl SimConfig {
     /// Reads settings through `get`, so tests need not touch the process environment.
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let r = Reader(&get);
-        let defaults = Settings::default();
         let auth_id = r.text(env::AUTH_ID, DEFAULT_AUTH_ID);
         let auth_token = r.text(env::AUTH_TOKEN, DEFAULT_AUTH_TOKEN);
-        let settings = Settings {
-            latency_ms: r.parse(env::LATENCY_MS, defaults.latency_ms)?,
-            rate_limit_share: r.checked(env::RATE_LIMIT_SHARE, 0.0, check_share)?,
-            rate_limit_every: r.parse(env::RATE_LIMIT_EVERY, 0)?,
-            server_error_share: r.checked(env::SERVER_ERROR_SHARE, 0.0, check_share)?,
-            server_error_every: r.parse(env::SERVER_ERROR_EVERY, 0)?,
-            server_error_status: r.checked(
-                env::SERVER_ERROR_STATUS,
-                defaults.server_error_status,
-                check_server_error_status,
-            )?,
-            slow_share: r.checked(env::SLOW_SHARE, 0.0, check_share)?,
-            slow_every: r.parse(env::SLOW_EVERY, 0)?,
-            slow_ms: r.parse(env::SLOW_MS, defaults.slow_ms)?,
-            reports: r.checked(env::REPORTS, true, Ok)?,
-            report_delay_ms: r.parse(env::REPORT_DELAY_MS, defaults.report_delay_ms)?,
-            report_mode: r.parse(env::REPORT_MODE, defaults.report_mode)?,
-            report_timeout_ms: r.checked(
-                env::REPORT_TIMEOUT_MS,
-                defaults.report_timeout_ms,
-                check_timeout,
-            )?,
-            report_retry_ms: r.parse(env::REPORT_RETRY_MS, defaults.report_retry_ms)?,
-            invalid_prefixes: r.prefixes(env::INVALID_PREFIX, DEFAULT_INVALID_PREFIX)?,
-            undeliverable_prefixes: r
-                .prefixes(env::UNDELIVERABLE_PREFIX, DEFAULT_UNDELIVERABLE_PREFIX)?,
-            opted_out_prefixes: r.prefixes(env::OPTED_OUT_PREFIX, DEFAULT_OPTED_OUT_PREFIX)?,
-        };
+        let settings = Settings::read(&r)?;
         Ok(Self {
             addr: r.parse(env::ADDR, SocketAddr::from(([127, 0, 0, 1], 8089)))?,
             credentials: PlivoCredentials::new(auth_id, auth_token),
@@ -322,28 +238,17 @@ impl Reader<'_> {
         T: Parse,
         F: Fn(T) -> Result<T, String>,
     {
-        let Some(raw) = self.value(name) else {
+        let Some(raw) = (self.0)(name) else {
             return Ok(default);
         };
-        T::parse(&raw)
-            .and_then(check)
-            .map_err(|reason| ConfigError::Invalid { name, reason })
-    }
-
-    /// Comma-separated digit prefixes. Set but empty (or `none`) turns the range off, which
-    /// is why blank does not mean "default" here.
-    fn prefixes(&self, name: &'static str, default: &str) -> Result<Vec<String>, ConfigError> {
-        let raw = match (self.0)(name) {
-            None => return Ok(vec![default.to_owned()]),
-            Some(raw) => raw,
-        };
         let raw = raw.trim();
-        if raw.is_empty() || raw.eq_ignore_ascii_case("none") {
-            return Ok(Vec::new());
-        }
-        raw.split(',')
-            .map(check_prefix)
-            .collect::<Result<_, _>>()
+        let value = match T::blank() {
+            Some(blank) if raw.is_empty() => return Ok(blank),
+            _ if raw.is_empty() => return Ok(default),
+            _ => raw,
+        };
+        T::parse(value)
+            .and_then(check)
             .map_err(|reason| ConfigError::Invalid { name, reason })
     }
 }
@@ -351,6 +256,11 @@ impl Reader<'_> {
 /// Parsing with a message that says what was expected.
 trait Parse: Sized {
     fn parse(raw: &str) -> Result<Self, String>;
+
+    /// What a variable set to blank means; `None`: the default, as if unset.
+    fn blank() -> Option<Self> {
+        None
+    }
 }
 
 fn parse_via<T: FromStr>(raw: &str, what: &str) -> Result<T, String>
@@ -391,6 +301,21 @@ impl Parse for ReportMode {
         raw.parse()
     }
 }
+/// Comma-separated digit prefixes. Set but blank (or `none`) turns the range off, which is
+/// why blank does not mean "default" here.
+impl Parse for Vec<String> {
+    fn parse(raw: &str) -> Result<Self, String> {
+        if raw.eq_ignore_ascii_case("none") {
+            return Ok(Vec::new());
+        }
+        Ok(raw.split(',').map(str::to_owned).collect())
+    }
+
+    fn blank() -> Option<Self> {
+        Some(Vec::new())
+    }
+}
+
 impl Parse for bool {
     fn parse(raw: &str) -> Result<Self, String> {
         match raw.to_ascii_lowercase().as_str() {
@@ -399,6 +324,11 @@ impl Parse for bool {
             _ => Err(format!("expected on or off, got {raw:?}")),
         }
     }
+}
+
+/// The check of a setting any value of its type suits.
+fn unchecked<T>(value: T) -> Result<T, String> {
+    Ok(value)
 }
 
 fn check_share(share: f64) -> Result<f64, String> {
@@ -424,6 +354,10 @@ fn check_timeout(ms: u64) -> Result<u64, String> {
     } else {
         Ok(ms)
     }
+}
+
+fn check_prefixes(prefixes: Vec<String>) -> Result<Vec<String>, String> {
+    prefixes.iter().map(|p| check_prefix(p)).collect()
 }
 
 /// A prefix of a number's digits; a leading `+` is allowed and dropped.

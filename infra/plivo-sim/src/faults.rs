@@ -12,12 +12,16 @@ use crate::config::Settings;
 /// When a fault fires: on every `every`th request (0: never by count), and otherwise at
 /// random with probability `share`.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Trigger {
+pub struct Fault {
     pub share: f64,
     pub every: u64,
 }
 
-impl Trigger {
+impl Fault {
+    pub fn new(share: f64, every: u64) -> Self {
+        Self { share, every }
+    }
+
     pub fn fires(&self, tick: u64) -> bool {
         if self.every > 0 && tick.is_multiple_of(self.every) {
             return true;
@@ -30,7 +34,7 @@ impl Trigger {
 /// What happens to one request. Refusals win over slowness: a refused request was not
 /// accepted, so there is nothing to answer late.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Fault {
+pub enum Decision {
     None,
     RateLimited,
     ServerError(u16),
@@ -38,27 +42,15 @@ pub enum Fault {
     Slow(Duration),
 }
 
-pub fn decide(settings: &Settings, tick: u64) -> Fault {
-    let rate_limit = Trigger {
-        share: settings.rate_limit_share,
-        every: settings.rate_limit_every,
-    };
-    let server_error = Trigger {
-        share: settings.server_error_share,
-        every: settings.server_error_every,
-    };
-    let slow = Trigger {
-        share: settings.slow_share,
-        every: settings.slow_every,
-    };
-    if rate_limit.fires(tick) {
-        Fault::RateLimited
-    } else if server_error.fires(tick) {
-        Fault::ServerError(settings.server_error_status)
-    } else if slow.fires(tick) {
-        Fault::Slow(Duration::from_millis(settings.slow_ms))
+pub fn decide(settings: &Settings, tick: u64) -> Decision {
+    if settings.rate_limit().fires(tick) {
+        Decision::RateLimited
+    } else if settings.server_error().fires(tick) {
+        Decision::ServerError(settings.server_error_status)
+    } else if settings.slow().fires(tick) {
+        Decision::Slow(Duration::from_millis(settings.slow_ms))
     } else {
-        Fault::None
+        Decision::None
     }
 }
 
@@ -68,24 +60,14 @@ mod tests {
 
     #[test]
     fn every_nth_fires_on_multiples_only() {
-        let t = Trigger {
-            share: 0.0,
-            every: 3,
-        };
+        let t = Fault::new(0.0, 3);
         let fired: Vec<u64> = (1..=9).filter(|&n| t.fires(n)).collect();
         assert_eq!(fired, [3, 6, 9]);
     }
 
     #[test]
     fn shares_of_zero_and_one_are_never_and_always() {
-        let never = Trigger {
-            share: 0.0,
-            every: 0,
-        };
-        let always = Trigger {
-            share: 1.0,
-            every: 0,
-        };
+        let (never, always) = (Fault::new(0.0, 0), Fault::new(1.0, 0));
         assert!((1..100).all(|n| !never.fires(n) && always.fires(n)));
     }
 
@@ -99,9 +81,9 @@ mod tests {
             slow_ms: 40,
             ..Settings::default()
         };
-        assert_eq!(decide(&s, 1), Fault::None);
-        assert_eq!(decide(&s, 6), Fault::RateLimited);
-        assert_eq!(decide(&s, 3), Fault::ServerError(503));
-        assert_eq!(decide(&s, 5), Fault::Slow(Duration::from_millis(40)));
+        assert_eq!(decide(&s, 1), Decision::None);
+        assert_eq!(decide(&s, 6), Decision::RateLimited);
+        assert_eq!(decide(&s, 3), Decision::ServerError(503));
+        assert_eq!(decide(&s, 5), Decision::Slow(Duration::from_millis(40)));
     }
 }

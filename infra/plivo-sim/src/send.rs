@@ -20,7 +20,7 @@ use uuid::Uuid;
 use crate::{
     auth,
     config::Settings,
-    faults::{self, Fault},
+    faults::{self, Decision},
     order::out_of_order,
     reports::{Batch, Delivery, Fate},
     request::{self, ParsedBody, SendFields, Valid},
@@ -167,7 +167,7 @@ pub async fn send_message(
 
     let fault = faults::decide(&settings, state.next_fault_tick());
     match fault {
-        Fault::RateLimited => {
+        Decision::RateLimited => {
             return received.refuse(
                 &state,
                 true,
@@ -176,7 +176,7 @@ pub async fn send_message(
                 "too many requests",
             );
         }
-        Fault::ServerError(status) => {
+        Decision::ServerError(status) => {
             let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
             return received.refuse(
                 &state,
@@ -186,7 +186,7 @@ pub async fn send_message(
                 "internal server error, please retry",
             );
         }
-        Fault::Slow(_) | Fault::None => {}
+        Decision::Slow(_) | Decision::None => {}
     }
 
     if let Some(problem) = parsed.problem {
@@ -210,7 +210,7 @@ pub async fn send_message(
     };
 
     let slow = match fault {
-        Fault::Slow(d) => Some(d),
+        Decision::Slow(d) => Some(d),
         _ => None,
     };
     let answer = accept(&state, &received, valid, &settings, slow.is_some());
