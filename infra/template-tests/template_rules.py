@@ -28,7 +28,7 @@ from typing import Any, Iterable
 FUNCTIONS = ("send-sms", "send-bulk", "sender", "status-callback")
 
 # DESIGN §3. The callbacks are POST only: the service gives Plivo its callback URLs with
-# method POST, and the inbound URL is set up as POST (README, "Deploying").
+# method POST, and the inbound URL is set up as POST (docs/operations.md, "First deployment").
 ROUTES = {
     ("POST", "/v1/messages"): "send-sms",
     ("GET", "/v1/messages/{message_uuid}"): "send-sms",
