@@ -23,7 +23,7 @@ e2e:
 fmt:
 	cargo fmt --all
 
-# Deployment side (the README, "Deploying and operating").
+# Deployment side (docs/operations.md).
 # `sam build`: arm64 bootstrap for the four functions, zipped into target/lambda-zips/.
 build:
 	infra/build.sh

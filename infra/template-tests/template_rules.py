@@ -6,7 +6,7 @@ broken copies of the templates and of the Rust sources (it must find each break)
 that silently stopped checking would fail the tests too.
 
 What comes from where:
-- the routes are DESIGN §3 (hard-coded below, since DESIGN.md lives outside the repository),
+- the routes are those of docs/api.md (hard-coded below: a Markdown file is no source to parse),
   cross-checked with Cargo.toml's `cargo lambda watch` router;
 - the environment each function must get is read from the Rust sources at test time
   (`config::required/optional/seconds("...")` in functions/<f>/src, the `wiring::` helpers
@@ -27,8 +27,9 @@ from typing import Any, Iterable
 
 FUNCTIONS = ("send-sms", "send-bulk", "sender", "status-callback")
 
-# DESIGN §3. The callbacks are POST only: the service gives Plivo its callback URLs with
-# method POST, and the inbound URL is set up as POST (README, "Deploying").
+# The routes of docs/api.md. The callbacks are POST only: the service gives Plivo its
+# callback URLs with method POST, and the inbound URL is set up as POST (docs/operations.md,
+# "First deployment").
 ROUTES = {
     ("POST", "/v1/messages"): "send-sms",
     ("GET", "/v1/messages/{message_uuid}"): "send-sms",
@@ -521,7 +522,7 @@ def check_routes(template: dict, root: Path) -> list[str]:
         if events.get(key) != binary:
             out.append(f"route {key[0]} {key[1]} must go to {binary}, goes to {events.get(key)}")
     for key in set(events) - set(ROUTES):
-        out.append(f"route {key[0]} {key[1]} is not a route of DESIGN §3")
+        out.append(f"route {key[0]} {key[1]} is not a route of the API (docs/api.md)")
 
     # The API's own route table (the DefinitionBody that breaks the circular dependency).
     api = template["Resources"].get("HttpApi", {})
@@ -555,7 +556,7 @@ def check_routes(template: dict, root: Path) -> list[str]:
         for t in targets:
             local[(t["method"].upper(), path)] = t["function"]
     if local and local != ROUTES:
-        out.append(f"Cargo.toml's watch router {sorted(local.items())} differs from DESIGN §3 {sorted(ROUTES.items())}")
+        out.append(f"Cargo.toml's watch router {sorted(local.items())} differs from docs/api.md's {sorted(ROUTES.items())}")
     return out
 
 

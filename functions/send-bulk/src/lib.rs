@@ -1,6 +1,6 @@
 //! send-bulk: `POST /v1/bulk` validates one text and a recipient list, cuts the list into
 //! batches and fans them out through SQS; `GET /v1/bulk/{job_id}` reports progress
-//! (DESIGN §3, §5).
+//! (docs/api.md; docs/architecture.md, "A bulk job").
 
 mod enqueue;
 mod intake;

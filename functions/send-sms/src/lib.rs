@@ -1,5 +1,5 @@
 //! send-sms: `POST /v1/messages` hands one SMS to Plivo; `GET /v1/messages/{message_uuid}`
-//! reports what is known of it (DESIGN §3).
+//! reports what is known of it (docs/api.md).
 
 mod request;
 

@@ -1,5 +1,6 @@
 //! sender: hands each queued batch to Plivo in one request, with the batch-ledger rules of
-//! DESIGN §5, and reports only the records worth another delivery as `batchItemFailures`.
+//! `sms_core::store::BatchLedger` (docs/architecture.md, "A batch goes to Plivo at most
+//! once"), and reports only the records worth another delivery as `batchItemFailures`.
 //!
 //! | ledger / Plivo says                    | batch ends     | the SQS record        |
 //! |----------------------------------------|----------------|-----------------------|

@@ -1,4 +1,5 @@
-//! API-key authentication (DESIGN §3): `Authorization: Bearer <key>`, compared in constant time.
+//! API-key authentication (docs/api.md): `Authorization: Bearer <key>`, compared in constant
+//! time.
 
 use std::fmt;
 

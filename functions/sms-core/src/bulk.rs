@@ -1,5 +1,6 @@
-//! Bulk sending rules shared by send-bulk and the sender (DESIGN §3, §5): the recipient list
-//! (parse, report invalid entries by index, de-duplicate), batching, and the queue message.
+//! Bulk sending rules shared by send-bulk and the sender (docs/api.md, `POST /v1/bulk`;
+//! docs/architecture.md, "The queue"): the recipient list (parse, report invalid entries by
+//! index, de-duplicate), batching, and the queue message.
 
 use std::{collections::HashSet, fmt};
 
@@ -142,7 +143,8 @@ impl RecipientList {
     }
 }
 
-/// The queue message for one batch (DESIGN §5). One SQS message is one Plivo request.
+/// The queue message for one batch (docs/architecture.md, "The queue"). One SQS message is
+/// one Plivo request.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BatchMessage {

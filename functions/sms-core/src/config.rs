@@ -1,5 +1,6 @@
-//! Settings read from the environment at cold start (DESIGN §6). A missing required
-//! variable stops the function before it takes a request, with a message naming it.
+//! Settings read from the environment at cold start (docs/operations.md, "Function
+//! configuration"). A missing required variable stops the function before it takes a
+//! request, with a message naming it.
 
 use std::time::Duration;
 

@@ -1,6 +1,6 @@
-//! `Idempotency-Key` handling shared by the send routes (DESIGN §3): the same key with the
-//! same body within 24 h replays the first answer and does nothing else; the same key with
-//! another body is a 409.
+//! `Idempotency-Key` handling shared by the send routes (docs/api.md, `POST /v1/messages`):
+//! the same key with the same body within 24 h replays the first answer and does nothing
+//! else; the same key with another body is a 409.
 
 use chrono::{DateTime, Utc};
 use lambda_http::{Body, Response, http::StatusCode};

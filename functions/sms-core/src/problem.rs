@@ -116,7 +116,7 @@ impl ProblemKind {
 }
 
 /// Problem type URIs are relative references under this path (RFC 9457 §3.1.1 allows them);
-/// the README documents each slug.
+/// docs/api.md, "Errors", documents each slug.
 pub const PROBLEM_TYPE_BASE: &str = "/problems/";
 
 impl Problem {

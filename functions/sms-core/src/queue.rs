@@ -1,4 +1,5 @@
-//! The batch queue port (DESIGN §5) with its SQS adapter and an in-memory one for tests.
+//! The batch queue port (docs/architecture.md, "The queue") with its SQS adapter and an
+//! in-memory one for tests.
 
 use std::{future::Future, sync::Mutex};
 

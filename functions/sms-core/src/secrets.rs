@@ -1,4 +1,5 @@
-//! The service secret (DESIGN §6): Plivo credentials, the default sender and the API keys.
+//! The service secret (docs/architecture.md, "The secret and the settings"): Plivo
+//! credentials, the default sender and the API keys.
 //!
 //! Read from Secrets Manager once per cold start and kept for a TTL, so a rotation takes
 //! effect within minutes without a deploy. Every value is wrapped: `Debug` shows no secret.

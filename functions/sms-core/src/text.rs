@@ -1,6 +1,6 @@
 //! Message text: encoding detection (GSM-7 or UCS-2), segment count and length limits.
 //!
-//! One place for the segment arithmetic of DESIGN §3: GSM-7 carries 160 septets in a single
+//! One place for the segment arithmetic (docs/api.md): GSM-7 carries 160 septets in a single
 //! segment and 153 per segment once concatenated (the user-data header takes the rest); UCS-2
 //! carries 70 UTF-16 units single and 67 concatenated. A unit that takes two slots (a GSM-7
 //! extension character or a UTF-16 surrogate pair) never straddles two segments.

@@ -1,5 +1,6 @@
 //! Cold-start wiring shared by the functions' `main`s: each client is built once from the
-//! environment (DESIGN §6) and reused by every invocation.
+//! environment (docs/architecture.md, "The secret and the settings") and reused by every
+//! invocation.
 
 use std::time::Duration;
 

@@ -732,8 +732,8 @@ both_adapters!(
     concurrent_sightings_have_exactly_one_first,
 );
 
-/// Checks that need raw DynamoDB access: the table, the item layout of DESIGN §4, and items
-/// written by someone else (a delivery report, an expired record).
+/// Checks that need raw DynamoDB access: the table, the item layout (docs/architecture.md,
+/// "The table"), and items written by someone else (a delivery report, an expired record).
 mod dynamo_only {
     use std::collections::HashMap;
 

@@ -1,6 +1,7 @@
-//! `PlivoClient` against a wiremock server standing in for Plivo's Message API (DESIGN §7):
-//! the request on the wire, how every answer is classified (DESIGN §5), which failures are
-//! retried and how often, and the re-read of the secret after a 401.
+//! `PlivoClient` against a wiremock server standing in for Plivo's Message API (docs/plivo.md):
+//! the request on the wire, how every answer is classified (docs/plivo.md, "How each failure
+//! is classified"), which failures are retried and how often, and the re-read of the secret
+//! after a 401.
 
 use std::{
     sync::{

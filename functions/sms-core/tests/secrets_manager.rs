@@ -1,5 +1,6 @@
-//! `SecretsManagerSource` and `SecretCache` against Secrets Manager in moto (DESIGN §6): the
-//! documented JSON, malformed and missing secrets (named, never echoed), and rotation.
+//! `SecretsManagerSource` and `SecretCache` against Secrets Manager in moto
+//! (docs/architecture.md, "The secret and the settings"): the documented JSON, malformed and
+//! missing secrets (named, never echoed), and rotation.
 //!
 //! Needs moto: run through `make test` or `infra/with-moto.sh cargo test`.
 

@@ -1,7 +1,7 @@
 //! status-callback: `POST /v1/callbacks/plivo/status` records Plivo's delivery reports;
 //! `POST /v1/callbacks/plivo/inbound` honours STOP and START replies. Every request must carry
-//! a valid Plivo signature (`shared/plivo/SIGNATURES.md`) or is refused with 403 and changes
-//! nothing.
+//! a valid Plivo signature (docs/plivo.md, "Webhook signatures") or is refused with 403 and
+//! changes nothing.
 //!
 //! Only POST is served: the service gives Plivo its callback URLs with `method=POST`, and the
 //! inbound URL is set up as POST. A GET route would only be one more unauthenticated way in.

@@ -22,7 +22,7 @@ fn failed(what: impl Into<String>, e: impl std::fmt::Display) -> ProvisionError 
     }
 }
 
-/// The table of DESIGN §4.
+/// The table of docs/architecture.md, "The table".
 pub async fn table(client: &aws_sdk_dynamodb::Client, name: &str) -> Result<(), ProvisionError> {
     schema::create_table(client, name)
         .await

@@ -1,4 +1,4 @@
-//! A local stand-in for Plivo's Message API (DESIGN §7, §8): Basic auth, `<`-joined
+//! A local stand-in for Plivo's Message API (docs/plivo.md): Basic auth, `<`-joined
 //! destinations, `invalid_number`, signed delivery reports to the message's `url`, and
 //! injectable latency, 429s, 5xx and slow answers. Everything it received can be read back
 //! under `/__sim/`. See README.md beside this crate for the settings and number ranges.

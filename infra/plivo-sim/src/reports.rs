@@ -1,4 +1,4 @@
-//! Delivery reports: what Plivo posts to a message's `url` as its status changes (DESIGN §7),
+//! Delivery reports: what Plivo posts to a message's `url` as its status changes (docs/plivo.md),
 //! signed with V3 and V2 exactly as Plivo signs them, so a receiver's real check is exercised.
 //!
 //! Reports go out in the background, never delaying the 202, through one semaphore so a
@@ -31,7 +31,7 @@ const MCC: &str = "310";
 const MNC: &str = "004";
 /// Plivo's "Destination Permanently Unavailable".
 pub const UNDELIVERED_ERROR_CODE: &str = "70";
-/// Plivo's "destination has opted out" (DESIGN §7).
+/// Plivo's "destination has opted out" (docs/plivo.md, "Delivery reports").
 pub const OPTED_OUT_ERROR_CODE: &str = "200";
 
 /// The HTTP client and the concurrency bound shared by every report.

@@ -1,4 +1,4 @@
-//! The send request's body, read and judged the way Plivo does (DESIGN §7).
+//! The send request's body, read and judged the way Plivo does (docs/plivo.md).
 //!
 //! Reading is lenient (whatever fields are strings are kept, so the inspection log shows
 //! what a faulty client sent); judging is strict and answers with one human sentence.

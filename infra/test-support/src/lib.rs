@@ -56,7 +56,7 @@ pub fn unique(prefix: &str) -> String {
     format!("{prefix}-{}", uuid::Uuid::new_v4().simple())
 }
 
-/// A fresh table with the schema of DESIGN §4 (through
+/// A fresh table with the schema of docs/architecture.md, "The table" (through
 /// [`sms_core::store::schema::create_table`]), and a client for it.
 pub async fn table() -> (aws_sdk_dynamodb::Client, String) {
     let client = aws_sdk_dynamodb::Client::new(&aws_config().await);

@@ -1,5 +1,5 @@
-//! Plivo's callback payloads (DESIGN §7): delivery reports and inbound messages, from their
-//! decoded form (or query) fields into typed values.
+//! Plivo's callback payloads (docs/plivo.md): delivery reports and inbound messages, from
+//! their decoded form (or query) fields into typed values.
 
 use chrono::{DateTime, Utc};
 

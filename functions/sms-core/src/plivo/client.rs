@@ -105,7 +105,8 @@ pub enum PlivoError {
     OutcomeUnknown { reason: String },
 }
 
-/// What a caller should do about a failure (the retry rules of DESIGN §5, in one place).
+/// What a caller should do about a failure: the retry rules, in one place (docs/plivo.md,
+/// "How each failure is classified").
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FailureClass {
     /// Nothing was sent; try again after a backoff.

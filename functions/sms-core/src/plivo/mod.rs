@@ -1,4 +1,4 @@
-//! Plivo: the Message API client and the webhook signature check (DESIGN §7).
+//! Plivo: the Message API client and the webhook signature check (docs/plivo.md).
 
 pub mod callback;
 mod client;

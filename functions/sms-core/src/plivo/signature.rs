@@ -1,6 +1,6 @@
-//! Plivo's webhook signatures, V3 and V2 (`shared/plivo/SIGNATURES.md`). The status callback
-//! verifies with this module and the local Plivo simulator signs with it, so the signed
-//! string is built in exactly one place.
+//! Plivo's webhook signatures, V3 and V2 (docs/plivo.md, "Webhook signatures", with the test
+//! vectors the tests below check). The status callback verifies with this module and the
+//! local Plivo simulator signs with it, so the signed string is built in exactly one place.
 
 use base64::{Engine, engine::general_purpose::STANDARD};
 use hmac::{Hmac, KeyInit, Mac};

@@ -1,4 +1,5 @@
-//! The DynamoDB adapter: one table, `pk` + `sk`, TTL attribute `expires_at` (DESIGN §4).
+//! The DynamoDB adapter: one table, `pk` + `sk`, TTL attribute `expires_at`
+//! (docs/architecture.md, "The table").
 
 use std::collections::{HashMap, HashSet};
 

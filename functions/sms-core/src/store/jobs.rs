@@ -1,4 +1,4 @@
-//! Bulk jobs and the batch ledger (DESIGN §4, §5).
+//! Bulk jobs and the batch ledger (docs/architecture.md, "Data" and "Invariants").
 //!
 //! A job is written as its ledger items first and its job item last: the job item is the
 //! commit marker. A job item that exists therefore has every ledger item, and a retried

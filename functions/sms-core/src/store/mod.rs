@@ -1,5 +1,5 @@
-//! Ports for what the functions keep in DynamoDB (DESIGN §4), with a DynamoDB adapter and an
-//! in-memory one for handler tests. Handlers depend on the traits only.
+//! Ports for what the functions keep in DynamoDB (docs/architecture.md, "The table"), with a
+//! DynamoDB adapter and an in-memory one for handler tests. Handlers depend on the traits only.
 
 mod dynamo;
 mod dynamo_jobs;

@@ -1,5 +1,5 @@
-//! Delivery reports (DESIGN §4): a message's status only moves forward, and a job's counts
-//! change only when a message's status really changed.
+//! Delivery reports (docs/architecture.md, "Status only moves forward"): a message's status
+//! only moves forward, and a job's counts change only when a message's status really changed.
 //!
 //! Status lives in the message's `STATUS` item, written only here. Each report is applied
 //! by reading that item and writing it back on the condition that it is still what was read

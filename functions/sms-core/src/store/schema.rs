@@ -1,8 +1,8 @@
 //! The table's key schema, for tools that create it outside CloudFormation (the local stack
 //! and tests). template.yaml declares the same table for AWS.
 //!
-//! One table (DESIGN §4): `pk` (S) hash key, `sk` (S) range key, on-demand billing, TTL on
-//! `expires_at`.
+//! One table (docs/architecture.md, "The table"): `pk` (S) hash key, `sk` (S) range key,
+//! on-demand billing, TTL on `expires_at`.
 
 use std::time::Duration;
 
