@@ -5,7 +5,7 @@ use std::{collections::HashSet, hint::black_box};
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use send_bulk::{BulkRequest, BulkRequestBody, Intake};
-use sms_core::{PhoneNumber, bulk::RecipientList};
+use sms_core::{PhoneNumber, domain::bulk::RecipientList};
 
 /// A request body of `n` entries: 1% duplicates and 1% invalid, like a real export.
 pub fn body(n: usize) -> String {

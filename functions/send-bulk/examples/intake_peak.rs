@@ -6,7 +6,7 @@
 use std::{collections::HashSet, io::Write};
 
 use send_bulk::{BulkRequest, BulkRequestBody, Intake};
-use sms_core::{PhoneNumber, bulk::RecipientList};
+use sms_core::{PhoneNumber, domain::bulk::RecipientList};
 
 fn main() {
     let n: usize = std::env::args()

@@ -5,8 +5,9 @@ use chrono::Utc;
 use futures::{StreamExt, stream};
 use lambda_http::{Body, Response, http::StatusCode};
 use sms_core::{
-    Problem, ProblemKind, api,
-    bulk::{BatchMessage, RecipientList},
+    Problem, ProblemKind,
+    domain::bulk::{BatchMessage, RecipientList},
+    http::api,
     queue::{BatchQueue, QueueEntry, plan_calls},
     retry::RetryPolicy,
     secrets::SecretProvider,

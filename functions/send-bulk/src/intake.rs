@@ -4,8 +4,8 @@
 use serde::{Deserialize, Serialize};
 use sms_core::{
     Encoding, FieldError, MessageText, PhoneNumber, Problem,
-    bulk::{InvalidRecipient, RecipientEntry, RecipientList},
-    fields,
+    domain::bulk::{InvalidRecipient, RecipientEntry, RecipientList},
+    http::fields,
     store::{IntakeCounts, SuppressionList},
 };
 

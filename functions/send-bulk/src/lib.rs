@@ -10,9 +10,9 @@ use chrono::Utc;
 use lambda_http::{Body, Request, Response, http::Method, http::StatusCode};
 use sms_core::{
     Problem,
-    api::{self, IdempotencyKey, Route},
     config::PublicBaseUrl,
-    idempotency::{self, Begin, OnStale},
+    http::api::{self, IdempotencyKey, Route},
+    http::idempotency::{self, Begin, OnStale},
     queue::BatchQueue,
     secrets::SecretProvider,
     store::{IdempotencyStore, JobStore, SuppressionList},

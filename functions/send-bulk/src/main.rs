@@ -4,7 +4,7 @@ use std::convert::Infallible;
 
 use lambda_http::{Error, Request, service_fn};
 use send_bulk::App;
-use sms_core::{bulk, config, telemetry, wiring};
+use sms_core::{config, domain::bulk, telemetry, wiring};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {

@@ -3,7 +3,8 @@
 use lambda_http::{Body, Response, http::StatusCode};
 use serde::Serialize;
 use sms_core::{
-    Problem, ProblemKind, api,
+    Problem, ProblemKind,
+    http::api,
     store::{JobRecord, JobStore, MessageStatus, StatusCounts},
 };
 

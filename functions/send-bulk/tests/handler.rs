@@ -7,8 +7,8 @@ use send_bulk::App;
 use serde_json::{Value, json};
 use sms_core::{
     PhoneNumber,
-    bulk::BatchMessage,
     config::PublicBaseUrl,
+    domain::bulk::BatchMessage,
     queue::MemoryQueue,
     secrets::{SecretCache, ServiceSecret, StaticSecret},
     store::{BatchState, JobStore, MemoryStore, SuppressionList, SuppressionSource},

@@ -23,10 +23,10 @@ use send_bulk::{App, BulkRequest, BulkRequestBody};
 use serde_json::{Value, json};
 use sms_core::{
     PhoneNumber,
-    api::IdempotencyKey,
-    bulk::BatchMessage,
     config::PublicBaseUrl,
-    idempotency,
+    domain::bulk::BatchMessage,
+    http::api::IdempotencyKey,
+    http::idempotency,
     queue::{BatchQueue, MemoryQueue, QueueEntry, QueueError},
     secrets::{SecretCache, ServiceSecret, StaticSecret},
     store::{

@@ -8,9 +8,9 @@ use lambda_http::{Body, Request, Response, http::Method, http::StatusCode};
 use serde::Serialize;
 use sms_core::{
     Encoding, Problem, ProblemKind,
-    api::{self, IdempotencyKey, Route},
     config::PublicBaseUrl,
-    idempotency::{self, Begin, OnStale},
+    http::api::{self, IdempotencyKey, Route},
+    http::idempotency::{self, Begin, OnStale},
     plivo::{FailureClass, OutboundMessage, PlivoClient, SendFailure},
     secrets::SecretProvider,
     store::{AcceptedMessage, IdempotencyStore, MessageStatus, MessageStore, SuppressionList},

@@ -1,7 +1,7 @@
 //! The body of `POST /v1/messages`, parsed into domain types at the edge.
 
 use serde::{Deserialize, Serialize};
-use sms_core::{FieldError, MessageText, PhoneNumber, Problem, fields};
+use sms_core::{FieldError, MessageText, PhoneNumber, Problem, http::fields};
 
 /// The JSON as sent. Unknown fields are refused so a typo (`"txt"`) is not silently ignored.
 #[derive(Debug, Deserialize)]

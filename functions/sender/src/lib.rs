@@ -19,7 +19,7 @@ use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMe
 use chrono::{DateTime, TimeZone, Utc};
 use lambda_runtime::LambdaEvent;
 use sms_core::{
-    bulk::ValidBatch,
+    domain::bulk::ValidBatch,
     metrics,
     plivo::{FailureClass, OutboundMessage, PlivoClient, SendFailure},
     secrets::SecretProvider,

@@ -14,7 +14,7 @@ use plivo_sim::config::SimConfig;
 use sender::App;
 use sms_core::{
     PhoneNumber,
-    bulk::BatchMessage,
+    domain::bulk::BatchMessage,
     plivo::{PlivoClient, PlivoConfig},
     retry::RetryPolicy,
     secrets::{SecretCache, ServiceSecret, StaticSecret},

@@ -9,7 +9,7 @@ use sender::App;
 use serde_json::json;
 use sms_core::{
     PhoneNumber,
-    bulk::BatchMessage,
+    domain::bulk::BatchMessage,
     plivo::{PlivoClient, PlivoConfig},
     retry::RetryPolicy,
     secrets::{SecretCache, ServiceSecret, StaticSecret},

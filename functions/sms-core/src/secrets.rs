@@ -15,7 +15,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use tokio::sync::Mutex;
 
-use crate::{auth::ApiKeys, phone::PhoneNumber};
+use crate::{domain::phone::PhoneNumber, http::auth::ApiKeys};
 
 /// Plivo account credentials. The auth id is not secret (it is part of every API path);
 /// the token is.

@@ -20,8 +20,9 @@ use std::sync::Arc;
 use chrono::Utc;
 use lambda_http::{Body, Request, Response, http::Method};
 use sms_core::{
-    Problem, ProblemKind, api,
+    Problem, ProblemKind,
     config::{CallbackSettings, PublicBaseUrl},
+    http::api,
     plivo::{
         CallbackSignatures, SignatureFamily, SignedRequest, UncheckableSignature,
         callback::{self, OPTED_OUT_ERROR, OptChange},

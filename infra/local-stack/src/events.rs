@@ -9,8 +9,8 @@ use base64::{Engine, engine::general_purpose::STANDARD};
 use serde_json::{Value, json};
 use sms_core::{
     PhoneNumber,
-    api::IdempotencyKey,
-    bulk::BatchMessage,
+    domain::bulk::BatchMessage,
+    http::api::IdempotencyKey,
     plivo::{SignatureV3, SignedRequest},
 };
 

@@ -4,8 +4,8 @@
 use chrono::{DateTime, Utc};
 
 use crate::{
-    phone::PhoneNumber,
-    problem::FieldError,
+    domain::phone::PhoneNumber,
+    http::problem::FieldError,
     store::{DeliveryReport, MessageStatus},
 };
 

@@ -7,10 +7,10 @@ use serde::{Deserialize, Serialize};
 use tracing::{debug, warn};
 
 use crate::{
-    phone::{PhoneNumber, mask_numbers},
+    domain::phone::{PhoneNumber, mask_numbers},
+    domain::text::MessageText,
     retry::RetryPolicy,
     secrets::{PlivoCredentials, SecretError, SecretProvider},
-    text::MessageText,
 };
 
 /// How the client reaches Plivo.

@@ -19,7 +19,7 @@ use super::{
     MessageRecord, MessageStatus, MessageStore, SeenOnce, Sighting, StoreError, StoredResponse,
     SuppressionChange, SuppressionList,
 };
-use crate::{phone::PhoneNumber, retry::RetryPolicy};
+use crate::{domain::phone::PhoneNumber, retry::RetryPolicy};
 
 /// How long message items are kept after they were first written.
 pub const MESSAGE_RETENTION_DAYS: i64 = 90;

@@ -16,7 +16,7 @@ use super::{
     },
     dynamo_reports::SEEN_PREFIX,
 };
-use crate::phone::PhoneNumber;
+use crate::domain::phone::PhoneNumber;
 
 pub(crate) fn job_pk(job_id: &str) -> String {
     format!("JOB#{job_id}")

@@ -1,12 +1,13 @@
 //! Delivery reports in DynamoDB: the message's `STATUS` item and the job's counter shards
 //! (`COUNT#<shard>`: a number per counted status, `seen_<batch>` per batch, `expires_at`).
 
+use crate::domain::status::{advances, count_changes};
 use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem, Update};
 use chrono::{DateTime, Duration, Utc};
 
 use super::{
     BatchRef, CurrentStatus, DeliveryReport, MessageStatus, ReportEffect, ReportStore, StoreError,
-    advances, count_changes, counter_shard,
+    counter_shard,
     dynamo::{
         Cancellation, DynamoStore, MESSAGE_RETENTION_DAYS, backend, cancellation, get_n, get_s,
         message_pk, n, s,

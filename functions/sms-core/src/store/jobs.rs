@@ -22,7 +22,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use super::{MessageStatus, StoreError};
-use crate::{phone::PhoneNumber, text::Encoding};
+use crate::{domain::phone::PhoneNumber, domain::text::Encoding};
 
 /// Everything needed to create a job and its ledger.
 #[derive(Debug, Clone)]

@@ -1,5 +1,6 @@
 //! An in-memory store with the same rules as the DynamoDB adapter, for handler tests.
 
+use crate::domain::status::{advances, count_changes};
 use std::{
     collections::{BTreeMap, HashMap, HashSet},
     sync::{Mutex, MutexGuard},
@@ -12,9 +13,9 @@ use super::{
     CreateJob, CurrentStatus, DeliveryReport, IDEMPOTENCY_TTL_HOURS, IdempotencyBegin,
     IdempotencyStore, JobRecord, JobSpec, JobStore, LedgerEntry, MessageRecord, MessageStore,
     ReportEffect, ReportStore, SeenOnce, Sighting, StatusCounts, StoreError, StoredResponse,
-    SuppressionChange, SuppressionList, advances, count_changes,
+    SuppressionChange, SuppressionList,
 };
-use crate::phone::PhoneNumber;
+use crate::domain::phone::PhoneNumber;
 
 #[derive(Debug, Clone)]
 struct IdemEntry {

@@ -9,24 +9,24 @@ mod memory;
 mod reports;
 pub mod schema;
 
-use std::{collections::HashSet, fmt, future::Future};
+use std::{collections::HashSet, future::Future};
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-pub use crate::bulk::BatchRef;
+pub use crate::domain::bulk::BatchRef;
 pub use dynamo::{CONFLICT_RETRY, DynamoStore};
 pub use jobs::{
     AcceptedByPlivo, BatchLedger, BatchOutcome, BatchState, ClaimOutcome, CreateJob, IntakeCounts,
     JobRecord, JobSpec, JobStore, LedgerEntry, StatusCounts,
 };
 pub use memory::MemoryStore;
-pub use reports::{
-    COUNTER_SHARDS, CurrentStatus, DeliveryReport, ReportEffect, ReportStore, advances,
-    count_changes, counter_shard,
-};
+pub use reports::{COUNTER_SHARDS, ReportEffect, ReportStore, counter_shard};
 
-use crate::{phone::PhoneNumber, text::Encoding};
+/// The status types the store ports speak; the rules over them live in `domain/status.rs`.
+pub use crate::domain::status::{CurrentStatus, DeliveryReport, MessageStatus};
+
+use crate::{domain::phone::PhoneNumber, domain::text::Encoding};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -37,61 +37,6 @@ pub enum StoreError {
     },
     #[error("stored item {key} is malformed: {reason}")]
     Corrupt { key: String, reason: String },
-}
-
-/// A message's delivery status. Status only moves forward: `queued` < `sent` < the finals.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum MessageStatus {
-    Queued,
-    Sent,
-    Delivered,
-    Undelivered,
-    Failed,
-    Rejected,
-}
-
-impl MessageStatus {
-    pub const ALL: [Self; 6] = [
-        Self::Queued,
-        Self::Sent,
-        Self::Delivered,
-        Self::Undelivered,
-        Self::Failed,
-        Self::Rejected,
-    ];
-
-    /// Position in the forward-only order; the four final statuses share the top rank.
-    pub fn rank(self) -> u8 {
-        match self {
-            Self::Queued => 0,
-            Self::Sent => 1,
-            Self::Delivered | Self::Undelivered | Self::Failed | Self::Rejected => 2,
-        }
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Queued => "queued",
-            Self::Sent => "sent",
-            Self::Delivered => "delivered",
-            Self::Undelivered => "undelivered",
-            Self::Failed => "failed",
-            Self::Rejected => "rejected",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        Self::ALL
-            .into_iter()
-            .find(|v| v.as_str().eq_ignore_ascii_case(s))
-    }
-}
-
-impl fmt::Display for MessageStatus {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
 }
 
 /// A message Plivo accepted, as the service first records it.

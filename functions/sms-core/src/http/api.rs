@@ -8,8 +8,8 @@ use serde::{Serialize, de::DeserializeOwned};
 use tracing::{Instrument, info, info_span};
 
 use crate::{
-    auth::{ApiKeys, AuthFailure, check_bearer},
-    problem::{FieldError, Problem, ProblemKind},
+    http::auth::{ApiKeys, AuthFailure, check_bearer},
+    http::problem::{FieldError, Problem, ProblemKind},
     secrets::{SecretError, SecretProvider, ServiceSecret},
 };
 

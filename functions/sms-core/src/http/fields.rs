@@ -1,7 +1,7 @@
 //! Request fields that several routes share, parsed once here: the optional sender (which
 //! defaults to the secret's) and the client's reference.
 
-use crate::{phone::PhoneNumber, problem::FieldError, text::MessageText};
+use crate::{domain::phone::PhoneNumber, domain::text::MessageText, http::problem::FieldError};
 
 /// Longest client reference stored with a message or job.
 pub const REFERENCE_MAX: usize = 256;

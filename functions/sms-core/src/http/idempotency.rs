@@ -9,8 +9,8 @@ use sha2::{Digest, Sha256};
 use tracing::{error, info, warn};
 
 use crate::{
-    api::IdempotencyKey,
-    problem::{Problem, ProblemKind},
+    http::api::IdempotencyKey,
+    http::problem::{Problem, ProblemKind},
     store::{IdempotencyBegin, IdempotencyStore, StoredResponse},
 };
 

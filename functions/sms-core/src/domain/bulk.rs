@@ -6,7 +6,7 @@ use std::{collections::HashSet, fmt};
 
 use serde::{Deserialize, Deserializer, Serialize, de};
 
-use crate::{phone::PhoneNumber, text::MessageText};
+use crate::{domain::phone::PhoneNumber, domain::text::MessageText};
 
 /// Plivo's limit of destinations in one request, and so the largest batch.
 pub const MAX_BATCH_SIZE: usize = 1000;

@@ -1,0 +1,7 @@
+//! The domain: numbers, message text, bulk planning and delivery status. Nothing here knows
+//! AWS, HTTP or Plivo's wire format, so every rule can be tested with plain values.
+
+pub mod bulk;
+pub mod phone;
+pub mod status;
+pub mod text;
