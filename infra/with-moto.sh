@@ -20,7 +20,7 @@ fi
 
 logs="$root/target/moto"
 mkdir -p "$logs"
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+. "$root/infra/lib.sh"
 
 moto_pid=
 stop_moto() {

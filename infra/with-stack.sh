@@ -8,7 +8,7 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+. "$root/infra/lib.sh"
 
 export LOCAL_PORT=$(free_port) MOTO_PORT=$(free_port) PLIVO_SIM_PORT=$(free_port)
 export LOCAL_API_KEY=${LOCAL_API_KEY:-e2e-api-key-not-secret-0123456789}
