@@ -12,7 +12,7 @@ use sms_core::{
     Problem,
     config::PublicBaseUrl,
     http::api::{self, IdempotencyKey, Route},
-    http::idempotency::{self, Begin, OnStale},
+    http::idempotency::{self, Begin, KeyedRequest, OnStale},
     queue::BatchQueue,
     secrets::SecretProvider,
     store::{IdempotencyStore, JobStore, SuppressionList},
@@ -100,10 +100,12 @@ async fn start<S: BulkStore, Q: BatchQueue, P: SecretProvider>(
 
     let claim = match idempotency::begin(
         &app.store,
-        "bulk",
-        key.as_ref(),
-        &request,
-        OnStale::Resume,
+        KeyedRequest {
+            scope: "bulk",
+            key: key.as_ref(),
+            request: &request,
+            on_stale: OnStale::Resume,
+        },
         Utc::now(),
     )
     .await?

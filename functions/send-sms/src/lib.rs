@@ -10,7 +10,7 @@ use sms_core::{
     Encoding, Problem, ProblemKind,
     config::PublicBaseUrl,
     http::api::{self, IdempotencyKey, Route},
-    http::idempotency::{self, Begin, OnStale},
+    http::idempotency::{self, Begin, KeyedRequest, OnStale},
     plivo::{FailureClass, OutboundMessage, PlivoClient, SendFailure},
     secrets::SecretProvider,
     store::{AcceptedMessage, IdempotencyStore, MessageStatus, MessageStore, SuppressionList},
@@ -85,10 +85,12 @@ where
     let message = SendMessage::parse(body, default_src)?;
     let claim = match idempotency::begin(
         &app.store,
-        "messages",
-        key.as_ref(),
-        &message,
-        OnStale::Refuse,
+        KeyedRequest {
+            scope: "messages",
+            key: key.as_ref(),
+            request: &message,
+            on_stale: OnStale::Refuse,
+        },
         Utc::now(),
     )
     .await?

@@ -63,15 +63,29 @@ pub enum OnStale {
     Resume,
 }
 
-/// Looks up `key` in `scope` (a route name, so one key cannot collide across routes).
-pub async fn begin<'a, S: IdempotencyStore>(
+/// A request as the idempotency check sees it.
+pub struct KeyedRequest<'r, R> {
+    /// The route's name, so one key cannot collide across routes.
+    pub scope: &'static str,
+    /// The client's `Idempotency-Key`; without one, every request proceeds.
+    pub key: Option<&'r IdempotencyKey>,
+    /// The parsed request, fingerprinted so a key reused for another request is refused.
+    pub request: &'r R,
+    pub on_stale: OnStale,
+}
+
+/// Looks up the request's key: proceed (claimed or unkeyed), or answer at once.
+pub async fn begin<'a, S: IdempotencyStore, R: Serialize>(
     store: &'a S,
-    scope: &str,
-    key: Option<&IdempotencyKey>,
-    request: &impl Serialize,
-    on_stale: OnStale,
+    keyed: KeyedRequest<'_, R>,
     now: DateTime<Utc>,
 ) -> Result<Begin<'a, S>, Problem> {
+    let KeyedRequest {
+        scope,
+        key,
+        request,
+        on_stale,
+    } = keyed;
     let Some(key) = key else {
         return Ok(Begin::Proceed(None));
     };
