@@ -72,7 +72,7 @@ ENVIRONMENT = {
 }
 
 # The store/queue/secret trait methods each function's handler calls (functions/<f>/src and
-# the sms-core helpers it goes through, e.g. sms_core::idempotency for Idempotency-Key).
+# the sms-core helpers it goes through, e.g. sms_core::http::idempotency for Idempotency-Key).
 FUNCTION_METHODS = {
     "send-sms": {
         "MessageStore.record_accepted",
