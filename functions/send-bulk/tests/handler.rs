@@ -225,23 +225,8 @@ async fn progress_counts_reported_messages_of_an_unknown_batch_and_hides_nothing
         ("u-2", 1, MessageStatus::Sent),
     ] {
         let report = DeliveryReport {
-            message_uuid: uuid.into(),
-            status,
-            to: None,
-            from: None,
             sequence: Some(3),
-            error_code: None,
-            units: None,
-            total_rate: None,
-            total_amount: None,
-            mcc: None,
-            mnc: None,
-            parent_message_uuid: None,
-            part_info: None,
-            message_time: None,
-            queued_time: None,
-            sent_time: None,
-            delivery_report_time: None,
+            ..DeliveryReport::new(uuid, status)
         };
         let batch = BatchRef {
             job_id: job_id.clone(),

@@ -63,6 +63,19 @@ pub fn init() {
         .try_init();
 }
 
+/// An error and its sources in one line, so a transport failure says what broke (reset,
+/// closed, timed out) rather than only "error sending request".
+pub fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
+}
+
 #[cfg(test)]
 mod tests {
     use std::{

@@ -100,23 +100,12 @@ async fn transactions_sent(server: &MockServer) -> usize {
 
 fn report() -> DeliveryReport {
     DeliveryReport {
-        message_uuid: "3d1f5e8a-0000-4000-8000-000000000001".into(),
-        status: MessageStatus::Delivered,
-        to: None,
-        from: None,
         sequence: Some(3),
-        error_code: None,
         units: Some(1),
-        total_rate: None,
-        total_amount: None,
-        mcc: None,
-        mnc: None,
-        parent_message_uuid: None,
-        part_info: None,
-        message_time: None,
-        queued_time: None,
-        sent_time: None,
-        delivery_report_time: None,
+        ..DeliveryReport::new(
+            "3d1f5e8a-0000-4000-8000-000000000001",
+            MessageStatus::Delivered,
+        )
     }
 }
 

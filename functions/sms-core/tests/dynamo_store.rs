@@ -897,23 +897,8 @@ mod dynamo_only {
         let uuid = unique_id("msg");
         let now = Utc::now();
         let report = DeliveryReport {
-            message_uuid: uuid.clone(),
-            status: MessageStatus::Delivered,
-            to: None,
-            from: None,
             sequence: Some(3),
-            error_code: None,
-            units: None,
-            total_rate: None,
-            total_amount: None,
-            mcc: None,
-            mnc: None,
-            parent_message_uuid: None,
-            part_info: None,
-            message_time: None,
-            queued_time: None,
-            sent_time: None,
-            delivery_report_time: None,
+            ..DeliveryReport::new(uuid.clone(), MessageStatus::Delivered)
         };
         let batch = BatchRef {
             job_id: job.clone(),

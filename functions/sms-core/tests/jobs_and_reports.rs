@@ -50,23 +50,11 @@ fn respec(job_id: &str, batches: usize) -> JobSpec {
 
 fn report(uuid: &str, status: MessageStatus, sequence: u64) -> DeliveryReport {
     DeliveryReport {
-        message_uuid: uuid.to_owned(),
-        status,
         to: Some(PhoneNumber::parse("+14155550123").unwrap()),
-        from: None,
         sequence: Some(sequence),
-        error_code: None,
         units: Some(1),
-        total_rate: None,
         total_amount: Some("0.0079".into()),
-        mcc: None,
-        mnc: None,
-        parent_message_uuid: None,
-        part_info: None,
-        message_time: None,
-        queued_time: None,
-        sent_time: None,
-        delivery_report_time: None,
+        ..DeliveryReport::new(uuid.to_owned(), status)
     }
 }
 

@@ -4,6 +4,7 @@
 use std::{collections::HashSet, time::Duration};
 
 use serde_json::Value;
+use sms_core::telemetry::error_chain;
 use tracing::warn;
 
 /// Invokes one function over HTTP, as Lambda's event source mapping invokes the sender.
@@ -61,16 +62,4 @@ impl Invoker {
             })
             .unwrap_or_default()
     }
-}
-
-/// An error and its sources, so a transport failure says what broke (reset, closed, timeout).
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        text.push_str(": ");
-        text.push_str(&s.to_string());
-        source = s.source();
-    }
-    text
 }

@@ -86,6 +86,31 @@ pub struct DeliveryReport {
     pub delivery_report_time: Option<String>,
 }
 
+impl DeliveryReport {
+    /// A report of `status` for one message, with none of the optional fields.
+    pub fn new(message_uuid: impl Into<String>, status: MessageStatus) -> Self {
+        Self {
+            message_uuid: message_uuid.into(),
+            status,
+            to: None,
+            from: None,
+            sequence: None,
+            error_code: None,
+            units: None,
+            total_rate: None,
+            total_amount: None,
+            mcc: None,
+            mnc: None,
+            parent_message_uuid: None,
+            part_info: None,
+            message_time: None,
+            queued_time: None,
+            sent_time: None,
+            delivery_report_time: None,
+        }
+    }
+}
+
 /// The status and sequence a message has now, as far as reports go.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CurrentStatus {
@@ -129,23 +154,8 @@ mod tests {
 
     fn report(status: MessageStatus, sequence: Option<u64>) -> DeliveryReport {
         DeliveryReport {
-            message_uuid: "u".into(),
-            status,
-            to: None,
-            from: None,
             sequence,
-            error_code: None,
-            units: None,
-            total_rate: None,
-            total_amount: None,
-            mcc: None,
-            mnc: None,
-            parent_message_uuid: None,
-            part_info: None,
-            message_time: None,
-            queued_time: None,
-            sent_time: None,
-            delivery_report_time: None,
+            ..DeliveryReport::new("u", status)
         }
     }
 

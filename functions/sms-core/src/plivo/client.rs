@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use crate::telemetry::error_chain;
 use serde::{Deserialize, Serialize};
 use tracing::{debug, warn};
 
@@ -287,17 +288,6 @@ fn classify_transport_error(e: reqwest::Error) -> PlivoError {
             reason: error_chain(&e),
         }
     }
-}
-
-fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        text.push_str(": ");
-        text.push_str(&s.to_string());
-        source = s.source();
-    }
-    text
 }
 
 #[derive(Deserialize)]
