@@ -3,11 +3,12 @@
 
 use chrono::Utc;
 use futures::{StreamExt, stream};
-use lambda_http::{Body, Response, http::StatusCode};
+use lambda_http::http::StatusCode;
 use sms_core::{
     Problem, ProblemKind,
     domain::bulk::{BatchMessage, RecipientList},
     http::api,
+    http::idempotency::{Answer, KeyFate},
     queue::{BatchQueue, QueueEntry, plan_calls},
     retry::RetryPolicy,
     secrets::SecretProvider,
@@ -17,31 +18,6 @@ use tracing::{error, info, warn};
 
 use crate::{App, BulkRequest, BulkStore, Summary, intake};
 
-pub struct Outcome {
-    pub response: Response<Body>,
-    pub key: KeyOutcome,
-}
-
-/// What becomes of the request's `Idempotency-Key` claim.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum KeyOutcome {
-    /// Every batch is on the queue (or was before): store the answer for replay.
-    Store,
-    /// Unfinished: free the key, so a retry resumes the same job where this one stopped.
-    Free,
-    /// Another attempt holds the job: keep the claim untouched; once it is stale a retry
-    /// takes it over and resumes from what that attempt committed.
-    Keep,
-}
-
-impl Outcome {
-    fn problem(problem: Problem) -> Self {
-        Self {
-            response: problem.into_response(),
-            key: KeyOutcome::Free,
-        }
-    }
-}
 
 /// SendMessageBatch calls in flight at once.
 const ENQUEUE_CONCURRENCY: usize = 8;
@@ -56,7 +32,11 @@ pub async fn run<S: BulkStore, Q: BatchQueue, P: SecretProvider>(
     request: &BulkRequest,
     job_id: &str,
     app: &App<S, Q, P>,
-) -> Outcome {
+) -> Answer {
+    // The key: finished once every batch is on the queue (or was before); released when
+    // unfinished, so a retry resumes the same job where this one stopped; kept when another
+    // attempt holds the job, so once that claim is stale a retry takes it over and resumes
+    // from what that attempt committed.
     let callback_url = format!(
         "{}?job_id={job_id}",
         app.public_base_url.status_callback_url()
@@ -64,7 +44,7 @@ pub async fn run<S: BulkStore, Q: BatchQueue, P: SecretProvider>(
     let existing = match app.store.get_job(job_id).await {
         Ok(job) => job,
         Err(e) => {
-            return Outcome::problem(Problem::internal(
+            return Answer::released(Problem::internal(
                 "the job could not be read; nothing was enqueued",
                 &e,
             ));
@@ -79,7 +59,7 @@ pub async fn run<S: BulkStore, Q: BatchQueue, P: SecretProvider>(
             let ledger = match app.store.ledger(job_id).await {
                 Ok(l) => l,
                 Err(e) => {
-                    return Outcome::problem(Problem::internal(
+                    return Answer::released(Problem::internal(
                         "the job's ledger could not be read",
                         &e,
                     ));
@@ -105,7 +85,7 @@ pub async fn run<S: BulkStore, Q: BatchQueue, P: SecretProvider>(
         None => {
             let intake = match intake::screen(request, &app.store, app.batch_size).await {
                 Ok(i) => i,
-                Err(p) => return Outcome::problem(p),
+                Err(p) => return Answer::released(p),
             };
             let spec = JobSpec {
                 job_id: job_id.to_owned(),
@@ -122,19 +102,19 @@ pub async fn run<S: BulkStore, Q: BatchQueue, P: SecretProvider>(
                 Ok(CreateJob::Created) => {}
                 Ok(CreateJob::Conflict) => {
                     warn!("another attempt with this Idempotency-Key holds the job");
-                    return Outcome {
+                    return Answer {
                         response: Problem::new(
                             ProblemKind::IdempotencyConflict,
                             "a request with this Idempotency-Key is still in progress; \
                              retry shortly",
                         )
                         .into_response(),
-                        key: KeyOutcome::Keep,
+                        key: KeyFate::Keep,
                     };
                 }
                 Err(e) => {
                     // The job item is written last and only then is anything enqueued.
-                    return Outcome::problem(Problem::internal(
+                    return Answer::released(Problem::internal(
                         "the job could not be created; nothing was enqueued",
                         &e,
                     ));
@@ -158,7 +138,7 @@ pub async fn run<S: BulkStore, Q: BatchQueue, P: SecretProvider>(
     let failed = enqueue(request, job_id, &callback_url, to_enqueue, app).await;
     info!(enqueued = total - failed, failed, "batches enqueued");
     if failed > 0 {
-        return Outcome::problem(Problem::new(
+        return Answer::released(Problem::new(
             ProblemKind::PlivoUnavailable,
             format!(
                 "job {job_id} was created but {failed} of its batches could not be enqueued; \
@@ -175,9 +155,9 @@ pub async fn run<S: BulkStore, Q: BatchQueue, P: SecretProvider>(
         request.text.encoding(),
         request.text.segments(),
     );
-    Outcome {
+    Answer {
         response: api::json_response(StatusCode::ACCEPTED, &summary),
-        key: KeyOutcome::Store,
+        key: KeyFate::Finish,
     }
 }
 

@@ -12,13 +12,12 @@ use sms_core::{
     Problem,
     config::PublicBaseUrl,
     http::api::{self, IdempotencyKey, Route},
-    http::idempotency::{self, Begin, KeyedRequest, OnStale},
+    http::idempotency::{self, Check, KeyedRequest, OnStale},
     queue::BatchQueue,
     secrets::SecretProvider,
     store::{IdempotencyStore, JobStore, SuppressionList},
 };
 
-use enqueue::KeyOutcome;
 pub use intake::{BulkRequest, BulkRequestBody, Intake, Summary};
 
 /// Lambda's largest request payload: about 300,000 numbers.
@@ -98,7 +97,7 @@ async fn start<S: BulkStore, Q: BatchQueue, P: SecretProvider>(
     let job_id = job_id(key.as_ref(), &request);
     tracing::Span::current().record("job_id", job_id.as_str());
 
-    let claim = match idempotency::begin(
+    let claim = match idempotency::check(
         &app.store,
         KeyedRequest {
             scope: "bulk",
@@ -110,14 +109,11 @@ async fn start<S: BulkStore, Q: BatchQueue, P: SecretProvider>(
     )
     .await?
     {
-        Begin::Respond(replayed) => return Ok(replayed),
-        Begin::Proceed(claim) => claim,
+        Check::Respond(replayed) => return Ok(replayed),
+        Check::Proceed(claim) => claim,
     };
-    let outcome = enqueue::run(&request, &job_id, app).await;
-    match (claim, outcome.key) {
-        (Some(claim), KeyOutcome::Store) => claim.finish(&outcome.response, Utc::now()).await,
-        (Some(claim), KeyOutcome::Free) => claim.abandon().await,
-        (Some(_), KeyOutcome::Keep) | (None, _) => {}
-    }
-    Ok(outcome.response)
+    Ok(enqueue::run(&request, &job_id, app)
+        .await
+        .settle(claim, Utc::now())
+        .await)
 }

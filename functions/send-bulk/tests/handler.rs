@@ -180,7 +180,7 @@ async fn progress_reports_batches_and_messages() {
 #[tokio::test]
 async fn progress_counts_reported_messages_of_an_unknown_batch_and_hides_nothing() {
     use sms_core::store::{
-        BatchLedger, BatchOutcome, BatchRef, ClaimOutcome, DeliveryReport, MessageStatus,
+        BatchLedger, BatchOutcome, BatchRef, BatchClaim, DeliveryReport, MessageStatus,
         ReportStore,
     };
     // Arrange: two batches; Plivo's answer for batch 0 listed one message, batch 1's never
@@ -204,9 +204,9 @@ async fn progress_counts_reported_messages_of_an_unknown_batch_and_hides_nothing
         },
     ];
     for (batch, outcome) in outcomes.iter().enumerate() {
-        let ClaimOutcome::Claimed { attempt } = app
+        let BatchClaim::Claimed { attempt } = app
             .store
-            .claim(&job_id, batch as u32, lease, now)
+            .claim_batch(&job_id, batch as u32, lease, now)
             .await
             .unwrap()
         else {
@@ -214,7 +214,7 @@ async fn progress_counts_reported_messages_of_an_unknown_batch_and_hides_nothing
         };
         assert!(
             app.store
-                .finish(&job_id, batch as u32, attempt, outcome, now)
+                .finish_batch(&job_id, batch as u32, attempt, outcome, now)
                 .await
                 .unwrap()
         );

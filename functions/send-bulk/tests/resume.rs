@@ -30,7 +30,7 @@ use sms_core::{
     queue::{BatchQueue, MemoryQueue, QueueEntry, QueueError},
     secrets::{SecretCache, ServiceSecret, StaticSecret},
     store::{
-        BatchState, ChangeOutcome, CreateJob, DynamoStore, IdempotencyBegin, IdempotencyStore,
+        BatchState, ChangeOutcome, CreateJob, DynamoStore, KeyClaim, IdempotencyStore,
         JobRecord, JobSpec, JobStore, LedgerEntry, StatusCounts, StoreError, StoredResponse,
         SuppressionChange, SuppressionList, SuppressionSource,
     },
@@ -96,19 +96,19 @@ impl Paused {
 }
 
 impl IdempotencyStore for Paused {
-    async fn begin(
+    async fn claim_key(
         &self,
         key: &str,
         request_hash: &str,
         owner: &str,
         now: DateTime<Utc>,
-    ) -> Result<IdempotencyBegin, StoreError> {
-        let found = self.inner.begin(key, request_hash, owner, now).await;
+    ) -> Result<KeyClaim, StoreError> {
+        let found = self.inner.claim_key(key, request_hash, owner, now).await;
         self.gate.pass(Step::AfterBegin).await;
         found
     }
 
-    async fn take_over(
+    async fn take_over_key(
         &self,
         key: &str,
         request_hash: &str,
@@ -117,11 +117,11 @@ impl IdempotencyStore for Paused {
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
         self.inner
-            .take_over(key, request_hash, stale_started_at, owner, now)
+            .take_over_key(key, request_hash, stale_started_at, owner, now)
             .await
     }
 
-    async fn complete(
+    async fn finish_key(
         &self,
         key: &str,
         request_hash: &str,
@@ -130,12 +130,12 @@ impl IdempotencyStore for Paused {
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
         self.inner
-            .complete(key, request_hash, owner, response, now)
+            .finish_key(key, request_hash, owner, response, now)
             .await
     }
 
-    async fn release(&self, key: &str, owner: &str) -> Result<(), StoreError> {
-        self.inner.release(key, owner).await
+    async fn release_key(&self, key: &str, owner: &str) -> Result<(), StoreError> {
+        self.inner.release_key(key, owner).await
     }
 }
 
@@ -299,7 +299,7 @@ async fn two_retries_of_a_stale_key_create_one_job_and_enqueue_each_batch_once()
     let key_header = IdempotencyKey::parse(&key).unwrap();
     let stale = Utc::now() - chrono::Duration::seconds(idempotency::STALE_AFTER_SECONDS + 1);
     store
-        .begin(
+        .claim_key(
             &idempotency::record_key("bulk", &key_header),
             &idempotency::fingerprint(&parsed(&body)),
             "first-attempt",

@@ -10,7 +10,7 @@ use sms_core::{
     Encoding, Problem, ProblemKind,
     config::PublicBaseUrl,
     http::api::{self, IdempotencyKey, Route},
-    http::idempotency::{self, Begin, KeyedRequest, OnStale},
+    http::idempotency::{self, Answer, Check, KeyedRequest, OnStale},
     plivo::{FailureClass, OutboundMessage, PlivoClient, SendFailure},
     secrets::SecretProvider,
     store::{AcceptedMessage, IdempotencyStore, MessageStatus, MessageStore, SuppressionList},
@@ -83,7 +83,7 @@ where
     let key = IdempotencyKey::from_request(req)?;
     let body: SendMessageBody = api::read_json(req, BODY_LIMIT)?;
     let message = SendMessage::parse(body, default_src)?;
-    let claim = match idempotency::begin(
+    let claim = match idempotency::check(
         &app.store,
         KeyedRequest {
             scope: "messages",
@@ -95,41 +95,15 @@ where
     )
     .await?
     {
-        Begin::Respond(replayed) => return Ok(replayed),
-        Begin::Proceed(claim) => claim,
+        Check::Respond(replayed) => return Ok(replayed),
+        Check::Proceed(claim) => claim,
     };
 
-    let outcome = deliver(&message, app).await;
-    match claim {
-        Some(claim) if outcome.sent_nothing => claim.abandon().await,
-        Some(claim) => claim.finish(&outcome.response, Utc::now()).await,
-        None => {}
-    }
-    Ok(outcome.response)
+    // The key is released only when nothing can have reached Plivo, so a retry is safe.
+    Ok(deliver(&message, app).await.settle(claim, Utc::now()).await)
 }
 
-struct Outcome {
-    response: Response<Body>,
-    /// True when nothing can have reached Plivo, so the request may safely be retried.
-    sent_nothing: bool,
-}
-
-impl Outcome {
-    fn settled(response: Response<Body>) -> Self {
-        Self {
-            response,
-            sent_nothing: false,
-        }
-    }
-    fn nothing_sent(problem: Problem) -> Self {
-        Self {
-            response: problem.into_response(),
-            sent_nothing: true,
-        }
-    }
-}
-
-async fn deliver<S, P>(message: &SendMessage, app: &App<S, P>) -> Outcome
+async fn deliver<S, P>(message: &SendMessage, app: &App<S, P>) -> Answer
 where
     S: MessageStore + SuppressionList,
     P: SecretProvider,
@@ -137,7 +111,7 @@ where
     match app.store.is_suppressed(&message.to).await {
         Ok(false) => {}
         Ok(true) => {
-            return Outcome::nothing_sent(Problem::new(
+            return Answer::released(Problem::new(
                 ProblemKind::Suppressed,
                 format!(
                     "{} has opted out of messages from this service; nothing was sent",
@@ -146,7 +120,7 @@ where
             ));
         }
         Err(e) => {
-            return Outcome::nothing_sent(Problem::internal(
+            return Answer::released(Problem::internal(
                 "the suppression list could not be read; nothing was sent",
                 &e,
             ));
@@ -170,7 +144,7 @@ where
     };
     let Some(uuid) = accepted.message_uuid.first() else {
         warn!(api_id = %accepted.api_id, "Plivo accepted the request but reported the destination invalid");
-        return Outcome::settled(
+        return Answer::finished(
             Problem::new(
                 ProblemKind::PlivoRejected,
                 format!("Plivo reported {} as an invalid destination", message.to),
@@ -194,7 +168,7 @@ where
         // The delivery report will create the item if this write never lands.
         error!(error = %e, message_uuid = %uuid, "the message item could not be written");
     }
-    Outcome::settled(api::json_response(
+    Answer::finished(api::json_response(
         StatusCode::ACCEPTED,
         &Queued {
             message_uuid: uuid,
@@ -206,32 +180,32 @@ where
     ))
 }
 
-fn plivo_failure(failure: SendFailure) -> Outcome {
+fn plivo_failure(failure: SendFailure) -> Answer {
     let plivo = match failure {
         // Plivo answered 401 and the secret could not be read again: nothing was sent, and a
         // retry once the secret is readable may succeed, so the key is freed.
         SendFailure::Secret(e) => {
-            return Outcome::nothing_sent(api::secret_unreadable(e));
+            return Answer::released(api::secret_unreadable(e));
         }
         SendFailure::Plivo(e) => e,
     };
     warn!(error = %plivo, class = ?plivo.class(), "Plivo did not take the message");
     let detail = plivo.public_detail();
     match plivo.class() {
-        FailureClass::Retryable => Outcome::nothing_sent(Problem::new(
+        FailureClass::Retryable => Answer::released(Problem::new(
             ProblemKind::PlivoUnavailable,
             format!("{detail}; nothing was sent, retry later"),
         )),
         // 401 even with the re-read secret: nothing was sent, and the answer must not be kept
         // for a day, since fixing the credentials makes the same request succeed.
-        FailureClass::Unauthorized => Outcome::nothing_sent(Problem::new(
+        FailureClass::Unauthorized => Answer::released(Problem::new(
             ProblemKind::PlivoRejected,
             format!("{detail}; nothing was sent"),
         )),
         FailureClass::Permanent => {
-            Outcome::settled(Problem::new(ProblemKind::PlivoRejected, detail).into_response())
+            Answer::finished(Problem::new(ProblemKind::PlivoRejected, detail).into_response())
         }
-        FailureClass::Unknown => Outcome::settled(
+        FailureClass::Unknown => Answer::finished(
             Problem::new(
                 ProblemKind::OutcomeUnknown,
                 "Plivo did not answer in time; the message may have been sent, so it was not sent again",

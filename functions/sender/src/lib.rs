@@ -23,7 +23,7 @@ use sms_core::{
     metrics,
     plivo::{FailureClass, OutboundMessage, PlivoClient, SendFailure},
     secrets::SecretProvider,
-    store::{AcceptedMessage, BatchLedger, BatchOutcome, ClaimOutcome, MessageStore},
+    store::{AcceptedMessage, BatchLedger, BatchOutcome, BatchClaim, MessageStore},
 };
 use tracing::{Instrument, error, info, info_span, warn};
 
@@ -108,19 +108,19 @@ where
 
     let attempt = match app
         .store
-        .claim(job_id, index, lease_until, Utc::now())
+        .claim_batch(job_id, index, lease_until, Utc::now())
         .await
     {
-        Ok(ClaimOutcome::Claimed { attempt }) => attempt,
-        Ok(ClaimOutcome::Ended(state)) => {
+        Ok(BatchClaim::Claimed { attempt }) => attempt,
+        Ok(BatchClaim::Ended(state)) => {
             info!(%state, "batch already ended; skipping the redelivered record");
             return Disposition::Done;
         }
-        Ok(ClaimOutcome::Busy { lease_until }) => {
+        Ok(BatchClaim::Busy { lease_until }) => {
             info!(%lease_until, "batch is being sent by another invocation; retrying later");
             return Disposition::Retry;
         }
-        Ok(ClaimOutcome::LeaseExpired { attempt }) => {
+        Ok(BatchClaim::LeaseExpired { attempt }) => {
             warn!(
                 attempt,
                 "a previous attempt ended without an outcome; marking the batch unknown, not resending"
@@ -132,7 +132,7 @@ where
             };
             return finish(app, job_id, index, attempt, &outcome).await;
         }
-        Ok(ClaimOutcome::Missing) => {
+        Ok(BatchClaim::Missing) => {
             error!("no ledger item for this batch; it goes to the dead-letter queue");
             return Disposition::Retry;
         }
@@ -208,7 +208,7 @@ async fn finish<S: BatchLedger + MessageStore, P>(
     for retry in 0..3u32 {
         match app
             .store
-            .finish(job_id, index, attempt, outcome, Utc::now())
+            .finish_batch(job_id, index, attempt, outcome, Utc::now())
             .await
         {
             Ok(true) => {
@@ -236,7 +236,7 @@ async fn release<S: BatchLedger + MessageStore, P>(
     index: u32,
     attempt: u32,
 ) -> Disposition {
-    if let Err(e) = app.store.release(job_id, index, attempt).await {
+    if let Err(e) = app.store.release_batch(job_id, index, attempt).await {
         // The claim then expires and the batch ends `unknown`: at most once still holds.
         error!(error = %e, "the claim could not be released");
     }

@@ -162,7 +162,7 @@ async fn a_batch_outcome_is_recorded_after_conflicts_on_the_job_item() {
     let store = store(&server).await;
 
     let finished = store
-        .finish(&batch().job_id, 0, 1, &sent(), Utc::now())
+        .finish_batch(&batch().job_id, 0, 1, &sent(), Utc::now())
         .await
         .expect("recorded once the conflicts passed");
 
@@ -177,7 +177,7 @@ async fn a_batch_outcome_that_keeps_conflicting_is_an_error() {
     let store = store(&server).await;
 
     let err = store
-        .finish(&batch().job_id, 0, 1, &sent(), Utc::now())
+        .finish_batch(&batch().job_id, 0, 1, &sent(), Utc::now())
         .await
         .unwrap_err();
 
@@ -197,7 +197,7 @@ async fn a_failed_condition_is_not_retried_even_beside_a_conflict() {
     let store = store(&server).await;
 
     let finished = store
-        .finish(&batch().job_id, 0, 1, &sent(), Utc::now())
+        .finish_batch(&batch().job_id, 0, 1, &sent(), Utc::now())
         .await
         .unwrap();
 

@@ -12,7 +12,7 @@ use chrono::{DateTime, Duration, Utc};
 use sms_core::{
     Encoding, PhoneNumber,
     store::{
-        AcceptedMessage, ChangeOutcome, DynamoStore, IdempotencyBegin, IdempotencyStore,
+        AcceptedMessage, ChangeOutcome, DynamoStore, KeyClaim, IdempotencyStore,
         MessageStatus, MessageStore, SeenOnce, Sighting, StoredResponse, SuppressionChange,
         SuppressionList, SuppressionSource,
     },
@@ -157,15 +157,15 @@ mod scenarios {
         let now = Utc::now();
 
         // Act
-        let first = store.begin(&key, "hash-a", OWNER, now).await.unwrap();
+        let first = store.claim_key(&key, "hash-a", OWNER, now).await.unwrap();
         let again = store
-            .begin(&key, "hash-a", OWNER, now + Duration::seconds(1))
+            .claim_key(&key, "hash-a", OWNER, now + Duration::seconds(1))
             .await
             .unwrap();
 
         // Assert
-        assert_eq!(first, IdempotencyBegin::Started);
-        assert_eq!(again, IdempotencyBegin::InProgress { started_at: now });
+        assert_eq!(first, KeyClaim::Claimed);
+        assert_eq!(again, KeyClaim::InProgress { started_at: now });
     }
 
     pub async fn idempotency_a_different_request_under_the_same_key_is_a_mismatch<
@@ -176,13 +176,13 @@ mod scenarios {
         let key = unique_id("idem");
         let now = Utc::now();
         assert_eq!(
-            store.begin(&key, "hash-a", OWNER, now).await.unwrap(),
-            IdempotencyBegin::Started
+            store.claim_key(&key, "hash-a", OWNER, now).await.unwrap(),
+            KeyClaim::Claimed
         );
 
-        let other = store.begin(&key, "hash-b", OWNER, now).await.unwrap();
+        let other = store.claim_key(&key, "hash-b", OWNER, now).await.unwrap();
 
-        assert_eq!(other, IdempotencyBegin::Mismatch);
+        assert_eq!(other, KeyClaim::Mismatch);
     }
 
     pub async fn idempotency_a_completed_request_replays_its_response<S: IdempotencyStore>(
@@ -197,27 +197,27 @@ mod scenarios {
                 .into(),
         };
         assert_eq!(
-            store.begin(&key, "hash-a", OWNER, now).await.unwrap(),
-            IdempotencyBegin::Started
+            store.claim_key(&key, "hash-a", OWNER, now).await.unwrap(),
+            KeyClaim::Claimed
         );
         store
-            .complete(&key, "hash-a", OWNER, &response, now)
+            .finish_key(&key, "hash-a", OWNER, &response, now)
             .await
             .unwrap();
 
         // Act
         let replay = store
-            .begin(&key, "hash-a", OWNER, now + Duration::hours(1))
+            .claim_key(&key, "hash-a", OWNER, now + Duration::hours(1))
             .await
             .unwrap();
         let mismatch = store
-            .begin(&key, "hash-b", OWNER, now + Duration::hours(1))
+            .claim_key(&key, "hash-b", OWNER, now + Duration::hours(1))
             .await
             .unwrap();
 
         // Assert
-        assert_eq!(replay, IdempotencyBegin::Replay(response));
-        assert_eq!(mismatch, IdempotencyBegin::Mismatch);
+        assert_eq!(replay, KeyClaim::Replay(response));
+        assert_eq!(mismatch, KeyClaim::Mismatch);
     }
 
     pub async fn idempotency_release_frees_an_in_progress_key_only<S: IdempotencyStore>(store: &S) {
@@ -230,35 +230,35 @@ mod scenarios {
             body: "{}".into(),
         };
         store
-            .begin(&in_progress, "hash-a", OWNER, now)
+            .claim_key(&in_progress, "hash-a", OWNER, now)
             .await
             .unwrap();
-        store.begin(&completed, "hash-a", OWNER, now).await.unwrap();
+        store.claim_key(&completed, "hash-a", OWNER, now).await.unwrap();
         store
-            .complete(&completed, "hash-a", OWNER, &response, now)
+            .finish_key(&completed, "hash-a", OWNER, &response, now)
             .await
             .unwrap();
 
         // Act
-        store.release(&in_progress, OWNER).await.unwrap();
-        store.release(&completed, OWNER).await.unwrap();
+        store.release_key(&in_progress, OWNER).await.unwrap();
+        store.release_key(&completed, OWNER).await.unwrap();
         store
-            .release(&unique_id("never-used"), OWNER)
+            .release_key(&unique_id("never-used"), OWNER)
             .await
             .unwrap();
 
         // Assert
         assert_eq!(
             store
-                .begin(&in_progress, "hash-b", OWNER, now)
+                .claim_key(&in_progress, "hash-b", OWNER, now)
                 .await
                 .unwrap(),
-            IdempotencyBegin::Started,
+            KeyClaim::Claimed,
             "a released key is free for any request"
         );
         assert_eq!(
-            store.begin(&completed, "hash-a", OWNER, now).await.unwrap(),
-            IdempotencyBegin::Replay(response),
+            store.claim_key(&completed, "hash-a", OWNER, now).await.unwrap(),
+            KeyClaim::Replay(response),
             "release must not forget a completed response"
         );
     }
@@ -269,12 +269,12 @@ mod scenarios {
         let in_progress = unique_id("idem");
         let completed = unique_id("idem");
         store
-            .begin(&in_progress, "hash-a", OWNER, t0)
+            .claim_key(&in_progress, "hash-a", OWNER, t0)
             .await
             .unwrap();
-        store.begin(&completed, "hash-a", OWNER, t0).await.unwrap();
+        store.claim_key(&completed, "hash-a", OWNER, t0).await.unwrap();
         store
-            .complete(
+            .finish_key(
                 &completed,
                 "hash-a",
                 OWNER,
@@ -289,29 +289,29 @@ mod scenarios {
 
         // Act: just inside, then past, the 24-hour window.
         let inside = store
-            .begin(&completed, "hash-b", OWNER, t0 + Duration::hours(23))
+            .claim_key(&completed, "hash-b", OWNER, t0 + Duration::hours(23))
             .await
             .unwrap();
         let later = t0 + Duration::hours(25);
         let expired_in_progress = store
-            .begin(&in_progress, "hash-b", OWNER, later)
+            .claim_key(&in_progress, "hash-b", OWNER, later)
             .await
             .unwrap();
         let expired_completed = store
-            .begin(&completed, "hash-b", OWNER, later)
+            .claim_key(&completed, "hash-b", OWNER, later)
             .await
             .unwrap();
 
         // Assert
-        assert_eq!(inside, IdempotencyBegin::Mismatch);
-        assert_eq!(expired_in_progress, IdempotencyBegin::Started);
-        assert_eq!(expired_completed, IdempotencyBegin::Started);
+        assert_eq!(inside, KeyClaim::Mismatch);
+        assert_eq!(expired_in_progress, KeyClaim::Claimed);
+        assert_eq!(expired_completed, KeyClaim::Claimed);
         assert_eq!(
             store
-                .begin(&completed, "hash-b", OWNER, later)
+                .claim_key(&completed, "hash-b", OWNER, later)
                 .await
                 .unwrap(),
-            IdempotencyBegin::InProgress { started_at: later },
+            KeyClaim::InProgress { started_at: later },
             "the new request owns the key now"
         );
     }
@@ -331,23 +331,23 @@ mod scenarios {
             body: body.into(),
         };
         assert_eq!(
-            store.begin(&key, "hash-a", "first", t0).await.unwrap(),
-            IdempotencyBegin::Started
+            store.claim_key(&key, "hash-a", "first", t0).await.unwrap(),
+            KeyClaim::Claimed
         );
         for retry in ["retry-1", "retry-2"] {
             assert_eq!(
-                store.begin(&key, "hash-a", retry, t1).await.unwrap(),
-                IdempotencyBegin::InProgress { started_at: t0 }
+                store.claim_key(&key, "hash-a", retry, t1).await.unwrap(),
+                KeyClaim::InProgress { started_at: t0 }
             );
         }
 
         // Act: both try to take it over.
         let first_wins = store
-            .take_over(&key, "hash-a", t0, "retry-1", t1)
+            .take_over_key(&key, "hash-a", t0, "retry-1", t1)
             .await
             .unwrap();
         let second_wins = store
-            .take_over(&key, "hash-a", t0, "retry-2", t1)
+            .take_over_key(&key, "hash-a", t0, "retry-2", t1)
             .await
             .unwrap();
 
@@ -355,38 +355,38 @@ mod scenarios {
         // store an answer; the winner can.
         assert!(first_wins);
         assert!(!second_wins, "the record changed since it was read");
-        store.release(&key, "retry-2").await.unwrap();
-        store.release(&key, "first").await.unwrap();
+        store.release_key(&key, "retry-2").await.unwrap();
+        store.release_key(&key, "first").await.unwrap();
         assert!(
             !store
-                .complete(&key, "hash-a", "first", &response("late"), t1)
+                .finish_key(&key, "hash-a", "first", &response("late"), t1)
                 .await
                 .unwrap()
         );
         assert!(
             !store
-                .complete(&key, "hash-a", "retry-2", &response("loser"), t1)
+                .finish_key(&key, "hash-a", "retry-2", &response("loser"), t1)
                 .await
                 .unwrap()
         );
         assert_eq!(
-            store.begin(&key, "hash-a", "retry-3", t1).await.unwrap(),
-            IdempotencyBegin::InProgress { started_at: t1 },
+            store.claim_key(&key, "hash-a", "retry-3", t1).await.unwrap(),
+            KeyClaim::InProgress { started_at: t1 },
             "still the winner's claim"
         );
         assert!(
             store
-                .complete(&key, "hash-a", "retry-1", &response("winner"), t1)
+                .finish_key(&key, "hash-a", "retry-1", &response("winner"), t1)
                 .await
                 .unwrap()
         );
         assert_eq!(
-            store.begin(&key, "hash-a", "retry-3", t1).await.unwrap(),
-            IdempotencyBegin::Replay(response("winner"))
+            store.claim_key(&key, "hash-a", "retry-3", t1).await.unwrap(),
+            KeyClaim::Replay(response("winner"))
         );
         assert!(
             !store
-                .take_over(&key, "hash-a", t1, "retry-3", t1 + Duration::minutes(2))
+                .take_over_key(&key, "hash-a", t1, "retry-3", t1 + Duration::minutes(2))
                 .await
                 .unwrap(),
             "a completed record is never taken over"
@@ -400,22 +400,22 @@ mod scenarios {
     ) {
         let key = unique_id("idem");
         let t0 = Utc::now() - Duration::minutes(5);
-        store.begin(&key, "hash-a", "first", t0).await.unwrap();
+        store.claim_key(&key, "hash-a", "first", t0).await.unwrap();
 
         let other_body = store
-            .take_over(&key, "hash-b", t0, "retry", t0 + Duration::seconds(61))
+            .take_over_key(&key, "hash-b", t0, "retry", t0 + Duration::seconds(61))
             .await
             .unwrap();
         let nothing_there = store
-            .take_over(&unique_id("idem"), "hash-a", t0, "retry", t0)
+            .take_over_key(&unique_id("idem"), "hash-a", t0, "retry", t0)
             .await
             .unwrap();
 
         assert!(!other_body);
         assert!(!nothing_there);
         assert_eq!(
-            store.begin(&key, "hash-a", "again", t0).await.unwrap(),
-            IdempotencyBegin::InProgress { started_at: t0 }
+            store.claim_key(&key, "hash-a", "again", t0).await.unwrap(),
+            KeyClaim::InProgress { started_at: t0 }
         );
     }
 
@@ -967,19 +967,19 @@ mod dynamo_only {
 
         // Act
         let a = store
-            .begin(&in_progress, "new-hash", OWNER, now)
+            .claim_key(&in_progress, "new-hash", OWNER, now)
             .await
             .unwrap();
         let b = store
-            .begin(&completed, "new-hash", OWNER, now)
+            .claim_key(&completed, "new-hash", OWNER, now)
             .await
             .unwrap();
 
         // Assert
-        assert_eq!(a, IdempotencyBegin::Started);
+        assert_eq!(a, KeyClaim::Claimed);
         assert_eq!(
             b,
-            IdempotencyBegin::Started,
+            KeyClaim::Claimed,
             "an expired response is not replayed"
         );
         let item = get(&store, &format!("IDEM#{in_progress}"), "IDEM")

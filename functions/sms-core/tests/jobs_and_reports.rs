@@ -8,7 +8,7 @@ use chrono::{Duration, Utc};
 use sms_core::{
     Encoding, PhoneNumber,
     store::{
-        AcceptedByPlivo, BatchLedger, BatchOutcome, BatchRef, BatchState, ClaimOutcome, CreateJob,
+        AcceptedByPlivo, BatchLedger, BatchOutcome, BatchRef, BatchState, BatchClaim, CreateJob,
         DeliveryReport, DynamoStore, IntakeCounts, JobSpec, JobStore, MemoryStore, MessageStatus,
         MessageStore, ReportEffect, ReportStore,
     },
@@ -132,26 +132,26 @@ async fn a_batch_is_claimed_once_and_ends_once(store: &impl Store) {
     let now = Utc::now();
     let lease = now + Duration::seconds(60);
 
-    let ClaimOutcome::Claimed { attempt } = store.claim(&job, 0, lease, now).await.unwrap() else {
+    let BatchClaim::Claimed { attempt } = store.claim_batch(&job, 0, lease, now).await.unwrap() else {
         panic!("claim")
     };
     assert!(matches!(
-        store.claim(&job, 0, lease, now).await.unwrap(),
-        ClaimOutcome::Busy { .. }
+        store.claim_batch(&job, 0, lease, now).await.unwrap(),
+        BatchClaim::Busy { .. }
     ));
 
     let sent = BatchOutcome::Sent {
         message_uuids: vec!["m1".into(), "m2".into()],
         invalid_numbers: vec!["14150000009".into()],
     };
-    assert!(store.finish(&job, 0, attempt, &sent, now).await.unwrap());
+    assert!(store.finish_batch(&job, 0, attempt, &sent, now).await.unwrap());
     assert!(
-        !store.finish(&job, 0, attempt, &sent, now).await.unwrap(),
+        !store.finish_batch(&job, 0, attempt, &sent, now).await.unwrap(),
         "a second finish changes nothing"
     );
     assert_eq!(
-        store.claim(&job, 0, lease, now).await.unwrap(),
-        ClaimOutcome::Ended(BatchState::Sent)
+        store.claim_batch(&job, 0, lease, now).await.unwrap(),
+        BatchClaim::Ended(BatchState::Sent)
     );
 
     let record = store.get_job(&job).await.unwrap().unwrap();
@@ -168,8 +168,8 @@ async fn a_batch_is_claimed_once_and_ends_once(store: &impl Store) {
         ["m1", "m2"]
     );
     assert_eq!(
-        store.claim(&job, 7, lease, now).await.unwrap(),
-        ClaimOutcome::Missing
+        store.claim_batch(&job, 7, lease, now).await.unwrap(),
+        BatchClaim::Missing
     );
 }
 
@@ -178,44 +178,44 @@ async fn an_expired_claim_is_reported_and_a_released_one_can_be_claimed_again(st
     store.create_job(&spec(&job, 2), Utc::now()).await.unwrap();
     let now = Utc::now();
 
-    let ClaimOutcome::Claimed { attempt } = store
-        .claim(&job, 0, now - Duration::seconds(1), now)
+    let BatchClaim::Claimed { attempt } = store
+        .claim_batch(&job, 0, now - Duration::seconds(1), now)
         .await
         .unwrap()
     else {
         panic!()
     };
     assert_eq!(
-        store.claim(&job, 0, now, now).await.unwrap(),
-        ClaimOutcome::LeaseExpired { attempt }
+        store.claim_batch(&job, 0, now, now).await.unwrap(),
+        BatchClaim::LeaseExpired { attempt }
     );
     let unknown = BatchOutcome::Unknown {
         reason: "lease expired".into(),
     };
-    assert!(store.finish(&job, 0, attempt, &unknown, now).await.unwrap());
+    assert!(store.finish_batch(&job, 0, attempt, &unknown, now).await.unwrap());
     assert_eq!(
         store.get_job(&job).await.unwrap().unwrap().batches_unknown,
         1
     );
 
-    let ClaimOutcome::Claimed { attempt } = store
-        .claim(&job, 1, now + Duration::seconds(60), now)
+    let BatchClaim::Claimed { attempt } = store
+        .claim_batch(&job, 1, now + Duration::seconds(60), now)
         .await
         .unwrap()
     else {
         panic!()
     };
-    store.release(&job, 1, attempt).await.unwrap();
+    store.release_batch(&job, 1, attempt).await.unwrap();
     assert_eq!(
         store.ledger(&job).await.unwrap()[1].state,
         BatchState::Pending
     );
     assert_eq!(
         store
-            .claim(&job, 1, now + Duration::seconds(60), now)
+            .claim_batch(&job, 1, now + Duration::seconds(60), now)
             .await
             .unwrap(),
-        ClaimOutcome::Claimed {
+        BatchClaim::Claimed {
             attempt: attempt + 1
         }
     );
@@ -223,7 +223,7 @@ async fn an_expired_claim_is_reported_and_a_released_one_can_be_claimed_again(st
         error: "refused".into(),
     };
     assert!(
-        !store.finish(&job, 1, attempt, &failed, now).await.unwrap(),
+        !store.finish_batch(&job, 1, attempt, &failed, now).await.unwrap(),
         "a stale claim cannot finish"
     );
 }
@@ -332,15 +332,15 @@ async fn reports_of_an_unknown_batch_count_as_accepted_and_never_exceed_it(store
         async move { store.apply_report(&r, Some(&batch), now).await.unwrap() }
     };
     let accepted = |total, unconfirmed| AcceptedByPlivo { total, unconfirmed };
-    let ClaimOutcome::Claimed { attempt: a0 } = store
-        .claim(&job, 0, now + Duration::seconds(60), now)
+    let BatchClaim::Claimed { attempt: a0 } = store
+        .claim_batch(&job, 0, now + Duration::seconds(60), now)
         .await
         .unwrap()
     else {
         panic!("claim 0")
     };
-    let ClaimOutcome::Claimed { attempt: a1 } = store
-        .claim(&job, 1, now - Duration::seconds(1), now)
+    let BatchClaim::Claimed { attempt: a1 } = store
+        .claim_batch(&job, 1, now - Duration::seconds(1), now)
         .await
         .unwrap()
     else {
@@ -356,14 +356,14 @@ async fn reports_of_an_unknown_batch_count_as_accepted_and_never_exceed_it(store
         message_uuids: vec![uuid("m1"), uuid("m2")],
         invalid_numbers: vec![],
     };
-    assert!(store.finish(&job, 0, a0, &sent, now).await.unwrap());
+    assert!(store.finish_batch(&job, 0, a0, &sent, now).await.unwrap());
     assert_eq!(figures(store, &job).await, (accepted(2, 0), 1));
 
     // Batch 1's answer never came, but Plivo had it: its reports are the evidence.
     let unknown = BatchOutcome::Unknown {
         reason: "lease expired".into(),
     };
-    assert!(store.finish(&job, 1, a1, &unknown, now).await.unwrap());
+    assert!(store.finish_batch(&job, 1, a1, &unknown, now).await.unwrap());
     apply("x1", &b1, Queued, 1).await;
     assert_eq!(figures(store, &job).await, (accepted(3, 1), 1));
     apply("x1", &b1, Delivered, 3).await;
@@ -464,8 +464,8 @@ async fn finishing_a_batch_of_a_missing_job_changes_nothing(store: &impl Store) 
     let job = uuid::Uuid::new_v4().to_string();
     store.create_job(&spec(&job, 1), Utc::now()).await.unwrap();
     let now = Utc::now();
-    let ClaimOutcome::Claimed { attempt } = store
-        .claim(&job, 0, now + Duration::seconds(60), now)
+    let BatchClaim::Claimed { attempt } = store
+        .claim_batch(&job, 0, now + Duration::seconds(60), now)
         .await
         .unwrap()
     else {
@@ -477,14 +477,14 @@ async fn finishing_a_batch_of_a_missing_job_changes_nothing(store: &impl Store) 
         message_uuids: vec!["m1".into()],
         invalid_numbers: vec![],
     };
-    assert!(!store.finish(&job, 0, attempt, &sent, now).await.unwrap());
+    assert!(!store.finish_batch(&job, 0, attempt, &sent, now).await.unwrap());
 
     // Without its job item the ledger is not listed; a claim shows the batch still `sending`
     // under the live lease: the ledger item did not end.
     let claim = store
-        .claim(&job, 0, now + Duration::seconds(120), now)
+        .claim_batch(&job, 0, now + Duration::seconds(120), now)
         .await;
-    assert!(matches!(claim, Ok(ClaimOutcome::Busy { .. })), "{claim:?}");
+    assert!(matches!(claim, Ok(BatchClaim::Busy { .. })), "{claim:?}");
 }
 
 async fn marking_a_batch_without_a_ledger_item_enqueued_is_an_error(store: &impl Store) {
@@ -524,8 +524,8 @@ async fn creating_an_existing_job_is_refused_and_changes_nothing(store: &impl St
         before
     );
     assert_eq!(
-        store.claim(&job, 2, now, now).await.unwrap(),
-        ClaimOutcome::Missing
+        store.claim_batch(&job, 2, now, now).await.unwrap(),
+        BatchClaim::Missing
     );
 }
 
@@ -535,7 +535,7 @@ async fn a_ledger_that_moved_on_is_never_rewritten(store: &impl Store) {
     let now = Utc::now();
     let lease = now + Duration::seconds(60);
     store.create_job(&spec(&job, 3), now).await.unwrap();
-    let ClaimOutcome::Claimed { attempt } = store.claim(&job, 0, lease, now).await.unwrap() else {
+    let BatchClaim::Claimed { attempt } = store.claim_batch(&job, 0, lease, now).await.unwrap() else {
         panic!("claim")
     };
     store.mark_enqueued(&job, 1).await.unwrap();
@@ -557,7 +557,7 @@ async fn a_ledger_that_moved_on_is_never_rewritten(store: &impl Store) {
         message_uuids: vec!["m1".into()],
         invalid_numbers: vec![],
     };
-    assert!(store.finish(&job, 0, attempt, &sent, now).await.unwrap());
+    assert!(store.finish_batch(&job, 0, attempt, &sent, now).await.unwrap());
 }
 
 async fn an_earlier_attempts_extra_batches_are_removed(store: &impl Store) {
@@ -588,10 +588,10 @@ async fn an_earlier_attempts_extra_batches_are_removed(store: &impl Store) {
     for extra in [3, 4] {
         assert_eq!(
             store
-                .claim(&job, extra, now + Duration::seconds(60), now)
+                .claim_batch(&job, extra, now + Duration::seconds(60), now)
                 .await
                 .unwrap(),
-            ClaimOutcome::Missing,
+            BatchClaim::Missing,
             "batch {extra} of the dead attempt is gone"
         );
     }

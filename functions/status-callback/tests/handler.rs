@@ -163,14 +163,14 @@ async fn job_with(app: &TestApp, uuids: &[&str]) {
     let now = chrono::Utc::now();
     app.store.create_job(&spec, now).await.unwrap();
     app.store
-        .claim(JOB, 0, now + chrono::Duration::seconds(60), now)
+        .claim_batch(JOB, 0, now + chrono::Duration::seconds(60), now)
         .await
         .unwrap();
     let sent = BatchOutcome::Sent {
         message_uuids: uuids.iter().map(|u| (*u).to_owned()).collect(),
         invalid_numbers: vec![],
     };
-    assert!(app.store.finish(JOB, 0, 1, &sent, now).await.unwrap());
+    assert!(app.store.finish_batch(JOB, 0, 1, &sent, now).await.unwrap());
 }
 
 #[tokio::test]

@@ -11,7 +11,7 @@ use tracing::{error, info, warn};
 use crate::{
     http::api::IdempotencyKey,
     http::problem::{Problem, ProblemKind},
-    store::{IdempotencyBegin, IdempotencyStore, StoredResponse},
+    store::{KeyClaim, IdempotencyStore, StoredResponse},
 };
 
 /// Header set on a replayed answer, so clients can tell a replay from a first answer.
@@ -37,8 +37,12 @@ pub fn record_key(scope: &str, key: &IdempotencyKey) -> String {
     format!("{scope}:{}", key.as_str())
 }
 
-/// A claimed key: the request holds it until it calls `finish` or `abandon`, or until a
-/// retry takes a stale claim over (then both calls change nothing).
+/// A claimed key: the request holds it until it calls `finish` or `release` (or `settle`),
+/// or until a retry takes a stale claim over (then each of them changes nothing).
+///
+/// The words are the batch ledger's too (`store::BatchLedger`): a request *claims* a key,
+/// a retry may *take over* a stale claim, and the holder either *finishes* it (the answer is
+/// stored for replay) or *releases* it (nothing was sent; a retry may try again).
 pub struct Claim<'a, S> {
     store: &'a S,
     record_key: String,
@@ -46,8 +50,8 @@ pub struct Claim<'a, S> {
     owner: String,
 }
 
-/// What to do with a request after looking at its key.
-pub enum Begin<'a, S> {
+/// What to do with a request after checking its key.
+pub enum Check<'a, S> {
     /// Go on; with `Some` the outcome must be recorded on the claim.
     Proceed(Option<Claim<'a, S>>),
     /// Answer with this and do nothing else.
@@ -74,12 +78,12 @@ pub struct KeyedRequest<'r, R> {
     pub on_stale: OnStale,
 }
 
-/// Looks up the request's key: proceed (claimed or unkeyed), or answer at once.
-pub async fn begin<'a, S: IdempotencyStore, R: Serialize>(
+/// Checks the request's key: proceed (claimed, or unkeyed), or answer at once.
+pub async fn check<'a, S: IdempotencyStore, R: Serialize>(
     store: &'a S,
     keyed: KeyedRequest<'_, R>,
     now: DateTime<Utc>,
-) -> Result<Begin<'a, S>, Problem> {
+) -> Result<Check<'a, S>, Problem> {
     let KeyedRequest {
         scope,
         key,
@@ -87,17 +91,17 @@ pub async fn begin<'a, S: IdempotencyStore, R: Serialize>(
         on_stale,
     } = keyed;
     let Some(key) = key else {
-        return Ok(Begin::Proceed(None));
+        return Ok(Check::Proceed(None));
     };
     let record_key = record_key(scope, key);
     let hash = fingerprint(request);
     let owner = uuid::Uuid::new_v4().to_string();
     let found = store
-        .begin(&record_key, &hash, &owner, now)
+        .claim_key(&record_key, &hash, &owner, now)
         .await
         .map_err(|e| Problem::internal("the idempotency record could not be read; retry", &e))?;
     let still_in_progress = || {
-        Begin::Respond(
+        Check::Respond(
             Problem::new(
                 ProblemKind::IdempotencyConflict,
                 "a request with this Idempotency-Key is still in progress; retry shortly",
@@ -106,40 +110,40 @@ pub async fn begin<'a, S: IdempotencyStore, R: Serialize>(
         )
     };
     Ok(match found {
-        IdempotencyBegin::Started => Begin::Proceed(Some(Claim {
+        KeyClaim::Claimed => Check::Proceed(Some(Claim {
             store,
             record_key,
             hash,
             owner,
         })),
-        IdempotencyBegin::Replay(stored) => {
+        KeyClaim::Replay(stored) => {
             info!("replaying the stored answer for a repeated Idempotency-Key");
-            Begin::Respond(replay(stored))
+            Check::Respond(replay(stored))
         }
-        IdempotencyBegin::Mismatch => Begin::Respond(
+        KeyClaim::Mismatch => Check::Respond(
             Problem::new(
                 ProblemKind::IdempotencyConflict,
                 "this Idempotency-Key was used with a different request body",
             )
             .into_response(),
         ),
-        IdempotencyBegin::InProgress { started_at }
+        KeyClaim::InProgress { started_at }
             if (now - started_at).num_seconds() < STALE_AFTER_SECONDS =>
         {
             still_in_progress()
         }
-        IdempotencyBegin::InProgress { started_at } if on_stale == OnStale::Resume => {
+        KeyClaim::InProgress { started_at } if on_stale == OnStale::Resume => {
             // Several retries may find the same stale claim at once: only the one whose
             // take-over wins carries on, so no two requests ever work on one key together.
             let won = store
-                .take_over(&record_key, &hash, started_at, &owner, now)
+                .take_over_key(&record_key, &hash, started_at, &owner, now)
                 .await
                 .map_err(|e| {
                     Problem::internal("the idempotency record could not be updated; retry", &e)
                 })?;
             if won {
                 info!("resuming a request whose first attempt ended without an outcome");
-                Begin::Proceed(Some(Claim {
+                Check::Proceed(Some(Claim {
                     store,
                     record_key,
                     hash,
@@ -150,7 +154,7 @@ pub async fn begin<'a, S: IdempotencyStore, R: Serialize>(
                 still_in_progress()
             }
         }
-        IdempotencyBegin::InProgress { .. } => Begin::Respond(
+        KeyClaim::InProgress { .. } => Check::Respond(
             Problem::new(
                 ProblemKind::IdempotencyConflict,
                 "an earlier request with this Idempotency-Key ended without recording its outcome, \
@@ -190,7 +194,7 @@ impl<S: IdempotencyStore> Claim<'_, S> {
         };
         match self
             .store
-            .complete(&self.record_key, &self.hash, &self.owner, &stored, now)
+            .finish_key(&self.record_key, &self.hash, &self.owner, &stored, now)
             .await
         {
             Ok(true) => {}
@@ -200,10 +204,61 @@ impl<S: IdempotencyStore> Claim<'_, S> {
     }
 
     /// Frees the key because nothing was sent, so a retry may try again.
-    pub async fn abandon(self) {
-        if let Err(e) = self.store.release(&self.record_key, &self.owner).await {
+    pub async fn release(self) {
+        if let Err(e) = self.store.release_key(&self.record_key, &self.owner).await {
             error!(error = %e, "the idempotency key could not be released");
         }
+    }
+}
+
+/// What becomes of a request's claimed key once the route has its answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyFate {
+    /// The work is done (or was before): store the answer for replay.
+    Finish,
+    /// Nothing that cannot be repeated happened: free the key, so a retry tries again.
+    Release,
+    /// Another request holds the work: leave the claim as it is; once it is stale a retry
+    /// takes it over.
+    Keep,
+}
+
+/// A route's answer and what it means for the request's key.
+pub struct Answer {
+    pub response: Response<Body>,
+    pub key: KeyFate,
+}
+
+impl Answer {
+    /// Work done: the answer is stored for replay.
+    pub fn finished(response: Response<Body>) -> Self {
+        Self {
+            response,
+            key: KeyFate::Finish,
+        }
+    }
+
+    /// Nothing was done that a retry could repeat: the key is freed.
+    pub fn released(problem: Problem) -> Self {
+        Self {
+            response: problem.into_response(),
+            key: KeyFate::Release,
+        }
+    }
+
+    /// Settles `claim` (if the request had a key) as the answer says, and returns the
+    /// response to send.
+    pub async fn settle<S: IdempotencyStore>(
+        self,
+        claim: Option<Claim<'_, S>>,
+        now: DateTime<Utc>,
+    ) -> Response<Body> {
+        match (claim, self.key) {
+            (Some(claim), KeyFate::Finish) => claim.finish(&self.response, now).await,
+            (Some(claim), KeyFate::Release) => claim.release().await,
+            (Some(_), KeyFate::Keep) | (None, _) => {}
+        }
+        self.response
     }
 }
 

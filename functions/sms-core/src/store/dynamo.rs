@@ -15,7 +15,7 @@ use chrono::{DateTime, Duration, Utc};
 use futures::{StreamExt, TryStreamExt, stream};
 
 use super::{
-    AcceptedMessage, ChangeOutcome, IDEMPOTENCY_TTL_HOURS, IdempotencyBegin, IdempotencyStore,
+    AcceptedMessage, ChangeOutcome, IDEMPOTENCY_TTL_HOURS, KeyClaim, IdempotencyStore,
     MessageRecord, MessageStatus, MessageStore, SeenOnce, Sighting, StoreError, StoredResponse,
     SuppressionChange, SuppressionList,
 };
@@ -371,13 +371,13 @@ fn in_progress_item(key: &str, request_hash: &str, owner: &str, now: DateTime<Ut
 }
 
 impl IdempotencyStore for DynamoStore {
-    async fn begin(
+    async fn claim_key(
         &self,
         key: &str,
         request_hash: &str,
         owner: &str,
         now: DateTime<Utc>,
-    ) -> Result<IdempotencyBegin, StoreError> {
+    ) -> Result<KeyClaim, StoreError> {
         let put = self
             .client
             .put_item()
@@ -389,31 +389,31 @@ impl IdempotencyStore for DynamoStore {
             .send()
             .await;
         match put {
-            Ok(_) => return Ok(IdempotencyBegin::Started),
+            Ok(_) => return Ok(KeyClaim::Claimed),
             Err(e) if is_condition_failure(&e) => {}
             Err(e) => return Err(backend("PutItem", e)),
         }
         let Some(existing) = self.get(idem_pk(key), "IDEM").await? else {
             // Released between our write and our read: the caller may simply try again.
-            return Ok(IdempotencyBegin::InProgress { started_at: now });
+            return Ok(KeyClaim::InProgress { started_at: now });
         };
         if get_s(&existing, "request_hash").as_deref() != Some(request_hash) {
-            return Ok(IdempotencyBegin::Mismatch);
+            return Ok(KeyClaim::Mismatch);
         }
         match (
             get_n::<u16>(&existing, "response_status"),
             get_s(&existing, "response_body"),
         ) {
             (Some(status), Some(body)) => {
-                Ok(IdempotencyBegin::Replay(StoredResponse { status, body }))
+                Ok(KeyClaim::Replay(StoredResponse { status, body }))
             }
-            _ => Ok(IdempotencyBegin::InProgress {
+            _ => Ok(KeyClaim::InProgress {
                 started_at: get_time(&existing, "started_at").unwrap_or(now),
             }),
         }
     }
 
-    async fn take_over(
+    async fn take_over_key(
         &self,
         key: &str,
         request_hash: &str,
@@ -421,7 +421,7 @@ impl IdempotencyStore for DynamoStore {
         owner: &str,
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
-        // Every claim (begin or take-over) writes its own `started_at`, so "still the record
+        // Every claim (first or take-over) writes its own `started_at`, so "still the record
         // that was read" is "still in progress with that `started_at`": the first take-over
         // changes it and every other one fails its condition.
         let put = self
@@ -446,7 +446,7 @@ impl IdempotencyStore for DynamoStore {
         }
     }
 
-    async fn complete(
+    async fn finish_key(
         &self,
         key: &str,
         request_hash: &str,
@@ -456,9 +456,9 @@ impl IdempotencyStore for DynamoStore {
     ) -> Result<bool, StoreError> {
         let mut item = Self::key(idem_pk(key), "IDEM");
         item.insert("request_hash".into(), s(request_hash));
-        item.insert("state".into(), s("complete"));
+        item.insert("state".into(), s("finished"));
         item.insert("owner".into(), s(owner));
-        item.insert("completed_at".into(), s(now.to_rfc3339()));
+        item.insert("finished_at".into(), s(now.to_rfc3339()));
         item.insert("response_status".into(), n(response.status));
         item.insert("response_body".into(), s(&response.body));
         item.insert(
@@ -484,7 +484,7 @@ impl IdempotencyStore for DynamoStore {
         }
     }
 
-    async fn release(&self, key: &str, owner: &str) -> Result<(), StoreError> {
+    async fn release_key(&self, key: &str, owner: &str) -> Result<(), StoreError> {
         let result = self
             .client
             .delete_item()

@@ -8,7 +8,7 @@ use chrono::{DateTime, Duration, TimeZone, Utc};
 use futures::{StreamExt, TryStreamExt, stream};
 
 use super::{
-    BatchLedger, BatchOutcome, BatchState, ClaimOutcome, CreateJob, IntakeCounts, JobRecord,
+    BatchLedger, BatchOutcome, BatchState, BatchClaim, CreateJob, IntakeCounts, JobRecord,
     JobSpec, JobStore, LedgerEntry, MessageStatus, StatusCounts, StoreError,
     dynamo::{
         Cancellation, DynamoStore, Item, MESSAGE_RETENTION_DAYS, WRITE_CONCURRENCY, backend,
@@ -394,13 +394,13 @@ impl JobStore for DynamoStore {
 }
 
 impl BatchLedger for DynamoStore {
-    async fn claim(
+    async fn claim_batch(
         &self,
         job_id: &str,
         batch: u32,
         lease_until: DateTime<Utc>,
         now: DateTime<Utc>,
-    ) -> Result<ClaimOutcome, StoreError> {
+    ) -> Result<BatchClaim, StoreError> {
         let claimed = self
             .client()
             .update_item()
@@ -426,18 +426,18 @@ impl BatchLedger for DynamoStore {
                     .as_ref()
                     .and_then(|a| get_n(a, "attempts"))
                     .ok_or_else(|| corrupt(&batch_sk(batch), "no attempts after claim"))?;
-                return Ok(ClaimOutcome::Claimed { attempt });
+                return Ok(BatchClaim::Claimed { attempt });
             }
             Err(e) if is_condition_failure(&e) => {}
             Err(e) => return Err(backend("UpdateItem", e)),
         }
         let Some(item) = self.get(job_pk(job_id), &batch_sk(batch)).await? else {
-            return Ok(ClaimOutcome::Missing);
+            return Ok(BatchClaim::Missing);
         };
         Ok(ledger_from_item(&item)?.claim_refusal(now))
     }
 
-    async fn finish(
+    async fn finish_batch(
         &self,
         job_id: &str,
         batch: u32,
@@ -543,7 +543,7 @@ impl BatchLedger for DynamoStore {
         }
     }
 
-    async fn release(&self, job_id: &str, batch: u32, attempt: u32) -> Result<(), StoreError> {
+    async fn release_batch(&self, job_id: &str, batch: u32, attempt: u32) -> Result<(), StoreError> {
         let result = self
             .client()
             .update_item()

@@ -116,16 +116,16 @@ impl LedgerEntry {
     /// Why a claim of this entry failed, as of `now`: it ended; a live claim holds it; or a
     /// claim's lease ran out without an outcome (the invocation died). A `pending` entry here
     /// was released between a failed claim and this read: busy, try again later.
-    pub fn claim_refusal(&self, now: DateTime<Utc>) -> ClaimOutcome {
+    pub fn claim_refusal(&self, now: DateTime<Utc>) -> BatchClaim {
         match self.state {
             BatchState::Sending => match self.lease_until {
-                Some(until) if until > now => ClaimOutcome::Busy { lease_until: until },
-                _ => ClaimOutcome::LeaseExpired {
+                Some(until) if until > now => BatchClaim::Busy { lease_until: until },
+                _ => BatchClaim::LeaseExpired {
                     attempt: self.attempts,
                 },
             },
-            BatchState::Pending => ClaimOutcome::Busy { lease_until: now },
-            done => ClaimOutcome::Ended(done),
+            BatchState::Pending => BatchClaim::Busy { lease_until: now },
+            done => BatchClaim::Ended(done),
         }
     }
 }
@@ -321,7 +321,7 @@ pub(crate) fn missing_ledger_item(job_id: &str, batch: u32) -> StoreError {
 
 /// The outcome of trying to claim a batch for sending.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ClaimOutcome {
+pub enum BatchClaim {
     /// This invocation owns the batch until `lease_until`; `attempt` identifies the claim.
     Claimed { attempt: u32 },
     /// The batch already ended: nothing to do.
@@ -361,20 +361,20 @@ impl BatchOutcome {
 
 pub trait BatchLedger: Send + Sync {
     /// Claims `pending` → `sending` with a lease, or reports why not.
-    fn claim(
+    fn claim_batch(
         &self,
         job_id: &str,
         batch: u32,
         lease_until: DateTime<Utc>,
         now: DateTime<Utc>,
-    ) -> impl Future<Output = Result<ClaimOutcome, StoreError>> + Send;
+    ) -> impl Future<Output = Result<BatchClaim, StoreError>> + Send;
 
     /// Ends the claim `attempt` with `outcome` and counts it on the job, atomically (a `sent`
     /// batch adds its messages to `messages_accepted` and its index to `sent_batches`).
     /// Returns false and changes nothing when the claim is no longer this invocation's or the
     /// job item is missing. A write that conflicts with concurrent ones is retried with
     /// backoff; an error means nothing was written.
-    fn finish(
+    fn finish_batch(
         &self,
         job_id: &str,
         batch: u32,
@@ -385,7 +385,7 @@ pub trait BatchLedger: Send + Sync {
 
     /// Gives a claim back (`sending` → `pending`) when nothing reached Plivo, so a later
     /// delivery of the queue message may try again.
-    fn release(
+    fn release_batch(
         &self,
         job_id: &str,
         batch: u32,

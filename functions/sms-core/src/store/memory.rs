@@ -9,8 +9,8 @@ use std::{
 use chrono::{DateTime, Duration, Utc};
 
 use super::{
-    AcceptedMessage, BatchLedger, BatchOutcome, BatchRef, BatchState, ChangeOutcome, ClaimOutcome,
-    CreateJob, CurrentStatus, DeliveryReport, IDEMPOTENCY_TTL_HOURS, IdempotencyBegin,
+    AcceptedMessage, BatchLedger, BatchOutcome, BatchRef, BatchState, ChangeOutcome, BatchClaim,
+    CreateJob, CurrentStatus, DeliveryReport, IDEMPOTENCY_TTL_HOURS, KeyClaim,
     IdempotencyStore, JobRecord, JobSpec, JobStore, LedgerEntry, MessageRecord, MessageStore,
     ReportEffect, ReportStore, SeenOnce, Sighting, StatusCounts, StoreError, StoredResponse,
     SuppressionChange, SuppressionList,
@@ -116,22 +116,22 @@ impl MessageStore for MemoryStore {
 }
 
 impl IdempotencyStore for MemoryStore {
-    async fn begin(
+    async fn claim_key(
         &self,
         key: &str,
         request_hash: &str,
         owner: &str,
         now: DateTime<Utc>,
-    ) -> Result<IdempotencyBegin, StoreError> {
+    ) -> Result<KeyClaim, StoreError> {
         let mut state = self.lock();
         match state.idempotency.get(key) {
             Some(e) if e.expires_at >= now => {
                 return Ok(if e.request_hash != request_hash {
-                    IdempotencyBegin::Mismatch
+                    KeyClaim::Mismatch
                 } else if let Some(r) = &e.response {
-                    IdempotencyBegin::Replay(r.clone())
+                    KeyClaim::Replay(r.clone())
                 } else {
-                    IdempotencyBegin::InProgress {
+                    KeyClaim::InProgress {
                         started_at: e.started_at,
                     }
                 });
@@ -142,10 +142,10 @@ impl IdempotencyStore for MemoryStore {
             key.to_owned(),
             IdemEntry::in_progress(request_hash, owner, now),
         );
-        Ok(IdempotencyBegin::Started)
+        Ok(KeyClaim::Claimed)
     }
 
-    async fn take_over(
+    async fn take_over_key(
         &self,
         key: &str,
         request_hash: &str,
@@ -168,7 +168,7 @@ impl IdempotencyStore for MemoryStore {
         Ok(still_the_one_read)
     }
 
-    async fn complete(
+    async fn finish_key(
         &self,
         key: &str,
         request_hash: &str,
@@ -194,7 +194,7 @@ impl IdempotencyStore for MemoryStore {
         Ok(true)
     }
 
-    async fn release(&self, key: &str, owner: &str) -> Result<(), StoreError> {
+    async fn release_key(&self, key: &str, owner: &str) -> Result<(), StoreError> {
         let mut state = self.lock();
         if state
             .idempotency
@@ -430,27 +430,27 @@ impl JobStore for MemoryStore {
 }
 
 impl BatchLedger for MemoryStore {
-    async fn claim(
+    async fn claim_batch(
         &self,
         job_id: &str,
         batch: u32,
         lease_until: DateTime<Utc>,
         now: DateTime<Utc>,
-    ) -> Result<ClaimOutcome, StoreError> {
+    ) -> Result<BatchClaim, StoreError> {
         let mut state = self.lock();
         let Some(entry) = state
             .ledgers
             .get_mut(job_id)
             .and_then(|l| l.get_mut(&batch))
         else {
-            return Ok(ClaimOutcome::Missing);
+            return Ok(BatchClaim::Missing);
         };
         Ok(match entry.state {
             BatchState::Pending => {
                 entry.state = BatchState::Sending;
                 entry.attempts += 1;
                 entry.lease_until = Some(lease_until);
-                ClaimOutcome::Claimed {
+                BatchClaim::Claimed {
                     attempt: entry.attempts,
                 }
             }
@@ -458,7 +458,7 @@ impl BatchLedger for MemoryStore {
         })
     }
 
-    async fn finish(
+    async fn finish_batch(
         &self,
         job_id: &str,
         batch: u32,
@@ -508,7 +508,7 @@ impl BatchLedger for MemoryStore {
         Ok(true)
     }
 
-    async fn release(&self, job_id: &str, batch: u32, attempt: u32) -> Result<(), StoreError> {
+    async fn release_batch(&self, job_id: &str, batch: u32, attempt: u32) -> Result<(), StoreError> {
         if let Some(e) = self
             .lock()
             .ledgers

@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 pub use crate::domain::bulk::BatchRef;
 pub use dynamo::{CONFLICT_RETRY, DynamoStore};
 pub use jobs::{
-    AcceptedByPlivo, BatchLedger, BatchOutcome, BatchState, ClaimOutcome, CreateJob, IntakeCounts,
+    AcceptedByPlivo, BatchLedger, BatchOutcome, BatchState, BatchClaim, CreateJob, IntakeCounts,
     JobRecord, JobSpec, JobStore, LedgerEntry, StatusCounts,
 };
 pub use memory::MemoryStore;
@@ -116,17 +116,17 @@ pub struct StoredResponse {
     pub body: String,
 }
 
-/// What `begin` found under a key.
+/// What claiming a key found (see [`IdempotencyStore::claim_key`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum IdempotencyBegin {
-    /// The key was free (or expired): this request owns it now.
-    Started,
+pub enum KeyClaim {
+    /// The key was free (or expired): this request holds it now.
+    Claimed,
     /// The same request finished before: answer with its response, do nothing else.
     Replay(StoredResponse),
     /// The key was used for a different request.
     Mismatch,
     /// The same request is still running, or ended without recording an outcome. A stale one
-    /// may be taken over with [`IdempotencyStore::take_over`], passing this `started_at`.
+    /// may be taken over with [`IdempotencyStore::take_over_key`], passing this `started_at`.
     InProgress { started_at: DateTime<Utc> },
 }
 
@@ -136,20 +136,20 @@ pub enum IdempotencyBegin {
 pub trait IdempotencyStore: Send + Sync {
     /// Claims `key` for a request with `request_hash`, held by `owner`, or reports what holds
     /// it. Records are kept for [`IDEMPOTENCY_TTL_HOURS`].
-    fn begin(
+    fn claim_key(
         &self,
         key: &str,
         request_hash: &str,
         owner: &str,
         now: DateTime<Utc>,
-    ) -> impl Future<Output = Result<IdempotencyBegin, StoreError>> + Send;
+    ) -> impl Future<Output = Result<KeyClaim, StoreError>> + Send;
 
     /// Takes over a key whose request ended without an outcome: replaces the in-progress
-    /// record for `request_hash` that `begin` reported as started at `stale_started_at` with
+    /// record for `request_hash` that `claim_key` reported as started at `stale_started_at` with
     /// one held by `owner`, started `now`. One conditional write: of concurrent callers that
     /// read the same record exactly one wins (`true`); the others, and a caller whose record
-    /// has changed since (completed, released, taken over), get `false` and change nothing.
-    fn take_over(
+    /// has changed since (finished, released, taken over), get `false` and change nothing.
+    fn take_over_key(
         &self,
         key: &str,
         request_hash: &str,
@@ -160,7 +160,7 @@ pub trait IdempotencyStore: Send + Sync {
 
     /// Stores the response for replay if `owner` still holds the key in progress. Returns
     /// false (and changes nothing) when it does not: another request took the key over.
-    fn complete(
+    fn finish_key(
         &self,
         key: &str,
         request_hash: &str,
@@ -171,7 +171,7 @@ pub trait IdempotencyStore: Send + Sync {
 
     /// Frees a key whose request ended with nothing sent, so a retry may try again; only if
     /// `owner` still holds it in progress (never another request's claim or a stored answer).
-    fn release(
+    fn release_key(
         &self,
         key: &str,
         owner: &str,
