@@ -107,6 +107,20 @@ pub struct LedgerEntry {
 }
 
 impl LedgerEntry {
+    /// A batch as job creation writes it: `pending`, never claimed nor enqueued.
+    pub fn pending(batch: u32, recipients: Vec<PhoneNumber>) -> Self {
+        Self {
+            batch,
+            state: BatchState::Pending,
+            enqueued: false,
+            attempts: 0,
+            lease_until: None,
+            recipients,
+            message_uuids: Vec::new(),
+            error: None,
+        }
+    }
+
     /// Never claimed nor enqueued: nothing can have sent it, so creating the job may rewrite
     /// or remove it.
     pub fn is_untouched(&self) -> bool {
@@ -159,6 +173,29 @@ pub struct JobRecord {
 }
 
 impl JobRecord {
+    /// The job as committing `spec` at `now` writes it: no batch ended yet.
+    pub fn new(spec: &JobSpec, now: DateTime<Utc>) -> Self {
+        Self {
+            job_id: spec.job_id.clone(),
+            text: spec.text.clone(),
+            from: spec.from.to_string(),
+            reference: spec.reference.clone(),
+            encoding: spec.encoding.as_str().to_owned(),
+            segments: spec.segments,
+            counts: spec.counts,
+            callback_url: spec.callback_url.clone(),
+            batches_total: spec.batches.len() as u32,
+            batches_sent: 0,
+            batches_failed: 0,
+            batches_unknown: 0,
+            messages_accepted: 0,
+            sent_batches: BTreeSet::new(),
+            plivo_invalid: 0,
+            created_at: now,
+            updated_at: now,
+        }
+    }
+
     pub fn batches_ended(&self) -> u32 {
         self.batches_sent + self.batches_failed + self.batches_unknown
     }

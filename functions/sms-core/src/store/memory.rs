@@ -6,14 +6,14 @@ use std::{
     sync::{Mutex, MutexGuard},
 };
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Utc};
 
+use super::keys::Retention;
 use super::{
-    AcceptedMessage, BatchLedger, BatchOutcome, BatchRef, BatchState, ChangeOutcome, BatchClaim,
-    CreateJob, CurrentStatus, DeliveryReport, IDEMPOTENCY_TTL_HOURS, KeyClaim,
-    IdempotencyStore, JobRecord, JobSpec, JobStore, LedgerEntry, MessageRecord, MessageStore,
-    ReportEffect, ReportStore, SeenOnce, Sighting, StatusCounts, StoreError, StoredResponse,
-    SuppressionChange, SuppressionList,
+    AcceptedMessage, BatchClaim, BatchLedger, BatchOutcome, BatchRef, BatchState, ChangeOutcome,
+    CreateJob, CurrentStatus, DeliveryReport, IdempotencyStore, JobRecord, JobSpec, JobStore,
+    KeyClaim, LedgerEntry, MessageRecord, MessageStore, ReportEffect, ReportStore, SeenOnce,
+    Sighting, StatusCounts, StoreError, StoredResponse, SuppressionChange, SuppressionList,
 };
 use crate::domain::phone::PhoneNumber;
 
@@ -32,7 +32,7 @@ impl IdemEntry {
             request_hash: request_hash.to_owned(),
             owner: owner.to_owned(),
             started_at: now,
-            expires_at: now + Duration::hours(IDEMPOTENCY_TTL_HOURS),
+            expires_at: Retention::Idempotency.expires(now),
             response: None,
         }
     }
@@ -188,7 +188,7 @@ impl IdempotencyStore for MemoryStore {
             request_hash: request_hash.to_owned(),
             owner: owner.to_owned(),
             started_at: entry.started_at,
-            expires_at: now + Duration::hours(IDEMPOTENCY_TTL_HOURS),
+            expires_at: Retention::Idempotency.expires(now),
             response: Some(response.clone()),
         };
         Ok(true)
@@ -220,7 +220,8 @@ impl State {
     }
 
     fn record_sighting(&mut self, sighting: Sighting<'_>, now: DateTime<Utc>) {
-        self.seen.insert(sighting.key(), now + sighting.ttl());
+        self.seen
+            .insert(sighting.key(), sighting.retention().expires(now));
     }
 }
 
@@ -338,19 +339,7 @@ impl JobStore for MemoryStore {
                 conflict = true;
                 continue;
             }
-            ledger.insert(
-                batch,
-                LedgerEntry {
-                    batch,
-                    state: BatchState::Pending,
-                    enqueued: false,
-                    attempts: 0,
-                    lease_until: None,
-                    recipients: recipients.clone(),
-                    message_uuids: Vec::new(),
-                    error: None,
-                },
-            );
+            ledger.insert(batch, LedgerEntry::pending(batch, recipients.clone()));
         }
         if conflict {
             return Ok(CreateJob::Conflict);
@@ -372,28 +361,9 @@ impl JobStore for MemoryStore {
         if state.jobs.contains_key(&spec.job_id) {
             return Ok(CreateJob::Conflict);
         }
-        state.jobs.insert(
-            spec.job_id.clone(),
-            JobRecord {
-                job_id: spec.job_id.clone(),
-                text: spec.text.clone(),
-                from: spec.from.to_string(),
-                reference: spec.reference.clone(),
-                encoding: spec.encoding.as_str().to_owned(),
-                segments: spec.segments,
-                counts: spec.counts,
-                callback_url: spec.callback_url.clone(),
-                batches_total: spec.batches.len() as u32,
-                batches_sent: 0,
-                batches_failed: 0,
-                batches_unknown: 0,
-                messages_accepted: 0,
-                sent_batches: Default::default(),
-                plivo_invalid: 0,
-                created_at: now,
-                updated_at: now,
-            },
-        );
+        state
+            .jobs
+            .insert(spec.job_id.clone(), JobRecord::new(spec, now));
         Ok(CreateJob::Created)
     }
 
@@ -508,7 +478,12 @@ impl BatchLedger for MemoryStore {
         Ok(true)
     }
 
-    async fn release_batch(&self, job_id: &str, batch: u32, attempt: u32) -> Result<(), StoreError> {
+    async fn release_batch(
+        &self,
+        job_id: &str,
+        batch: u32,
+        attempt: u32,
+    ) -> Result<(), StoreError> {
         if let Some(e) = self
             .lock()
             .ledgers

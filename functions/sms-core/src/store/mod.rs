@@ -2,12 +2,10 @@
 //! DynamoDB adapter and an in-memory one for handler tests. Handlers depend on the traits only.
 
 mod dynamo;
-mod dynamo_jobs;
-mod dynamo_reports;
 mod jobs;
+pub mod keys;
 mod memory;
 mod reports;
-pub mod schema;
 
 use std::{collections::HashSet, future::Future};
 
@@ -15,9 +13,9 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 pub use crate::domain::bulk::BatchRef;
-pub use dynamo::{CONFLICT_RETRY, DynamoStore};
+pub use dynamo::{CONFLICT_RETRY, DynamoStore, schema};
 pub use jobs::{
-    AcceptedByPlivo, BatchLedger, BatchOutcome, BatchState, BatchClaim, CreateJob, IntakeCounts,
+    AcceptedByPlivo, BatchClaim, BatchLedger, BatchOutcome, BatchState, CreateJob, IntakeCounts,
     JobRecord, JobSpec, JobStore, LedgerEntry, StatusCounts,
 };
 pub use memory::MemoryStore;
@@ -178,7 +176,7 @@ pub trait IdempotencyStore: Send + Sync {
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 }
 
-pub const IDEMPOTENCY_TTL_HOURS: i64 = 24;
+pub use keys::IDEMPOTENCY_TTL_HOURS;
 
 /// Why a number is on the suppression list.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -250,7 +248,7 @@ pub trait SuppressionList: Send + Sync {
 
     /// Applies `change` unless a later one is on record or its message was applied before.
     /// The message's once-record and the number's new state are written together: either
-    /// both or neither. `now` dates the once-record ([`Sighting::ttl`]).
+    /// both or neither. `now` dates the once-record ([`Sighting::retention`]).
     fn change(
         &self,
         change: &SuppressionChange<'_>,
@@ -290,18 +288,16 @@ impl Sighting<'_> {
     /// The record's partition key.
     pub fn key(&self) -> String {
         match self {
-            Self::SignatureNonce(nonce) => format!("NONCE#{nonce}"),
-            Self::InboundMessage(uuid) => format!("INBOUND#{uuid}"),
+            Self::SignatureNonce(nonce) => keys::nonce(nonce),
+            Self::InboundMessage(uuid) => keys::inbound(uuid),
         }
     }
 
-    /// How long the record is kept. Plivo retries a callback within hours; a nonce is kept a
-    /// day (a V2 replay after that is the reason V2 is off by default), an inbound message a
-    /// week (after that the suppression record's ordering still refuses an older change).
-    pub fn ttl(&self) -> chrono::Duration {
+    /// How long the record is kept.
+    pub fn retention(&self) -> keys::Retention {
         match self {
-            Self::SignatureNonce(_) => chrono::Duration::days(1),
-            Self::InboundMessage(_) => chrono::Duration::days(7),
+            Self::SignatureNonce(_) => keys::Retention::Nonce,
+            Self::InboundMessage(_) => keys::Retention::InboundMessage,
         }
     }
 }

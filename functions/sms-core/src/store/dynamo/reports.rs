@@ -1,18 +1,20 @@
-//! Delivery reports in DynamoDB: the message's `STATUS` item and the job's counter shards
+//! [`ReportStore`] in DynamoDB: the message's `STATUS` item and the job's counter shards
 //! (`COUNT#<shard>`: a number per counted status, `seen_<batch>` per batch, `expires_at`).
 
-use crate::domain::status::{advances, count_changes};
 use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem, Update};
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Utc};
 
 use super::{
-    BatchRef, CurrentStatus, DeliveryReport, MessageStatus, ReportEffect, ReportStore, StoreError,
-    counter_shard,
-    dynamo::{
-        Cancellation, DynamoStore, MESSAGE_RETENTION_DAYS, backend, cancellation, get_n, get_s,
-        message_pk, n, s,
+    Cancellation, DynamoStore, backend, build_error, cancellation,
+    ext::{ItemExt, expiry, key, n, s, time},
+};
+use crate::{
+    domain::status::{advances, count_changes},
+    store::{
+        BatchRef, CurrentStatus, DeliveryReport, MessageStatus, ReportEffect, ReportStore,
+        StoreError, counter_shard,
+        keys::{self, Retention},
     },
-    dynamo_jobs::job_pk,
 };
 
 /// The counter-shard attribute counting the messages of `batch` seen in reports.
@@ -26,17 +28,6 @@ pub(crate) const SEEN_PREFIX: &str = "seen_";
 /// one message (Plivo sends one per status change, so contention is rare). Conflicts with
 /// other messages' reports on the shared counter item are retried separately, with backoff.
 const MAX_TRIES: u32 = 5;
-
-fn expiry(now: DateTime<Utc>) -> AttributeValue {
-    n((now + Duration::days(MESSAGE_RETENTION_DAYS)).timestamp())
-}
-
-fn build_error(e: impl std::fmt::Display) -> StoreError {
-    StoreError::Backend {
-        operation: "TransactWriteItems",
-        reason: e.to_string(),
-    }
-}
 
 impl DynamoStore {
     fn status_update(
@@ -61,14 +52,17 @@ impl DynamoStore {
             "expires_at = if_not_exists(expires_at, :exp)",
         ];
         let mut update = Update::builder()
-            .table_name(self.table())
-            .set_key(Some(Self::key(message_pk(&report.message_uuid), "STATUS")))
+            .table_name(&self.table)
+            .set_key(Some(key(
+                keys::message(&report.message_uuid),
+                keys::MESSAGE_STATUS,
+            )))
             .expression_attribute_names("#status", "status")
             .expression_attribute_values(":status", s(report.status.as_str()))
             .expression_attribute_values(":rank", n(report.status.rank()))
             .expression_attribute_values(":next", n(version.unwrap_or(0) + 1))
-            .expression_attribute_values(":now", s(now.to_rfc3339()))
-            .expression_attribute_values(":exp", expiry(now));
+            .expression_attribute_values(":now", time(now))
+            .expression_attribute_values(":exp", expiry(Retention::Message, now));
         if report.error_code.is_none() {
             update = update.expression_attribute_names("#err", "error_code");
         }
@@ -119,7 +113,7 @@ impl DynamoStore {
         update
             .update_expression(format!("SET {}{remove}", all.join(", ")))
             .build()
-            .map_err(build_error)
+            .map_err(|e| build_error("TransactWriteItems", e))
     }
 
     /// The counter shard's changes: the status moves, and +1 seen in the batch for the
@@ -138,12 +132,12 @@ impl DynamoStore {
             return Ok(None);
         }
         let mut update = Update::builder()
-            .table_name(self.table())
-            .set_key(Some(Self::key(
-                job_pk(&batch.job_id),
-                &format!("COUNT#{:02}", counter_shard(uuid)),
+            .table_name(&self.table)
+            .set_key(Some(key(
+                keys::job(&batch.job_id),
+                &keys::counter(counter_shard(uuid)),
             )))
-            .expression_attribute_values(":exp", expiry(now));
+            .expression_attribute_values(":exp", expiry(Retention::Message, now));
         let mut adds = Vec::new();
         for (i, (status, delta)) in changes.into_iter().enumerate() {
             adds.push(format!("#s{i} :d{i}"));
@@ -164,7 +158,7 @@ impl DynamoStore {
                     adds.join(", ")
                 ))
                 .build()
-                .map_err(build_error)?,
+                .map_err(|e| build_error("TransactWriteItems", e))?,
         ))
     }
 }
@@ -179,12 +173,14 @@ impl ReportStore for DynamoStore {
         let job_id = batch.map(|b| b.job_id.as_str());
         let (mut changed_under_us, mut conflicts) = (0, 0);
         while changed_under_us < MAX_TRIES {
-            let item = self.get(message_pk(&report.message_uuid), "STATUS").await?;
+            let item = self
+                .get(keys::message(&report.message_uuid), keys::MESSAGE_STATUS)
+                .await?;
             let current = item.as_ref().and_then(|i| {
-                let status = get_s(i, "status").and_then(|v| MessageStatus::parse(&v))?;
+                let status = i.string("status").and_then(|v| MessageStatus::parse(&v))?;
                 Some(CurrentStatus {
                     status,
-                    sequence: get_n(i, "sequence"),
+                    sequence: i.number("sequence"),
                 })
             });
             if !advances(current, report) {
@@ -192,9 +188,9 @@ impl ReportStore for DynamoStore {
             }
             let version = item
                 .as_ref()
-                .map(|i| get_n::<u64>(i, "version").unwrap_or(0));
+                .map(|i| i.number::<u64>("version").unwrap_or(0));
             let from = current.map(|c| c.status);
-            let mut tx = self.client().transact_write_items().transact_items(
+            let mut tx = self.client.transact_write_items().transact_items(
                 TransactWriteItem::builder()
                     .update(self.status_update(report, job_id, version, now)?)
                     .build(),

@@ -1,117 +1,26 @@
-//! Jobs, the batch ledger and job counters in DynamoDB. Item layout under `JOB#<job_id>`:
-//! `JOB` (the job and its batch counters), `BATCH#<index>` (ledger, index zero-padded so
-//! items sort in batch order), `COUNT#<shard>` (message counts by status and messages seen
-//! per batch, see `dynamo_reports`).
+//! [`JobStore`] and [`BatchLedger`] in DynamoDB. Item layout under `JOB#<job_id>`: `JOB`
+//! (the job and its batch counters), `BATCH#<index>` (the ledger), `COUNT#<shard>` (message
+//! counts by status and messages seen per batch, written in `reports`).
 
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, TransactWriteItem, Update};
-use chrono::{DateTime, Duration, TimeZone, Utc};
+use chrono::{DateTime, Utc};
 use futures::{StreamExt, TryStreamExt, stream};
 
 use super::{
-    BatchLedger, BatchOutcome, BatchState, BatchClaim, CreateJob, IntakeCounts, JobRecord,
-    JobSpec, JobStore, LedgerEntry, MessageStatus, StatusCounts, StoreError,
-    dynamo::{
-        Cancellation, DynamoStore, Item, MESSAGE_RETENTION_DAYS, WRITE_CONCURRENCY, backend,
-        cancellation, corrupt, get_n, get_s, get_time, is_condition_failure, n, s,
+    Cancellation, DynamoStore, WRITE_CONCURRENCY, backend, build_error, cancellation,
+    ext::{
+        Item, ItemExt, corrupt, job_from_item, job_item, key, ledger_from_item, ledger_item, list,
+        millis, n, s,
     },
-    dynamo_reports::SEEN_PREFIX,
+    is_condition_failure,
+    reports::SEEN_PREFIX,
 };
-use crate::domain::phone::PhoneNumber;
-
-pub(crate) fn job_pk(job_id: &str) -> String {
-    format!("JOB#{job_id}")
-}
-
-fn batch_sk(batch: u32) -> String {
-    format!("BATCH#{batch:06}")
-}
-
-fn millis(t: DateTime<Utc>) -> AttributeValue {
-    n(t.timestamp_millis())
-}
-
-fn from_millis(item: &Item, key: &str) -> Option<DateTime<Utc>> {
-    get_n::<i64>(item, key).and_then(|ms| Utc.timestamp_millis_opt(ms).single())
-}
-
-fn strings(item: &Item, key: &str) -> Vec<String> {
-    item.get(key)
-        .and_then(|v| v.as_l().ok())
-        .map(|l| l.iter().filter_map(|v| v.as_s().ok().cloned()).collect())
-        .unwrap_or_default()
-}
-
-fn list(values: impl IntoIterator<Item = String>) -> AttributeValue {
-    AttributeValue::L(values.into_iter().map(AttributeValue::S).collect())
-}
-
-fn expiry(now: DateTime<Utc>) -> AttributeValue {
-    n((now + Duration::days(MESSAGE_RETENTION_DAYS)).timestamp())
-}
-
-fn ledger_from_item(item: &Item) -> Result<LedgerEntry, StoreError> {
-    let key = get_s(item, "sk").unwrap_or_default();
-    let state = get_s(item, "state")
-        .and_then(|v| BatchState::parse(&v))
-        .ok_or_else(|| corrupt(&key, "no valid state"))?;
-    let recipients = strings(item, "recipients")
-        .iter()
-        .map(|r| PhoneNumber::parse(r))
-        .collect::<Result<_, _>>()
-        .map_err(|e| corrupt(&key, &format!("recipient {e}")))?;
-    Ok(LedgerEntry {
-        batch: get_n(item, "batch").ok_or_else(|| corrupt(&key, "no batch"))?,
-        state,
-        enqueued: item
-            .get("enqueued")
-            .and_then(|v| v.as_bool().ok())
-            .copied()
-            .unwrap_or(false),
-        attempts: get_n(item, "attempts").unwrap_or(0),
-        lease_until: from_millis(item, "lease_until"),
-        recipients,
-        message_uuids: strings(item, "message_uuids"),
-        error: get_s(item, "error"),
-    })
-}
-
-fn job_from_item(item: &Item) -> Result<JobRecord, StoreError> {
-    let job_id = get_s(item, "job_id").ok_or_else(|| corrupt("JOB", "no job_id"))?;
-    let num = |k: &str| get_n::<u64>(item, k).unwrap_or(0);
-    let created_at =
-        get_time(item, "created_at").ok_or_else(|| corrupt(&job_id, "no created_at"))?;
-    Ok(JobRecord {
-        text: get_s(item, "text").unwrap_or_default(),
-        from: get_s(item, "from").unwrap_or_default(),
-        reference: get_s(item, "reference"),
-        encoding: get_s(item, "encoding").unwrap_or_default(),
-        segments: num("segments") as u32,
-        counts: IntakeCounts {
-            accepted: num("accepted"),
-            duplicates: num("duplicates"),
-            suppressed: num("suppressed"),
-            invalid: num("invalid"),
-        },
-        callback_url: get_s(item, "callback_url").unwrap_or_default(),
-        batches_total: num("batches_total") as u32,
-        batches_sent: num("batches_sent") as u32,
-        batches_failed: num("batches_failed") as u32,
-        batches_unknown: num("batches_unknown") as u32,
-        messages_accepted: num("messages_accepted"),
-        sent_batches: item
-            .get("sent_batches")
-            .and_then(|v| v.as_ns().ok())
-            .map(|ns| ns.iter().filter_map(|b| b.parse().ok()).collect())
-            .unwrap_or_default(),
-        plivo_invalid: num("plivo_invalid"),
-        updated_at: get_time(item, "updated_at").unwrap_or(created_at),
-        created_at,
-        job_id,
-    })
-}
-
-/// The highest batch index `batch_sk` can spell.
-const LAST_BATCH: u32 = 999_999;
+use crate::store::{
+    BatchClaim, BatchLedger, BatchOutcome, BatchState, CreateJob, JobRecord, JobSpec, JobStore,
+    LedgerEntry, MessageStatus, StatusCounts, StoreError,
+    jobs::missing_ledger_item,
+    keys::{self, LAST_BATCH},
+};
 
 /// A ledger item that was never claimed nor enqueued (see `LedgerEntry::is_untouched`).
 const UNTOUCHED: &str = "#state = :pending AND attempts = :zero AND enqueued = :false";
@@ -136,25 +45,14 @@ impl DynamoStore {
     async fn put_ledger_item(
         &self,
         job_id: &str,
-        batch: u32,
-        recipients: &[PhoneNumber],
+        entry: &LedgerEntry,
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
-        let mut item = Self::key(job_pk(job_id), &batch_sk(batch));
-        item.insert("batch".into(), n(batch));
-        item.insert("state".into(), s(BatchState::Pending.as_str()));
-        item.insert("enqueued".into(), AttributeValue::Bool(false));
-        item.insert("attempts".into(), n(0));
-        item.insert(
-            "recipients".into(),
-            list(recipients.iter().map(|r| r.to_string())),
-        );
-        item.insert("expires_at".into(), expiry(now));
         let put = self
-            .client()
+            .client
             .put_item()
-            .table_name(self.table())
-            .set_item(Some(item))
+            .table_name(&self.table)
+            .set_item(Some(ledger_item(job_id, entry, now)))
             .condition_expression(format!("attribute_not_exists(pk) OR ({UNTOUCHED})"))
             .set_expression_attribute_names(Some(untouched_names()))
             .set_expression_attribute_values(Some(untouched_values()))
@@ -172,8 +70,8 @@ impl DynamoStore {
         let deleted = self
             .client()
             .delete_item()
-            .table_name(self.table())
-            .set_key(Some(Self::key(job_pk(job_id), &batch_sk(batch))))
+            .table_name(&self.table)
+            .set_key(Some(key(keys::job(job_id), &keys::batch(batch))))
             .condition_expression(format!("attribute_not_exists(pk) OR ({UNTOUCHED})"))
             .set_expression_attribute_names(Some(untouched_names()))
             .set_expression_attribute_values(Some(untouched_values()))
@@ -194,50 +92,17 @@ impl DynamoStore {
         last: u32,
     ) -> Result<Vec<Item>, StoreError> {
         self.query_sort_keys(
-            job_pk(job_id),
+            keys::job(job_id),
             "sk BETWEEN :first AND :last",
-            &[(":first", batch_sk(first)), (":last", batch_sk(last))],
+            &[(":first", keys::batch(first)), (":last", keys::batch(last))],
         )
         .await
-    }
-
-    /// Every item of partition `pk` whose sort key meets `condition` (on `sk`, with `values`).
-    async fn query_sort_keys(
-        &self,
-        pk: String,
-        condition: &str,
-        values: &[(&str, String)],
-    ) -> Result<Vec<Item>, StoreError> {
-        let mut items = Vec::new();
-        let mut start = None;
-        loop {
-            let mut query = self
-                .client()
-                .query()
-                .table_name(self.table())
-                .key_condition_expression(format!("pk = :pk AND {condition}"))
-                .expression_attribute_values(":pk", s(pk.clone()));
-            for (name, value) in values {
-                query = query.expression_attribute_values(*name, s(value));
-            }
-            let out = query
-                .consistent_read(true)
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(|e| backend("Query", e))?;
-            items.extend(out.items.unwrap_or_default());
-            match out.last_evaluated_key {
-                Some(k) if !k.is_empty() => start = Some(k),
-                _ => return Ok(items),
-            }
-        }
     }
 }
 
 impl JobStore for DynamoStore {
     async fn get_job(&self, job_id: &str) -> Result<Option<JobRecord>, StoreError> {
-        self.get(job_pk(job_id), "JOB")
+        self.get(keys::job(job_id), keys::JOB)
             .await?
             .map(|item| job_from_item(&item))
             .transpose()
@@ -253,7 +118,10 @@ impl JobStore for DynamoStore {
             .batches
             .iter()
             .enumerate()
-            .map(|(i, recipients)| self.put_ledger_item(&spec.job_id, i as u32, recipients, now))
+            .map(|(i, recipients)| {
+                let entry = LedgerEntry::pending(i as u32, recipients.clone());
+                async move { self.put_ledger_item(&spec.job_id, &entry, now).await }
+            })
             .collect();
         let written: Vec<bool> = stream::iter(writes)
             .buffer_unordered(WRITE_CONCURRENCY)
@@ -288,40 +156,12 @@ impl JobStore for DynamoStore {
         spec: &JobSpec,
         now: DateTime<Utc>,
     ) -> Result<CreateJob, StoreError> {
-        let mut job = Self::key(job_pk(&spec.job_id), "JOB");
-        let c = spec.counts;
-        for (k, v) in [
-            ("job_id", s(&spec.job_id)),
-            ("text", s(&spec.text)),
-            ("from", s(spec.from.as_str())),
-            ("encoding", s(spec.encoding.as_str())),
-            ("segments", n(spec.segments)),
-            ("accepted", n(c.accepted)),
-            ("duplicates", n(c.duplicates)),
-            ("suppressed", n(c.suppressed)),
-            ("invalid", n(c.invalid)),
-            ("callback_url", s(&spec.callback_url)),
-            ("batches_total", n(spec.batches.len())),
-            ("batches_sent", n(0)),
-            ("batches_failed", n(0)),
-            ("batches_unknown", n(0)),
-            ("messages_accepted", n(0)),
-            ("plivo_invalid", n(0)),
-            ("created_at", s(now.to_rfc3339())),
-            ("updated_at", s(now.to_rfc3339())),
-            ("expires_at", expiry(now)),
-        ] {
-            job.insert(k.into(), v);
-        }
-        if let Some(r) = &spec.reference {
-            job.insert("reference".into(), s(r));
-        }
         // Written last: its existence says the whole ledger is there (see `jobs`).
         let put = self
             .client()
             .put_item()
-            .table_name(self.table())
-            .set_item(Some(job))
+            .table_name(&self.table)
+            .set_item(Some(job_item(&JobRecord::new(spec, now))))
             .condition_expression("attribute_not_exists(pk)")
             .send()
             .await;
@@ -350,8 +190,8 @@ impl JobStore for DynamoStore {
         let result = self
             .client()
             .update_item()
-            .table_name(self.table())
-            .set_key(Some(Self::key(job_pk(job_id), &batch_sk(batch))))
+            .table_name(&self.table)
+            .set_key(Some(key(keys::job(job_id), &keys::batch(batch))))
             .update_expression("SET enqueued = :t")
             .condition_expression("attribute_exists(pk)")
             .expression_attribute_values(":t", AttributeValue::Bool(true))
@@ -359,9 +199,7 @@ impl JobStore for DynamoStore {
             .await;
         match result {
             Ok(_) => Ok(()),
-            Err(e) if is_condition_failure(&e) => {
-                Err(super::jobs::missing_ledger_item(job_id, batch))
-            }
+            Err(e) if is_condition_failure(&e) => Err(missing_ledger_item(job_id, batch)),
             Err(e) => Err(backend("UpdateItem", e)),
         }
     }
@@ -370,14 +208,14 @@ impl JobStore for DynamoStore {
         let mut counts = StatusCounts::default();
         let shards = self
             .query_sort_keys(
-                job_pk(job_id),
+                keys::job(job_id),
                 "begins_with(sk, :prefix)",
-                &[(":prefix", "COUNT#".to_owned())],
+                &[(":prefix", keys::COUNTER_PREFIX.to_owned())],
             )
             .await?;
         for item in shards {
             for status in MessageStatus::ALL {
-                counts.add(status, get_n::<i64>(&item, status.as_str()).unwrap_or(0));
+                counts.add(status, item.number::<i64>(status.as_str()).unwrap_or(0));
             }
             for (name, value) in &item {
                 if let Some(batch) = name
@@ -404,8 +242,8 @@ impl BatchLedger for DynamoStore {
         let claimed = self
             .client()
             .update_item()
-            .table_name(self.table())
-            .set_key(Some(Self::key(job_pk(job_id), &batch_sk(batch))))
+            .table_name(&self.table)
+            .set_key(Some(key(keys::job(job_id), &keys::batch(batch))))
             .update_expression(
                 "SET #state = :sending, lease_until = :lease, claimed_at = :now ADD attempts :one",
             )
@@ -424,14 +262,14 @@ impl BatchLedger for DynamoStore {
                 let attempt = out
                     .attributes
                     .as_ref()
-                    .and_then(|a| get_n(a, "attempts"))
-                    .ok_or_else(|| corrupt(&batch_sk(batch), "no attempts after claim"))?;
+                    .and_then(|a| a.number("attempts"))
+                    .ok_or_else(|| corrupt(&keys::batch(batch), "no attempts after claim"))?;
                 return Ok(BatchClaim::Claimed { attempt });
             }
             Err(e) if is_condition_failure(&e) => {}
             Err(e) => return Err(backend("UpdateItem", e)),
         }
-        let Some(item) = self.get(job_pk(job_id), &batch_sk(batch)).await? else {
+        let Some(item) = self.get(keys::job(job_id), &keys::batch(batch)).await? else {
             return Ok(BatchClaim::Missing);
         };
         Ok(ledger_from_item(&item)?.claim_refusal(now))
@@ -447,8 +285,8 @@ impl BatchLedger for DynamoStore {
     ) -> Result<bool, StoreError> {
         let state = outcome.state();
         let mut ledger = Update::builder()
-            .table_name(self.table())
-            .set_key(Some(Self::key(job_pk(job_id), &batch_sk(batch))))
+            .table_name(&self.table)
+            .set_key(Some(key(keys::job(job_id), &keys::batch(batch))))
             .condition_expression("#state = :sending AND attempts = :attempt")
             .expression_attribute_names("#state", "state")
             .expression_attribute_values(":sending", s(BatchState::Sending.as_str()))
@@ -456,8 +294,8 @@ impl BatchLedger for DynamoStore {
             .expression_attribute_values(":final", s(state.as_str()))
             .expression_attribute_values(":now", s(now.to_rfc3339()));
         let mut job = Update::builder()
-            .table_name(self.table())
-            .set_key(Some(Self::key(job_pk(job_id), "JOB")))
+            .table_name(&self.table)
+            .set_key(Some(key(keys::job(job_id), keys::JOB)))
             .expression_attribute_values(":one", n(1))
             .expression_attribute_values(":now", s(now.to_rfc3339()));
         let (ledger_set, job_add) = match outcome {
@@ -501,18 +339,12 @@ impl BatchLedger for DynamoStore {
         let ledger = ledger
             .update_expression(format!("{ledger_set} REMOVE lease_until"))
             .build()
-            .map_err(|e| StoreError::Backend {
-                operation: "TransactWriteItems",
-                reason: e.to_string(),
-            })?;
+            .map_err(|e| build_error("TransactWriteItems", e))?;
         let job = job
             .update_expression(format!("{job_add} SET updated_at = :now"))
             .condition_expression("attribute_exists(pk)")
             .build()
-            .map_err(|e| StoreError::Backend {
-                operation: "TransactWriteItems",
-                reason: e.to_string(),
-            })?;
+            .map_err(|e| build_error("TransactWriteItems", e))?;
         let mut conflicts = 0;
         loop {
             let result = self
@@ -543,12 +375,17 @@ impl BatchLedger for DynamoStore {
         }
     }
 
-    async fn release_batch(&self, job_id: &str, batch: u32, attempt: u32) -> Result<(), StoreError> {
+    async fn release_batch(
+        &self,
+        job_id: &str,
+        batch: u32,
+        attempt: u32,
+    ) -> Result<(), StoreError> {
         let result = self
             .client()
             .update_item()
-            .table_name(self.table())
-            .set_key(Some(Self::key(job_pk(job_id), &batch_sk(batch))))
+            .table_name(&self.table)
+            .set_key(Some(key(keys::job(job_id), &keys::batch(batch))))
             .update_expression("SET #state = :pending REMOVE lease_until")
             .condition_expression("#state = :sending AND attempts = :attempt")
             .expression_attribute_names("#state", "state")

@@ -15,10 +15,9 @@ use aws_sdk_dynamodb::{
     },
 };
 
-use super::{StoreError, dynamo::backend};
-
-/// The item attribute DynamoDB's TTL reads (epoch seconds).
-pub const TTL_ATTRIBUTE: &str = "expires_at";
+use super::backend;
+use crate::store::StoreError;
+pub use crate::store::keys::TTL_ATTRIBUTE;
 
 /// How long [`create_table`] waits for the table to become `ACTIVE`.
 const ACTIVE_TIMEOUT: Duration = Duration::from_secs(120);

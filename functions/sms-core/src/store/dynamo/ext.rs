@@ -1,0 +1,500 @@
+//! Attribute conversions: reading an item ([`ItemExt`]), spelling attribute values, and each
+//! record's item in both directions, side by side so that what is written and what is read
+//! back are checked against each other in one place (the tests at the end).
+
+use std::{collections::HashMap, str::FromStr};
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use chrono::{DateTime, TimeZone, Utc};
+
+use crate::{
+    domain::phone::PhoneNumber,
+    store::{
+        AcceptedMessage, BatchState, IntakeCounts, JobRecord, KeyClaim, LedgerEntry, MessageRecord,
+        MessageStatus, Sighting, StoreError, StoredResponse, SuppressionChange,
+        keys::{self, Retention, TTL_ATTRIBUTE},
+    },
+};
+
+pub(crate) type Item = HashMap<String, AttributeValue>;
+
+/// Typed reads of an item's attributes. A missing attribute, or one of another type, reads
+/// as `None` (or empty): what is required is decided by each record's conversion.
+pub(crate) trait ItemExt {
+    fn string(&self, name: &str) -> Option<String>;
+    fn number<T: FromStr>(&self, name: &str) -> Option<T>;
+    fn flag(&self, name: &str) -> Option<bool>;
+    /// An RFC 3339 string.
+    fn time(&self, name: &str) -> Option<DateTime<Utc>>;
+    /// Epoch milliseconds, a number (so a condition can compare it).
+    fn millis(&self, name: &str) -> Option<DateTime<Utc>>;
+    /// A list of strings.
+    fn strings(&self, name: &str) -> Vec<String>;
+    /// A number set.
+    fn numbers<T: FromStr>(&self, name: &str) -> Vec<T>;
+}
+
+impl ItemExt for Item {
+    fn string(&self, name: &str) -> Option<String> {
+        self.get(name).and_then(|v| v.as_s().ok()).cloned()
+    }
+
+    fn number<T: FromStr>(&self, name: &str) -> Option<T> {
+        self.get(name)
+            .and_then(|v| v.as_n().ok())
+            .and_then(|v| v.parse().ok())
+    }
+
+    fn flag(&self, name: &str) -> Option<bool> {
+        self.get(name).and_then(|v| v.as_bool().ok()).copied()
+    }
+
+    fn time(&self, name: &str) -> Option<DateTime<Utc>> {
+        self.string(name)
+            .and_then(|v| DateTime::parse_from_rfc3339(&v).ok())
+            .map(|t| t.with_timezone(&Utc))
+    }
+
+    fn millis(&self, name: &str) -> Option<DateTime<Utc>> {
+        self.number::<i64>(name)
+            .and_then(|ms| Utc.timestamp_millis_opt(ms).single())
+    }
+
+    fn strings(&self, name: &str) -> Vec<String> {
+        self.get(name)
+            .and_then(|v| v.as_l().ok())
+            .map(|l| l.iter().filter_map(|v| v.as_s().ok().cloned()).collect())
+            .unwrap_or_default()
+    }
+
+    fn numbers<T: FromStr>(&self, name: &str) -> Vec<T> {
+        self.get(name)
+            .and_then(|v| v.as_ns().ok())
+            .map(|ns| ns.iter().filter_map(|v| v.parse().ok()).collect())
+            .unwrap_or_default()
+    }
+}
+
+pub(crate) fn s(v: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(v.into())
+}
+
+pub(crate) fn n(v: impl ToString) -> AttributeValue {
+    AttributeValue::N(v.to_string())
+}
+
+pub(crate) fn time(t: DateTime<Utc>) -> AttributeValue {
+    s(t.to_rfc3339())
+}
+
+pub(crate) fn millis(t: DateTime<Utc>) -> AttributeValue {
+    n(t.timestamp_millis())
+}
+
+pub(crate) fn list(values: impl IntoIterator<Item = String>) -> AttributeValue {
+    AttributeValue::L(values.into_iter().map(AttributeValue::S).collect())
+}
+
+/// The TTL attribute's value for a record of `retention` written at `now`.
+pub(crate) fn expiry(retention: Retention, now: DateTime<Utc>) -> AttributeValue {
+    n(retention.expires(now).timestamp())
+}
+
+/// An item holding only its key.
+pub(crate) fn key(pk: String, sk: &str) -> Item {
+    HashMap::from([("pk".to_owned(), s(pk)), ("sk".to_owned(), s(sk))])
+}
+
+pub(crate) fn corrupt(key: &str, reason: &str) -> StoreError {
+    StoreError::Corrupt {
+        key: key.to_owned(),
+        reason: reason.to_owned(),
+    }
+}
+
+// Messages: `MSG` holds the facts written when Plivo accepted the message, `STATUS` what
+// delivery reports have said since (written in `dynamo::reports`).
+
+pub(crate) fn message_facts_item(m: &AcceptedMessage, now: DateTime<Utc>) -> Item {
+    let mut item = key(keys::message(&m.message_uuid), keys::MESSAGE_FACTS);
+    item.insert("message_uuid".into(), s(&m.message_uuid));
+    item.insert("from".into(), s(m.from.as_str()));
+    item.insert("encoding".into(), s(m.encoding.as_str()));
+    item.insert("segments".into(), n(m.segments));
+    item.insert("created_at".into(), time(now));
+    item.insert(TTL_ATTRIBUTE.into(), expiry(Retention::Message, now));
+    if let Some(to) = &m.to {
+        item.insert("to".into(), s(to.as_str()));
+    }
+    if let Some(job) = &m.job_id {
+        item.insert("job_id".into(), s(job));
+    }
+    if let Some(r) = &m.reference {
+        item.insert("reference".into(), s(r));
+    }
+    item
+}
+
+/// The merged view of a message from its two items. Either may be missing: a report can
+/// arrive before the sender has written `MSG`.
+pub(crate) fn message_from_items(
+    uuid: &str,
+    facts: Option<&Item>,
+    status: Option<&Item>,
+) -> Result<Option<MessageRecord>, StoreError> {
+    if facts.is_none() && status.is_none() {
+        return Ok(None);
+    }
+    let pick = |name: &str| {
+        facts
+            .and_then(|i| i.string(name))
+            .or_else(|| status.and_then(|i| i.string(name)))
+    };
+    let status_value = match status.and_then(|i| i.string("status")) {
+        Some(v) => MessageStatus::parse(&v).ok_or_else(|| corrupt(uuid, "invalid status"))?,
+        None => MessageStatus::Queued,
+    };
+    let created_at = facts
+        .and_then(|i| i.time("created_at"))
+        .or_else(|| status.and_then(|i| i.time("updated_at")))
+        .ok_or_else(|| corrupt(uuid, "no created_at"))?;
+    Ok(Some(MessageRecord {
+        message_uuid: uuid.to_owned(),
+        to: pick("to"),
+        from: pick("from"),
+        job_id: pick("job_id"),
+        reference: facts.and_then(|i| i.string("reference")),
+        status: status_value,
+        sequence: status.and_then(|i| i.number("sequence")),
+        error_code: status.and_then(|i| i.string("error_code")),
+        encoding: facts.and_then(|i| i.string("encoding")),
+        segments: facts.and_then(|i| i.number("segments")),
+        units: status.and_then(|i| i.number("units")),
+        amount: status.and_then(|i| i.string("amount")),
+        updated_at: status
+            .and_then(|i| i.time("updated_at"))
+            .unwrap_or(created_at),
+        created_at,
+    }))
+}
+
+// Idempotency records: in progress (held by an owner) or finished (with the answer).
+
+pub(crate) fn key_in_progress_item(
+    record_key: &str,
+    request_hash: &str,
+    owner: &str,
+    now: DateTime<Utc>,
+) -> Item {
+    let mut item = key(keys::idempotency(record_key), keys::IDEMPOTENCY);
+    item.insert("request_hash".into(), s(request_hash));
+    item.insert("state".into(), s("in_progress"));
+    item.insert("owner".into(), s(owner));
+    item.insert("started_at".into(), time(now));
+    item.insert(TTL_ATTRIBUTE.into(), expiry(Retention::Idempotency, now));
+    item
+}
+
+pub(crate) fn key_finished_item(
+    record_key: &str,
+    request_hash: &str,
+    owner: &str,
+    response: &StoredResponse,
+    now: DateTime<Utc>,
+) -> Item {
+    let mut item = key(keys::idempotency(record_key), keys::IDEMPOTENCY);
+    item.insert("request_hash".into(), s(request_hash));
+    item.insert("state".into(), s("finished"));
+    item.insert("owner".into(), s(owner));
+    item.insert("finished_at".into(), time(now));
+    item.insert("response_status".into(), n(response.status));
+    item.insert("response_body".into(), s(&response.body));
+    item.insert(TTL_ATTRIBUTE.into(), expiry(Retention::Idempotency, now));
+    item
+}
+
+/// What a claim that found `existing` under the key reports to a request with
+/// `request_hash`.
+pub(crate) fn key_claim_from_item(
+    existing: &Item,
+    request_hash: &str,
+    now: DateTime<Utc>,
+) -> KeyClaim {
+    if existing.string("request_hash").as_deref() != Some(request_hash) {
+        return KeyClaim::Mismatch;
+    }
+    match (
+        existing.number::<u16>("response_status"),
+        existing.string("response_body"),
+    ) {
+        (Some(status), Some(body)) => KeyClaim::Replay(StoredResponse { status, body }),
+        _ => KeyClaim::InProgress {
+            started_at: existing.time("started_at").unwrap_or(now),
+        },
+    }
+}
+
+// The suppression list and once-records.
+
+/// A number's state after `change`. `changed_at` (microseconds) orders the changes.
+pub(crate) fn optout_item(change: &SuppressionChange<'_>) -> Item {
+    let mut item = key(keys::optout(change.number), keys::OPTOUT);
+    item.insert("number".into(), s(change.number.as_str()));
+    item.insert("suppressed".into(), AttributeValue::Bool(change.suppressed));
+    item.insert("source".into(), s(change.source.as_str()));
+    item.insert("changed_at".into(), n(change.at.timestamp_micros()));
+    item.insert("changed_time".into(), time(change.at));
+    if let Some(uuid) = change.message_uuid {
+        item.insert("changed_by".into(), s(uuid));
+    }
+    item
+}
+
+/// Whether an `OPTOUT` item suppresses its number. Items written before opt-ins became
+/// records (no `suppressed` attribute) were all suppressions.
+pub(crate) fn suppressed_flag(item: &Item) -> bool {
+    item.flag("suppressed").unwrap_or(true)
+}
+
+pub(crate) fn seen_item(sighting: Sighting<'_>, now: DateTime<Utc>) -> Item {
+    let mut item = key(sighting.key(), keys::SEEN);
+    item.insert("seen_at".into(), time(now));
+    item.insert(TTL_ATTRIBUTE.into(), expiry(sighting.retention(), now));
+    item
+}
+
+// Jobs and their ledger.
+
+pub(crate) fn ledger_item(job_id: &str, entry: &LedgerEntry, now: DateTime<Utc>) -> Item {
+    let mut item = key(keys::job(job_id), &keys::batch(entry.batch));
+    item.insert("batch".into(), n(entry.batch));
+    item.insert("state".into(), s(entry.state.as_str()));
+    item.insert("enqueued".into(), AttributeValue::Bool(entry.enqueued));
+    item.insert("attempts".into(), n(entry.attempts));
+    item.insert(
+        "recipients".into(),
+        list(entry.recipients.iter().map(|r| r.to_string())),
+    );
+    if !entry.message_uuids.is_empty() {
+        item.insert("message_uuids".into(), list(entry.message_uuids.clone()));
+    }
+    if let Some(until) = entry.lease_until {
+        item.insert("lease_until".into(), millis(until));
+    }
+    if let Some(error) = &entry.error {
+        item.insert("error".into(), s(error));
+    }
+    item.insert(TTL_ATTRIBUTE.into(), expiry(Retention::Message, now));
+    item
+}
+
+pub(crate) fn ledger_from_item(item: &Item) -> Result<LedgerEntry, StoreError> {
+    let key = item.string("sk").unwrap_or_default();
+    let state = item
+        .string("state")
+        .and_then(|v| BatchState::parse(&v))
+        .ok_or_else(|| corrupt(&key, "no valid state"))?;
+    let recipients = item
+        .strings("recipients")
+        .iter()
+        .map(|r| PhoneNumber::parse(r))
+        .collect::<Result<_, _>>()
+        .map_err(|e| corrupt(&key, &format!("recipient {e}")))?;
+    Ok(LedgerEntry {
+        batch: item
+            .number("batch")
+            .ok_or_else(|| corrupt(&key, "no batch"))?,
+        state,
+        enqueued: item.flag("enqueued").unwrap_or(false),
+        attempts: item.number("attempts").unwrap_or(0),
+        lease_until: item.millis("lease_until"),
+        recipients,
+        message_uuids: item.strings("message_uuids"),
+        error: item.string("error"),
+    })
+}
+
+pub(crate) fn job_item(job: &JobRecord) -> Item {
+    let mut item = key(keys::job(&job.job_id), keys::JOB);
+    let c = job.counts;
+    for (name, value) in [
+        ("job_id", s(&job.job_id)),
+        ("text", s(&job.text)),
+        ("from", s(&job.from)),
+        ("encoding", s(&job.encoding)),
+        ("segments", n(job.segments)),
+        ("accepted", n(c.accepted)),
+        ("duplicates", n(c.duplicates)),
+        ("suppressed", n(c.suppressed)),
+        ("invalid", n(c.invalid)),
+        ("callback_url", s(&job.callback_url)),
+        ("batches_total", n(job.batches_total)),
+        ("batches_sent", n(job.batches_sent)),
+        ("batches_failed", n(job.batches_failed)),
+        ("batches_unknown", n(job.batches_unknown)),
+        ("messages_accepted", n(job.messages_accepted)),
+        ("plivo_invalid", n(job.plivo_invalid)),
+        ("created_at", time(job.created_at)),
+        ("updated_at", time(job.updated_at)),
+        (TTL_ATTRIBUTE, expiry(Retention::Message, job.created_at)),
+    ] {
+        item.insert(name.into(), value);
+    }
+    // DynamoDB has no empty sets: a job with no sent batch has no `sent_batches`.
+    if !job.sent_batches.is_empty() {
+        item.insert(
+            "sent_batches".into(),
+            AttributeValue::Ns(job.sent_batches.iter().map(u32::to_string).collect()),
+        );
+    }
+    if let Some(r) = &job.reference {
+        item.insert("reference".into(), s(r));
+    }
+    item
+}
+
+pub(crate) fn job_from_item(item: &Item) -> Result<JobRecord, StoreError> {
+    let job_id = item
+        .string("job_id")
+        .ok_or_else(|| corrupt(keys::JOB, "no job_id"))?;
+    let count = |name: &str| item.number::<u64>(name).unwrap_or(0);
+    let batches = |name: &str| item.number::<u32>(name).unwrap_or(0);
+    let created_at = item
+        .time("created_at")
+        .ok_or_else(|| corrupt(&job_id, "no created_at"))?;
+    Ok(JobRecord {
+        text: item.string("text").unwrap_or_default(),
+        from: item.string("from").unwrap_or_default(),
+        reference: item.string("reference"),
+        encoding: item.string("encoding").unwrap_or_default(),
+        segments: batches("segments"),
+        counts: IntakeCounts {
+            accepted: count("accepted"),
+            duplicates: count("duplicates"),
+            suppressed: count("suppressed"),
+            invalid: count("invalid"),
+        },
+        callback_url: item.string("callback_url").unwrap_or_default(),
+        batches_total: batches("batches_total"),
+        batches_sent: batches("batches_sent"),
+        batches_failed: batches("batches_failed"),
+        batches_unknown: batches("batches_unknown"),
+        messages_accepted: count("messages_accepted"),
+        sent_batches: item.numbers("sent_batches").into_iter().collect(),
+        plivo_invalid: count("plivo_invalid"),
+        updated_at: item.time("updated_at").unwrap_or(created_at),
+        created_at,
+        job_id,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::text::Encoding;
+    use chrono::SubsecRound;
+
+    fn number(s: &str) -> PhoneNumber {
+        PhoneNumber::parse(s).unwrap()
+    }
+
+    /// Times as the items keep them: RFC 3339 keeps sub-seconds, epoch millis keep millis.
+    fn now() -> DateTime<Utc> {
+        Utc::now().trunc_subsecs(3)
+    }
+
+    #[test]
+    fn a_job_reads_back_as_written() {
+        let mut job = JobRecord {
+            job_id: "job-1".into(),
+            text: "hello".into(),
+            from: "+14155550100".into(),
+            reference: Some("ref".into()),
+            encoding: "GSM-7".into(),
+            segments: 1,
+            counts: IntakeCounts {
+                accepted: 5,
+                duplicates: 1,
+                suppressed: 2,
+                invalid: 3,
+            },
+            callback_url: "https://x.example/v1/status?job_id=job-1".into(),
+            batches_total: 3,
+            batches_sent: 1,
+            batches_failed: 1,
+            batches_unknown: 0,
+            messages_accepted: 2,
+            sent_batches: [0].into(),
+            plivo_invalid: 1,
+            created_at: now(),
+            updated_at: now(),
+        };
+        assert_eq!(job_from_item(&job_item(&job)).unwrap(), job);
+        job.sent_batches.clear();
+        job.reference = None;
+        assert_eq!(job_from_item(&job_item(&job)).unwrap(), job);
+    }
+
+    #[test]
+    fn a_ledger_entry_reads_back_as_written() {
+        let mut entry = LedgerEntry::pending(7, vec![number("+14155550101")]);
+        assert_eq!(
+            ledger_from_item(&ledger_item("j", &entry, now())).unwrap(),
+            entry
+        );
+        entry.state = BatchState::Sent;
+        entry.attempts = 2;
+        entry.enqueued = true;
+        entry.lease_until = Some(now());
+        entry.message_uuids = vec!["u1".into()];
+        entry.error = Some("boom".into());
+        assert_eq!(
+            ledger_from_item(&ledger_item("j", &entry, now())).unwrap(),
+            entry
+        );
+    }
+
+    #[test]
+    fn a_message_reads_back_from_its_facts_alone() {
+        let at = now();
+        let accepted = AcceptedMessage {
+            message_uuid: "u1".into(),
+            to: Some(number("+14155550101")),
+            from: number("+14155550100"),
+            job_id: Some("j".into()),
+            reference: None,
+            encoding: Encoding::Gsm7,
+            segments: 2,
+        };
+        let record = message_from_items("u1", Some(&message_facts_item(&accepted, at)), None)
+            .unwrap()
+            .unwrap();
+        assert_eq!(record.status, MessageStatus::Queued);
+        assert_eq!(record.to.as_deref(), Some("+14155550101"));
+        assert_eq!((record.segments, record.created_at), (Some(2), at));
+        assert_eq!(message_from_items("u1", None, None).unwrap(), None);
+    }
+
+    #[test]
+    fn a_key_replays_only_a_finished_answer_for_the_same_request() {
+        let at = now();
+        let answer = StoredResponse {
+            status: 202,
+            body: "{}".into(),
+        };
+        let started = key_in_progress_item("k", "h", "o", at);
+        assert_eq!(
+            key_claim_from_item(&started, "h", at),
+            KeyClaim::InProgress { started_at: at }
+        );
+        let finished = key_finished_item("k", "h", "o", &answer, at);
+        assert_eq!(
+            key_claim_from_item(&finished, "h", at),
+            KeyClaim::Replay(answer)
+        );
+        assert_eq!(
+            key_claim_from_item(&finished, "other", at),
+            KeyClaim::Mismatch
+        );
+    }
+}
