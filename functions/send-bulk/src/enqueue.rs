@@ -18,7 +18,6 @@ use tracing::{error, info, warn};
 
 use crate::{App, BulkRequest, BulkStore, Summary, intake};
 
-
 /// SendMessageBatch calls in flight at once.
 const ENQUEUE_CONCURRENCY: usize = 8;
 

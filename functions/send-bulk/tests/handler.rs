@@ -180,8 +180,7 @@ async fn progress_reports_batches_and_messages() {
 #[tokio::test]
 async fn progress_counts_reported_messages_of_an_unknown_batch_and_hides_nothing() {
     use sms_core::store::{
-        BatchLedger, BatchOutcome, BatchRef, BatchClaim, DeliveryReport, MessageStatus,
-        ReportStore,
+        BatchClaim, BatchLedger, BatchOutcome, BatchRef, DeliveryReport, MessageStatus, ReportStore,
     };
     // Arrange: two batches; Plivo's answer for batch 0 listed one message, batch 1's never
     // came (`unknown`), yet reports for two of its messages arrived.

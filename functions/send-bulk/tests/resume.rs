@@ -30,8 +30,8 @@ use sms_core::{
     queue::{BatchQueue, MemoryQueue, QueueEntry, QueueError},
     secrets::{SecretCache, ServiceSecret, StaticSecret},
     store::{
-        BatchState, ChangeOutcome, CreateJob, DynamoStore, KeyClaim, IdempotencyStore,
-        JobRecord, JobSpec, JobStore, LedgerEntry, StatusCounts, StoreError, StoredResponse,
+        BatchState, ChangeOutcome, CreateJob, DynamoStore, IdempotencyStore, JobRecord, JobSpec,
+        JobStore, KeyClaim, LedgerEntry, StatusCounts, StoreError, StoredResponse,
         SuppressionChange, SuppressionList, SuppressionSource,
     },
 };

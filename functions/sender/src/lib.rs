@@ -23,7 +23,7 @@ use sms_core::{
     metrics,
     plivo::{FailureClass, OutboundMessage, PlivoClient, SendFailure},
     secrets::SecretProvider,
-    store::{AcceptedMessage, BatchLedger, BatchOutcome, BatchClaim, MessageStore},
+    store::{AcceptedMessage, BatchClaim, BatchLedger, BatchOutcome, MessageStore},
 };
 use tracing::{Instrument, error, info, info_span, warn};
 

@@ -12,9 +12,9 @@ use chrono::{DateTime, Duration, Utc};
 use sms_core::{
     Encoding, PhoneNumber,
     store::{
-        AcceptedMessage, ChangeOutcome, DynamoStore, KeyClaim, IdempotencyStore,
-        MessageStatus, MessageStore, SeenOnce, Sighting, StoredResponse, SuppressionChange,
-        SuppressionList, SuppressionSource,
+        AcceptedMessage, ChangeOutcome, DynamoStore, IdempotencyStore, KeyClaim, MessageStatus,
+        MessageStore, SeenOnce, Sighting, StoredResponse, SuppressionChange, SuppressionList,
+        SuppressionSource,
     },
 };
 
@@ -233,7 +233,10 @@ mod scenarios {
             .claim_key(&in_progress, "hash-a", OWNER, now)
             .await
             .unwrap();
-        store.claim_key(&completed, "hash-a", OWNER, now).await.unwrap();
+        store
+            .claim_key(&completed, "hash-a", OWNER, now)
+            .await
+            .unwrap();
         store
             .finish_key(&completed, "hash-a", OWNER, &response, now)
             .await
@@ -257,7 +260,10 @@ mod scenarios {
             "a released key is free for any request"
         );
         assert_eq!(
-            store.claim_key(&completed, "hash-a", OWNER, now).await.unwrap(),
+            store
+                .claim_key(&completed, "hash-a", OWNER, now)
+                .await
+                .unwrap(),
             KeyClaim::Replay(response),
             "release must not forget a completed response"
         );
@@ -272,7 +278,10 @@ mod scenarios {
             .claim_key(&in_progress, "hash-a", OWNER, t0)
             .await
             .unwrap();
-        store.claim_key(&completed, "hash-a", OWNER, t0).await.unwrap();
+        store
+            .claim_key(&completed, "hash-a", OWNER, t0)
+            .await
+            .unwrap();
         store
             .finish_key(
                 &completed,
@@ -370,7 +379,10 @@ mod scenarios {
                 .unwrap()
         );
         assert_eq!(
-            store.claim_key(&key, "hash-a", "retry-3", t1).await.unwrap(),
+            store
+                .claim_key(&key, "hash-a", "retry-3", t1)
+                .await
+                .unwrap(),
             KeyClaim::InProgress { started_at: t1 },
             "still the winner's claim"
         );
@@ -381,7 +393,10 @@ mod scenarios {
                 .unwrap()
         );
         assert_eq!(
-            store.claim_key(&key, "hash-a", "retry-3", t1).await.unwrap(),
+            store
+                .claim_key(&key, "hash-a", "retry-3", t1)
+                .await
+                .unwrap(),
             KeyClaim::Replay(response("winner"))
         );
         assert!(
@@ -977,11 +992,7 @@ mod dynamo_only {
 
         // Assert
         assert_eq!(a, KeyClaim::Claimed);
-        assert_eq!(
-            b,
-            KeyClaim::Claimed,
-            "an expired response is not replayed"
-        );
+        assert_eq!(b, KeyClaim::Claimed, "an expired response is not replayed");
         let item = get(&store, &format!("IDEM#{in_progress}"), "IDEM")
             .await
             .unwrap();

@@ -8,7 +8,7 @@ use chrono::{Duration, Utc};
 use sms_core::{
     Encoding, PhoneNumber,
     store::{
-        AcceptedByPlivo, BatchLedger, BatchOutcome, BatchRef, BatchState, BatchClaim, CreateJob,
+        AcceptedByPlivo, BatchClaim, BatchLedger, BatchOutcome, BatchRef, BatchState, CreateJob,
         DeliveryReport, DynamoStore, IntakeCounts, JobSpec, JobStore, MemoryStore, MessageStatus,
         MessageStore, ReportEffect, ReportStore,
     },
@@ -132,7 +132,8 @@ async fn a_batch_is_claimed_once_and_ends_once(store: &impl Store) {
     let now = Utc::now();
     let lease = now + Duration::seconds(60);
 
-    let BatchClaim::Claimed { attempt } = store.claim_batch(&job, 0, lease, now).await.unwrap() else {
+    let BatchClaim::Claimed { attempt } = store.claim_batch(&job, 0, lease, now).await.unwrap()
+    else {
         panic!("claim")
     };
     assert!(matches!(
@@ -144,9 +145,17 @@ async fn a_batch_is_claimed_once_and_ends_once(store: &impl Store) {
         message_uuids: vec!["m1".into(), "m2".into()],
         invalid_numbers: vec!["14150000009".into()],
     };
-    assert!(store.finish_batch(&job, 0, attempt, &sent, now).await.unwrap());
     assert!(
-        !store.finish_batch(&job, 0, attempt, &sent, now).await.unwrap(),
+        store
+            .finish_batch(&job, 0, attempt, &sent, now)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .finish_batch(&job, 0, attempt, &sent, now)
+            .await
+            .unwrap(),
         "a second finish changes nothing"
     );
     assert_eq!(
@@ -192,7 +201,12 @@ async fn an_expired_claim_is_reported_and_a_released_one_can_be_claimed_again(st
     let unknown = BatchOutcome::Unknown {
         reason: "lease expired".into(),
     };
-    assert!(store.finish_batch(&job, 0, attempt, &unknown, now).await.unwrap());
+    assert!(
+        store
+            .finish_batch(&job, 0, attempt, &unknown, now)
+            .await
+            .unwrap()
+    );
     assert_eq!(
         store.get_job(&job).await.unwrap().unwrap().batches_unknown,
         1
@@ -223,7 +237,10 @@ async fn an_expired_claim_is_reported_and_a_released_one_can_be_claimed_again(st
         error: "refused".into(),
     };
     assert!(
-        !store.finish_batch(&job, 1, attempt, &failed, now).await.unwrap(),
+        !store
+            .finish_batch(&job, 1, attempt, &failed, now)
+            .await
+            .unwrap(),
         "a stale claim cannot finish"
     );
 }
@@ -363,7 +380,12 @@ async fn reports_of_an_unknown_batch_count_as_accepted_and_never_exceed_it(store
     let unknown = BatchOutcome::Unknown {
         reason: "lease expired".into(),
     };
-    assert!(store.finish_batch(&job, 1, a1, &unknown, now).await.unwrap());
+    assert!(
+        store
+            .finish_batch(&job, 1, a1, &unknown, now)
+            .await
+            .unwrap()
+    );
     apply("x1", &b1, Queued, 1).await;
     assert_eq!(figures(store, &job).await, (accepted(3, 1), 1));
     apply("x1", &b1, Delivered, 3).await;
@@ -477,7 +499,12 @@ async fn finishing_a_batch_of_a_missing_job_changes_nothing(store: &impl Store) 
         message_uuids: vec!["m1".into()],
         invalid_numbers: vec![],
     };
-    assert!(!store.finish_batch(&job, 0, attempt, &sent, now).await.unwrap());
+    assert!(
+        !store
+            .finish_batch(&job, 0, attempt, &sent, now)
+            .await
+            .unwrap()
+    );
 
     // Without its job item the ledger is not listed; a claim shows the batch still `sending`
     // under the live lease: the ledger item did not end.
@@ -535,7 +562,8 @@ async fn a_ledger_that_moved_on_is_never_rewritten(store: &impl Store) {
     let now = Utc::now();
     let lease = now + Duration::seconds(60);
     store.create_job(&spec(&job, 3), now).await.unwrap();
-    let BatchClaim::Claimed { attempt } = store.claim_batch(&job, 0, lease, now).await.unwrap() else {
+    let BatchClaim::Claimed { attempt } = store.claim_batch(&job, 0, lease, now).await.unwrap()
+    else {
         panic!("claim")
     };
     store.mark_enqueued(&job, 1).await.unwrap();
@@ -557,7 +585,12 @@ async fn a_ledger_that_moved_on_is_never_rewritten(store: &impl Store) {
         message_uuids: vec!["m1".into()],
         invalid_numbers: vec![],
     };
-    assert!(store.finish_batch(&job, 0, attempt, &sent, now).await.unwrap());
+    assert!(
+        store
+            .finish_batch(&job, 0, attempt, &sent, now)
+            .await
+            .unwrap()
+    );
 }
 
 async fn an_earlier_attempts_extra_batches_are_removed(store: &impl Store) {

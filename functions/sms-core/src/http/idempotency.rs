@@ -11,7 +11,7 @@ use tracing::{error, info, warn};
 use crate::{
     http::api::IdempotencyKey,
     http::problem::{Problem, ProblemKind},
-    store::{KeyClaim, IdempotencyStore, StoredResponse},
+    store::{IdempotencyStore, KeyClaim, StoredResponse},
 };
 
 /// Header set on a replayed answer, so clients can tell a replay from a first answer.
