@@ -6,7 +6,10 @@ use futures::{StreamExt, stream};
 use lambda_http::http::StatusCode;
 use sms_core::{
     Problem, ProblemKind,
-    domain::bulk::{BatchMessage, RecipientList},
+    domain::{
+        bulk::{BatchMessage, RecipientList},
+        ids::JobId,
+    },
     http::api,
     http::idempotency::{Answer, KeyFate},
     queue::{BatchQueue, QueueEntry, plan_calls},
@@ -29,7 +32,7 @@ struct Committed {
 
 pub async fn run<S: BulkStore, Q: BatchQueue, P: SecretProvider>(
     request: &BulkRequest,
-    job_id: &str,
+    job_id: &JobId,
     app: &App<S, Q, P>,
 ) -> Answer {
     // The key: finished once every batch is on the queue (or was before); released when
@@ -87,12 +90,10 @@ pub async fn run<S: BulkStore, Q: BatchQueue, P: SecretProvider>(
                 Err(p) => return Answer::released(p),
             };
             let spec = JobSpec {
-                job_id: job_id.to_owned(),
-                text: request.text.as_str().to_owned(),
+                job_id: job_id.clone(),
+                text: request.text.clone(),
                 from: request.from.clone(),
                 reference: request.reference.clone(),
-                encoding: intake.encoding,
-                segments: intake.segments as u32,
                 counts: intake.counts(),
                 callback_url: callback_url.clone(),
                 batches: intake.batches,
@@ -146,7 +147,7 @@ pub async fn run<S: BulkStore, Q: BatchQueue, P: SecretProvider>(
         ));
     }
     let summary = Summary::new(
-        Some(job_id),
+        Some(job_id.as_str()),
         "queued",
         committed.counts,
         committed.batches,
@@ -163,7 +164,7 @@ pub async fn run<S: BulkStore, Q: BatchQueue, P: SecretProvider>(
 /// Enqueues the batches; returns how many could not be enqueued after retries.
 async fn enqueue<S: BulkStore, Q: BatchQueue, P: SecretProvider>(
     request: &BulkRequest,
-    job_id: &str,
+    job_id: &JobId,
     callback_url: &str,
     batches: Vec<(u32, Vec<sms_core::PhoneNumber>)>,
     app: &App<S, Q, P>,
@@ -172,10 +173,10 @@ async fn enqueue<S: BulkStore, Q: BatchQueue, P: SecretProvider>(
     let mut unencoded = 0;
     for (batch, recipients) in batches {
         let message = BatchMessage {
-            job_id: job_id.to_owned(),
+            job_id: job_id.clone(),
             batch,
             from: request.from.clone(),
-            text: request.text.as_str().to_owned(),
+            text: request.text.clone(),
             recipients,
             callback_url: callback_url.to_owned(),
         };
@@ -206,7 +207,7 @@ async fn enqueue<S: BulkStore, Q: BatchQueue, P: SecretProvider>(
 /// One SendMessageBatch, re-sending only the entries SQS did not take.
 async fn send_with_retries<S: BulkStore, Q: BatchQueue, P: SecretProvider>(
     call: &[QueueEntry],
-    job_id: &str,
+    job_id: &JobId,
     app: &App<S, Q, P>,
 ) -> usize {
     let retry = RetryPolicy {

@@ -11,6 +11,7 @@ use lambda_http::{Body, Request, Response, http::Method, http::StatusCode};
 use sms_core::{
     Problem,
     config::PublicBaseUrl,
+    domain::ids::JobId,
     http::api::{self, IdempotencyKey, Route},
     http::idempotency::{self, Check, KeyedRequest, OnStale},
     queue::BatchQueue,
@@ -38,15 +39,15 @@ impl<T: IdempotencyStore + JobStore + SuppressionList> BulkStore for T {}
 /// The job's id. With an `Idempotency-Key` it follows from the key and the request, so a
 /// retry after a timeout finds the first attempt's job and finishes it instead of starting a
 /// second one.
-pub fn job_id(key: Option<&IdempotencyKey>, request: &BulkRequest) -> String {
+pub fn job_id(key: Option<&IdempotencyKey>, request: &BulkRequest) -> JobId {
     match key {
-        Some(k) => {
-            let name = format!("bulk:{}:{}", k.as_str(), idempotency::fingerprint(request));
-            uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_OID, name.as_bytes())
-        }
-        None => uuid::Uuid::new_v4(),
+        Some(k) => JobId::derived(&format!(
+            "bulk:{}:{}",
+            k.as_str(),
+            idempotency::fingerprint(request)
+        )),
+        None => JobId::random(),
     }
-    .to_string()
 }
 
 /// Serves one request; every outcome is an HTTP answer (see send-sms's `handle`).

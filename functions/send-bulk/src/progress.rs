@@ -4,6 +4,7 @@ use lambda_http::{Body, Response, http::StatusCode};
 use serde::Serialize;
 use sms_core::{
     Problem, ProblemKind,
+    domain::ids::JobId,
     http::api,
     store::{JobRecord, JobStore, MessageStatus, StatusCounts},
 };
@@ -54,7 +55,7 @@ pub fn progress<'a>(job: &'a JobRecord, counts: &StatusCounts) -> JobProgress<'a
         "queued"
     };
     JobProgress {
-        job_id: &job.job_id,
+        job_id: job.job_id.as_str(),
         status,
         accepted: job.counts.accepted,
         batches: BatchCounts {
@@ -81,12 +82,9 @@ pub fn progress<'a>(job: &'a JobRecord, counts: &StatusCounts) -> JobProgress<'a
 }
 
 pub async fn report<S: JobStore>(job_id: &str, store: &S) -> Result<Response<Body>, Problem> {
-    if uuid::Uuid::parse_str(job_id).is_err() {
-        return Err(Problem::field(
-            "job_id",
-            "must be a UUID as returned by POST /v1/bulk",
-        ));
-    }
+    let job_id = JobId::parse(job_id)
+        .map_err(|_| Problem::field("job_id", "must be a UUID as returned by POST /v1/bulk"))?;
+    let job_id = &job_id;
     let internal =
         |e: sms_core::store::StoreError| Problem::internal("the job could not be read; retry", &e);
     let job = store

@@ -1,5 +1,6 @@
 //! send-bulk handler tests: the real handler with the in-memory store and queue.
 
+use sms_core::domain::ids::JobId;
 use std::time::Duration;
 
 use lambda_http::{Body, Request, Response, http};
@@ -116,7 +117,7 @@ async fn a_job_is_split_into_batches_with_invalid_duplicate_and_suppressed_entri
             {"index": 2502, "value": "", "reason": "must be a string, not a number"},
         ])
     );
-    let job_id = body["job_id"].as_str().unwrap();
+    let job_id = &JobId::parse(body["job_id"].as_str().unwrap()).unwrap();
 
     let batches = queued(&app);
     assert_eq!(
@@ -126,7 +127,7 @@ async fn a_job_is_split_into_batches_with_invalid_duplicate_and_suppressed_entri
             .collect::<Vec<_>>(),
         [1000, 1000, 500]
     );
-    assert!(batches.iter().all(|b| b.job_id == job_id));
+    assert!(batches.iter().all(|b| &b.job_id == job_id));
     assert_eq!(
         batches[0].callback_url,
         format!("https://sms.example.com/v1/callbacks/plivo/status?job_id={job_id}")
@@ -153,9 +154,9 @@ async fn progress_reports_batches_and_messages() {
         &app,
     )
     .await;
-    let job_id = json_of(&resp)["job_id"].as_str().unwrap().to_owned();
+    let job_id = JobId::parse(json_of(&resp)["job_id"].as_str().unwrap()).unwrap();
 
-    let progress = send_bulk::handle(get(&job_id), &app).await;
+    let progress = send_bulk::handle(get(job_id.as_str()), &app).await;
 
     assert_eq!(progress.status(), 200);
     let body = json_of(&progress);
@@ -190,7 +191,7 @@ async fn progress_counts_reported_messages_of_an_unknown_batch_and_hides_nothing
         &app,
     )
     .await;
-    let job_id = json_of(&resp)["job_id"].as_str().unwrap().to_owned();
+    let job_id = JobId::parse(json_of(&resp)["job_id"].as_str().unwrap()).unwrap();
     let now = chrono::Utc::now();
     let lease = now + chrono::Duration::seconds(60);
     let outcomes = [
@@ -238,7 +239,7 @@ async fn progress_counts_reported_messages_of_an_unknown_batch_and_hides_nothing
     }
 
     // Act
-    let body = json_of(&send_bulk::handle(get(&job_id), &app).await);
+    let body = json_of(&send_bulk::handle(get(job_id.as_str()), &app).await);
 
     // Assert: the statuses sum to what Plivo is known to have accepted.
     assert_eq!(

@@ -7,6 +7,7 @@
 //!
 //! Needs moto: run through `make test` or `infra/with-moto.sh cargo test`.
 
+use sms_core::domain::ids::JobId;
 use std::{
     collections::HashSet,
     pin::pin,
@@ -140,7 +141,7 @@ impl IdempotencyStore for Paused {
 }
 
 impl JobStore for Paused {
-    async fn get_job(&self, job_id: &str) -> Result<Option<JobRecord>, StoreError> {
+    async fn get_job(&self, job_id: &JobId) -> Result<Option<JobRecord>, StoreError> {
         let job = self.inner.get_job(job_id).await;
         self.gate.pass(Step::AfterGetJob).await;
         job
@@ -168,15 +169,15 @@ impl JobStore for Paused {
         self.inner.commit_job(spec, now).await
     }
 
-    async fn ledger(&self, job_id: &str) -> Result<Vec<LedgerEntry>, StoreError> {
+    async fn ledger(&self, job_id: &JobId) -> Result<Vec<LedgerEntry>, StoreError> {
         self.inner.ledger(job_id).await
     }
 
-    async fn mark_enqueued(&self, job_id: &str, batch: u32) -> Result<(), StoreError> {
+    async fn mark_enqueued(&self, job_id: &JobId, batch: u32) -> Result<(), StoreError> {
         self.inner.mark_enqueued(job_id, batch).await
     }
 
-    async fn status_counts(&self, job_id: &str) -> Result<StatusCounts, StoreError> {
+    async fn status_counts(&self, job_id: &JobId) -> Result<StatusCounts, StoreError> {
         self.inner.status_counts(job_id).await
     }
 }
@@ -351,7 +352,7 @@ async fn two_retries_of_a_stale_key_create_one_job_and_enqueue_each_batch_once()
             .unwrap()
             .contains("still in progress")
     );
-    let job_id = json_of(&second)["job_id"].as_str().unwrap().to_owned();
+    let job_id = JobId::parse(json_of(&second)["job_id"].as_str().unwrap()).unwrap();
     let mut sent: Vec<u32> = queue.batches().iter().map(|b| b.batch).collect();
     sent.sort();
     assert_eq!(sent, [0, 1, 2], "each batch enqueued once");
@@ -425,7 +426,7 @@ async fn a_retry_after_an_opt_out_enqueues_only_the_batches_of_the_job_it_commit
         ),
         (json!(8), json!(2), json!(4))
     );
-    let job_id = answer["job_id"].as_str().unwrap();
+    let job_id = &JobId::parse(answer["job_id"].as_str().unwrap()).unwrap();
     assert_eq!(store.ledger(job_id).await.unwrap().len(), 4);
     assert_eq!(
         store.get_job(job_id).await.unwrap().unwrap().batches_total,

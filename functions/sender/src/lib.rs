@@ -19,7 +19,7 @@ use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMe
 use chrono::{DateTime, TimeZone, Utc};
 use lambda_runtime::LambdaEvent;
 use sms_core::{
-    domain::bulk::ValidBatch,
+    domain::{bulk::BatchMessage, ids::JobId},
     metrics,
     plivo::{FailureClass, OutboundMessage, PlivoClient, SendFailure},
     secrets::SecretProvider,
@@ -94,16 +94,16 @@ where
         error!("malformed record: no body; it goes to the dead-letter queue");
         return Disposition::Retry;
     };
-    let batch = match ValidBatch::parse(body) {
+    let batch = match BatchMessage::parse(body) {
         Ok(b) => b,
         Err(e) => {
             error!(error = %e, "malformed record; it goes to the dead-letter queue");
             return Disposition::Retry;
         }
     };
-    let (job_id, index) = (batch.message.job_id.as_str(), batch.message.batch);
+    let (job_id, index) = (&batch.job_id, batch.batch);
     let span = tracing::Span::current();
-    span.record("job_id", job_id);
+    span.record("job_id", job_id.as_str());
     span.record("batch", index);
 
     let attempt = match app
@@ -142,12 +142,11 @@ where
         }
     };
 
-    let msg = &batch.message;
     // Names the batch, so every report counts against it (see `BatchRef`).
-    let callback_url = msg.plivo_callback_url();
+    let callback_url = batch.plivo_callback_url();
     let outbound = OutboundMessage {
-        src: &msg.from,
-        dst: &msg.recipients,
+        src: &batch.from,
+        dst: &batch.recipients,
         text: &batch.text,
         callback_url: &callback_url,
     };
@@ -197,7 +196,7 @@ where
 /// write would leave the batch to expire as `unknown`.
 async fn finish<S: BatchLedger + MessageStore, P>(
     app: &App<S, P>,
-    job_id: &str,
+    job_id: &JobId,
     index: u32,
     attempt: u32,
     outcome: &BatchOutcome,
@@ -232,7 +231,7 @@ async fn finish<S: BatchLedger + MessageStore, P>(
 
 async fn release<S: BatchLedger + MessageStore, P>(
     app: &App<S, P>,
-    job_id: &str,
+    job_id: &JobId,
     index: u32,
     attempt: u32,
 ) -> Disposition {
@@ -247,7 +246,7 @@ async fn release<S: BatchLedger + MessageStore, P>(
 /// delivery report: Plivo does not promise the uuids in `dst` order.
 async fn record_messages<S: MessageStore, P>(
     app: &App<S, P>,
-    batch: &ValidBatch,
+    batch: &BatchMessage,
     uuids: &[String],
 ) {
     let messages: Vec<_> = uuids
@@ -255,8 +254,8 @@ async fn record_messages<S: MessageStore, P>(
         .map(|uuid| AcceptedMessage {
             message_uuid: uuid.clone(),
             to: None,
-            from: batch.message.from.clone(),
-            job_id: Some(batch.message.job_id.clone()),
+            from: batch.from.clone(),
+            job_id: Some(batch.job_id.clone()),
             reference: None,
             encoding: batch.text.encoding(),
             segments: batch.text.segments() as u32,

@@ -5,6 +5,7 @@
 //!
 //! Needs moto: run through `make test` or `infra/with-moto.sh cargo test`.
 
+use sms_core::domain::ids::JobId;
 use std::time::Duration;
 
 use aws_lambda_events::sqs::{SqsEvent, SqsMessage};
@@ -48,7 +49,7 @@ async fn a_batch_whose_sender_was_killed_mid_request_ends_unknown_and_is_never_r
     )
     .unwrap();
     let (client, table) = sms_test_support::table().await;
-    let job_id = uuid::Uuid::new_v4().to_string();
+    let job_id = JobId::random();
     let recipients: Vec<PhoneNumber> = (0..5)
         .map(|i| PhoneNumber::parse(&format!("+1212555{i:04}")).unwrap())
         .collect();
@@ -59,11 +60,9 @@ async fn a_batch_whose_sender_was_killed_mid_request_ends_unknown_and_is_never_r
     });
     let spec = JobSpec {
         job_id: job_id.clone(),
-        text: "hi".into(),
+        text: sms_core::MessageText::parse("hi").unwrap(),
         from: PhoneNumber::parse("+14155550100").unwrap(),
         reference: None,
-        encoding: sms_core::Encoding::Gsm7,
-        segments: 1,
         counts: IntakeCounts::default(),
         callback_url: "http://127.0.0.1:9/cb".into(),
         batches: vec![recipients.clone()],
@@ -73,7 +72,7 @@ async fn a_batch_whose_sender_was_killed_mid_request_ends_unknown_and_is_never_r
         job_id: job_id.clone(),
         batch: 0,
         from: spec.from.clone(),
-        text: "hi".into(),
+        text: sms_core::MessageText::parse("hi").unwrap(),
         recipients,
         callback_url: spec.callback_url.clone(),
     })

@@ -1,5 +1,6 @@
 //! sender handler tests: the real handler with the in-memory ledger and a wiremock Plivo.
 
+use sms_core::domain::ids::JobId;
 use std::time::Duration;
 
 use aws_lambda_events::sqs::{SqsEvent, SqsMessage};
@@ -21,6 +22,10 @@ use wiremock::{
 };
 
 const JOB: &str = "9a7d6c1e-0000-4000-8000-000000000001";
+
+fn job() -> JobId {
+    JobId::parse(JOB).unwrap()
+}
 const PLIVO_PATH: &str = "/v1/Account/MATEST/Message/";
 
 type TestApp = App<MemoryStore, SecretCache<StaticSecret>>;
@@ -46,12 +51,10 @@ async fn app(plivo: &MockServer, batches: usize) -> TestApp {
     });
     let store = MemoryStore::new();
     let spec = JobSpec {
-        job_id: JOB.into(),
-        text: "hi".into(),
+        job_id: job(),
+        text: sms_core::MessageText::parse("hi").unwrap(),
         from: PhoneNumber::parse("+14155550100").unwrap(),
         reference: None,
-        encoding: sms_core::Encoding::Gsm7,
-        segments: 1,
         counts: IntakeCounts::default(),
         callback_url: "https://sms.example.com/cb".into(),
         batches: (0..batches).map(|b| numbers(b * 3..b * 3 + 3)).collect(),
@@ -74,10 +77,10 @@ fn record(id: &str, body: String) -> SqsMessage {
 fn batch(index: u32) -> String {
     let i = index as usize;
     serde_json::to_string(&BatchMessage {
-        job_id: JOB.into(),
+        job_id: job(),
         batch: index,
         from: PhoneNumber::parse("+14155550100").unwrap(),
-        text: "hi".into(),
+        text: sms_core::MessageText::parse("hi").unwrap(),
         recipients: numbers(i * 3..i * 3 + 3),
         callback_url: format!("https://sms.example.com/cb?job_id={JOB}"),
     })
@@ -108,7 +111,7 @@ async fn failures(app: &TestApp, records: Vec<SqsMessage>) -> Vec<String> {
 }
 
 async fn state(app: &TestApp, b: u32) -> BatchState {
-    app.store.ledger(JOB).await.unwrap()[b as usize].state
+    app.store.ledger(&job()).await.unwrap()[b as usize].state
 }
 
 #[tokio::test]
@@ -131,11 +134,11 @@ async fn a_batch_goes_to_plivo_once_even_when_redelivered() {
     // Assert
     assert!(first.is_empty() && redelivered.is_empty());
     assert_eq!(state(&app, 0).await, BatchState::Sent);
-    let job = app.store.get_job(JOB).await.unwrap().unwrap();
-    assert_eq!((job.batches_sent, job.messages_accepted), (1, 3));
-    assert_eq!(job.sent_batches, [0].into());
+    let record = app.store.get_job(&job()).await.unwrap().unwrap();
+    assert_eq!((record.batches_sent, record.messages_accepted), (1, 3));
+    assert_eq!(record.sent_batches, [0].into());
     let msg = app.store.get_message("u-1").await.unwrap().unwrap();
-    assert_eq!(msg.job_id.as_deref(), Some(JOB));
+    assert_eq!(msg.job_id.as_ref().map(|j| j.as_str()), Some(JOB));
     assert_eq!(msg.to, None, "the recipient comes from the delivery report");
 }
 
@@ -226,7 +229,7 @@ async fn a_refusal_fails_the_batch_for_good() {
             .is_empty()
     );
 
-    let ledger = app.store.ledger(JOB).await.unwrap();
+    let ledger = app.store.ledger(&job()).await.unwrap();
     assert_eq!(ledger[0].state, BatchState::Failed);
     assert!(
         ledger[0]
@@ -237,7 +240,7 @@ async fn a_refusal_fails_the_batch_for_good() {
     );
     assert_eq!(
         app.store
-            .get_job(JOB)
+            .get_job(&job())
             .await
             .unwrap()
             .unwrap()
@@ -270,7 +273,7 @@ async fn a_timeout_after_sending_is_unknown_and_never_resent() {
     assert_eq!(state(&app, 0).await, BatchState::Unknown);
     assert_eq!(
         app.store
-            .get_job(JOB)
+            .get_job(&job())
             .await
             .unwrap()
             .unwrap()
@@ -291,13 +294,13 @@ async fn a_claim_whose_invocation_died_ends_unknown_without_a_send() {
     // Batch 0: an invocation claimed it and died; its lease ran out. Batch 1: claimed by a
     // live invocation right now.
     app.store.force_batch(
-        JOB,
+        &job(),
         0,
         BatchState::Sending,
         Some(Utc::now() - chrono::Duration::seconds(1)),
     );
     app.store.force_batch(
-        JOB,
+        &job(),
         1,
         BatchState::Sending,
         Some(Utc::now() + chrono::Duration::seconds(60)),

@@ -4,6 +4,7 @@
 //! the adapter reads the SDK's error as a conflict, tries again with backoff, and gives up
 //! with an error (never a silent success) when the conflicts do not stop.
 
+use sms_core::domain::ids::JobId;
 use std::time::Duration;
 
 use aws_config::{BehaviorVersion, Region};
@@ -111,7 +112,7 @@ fn report() -> DeliveryReport {
 
 fn batch() -> BatchRef {
     BatchRef {
-        job_id: "9a7d6c1e-0000-4000-8000-000000000002".into(),
+        job_id: JobId::parse("9a7d6c1e-0000-4000-8000-000000000002").unwrap(),
         batch: 0,
     }
 }

@@ -9,6 +9,7 @@
 //! Needs moto: run through `make test` or `infra/with-moto.sh cargo test`.
 
 use chrono::{DateTime, Duration, Utc};
+use sms_core::domain::ids::JobId;
 use sms_core::{
     Encoding, PhoneNumber,
     store::{
@@ -26,13 +27,16 @@ fn unique_id(prefix: &str) -> String {
     sms_test_support::unique(prefix)
 }
 
+/// The job of [`single`]'s message.
+const SINGLE_JOB: &str = "9a7d6c1e-0000-4000-8000-000000000007";
+
 /// A single send's message: every optional field set.
 fn single(uuid: &str) -> AcceptedMessage {
     AcceptedMessage {
         message_uuid: uuid.to_owned(),
         to: Some(number("+14155550123")),
         from: number("+14155550100"),
-        job_id: Some("job-7".into()),
+        job_id: Some(JobId::parse(SINGLE_JOB).unwrap()),
         reference: Some("order-42".into()),
         encoding: Encoding::Ucs2,
         segments: 3,
@@ -40,12 +44,12 @@ fn single(uuid: &str) -> AcceptedMessage {
 }
 
 /// A bulk message as the sender records it: recipient unknown until the delivery report.
-fn bulk(uuid: &str, job: &str) -> AcceptedMessage {
+fn bulk(uuid: &str, job: &JobId) -> AcceptedMessage {
     AcceptedMessage {
         message_uuid: uuid.to_owned(),
         to: None,
         from: number("+14155550100"),
-        job_id: Some(job.to_owned()),
+        job_id: Some(job.clone()),
         reference: None,
         encoding: Encoding::Gsm7,
         segments: 1,
@@ -82,9 +86,9 @@ mod scenarios {
         // Assert
         assert_eq!(record.message_uuid, uuid);
         assert_eq!(record.status, MessageStatus::Queued);
-        assert_eq!(record.to.as_deref(), Some("+14155550123"));
-        assert_eq!(record.from.as_deref(), Some("+14155550100"));
-        assert_eq!(record.job_id.as_deref(), Some("job-7"));
+        assert_eq!(record.to.as_ref().map(|n| n.as_str()), Some("+14155550123"));
+        assert_eq!(record.from, Some(number("+14155550100")));
+        assert_eq!(record.job_id.as_ref().map(|j| j.as_str()), Some(SINGLE_JOB));
         assert_eq!(record.reference.as_deref(), Some("order-42"));
         assert_eq!(record.encoding.as_deref(), Some("UCS-2"));
         assert_eq!(record.segments, Some(3));
@@ -102,7 +106,7 @@ mod scenarios {
 
     pub async fn records_a_bulk_batch_without_recipients<S: MessageStore>(store: &S) {
         // Arrange: more than one DynamoDB batch write (25 items) worth of messages.
-        let job = unique_id("job");
+        let job = JobId::random();
         let messages: Vec<_> = (0..60)
             .map(|i| bulk(&format!("{job}-m{i}"), &job))
             .collect();
@@ -120,7 +124,10 @@ mod scenarios {
                 .expect("recorded");
             assert_eq!(record.status, MessageStatus::Queued);
             assert_eq!(record.to, None);
-            assert_eq!(record.job_id.as_deref(), Some(job.as_str()));
+            assert_eq!(
+                record.job_id.as_ref().map(|j| j.as_str()),
+                Some(job.as_str())
+            );
             assert_eq!(record.reference, None);
             assert_eq!(record.encoding.as_deref(), Some("GSM-7"));
             assert_eq!(record.segments, Some(1));
@@ -145,7 +152,7 @@ mod scenarios {
 
         let record = store.get_message(&uuid).await.unwrap().unwrap();
         assert_eq!(record.status, MessageStatus::Queued);
-        assert_eq!(record.to.as_deref(), Some("+14155550123"));
+        assert_eq!(record.to.as_ref().map(|n| n.as_str()), Some("+14155550123"));
         assert_eq!(record.segments, Some(3));
     }
 
@@ -898,7 +905,7 @@ mod dynamo_only {
         assert_eq!(record.status, MessageStatus::Delivered);
         assert_eq!(record.sequence, Some(2));
         // The sender's facts are there too.
-        assert_eq!(record.to.as_deref(), Some("+14155550123"));
+        assert_eq!(record.to.as_ref().map(|n| n.as_str()), Some("+14155550123"));
         assert_eq!(record.reference.as_deref(), Some("order-42"));
         assert_eq!(record.segments, Some(3));
     }
@@ -908,7 +915,7 @@ mod dynamo_only {
         use sms_core::store::{BatchRef, DeliveryReport, ReportStore, counter_shard};
         // Arrange
         let store = dynamo_store().await;
-        let job = uuid::Uuid::new_v4().to_string();
+        let job = JobId::random();
         let uuid = unique_id("msg");
         let now = Utc::now();
         let report = DeliveryReport {

@@ -5,6 +5,7 @@
 //! Needs moto: run through `make test` or `infra/with-moto.sh cargo test`.
 
 use chrono::{Duration, Utc};
+use sms_core::domain::ids::JobId;
 use sms_core::{
     Encoding, PhoneNumber,
     store::{
@@ -18,14 +19,12 @@ fn number(i: usize) -> PhoneNumber {
     PhoneNumber::parse(&format!("+1415{i:07}")).unwrap()
 }
 
-fn spec(job_id: &str, batches: usize) -> JobSpec {
+fn spec(job_id: &JobId, batches: usize) -> JobSpec {
     JobSpec {
-        job_id: job_id.to_owned(),
-        text: "hello".into(),
+        job_id: job_id.clone(),
+        text: sms_core::MessageText::parse("hello").unwrap(),
         from: PhoneNumber::parse("+14155550100").unwrap(),
         reference: Some("campaign-1".into()),
-        encoding: Encoding::Gsm7,
-        segments: 1,
         counts: IntakeCounts {
             accepted: (batches * 2) as u64,
             duplicates: 1,
@@ -40,7 +39,7 @@ fn spec(job_id: &str, batches: usize) -> JobSpec {
 }
 
 /// The same job as `spec`, as a retry would screen it: other recipients.
-fn respec(job_id: &str, batches: usize) -> JobSpec {
+fn respec(job_id: &JobId, batches: usize) -> JobSpec {
     let mut s = spec(job_id, batches);
     s.batches = (0..batches)
         .map(|b| vec![number(1000 + b * 2), number(1000 + b * 2 + 1)])
@@ -58,20 +57,20 @@ fn report(uuid: &str, status: MessageStatus, sequence: u64) -> DeliveryReport {
     }
 }
 
-fn in_batch(job: &str, batch: u32) -> BatchRef {
+fn in_batch(job: &JobId, batch: u32) -> BatchRef {
     BatchRef {
-        job_id: job.to_owned(),
+        job_id: job.clone(),
         batch,
     }
 }
 
 /// Removes a job item and keeps its ledger: the state `finish` must refuse to change.
 trait DropJobItem {
-    async fn drop_job_item(&self, job_id: &str);
+    async fn drop_job_item(&self, job_id: &JobId);
 }
 
 impl DropJobItem for DynamoStore {
-    async fn drop_job_item(&self, job_id: &str) {
+    async fn drop_job_item(&self, job_id: &JobId) {
         use aws_sdk_dynamodb::types::AttributeValue;
         self.client()
             .delete_item()
@@ -85,7 +84,7 @@ impl DropJobItem for DynamoStore {
 }
 
 impl DropJobItem for MemoryStore {
-    async fn drop_job_item(&self, job_id: &str) {
+    async fn drop_job_item(&self, job_id: &JobId) {
         self.forget_job(job_id);
     }
 }
@@ -94,7 +93,7 @@ trait Store: JobStore + BatchLedger + ReportStore + MessageStore + DropJobItem {
 impl<T: JobStore + BatchLedger + ReportStore + MessageStore + DropJobItem> Store for T {}
 
 async fn a_job_keeps_its_ledger_and_counts(store: &impl Store) {
-    let job = uuid::Uuid::new_v4().to_string();
+    let job = JobId::random();
     assert!(store.get_job(&job).await.unwrap().is_none());
     assert_eq!(
         store.create_job(&spec(&job, 3), Utc::now()).await.unwrap(),
@@ -127,7 +126,7 @@ async fn a_job_keeps_its_ledger_and_counts(store: &impl Store) {
 }
 
 async fn a_batch_is_claimed_once_and_ends_once(store: &impl Store) {
-    let job = uuid::Uuid::new_v4().to_string();
+    let job = JobId::random();
     store.create_job(&spec(&job, 1), Utc::now()).await.unwrap();
     let now = Utc::now();
     let lease = now + Duration::seconds(60);
@@ -183,7 +182,7 @@ async fn a_batch_is_claimed_once_and_ends_once(store: &impl Store) {
 }
 
 async fn an_expired_claim_is_reported_and_a_released_one_can_be_claimed_again(store: &impl Store) {
-    let job = uuid::Uuid::new_v4().to_string();
+    let job = JobId::random();
     store.create_job(&spec(&job, 2), Utc::now()).await.unwrap();
     let now = Utc::now();
 
@@ -247,7 +246,7 @@ async fn an_expired_claim_is_reported_and_a_released_one_can_be_claimed_again(st
 
 async fn reports_move_forward_and_count_each_message_once(store: &impl Store) {
     use MessageStatus::*;
-    let job = uuid::Uuid::new_v4().to_string();
+    let job = JobId::random();
     store.create_job(&spec(&job, 1), Utc::now()).await.unwrap();
     let (a, b) = (
         uuid::Uuid::new_v4().to_string(),
@@ -294,7 +293,11 @@ async fn reports_move_forward_and_count_each_message_once(store: &impl Store) {
         .unwrap()
         .expect("a report for an unknown uuid is kept");
     assert_eq!(
-        (msg.status, msg.to.as_deref(), msg.job_id.as_deref()),
+        (
+            msg.status,
+            msg.to.as_ref().map(|n| n.as_str()),
+            msg.job_id.as_ref().map(|j| j.as_str())
+        ),
         (Delivered, Some("+14155550123"), Some(job.as_str()))
     );
 }
@@ -310,7 +313,7 @@ async fn a_report_keeps_the_facts_the_sender_wrote(store: &impl Store) {
         message_uuid: uuid.clone(),
         to: None,
         from: PhoneNumber::parse("+14155550100").unwrap(),
-        job_id: Some("j".into()),
+        job_id: Some(JobId::random()),
         reference: None,
         encoding: Encoding::Ucs2,
         segments: 2,
@@ -330,7 +333,7 @@ async fn a_report_keeps_the_facts_the_sender_wrote(store: &impl Store) {
 
 /// What `GET /v1/bulk/{id}` is built from: the messages Plivo is known to have accepted, and
 /// how many of them have a status beyond `queued`.
-async fn figures(store: &impl Store, job: &str) -> (AcceptedByPlivo, i64) {
+async fn figures(store: &impl Store, job: &JobId) -> (AcceptedByPlivo, i64) {
     let record = store.get_job(job).await.unwrap().unwrap();
     let counts = store.status_counts(job).await.unwrap();
     (record.accepted_by_plivo(&counts), counts.beyond_queued())
@@ -338,7 +341,7 @@ async fn figures(store: &impl Store, job: &str) -> (AcceptedByPlivo, i64) {
 
 async fn reports_of_an_unknown_batch_count_as_accepted_and_never_exceed_it(store: &impl Store) {
     use MessageStatus::*;
-    let job = uuid::Uuid::new_v4().to_string();
+    let job = JobId::random();
     store.create_job(&spec(&job, 2), Utc::now()).await.unwrap();
     let now = Utc::now();
     let (b0, b1) = (in_batch(&job, 0), in_batch(&job, 1));
@@ -483,7 +486,7 @@ async fn an_error_code_belongs_to_the_status_it_came_with(store: &impl Store) {
 }
 
 async fn finishing_a_batch_of_a_missing_job_changes_nothing(store: &impl Store) {
-    let job = uuid::Uuid::new_v4().to_string();
+    let job = JobId::random();
     store.create_job(&spec(&job, 1), Utc::now()).await.unwrap();
     let now = Utc::now();
     let BatchClaim::Claimed { attempt } = store
@@ -515,19 +518,19 @@ async fn finishing_a_batch_of_a_missing_job_changes_nothing(store: &impl Store) 
 }
 
 async fn marking_a_batch_without_a_ledger_item_enqueued_is_an_error(store: &impl Store) {
-    let job = uuid::Uuid::new_v4().to_string();
+    let job = JobId::random();
     store.create_job(&spec(&job, 1), Utc::now()).await.unwrap();
 
     let err = store.mark_enqueued(&job, 1).await.unwrap_err();
     assert!(err.to_string().contains("no ledger item"), "{err}");
-    let other = uuid::Uuid::new_v4().to_string();
+    let other = JobId::random();
     assert!(store.mark_enqueued(&other, 0).await.is_err());
     assert!(!store.ledger(&job).await.unwrap()[0].enqueued);
 }
 
 async fn creating_an_existing_job_is_refused_and_changes_nothing(store: &impl Store) {
     // Arrange: a committed job, nothing claimed or enqueued yet.
-    let job = uuid::Uuid::new_v4().to_string();
+    let job = JobId::random();
     let now = Utc::now();
     store.create_job(&spec(&job, 2), now).await.unwrap();
     let before = (
@@ -558,7 +561,7 @@ async fn creating_an_existing_job_is_refused_and_changes_nothing(store: &impl St
 
 async fn a_ledger_that_moved_on_is_never_rewritten(store: &impl Store) {
     // Arrange: an attempt committed its job; batch 0 is claimed, batch 1 enqueued.
-    let job = uuid::Uuid::new_v4().to_string();
+    let job = JobId::random();
     let now = Utc::now();
     let lease = now + Duration::seconds(60);
     store.create_job(&spec(&job, 3), now).await.unwrap();
@@ -595,7 +598,7 @@ async fn a_ledger_that_moved_on_is_never_rewritten(store: &impl Store) {
 
 async fn an_earlier_attempts_extra_batches_are_removed(store: &impl Store) {
     // Arrange: a first attempt wrote a 5-batch ledger and died before its job item.
-    let job = uuid::Uuid::new_v4().to_string();
+    let job = JobId::random();
     let now = Utc::now();
     assert_eq!(
         store.write_ledger(&spec(&job, 5), now).await.unwrap(),

@@ -8,8 +8,8 @@
 use base64::{Engine, engine::general_purpose::STANDARD};
 use serde_json::{Value, json};
 use sms_core::{
-    PhoneNumber,
-    domain::bulk::BatchMessage,
+    MessageText, PhoneNumber,
+    domain::{bulk::BatchMessage, ids::JobId},
     http::api::IdempotencyKey,
     plivo::{SignatureV3, SignedRequest},
 };
@@ -142,7 +142,7 @@ fn bulk_body() -> Value {
 }
 
 /// The job id `send-bulk-post.json` creates (its key and body fix it).
-pub fn sample_job_id() -> String {
+pub fn sample_job_id() -> JobId {
     let body: send_bulk::BulkRequestBody =
         serde_json::from_value(bulk_body()).expect("sample body parses");
     let src = PhoneNumber::parse(SENDER).expect("sample sender");
@@ -172,7 +172,7 @@ pub fn all() -> Vec<(&'static str, Value)> {
         job_id: job_id.clone(),
         batch: 0,
         from: PhoneNumber::parse(SENDER).expect("sample sender"),
-        text: "Sample bulk message".into(),
+        text: MessageText::parse("Sample bulk message").expect("sample text"),
         recipients: ["+14155550123", "+14155550124"]
             .iter()
             .map(|n| PhoneNumber::parse(n).expect("sample number"))

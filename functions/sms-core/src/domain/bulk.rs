@@ -6,7 +6,7 @@ use std::{collections::HashSet, fmt};
 
 use serde::{Deserialize, Deserializer, Serialize, de};
 
-use crate::{domain::phone::PhoneNumber, domain::text::MessageText};
+use crate::domain::{ids::JobId, phone::PhoneNumber, text::MessageText};
 
 /// Plivo's limit of destinations in one request, and so the largest batch.
 pub const MAX_BATCH_SIZE: usize = 1000;
@@ -148,10 +148,10 @@ impl RecipientList {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BatchMessage {
-    pub job_id: String,
+    pub job_id: JobId,
     pub batch: u32,
     pub from: PhoneNumber,
-    pub text: String,
+    pub text: MessageText,
     pub recipients: Vec<PhoneNumber>,
     pub callback_url: String,
 }
@@ -174,7 +174,7 @@ impl BatchMessage {
 /// it (`…?job_id=<uuid>&batch=<index>`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BatchRef {
-    pub job_id: String,
+    pub job_id: JobId,
     pub batch: u32,
 }
 
@@ -192,34 +192,27 @@ impl BatchRef {
                 _ => {}
             }
         }
-        let job_id = job_id.filter(|j| uuid::Uuid::parse_str(j).is_ok())?;
+        let job_id = JobId::parse(&job_id?).ok()?;
         let batch = batch?.parse().ok()?;
         Some(Self { job_id, batch })
     }
 }
 
-/// A batch message that passed every check the sender needs before touching Plivo.
-#[derive(Debug, Clone)]
-pub struct ValidBatch {
-    pub message: BatchMessage,
-    pub text: MessageText,
-}
-
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum BatchMessageError {
+    /// Not JSON of this shape, or a field that does not parse (an id, a number, the text).
     #[error("not a batch message: {0}")]
     Shape(String),
-    #[error("text {0}")]
-    Text(String),
     #[error("recipients must hold 1 to {MAX_BATCH_SIZE} numbers, found {0}")]
     Size(usize),
     #[error("recipients must not repeat a number")]
     Duplicate,
 }
 
-impl ValidBatch {
-    /// Parses an SQS message body. A body that fails here is malformed: retrying cannot fix
-    /// it, and it must not hold up the other records of its receive.
+impl BatchMessage {
+    /// Parses an SQS message body and checks everything the sender needs before touching
+    /// Plivo. A body that fails here is malformed: retrying cannot fix it, and it must not
+    /// hold up the other records of its receive.
     pub fn parse(body: &str) -> Result<Self, BatchMessageError> {
         let message: BatchMessage =
             serde_json::from_str(body).map_err(|e| BatchMessageError::Shape(e.to_string()))?;
@@ -230,9 +223,7 @@ impl ValidBatch {
         if unique.len() != message.recipients.len() {
             return Err(BatchMessageError::Duplicate);
         }
-        let text = MessageText::parse(message.text.clone())
-            .map_err(|e| BatchMessageError::Text(e.to_string()))?;
-        Ok(Self { message, text })
+        Ok(message)
     }
 }
 
@@ -313,7 +304,8 @@ mod tests {
 
     fn batch_json(recipients: &[&str]) -> String {
         serde_json::json!({
-            "job_id": "j", "batch": 0, "from": "+14155550100", "text": "hi",
+            "job_id": "9a7d6c1e-0000-4000-8000-000000000001", "batch": 0,
+            "from": "+14155550100", "text": "hi",
             "recipients": recipients, "callback_url": "https://x/cb"
         })
         .to_string()
@@ -321,28 +313,42 @@ mod tests {
 
     #[test]
     fn batch_messages_round_trip_and_malformed_ones_are_named() {
-        let ok = ValidBatch::parse(&batch_json(&["+14155550001", "+14155550002"])).unwrap();
-        assert_eq!(ok.message.recipients.len(), 2);
+        let ok = BatchMessage::parse(&batch_json(&["+14155550001", "+14155550002"])).unwrap();
+        assert_eq!(ok.recipients.len(), 2);
+        assert_eq!(ok.text.as_str(), "hi");
+        // Every field is checked as it is read: the job id, the text.
+        for (field, value) in [("job_id", "j"), ("text", " ")] {
+            let mut body: serde_json::Value =
+                serde_json::from_str(&batch_json(&["+14155550001"])).unwrap();
+            body[field] = value.into();
+            assert!(
+                matches!(
+                    BatchMessage::parse(&body.to_string()),
+                    Err(BatchMessageError::Shape(_))
+                ),
+                "{field}"
+            );
+        }
         assert!(matches!(
-            ValidBatch::parse("not json"),
+            BatchMessage::parse("not json"),
             Err(BatchMessageError::Shape(_))
         ));
         assert!(matches!(
-            ValidBatch::parse(&batch_json(&[])),
+            BatchMessage::parse(&batch_json(&[])),
             Err(BatchMessageError::Size(0))
         ));
         assert!(matches!(
-            ValidBatch::parse(&batch_json(&["123"])),
+            BatchMessage::parse(&batch_json(&["123"])),
             Err(BatchMessageError::Shape(_))
         ));
         assert_eq!(
-            ValidBatch::parse(&batch_json(&["+14155550001", "+14155550001"])).unwrap_err(),
+            BatchMessage::parse(&batch_json(&["+14155550001", "+14155550001"])).unwrap_err(),
             BatchMessageError::Duplicate
         );
         let many: Vec<String> = (0..1001).map(|i| format!("+1415555{i:04}")).collect();
         let many: Vec<&str> = many.iter().map(String::as_str).collect();
         assert_eq!(
-            ValidBatch::parse(&batch_json(&many)).unwrap_err(),
+            BatchMessage::parse(&batch_json(&many)).unwrap_err(),
             BatchMessageError::Size(1001)
         );
     }
@@ -350,10 +356,8 @@ mod tests {
     #[test]
     fn the_plivo_callback_url_names_the_batch_and_reads_back() {
         let job = "9a7d6c1e-0000-4000-8000-000000000002";
-        let mut msg = ValidBatch::parse(&batch_json(&["+14155550001"]))
-            .unwrap()
-            .message;
-        msg.job_id = job.into();
+        let mut msg = BatchMessage::parse(&batch_json(&["+14155550001"])).unwrap();
+        msg.job_id = JobId::parse(job).unwrap();
         msg.batch = 7;
         msg.callback_url = format!("https://x/v1/callbacks/plivo/status?job_id={job}");
         let url = msg.plivo_callback_url();
@@ -365,7 +369,7 @@ mod tests {
         assert_eq!(
             BatchRef::from_callback_query(query),
             Some(BatchRef {
-                job_id: job.into(),
+                job_id: JobId::parse(job).unwrap(),
                 batch: 7
             })
         );

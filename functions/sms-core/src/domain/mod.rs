@@ -2,6 +2,7 @@
 //! AWS, HTTP or Plivo's wire format, so every rule can be tested with plain values.
 
 pub mod bulk;
+pub mod ids;
 pub mod phone;
 pub mod status;
 pub mod text;

@@ -22,17 +22,15 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use super::{MessageStatus, StoreError};
-use crate::{domain::phone::PhoneNumber, domain::text::Encoding};
+use crate::domain::{ids::JobId, phone::PhoneNumber, text::MessageText};
 
 /// Everything needed to create a job and its ledger.
 #[derive(Debug, Clone)]
 pub struct JobSpec {
-    pub job_id: String,
-    pub text: String,
+    pub job_id: JobId,
+    pub text: MessageText,
     pub from: PhoneNumber,
     pub reference: Option<String>,
-    pub encoding: Encoding,
-    pub segments: u32,
     pub counts: IntakeCounts,
     pub callback_url: String,
     /// Recipients of each batch, in batch order.
@@ -147,12 +145,12 @@ impl LedgerEntry {
 /// A job as stored, with its batch counters.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct JobRecord {
-    pub job_id: String,
-    pub text: String,
-    pub from: String,
+    pub job_id: JobId,
+    /// Its encoding and segments are the job's (the item keeps them too, for people reading
+    /// the table).
+    pub text: MessageText,
+    pub from: PhoneNumber,
     pub reference: Option<String>,
-    pub encoding: String,
-    pub segments: u32,
     pub counts: IntakeCounts,
     pub callback_url: String,
     pub batches_total: u32,
@@ -178,10 +176,8 @@ impl JobRecord {
         Self {
             job_id: spec.job_id.clone(),
             text: spec.text.clone(),
-            from: spec.from.to_string(),
+            from: spec.from.clone(),
             reference: spec.reference.clone(),
-            encoding: spec.encoding.as_str().to_owned(),
-            segments: spec.segments,
             counts: spec.counts,
             callback_url: spec.callback_url.clone(),
             batches_total: spec.batches.len() as u32,
@@ -276,7 +272,7 @@ pub trait JobStore: Send + Sync {
     /// Looks a job up.
     fn get_job(
         &self,
-        job_id: &str,
+        job_id: &JobId,
     ) -> impl Future<Output = Result<Option<JobRecord>, StoreError>> + Send;
 
     /// Step one of [`JobStore::create_job`]: writes the ledger items (all `pending`), each
@@ -321,7 +317,7 @@ pub trait JobStore: Send + Sync {
     /// `batches_total` only. No job item, no ledger.
     fn ledger(
         &self,
-        job_id: &str,
+        job_id: &JobId,
     ) -> impl Future<Output = Result<Vec<LedgerEntry>, StoreError>> + Send;
 
     /// Records that a batch's queue message was accepted by SQS. A missing ledger item is an
@@ -329,14 +325,14 @@ pub trait JobStore: Send + Sync {
     /// enqueued would hide a message the sender can only send to the dead-letter queue.
     fn mark_enqueued(
         &self,
-        job_id: &str,
+        job_id: &JobId,
         batch: u32,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
     /// Message counts by status over the job's counter shards.
     fn status_counts(
         &self,
-        job_id: &str,
+        job_id: &JobId,
     ) -> impl Future<Output = Result<StatusCounts, StoreError>> + Send;
 }
 
@@ -349,7 +345,7 @@ pub enum CreateJob {
 }
 
 /// What `mark_enqueued` answers, in every adapter, for a batch without a ledger item.
-pub(crate) fn missing_ledger_item(job_id: &str, batch: u32) -> StoreError {
+pub(crate) fn missing_ledger_item(job_id: &JobId, batch: u32) -> StoreError {
     StoreError::Backend {
         operation: "UpdateItem",
         reason: format!("job {job_id} has no ledger item for batch {batch}"),
@@ -400,7 +396,7 @@ pub trait BatchLedger: Send + Sync {
     /// Claims `pending` → `sending` with a lease, or reports why not.
     fn claim_batch(
         &self,
-        job_id: &str,
+        job_id: &JobId,
         batch: u32,
         lease_until: DateTime<Utc>,
         now: DateTime<Utc>,
@@ -413,7 +409,7 @@ pub trait BatchLedger: Send + Sync {
     /// backoff; an error means nothing was written.
     fn finish_batch(
         &self,
-        job_id: &str,
+        job_id: &JobId,
         batch: u32,
         attempt: u32,
         outcome: &BatchOutcome,
@@ -424,7 +420,7 @@ pub trait BatchLedger: Send + Sync {
     /// delivery of the queue message may try again.
     fn release_batch(
         &self,
-        job_id: &str,
+        job_id: &JobId,
         batch: u32,
         attempt: u32,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;

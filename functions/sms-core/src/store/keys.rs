@@ -12,7 +12,7 @@
 
 use chrono::{DateTime, Duration, Utc};
 
-use crate::domain::phone::PhoneNumber;
+use crate::domain::{ids::JobId, phone::PhoneNumber};
 
 /// How long a message's items, and a job's, are kept after they were first written.
 pub const MESSAGE_RETENTION_DAYS: i64 = 90;
@@ -85,7 +85,7 @@ pub fn inbound(message_uuid: &str) -> String {
     format!("INBOUND#{message_uuid}")
 }
 
-pub fn job(job_id: &str) -> String {
+pub fn job(job_id: &JobId) -> String {
     format!("JOB#{job_id}")
 }
 

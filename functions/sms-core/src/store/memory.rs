@@ -15,7 +15,7 @@ use super::{
     KeyClaim, LedgerEntry, MessageRecord, MessageStore, ReportEffect, ReportStore, SeenOnce,
     Sighting, StatusCounts, StoreError, StoredResponse, SuppressionChange, SuppressionList,
 };
-use crate::domain::phone::PhoneNumber;
+use crate::domain::{ids::JobId, phone::PhoneNumber};
 
 #[derive(Debug, Clone)]
 struct IdemEntry {
@@ -52,11 +52,11 @@ struct State {
     suppression: HashMap<PhoneNumber, SuppressionEntry>,
     /// Once-records by key, with when they expire.
     seen: HashMap<String, DateTime<Utc>>,
-    jobs: HashMap<String, JobRecord>,
+    jobs: HashMap<JobId, JobRecord>,
     /// Ledger items by job and batch, kept apart from the job as in DynamoDB: an attempt
     /// that died before committing its job leaves them behind.
-    ledgers: HashMap<String, BTreeMap<u32, LedgerEntry>>,
-    status_counts: HashMap<String, StatusCounts>,
+    ledgers: HashMap<JobId, BTreeMap<u32, LedgerEntry>>,
+    status_counts: HashMap<JobId, StatusCounts>,
     /// What reports have set, per message (the DynamoDB adapter's `STATUS` item).
     reported: HashMap<String, CurrentStatus>,
 }
@@ -94,10 +94,10 @@ impl MessageStore for MemoryStore {
                 .messages
                 .entry(m.message_uuid.clone())
                 .or_insert_with(|| MessageRecord::new_queued(&m.message_uuid, now));
-            if let Some(to) = &m.to {
-                entry.to = Some(to.to_string());
+            if m.to.is_some() {
+                entry.to.clone_from(&m.to);
             }
-            entry.from = Some(m.from.to_string());
+            entry.from = Some(m.from.clone());
             entry.encoding = Some(m.encoding.as_str().to_owned());
             entry.segments = Some(m.segments);
             if m.job_id.is_some() {
@@ -294,7 +294,7 @@ impl MemoryStore {
     /// Sets a ledger entry's state directly, for tests of crash recovery.
     pub fn force_batch(
         &self,
-        job_id: &str,
+        job_id: &JobId,
         batch: u32,
         state: BatchState,
         lease_until: Option<DateTime<Utc>>,
@@ -312,13 +312,13 @@ impl MemoryStore {
 
 impl MemoryStore {
     /// Removes a job item and keeps its ledger, for tests of what needs the job item.
-    pub fn forget_job(&self, job_id: &str) {
+    pub fn forget_job(&self, job_id: &JobId) {
         self.lock().jobs.remove(job_id);
     }
 }
 
 impl JobStore for MemoryStore {
-    async fn get_job(&self, job_id: &str) -> Result<Option<JobRecord>, StoreError> {
+    async fn get_job(&self, job_id: &JobId) -> Result<Option<JobRecord>, StoreError> {
         Ok(self.lock().jobs.get(job_id).cloned())
     }
 
@@ -367,7 +367,7 @@ impl JobStore for MemoryStore {
         Ok(CreateJob::Created)
     }
 
-    async fn ledger(&self, job_id: &str) -> Result<Vec<LedgerEntry>, StoreError> {
+    async fn ledger(&self, job_id: &JobId) -> Result<Vec<LedgerEntry>, StoreError> {
         let state = self.lock();
         let (Some(job), Some(ledger)) = (state.jobs.get(job_id), state.ledgers.get(job_id)) else {
             return Ok(Vec::new());
@@ -378,7 +378,7 @@ impl JobStore for MemoryStore {
             .collect())
     }
 
-    async fn mark_enqueued(&self, job_id: &str, batch: u32) -> Result<(), StoreError> {
+    async fn mark_enqueued(&self, job_id: &JobId, batch: u32) -> Result<(), StoreError> {
         let mut state = self.lock();
         let entry = state
             .ledgers
@@ -389,7 +389,7 @@ impl JobStore for MemoryStore {
         Ok(())
     }
 
-    async fn status_counts(&self, job_id: &str) -> Result<StatusCounts, StoreError> {
+    async fn status_counts(&self, job_id: &JobId) -> Result<StatusCounts, StoreError> {
         Ok(self
             .lock()
             .status_counts
@@ -402,7 +402,7 @@ impl JobStore for MemoryStore {
 impl BatchLedger for MemoryStore {
     async fn claim_batch(
         &self,
-        job_id: &str,
+        job_id: &JobId,
         batch: u32,
         lease_until: DateTime<Utc>,
         now: DateTime<Utc>,
@@ -430,7 +430,7 @@ impl BatchLedger for MemoryStore {
 
     async fn finish_batch(
         &self,
-        job_id: &str,
+        job_id: &JobId,
         batch: u32,
         attempt: u32,
         outcome: &BatchOutcome,
@@ -480,7 +480,7 @@ impl BatchLedger for MemoryStore {
 
     async fn release_batch(
         &self,
-        job_id: &str,
+        job_id: &JobId,
         batch: u32,
         attempt: u32,
     ) -> Result<(), StoreError> {
@@ -521,7 +521,7 @@ impl ReportStore for MemoryStore {
                 sequence: report.sequence.or(current.and_then(|c| c.sequence)),
             },
         );
-        let job_id = batch.map(|b| b.job_id.as_str());
+        let job_id = batch.map(|b| &b.job_id);
         let record = state
             .messages
             .entry(report.message_uuid.clone())
@@ -534,10 +534,10 @@ impl ReportStore for MemoryStore {
             record.amount.clone_from(&report.total_amount);
         }
         if record.to.is_none() {
-            record.to = report.to.as_ref().map(|t| t.to_string());
+            record.to.clone_from(&report.to);
         }
         if let Some(job) = job_id {
-            record.job_id.get_or_insert_with(|| job.to_owned());
+            record.job_id.get_or_insert_with(|| job.clone());
         }
         record.updated_at = now;
         if let Some(batch) = batch {

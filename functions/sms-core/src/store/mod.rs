@@ -24,7 +24,7 @@ pub use reports::{COUNTER_SHARDS, ReportEffect, ReportStore, counter_shard};
 /// The status types the store ports speak; the rules over them live in `domain/status.rs`.
 pub use crate::domain::status::{CurrentStatus, DeliveryReport, MessageStatus};
 
-use crate::{domain::phone::PhoneNumber, domain::text::Encoding};
+use crate::domain::{ids::JobId, phone::PhoneNumber, text::Encoding};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -45,7 +45,7 @@ pub struct AcceptedMessage {
     /// since Plivo does not promise uuids in `dst` order.
     pub to: Option<PhoneNumber>,
     pub from: PhoneNumber,
-    pub job_id: Option<String>,
+    pub job_id: Option<JobId>,
     pub reference: Option<String>,
     pub encoding: Encoding,
     pub segments: u32,
@@ -55,9 +55,9 @@ pub struct AcceptedMessage {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct MessageRecord {
     pub message_uuid: String,
-    pub to: Option<String>,
-    pub from: Option<String>,
-    pub job_id: Option<String>,
+    pub to: Option<PhoneNumber>,
+    pub from: Option<PhoneNumber>,
+    pub job_id: Option<JobId>,
     pub reference: Option<String>,
     pub status: MessageStatus,
     pub sequence: Option<u64>,

@@ -8,7 +8,7 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{DateTime, TimeZone, Utc};
 
 use crate::{
-    domain::phone::PhoneNumber,
+    domain::{ids::JobId, phone::PhoneNumber, text::MessageText},
     store::{
         AcceptedMessage, BatchState, IntakeCounts, JobRecord, KeyClaim, LedgerEntry, MessageRecord,
         MessageStatus, Sighting, StoreError, StoredResponse, SuppressionChange,
@@ -127,7 +127,7 @@ pub(crate) fn message_facts_item(m: &AcceptedMessage, now: DateTime<Utc>) -> Ite
         item.insert("to".into(), s(to.as_str()));
     }
     if let Some(job) = &m.job_id {
-        item.insert("job_id".into(), s(job));
+        item.insert("job_id".into(), s(job.as_str()));
     }
     if let Some(r) = &m.reference {
         item.insert("reference".into(), s(r));
@@ -160,9 +160,9 @@ pub(crate) fn message_from_items(
         .ok_or_else(|| corrupt(uuid, "no created_at"))?;
     Ok(Some(MessageRecord {
         message_uuid: uuid.to_owned(),
-        to: pick("to"),
-        from: pick("from"),
-        job_id: pick("job_id"),
+        to: pick("to").and_then(|v| PhoneNumber::parse(&v).ok()),
+        from: pick("from").and_then(|v| PhoneNumber::parse(&v).ok()),
+        job_id: pick("job_id").and_then(|v| JobId::parse(&v).ok()),
         reference: facts.and_then(|i| i.string("reference")),
         status: status_value,
         sequence: status.and_then(|i| i.number("sequence")),
@@ -265,7 +265,7 @@ pub(crate) fn seen_item(sighting: Sighting<'_>, now: DateTime<Utc>) -> Item {
 
 // Jobs and their ledger.
 
-pub(crate) fn ledger_item(job_id: &str, entry: &LedgerEntry, now: DateTime<Utc>) -> Item {
+pub(crate) fn ledger_item(job_id: &JobId, entry: &LedgerEntry, now: DateTime<Utc>) -> Item {
     let mut item = key(keys::job(job_id), &keys::batch(entry.batch));
     item.insert("batch".into(), n(entry.batch));
     item.insert("state".into(), s(entry.state.as_str()));
@@ -318,11 +318,11 @@ pub(crate) fn job_item(job: &JobRecord) -> Item {
     let mut item = key(keys::job(&job.job_id), keys::JOB);
     let c = job.counts;
     for (name, value) in [
-        ("job_id", s(&job.job_id)),
-        ("text", s(&job.text)),
-        ("from", s(&job.from)),
-        ("encoding", s(&job.encoding)),
-        ("segments", n(job.segments)),
+        ("job_id", s(job.job_id.as_str())),
+        ("text", s(job.text.as_str())),
+        ("from", s(job.from.as_str())),
+        ("encoding", s(job.text.encoding().as_str())),
+        ("segments", n(job.text.segments())),
         ("accepted", n(c.accepted)),
         ("duplicates", n(c.duplicates)),
         ("suppressed", n(c.suppressed)),
@@ -356,18 +356,24 @@ pub(crate) fn job_item(job: &JobRecord) -> Item {
 pub(crate) fn job_from_item(item: &Item) -> Result<JobRecord, StoreError> {
     let job_id = item
         .string("job_id")
-        .ok_or_else(|| corrupt(keys::JOB, "no job_id"))?;
+        .and_then(|id| JobId::parse(&id).ok())
+        .ok_or_else(|| corrupt(keys::JOB, "no valid job_id"))?;
+    let invalid = |what: &str| corrupt(job_id.as_str(), what);
     let count = |name: &str| item.number::<u64>(name).unwrap_or(0);
     let batches = |name: &str| item.number::<u32>(name).unwrap_or(0);
     let created_at = item
         .time("created_at")
-        .ok_or_else(|| corrupt(&job_id, "no created_at"))?;
+        .ok_or_else(|| invalid("no created_at"))?;
     Ok(JobRecord {
-        text: item.string("text").unwrap_or_default(),
-        from: item.string("from").unwrap_or_default(),
+        text: item
+            .string("text")
+            .and_then(|t| MessageText::parse(t).ok())
+            .ok_or_else(|| invalid("no valid text"))?,
+        from: item
+            .string("from")
+            .and_then(|f| PhoneNumber::parse(&f).ok())
+            .ok_or_else(|| invalid("no valid from"))?,
         reference: item.string("reference"),
-        encoding: item.string("encoding").unwrap_or_default(),
-        segments: batches("segments"),
         counts: IntakeCounts {
             accepted: count("accepted"),
             duplicates: count("duplicates"),
@@ -406,12 +412,10 @@ mod tests {
     #[test]
     fn a_job_reads_back_as_written() {
         let mut job = JobRecord {
-            job_id: "job-1".into(),
-            text: "hello".into(),
-            from: "+14155550100".into(),
+            job_id: JobId::random(),
+            text: MessageText::parse("hello").unwrap(),
+            from: number("+14155550100"),
             reference: Some("ref".into()),
-            encoding: "GSM-7".into(),
-            segments: 1,
             counts: IntakeCounts {
                 accepted: 5,
                 duplicates: 1,
@@ -439,7 +443,7 @@ mod tests {
     fn a_ledger_entry_reads_back_as_written() {
         let mut entry = LedgerEntry::pending(7, vec![number("+14155550101")]);
         assert_eq!(
-            ledger_from_item(&ledger_item("j", &entry, now())).unwrap(),
+            ledger_from_item(&ledger_item(&JobId::random(), &entry, now())).unwrap(),
             entry
         );
         entry.state = BatchState::Sent;
@@ -449,7 +453,7 @@ mod tests {
         entry.message_uuids = vec!["u1".into()];
         entry.error = Some("boom".into());
         assert_eq!(
-            ledger_from_item(&ledger_item("j", &entry, now())).unwrap(),
+            ledger_from_item(&ledger_item(&JobId::random(), &entry, now())).unwrap(),
             entry
         );
     }
@@ -461,7 +465,7 @@ mod tests {
             message_uuid: "u1".into(),
             to: Some(number("+14155550101")),
             from: number("+14155550100"),
-            job_id: Some("j".into()),
+            job_id: Some(JobId::random()),
             reference: None,
             encoding: Encoding::Gsm7,
             segments: 2,
@@ -470,7 +474,7 @@ mod tests {
             .unwrap()
             .unwrap();
         assert_eq!(record.status, MessageStatus::Queued);
-        assert_eq!(record.to.as_deref(), Some("+14155550101"));
+        assert_eq!(record.to, Some(number("+14155550101")));
         assert_eq!((record.segments, record.created_at), (Some(2), at));
         assert_eq!(message_from_items("u1", None, None).unwrap(), None);
     }

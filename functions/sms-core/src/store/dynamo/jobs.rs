@@ -15,6 +15,7 @@ use super::{
     is_condition_failure,
     reports::SEEN_PREFIX,
 };
+use crate::domain::ids::JobId;
 use crate::store::{
     BatchClaim, BatchLedger, BatchOutcome, BatchState, CreateJob, JobRecord, JobSpec, JobStore,
     LedgerEntry, MessageStatus, StatusCounts, StoreError,
@@ -44,7 +45,7 @@ impl DynamoStore {
     /// the item has moved on (claimed or enqueued by another attempt).
     async fn put_ledger_item(
         &self,
-        job_id: &str,
+        job_id: &JobId,
         entry: &LedgerEntry,
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
@@ -66,7 +67,7 @@ impl DynamoStore {
     }
 
     /// Deletes a ledger item if it is untouched (or already gone); false when it has moved on.
-    async fn remove_untouched(&self, job_id: &str, batch: u32) -> Result<bool, StoreError> {
+    async fn remove_untouched(&self, job_id: &JobId, batch: u32) -> Result<bool, StoreError> {
         let deleted = self
             .client()
             .delete_item()
@@ -87,7 +88,7 @@ impl DynamoStore {
     /// The ledger items of batches `first..=last`, in batch order.
     async fn query_batches(
         &self,
-        job_id: &str,
+        job_id: &JobId,
         first: u32,
         last: u32,
     ) -> Result<Vec<Item>, StoreError> {
@@ -101,7 +102,7 @@ impl DynamoStore {
 }
 
 impl JobStore for DynamoStore {
-    async fn get_job(&self, job_id: &str) -> Result<Option<JobRecord>, StoreError> {
+    async fn get_job(&self, job_id: &JobId) -> Result<Option<JobRecord>, StoreError> {
         self.get(keys::job(job_id), keys::JOB)
             .await?
             .map(|item| job_from_item(&item))
@@ -172,7 +173,7 @@ impl JobStore for DynamoStore {
         }
     }
 
-    async fn ledger(&self, job_id: &str) -> Result<Vec<LedgerEntry>, StoreError> {
+    async fn ledger(&self, job_id: &JobId) -> Result<Vec<LedgerEntry>, StoreError> {
         let Some(job) = self.get_job(job_id).await? else {
             return Ok(Vec::new());
         };
@@ -186,7 +187,7 @@ impl JobStore for DynamoStore {
             .collect()
     }
 
-    async fn mark_enqueued(&self, job_id: &str, batch: u32) -> Result<(), StoreError> {
+    async fn mark_enqueued(&self, job_id: &JobId, batch: u32) -> Result<(), StoreError> {
         let result = self
             .client()
             .update_item()
@@ -204,7 +205,7 @@ impl JobStore for DynamoStore {
         }
     }
 
-    async fn status_counts(&self, job_id: &str) -> Result<StatusCounts, StoreError> {
+    async fn status_counts(&self, job_id: &JobId) -> Result<StatusCounts, StoreError> {
         let mut counts = StatusCounts::default();
         let shards = self
             .query_sort_keys(
@@ -234,7 +235,7 @@ impl JobStore for DynamoStore {
 impl BatchLedger for DynamoStore {
     async fn claim_batch(
         &self,
-        job_id: &str,
+        job_id: &JobId,
         batch: u32,
         lease_until: DateTime<Utc>,
         now: DateTime<Utc>,
@@ -277,7 +278,7 @@ impl BatchLedger for DynamoStore {
 
     async fn finish_batch(
         &self,
-        job_id: &str,
+        job_id: &JobId,
         batch: u32,
         attempt: u32,
         outcome: &BatchOutcome,
@@ -377,7 +378,7 @@ impl BatchLedger for DynamoStore {
 
     async fn release_batch(
         &self,
-        job_id: &str,
+        job_id: &JobId,
         batch: u32,
         attempt: u32,
     ) -> Result<(), StoreError> {
