@@ -8,7 +8,7 @@ use sms_core::plivo::{SignatureCheck, SignatureFamily, SignedRequest, verify_req
 
 #[test]
 fn committed_events_match_the_generator() {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../events");
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../events");
     for (name, want) in local_stack::events::all() {
         let text = std::fs::read_to_string(dir.join(name))
             .unwrap_or_else(|e| panic!("events/{name}: {e}"));
