@@ -10,11 +10,10 @@
 # its zig (the cross linker) come from ./.venv; the aarch64-unknown-linux-gnu target from
 # rust-toolchain.toml.
 set -euo pipefail
-root=$(cd "$(dirname "$0")/.." && pwd)
+. "$(dirname "$0")/../lib.sh"
 cd "$root"
 
-"$root/infra/bootstrap.sh"
-export PATH="$root/.venv/bin:$PATH"
+local_tools_on_path
 export SAM_CLI_TELEMETRY=0 PYTHONDONTWRITEBYTECODE=1
 
 target=aarch64-unknown-linux-gnu
@@ -34,7 +33,7 @@ import shutil, stat, subprocess, sys, zipfile
 from pathlib import Path
 
 root = Path(sys.argv[1])
-sys.path.insert(0, str(root / "infra/template-tests"))
+sys.path.insert(0, str(root / "infra/tests/template-tests"))
 from template_rules import load  # noqa: E402  (cfn-lint's loader, with !Ref and friends)
 
 template = load(root / "template.yaml")

@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # Installs what the local stack and the tests need into ./.venv (moto's server, cargo-lambda
 # with its zig). Idempotent and quick when everything is present: it only reinstalls when
-# infra/requirements.txt changed since the last successful run.
+# infra/local/requirements.txt changed since the last successful run.
 set -euo pipefail
-root=$(cd "$(dirname "$0")/.." && pwd)
+. "$(dirname "$0")/../lib.sh"
 venv="$root/.venv"
-req="$root/infra/requirements.txt"
+req="$root/infra/local/requirements.txt"
 stamp="$venv/.requirements.sha256"
 
 want=$(sha256sum "$req" | cut -d' ' -f1)

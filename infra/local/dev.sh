@@ -12,11 +12,10 @@
 # foreground and stops everything it started on Ctrl-C. With DEV_READY_FILE set, it writes
 # that file once every route answers (the end-to-end tests wait for it).
 set -euo pipefail
-root=$(cd "$(dirname "$0")/.." && pwd)
+. "$(dirname "$0")/../lib.sh"
 cd "$root"
 
-"$root/infra/bootstrap.sh"
-export PATH="$root/.venv/bin:$PATH"
+local_tools_on_path
 
 export LOCAL_PORT=${LOCAL_PORT:-3000}
 export LOCAL_API_KEY=${LOCAL_API_KEY:-local-dev-key-not-secret-0123456789}
@@ -48,9 +47,7 @@ pids=()
 
 cleanup() {
   trap - INT TERM EXIT
-  for pid in "${pids[@]}"; do kill -TERM -- "-$pid" 2>/dev/null || true; done
-  sleep 0.5
-  for pid in "${pids[@]}"; do kill -KILL -- "-$pid" 2>/dev/null || true; done
+  stop_groups "${pids[@]}"
   [ -n "${DEV_READY_FILE:-}" ] && rm -f "$DEV_READY_FILE"
   echo "dev: stopped" >&2
 }
@@ -64,13 +61,8 @@ start() {
 }
 
 wait_for() {
-  local what=$1 url=$2 tries=${3:-120}
-  for _ in $(seq "$tries"); do
-    if curl -s -o /dev/null --max-time 2 "$url"; then return 0; fi
-    sleep 0.5
-  done
-  echo "dev: $what did not come up; see $logs" >&2
-  exit 1
+  local what=$1 url=$2
+  wait_for_http "$url" 120 0.5 || { echo "dev: $what did not come up; see $logs" >&2; exit 1; }
 }
 
 port_free() {

@@ -5,9 +5,9 @@
 #  2. end-to-end recipients per second through the local stack, with 100 ms of simulated
 #     Plivo latency per request (PLIVO_SIM_LATENCY_MS) and delivery reports off.
 set -euo pipefail
-root=$(cd "$(dirname "$0")/.." && pwd)
+. "$(dirname "$0")/../lib.sh"
 cd "$root"
-"$root/infra/bootstrap.sh"
+"$root/infra/local/bootstrap.sh"
 
 echo "== send-bulk core: time (criterion)"
 cargo bench -p send-bulk --bench intake -- --noplot 2>&1 | grep -E "^send-bulk intake|time:|thrpt:"
@@ -23,4 +23,4 @@ echo
 echo "== end to end through the local stack (100 ms Plivo latency)"
 cargo build --quiet -p e2e --bin bulk-throughput
 PLIVO_SIM_LATENCY_MS=${PLIVO_SIM_LATENCY_MS:-100} PLIVO_SIM_REPORTS=off \
-  "$root/infra/with-stack.sh" "$root/target/debug/bulk-throughput" "${BENCH_RECIPIENTS:-20000}"
+  "$root/infra/tests/with-stack.sh" "$root/target/debug/bulk-throughput" "${BENCH_RECIPIENTS:-20000}"

@@ -2,13 +2,13 @@
 # `make test`: formatting, lints, unit and handler tests, adapter tests against moto, and the
 # end-to-end tests through the local stack. Installs its tools first (idempotent).
 set -euo pipefail
-root=$(cd "$(dirname "$0")/.." && pwd)
+. "$(dirname "$0")/../lib.sh"
 cd "$root"
 
 step() { printf '\n== %s\n' "$*" >&2; }
 
 step "tools"
-"$root/infra/bootstrap.sh"
+"$root/infra/local/bootstrap.sh"
 rustup show active-toolchain >/dev/null  # installs the pinned toolchain if it is missing
 
 step "format"
@@ -18,13 +18,13 @@ step "lint"
 cargo clippy --workspace --all-targets --quiet -- -D warnings
 
 step "unit, handler and adapter tests (moto)"
-"$root/infra/with-moto.sh" cargo test --workspace --exclude e2e
+"$root/infra/tests/with-moto.sh" cargo test --workspace --exclude e2e
 
 step "template checks"
-"$root/infra/template-tests/check.sh"
+"$root/infra/tests/template-tests/check.sh"
 
 step "end-to-end tests through the local stack"
-"$root/infra/e2e.sh"
+"$root/infra/tests/e2e.sh"
 
 step "sample events through cargo lambda invoke"
-"$root/infra/events.sh"
+"$root/infra/tests/events.sh"

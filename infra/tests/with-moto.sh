@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Usage: infra/with-moto.sh CMD [ARGS...]
+# Usage: infra/tests/with-moto.sh CMD [ARGS...]
 #
 # Runs CMD with a private moto_server (DynamoDB, SQS, Secrets Manager) on a free loopback
 # port, and stops moto again when CMD ends, fails or is interrupted. CMD's exit code is
@@ -9,27 +9,23 @@
 # moto's own output goes to target/moto/PORT.log, not the terminal; the log is deleted when
 # CMD succeeds and kept (its path printed) when it fails.
 set -euo pipefail
-root=$(cd "$(dirname "$0")/.." && pwd)
+. "$(dirname "$0")/../lib.sh"
 moto="$root/.venv/bin/moto_server"
 
 if [ $# -eq 0 ]; then
   echo "usage: $0 CMD [ARGS...]" >&2
   exit 2
 fi
-[ -x "$moto" ] || "$root/infra/bootstrap.sh"
+[ -x "$moto" ] || "$root/infra/local/bootstrap.sh"
 
 logs="$root/target/moto"
 mkdir -p "$logs"
-. "$root/infra/lib.sh"
 
 moto_pid=
 stop_moto() {
   if [ -n "$moto_pid" ]; then
     # moto runs in its own process group (setsid): stop the whole group.
-    kill -TERM -- "-$moto_pid" 2>/dev/null || true
-    for _ in $(seq 20); do kill -0 "$moto_pid" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL -- "-$moto_pid" 2>/dev/null || true
-    wait "$moto_pid" 2>/dev/null || true
+    stop_groups "$moto_pid"
     moto_pid=
   fi
 }
@@ -44,17 +40,9 @@ for _attempt in 1 2 3; do
   setsid "$moto" -H 127.0.0.1 -p "$port" >"$log" 2>&1 &
   moto_pid=$!
   url="http://127.0.0.1:$port"
-  for _ in $(seq 300); do
-    if curl -s -o /dev/null --max-time 2 "$url/moto-api/"; then
-      break 2
-    fi
-    if ! kill -0 "$moto_pid" 2>/dev/null; then
-      wait "$moto_pid" 2>/dev/null || true
-      moto_pid=
-      break
-    fi
-    sleep 0.1
-  done
+  if wait_for_http "$url/moto-api/" 300 0.1 "$moto_pid"; then
+    break
+  fi
   stop_moto
   echo "with-moto: moto_server did not come up on port $port; log: $log" >&2
   tail -5 "$log" >&2 || true

@@ -1,14 +1,13 @@
 #!/usr/bin/env bash
-# with-stack.sh CMD...: starts the whole local stack (infra/dev.sh) on free ports, runs CMD
-# against it with the SMS_E2E_* variables set, and stops the stack whatever the outcome.
-# Used by the end-to-end tests (infra/e2e.sh) and the throughput benchmark (infra/bench.sh);
+# with-stack.sh CMD...: starts the whole local stack (infra/local/dev.sh) on free ports, runs
+# CMD against it with the SMS_E2E_* variables (and dev.sh's LOCAL_PORT and MOTO_PORT) set, and
+# stops the stack whatever the outcome. Used by the end-to-end tests (infra/tests/e2e.sh), the
+# sample events (infra/tests/events.sh) and the throughput benchmark (infra/tests/bench.sh);
 # settings of dev.sh (e.g. PLIVO_SIM_LATENCY_MS, or LOCAL_API_KEY, PLIVO_AUTH_TOKEN and
 # PUBLIC_BASE_URL for signed sample events) pass through the environment.
 set -euo pipefail
-root=$(cd "$(dirname "$0")/.." && pwd)
+. "$(dirname "$0")/../lib.sh"
 cd "$root"
-
-. "$root/infra/lib.sh"
 
 export LOCAL_PORT=$(free_port) MOTO_PORT=$(free_port) PLIVO_SIM_PORT=$(free_port)
 export LOCAL_API_KEY=${LOCAL_API_KEY:-e2e-api-key-not-secret-0123456789}
@@ -20,10 +19,10 @@ mkdir -p "$root/target"
 log="$root/target/stack-$LOCAL_PORT.log"
 
 # Build first, in the foreground: the start-up wait below is then for the stack, not the compiler.
-"$root/infra/bootstrap.sh"
+"$root/infra/local/bootstrap.sh"
 cargo build --quiet --bins
 
-setsid "$root/infra/dev.sh" >"$log" 2>&1 &
+setsid "$root/infra/local/dev.sh" >"$log" 2>&1 &
 dev=$!
 stop() { kill -TERM "$dev" 2>/dev/null || true; wait "$dev" 2>/dev/null || true; rm -f "$log"; }
 trap stop EXIT

@@ -1,15 +1,14 @@
 #!/usr/bin/env bash
 # Template checks (part of `make test`; alone: `make template-check`), all offline:
-#   cfn-lint               template.yaml (after the SAM transform) and infra/deploy-role.yaml
+#   cfn-lint               template.yaml (after the SAM transform) and infra/deploy/deploy-role.yaml
 #   sam validate --lint    template.yaml, as `sam deploy` will see it
-#   pytest                 infra/template-tests: routes, environment against the Rust code,
+#   pytest                 infra/tests/template-tests: routes, environment against the Rust code,
 #                          least privilege, queue, table (template_rules.py)
 set -euo pipefail
-root=$(cd "$(dirname "$0")/../.." && pwd)
+. "$(dirname "$0")/../../lib.sh"
 cd "$root"
 
-"$root/infra/bootstrap.sh"
-export PATH="$root/.venv/bin:$PATH"
+local_tools_on_path
 
 # No AWS account is involved: SAM's translation only needs a region, and nothing may reach
 # out (no telemetry, no credentials from the developer's profile, no emulator endpoint).
@@ -20,10 +19,10 @@ unset AWS_PROFILE AWS_SESSION_TOKEN AWS_ENDPOINT_URL
 export PYTHONDONTWRITEBYTECODE=1
 
 echo "template-check: cfn-lint" >&2
-cfn-lint template.yaml infra/deploy-role.yaml
+cfn-lint template.yaml infra/deploy/deploy-role.yaml
 
 echo "template-check: sam validate --lint" >&2
 sam validate --lint --template-file template.yaml
 
 echo "template-check: rules (pytest)" >&2
-pytest -q -p no:cacheprovider infra/template-tests
+pytest -q -p no:cacheprovider infra/tests/template-tests

@@ -1,4 +1,4 @@
-"""The rules template.yaml and infra/deploy-role.yaml must keep, as one checker.
+"""The rules template.yaml and infra/deploy/deploy-role.yaml must keep, as one checker.
 
 `problems(template, deploy_role, root)` returns a list of sentences, empty when every rule
 holds. test_template.py runs it on the real files (it must find nothing) and on deliberately
@@ -803,7 +803,7 @@ def check_transformed(template: dict) -> list[str]:
     try:
         from samtranslator.translator.transform import transform
     except ImportError:  # pragma: no cover - installed with aws-sam-cli
-        return ["samtranslator is not installed (infra/requirements.txt: aws-sam-cli)"]
+        return ["samtranslator is not installed (infra/local/requirements.txt: aws-sam-cli)"]
     import copy
     import os
 

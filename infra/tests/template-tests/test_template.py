@@ -1,10 +1,10 @@
-"""template.yaml and infra/deploy-role.yaml against the rules of template_rules.py.
+"""template.yaml and infra/deploy/deploy-role.yaml against the rules of template_rules.py.
 
 The first test runs the checker on the real files: it must find nothing. The others break
 one rule at a time, in a copy of a template or of the Rust sources, and require the checker
 to say so, so that a rule which stopped checking would be noticed.
 
-Run: `make template-check` (or `.venv/bin/pytest infra/template-tests`).
+Run: `make template-check` (or `.venv/bin/pytest infra/tests/template-tests`).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import pytest
 
 import template_rules as rules
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 @pytest.fixture(scope="module")
@@ -28,7 +28,7 @@ def template() -> dict:
 
 @pytest.fixture(scope="module")
 def deploy_role() -> dict:
-    return rules.load(ROOT / "infra/deploy-role.yaml")
+    return rules.load(ROOT / "infra/deploy/deploy-role.yaml")
 
 
 def test_the_templates_keep_every_rule(template: dict, deploy_role: dict) -> None:

@@ -10,7 +10,7 @@ use sms_core::{config::ConfigError, secrets::PlivoCredentials};
 use crate::faults::Fault;
 
 pub const DEFAULT_ADDR: &str = "127.0.0.1:8089";
-/// The same sample credentials `infra/dev.sh` seeds into the emulated secret.
+/// The same sample credentials `infra/local/dev.sh` seeds into the emulated secret.
 pub const DEFAULT_AUTH_ID: &str = "MASIMULATOR000000001";
 pub const DEFAULT_AUTH_TOKEN: &str = "local-simulator-token";
 /// `+1 555 010 xxxx`: Plivo answers these in `invalid_number`.

@@ -1,11 +1,11 @@
 //! What the end-to-end tests share: where the local stack is, and HTTP helpers.
-//! infra/e2e.sh starts the stack and sets the `SMS_E2E_*` variables.
+//! infra/tests/e2e.sh starts the stack and sets the `SMS_E2E_*` variables.
 
 use serde_json::Value;
 
 fn setting(name: &str) -> String {
     std::env::var(name).unwrap_or_else(|_| {
-        panic!("{name} is not set: run the end-to-end tests through `make test` or infra/e2e.sh")
+        panic!("{name} is not set: run the end-to-end tests through `make test` or infra/tests/e2e.sh")
     })
 }
 

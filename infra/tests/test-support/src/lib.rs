@@ -1,7 +1,7 @@
 //! Test fixtures: real AWS resources in moto (`moto_server`) for adapter and end-to-end tests.
 //!
 //! The tests talk to moto through the real AWS SDK, so they exercise the same requests as
-//! production. moto is started by `infra/with-moto.sh` (which `make test` uses), which exports
+//! production. moto is started by `infra/tests/with-moto.sh` (which `make test` uses), which exports
 //! `SMS_TEST_MOTO_URL`. A test that needs moto and runs without it **fails** with a message
 //! saying how to run it: it never skips silently.
 //!
@@ -28,7 +28,7 @@ pub fn moto_url() -> String {
         Ok(url) if !url.trim().is_empty() => url,
         _ => panic!(
             "{MOTO_URL_VAR} is not set: this test needs moto_server. \
-             Run it through `make test` or `infra/with-moto.sh cargo test`."
+             Run it through `make test` or `infra/tests/with-moto.sh cargo test`."
         ),
     }
 }

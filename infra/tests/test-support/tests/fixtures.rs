@@ -1,6 +1,6 @@
 //! The fixtures themselves, against moto: fresh resources that work as documented.
 //!
-//! Needs moto: run through `make test` or `infra/with-moto.sh cargo test`.
+//! Needs moto: run through `make test` or `infra/tests/with-moto.sh cargo test`.
 
 use aws_sdk_sqs::types::QueueAttributeName;
 

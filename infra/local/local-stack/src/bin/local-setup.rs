@@ -3,7 +3,7 @@
 //!
 //! Reads: `SMS_TABLE`, `SMS_QUEUE_NAME`, `SMS_SECRET_ID`, `LOCAL_API_KEY`, `PLIVO_AUTH_ID`,
 //! `PLIVO_AUTH_TOKEN`, `PLIVO_SRC`, `SQS_MAX_RECEIVE` and `SQS_VISIBILITY_TIMEOUT` (all
-//! set with defaults by infra/dev.sh).
+//! set with defaults by infra/local/dev.sh).
 
 use std::process::ExitCode;
 

@@ -1,5 +1,5 @@
 //! End-to-end bulk throughput through the local stack: one job of N recipients, timed from
-//! `POST /v1/bulk` until every batch has ended. Run by `make bench` (infra/bench.sh), which
+//! `POST /v1/bulk` until every batch has ended. Run by `make bench` (infra/tests/bench.sh), which
 //! starts the stack with simulated Plivo latency.
 //!
 //! Usage: `bulk-throughput [recipients]` (default 20,000).
