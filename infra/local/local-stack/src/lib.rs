@@ -3,6 +3,7 @@
 //! can run it on every start.
 
 pub mod events;
+pub mod events_check;
 pub mod invoke;
 
 use aws_sdk_secretsmanager::error::ProvideErrorMetadata;

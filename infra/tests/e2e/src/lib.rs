@@ -5,7 +5,9 @@ use serde_json::Value;
 
 fn setting(name: &str) -> String {
     std::env::var(name).unwrap_or_else(|_| {
-        panic!("{name} is not set: run the end-to-end tests through `make test` or infra/tests/e2e.sh")
+        panic!(
+            "{name} is not set: run the end-to-end tests through `make test` or infra/tests/e2e.sh"
+        )
     })
 }
 
