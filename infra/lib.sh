@@ -1,6 +1,6 @@
-# Shell helpers the infra scripts share. A script in infra/<role>/ sources it first:
-#   . "$(dirname "$0")/../lib.sh"
-# which sets `root` (the repository's root, absolute) and defines the helpers below.
+# Shell helpers the infra scripts share. Every script sources it first, by its path relative
+# to the script's own directory (from infra/<role>/: `. "$(dirname "$0")/../lib.sh"`), which
+# sets `root` (the repository's root, absolute) and defines the helpers below.
 
 # lib.sh is infra/lib.sh, so the root is one level up from here, wherever the caller runs.
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
