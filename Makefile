@@ -1,12 +1,12 @@
 # The two commands of the README: `make dev` runs the whole system locally, `make test`
-# runs every test. Both install what they need on first use (infra/bootstrap.sh).
+# runs every test. Both install what they need on first use (infra/local/bootstrap.sh).
 .PHONY: dev test lint unit e2e fmt build events template-check bench
 
 dev:
-	infra/dev.sh
+	infra/local/dev.sh
 
 test:
-	infra/test.sh
+	infra/tests/test.sh
 
 # Pieces of `make test`, for a quicker loop while working.
 lint:
@@ -14,11 +14,11 @@ lint:
 	cargo clippy --workspace --all-targets --quiet -- -D warnings
 
 unit:
-	infra/bootstrap.sh
-	infra/with-moto.sh cargo test --workspace --exclude e2e
+	infra/local/bootstrap.sh
+	infra/tests/with-moto.sh cargo test --workspace --exclude e2e
 
 e2e:
-	infra/e2e.sh
+	infra/tests/e2e.sh
 
 fmt:
 	cargo fmt --all
@@ -26,17 +26,17 @@ fmt:
 # Deployment side (docs/operations.md).
 # `sam build`: arm64 bootstrap for the four functions, zipped into target/lambda-zips/.
 build:
-	infra/build.sh
+	infra/deploy/build.sh
 
 # Every sample event in events/ through the local stack, checked against events/expected.tsv.
 events:
-	infra/events.sh
+	infra/tests/events.sh
 
 # cfn-lint, sam validate --lint and the template rules (also a step of `make test`).
 template-check:
-	infra/template-tests/check.sh
+	infra/tests/template-tests/check.sh
 
 # The figures in the README's Benchmarks section: send-bulk's core (time, peak memory) and
 # recipients per second through the local stack.
 bench:
-	infra/bench.sh
+	infra/tests/bench.sh

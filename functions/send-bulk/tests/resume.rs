@@ -5,7 +5,7 @@
 //! A [`Paused`] store stands between the handler and DynamoDB: it stops one request right
 //! after a named step, or fails one step once, so each test drives an exact interleaving.
 //!
-//! Needs moto: run through `make test` or `infra/with-moto.sh cargo test`.
+//! Needs moto: run through `make test` or `infra/tests/with-moto.sh cargo test`.
 
 use sms_core::domain::ids::JobId;
 use std::{

@@ -3,7 +3,7 @@
 //! aborted while Plivo holds its request; the redelivered record must find the dead claim,
 //! end the batch `unknown`, and never hand the batch to Plivo again.
 //!
-//! Needs moto: run through `make test` or `infra/with-moto.sh cargo test`.
+//! Needs moto: run through `make test` or `infra/tests/with-moto.sh cargo test`.
 
 use sms_core::domain::ids::JobId;
 use std::time::Duration;

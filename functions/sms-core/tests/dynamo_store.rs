@@ -6,7 +6,7 @@
 //! `MemoryStore`). Checks that need raw DynamoDB access (the item layout, TTL, items written
 //! by someone else) are in [`dynamo_only`].
 //!
-//! Needs moto: run through `make test` or `infra/with-moto.sh cargo test`.
+//! Needs moto: run through `make test` or `infra/tests/with-moto.sh cargo test`.
 
 use chrono::{DateTime, Duration, Utc};
 use sms_core::domain::ids::JobId;

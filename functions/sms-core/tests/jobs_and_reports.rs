@@ -2,7 +2,7 @@
 //! adapter in moto (real SDK calls, real conditional writes and transactions) and against
 //! the in-memory adapter, so both follow the same rules.
 //!
-//! Needs moto: run through `make test` or `infra/with-moto.sh cargo test`.
+//! Needs moto: run through `make test` or `infra/tests/with-moto.sh cargo test`.
 
 use chrono::{Duration, Utc};
 use sms_core::domain::ids::JobId;

@@ -2,7 +2,7 @@
 //! (docs/architecture.md, "The secret and the settings"): the documented JSON, malformed and
 //! missing secrets (named, never echoed), and rotation.
 //!
-//! Needs moto: run through `make test` or `infra/with-moto.sh cargo test`.
+//! Needs moto: run through `make test` or `infra/tests/with-moto.sh cargo test`.
 
 use std::time::Duration;
 

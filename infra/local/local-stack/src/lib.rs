@@ -1,0 +1,143 @@
+//! Creates the AWS resources of template.yaml in an emulator (moto): the table, the batch
+//! queue with its dead-letter queue, and the secret. Every call is idempotent, so `make dev`
+//! can run it on every start.
+
+pub mod events;
+pub mod events_check;
+pub mod invoke;
+
+use aws_sdk_secretsmanager::error::ProvideErrorMetadata;
+use sms_core::store::schema;
+
+#[derive(Debug, thiserror::Error)]
+#[error("{what}: {reason}")]
+pub struct ProvisionError {
+    what: String,
+    reason: String,
+}
+
+fn failed(what: impl Into<String>, e: impl std::fmt::Display) -> ProvisionError {
+    ProvisionError {
+        what: what.into(),
+        reason: e.to_string(),
+    }
+}
+
+/// The table of docs/architecture.md, "The table".
+pub async fn table(client: &aws_sdk_dynamodb::Client, name: &str) -> Result<(), ProvisionError> {
+    schema::create_table(client, name)
+        .await
+        .map_err(|e| failed(format!("creating table {name}"), e))
+}
+
+/// A queue whose messages move to `<name>-dlq` after `max_receive` receives, as in the
+/// template. Returns the queue's and the dead-letter queue's URLs.
+pub async fn queue_with_dlq(
+    client: &aws_sdk_sqs::Client,
+    name: &str,
+    max_receive: u32,
+    visibility_timeout_seconds: u32,
+) -> Result<(String, String), ProvisionError> {
+    use aws_sdk_sqs::types::QueueAttributeName as A;
+    let dlq_name = format!("{name}-dlq");
+    let dlq_url = client
+        .create_queue()
+        .queue_name(&dlq_name)
+        .send()
+        .await
+        .map_err(|e| {
+            failed(
+                format!("creating queue {dlq_name}"),
+                aws_sdk_sqs::error::DisplayErrorContext(e),
+            )
+        })?
+        .queue_url
+        .unwrap_or_default();
+    let dlq_arn = client
+        .get_queue_attributes()
+        .queue_url(&dlq_url)
+        .attribute_names(A::QueueArn)
+        .send()
+        .await
+        .map_err(|e| {
+            failed(
+                "reading the dead-letter queue's ARN",
+                aws_sdk_sqs::error::DisplayErrorContext(e),
+            )
+        })?
+        .attributes
+        .and_then(|mut a| a.remove(&A::QueueArn))
+        .ok_or_else(|| {
+            failed(
+                "reading the dead-letter queue's ARN",
+                "no QueueArn attribute",
+            )
+        })?;
+    let redrive =
+        serde_json::json!({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": max_receive})
+            .to_string();
+    let queue_url = client
+        .create_queue()
+        .queue_name(name)
+        .attributes(A::RedrivePolicy, &redrive)
+        .attributes(A::VisibilityTimeout, visibility_timeout_seconds.to_string())
+        .send()
+        .await
+        .map_err(|e| {
+            failed(
+                format!("creating queue {name}"),
+                aws_sdk_sqs::error::DisplayErrorContext(e),
+            )
+        })?
+        .queue_url
+        .unwrap_or_default();
+    // create_queue returns an existing queue untouched: make the settings current.
+    client
+        .set_queue_attributes()
+        .queue_url(&queue_url)
+        .attributes(A::RedrivePolicy, redrive)
+        .attributes(A::VisibilityTimeout, visibility_timeout_seconds.to_string())
+        .send()
+        .await
+        .map_err(|e| {
+            failed(
+                format!("configuring queue {name}"),
+                aws_sdk_sqs::error::DisplayErrorContext(e),
+            )
+        })?;
+    Ok((queue_url, dlq_url))
+}
+
+/// Creates the secret, or replaces its value if it exists.
+pub async fn secret(
+    client: &aws_sdk_secretsmanager::Client,
+    id: &str,
+    json: &str,
+) -> Result<(), ProvisionError> {
+    let created = client
+        .create_secret()
+        .name(id)
+        .secret_string(json)
+        .send()
+        .await;
+    match created {
+        Ok(_) => Ok(()),
+        Err(e) if e.code() == Some("ResourceExistsException") => client
+            .put_secret_value()
+            .secret_id(id)
+            .secret_string(json)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| {
+                failed(
+                    format!("updating secret {id}"),
+                    aws_sdk_secretsmanager::error::DisplayErrorContext(e),
+                )
+            }),
+        Err(e) => Err(failed(
+            format!("creating secret {id}"),
+            aws_sdk_secretsmanager::error::DisplayErrorContext(e),
+        )),
+    }
+}

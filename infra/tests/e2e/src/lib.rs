@@ -1,0 +1,194 @@
+//! What the end-to-end tests share: where the local stack is, and HTTP helpers.
+//! infra/tests/e2e.sh starts the stack and sets the `SMS_E2E_*` variables.
+
+use serde_json::Value;
+
+fn setting(name: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| {
+        panic!(
+            "{name} is not set: run the end-to-end tests through `make test` or infra/tests/e2e.sh"
+        )
+    })
+}
+
+pub struct Stack {
+    pub api: String,
+    pub sim: String,
+    pub api_key: String,
+    pub plivo_auth_id: String,
+    pub plivo_auth_token: String,
+    pub public_base_url: String,
+    pub http: reqwest::Client,
+}
+
+impl Stack {
+    pub fn from_env() -> Self {
+        Self {
+            api: setting("SMS_E2E_API_URL"),
+            sim: setting("SMS_E2E_SIM_URL"),
+            api_key: setting("SMS_E2E_API_KEY"),
+            plivo_auth_id: setting("SMS_E2E_PLIVO_AUTH_ID"),
+            plivo_auth_token: setting("SMS_E2E_PLIVO_AUTH_TOKEN"),
+            public_base_url: setting("SMS_E2E_PUBLIC_BASE_URL"),
+            http: reqwest::Client::new(),
+        }
+    }
+
+    pub async fn post(&self, path: &str, body: &Value, extra: &[(&str, &str)]) -> (u16, Value) {
+        let mut req = self
+            .http
+            .post(format!("{}{path}", self.api))
+            .bearer_auth(&self.api_key)
+            .json(body);
+        for (k, v) in extra {
+            req = req.header(*k, *v);
+        }
+        read(req.send().await.expect("the local API answers")).await
+    }
+
+    pub async fn get(&self, path: &str) -> (u16, Value) {
+        let req = self
+            .http
+            .get(format!("{}{path}", self.api))
+            .bearer_auth(&self.api_key);
+        read(req.send().await.expect("the local API answers")).await
+    }
+
+    /// Everything the Plivo simulator received since its last reset.
+    pub async fn sim_requests(&self) -> Vec<Value> {
+        let resp = self
+            .http
+            .get(format!("{}/__sim/requests", self.sim))
+            .send()
+            .await
+            .expect("the simulator answers");
+        let v: Value = resp.json().await.expect("the simulator answers JSON");
+        v.as_array().cloned().unwrap_or_default()
+    }
+
+    pub async fn sim_stats(&self) -> Value {
+        let resp = self
+            .http
+            .get(format!("{}/__sim/stats", self.sim))
+            .send()
+            .await
+            .expect("the simulator answers");
+        resp.json().await.expect("the simulator answers JSON")
+    }
+
+    /// Changes the simulator's settings (faults, reports) until the next reset.
+    pub async fn sim_config(&self, settings: Value) {
+        let resp = self
+            .http
+            .post(format!("{}/__sim/config", self.sim))
+            .json(&settings)
+            .send()
+            .await
+            .expect("the simulator answers");
+        assert!(
+            resp.status().is_success(),
+            "simulator config refused: {}",
+            resp.text().await.unwrap_or_default()
+        );
+    }
+
+    /// Polls `GET /v1/bulk/{job_id}` until `done(progress)` or the time runs out.
+    pub async fn wait_for_job(
+        &self,
+        job_id: &str,
+        seconds: u64,
+        done: impl Fn(&Value) -> bool,
+    ) -> Value {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(seconds);
+        loop {
+            let (status, progress) = self.get(&format!("/v1/bulk/{job_id}")).await;
+            // A 500 that says "retry" is the API's answer when its read failed: moto's server
+            // now and then answers a Query under concurrent writes with its own HTML 500.
+            // The client is told to retry, so the poll does; anything else fails the test.
+            let retryable = status == 500 && progress["type"] == "/problems/internal";
+            assert!(status == 200 || retryable, "{status}: {progress}");
+            if status == 200 && done(&progress) {
+                return progress;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "job did not finish in {seconds} s: {progress}"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        }
+    }
+
+    /// Posts a form to a callback route, signed as Plivo signs (V3) with the stack's token.
+    pub async fn post_signed(&self, path: &str, params: &[(&str, &str)], token: &str) -> u16 {
+        let params: Vec<(String, String)> = params
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        let url = format!("{}{path}", self.public_base_url);
+        let nonce = "73519204853";
+        let req = sms_core::plivo::SignedRequest {
+            method: "POST",
+            url: &url,
+            params: &params,
+        };
+        let signature = sms_core::plivo::SignatureV3::sign(&req, nonce, token);
+        self.http
+            .post(format!("{}{path}", self.api))
+            .header(sms_core::plivo::SignatureV3::HEADER, signature)
+            .header(sms_core::plivo::SignatureV3::NONCE_HEADER, nonce)
+            .form(&params)
+            .send()
+            .await
+            .expect("the local API answers")
+            .status()
+            .as_u16()
+    }
+
+    pub async fn sim_reset(&self) {
+        self.http
+            .post(format!("{}/__sim/reset", self.sim))
+            .send()
+            .await
+            .expect("the simulator answers");
+    }
+}
+
+async fn read(resp: reqwest::Response) -> (u16, Value) {
+    let status = resp.status().as_u16();
+    let text = resp.text().await.unwrap_or_default();
+    let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
+    (status, body)
+}
+
+/// True when every batch of a job's progress has ended (sent, failed or unknown).
+pub fn all_batches_ended(progress: &Value) -> bool {
+    let b = &progress["batches"];
+    let ended = ["sent", "failed", "unknown"]
+        .iter()
+        .map(|k| b[k].as_u64().unwrap_or(0))
+        .sum::<u64>();
+    Some(ended) == b["total"].as_u64()
+}
+
+/// `n` distinct numbers starting at `first` (within +1 212 …, outside the simulator's ranges).
+pub fn numbers(first: usize, n: usize) -> Vec<String> {
+    (first..first + n).map(|i| format!("+1212{i:07}")).collect()
+}
+
+/// Every send request the simulator accepted: (destinations, accepted uuids).
+pub async fn accepted_destinations(stack: &Stack) -> Vec<Vec<String>> {
+    stack
+        .sim_requests()
+        .await
+        .iter()
+        .filter(|r| r["outcome"] == "accepted")
+        .map(|r| {
+            r["dst"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|d| d.as_str().unwrap().to_owned())
+                .collect()
+        })
+        .collect()
+}

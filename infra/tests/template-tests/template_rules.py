@@ -1,0 +1,928 @@
+"""The rules template.yaml and infra/deploy/deploy-role.yaml must keep, as one checker.
+
+`problems(template, deploy_role, root)` returns a list of sentences, empty when every rule
+holds. test_template.py runs it on the real files (it must find nothing) and on deliberately
+broken copies of the templates and of the Rust sources (it must find each break), so a rule
+that silently stopped checking would fail the tests too.
+
+What comes from where:
+- the routes are those of docs/api.md (hard-coded below: a Markdown file is no source to parse),
+  cross-checked with Cargo.toml's `cargo lambda watch` router;
+- the environment each function must get is read from the Rust sources at test time
+  (`config::required/optional/seconds("...")` in functions/<f>/src, the `wiring::` helpers
+  and `::from_env()` constructors they call in sms-core) and compared with the hard-coded
+  table ENVIRONMENT, which says why each variable is there;
+- the DynamoDB/SQS/Secrets Manager actions each function needs are derived from the
+  adapters' SDK calls (functions/sms-core/src/store/dynamo*.rs, queue.rs, secrets.rs) for the
+  trait methods each function uses (FUNCTION_METHODS), and must equal what its role grants.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import tomllib
+from pathlib import Path
+from typing import Any, Iterable
+
+FUNCTIONS = ("send-sms", "send-bulk", "sender", "status-callback")
+
+# The routes of docs/api.md. The callbacks are POST only: the service gives Plivo its
+# callback URLs with method POST, and the inbound URL is set up as POST (docs/operations.md,
+# "First deployment").
+ROUTES = {
+    ("POST", "/v1/messages"): "send-sms",
+    ("GET", "/v1/messages/{message_uuid}"): "send-sms",
+    ("POST", "/v1/bulk"): "send-bulk",
+    ("GET", "/v1/bulk/{job_id}"): "send-bulk",
+    ("POST", "/v1/callbacks/plivo/status"): "status-callback",
+    ("POST", "/v1/callbacks/plivo/inbound"): "status-callback",
+}
+
+# The environment template.yaml gives each function: exactly these names.
+ENVIRONMENT = {
+    "send-sms": {
+        "SMS_TABLE",  # required: wiring::dynamo_store
+        "SMS_SECRET_ID",  # required: wiring::secret_cache
+        "PUBLIC_BASE_URL",  # required: PublicBaseUrl::from_env (callback URL given to Plivo)
+        "PLIVO_BASE_URL",  # optional: wiring::plivo_client -> plivo_config (template parameter)
+        "RUST_LOG",  # optional: telemetry::init's EnvFilter (Globals, LogLevel parameter)
+    },
+    "send-bulk": {
+        "SMS_TABLE",  # required: wiring::dynamo_store
+        "SMS_QUEUE_URL",  # required: wiring::sqs_queue
+        "SMS_SECRET_ID",  # required: wiring::secret_cache
+        "PUBLIC_BASE_URL",  # required: PublicBaseUrl::from_env (callback URL in each batch)
+        "PLIVO_BATCH_SIZE",  # optional: send-bulk main.rs (PlivoBatchSize parameter)
+        "RUST_LOG",
+    },
+    "sender": {
+        "SMS_TABLE",  # required: wiring::dynamo_store
+        "SMS_SECRET_ID",  # required: wiring::secret_cache
+        "PLIVO_BASE_URL",  # optional: wiring::plivo_config
+        "RUST_LOG",
+    },
+    "status-callback": {
+        "SMS_TABLE",  # required: wiring::dynamo_store
+        "SMS_SECRET_ID",  # required: wiring::secret_cache (Plivo auth token for signatures)
+        "PUBLIC_BASE_URL",  # required: PublicBaseUrl::from_env (the URL Plivo signed)
+        "PLIVO_ACCEPT_V2_SIGNATURES",  # optional: CallbackSettings::from_env (parameter)
+        "RUST_LOG",
+    },
+}
+
+# The store/queue/secret trait methods each function's handler calls (functions/<f>/src and
+# the sms-core helpers it goes through, e.g. sms_core::http::idempotency for Idempotency-Key).
+FUNCTION_METHODS = {
+    "send-sms": {
+        "MessageStore.record_accepted",
+        "MessageStore.get_message",
+        "IdempotencyStore.begin",
+        "IdempotencyStore.complete",
+        "IdempotencyStore.release",
+        "SuppressionList.is_suppressed",
+        "SecretSource.fetch",
+    },
+    "send-bulk": {
+        "IdempotencyStore.begin",
+        "IdempotencyStore.complete",
+        "IdempotencyStore.release",
+        "JobStore.get_job",
+        "JobStore.create_job",
+        "JobStore.ledger",
+        "JobStore.mark_enqueued",
+        "JobStore.status_counts",
+        "SuppressionList.suppressed_among",
+        "BatchQueue.send_batch",
+        "SecretSource.fetch",
+    },
+    "sender": {
+        "BatchLedger.claim",
+        "BatchLedger.finish",
+        "BatchLedger.release",
+        "MessageStore.record_accepted",
+        "SecretSource.fetch",
+    },
+    "status-callback": {
+        "ReportStore.apply_report",
+        "SuppressionList.suppress",  # a default method over change
+        "SuppressionList.change",
+        "SeenOnce.first_sighting",
+        "SecretSource.fetch",
+    },
+}
+
+# Granted beyond what the code needs, on purpose: nothing at the moment.
+PENDING_EXTRA_ACTIONS: dict[str, set[str]] = {}
+
+# Functions with reserved concurrency: the template parameter that sets it and its default.
+RESERVED_CONCURRENCY = {
+    "status-callback": ("StatusCallbackReservedConcurrency", 100),
+}
+
+# What Lambda's SQS event source mapping calls with the function's role.
+EVENT_SOURCE_ACTIONS = {"sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"}
+
+MEMORY_AND_TIMEOUT = {
+    "send-sms": (256, 29),
+    "send-bulk": (512, 30),
+    "sender": (256, 120),
+    "status-callback": (256, 10),
+}
+
+OUTPUTS = {"ApiUrl", "StatusCallbackUrl", "InboundCallbackUrl", "QueueUrl", "DeadLetterQueueUrl", "TableName"}
+
+# SDK operation (snake case, as the Rust SDK spells it) -> the IAM action it needs.
+SDK_ACTIONS = {
+    "get_item": "dynamodb:GetItem",
+    "put_item": "dynamodb:PutItem",
+    "update_item": "dynamodb:UpdateItem",
+    "delete_item": "dynamodb:DeleteItem",
+    "query": "dynamodb:Query",
+    "scan": "dynamodb:Scan",
+    "batch_get_item": "dynamodb:BatchGetItem",
+    "batch_write_item": "dynamodb:BatchWriteItem",
+    "transact_get_items": "dynamodb:GetItem",
+    "send_message": "sqs:SendMessage",
+    "send_message_batch": "sqs:SendMessage",  # authorised per message as SendMessage
+    "get_secret_value": "secretsmanager:GetSecretValue",
+}
+# TransactWriteItems is authorised per entry.
+TRANSACT_ENTRY_ACTIONS = {
+    "update": "dynamodb:UpdateItem",
+    "put": "dynamodb:PutItem",
+    "delete": "dynamodb:DeleteItem",
+    "condition_check": "dynamodb:ConditionCheckItem",
+}
+
+# Resource "*" in deploy-role.yaml: only these statements, each for the reason given there.
+DEPLOY_ROLE_STAR_STATEMENTS = {
+    # read-only calls without a resource type
+    "LogGroupsDescribe": {"condition": None},
+    # no resource type before the mapping exists; must be limited by the function's ARN
+    "EventSourceMappingCreate": {"condition": "lambda:FunctionArn"},
+}
+READ_ONLY_VERBS = ("Describe", "List", "Get")
+
+
+# ----------------------------------------------------------------------------------------
+# Small helpers over CloudFormation JSON (intrinsics as {"Ref": ...}, {"Fn::If": [...]}).
+
+def _items(value: Any) -> list:
+    return value if isinstance(value, list) else [value]
+
+
+def _resolve_if(value: Any) -> list:
+    """Every alternative of a value that may be wrapped in Fn::If (AWS::NoValue dropped)."""
+    if isinstance(value, dict) and set(value) == {"Fn::If"}:
+        _, yes, no = value["Fn::If"]
+        return _resolve_if(yes) + _resolve_if(no)
+    if value == {"Ref": "AWS::NoValue"}:
+        return []
+    return [value]
+
+
+def statements(document: dict) -> list[dict]:
+    out = []
+    for st in _items(document.get("Statement", [])):
+        for alt in _resolve_if(st):
+            out.append(alt)
+    return out
+
+
+def policy_documents(template: dict) -> Iterable[tuple[str, dict]]:
+    """(where, document) of every IAM policy document in a template."""
+    for name, res in template.get("Resources", {}).items():
+        props = res.get("Properties", {}) or {}
+        kind = res.get("Type")
+        if kind == "AWS::IAM::Role":
+            yield f"{name}.AssumeRolePolicyDocument", props.get("AssumeRolePolicyDocument", {})
+            for pol in props.get("Policies", []) or []:
+                yield f"{name}.{pol.get('PolicyName')}", pol.get("PolicyDocument", {})
+        elif kind in ("AWS::IAM::ManagedPolicy", "AWS::IAM::Policy", "AWS::SQS::QueuePolicy",
+                      "AWS::SQS::QueueInlinePolicy", "AWS::S3::BucketPolicy"):
+            yield name, props.get("PolicyDocument", {})
+        elif kind == "AWS::Serverless::Function":
+            for pol in _items(props.get("Policies", [])):
+                if isinstance(pol, dict) and "Statement" in pol:
+                    yield f"{name}.Policies", pol
+
+
+def _actions(st: dict) -> list[str]:
+    return [a for a in _items(st.get("Action", [])) if isinstance(a, str)]
+
+
+def _resources(st: dict) -> list:
+    return _items(st.get("Resource", []))
+
+
+def _ref_name(value: Any) -> str | None:
+    """The logical id behind !Ref X or !GetAtt X.Arn."""
+    if isinstance(value, dict):
+        if "Ref" in value:
+            return value["Ref"]
+        if "Fn::GetAtt" in value:
+            att = value["Fn::GetAtt"]
+            return att[0] if isinstance(att, list) else str(att).split(".")[0]
+    return None
+
+
+# ----------------------------------------------------------------------------------------
+# What the Rust code reads and calls.
+
+def _body_after(text: str, start: int) -> str:
+    """The brace-delimited block that starts at the first '{' at or after `start`."""
+    open_at = text.index("{", start)
+    depth = 0
+    for i in range(open_at, len(text)):
+        if text[i] == "{":
+            depth += 1
+        elif text[i] == "}":
+            depth -= 1
+            if depth == 0:
+                return text[open_at + 1:i]
+    raise ValueError("unbalanced braces")
+
+
+def _strip_comments(text: str) -> str:
+    return re.sub(r"//[^\n]*", "", text)
+
+
+def _fn_bodies(text: str) -> dict[str, str]:
+    """Top-level and impl-level `fn name(...) { body }`, by name (later ones win)."""
+    out = {}
+    for m in re.finditer(r"\bfn\s+(\w+)\s*(?:<[^>]*>)?\s*\(", text):
+        try:
+            out[m.group(1)] = _body_after(text, m.end())
+        except ValueError:
+            pass
+    return out
+
+
+ENV_CALL = re.compile(r'config::(required|optional|seconds)\(\s*"([A-Z0-9_]+)"')
+BARE_ENV_CALL = re.compile(r'\b(required|optional|seconds)\(\s*"([A-Z0-9_]+)"')
+STD_ENV = re.compile(r'env::var(?:_os)?\(\s*"([A-Z0-9_]+)"')
+
+
+def rust_sources(dir_: Path) -> str:
+    return "\n".join(_strip_comments(p.read_text()) for p in sorted(dir_.rglob("*.rs")))
+
+
+def environment_from_code(root: Path, function: str) -> tuple[set[str], set[str], list[str]]:
+    """(required, optional, problems) environment variables of one function, from the code."""
+    core = root / "functions/sms-core/src"
+    src = rust_sources(root / f"functions/{function}/src")
+    required: set[str] = set()
+    optional: set[str] = set()
+    problems: list[str] = []
+
+    def take(kind: str, name: str) -> None:
+        (required if kind == "required" else optional).add(name)
+
+    for kind, name in ENV_CALL.findall(src):
+        take(kind, name)
+    optional.update(STD_ENV.findall(src))
+
+    # wiring:: helpers, followed through the helpers they call.
+    wiring = _fn_bodies(_strip_comments((core / "wiring.rs").read_text()))
+    seen: set[str] = set()
+    todo = list(re.findall(r"wiring::(\w+)\(", src))
+    while todo:
+        helper = todo.pop()
+        if helper in seen:
+            continue
+        seen.add(helper)
+        body = wiring.get(helper)
+        if body is None:
+            problems.append(f"{function}: calls wiring::{helper}, which the test cannot find in wiring.rs")
+            continue
+        for kind, name in ENV_CALL.findall(body):
+            take(kind, name)
+        todo.extend(n for n in re.findall(r"\b(\w+)\(", body) if n in wiring)
+
+    # Type::from_env() constructors in sms-core (config.rs).
+    config = _strip_comments((core / "config.rs").read_text())
+    for type_name in set(re.findall(r"(\w+)::from_env\(", src)):
+        m = re.search(rf"impl\s+{type_name}\s*\{{", config)
+        if not m:
+            problems.append(f"{function}: uses {type_name}::from_env, which the test cannot find in config.rs")
+            continue
+        body = _fn_bodies(_body_after(config, m.start())).get("from_env", "")
+        for kind, name in BARE_ENV_CALL.findall(body):
+            take(kind, name)
+
+    # telemetry::init: RUST_LOG through EnvFilter, LOG_FORMAT.
+    if "telemetry::init" in src:
+        telemetry = _strip_comments((core / "telemetry.rs").read_text())
+        optional.update(STD_ENV.findall(telemetry))
+        if "from_default_env" in telemetry:
+            optional.add("RUST_LOG")
+    return required, optional - required, problems
+
+
+def unattributed_required(root: Path) -> list[str]:
+    """Required variables read somewhere in sms-core that the analysis above does not follow."""
+    core = root / "functions/sms-core/src"
+    out = []
+    for path in sorted(core.rglob("*.rs")):
+        if path.name in ("wiring.rs", "config.rs"):
+            continue
+        for kind, name in ENV_CALL.findall(_strip_comments(path.read_text())):
+            if kind == "required":
+                out.append(f"sms-core {path.relative_to(root)} requires {name}, which this test does not attribute to any function; extend environment_from_code")
+    return out
+
+
+def _traits(text: str) -> dict[str, set[str]]:
+    out = {}
+    for m in re.finditer(r"pub\s+trait\s+(\w+)[^{;]*\{", text):
+        body = _body_after(text, m.start())
+        out[m.group(1)] = set(re.findall(r"\bfn\s+(\w+)", body))
+    return out
+
+
+def _ops_in(body: str) -> set[str]:
+    ops = set()
+    for op in re.findall(r"\.\s*(\w+)\(\)", body):
+        if op in SDK_ACTIONS:
+            ops.add(SDK_ACTIONS[op])
+    if re.search(r"\.\s*transact_write_items\(\)", body):
+        for entry in re.findall(r"TransactWriteItem::builder\(\)\s*\.\s*(\w+)\(", body):
+            if entry in TRANSACT_ENTRY_ACTIONS:
+                ops.add(TRANSACT_ENTRY_ACTIONS[entry])
+    return ops
+
+
+def method_actions(root: Path) -> tuple[dict[str, set[str]], dict[str, set[str]]]:
+    """({"Trait.method": IAM actions}, {"Trait": methods}) from the sms-core adapters."""
+    core = root / "functions/sms-core/src"
+    store_files = sorted((core / "store").glob("dynamo*.rs"))
+    texts = [_strip_comments(p.read_text()) for p in store_files]
+    texts += [_strip_comments((core / name).read_text()) for name in ("queue.rs", "secrets.rs")]
+
+    traits: dict[str, set[str]] = {}
+    for p in sorted((core / "store").glob("*.rs")) + [core / "queue.rs", core / "secrets.rs"]:
+        traits.update(_traits(_strip_comments(p.read_text())))
+
+    # Inherent helpers of the adapters (DynamoStore::get, put_all, query_prefix, ...).
+    helpers: dict[str, str] = {}
+    impls: list[tuple[str, str]] = []  # (trait, body)
+    for text in texts:
+        for m in re.finditer(r"impl(?:<[^>]*>)?\s+(?:(\w+)(?:<[^>]*>)?\s+for\s+)?(\w+)(?:<[^>]*>)?\s*\{", text):
+            body = _body_after(text, m.start())
+            if m.group(1):
+                impls.append((m.group(1), body))
+            else:
+                helpers.update(_fn_bodies(body))
+
+    helper_ops: dict[str, set[str]] = {}
+
+    def ops_of(body: str, stack: tuple = ()) -> set[str]:
+        ops = _ops_in(body)
+        for name in re.findall(r"self\s*\.\s*(\w+)\(", body):
+            if name in helpers and name not in stack:
+                if name not in helper_ops:
+                    helper_ops[name] = ops_of(helpers[name], stack + (name,))
+                ops |= helper_ops[name]
+        return ops
+
+    actions: dict[str, set[str]] = {}
+    for trait, body in impls:
+        for name, fn_body in _fn_bodies(body).items():
+            key = f"{trait}.{name}"
+            actions[key] = actions.get(key, set()) | ops_of(fn_body)
+    return actions, traits
+
+
+def table_actions_used_by_adapters(root: Path) -> set[str]:
+    """Every DynamoDB data action the adapters call (the table's schema tool excluded)."""
+    core = root / "functions/sms-core/src/store"
+    ops: set[str] = set()
+    for p in sorted(core.glob("dynamo*.rs")):
+        ops |= {a for a in _ops_in(_strip_comments(p.read_text())) if a.startswith("dynamodb:")}
+    return ops
+
+
+# ----------------------------------------------------------------------------------------
+# The checks.
+
+def _functions(template: dict) -> dict[str, tuple[str, dict]]:
+    """binary name -> (logical id, resource) of the template's functions."""
+    out = {}
+    for name, res in template["Resources"].items():
+        if res.get("Type") == "AWS::Serverless::Function":
+            binary = ((res.get("Metadata") or {}).get("BuildProperties") or {}).get("Binary")
+            out[binary] = (name, res)
+    return out
+
+
+def _env(template: dict, res: dict) -> dict:
+    merged = dict(((template.get("Globals", {}).get("Function", {}) or {}).get("Environment") or {}).get("Variables") or {})
+    merged.update(((res["Properties"].get("Environment") or {}).get("Variables")) or {})
+    return merged
+
+
+def _param_default(template: dict, value: Any) -> Any:
+    name = _ref_name(value)
+    if name and name in template.get("Parameters", {}):
+        return template["Parameters"][name].get("Default")
+    return value
+
+
+def check_functions(template: dict, root: Path) -> list[str]:
+    out = []
+    glob = (template.get("Globals") or {}).get("Function") or {}
+    for key, want in (("Runtime", "provided.al2023"), ("Architectures", ["arm64"]), ("Handler", "bootstrap")):
+        if glob.get(key) != want:
+            out.append(f"Globals.Function.{key} must be {want!r}, is {glob.get(key)!r}")
+    if (glob.get("LoggingConfig") or {}).get("LogFormat") != "JSON":
+        out.append("Globals.Function.LoggingConfig.LogFormat must be JSON")
+
+    fns = _functions(template)
+    if set(fns) != set(FUNCTIONS):
+        out.append(f"functions (BuildProperties.Binary) must be {sorted(FUNCTIONS)}, are {sorted(map(str, fns))}")
+    for binary, (name, res) in fns.items():
+        props = res["Properties"]
+        meta = res.get("Metadata") or {}
+        if props.get("CodeUri") != ".":
+            out.append(f"{name}: CodeUri must be '.' (the workspace), is {props.get('CodeUri')!r}")
+        if meta.get("BuildMethod") != "rust-cargolambda":
+            out.append(f"{name}: Metadata.BuildMethod must be rust-cargolambda")
+        if binary not in FUNCTIONS or not (root / f"functions/{binary}/Cargo.toml").is_file():
+            out.append(f"{name}: Binary {binary!r} is not a package under functions/")
+        for key in ("Runtime", "Architectures", "Handler"):
+            if key in props and props[key] != glob.get(key):
+                out.append(f"{name}: overrides {key}")
+        if binary in MEMORY_AND_TIMEOUT:
+            mem, timeout = MEMORY_AND_TIMEOUT[binary]
+            if props.get("MemorySize") != mem or props.get("Timeout") != timeout:
+                out.append(f"{name}: MemorySize/Timeout must be {mem}/{timeout}, are {props.get('MemorySize')}/{props.get('Timeout')}")
+        reserved = props.get("ReservedConcurrentExecutions")
+        if binary in RESERVED_CONCURRENCY:
+            param, default = RESERVED_CONCURRENCY[binary]
+            if _ref_name(reserved) != param or _param_default(template, reserved) != default:
+                out.append(f"{name}: ReservedConcurrentExecutions must be !Ref {param} (default {default})")
+        elif reserved is not None:
+            out.append(f"{name}: sets ReservedConcurrentExecutions, which table RESERVED_CONCURRENCY does not list")
+        if "Policies" in props or "Role" not in props:
+            out.append(f"{name}: must use its own Role (no SAM Policies, which add managed policies with Resource '*')")
+        fname = props.get("FunctionName")
+        if not (isinstance(fname, dict) and fname.get("Fn::Sub") == f"${{AWS::StackName}}-{binary}"):
+            out.append(f"{name}: FunctionName must be !Sub '${{AWS::StackName}}-{binary}' (the API's integrations name it)")
+    return out
+
+
+def check_environment(template: dict, root: Path) -> list[str]:
+    out = unattributed_required(root)
+    for binary, (name, res) in _functions(template).items():
+        if binary not in ENVIRONMENT:
+            continue
+        env = _env(template, res)
+        have = set(env)
+        required, optional, problems = environment_from_code(root, binary)
+        out += problems
+        for var in sorted(required - have):
+            out.append(f"{name}: the code requires environment variable {var}, which the template does not set")
+        for var in sorted(ENVIRONMENT[binary] - have):
+            out.append(f"{name}: environment variable {var} is missing (table ENVIRONMENT)")
+        for var in sorted(have - ENVIRONMENT[binary]):
+            out.append(f"{name}: sets {var}, which is not in the table ENVIRONMENT")
+        for var in sorted(have - required - optional):
+            out.append(f"{name}: sets {var}, which its code never reads")
+        for var in sorted(ENVIRONMENT[binary] - required - optional):
+            out.append(f"{name}: table ENVIRONMENT lists {var}, which its code never reads")
+        want_base = "https://${HttpApi}.execute-api.${AWS::Region}.${AWS::URLSuffix}"
+        if "PUBLIC_BASE_URL" in env and env["PUBLIC_BASE_URL"] != {"Fn::Sub": want_base}:
+            out.append(f"{name}: PUBLIC_BASE_URL must be !Sub {want_base!r}")
+        if "SMS_TABLE" in env and _ref_name(env["SMS_TABLE"]) != "Table":
+            out.append(f"{name}: SMS_TABLE must be !Ref Table")
+        if "SMS_QUEUE_URL" in env and _ref_name(env["SMS_QUEUE_URL"]) != "BatchQueue":
+            out.append(f"{name}: SMS_QUEUE_URL must be !Ref BatchQueue")
+        if "SMS_SECRET_ID" in env and _ref_name(env["SMS_SECRET_ID"]) != "SecretName":
+            out.append(f"{name}: SMS_SECRET_ID must be !Ref SecretName")
+    return out
+
+
+def check_routes(template: dict, root: Path) -> list[str]:
+    out = []
+    fns = _functions(template)
+    events = {}
+    for binary, (name, res) in fns.items():
+        for ev_name, ev in (res["Properties"].get("Events") or {}).items():
+            if ev.get("Type") != "HttpApi":
+                continue
+            p = ev.get("Properties") or {}
+            if _ref_name(p.get("ApiId")) != "HttpApi":
+                out.append(f"{name}.{ev_name}: must be on the HttpApi")
+            key = (str(p.get("Method")).upper(), p.get("Path"))
+            if key in events:
+                out.append(f"route {key[0]} {key[1]} is declared twice")
+            events[key] = binary
+    for key, binary in ROUTES.items():
+        if events.get(key) != binary:
+            out.append(f"route {key[0]} {key[1]} must go to {binary}, goes to {events.get(key)}")
+    for key in set(events) - set(ROUTES):
+        out.append(f"route {key[0]} {key[1]} is not a route of the API (docs/api.md)")
+
+    # The API's own route table (the DefinitionBody that breaks the circular dependency).
+    api = template["Resources"].get("HttpApi", {})
+    if api.get("Type") != "AWS::Serverless::HttpApi":
+        out.append("HttpApi must be an AWS::Serverless::HttpApi")
+        return out
+    props = api.get("Properties") or {}
+    if props.get("StageName") not in (None, "$default"):
+        out.append("HttpApi must use the $default stage")
+    drs = props.get("DefaultRouteSettings") or {}
+    if "ThrottlingBurstLimit" not in drs or "ThrottlingRateLimit" not in drs:
+        out.append("HttpApi.DefaultRouteSettings must set ThrottlingBurstLimit and ThrottlingRateLimit")
+    body_routes = {}
+    for path, ops in ((props.get("DefinitionBody") or {}).get("paths") or {}).items():
+        for method, op in ops.items():
+            integ = op.get("x-amazon-apigateway-integration") or {}
+            uri = integ.get("uri", {})
+            uri = uri.get("Fn::Sub") if isinstance(uri, dict) else uri
+            m = re.search(r":function:\$\{AWS::StackName\}-([a-z-]+)/invocations$", str(uri))
+            body_routes[(method.upper(), path)] = m.group(1) if m else None
+            if integ.get("payloadFormatVersion") != "2.0" or integ.get("type") != "aws_proxy":
+                out.append(f"DefinitionBody {method.upper()} {path}: must be aws_proxy, payload format 2.0")
+    if body_routes != events:
+        out.append(f"HttpApi.DefinitionBody routes {sorted(body_routes.items())} differ from the functions' HttpApi events {sorted(events.items())}")
+
+    # cargo lambda watch's router (the local API) must serve the same routes.
+    cargo = tomllib.loads((root / "Cargo.toml").read_text())
+    router = (((cargo.get("workspace") or {}).get("metadata") or {}).get("lambda") or {}).get("watch", {}).get("router", {})
+    local = {}
+    for path, targets in router.items():
+        for t in targets:
+            local[(t["method"].upper(), path)] = t["function"]
+    if local and local != ROUTES:
+        out.append(f"Cargo.toml's watch router {sorted(local.items())} differs from docs/api.md's {sorted(ROUTES.items())}")
+    return out
+
+
+def check_queue_and_table(template: dict, root: Path) -> list[str]:
+    out = []
+    res = template["Resources"]
+    fns = _functions(template)
+    sender = fns.get("sender", (None, {"Properties": {}}))[1]["Properties"]
+    sqs_events = [e for e in (sender.get("Events") or {}).values() if e.get("Type") == "SQS"]
+    if len(sqs_events) != 1:
+        out.append("sender must have exactly one SQS event")
+    for ev in sqs_events:
+        p = ev.get("Properties") or {}
+        if _ref_name(p.get("Queue")) != "BatchQueue":
+            out.append("sender's SQS event must read BatchQueue")
+        if "ReportBatchItemFailures" not in (p.get("FunctionResponseTypes") or []):
+            out.append("sender's SQS event must have FunctionResponseTypes [ReportBatchItemFailures]")
+        mc = (p.get("ScalingConfig") or {}).get("MaximumConcurrency")
+        if mc is None:
+            out.append("sender's SQS event must set ScalingConfig.MaximumConcurrency")
+        elif str(_param_default(template, mc)) != "5":
+            out.append("sender's MaximumConcurrency must default to 5 (Plivo: 300 requests per 5 s)")
+        if "BatchSize" not in p:
+            out.append("sender's SQS event must set BatchSize")
+
+    queue = (res.get("BatchQueue") or {}).get("Properties") or {}
+    timeout = sender.get("Timeout") or 0
+    vis = int(queue.get("VisibilityTimeout", 30))
+    if vis < 6 * int(timeout):
+        out.append(f"BatchQueue.VisibilityTimeout {vis} is less than 6 × the sender's Timeout {timeout}")
+    redrive = queue.get("RedrivePolicy") or {}
+    if _ref_name(redrive.get("deadLetterTargetArn")) != "DeadLetterQueue" or int(redrive.get("maxReceiveCount", 0)) != 5:
+        out.append("BatchQueue.RedrivePolicy must send to DeadLetterQueue after maxReceiveCount 5")
+    dlq = (res.get("DeadLetterQueue") or {}).get("Properties") or {}
+    if int(dlq.get("MessageRetentionPeriod", 0)) != 14 * 86400:
+        out.append("DeadLetterQueue must keep messages 14 days")
+
+    alarms = [r.get("Properties") or {} for r in res.values() if r.get("Type") == "AWS::CloudWatch::Alarm"]
+    def has_alarm(ns: str, metric: str, dim_target: str | None) -> bool:
+        for a in alarms:
+            if a.get("Namespace") == ns and a.get("MetricName") == metric \
+                    and a.get("ComparisonOperator") == "GreaterThanThreshold" and float(a.get("Threshold", -1)) == 0:
+                dims = a.get("Dimensions") or []
+                if dim_target is None or any(_ref_name(d.get("Value")) == dim_target for d in dims):
+                    return True
+        return False
+    if not has_alarm("AWS/SQS", "ApproximateNumberOfMessagesVisible", "DeadLetterQueue"):
+        out.append("an alarm on DeadLetterQueue's ApproximateNumberOfMessagesVisible > 0 is missing")
+    metrics = _strip_comments((root / "functions/sms-core/src/metrics.rs").read_text())
+    ns = re.search(r'NAMESPACE:\s*&str\s*=\s*"([^"]+)"', metrics)
+    ns = ns.group(1) if ns else None
+    if '"UnknownBatches"' not in rust_sources(root / "functions/sender/src"):
+        out.append("the sender no longer emits UnknownBatches; update the alarm")
+    if not has_alarm(ns or "PlivoSms", "UnknownBatches", None):
+        out.append(f"an alarm on {ns}/UnknownBatches > 0 is missing")
+
+    table = res.get("Table") or {}
+    tp = table.get("Properties") or {}
+    keys = {(k["AttributeName"], k["KeyType"]) for k in tp.get("KeySchema", [])}
+    attrs = {(a["AttributeName"], a["AttributeType"]) for a in tp.get("AttributeDefinitions", [])}
+    if table.get("Type") != "AWS::DynamoDB::Table" or keys != {("pk", "HASH"), ("sk", "RANGE")} \
+            or attrs != {("pk", "S"), ("sk", "S")}:
+        out.append("Table must be a DynamoDB table keyed pk (S, hash) + sk (S, range)")
+    if tp.get("BillingMode") != "PAY_PER_REQUEST":
+        out.append("Table must be PAY_PER_REQUEST")
+    schema = _strip_comments((root / "functions/sms-core/src/store/schema.rs").read_text())
+    ttl_attr = re.search(r'TTL_ATTRIBUTE:\s*&str\s*=\s*"([^"]+)"', schema)
+    ttl = tp.get("TimeToLiveSpecification") or {}
+    if ttl.get("AttributeName") != (ttl_attr.group(1) if ttl_attr else "expires_at") or ttl.get("Enabled") is not True:
+        out.append("Table must have TTL enabled on expires_at")
+    if (tp.get("PointInTimeRecoverySpecification") or {}).get("PointInTimeRecoveryEnabled") is not True:
+        out.append("Table must have point-in-time recovery enabled")
+    if (tp.get("SSESpecification") or {}).get("SSEEnabled") is not True:
+        out.append("Table must have SSESpecification.SSEEnabled")
+
+    missing = OUTPUTS - set(template.get("Outputs", {}))
+    if missing:
+        out.append(f"Outputs missing: {sorted(missing)}")
+    params = template.get("Parameters", {})
+    for p, default in (("PlivoBatchSize", 1000), ("SenderMaximumConcurrency", 5), ("PlivoBaseUrl", "https://api.plivo.com"),
+                       ("PlivoAcceptV2Signatures", "false")):
+        if p not in params or params[p].get("Default") != default:
+            out.append(f"parameter {p} must default to {default!r}")
+    return out
+
+
+def check_no_wildcards(where_docs: Iterable[tuple[str, dict]], star_allowed: dict | None) -> list[str]:
+    """No '*' in any action; Resource '*' only in the allowed statements (by Sid)."""
+    out = []
+    for where, doc in where_docs:
+        for st in statements(doc):
+            sid = st.get("Sid", "?")
+            if "NotAction" in st or "NotResource" in st:
+                out.append(f"{where} {sid}: NotAction/NotResource are not allowed")
+            for a in _actions(st):
+                if "*" in a:
+                    out.append(f"{where} {sid}: wildcard action {a!r}")
+            if "Principal" in st and "Resource" not in st:
+                continue  # a trust policy
+            if any(r == "*" for r in _resources(st)):
+                rule = (star_allowed or {}).get(sid)
+                if rule is None:
+                    out.append(f"{where} {sid}: Resource '*'")
+                    continue
+                if rule["condition"] is None:
+                    writes = [a for a in _actions(st) if not a.split(":", 1)[1].startswith(READ_ONLY_VERBS)]
+                    if writes:
+                        out.append(f"{where} {sid}: Resource '*' with non-read actions {writes}")
+                else:
+                    conds = json.dumps(st.get("Condition") or {})
+                    if rule["condition"] not in conds:
+                        out.append(f"{where} {sid}: Resource '*' needs a {rule['condition']} condition")
+    return out
+
+
+def _role_statements(template: dict, role: str) -> list[dict]:
+    res = template["Resources"].get(role) or {}
+    out = []
+    for pol in (res.get("Properties") or {}).get("Policies", []) or []:
+        out += statements(pol.get("PolicyDocument", {}))
+    return out
+
+
+def check_function_permissions(template: dict, root: Path) -> list[str]:
+    out = []
+    actions_by_method, traits = method_actions(root)
+    fns = _functions(template)
+    granted_union: set[str] = set()
+    for binary, (name, res) in fns.items():
+        if binary not in FUNCTION_METHODS:
+            continue
+        role = _ref_name(res["Properties"].get("Role"))
+        sts = _role_statements(template, role)
+        granted: dict[str, set] = {}
+        for st in sts:
+            if st.get("Effect") != "Allow":
+                continue
+            for a in _actions(st):
+                granted.setdefault(a, set()).update(
+                    json.dumps(r, sort_keys=True) for r in _resources(st))
+        # What the code needs.
+        need: set[str] = set()
+        for method in FUNCTION_METHODS[binary]:
+            trait, fn = method.split(".")
+            if fn not in traits.get(trait, set()):
+                out.append(f"{binary}: {method} is no longer a method of {trait}; update FUNCTION_METHODS")
+            need |= actions_by_method.get(method, set())
+        # Methods of the function's traits that its own sources now call but the table misses.
+        src = rust_sources(root / f"functions/{binary}/src")
+        used_traits = {m.split(".")[0] for m in FUNCTION_METHODS[binary]}
+        for trait in used_traits:
+            for fn in traits.get(trait, set()):
+                if f"{trait}.{fn}" not in FUNCTION_METHODS[binary] and re.search(rf"\.\s*{fn}\s*\(", src) \
+                        and f"{trait}.{fn}" in actions_by_method:
+                    out.append(f"{binary}: its code calls .{fn}( ({trait}), not listed in FUNCTION_METHODS; list it and grant its actions")
+        if any(e.get("Type") == "SQS" for e in (res["Properties"].get("Events") or {}).values()):
+            need |= EVENT_SOURCE_ACTIONS
+        need |= {"logs:CreateLogStream", "logs:PutLogEvents"}
+        allowed = need | PENDING_EXTRA_ACTIONS.get(binary, set())
+        have = set(granted) - {"kms:Decrypt"}  # kms:Decrypt only with a customer key (Fn::If)
+        for a in sorted(need - have):
+            out.append(f"{name}: its code needs {a}, which its role does not grant")
+        for a in sorted(have - allowed):
+            out.append(f"{name}: its role grants {a}, which its code does not use")
+        granted_union |= have
+        # Each action only on its own resource.
+        targets = {"dynamodb": "Table", "sqs": "BatchQueue", "logs": None, "secretsmanager": None}
+        for a, resources in granted.items():
+            svc = a.split(":")[0]
+            for r in map(json.loads, resources):
+                if svc in ("dynamodb", "sqs"):
+                    if _ref_name(r) != targets[svc] or "Fn::GetAtt" not in r:
+                        out.append(f"{name}: {a} must be on !GetAtt {targets[svc]}.Arn only, is on {r}")
+                elif svc == "secretsmanager":
+                    sub = r.get("Fn::Sub") if isinstance(r, dict) else None
+                    if not (isinstance(sub, str) and sub.endswith(":secret:${SecretName}-??????")):
+                        out.append(f"{name}: {a} must be on the secret's ARN (name + '-??????'), is on {r}")
+                elif svc == "logs":
+                    if _ref_name(r) is None or not str(_ref_name(r)).endswith("LogGroup"):
+                        out.append(f"{name}: {a} must be on its own log group, is on {r}")
+    for a in sorted(table_actions_used_by_adapters(root) - granted_union):
+        out.append(f"the DynamoDB adapter calls {a}, which no function is granted")
+    return out
+
+
+def _references(value: Any, names: set[str]) -> set[str]:
+    """Logical ids a value refers to: Ref, Fn::GetAtt, and ${X} / ${X.Attr} in Fn::Sub."""
+    found: set[str] = set()
+    if isinstance(value, dict):
+        for key, inner in value.items():
+            if key == "Ref" and isinstance(inner, str) and inner in names:
+                found.add(inner)
+            elif key == "Fn::GetAtt":
+                target = inner[0] if isinstance(inner, list) else str(inner).split(".")[0]
+                if target in names:
+                    found.add(target)
+            elif key == "Fn::Sub":
+                text = inner[0] if isinstance(inner, list) else inner
+                local = set(inner[1]) if isinstance(inner, list) and len(inner) > 1 and isinstance(inner[1], dict) else set()
+                for var in re.findall(r"\$\{([^}!][^}]*)\}", str(text)):
+                    target = var.split(".")[0]
+                    if target in names and target not in local:
+                        found.add(target)
+                if isinstance(inner, list) and len(inner) > 1:
+                    found |= _references(inner[1], names)
+            else:
+                found |= _references(inner, names)
+    elif isinstance(value, list):
+        for inner in value:
+            found |= _references(inner, names)
+    return found
+
+
+def cycles(template: dict) -> list[list[str]]:
+    """Dependency cycles among a (plain CloudFormation) template's resources."""
+    resources = template.get("Resources", {})
+    names = set(resources)
+    graph = {}
+    for name, res in resources.items():
+        deps = _references({k: v for k, v in res.items() if k != "DependsOn"}, names)
+        deps |= set(_items(res.get("DependsOn", []))) & names
+        graph[name] = deps - {name}
+    found, state, stack = [], {}, []
+
+    def visit(node: str) -> None:
+        state[node] = "open"
+        stack.append(node)
+        for dep in sorted(graph[node]):
+            if state.get(dep) == "open":
+                found.append(stack[stack.index(dep):] + [dep])
+            elif dep not in state:
+                visit(dep)
+        stack.pop()
+        state[node] = "done"
+
+    for node in sorted(graph):
+        if node not in state:
+            visit(node)
+    return found
+
+
+def check_transformed(template: dict) -> list[str]:
+    """Translate with SAM (offline) and look at the roles it would deploy."""
+    try:
+        from samtranslator.translator.transform import transform
+    except ImportError:  # pragma: no cover - installed with aws-sam-cli
+        return ["samtranslator is not installed (infra/local/requirements.txt: aws-sam-cli)"]
+    import copy
+    import os
+
+    tpl = copy.deepcopy(template)
+    for res in tpl["Resources"].values():
+        if res.get("Type") == "AWS::Serverless::Function":
+            res["Properties"]["CodeUri"] = "s3://bucket/key"
+
+    class NoManagedPolicies:
+        def load(self) -> dict:
+            return {}
+
+    os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+    try:
+        out_tpl = transform(tpl, {}, NoManagedPolicies())
+    except Exception as e:  # noqa: BLE001 - report whatever SAM says
+        return [f"SAM could not translate the template: {e}"]
+    out = [f"circular dependency after the SAM transform: {' -> '.join(c)}" for c in cycles(out_tpl)]
+    for name, res in out_tpl["Resources"].items():
+        if res["Type"] == "AWS::IAM::Role":
+            if res["Properties"].get("ManagedPolicyArns"):
+                out.append(f"SAM adds managed policies to {name}: {res['Properties']['ManagedPolicyArns']}")
+            if name not in template["Resources"]:
+                out.append(f"SAM generates role {name}; give the function its own Role")
+    out += check_no_wildcards(policy_documents(out_tpl), None)
+    return out
+
+
+def problems(template: dict, deploy_role: dict, root: Path) -> list[str]:
+    out = []
+    out += check_functions(template, root)
+    out += check_environment(template, root)
+    out += check_routes(template, root)
+    out += check_queue_and_table(template, root)
+    out += check_no_wildcards(policy_documents(template), None)
+    out += check_function_permissions(template, root)
+    out += check_no_wildcards(policy_documents(deploy_role), DEPLOY_ROLE_STAR_STATEMENTS)
+    out += check_deploy_trust(deploy_role)
+    out += check_transformed(template)
+    return out
+
+
+# ---------------------------------------------------------------------------------------
+# The deploy role's trust and the workflows that use it.
+
+DEPLOY_WORKFLOW = ".github/workflows/deploy.yml"
+PINNED_ACTION = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_./-]+@[0-9a-f]{40}$")
+
+
+def check_deploy_trust(deploy_role: dict) -> list[str]:
+    """One role per environment; it trusts exactly one OIDC subject: a job of its own GitHub
+    environment running the deploy workflow on the deploy branch. No unconditioned way to
+    rewrite a role's trust."""
+    out = []
+    roles = {n: r for n, r in deploy_role["Resources"].items() if r.get("Type") == "AWS::IAM::Role"}
+    if len(roles) != 1:
+        out.append(f"the deploy-role template must make one role (its environment's), found {sorted(roles)}")
+    if (deploy_role.get("Parameters", {}).get("Environment") or {}).get("AllowedValues") != ["dev", "prod"]:
+        out.append("the deploy-role template needs an Environment parameter with values dev and prod")
+    for name, role in roles.items():
+        for st in statements(role["Properties"].get("AssumeRolePolicyDocument", {})):
+            cond = st.get("Condition") or {}
+            if set(cond) != {"StringEquals"}:
+                out.append(f"{name}: the trust must use StringEquals only (no wildcards), found {sorted(cond)}")
+                continue
+            sub = cond["StringEquals"].get("token.actions.githubusercontent.com:sub")
+            text = sub.get("Fn::Sub") if isinstance(sub, dict) else sub
+            want = ("repo:${GitHubRepository}:environment:${Environment}:job_workflow_ref:"
+                    "${GitHubRepository}/" + DEPLOY_WORKFLOW + "@refs/heads/${DeployBranch}")
+            if text != want:
+                out.append(f"{name}: the trust's subject must be exactly {want!r}, found {sub!r}")
+            if cond["StringEquals"].get("token.actions.githubusercontent.com:aud") != "sts.amazonaws.com":
+                out.append(f"{name}: the trust must require aud sts.amazonaws.com")
+    for where, doc in policy_documents(deploy_role):
+        for st in statements(doc):
+            if "iam:UpdateAssumeRolePolicy" in _actions(st) and not st.get("Condition"):
+                out.append(f"{where} {st.get('Sid', '?')}: iam:UpdateAssumeRolePolicy without a condition")
+    return out
+
+
+def check_workflows(workflows: dict[str, dict]) -> list[str]:
+    """Every action pinned by commit SHA; `id-token: write` only on the jobs that deploy (the
+    ones that trade the token for an AWS role), never for a whole workflow."""
+    out = []
+    for file, wf in workflows.items():
+        if "id-token" in (wf.get("permissions") or {}):
+            out.append(f"{file}: id-token is granted to the whole workflow; grant it to the deploy jobs only")
+        for job_name, job in (wf.get("jobs") or {}).items():
+            steps = job.get("steps") or []
+            for step in steps:
+                uses = step.get("uses")
+                if uses and not uses.startswith("./") and not PINNED_ACTION.match(uses):
+                    out.append(f"{file} {job_name}: {uses!r} is not pinned to a commit SHA")
+            deploys = any("configure-aws-credentials" in (st.get("uses") or "") for st in steps)
+            token = (job.get("permissions") or {}).get("id-token")
+            if token == "write" and not deploys:
+                out.append(f"{file} {job_name}: id-token: write on a job that does not deploy")
+            if deploys and token != "write":
+                out.append(f"{file} {job_name}: deploys without its own id-token: write")
+            if deploys and not job.get("environment"):
+                out.append(f"{file} {job_name}: a deploy job must run in a GitHub environment (the role trusts one)")
+    return out
+
+
+def load_workflows(root: Path) -> dict[str, dict]:
+    import yaml
+
+    out = {}
+    for path in sorted((root / ".github/workflows").glob("*.yml")):
+        # YAML 1.1 reads the key `on` as True; the rules never look at it.
+        out[str(path.relative_to(root))] = yaml.safe_load(path.read_text())
+    return out
+
+
+def load(path: Path) -> dict:
+    """A CloudFormation YAML file as plain JSON data (short tags like !Ref understood)."""
+    from cfnlint.decode import decode
+
+    data, matches = decode(str(path))
+    if matches or data is None:
+        raise ValueError(f"{path}: {[str(m) for m in matches]}")
+    return json.loads(json.dumps(data))

@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# `make test`: formatting, lints, unit and handler tests, adapter tests against moto, and the
+# end-to-end tests through the local stack. Installs its tools first (idempotent).
+set -euo pipefail
+. "$(dirname "$0")/../lib.sh"
+cd "$root"
+
+step() { printf '\n== %s\n' "$*" >&2; }
+
+step "tools"
+"$root/infra/local/bootstrap.sh"
+rustup show active-toolchain >/dev/null  # installs the pinned toolchain if it is missing
+
+step "format"
+cargo fmt --all -- --check
+
+step "lint"
+cargo clippy --workspace --all-targets --quiet -- -D warnings
+
+step "unit, handler and adapter tests (moto)"
+"$root/infra/tests/with-moto.sh" cargo test --workspace --exclude e2e
+
+step "template checks"
+"$root/infra/tests/template-tests/check.sh"
+
+step "end-to-end tests through the local stack"
+"$root/infra/tests/e2e.sh"
+
+step "sample events through cargo lambda invoke"
+"$root/infra/tests/events.sh"
