@@ -9,6 +9,7 @@ use serde::Serialize;
 use sms_core::{
     Encoding, Problem, ProblemKind,
     config::PublicBaseUrl,
+    domain::ids::MessageUuid,
     http::api::{self, IdempotencyKey, Route},
     http::idempotency::{self, Answer, Check, KeyedRequest, OnStale},
     plivo::{FailureClass, OutboundMessage, PlivoClient, SendFailure},
@@ -220,13 +221,13 @@ async fn status<S, P>(id: &str, app: &App<S, P>) -> Result<Response<Body>, Probl
 where
     S: MessageStore,
 {
-    if uuid::Uuid::parse_str(id).is_err() {
-        return Err(Problem::field(
+    let id = MessageUuid::parse(id).map_err(|_| {
+        Problem::field(
             "message_uuid",
             "must be a UUID as returned by POST /v1/messages",
-        ));
-    }
-    match app.store.get_message(id).await {
+        )
+    })?;
+    match app.store.get_message(id.as_str()).await {
         Ok(Some(record)) => Ok(api::json_response(StatusCode::OK, &record)),
         Ok(None) => Err(Problem::new(
             ProblemKind::NotFound,
