@@ -26,5 +26,5 @@ step "template checks"
 step "end-to-end tests through the local stack"
 "$root/infra/tests/e2e.sh"
 
-step "sample events through cargo lambda invoke"
+step "sample events through their functions on a fresh local stack"
 "$root/infra/tests/events.sh"
