@@ -1,6 +1,6 @@
 //! A message's delivery status and the rule that it only moves forward
 //! (docs/architecture.md, "Status only moves forward"). No AWS and no HTTP here: the stores
-//! apply these rules, each in its own way (`store/memory.rs`, `store/dynamo_reports.rs`).
+//! apply these rules, each in its own way (`store/memory.rs`, `store/dynamo/reports.rs`).
 
 use std::fmt;
 
