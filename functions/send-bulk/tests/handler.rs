@@ -11,20 +11,16 @@ use sms_core::{
     config::PublicBaseUrl,
     domain::bulk::BatchMessage,
     queue::MemoryQueue,
-    secrets::{SecretCache, ServiceSecret, StaticSecret},
+    secrets::{SecretCache, StaticSecret},
     store::{BatchState, JobStore, MemoryStore, SuppressionList, SuppressionSource},
 };
 
-const API_KEY: &str = "bulk-test-key-0123456789abcdef0123456789";
+use sms_test_support::{API_KEY, json_of, post_json, service_secret};
 
 type TestApp = App<MemoryStore, MemoryQueue, SecretCache<StaticSecret>>;
 
 fn app(batch_size: usize) -> TestApp {
-    let secret = ServiceSecret::from_json(
-        "test",
-        &json!({"plivo_auth_id": "MATEST", "plivo_auth_token": "t", "plivo_src": "+14155550100", "api_keys": [API_KEY]}).to_string(),
-    )
-    .unwrap();
+    let secret = service_secret("t");
     App {
         store: MemoryStore::new(),
         queue: MemoryQueue::default(),
@@ -35,31 +31,11 @@ fn app(batch_size: usize) -> TestApp {
 }
 
 fn post(body: &Value, key: Option<&str>) -> Request {
-    let mut b = http::Request::builder()
-        .method("POST")
-        .uri("/v1/bulk")
-        .header("content-type", "application/json")
-        .header("authorization", format!("Bearer {API_KEY}"));
-    if let Some(k) = key {
-        b = b.header("idempotency-key", k);
-    }
-    b.body(Body::Text(body.to_string())).unwrap()
+    post_json("/v1/bulk", body, key)
 }
 
 fn get(job_id: &str) -> Request {
-    http::Request::builder()
-        .method("GET")
-        .uri(format!("/v1/bulk/{job_id}"))
-        .header("authorization", format!("Bearer {API_KEY}"))
-        .body(Body::Empty)
-        .unwrap()
-}
-
-fn json_of(resp: &Response<Body>) -> Value {
-    match resp.body() {
-        Body::Text(t) => serde_json::from_str(t).unwrap(),
-        other => panic!("unexpected body {other:?}"),
-    }
+    sms_test_support::get(&format!("/v1/bulk/{job_id}"))
 }
 
 fn numbers(n: usize) -> Vec<String> {

@@ -29,7 +29,7 @@ use sms_core::{
     http::api::IdempotencyKey,
     http::idempotency,
     queue::{BatchQueue, MemoryQueue, QueueEntry, QueueError},
-    secrets::{SecretCache, ServiceSecret, StaticSecret},
+    secrets::{SecretCache, StaticSecret},
     store::{
         BatchState, ChangeOutcome, CreateJob, DynamoStore, IdempotencyStore, JobRecord, JobSpec,
         JobStore, KeyClaim, LedgerEntry, StatusCounts, StoreError, StoredResponse,
@@ -38,8 +38,9 @@ use sms_core::{
 };
 use tokio::sync::Notify;
 
-const API_KEY: &str = "bulk-test-key-0123456789abcdef0123456789";
-const DEFAULT_SRC: &str = "+14155550100";
+/// The sender of the test secret.
+const DEFAULT_SRC: &str = sms_test_support::PLIVO_SRC;
+use sms_test_support::{json_of, post_json, service_secret, text_of};
 
 /// Where a [`Paused`] store stops its request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -226,11 +227,7 @@ impl SharedQueue {
 type TestApp = App<Paused, SharedQueue, SecretCache<StaticSecret>>;
 
 fn app(store: &DynamoStore, queue: &SharedQueue, batch_size: usize) -> TestApp {
-    let secret = ServiceSecret::from_json(
-        "test",
-        &json!({"plivo_auth_id": "MATEST", "plivo_auth_token": "t", "plivo_src": DEFAULT_SRC, "api_keys": [API_KEY]}).to_string(),
-    )
-    .unwrap();
+    let secret = service_secret("t");
     App {
         store: Paused::new(store),
         queue: queue.clone(),
@@ -241,25 +238,7 @@ fn app(store: &DynamoStore, queue: &SharedQueue, batch_size: usize) -> TestApp {
 }
 
 fn post(body: &Value, key: &str) -> Request {
-    http::Request::builder()
-        .method("POST")
-        .uri("/v1/bulk")
-        .header("content-type", "application/json")
-        .header("authorization", format!("Bearer {API_KEY}"))
-        .header("idempotency-key", key)
-        .body(Body::Text(body.to_string()))
-        .unwrap()
-}
-
-fn text_of(resp: &Response<Body>) -> &str {
-    match resp.body() {
-        Body::Text(t) => t,
-        other => panic!("unexpected body {other:?}"),
-    }
-}
-
-fn json_of(resp: &Response<Body>) -> Value {
-    serde_json::from_str(text_of(resp)).unwrap()
+    post_json("/v1/bulk", body, Some(key))
 }
 
 fn numbers(n: usize) -> Vec<String> {

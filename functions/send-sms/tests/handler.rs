@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use lambda_http::{Body, Request, Response, http};
+use lambda_http::{Body, Request, http};
 use send_sms::App;
 use serde_json::{Value, json};
 use sms_core::{
@@ -21,79 +21,45 @@ use wiremock::{
     matchers::{body_json, header, method, path},
 };
 
-const AUTH_ID: &str = "MATESTACCOUNT0000001";
+use sms_test_support::{
+    API_KEY, PLIVO_AUTH_ID as AUTH_ID, PLIVO_MESSAGE_PATH as PLIVO_PATH, fast_plivo, json_of,
+    plivo_accepted, post_json, service_secret,
+};
+
 const TOKEN: &str = "plivo-token-never-logged";
-const API_KEY: &str = "test-api-key-0123456789abcdef0123456789";
-const PLIVO_PATH: &str = "/v1/Account/MATESTACCOUNT0000001/Message/";
 const UUID: &str = "0b8a5f2e-8f2a-11ee-9a3c-0242ac120002";
 
 fn secret() -> ServiceSecret {
-    ServiceSecret::from_json(
-        "test",
-        &json!({
-            "plivo_auth_id": AUTH_ID,
-            "plivo_auth_token": TOKEN,
-            "plivo_src": "+14155550100",
-            "api_keys": [API_KEY],
-        })
-        .to_string(),
-    )
-    .unwrap()
+    service_secret(TOKEN)
 }
 
 type TestApp = App<MemoryStore, SecretCache<StaticSecret>>;
 
 fn app(plivo: &MockServer) -> TestApp {
-    let mut cfg = PlivoConfig::new(plivo.uri());
-    cfg.request_timeout = Duration::from_millis(500);
-    cfg.retry = RetryPolicy {
-        max_attempts: 3,
-        base_delay: Duration::from_millis(1),
-        max_delay: Duration::from_millis(2),
-    };
     App {
         store: MemoryStore::new(),
         secrets: SecretCache::new(StaticSecret(secret()), Duration::from_secs(60)),
-        plivo: PlivoClient::new(cfg).unwrap(),
+        plivo: fast_plivo(&plivo.uri()),
         public_base_url: PublicBaseUrl::parse("https://sms.example.com").unwrap(),
     }
 }
 
-fn post(body: &str) -> http::request::Builder {
-    let _ = body;
-    http::Request::builder()
-        .method("POST")
-        .uri("https://sms.example.com/v1/messages")
+/// A `POST /v1/messages` to finish with a body of the test's own making.
+fn post() -> http::request::Builder {
+    sms_test_support::request("POST", "https://sms.example.com/v1/messages")
         .header("content-type", "application/json")
-        .header("authorization", format!("Bearer {API_KEY}"))
 }
 
 fn send_req(body: Value) -> Request {
-    post("").body(Body::Text(body.to_string())).unwrap()
+    post_json("https://sms.example.com/v1/messages", &body, None)
 }
 
 fn get_req(id: &str) -> Request {
-    http::Request::builder()
-        .method("GET")
-        .uri(format!("https://sms.example.com/v1/messages/{id}"))
-        .header("authorization", format!("Bearer {API_KEY}"))
-        .body(Body::Empty)
-        .unwrap()
-}
-
-fn json_of(resp: &Response<Body>) -> Value {
-    match resp.body() {
-        Body::Text(t) => serde_json::from_str(t).unwrap(),
-        other => panic!("unexpected body {other:?}"),
-    }
+    sms_test_support::get(&format!("https://sms.example.com/v1/messages/{id}"))
 }
 
 fn accepted(uuid: &str) -> ResponseTemplate {
-    ResponseTemplate::new(202).set_body_json(json!({
-        "api_id": "api-1",
-        "message": "message(s) queued",
-        "message_uuid": [uuid],
-    }))
+    plivo_accepted(&[uuid])
 }
 
 async fn plivo_expecting(calls: u64, response: ResponseTemplate) -> MockServer {
@@ -336,7 +302,7 @@ async fn a_suppressed_recipient_is_refused_with_422_and_nothing_is_sent() {
 }
 
 fn with_key(body: Value, key: &str) -> Request {
-    post("")
+    post()
         .header("idempotency-key", key)
         .body(Body::Text(body.to_string()))
         .unwrap()
@@ -510,7 +476,7 @@ async fn an_unreadable_secret_is_a_500_problem_not_a_crash() {
 #[tokio::test]
 async fn a_malformed_idempotency_key_is_a_named_400_and_nothing_is_sent() {
     for key in ["has space", &"k".repeat(256)] {
-        let req = post("")
+        let req = post()
             .header("idempotency-key", key)
             .body(Body::Text(valid_body().to_string()))
             .unwrap();

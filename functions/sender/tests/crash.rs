@@ -42,12 +42,11 @@ async fn a_batch_whose_sender_was_killed_mid_request_ends_unknown_and_is_never_r
     config.settings.slow_ms = 3000;
     let sim = plivo_sim::start(config).await.unwrap();
     let creds = sim.state().credentials().clone();
-    let secret = ServiceSecret::from_json(
-        "test",
-        &serde_json::json!({"plivo_auth_id": creds.auth_id, "plivo_auth_token": creds.token(), "plivo_src": "+14155550100", "api_keys": ["test-api-key-0123456789abcdef0123456789"]})
-            .to_string(),
-    )
-    .unwrap();
+    // The simulator's own account, with the kit's sender and API key.
+    let mut secret: serde_json::Value =
+        serde_json::from_str(&sms_test_support::secret_json(creds.token())).unwrap();
+    secret["plivo_auth_id"] = creds.auth_id.clone().into();
+    let secret = ServiceSecret::from_json("test", &secret.to_string()).unwrap();
     let (client, table) = sms_test_support::table().await;
     let job_id = JobId::random();
     let recipients: Vec<PhoneNumber> = (0..5)

@@ -11,9 +11,7 @@ use serde_json::json;
 use sms_core::{
     PhoneNumber,
     domain::bulk::BatchMessage,
-    plivo::{PlivoClient, PlivoConfig},
-    retry::RetryPolicy,
-    secrets::{SecretCache, ServiceSecret, StaticSecret},
+    secrets::{SecretCache, StaticSecret},
     store::{BatchState, IntakeCounts, JobSpec, JobStore, MemoryStore, MessageStore},
 };
 use wiremock::{
@@ -26,7 +24,9 @@ const JOB: &str = "9a7d6c1e-0000-4000-8000-000000000001";
 fn job() -> JobId {
     JobId::parse(JOB).unwrap()
 }
-const PLIVO_PATH: &str = "/v1/Account/MATEST/Message/";
+use sms_test_support::{
+    PLIVO_MESSAGE_PATH as PLIVO_PATH, fast_plivo, plivo_accepted, service_secret,
+};
 
 type TestApp = App<MemoryStore, SecretCache<StaticSecret>>;
 
@@ -37,18 +37,7 @@ fn numbers(range: std::ops::Range<usize>) -> Vec<PhoneNumber> {
 }
 
 async fn app(plivo: &MockServer, batches: usize) -> TestApp {
-    let secret = ServiceSecret::from_json(
-        "test",
-        &json!({"plivo_auth_id": "MATEST", "plivo_auth_token": "t", "plivo_src": "+14155550100", "api_keys": ["test-api-key-0123456789abcdef0123456789"]}).to_string(),
-    )
-    .unwrap();
-    let mut cfg = PlivoConfig::new(plivo.uri());
-    cfg.request_timeout = Duration::from_millis(500);
-    let cfg = cfg.with_retry(RetryPolicy {
-        max_attempts: 3,
-        base_delay: Duration::from_millis(1),
-        max_delay: Duration::from_millis(2),
-    });
+    let secret = service_secret("t");
     let store = MemoryStore::new();
     let spec = JobSpec {
         job_id: job(),
@@ -63,7 +52,7 @@ async fn app(plivo: &MockServer, batches: usize) -> TestApp {
     App {
         store,
         secrets: SecretCache::new(StaticSecret(secret), Duration::from_secs(60)),
-        plivo: PlivoClient::new(cfg).unwrap(),
+        plivo: fast_plivo(&plivo.uri()),
     }
 }
 
@@ -96,9 +85,7 @@ fn event(records: Vec<SqsMessage>) -> LambdaEvent<SqsEvent> {
 }
 
 fn accepted(uuids: &[&str]) -> ResponseTemplate {
-    ResponseTemplate::new(202).set_body_json(
-        json!({"api_id": "a", "message": "message(s) queued", "message_uuid": uuids}),
-    )
+    plivo_accepted(uuids)
 }
 
 async fn failures(app: &TestApp, records: Vec<SqsMessage>) -> Vec<String> {

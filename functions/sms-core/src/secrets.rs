@@ -163,9 +163,11 @@ impl SecretSource for SecretsManagerSource {
     }
 }
 
-/// A fixed secret, for tests and for tools that already hold the values.
+/// A fixed secret, for tests (feature `test-util`).
+#[cfg(any(test, feature = "test-util"))]
 pub struct StaticSecret(pub ServiceSecret);
 
+#[cfg(any(test, feature = "test-util"))]
 impl SecretSource for StaticSecret {
     async fn fetch(&self) -> Result<ServiceSecret, SecretError> {
         Ok(self.0.clone())

@@ -59,11 +59,6 @@ fn bulk(uuid: &str, job: &JobId) -> AcceptedMessage {
 /// The owner token of the request that claims a key in the scenarios.
 const OWNER: &str = "owner-1";
 
-async fn dynamo_store() -> DynamoStore {
-    let (client, table) = sms_test_support::table().await;
-    DynamoStore::new(client, table)
-}
-
 /// The behaviour every adapter must have, written once over the store traits.
 mod scenarios {
     use super::*;
@@ -709,29 +704,8 @@ mod scenarios {
     }
 }
 
-/// Runs each scenario against both adapters: `dynamo::<name>` and `memory::<name>`.
-macro_rules! both_adapters {
-    ($($scenario:ident),* $(,)?) => {
-        mod dynamo {
-            $(
-                #[tokio::test]
-                async fn $scenario() {
-                    super::scenarios::$scenario(&super::dynamo_store().await).await;
-                }
-            )*
-        }
-        mod memory {
-            $(
-                #[tokio::test]
-                async fn $scenario() {
-                    super::scenarios::$scenario(&sms_core::store::MemoryStore::new()).await;
-                }
-            )*
-        }
-    };
-}
-
-both_adapters!(
+sms_test_support::both_adapters!(
+    crate::scenarios;
     records_an_accepted_message_as_queued_and_reads_it_back,
     an_unknown_message_is_none,
     records_a_bulk_batch_without_recipients,
@@ -856,7 +830,7 @@ mod dynamo_only {
     #[tokio::test]
     async fn a_message_item_has_the_design_key_and_a_numeric_ttl() {
         // Arrange
-        let store = dynamo_store().await;
+        let store = sms_test_support::dynamo_store().await;
         let uuid = unique_id("msg");
         let now = Utc::now();
 
@@ -879,7 +853,7 @@ mod dynamo_only {
     #[tokio::test]
     async fn a_delivery_report_that_arrived_first_is_not_moved_back_to_queued() {
         // Arrange: the report's write, as the status callback makes it, before the sender's.
-        let store = dynamo_store().await;
+        let store = sms_test_support::dynamo_store().await;
         let uuid = unique_id("msg");
         let now = Utc::now();
         put(
@@ -914,7 +888,7 @@ mod dynamo_only {
     async fn a_counter_shard_expires_with_the_job_and_counts_what_its_batch_saw() {
         use sms_core::store::{BatchRef, DeliveryReport, ReportStore, counter_shard};
         // Arrange
-        let store = dynamo_store().await;
+        let store = sms_test_support::dynamo_store().await;
         let job = JobId::random();
         let uuid = unique_id("msg");
         let now = Utc::now();
@@ -953,7 +927,7 @@ mod dynamo_only {
     async fn an_idempotency_record_past_its_expiry_counts_as_free() {
         // Arrange: DynamoDB deletes expired items lazily (up to days later), so the item may
         // still be there: one in progress, one completed, both expired a minute ago.
-        let store = dynamo_store().await;
+        let store = sms_test_support::dynamo_store().await;
         let now = Utc::now();
         let expired = (now - Duration::minutes(1)).timestamp();
         let in_progress = unique_id("idem");
@@ -1010,7 +984,7 @@ mod dynamo_only {
 
     #[tokio::test]
     async fn a_suppression_item_records_its_source() {
-        let store = dynamo_store().await;
+        let store = sms_test_support::dynamo_store().await;
         let opted_out = number("+14155550111");
 
         store
@@ -1026,7 +1000,7 @@ mod dynamo_only {
 
     #[tokio::test]
     async fn an_opt_change_item_keeps_its_state_time_and_message() {
-        let store = dynamo_store().await;
+        let store = sms_test_support::dynamo_store().await;
         let n = number("+14155550131");
         let now = Utc::now();
         let at = now - Duration::seconds(30);
@@ -1057,7 +1031,7 @@ mod dynamo_only {
     #[tokio::test]
     async fn a_suppression_item_from_before_ordering_still_suppresses_until_a_change() {
         // Arrange: an item as the adapter wrote it before opt-ins became records.
-        let store = dynamo_store().await;
+        let store = sms_test_support::dynamo_store().await;
         let n = number("+14155550132");
         put(
             &store,

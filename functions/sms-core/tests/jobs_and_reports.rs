@@ -633,21 +633,8 @@ async fn an_earlier_attempts_extra_batches_are_removed(store: &impl Store) {
     }
 }
 
-macro_rules! both_adapters {
-    ($($name:ident),* $(,)?) => {
-        mod dynamo {
-            $(#[tokio::test] async fn $name() {
-                let (client, table) = sms_test_support::table().await;
-                super::$name(&super::DynamoStore::new(client, table)).await;
-            })*
-        }
-        mod memory {
-            $(#[tokio::test] async fn $name() { super::$name(&super::MemoryStore::new()).await; })*
-        }
-    };
-}
-
-both_adapters!(
+sms_test_support::both_adapters!(
+    crate;
     a_job_keeps_its_ledger_and_counts,
     a_batch_is_claimed_once_and_ends_once,
     an_expired_claim_is_reported_and_a_released_one_can_be_claimed_again,

@@ -63,3 +63,51 @@ fn only_the_http_edge_knows_lambda_http() {
         );
     }
 }
+
+const TEST_ONLY: &str = r#"#[cfg(any(test, feature = "test-util"))]"#;
+
+#[test]
+fn the_in_memory_fakes_are_compiled_for_tests_only() {
+    let fakes = [
+        ("store/mod.rs", "mod memory;"),
+        ("store/mod.rs", "pub use memory::MemoryStore;"),
+        ("queue/mod.rs", "mod memory;"),
+        ("queue/mod.rs", "pub use memory::MemoryQueue;"),
+        ("secrets.rs", "pub struct StaticSecret"),
+        ("secrets.rs", "impl SecretSource for StaticSecret"),
+    ];
+    for (file, item) in fakes {
+        let text = std::fs::read_to_string(src().join(file)).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        let at = lines
+            .iter()
+            .position(|l| l.trim_start().starts_with(item))
+            .unwrap_or_else(|| panic!("{file}: `{item}` not found"));
+        assert!(
+            at > 0 && lines[at - 1].trim() == TEST_ONLY,
+            "{file}: `{item}` must be behind {TEST_ONLY}"
+        );
+    }
+}
+
+#[test]
+fn no_lambda_enables_the_fakes_outside_its_tests() {
+    let functions = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    let mut checked = 0;
+    for entry in std::fs::read_dir(&functions).unwrap() {
+        let manifest = entry.unwrap().path().join("Cargo.toml");
+        let Ok(text) = std::fs::read_to_string(&manifest) else {
+            continue;
+        };
+        // Everything before `[dev-dependencies]` is what the Lambda's build sees; a dependency
+        // that turns the feature on names it in quotes (sms-core's own `[features]` does not).
+        let normal = text.split("[dev-dependencies]").next().unwrap_or_default();
+        assert!(
+            !normal.contains("\"test-util\""),
+            "{}: test-util enabled outside [dev-dependencies]",
+            manifest.display()
+        );
+        checked += 1;
+    }
+    assert!(checked >= 5, "the function crates were not found");
+}

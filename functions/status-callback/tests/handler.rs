@@ -8,7 +8,6 @@ use std::{
 };
 
 use lambda_http::{Body, Request, http};
-use serde_json::json;
 use sms_core::{
     PhoneNumber,
     config::{CallbackSettings, PublicBaseUrl},
@@ -30,11 +29,7 @@ fn job() -> JobId {
 }
 
 fn secret_with(token: &str) -> ServiceSecret {
-    ServiceSecret::from_json(
-        "test",
-        &json!({"plivo_auth_id": "MATEST", "plivo_auth_token": token, "plivo_src": "+14155550100", "api_keys": ["test-api-key-0123456789abcdef0123456789"]}).to_string(),
-    )
-    .unwrap()
+    sms_test_support::service_secret(token)
 }
 
 /// The secret source, counting its reads. From read `rotate_after` on it holds

@@ -1,9 +1,11 @@
 //! Ports for what the functions keep in DynamoDB (docs/architecture.md, "The table"), with a
-//! DynamoDB adapter and an in-memory one for handler tests. Handlers depend on the traits only.
+//! DynamoDB adapter and an in-memory one for handler tests (feature `test-util`: never in a
+//! Lambda). Handlers depend on the traits only.
 
 mod dynamo;
 mod jobs;
 pub mod keys;
+#[cfg(any(test, feature = "test-util"))]
 mod memory;
 mod reports;
 
@@ -18,6 +20,7 @@ pub use jobs::{
     AcceptedByPlivo, BatchClaim, BatchLedger, BatchOutcome, BatchState, CreateJob, IntakeCounts,
     JobRecord, JobSpec, JobStore, LedgerEntry, StatusCounts,
 };
+#[cfg(any(test, feature = "test-util"))]
 pub use memory::MemoryStore;
 pub use reports::{COUNTER_SHARDS, ReportEffect, ReportStore, counter_shard};
 

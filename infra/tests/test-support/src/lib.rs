@@ -1,4 +1,6 @@
-//! Test fixtures: real AWS resources in moto (`moto_server`) for adapter and end-to-end tests.
+//! The one test kit: real AWS resources in moto (`moto_server`) for adapter and end-to-end
+//! tests, and (in [`kit`]) the secret, requests, answers, a fast Plivo client and
+//! [`both_adapters!`] that handler and store tests share.
 //!
 //! The tests talk to moto through the real AWS SDK, so they exercise the same requests as
 //! production. moto is started by `infra/tests/with-moto.sh` (which `make test` uses), which exports
@@ -9,6 +11,10 @@
 //! one moto without seeing each other's data. Fixtures panic on failure: they are for tests.
 //! Build clients inside each test (each `#[tokio::test]` has its own runtime, and a client's
 //! connection pool must not outlive the runtime it was made on).
+
+mod kit;
+
+pub use kit::*;
 
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_dynamodb::config::Credentials;

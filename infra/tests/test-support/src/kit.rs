@@ -1,0 +1,137 @@
+//! The kit every handler and adapter test shares: the service secret, requests as API
+//! Gateway delivers them, reading answers, a fast Plivo client for a wiremock server, and the
+//! macro that runs one store scenario against both adapters.
+
+use std::time::Duration;
+
+use lambda_http::{Body, Request, Response, http};
+use serde_json::{Value, json};
+use sms_core::{
+    plivo::{PlivoClient, PlivoConfig},
+    retry::RetryPolicy,
+    secrets::ServiceSecret,
+    store::DynamoStore,
+};
+
+/// The API key of [`secret_json`]'s secret.
+pub const API_KEY: &str = "test-api-key-0123456789abcdef0123456789";
+/// The Plivo account of [`secret_json`]'s secret.
+pub const PLIVO_AUTH_ID: &str = "MATESTACCOUNT0000001";
+/// The path of Plivo's Message API for [`PLIVO_AUTH_ID`].
+pub const PLIVO_MESSAGE_PATH: &str = "/v1/Account/MATESTACCOUNT0000001/Message/";
+/// The sender number of [`secret_json`]'s secret.
+pub const PLIVO_SRC: &str = "+14155550100";
+
+/// The service secret's JSON, as Secrets Manager holds it, with `token` as the Plivo auth
+/// token and [`API_KEY`] as the one API key.
+pub fn secret_json(token: &str) -> String {
+    json!({
+        "plivo_auth_id": PLIVO_AUTH_ID,
+        "plivo_auth_token": token,
+        "plivo_src": PLIVO_SRC,
+        "api_keys": [API_KEY],
+    })
+    .to_string()
+}
+
+/// [`secret_json`], parsed.
+pub fn service_secret(token: &str) -> ServiceSecret {
+    ServiceSecret::from_json("test", &secret_json(token)).expect("the test secret is valid")
+}
+
+/// A request to `uri` as API Gateway hands it over, with [`API_KEY`] as its bearer key.
+pub fn request(method: &str, uri: &str) -> http::request::Builder {
+    http::Request::builder()
+        .method(method)
+        .uri(uri)
+        .header("authorization", format!("Bearer {API_KEY}"))
+}
+
+/// A `POST` of `body` as JSON, with an `Idempotency-Key` when `key` is given.
+pub fn post_json(uri: &str, body: &Value, key: Option<&str>) -> Request {
+    let mut builder = request("POST", uri).header("content-type", "application/json");
+    if let Some(key) = key {
+        builder = builder.header("idempotency-key", key);
+    }
+    builder
+        .body(Body::Text(body.to_string()))
+        .expect("a valid request")
+}
+
+/// A `GET` of `uri`.
+pub fn get(uri: &str) -> Request {
+    request("GET", uri)
+        .body(Body::Empty)
+        .expect("a valid request")
+}
+
+/// An answer's text body.
+///
+/// # Panics
+/// When the body is not text: every answer of the API is.
+pub fn text_of(response: &Response<Body>) -> &str {
+    match response.body() {
+        Body::Text(text) => text,
+        other => panic!("unexpected body {other:?}"),
+    }
+}
+
+/// An answer's body, parsed as JSON.
+pub fn json_of(response: &Response<Body>) -> Value {
+    serde_json::from_str(text_of(response)).expect("the answer is JSON")
+}
+
+/// A Plivo client for a stand-in at `base_url` that fails fast: a 500 ms timeout and three
+/// attempts a millisecond apart.
+pub fn fast_plivo(base_url: &str) -> PlivoClient {
+    let mut config = PlivoConfig::new(base_url);
+    config.request_timeout = Duration::from_millis(500);
+    config.retry = RetryPolicy {
+        max_attempts: 3,
+        base_delay: Duration::from_millis(1),
+        max_delay: Duration::from_millis(2),
+    };
+    PlivoClient::new(config).expect("the test Plivo client builds")
+}
+
+/// Plivo's answer to an accepted send: `202` with one uuid per destination.
+pub fn plivo_accepted(uuids: &[&str]) -> wiremock::ResponseTemplate {
+    wiremock::ResponseTemplate::new(202).set_body_json(json!({
+        "api_id": "00000000-0000-4000-8000-000000000000",
+        "message": "message(s) queued",
+        "message_uuid": uuids,
+    }))
+}
+
+/// A DynamoDB store over a fresh table in moto ([`crate::table`]).
+pub async fn dynamo_store() -> DynamoStore {
+    let (client, table) = crate::table().await;
+    DynamoStore::new(client, table)
+}
+
+/// Runs each named scenario (an `async fn(&S)` over store traits, found under `$scenarios`)
+/// against the DynamoDB adapter in moto and against the in-memory store, as
+/// `dynamo::<name>` and `memory::<name>`: the two must behave alike.
+#[macro_export]
+macro_rules! both_adapters {
+    ($scenarios:path; $($name:ident),* $(,)?) => {
+        mod dynamo {
+            use $scenarios as scenarios;
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    scenarios::$name(&$crate::dynamo_store().await).await;
+                }
+            )*
+        }
+        mod memory {
+            use $scenarios as scenarios;
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    scenarios::$name(&sms_core::store::MemoryStore::new()).await;
+                }
+            )*
+        }
+    };
+}
