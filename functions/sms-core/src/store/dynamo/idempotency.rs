@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use super::{
     DynamoStore, backend,
     ext::{key, key_claim_from_item, key_finished_item, key_in_progress_item, n, s},
-    is_condition_failure,
+    held, is_condition_failure,
 };
 use crate::store::{IdempotencyStore, KeyClaim, StoreError, StoredResponse, keys};
 
@@ -71,11 +71,7 @@ impl IdempotencyStore for DynamoStore {
             .expression_attribute_values(":seen", s(stale_started_at.to_rfc3339()))
             .send()
             .await;
-        match put {
-            Ok(_) => Ok(true),
-            Err(e) if is_condition_failure(&e) => Ok(false),
-            Err(e) => Err(backend("PutItem", e)),
-        }
+        held(put, "PutItem")
     }
 
     async fn finish_key(
@@ -104,11 +100,7 @@ impl IdempotencyStore for DynamoStore {
             .expression_attribute_values(":owner", s(owner))
             .send()
             .await;
-        match put {
-            Ok(_) => Ok(true),
-            Err(e) if is_condition_failure(&e) => Ok(false),
-            Err(e) => Err(backend("PutItem", e)),
-        }
+        held(put, "PutItem")
     }
 
     async fn release_key(&self, record_key: &str, owner: &str) -> Result<(), StoreError> {
@@ -124,10 +116,7 @@ impl IdempotencyStore for DynamoStore {
             .expression_attribute_values(":owner", s(owner))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(e) if is_condition_failure(&e) => Ok(()),
-            Err(e) => Err(backend("DeleteItem", e)),
-        }
+        // Not holding the claim any more is fine: there is nothing to give back.
+        held(result, "DeleteItem").map(|_| ())
     }
 }

@@ -12,7 +12,7 @@ use super::{
         Item, ItemExt, corrupt, job_from_item, job_item, key, ledger_from_item, ledger_item, list,
         millis, n, s,
     },
-    is_condition_failure,
+    held, is_condition_failure,
     reports::SEEN_PREFIX,
 };
 use crate::domain::ids::JobId;
@@ -59,11 +59,7 @@ impl DynamoStore {
             .set_expression_attribute_values(Some(untouched_values()))
             .send()
             .await;
-        match put {
-            Ok(_) => Ok(true),
-            Err(e) if is_condition_failure(&e) => Ok(false),
-            Err(e) => Err(backend("PutItem", e)),
-        }
+        held(put, "PutItem")
     }
 
     /// Deletes a ledger item if it is untouched (or already gone); false when it has moved on.
@@ -78,11 +74,7 @@ impl DynamoStore {
             .set_expression_attribute_values(Some(untouched_values()))
             .send()
             .await;
-        match deleted {
-            Ok(_) => Ok(true),
-            Err(e) if is_condition_failure(&e) => Ok(false),
-            Err(e) => Err(backend("DeleteItem", e)),
-        }
+        held(deleted, "DeleteItem")
     }
 
     /// The ledger items of batches `first..=last`, in batch order.
@@ -166,11 +158,11 @@ impl JobStore for DynamoStore {
             .condition_expression("attribute_not_exists(pk)")
             .send()
             .await;
-        match put {
-            Ok(_) => Ok(CreateJob::Created),
-            Err(e) if is_condition_failure(&e) => Ok(CreateJob::Conflict),
-            Err(e) => Err(backend("PutItem", e)),
-        }
+        Ok(if held(put, "PutItem")? {
+            CreateJob::Created
+        } else {
+            CreateJob::Conflict
+        })
     }
 
     async fn ledger(&self, job_id: &JobId) -> Result<Vec<LedgerEntry>, StoreError> {
@@ -198,10 +190,9 @@ impl JobStore for DynamoStore {
             .expression_attribute_values(":t", AttributeValue::Bool(true))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(e) if is_condition_failure(&e) => Err(missing_ledger_item(job_id, batch)),
-            Err(e) => Err(backend("UpdateItem", e)),
+        match held(result, "UpdateItem")? {
+            true => Ok(()),
+            false => Err(missing_ledger_item(job_id, batch)),
         }
     }
 
@@ -395,10 +386,7 @@ impl BatchLedger for DynamoStore {
             .expression_attribute_values(":attempt", n(attempt))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(e) if is_condition_failure(&e) => Ok(()),
-            Err(e) => Err(backend("UpdateItem", e)),
-        }
+        // Not holding the claim any more is fine: there is nothing to give back.
+        held(result, "UpdateItem").map(|_| ())
     }
 }

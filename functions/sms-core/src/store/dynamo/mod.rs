@@ -211,6 +211,23 @@ fn build_error(operation: &'static str, e: aws_sdk_dynamodb::error::BuildError) 
     }
 }
 
+/// A conditional write's result as an answer: `true` when it was written, `false` when its
+/// condition did not hold (nothing was written, and that is not an error).
+fn held<T, E, R>(
+    result: Result<T, SdkError<E, R>>,
+    operation: &'static str,
+) -> Result<bool, StoreError>
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    match result {
+        Ok(_) => Ok(true),
+        Err(e) if is_condition_failure(&e) => Ok(false),
+        Err(e) => Err(backend(operation, e)),
+    }
+}
+
 fn is_condition_failure<E: ProvideErrorMetadata, R>(e: &SdkError<E, R>) -> bool {
     e.as_service_error()
         .and_then(|se| se.code())

@@ -10,7 +10,7 @@ use futures::{StreamExt, TryStreamExt, stream};
 use super::{
     DynamoStore, READ_CONCURRENCY, UNPROCESSED_RETRY, backend, build_error, cancellation_reasons,
     ext::{Item, ItemExt, key, n, optout_item, seen_item, suppressed_flag},
-    is_condition_failure,
+    held,
 };
 use crate::{
     domain::phone::PhoneNumber,
@@ -95,11 +95,7 @@ impl SeenOnce for DynamoStore {
             .expression_attribute_values(":now", n(now.timestamp()))
             .send()
             .await;
-        match put {
-            Ok(_) => Ok(true),
-            Err(e) if is_condition_failure(&e) => Ok(false),
-            Err(e) => Err(backend("PutItem", e)),
-        }
+        held(put, "PutItem")
     }
 }
 
@@ -149,11 +145,11 @@ impl SuppressionList for DynamoStore {
                 .expression_attribute_values(":at", at)
                 .send()
                 .await;
-            return match put {
-                Ok(_) => Ok(ChangeOutcome::Applied),
-                Err(e) if is_condition_failure(&e) => Ok(ChangeOutcome::Stale),
-                Err(e) => Err(backend("PutItem", e)),
-            };
+            return Ok(if held(put, "PutItem")? {
+                ChangeOutcome::Applied
+            } else {
+                ChangeOutcome::Stale
+            });
         };
         // The message's once-record and the number's state in one transaction: a failure
         // between two separate writes would leave a STOP recorded as seen but not applied,
