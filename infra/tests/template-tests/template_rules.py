@@ -13,7 +13,7 @@ What comes from where:
   and `::from_env()` constructors they call in sms-core) and compared with the hard-coded
   table ENVIRONMENT, which says why each variable is there;
 - the DynamoDB/SQS/Secrets Manager actions each function needs are derived from the
-  adapters' SDK calls (functions/sms-core/src/store/dynamo*.rs, queue.rs, secrets.rs) for the
+  adapters' SDK calls (functions/sms-core/src/store/dynamo/, queue/, secrets.rs) for the
   trait methods each function uses (FUNCTION_METHODS), and must equal what its role grants.
 """
 
@@ -77,16 +77,18 @@ FUNCTION_METHODS = {
     "send-sms": {
         "MessageStore.record_accepted",
         "MessageStore.get_message",
-        "IdempotencyStore.begin",
-        "IdempotencyStore.complete",
-        "IdempotencyStore.release",
+        "IdempotencyStore.claim_key",
+        "IdempotencyStore.take_over_key",  # http::idempotency::check, on a stale claim
+        "IdempotencyStore.finish_key",
+        "IdempotencyStore.release_key",
         "SuppressionList.is_suppressed",
         "SecretSource.fetch",
     },
     "send-bulk": {
-        "IdempotencyStore.begin",
-        "IdempotencyStore.complete",
-        "IdempotencyStore.release",
+        "IdempotencyStore.claim_key",
+        "IdempotencyStore.take_over_key",  # http::idempotency::check, on a stale claim
+        "IdempotencyStore.finish_key",
+        "IdempotencyStore.release_key",
         "JobStore.get_job",
         "JobStore.create_job",
         "JobStore.ledger",
@@ -97,9 +99,9 @@ FUNCTION_METHODS = {
         "SecretSource.fetch",
     },
     "sender": {
-        "BatchLedger.claim",
-        "BatchLedger.finish",
-        "BatchLedger.release",
+        "BatchLedger.claim_batch",
+        "BatchLedger.finish_batch",
+        "BatchLedger.release_batch",
         "MessageStore.record_accepted",
         "SecretSource.fetch",
     },
@@ -353,15 +355,20 @@ def _ops_in(body: str) -> set[str]:
     return ops
 
 
+def dynamo_adapter_files(root: Path) -> list[Path]:
+    """The DynamoDB adapter's modules, without the table's schema tool (not a port)."""
+    return [p for p in sorted((root / "functions/sms-core/src/store/dynamo").glob("*.rs"))
+            if p.name != "schema.rs"]
+
+
 def method_actions(root: Path) -> tuple[dict[str, set[str]], dict[str, set[str]]]:
     """({"Trait.method": IAM actions}, {"Trait": methods}) from the sms-core adapters."""
     core = root / "functions/sms-core/src"
-    store_files = sorted((core / "store").glob("dynamo*.rs"))
-    texts = [_strip_comments(p.read_text()) for p in store_files]
-    texts += [_strip_comments((core / name).read_text()) for name in ("queue.rs", "secrets.rs")]
+    adapters = dynamo_adapter_files(root) + sorted((core / "queue").glob("*.rs")) + [core / "secrets.rs"]
+    texts = [_strip_comments(p.read_text()) for p in adapters]
 
     traits: dict[str, set[str]] = {}
-    for p in sorted((core / "store").glob("*.rs")) + [core / "queue.rs", core / "secrets.rs"]:
+    for p in sorted((core / "store").glob("*.rs")) + [core / "queue/mod.rs", core / "secrets.rs"]:
         traits.update(_traits(_strip_comments(p.read_text())))
 
     # Inherent helpers of the adapters (DynamoStore::get, put_all, query_prefix, ...).
@@ -396,9 +403,8 @@ def method_actions(root: Path) -> tuple[dict[str, set[str]], dict[str, set[str]]
 
 def table_actions_used_by_adapters(root: Path) -> set[str]:
     """Every DynamoDB data action the adapters call (the table's schema tool excluded)."""
-    core = root / "functions/sms-core/src/store"
     ops: set[str] = set()
-    for p in sorted(core.glob("dynamo*.rs")):
+    for p in dynamo_adapter_files(root):
         ops |= {a for a in _ops_in(_strip_comments(p.read_text())) if a.startswith("dynamodb:")}
     return ops
 
@@ -622,7 +628,7 @@ def check_queue_and_table(template: dict, root: Path) -> list[str]:
         out.append("Table must be a DynamoDB table keyed pk (S, hash) + sk (S, range)")
     if tp.get("BillingMode") != "PAY_PER_REQUEST":
         out.append("Table must be PAY_PER_REQUEST")
-    schema = _strip_comments((root / "functions/sms-core/src/store/schema.rs").read_text())
+    schema = _strip_comments((root / "functions/sms-core/src/store/keys.rs").read_text())
     ttl_attr = re.search(r'TTL_ATTRIBUTE:\s*&str\s*=\s*"([^"]+)"', schema)
     ttl = tp.get("TimeToLiveSpecification") or {}
     if ttl.get("AttributeName") != (ttl_attr.group(1) if ttl_attr else "expires_at") or ttl.get("Enabled") is not True:

@@ -374,7 +374,7 @@ def test_a_variable_a_wiring_helper_starts_requiring_is_caught(template, deploy_
 
 def test_an_sdk_call_the_adapter_starts_making_is_caught(template, deploy_role, rust_copy: Path) -> None:
     # The ledger's finish starts guarding the job item with a ConditionCheck entry.
-    _edit(rust_copy / "functions/sms-core/src/store/dynamo_jobs.rs",
+    _edit(rust_copy / "functions/sms-core/src/store/dynamo/jobs.rs",
           ".transact_items(TransactWriteItem::builder().update(job.clone()).build())",
           ".transact_items(TransactWriteItem::builder().condition_check(job.clone()).build())")
     found = rules.problems(template, deploy_role, rust_copy)
