@@ -48,16 +48,20 @@ impl BulkRequest {
         let message = fields::message(
             body.text,
             body.from.as_deref(),
-            body.reference.as_deref(),
+            body.reference,
             default_src,
             &mut errors,
         );
         match message {
-            Some((text, from)) if errors.is_empty() => Ok(Self {
+            Some(fields::MessageFields {
+                text,
+                from,
+                reference,
+            }) if errors.is_empty() => Ok(Self {
                 recipients: body.recipients,
                 from,
                 text,
-                reference: body.reference,
+                reference,
                 dry_run: body.dry_run,
             }),
             _ => Err(Problem::fields(errors)),

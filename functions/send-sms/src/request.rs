@@ -34,16 +34,23 @@ impl SendMessage {
         let message = fields::message(
             body.text,
             body.from.as_deref(),
-            body.reference.as_deref(),
+            body.reference,
             default_src,
             &mut errors,
         );
         match (to, message) {
-            (Some(to), Some((text, from))) if errors.is_empty() => Ok(Self {
+            (
+                Some(to),
+                Some(fields::MessageFields {
+                    text,
+                    from,
+                    reference,
+                }),
+            ) if errors.is_empty() => Ok(Self {
                 to,
                 from,
                 text,
-                reference: body.reference,
+                reference,
             }),
             _ => Err(Problem::fields(errors)),
         }

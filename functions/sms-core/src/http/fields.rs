@@ -14,33 +14,44 @@ pub fn sender(from: Option<&str>, default_src: &PhoneNumber) -> Result<PhoneNumb
     }
 }
 
-pub fn reference(reference: Option<&str>) -> Result<(), FieldError> {
+/// The client's `reference`, if it is at most [`REFERENCE_MAX`] characters.
+pub fn reference(reference: Option<String>) -> Result<Option<String>, FieldError> {
     match reference {
         Some(r) if r.chars().count() > REFERENCE_MAX => Err(FieldError::new(
             "reference",
             format!("must be at most {REFERENCE_MAX} characters"),
         )),
-        _ => Ok(()),
+        r => Ok(r),
     }
 }
 
-/// The fields every send shares: `text`, `from` (defaulting to the secret's sender) and
-/// `reference`. Problems are added to `errors`, so a route reports all of them at once.
+/// The fields every send shares, checked.
+#[derive(Debug, Clone)]
+pub struct MessageFields {
+    pub text: MessageText,
+    pub from: PhoneNumber,
+    pub reference: Option<String>,
+}
+
+/// Checks `text`, `from` (defaulting to the secret's sender) and `reference`, and returns
+/// them checked. Problems are added to `errors`, so a route reports all of them at once.
 pub fn message(
     text: String,
     from: Option<&str>,
-    reference: Option<&str>,
+    reference: Option<String>,
     default_src: &PhoneNumber,
     errors: &mut Vec<FieldError>,
-) -> Option<(MessageText, PhoneNumber)> {
+) -> Option<MessageFields> {
     let text = MessageText::parse(text)
         .map_err(|e| errors.push(FieldError::new("text", e)))
         .ok();
     let from = sender(from, default_src).map_err(|e| errors.push(e)).ok();
-    if let Err(e) = self::reference(reference) {
-        errors.push(e);
-    }
-    text.zip(from)
+    let reference = self::reference(reference).map_err(|e| errors.push(e)).ok();
+    Some(MessageFields {
+        text: text?,
+        from: from?,
+        reference: reference?,
+    })
 }
 
 #[cfg(test)]
@@ -56,11 +67,12 @@ mod tests {
             "+447700900001"
         );
         assert_eq!(sender(Some("x"), &default).unwrap_err().field, "from");
-        assert!(reference(Some(&"r".repeat(256))).is_ok());
+        let longest = "r".repeat(256);
+        assert_eq!(reference(Some(longest.clone())).unwrap(), Some(longest));
         assert_eq!(
-            reference(Some(&"r".repeat(257))).unwrap_err().field,
+            reference(Some("r".repeat(257))).unwrap_err().field,
             "reference"
         );
-        assert!(reference(None).is_ok());
+        assert_eq!(reference(None).unwrap(), None);
     }
 }
