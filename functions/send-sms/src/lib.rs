@@ -12,6 +12,7 @@ use sms_core::{
     domain::ids::MessageUuid,
     http::api::{self, IdempotencyKey, Route},
     http::idempotency::{self, Answer, Check, KeyedRequest, OnStale},
+    pace::Pace,
     plivo::{FailureClass, OutboundMessage, PlivoClient, SendFailure},
     secrets::SecretProvider,
     store::{AcceptedMessage, IdempotencyStore, MessageStatus, MessageStore, SuppressionList},
@@ -24,10 +25,12 @@ pub use request::{SendMessage, SendMessageBody};
 pub const BODY_LIMIT: usize = 64 * 1024;
 
 /// Everything a request needs, built once per cold start.
-pub struct App<S, P> {
+pub struct App<S, P, R> {
     pub store: S,
     pub secrets: P,
     pub plivo: PlivoClient,
+    /// The account's request budget, shared with every sender (`sms_core::pace`).
+    pub pace: R,
     pub public_base_url: PublicBaseUrl,
 }
 
@@ -43,18 +46,20 @@ pub struct Queued<'a> {
 
 /// Serves one request. Every outcome, failures included, is an HTTP answer: an `Err` from a
 /// Lambda HTTP handler would reach the caller as API Gateway's bare 502.
-pub async fn handle<S, P>(req: Request, app: &App<S, P>) -> Response<Body>
+pub async fn handle<S, P, R>(req: Request, app: &App<S, P, R>) -> Response<Body>
 where
     S: MessageStore + IdempotencyStore + SuppressionList,
     P: SecretProvider,
+    R: Pace,
 {
     api::serve(&req, "send-sms", || route(&req, app)).await
 }
 
-async fn route<S, P>(req: &Request, app: &App<S, P>) -> Result<Response<Body>, Problem>
+async fn route<S, P, R>(req: &Request, app: &App<S, P, R>) -> Result<Response<Body>, Problem>
 where
     S: MessageStore + IdempotencyStore + SuppressionList,
     P: SecretProvider,
+    R: Pace,
 {
     let segments = api::path_segments(req);
     let route = api::match_route(&segments, "messages");
@@ -72,14 +77,15 @@ where
     }
 }
 
-async fn send<S, P>(
+async fn send<S, P, R>(
     req: &Request,
-    app: &App<S, P>,
+    app: &App<S, P, R>,
     default_src: &sms_core::PhoneNumber,
 ) -> Result<Response<Body>, Problem>
 where
     S: MessageStore + IdempotencyStore + SuppressionList,
     P: SecretProvider,
+    R: Pace,
 {
     let key = IdempotencyKey::from_request(req)?;
     let body: SendMessageBody = api::read_json(req, BODY_LIMIT)?;
@@ -104,10 +110,11 @@ where
     Ok(deliver(&message, app).await.settle(claim, Utc::now()).await)
 }
 
-async fn deliver<S, P>(message: &SendMessage, app: &App<S, P>) -> Answer
+async fn deliver<S, P, R>(message: &SendMessage, app: &App<S, P, R>) -> Answer
 where
     S: MessageStore + SuppressionList,
     P: SecretProvider,
+    R: Pace,
 {
     match app.store.is_suppressed(&message.to).await {
         Ok(false) => {}
@@ -137,7 +144,7 @@ where
     };
     let accepted = match app
         .plivo
-        .send_refreshing_credentials(&app.secrets, &outbound)
+        .send_refreshing_credentials(&app.pace, &app.secrets, &outbound)
         .await
     {
         Ok(accepted) => accepted,
@@ -188,6 +195,13 @@ fn plivo_failure(failure: SendFailure) -> Answer {
         SendFailure::Secret(e) => {
             return Answer::released(api::secret_unreadable(e));
         }
+        // The budget could not be read: nothing was sent, and waiting for it is the retry.
+        SendFailure::Pace(e) => {
+            return Answer::released(Problem::internal(
+                "the request budget could not be read; nothing was sent, retry",
+                &e,
+            ));
+        }
         SendFailure::Plivo(e) => e,
     };
     warn!(error = %plivo, class = ?plivo.class(), "Plivo did not take the message");
@@ -217,7 +231,7 @@ fn plivo_failure(failure: SendFailure) -> Answer {
 }
 
 /// `GET /v1/messages/{message_uuid}`.
-async fn status<S, P>(id: &str, app: &App<S, P>) -> Result<Response<Body>, Problem>
+async fn status<S, P, R>(id: &str, app: &App<S, P, R>) -> Result<Response<Body>, Problem>
 where
     S: MessageStore,
 {

@@ -10,8 +10,10 @@ use sms_core::{config, telemetry, wiring};
 async fn main() -> Result<(), Error> {
     telemetry::init();
     let sdk = config::aws().await;
+    let store = wiring::dynamo_store(&sdk)?;
     let app = App {
-        store: wiring::dynamo_store(&sdk)?,
+        pace: wiring::pacer(&store)?,
+        store,
         secrets: wiring::secret_cache(&sdk)?,
         plivo: wiring::plivo_client()?,
         public_base_url: config::PublicBaseUrl::from_env()?,

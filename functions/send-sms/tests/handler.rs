@@ -33,13 +33,14 @@ fn secret() -> ServiceSecret {
     service_secret(TOKEN)
 }
 
-type TestApp = App<MemoryStore, SecretCache<StaticSecret>>;
+type TestApp = App<MemoryStore, SecretCache<StaticSecret>, sms_core::pace::Pacer<MemoryStore>>;
 
 fn app(plivo: &MockServer) -> TestApp {
     App {
         store: MemoryStore::new(),
         secrets: SecretCache::new(StaticSecret(secret()), Duration::from_secs(60)),
         plivo: fast_plivo(&plivo.uri()),
+        pace: sms_test_support::test_pace(),
         public_base_url: PublicBaseUrl::parse("https://sms.example.com").unwrap(),
     }
 }
@@ -465,6 +466,7 @@ async fn an_unreadable_secret_is_a_500_problem_not_a_crash() {
         store: base.store,
         secrets: SecretCache::new(BrokenSecret, Duration::from_secs(60)),
         plivo: base.plivo,
+        pace: sms_test_support::test_pace(),
         public_base_url: base.public_base_url,
     };
     assert!(app.secrets.current().await.is_err());
@@ -545,6 +547,7 @@ async fn a_401_then_an_unreadable_secret_frees_the_key() {
             Duration::from_secs(60),
         ),
         plivo: base.plivo,
+        pace: sms_test_support::test_pace(),
         public_base_url: base.public_base_url,
     };
     let first = send_sms::handle(with_key(valid_body(), "k-401-secret"), &app).await;
@@ -575,6 +578,7 @@ async fn an_unreachable_plivo_is_503_with_a_fixed_sentence_and_no_url() {
     let base = app(&plivo);
     let app = App {
         plivo: PlivoClient::new(cfg).unwrap(),
+        pace: sms_test_support::test_pace(),
         ..base
     };
     let resp = send_sms::handle(send_req(valid_body()), &app).await;

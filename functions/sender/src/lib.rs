@@ -9,6 +9,7 @@
 //! | `sending`, lease expired               | `unknown`      | deleted, metric       |
 //! | Plivo 202                              | `sent`         | deleted               |
 //! | 429, 5xx, not connected (after retries)| back to `pending` | returned, retried  |
+//! | no turn in the request budget          | back to `pending` | returned, retried  |
 //! | 400, 403, 404; 401 after a re-read     | `failed`       | deleted               |
 //! | timeout after sending                  | `unknown`      | deleted, metric       |
 //! | malformed body or no ledger item       | (none)         | returned → dead-letter queue |
@@ -18,19 +19,24 @@ use std::time::Duration;
 use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
 use chrono::{DateTime, TimeZone, Utc};
 use lambda_runtime::LambdaEvent;
+use futures::future::join_all;
 use sms_core::{
     domain::{bulk::BatchMessage, ids::JobId},
     metrics,
+    pace::Pace,
     plivo::{FailureClass, OutboundMessage, PlivoClient, SendFailure},
     secrets::SecretProvider,
     store::{AcceptedMessage, BatchClaim, BatchLedger, BatchOutcome, MessageStore},
 };
 use tracing::{Instrument, error, info, info_span, warn};
 
-pub struct App<S, P> {
+pub struct App<S, P, R> {
     pub store: S,
     pub secrets: P,
     pub plivo: PlivoClient,
+    /// The account's request budget, shared with every other sender and send-sms
+    /// (`sms_core::pace`): what keeps the account under Plivo's request rate.
+    pub pace: R,
 }
 
 /// Used when the invocation has no usable deadline (never on Lambda).
@@ -49,20 +55,25 @@ pub enum Disposition {
     Retry,
 }
 
-pub async fn handle<S, P>(event: LambdaEvent<SqsEvent>, app: &App<S, P>) -> SqsBatchResponse
+pub async fn handle<S, P, R>(event: LambdaEvent<SqsEvent>, app: &App<S, P, R>) -> SqsBatchResponse
 where
     S: BatchLedger + MessageStore,
     P: SecretProvider,
+    R: Pace,
 {
     let request_id = event.context.request_id.clone();
     let lease_until = lease_until(event.context.deadline, Utc::now());
-    let mut response = SqsBatchResponse::default();
-    // One record at a time: the event source's MaximumConcurrency, not fan-out inside an
-    // invocation, is what keeps the account under Plivo's request rate.
-    for record in &event.payload.records {
+    // Every record at once: each waits for its turns in the shared budget, which (not the
+    // number of records or invocations) is what keeps the account under Plivo's request rate.
+    // Each batch keeps its own ledger rules; only the waiting overlaps.
+    let dispositions = join_all(event.payload.records.iter().map(|record| {
         let message_id = record.message_id.clone().unwrap_or_default();
         let span = info_span!("batch", %request_id, %message_id, job_id = tracing::field::Empty, batch = tracing::field::Empty);
-        let disposition = process(record, app, lease_until).instrument(span).await;
+        async move { (message_id, process(record, app, lease_until).instrument(span).await) }
+    }))
+    .await;
+    let mut response = SqsBatchResponse::default();
+    for (message_id, disposition) in dispositions {
         if disposition == Disposition::Retry {
             let mut failure = BatchItemFailure::default();
             failure.item_identifier = message_id;
@@ -81,14 +92,15 @@ fn lease_until(deadline_ms: u64, now: DateTime<Utc>) -> DateTime<Utc> {
     deadline + LEASE_MARGIN
 }
 
-pub async fn process<S, P>(
+pub async fn process<S, P, R>(
     record: &SqsMessage,
-    app: &App<S, P>,
+    app: &App<S, P, R>,
     lease_until: DateTime<Utc>,
 ) -> Disposition
 where
     S: BatchLedger + MessageStore,
     P: SecretProvider,
+    R: Pace,
 {
     let Some(body) = record.body.as_deref() else {
         error!("malformed record: no body; it goes to the dead-letter queue");
@@ -152,7 +164,7 @@ where
     };
     let outcome = match app
         .plivo
-        .send_refreshing_credentials(&app.secrets, &outbound)
+        .send_refreshing_credentials(&app.pace, &app.secrets, &outbound)
         .await
     {
         Ok(accepted) => {
@@ -164,6 +176,10 @@ where
         }
         Err(SendFailure::Secret(e)) => {
             error!(error = %e, "the service secret could not be read; nothing was sent");
+            return release(app, job_id, index, attempt).await;
+        }
+        Err(SendFailure::Pace(e)) => {
+            error!(error = %e, "no turn in the request budget; nothing was sent");
             return release(app, job_id, index, attempt).await;
         }
         Err(SendFailure::Plivo(e)) => match e.class() {
@@ -194,8 +210,8 @@ where
 
 /// Records the outcome in the ledger, trying a few times: after Plivo answered, losing this
 /// write would leave the batch to expire as `unknown`.
-async fn finish<S: BatchLedger + MessageStore, P>(
-    app: &App<S, P>,
+async fn finish<S: BatchLedger + MessageStore, P, R>(
+    app: &App<S, P, R>,
     job_id: &JobId,
     index: u32,
     attempt: u32,
@@ -229,8 +245,8 @@ async fn finish<S: BatchLedger + MessageStore, P>(
     Disposition::Retry
 }
 
-async fn release<S: BatchLedger + MessageStore, P>(
-    app: &App<S, P>,
+async fn release<S: BatchLedger + MessageStore, P, R>(
+    app: &App<S, P, R>,
     job_id: &JobId,
     index: u32,
     attempt: u32,
@@ -244,8 +260,8 @@ async fn release<S: BatchLedger + MessageStore, P>(
 
 /// One message item per accepted uuid, tied to the job. The recipient is left to the
 /// delivery report: Plivo does not promise the uuids in `dst` order.
-async fn record_messages<S: MessageStore, P>(
-    app: &App<S, P>,
+async fn record_messages<S: MessageStore, P, R>(
+    app: &App<S, P, R>,
     batch: &BatchMessage,
     uuids: &[String],
 ) {

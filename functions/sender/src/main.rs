@@ -15,8 +15,10 @@ async fn main() -> Result<(), Error> {
         base_delay: std::time::Duration::from_millis(500),
         max_delay: std::time::Duration::from_secs(8),
     }))?;
+    let store = wiring::dynamo_store(&sdk)?;
     let app = App {
-        store: wiring::dynamo_store(&sdk)?,
+        pace: wiring::pacer(&store)?,
+        store,
         secrets: wiring::secret_cache(&sdk)?,
         plivo,
     };

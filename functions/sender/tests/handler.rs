@@ -28,7 +28,7 @@ use sms_test_support::{
     PLIVO_MESSAGE_PATH as PLIVO_PATH, fast_plivo, plivo_accepted, service_secret,
 };
 
-type TestApp = App<MemoryStore, SecretCache<StaticSecret>>;
+type TestApp = App<MemoryStore, SecretCache<StaticSecret>, sms_core::pace::Pacer<MemoryStore>>;
 
 fn numbers(range: std::ops::Range<usize>) -> Vec<PhoneNumber> {
     range
@@ -53,6 +53,7 @@ async fn app(plivo: &MockServer, batches: usize) -> TestApp {
         store,
         secrets: SecretCache::new(StaticSecret(secret), Duration::from_secs(60)),
         plivo: fast_plivo(&plivo.uri()),
+        pace: sms_test_support::test_pace(),
     }
 }
 

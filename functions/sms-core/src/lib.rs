@@ -7,6 +7,7 @@ pub mod config;
 pub mod domain;
 pub mod http;
 pub mod metrics;
+pub mod pace;
 pub mod plivo;
 pub mod queue;
 pub mod retry;

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use crate::{
     config::{self, ConfigError},
+    pace::{Pacer, RequestRate},
     plivo::{PlivoClient, PlivoConfig},
     secrets::{SecretCache, SecretsManagerSource},
     store::DynamoStore,
@@ -62,4 +63,20 @@ impl From<reqwest::Error> for ConfigError {
             reason: e.to_string(),
         }
     }
+}
+
+/// The account's request budget: `PLIVO_REQUESTS_PER_SECOND` (default
+/// [`RequestRate::DEFAULT`]), booked in the table's `PACE` item, which every function that
+/// calls Plivo shares.
+pub fn pacer(store: &DynamoStore) -> Result<Pacer<DynamoStore>, ConfigError> {
+    Ok(Pacer::new(store.clone(), request_rate()?))
+}
+
+pub fn request_rate() -> Result<RequestRate, ConfigError> {
+    config::optional("PLIVO_REQUESTS_PER_SECOND").map_or(Ok(RequestRate::DEFAULT), |raw| {
+        RequestRate::parse(&raw).map_err(|reason| ConfigError::Invalid {
+            name: "PLIVO_REQUESTS_PER_SECOND",
+            reason,
+        })
+    })
 }

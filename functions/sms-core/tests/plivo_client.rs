@@ -20,6 +20,7 @@ use sms_core::{
     retry::RetryPolicy,
     secrets::{PlivoCredentials, SecretError, SecretProvider, ServiceSecret},
 };
+use sms_test_support::test_pace;
 use wiremock::{
     Mock, MockServer, ResponseTemplate,
     matchers::{basic_auth, body_json, header, method, path},
@@ -100,11 +101,20 @@ fn assert_no_token(e: &(impl std::fmt::Display + std::fmt::Debug)) {
     }
 }
 
+/// The Plivo failure of a send: these tests never fail on the budget or the secret.
+fn plivo_failure(failure: SendFailure) -> PlivoError {
+    match failure {
+        SendFailure::Plivo(e) => e,
+        other => panic!("expected a Plivo failure, got {other:?}"),
+    }
+}
+
 async fn send_expecting_error(server: &MockServer) -> PlivoError {
     let fixture = Fixture::one();
     let err = client_for(&server.uri())
-        .send(&creds(), &fixture.msg())
+        .send(&test_pace(), &creds(), &fixture.msg())
         .await
+        .map_err(plivo_failure)
         .expect_err("the send should fail");
     assert_no_token(&err);
     err
@@ -136,7 +146,7 @@ async fn send_posts_plivos_message_request_with_basic_auth_and_json_body() {
 
     // Act
     let outcome = client_for(&server.uri())
-        .send(&creds(), &fixture.msg())
+        .send(&test_pace(), &creds(), &fixture.msg())
         .await;
 
     // Assert
@@ -163,7 +173,7 @@ async fn the_authorization_header_is_basic_auth_of_id_and_token() {
 
     // Act
     client_for(&server.uri())
-        .send(&creds(), &Fixture::one().msg())
+        .send(&test_pace(), &creds(), &Fixture::one().msg())
         .await
         .unwrap();
 
@@ -193,7 +203,7 @@ async fn a_base_url_with_a_trailing_slash_gives_the_same_path() {
         .await;
 
     let outcome = client_for(&format!("{}/", server.uri()))
-        .send(&creds(), &Fixture::one().msg())
+        .send(&test_pace(), &creds(), &Fixture::one().msg())
         .await;
 
     assert!(outcome.is_ok(), "{outcome:?}");
@@ -218,7 +228,7 @@ async fn a_202_with_invalid_numbers_lists_them() {
 
     // Act
     let accepted = client_for(&server.uri())
-        .send(&creds(), &fixture.msg())
+        .send(&test_pace(), &creds(), &fixture.msg())
         .await
         .unwrap();
 
@@ -420,8 +430,9 @@ async fn the_number_of_attempts_follows_the_policy() {
     let client = client_with(&server.uri(), |c| c.retry.max_attempts = 5);
 
     let err = client
-        .send(&creds(), &Fixture::one().msg())
+        .send(&test_pace(), &creds(), &Fixture::one().msg())
         .await
+        .map_err(plivo_failure)
         .unwrap_err();
 
     // An empty body gives the status's reason phrase.
@@ -471,7 +482,7 @@ async fn a_503_then_a_202_succeeds_on_the_second_attempt() {
 
     // Act
     let accepted = client_for(&server.uri())
-        .send(&creds(), &Fixture::one().msg())
+        .send(&test_pace(), &creds(), &Fixture::one().msg())
         .await
         .unwrap();
 
@@ -501,8 +512,9 @@ async fn a_server_slower_than_the_request_timeout_is_an_unknown_outcome_and_not_
 
     // Act
     let err = client
-        .send(&creds(), &Fixture::one().msg())
+        .send(&test_pace(), &creds(), &Fixture::one().msg())
         .await
+        .map_err(plivo_failure)
         .unwrap_err();
 
     // Assert
@@ -548,8 +560,9 @@ async fn a_refused_connection_is_not_sent_and_retried() {
 
     // Act
     let err = client
-        .send(&creds(), &Fixture::one().msg())
+        .send(&test_pace(), &creds(), &Fixture::one().msg())
         .await
+        .map_err(plivo_failure)
         .unwrap_err();
 
     // Assert
@@ -568,8 +581,9 @@ async fn a_refused_connection_with_no_retry_policy_returns_at_once() {
     let client = client_with(&refused_base_url(), |c| c.retry = RetryPolicy::NONE);
 
     let err = client
-        .send(&creds(), &Fixture::one().msg())
+        .send(&test_pace(), &creds(), &Fixture::one().msg())
         .await
+        .map_err(plivo_failure)
         .unwrap_err();
 
     assert!(matches!(err, PlivoError::NotSent { .. }), "{err:?}");
@@ -662,7 +676,7 @@ async fn a_401_rereads_the_secret_once_and_retries_with_the_new_token() {
 
     // Act
     let accepted = client_for(&server.uri())
-        .send_refreshing_credentials(&secrets, &Fixture::one().msg())
+        .send_refreshing_credentials(&test_pace(), &secrets, &Fixture::one().msg())
         .await
         .unwrap();
 
@@ -704,7 +718,7 @@ async fn a_second_401_after_the_reread_is_unauthorized_with_exactly_one_refresh(
 
     // Act
     let err = client_for(&server.uri())
-        .send_refreshing_credentials(&secrets, &Fixture::one().msg())
+        .send_refreshing_credentials(&test_pace(), &secrets, &Fixture::one().msg())
         .await
         .unwrap_err();
 
@@ -728,7 +742,7 @@ async fn other_failures_do_not_reread_the_secret() {
     let secrets = RotatingSecret::new();
 
     let err = client_for(&server.uri())
-        .send_refreshing_credentials(&secrets, &Fixture::one().msg())
+        .send_refreshing_credentials(&test_pace(), &secrets, &Fixture::one().msg())
         .await
         .unwrap_err();
 
@@ -748,4 +762,96 @@ async fn credentials_debug_output_hides_the_token() {
     let shown = format!("{:?} {:?}", creds(), secret_with_token(TOKEN));
     assert!(!shown.contains(TOKEN), "{shown}");
     assert!(shown.contains(AUTH_ID), "{shown}");
+}
+
+/// A budget that counts what the client asks of it, and can refuse every turn.
+#[derive(Default)]
+struct CountingPace {
+    turns: AtomicUsize,
+    rate_limited: AtomicUsize,
+    refuse: bool,
+}
+
+impl sms_core::pace::Pace for CountingPace {
+    async fn wait_turn(&self) -> Result<(), sms_core::pace::PaceError> {
+        self.turns.fetch_add(1, Ordering::SeqCst);
+        if self.refuse {
+            return Err(sms_core::pace::PaceError::TooFar(Duration::from_secs(3600)));
+        }
+        Ok(())
+    }
+
+    async fn rate_limited(&self) {
+        self.rate_limited.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+#[tokio::test]
+async fn every_attempt_waits_for_its_turn_and_each_429_slows_the_budget() {
+    // Arrange: two 429s, then accepted.
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(plivo_error(429, "too many requests"))
+        .up_to_n_times(2)
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(202).set_body_json(accepted_body(&["u-1"])))
+        .mount(&server)
+        .await;
+    let pace = CountingPace::default();
+
+    // Act
+    client_for(&server.uri())
+        .send(&pace, &creds(), &Fixture::one().msg())
+        .await
+        .unwrap();
+
+    // Assert: a turn before each of the three requests, a slowdown after each 429.
+    assert_eq!(server.received_requests().await.unwrap().len(), 3);
+    assert_eq!(pace.turns.load(Ordering::SeqCst), 3);
+    assert_eq!(pace.rate_limited.load(Ordering::SeqCst), 2);
+}
+
+#[tokio::test]
+async fn a_429_on_the_last_attempt_slows_the_budget_too() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(plivo_error(429, "too many requests"))
+        .mount(&server)
+        .await;
+    let pace = CountingPace::default();
+
+    let err = client_for(&server.uri())
+        .send(&pace, &creds(), &Fixture::one().msg())
+        .await
+        .map_err(plivo_failure)
+        .unwrap_err();
+
+    assert!(matches!(err, PlivoError::RateLimited { .. }), "{err:?}");
+    let attempts = FAST_RETRY.max_attempts as usize;
+    assert_eq!(pace.turns.load(Ordering::SeqCst), attempts);
+    assert_eq!(pace.rate_limited.load(Ordering::SeqCst), attempts);
+}
+
+#[tokio::test]
+async fn without_a_turn_nothing_reaches_plivo() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(202).set_body_json(accepted_body(&["u-1"])))
+        .expect(0)
+        .mount(&server)
+        .await;
+    let pace = CountingPace {
+        refuse: true,
+        ..CountingPace::default()
+    };
+
+    let err = client_for(&server.uri())
+        .send(&pace, &creds(), &Fixture::one().msg())
+        .await
+        .unwrap_err();
+
+    assert!(matches!(err, SendFailure::Pace(_)), "{err:?}");
+    assert_eq!(pace.turns.load(Ordering::SeqCst), 1);
 }

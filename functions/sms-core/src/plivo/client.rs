@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use tracing::{debug, warn};
 
 use crate::{
+    pace::{Pace, PaceError},
     domain::phone::{PhoneNumber, mask_numbers},
     domain::text::MessageText,
     retry::RetryPolicy,
@@ -149,14 +150,16 @@ impl PlivoError {
     }
 }
 
-/// A send that could not be made, with the cause: Plivo, or the secret that holds its
-/// credentials.
+/// A send that could not be made, with the cause: Plivo, the secret that holds its
+/// credentials, or the request budget (in the last two cases nothing reached Plivo).
 #[derive(Debug, thiserror::Error)]
 pub enum SendFailure {
     #[error(transparent)]
     Plivo(#[from] PlivoError),
     #[error(transparent)]
     Secret(#[from] SecretError),
+    #[error(transparent)]
+    Pace(#[from] PaceError),
 }
 
 #[derive(Debug, Clone)]
@@ -225,19 +228,25 @@ impl PlivoClient {
     }
 
     /// Sends with retries on retryable failures (429, 5xx, connection not made), backing off
-    /// with jitter between attempts. Other failures return at once.
+    /// with jitter between attempts. Other failures return at once. Every attempt waits for
+    /// its turn in `pace` first, and a 429 slows the pace down for everyone.
     pub async fn send(
         &self,
+        pace: &impl Pace,
         creds: &PlivoCredentials,
         msg: &OutboundMessage<'_>,
-    ) -> Result<Accepted, PlivoError> {
+    ) -> Result<Accepted, SendFailure> {
         let mut attempt = 1;
         loop {
+            pace.wait_turn().await?;
             match self.send_once(creds, msg).await {
                 Err(e)
                     if e.class() == FailureClass::Retryable
                         && attempt < self.retry.max_attempts =>
                 {
+                    if matches!(e, PlivoError::RateLimited { .. }) {
+                        pace.rate_limited().await;
+                    }
                     let delay = self.retry.delay(attempt);
                     warn!(attempt, delay_ms = delay.as_millis() as u64, error = %e, "Plivo send failed; retrying");
                     tokio::time::sleep(delay).await;
@@ -245,7 +254,10 @@ impl PlivoClient {
                 }
                 other => {
                     debug!(attempt, ok = other.is_ok(), "Plivo send finished");
-                    return other;
+                    if let Err(PlivoError::RateLimited { .. }) = &other {
+                        pace.rate_limited().await;
+                    }
+                    return Ok(other?);
                 }
             }
         }
@@ -255,17 +267,18 @@ impl PlivoClient {
     /// rotated) and tries again with the new credentials.
     pub async fn send_refreshing_credentials<P: SecretProvider>(
         &self,
+        pace: &impl Pace,
         secrets: &P,
         msg: &OutboundMessage<'_>,
     ) -> Result<Accepted, SendFailure> {
         let secret = secrets.current().await?;
-        match self.send(&secret.plivo, msg).await {
-            Err(e) if e.class() == FailureClass::Unauthorized => {
+        match self.send(pace, &secret.plivo, msg).await {
+            Err(SendFailure::Plivo(e)) if e.class() == FailureClass::Unauthorized => {
                 warn!("Plivo answered 401; re-reading the secret once in case it was rotated");
                 let fresh = secrets.refresh().await?;
-                Ok(self.send(&fresh.plivo, msg).await?)
+                self.send(pace, &fresh.plivo, msg).await
             }
-            other => Ok(other?),
+            other => other,
         }
     }
 }

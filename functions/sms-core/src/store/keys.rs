@@ -9,6 +9,7 @@
 //! | `IDEM#<scope>:<key>` | `IDEM`                         | [`Retention::Idempotency`] |
 //! | `OPTOUT#<number>`    | `OPTOUT`                       | for ever                 |
 //! | `NONCE#<nonce>`, `INBOUND#<uuid>` | `SEEN`            | [`Retention::Nonce`], [`Retention::InboundMessage`] |
+//! | `PACE#plivo`         | `PACE`                         | for ever (one item)      |
 
 use chrono::{DateTime, Duration, Utc};
 
@@ -63,6 +64,10 @@ pub const SEEN: &str = "SEEN";
 pub const JOB: &str = "JOB";
 /// The sort-key prefix of a job's counter shards.
 pub const COUNTER_PREFIX: &str = "COUNT#";
+/// The account's schedule of Plivo requests (`store::RequestSchedule`): one item, shared by
+/// every function that calls Plivo.
+pub const PACE_PARTITION: &str = "PACE#plivo";
+pub const PACE: &str = "PACE";
 
 pub fn message(uuid: &str) -> String {
     format!("MSG#{uuid}")

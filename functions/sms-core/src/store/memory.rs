@@ -15,6 +15,7 @@ use super::{
     KeyClaim, LedgerEntry, MessageRecord, MessageStore, ReportEffect, ReportStore, SeenOnce,
     Sighting, StatusCounts, StoreError, StoredResponse, SuppressionChange, SuppressionList,
 };
+use super::{Booking, RequestSchedule};
 use crate::domain::{ids::JobId, phone::PhoneNumber};
 
 #[derive(Debug, Clone)]
@@ -59,6 +60,9 @@ struct State {
     status_counts: HashMap<JobId, StatusCounts>,
     /// What reports have set, per message (the DynamoDB adapter's `STATUS` item).
     reported: HashMap<String, CurrentStatus>,
+    /// The request schedule (the DynamoDB adapter's `PACE` item).
+    next_turn: Option<DateTime<Utc>>,
+    slowed_until: Option<DateTime<Utc>>,
 }
 
 #[derive(Debug, Default)]
@@ -550,5 +554,40 @@ impl ReportStore for MemoryStore {
             }
         }
         Ok(ReportEffect::Applied { from })
+    }
+}
+
+impl RequestSchedule for MemoryStore {
+    async fn book_turn(
+        &self,
+        spacing: chrono::Duration,
+        now: DateTime<Utc>,
+    ) -> Result<Booking, StoreError> {
+        let mut state = self.lock();
+        // The DynamoDB adapter's two conditional updates, under one lock.
+        let turn = match state.next_turn {
+            Some(next) if next >= now => next,
+            _ => now,
+        };
+        state.next_turn = Some(turn + spacing);
+        Ok(Booking {
+            turn,
+            slowed_until: state.slowed_until.filter(|t| *t > now),
+        })
+    }
+
+    async fn hold_back(
+        &self,
+        resume: DateTime<Utc>,
+        slowed_until: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let mut state = self.lock();
+        if state.next_turn.is_none_or(|next| next < resume) {
+            state.next_turn = Some(resume);
+        }
+        if state.slowed_until.is_none_or(|t| t < slowed_until) {
+            state.slowed_until = Some(slowed_until);
+        }
+        Ok(())
     }
 }

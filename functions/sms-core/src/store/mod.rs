@@ -7,6 +7,7 @@ mod jobs;
 pub mod keys;
 #[cfg(any(test, feature = "test-util"))]
 mod memory;
+mod pace;
 mod reports;
 
 use std::{collections::HashSet, future::Future};
@@ -22,6 +23,7 @@ pub use jobs::{
 };
 #[cfg(any(test, feature = "test-util"))]
 pub use memory::MemoryStore;
+pub use pace::{Booking, RequestSchedule};
 pub use reports::{COUNTER_SHARDS, ReportEffect, ReportStore, counter_shard};
 
 /// The status types the store ports speak; the rules over them live in `domain/status.rs`.

@@ -7,7 +7,9 @@ use std::time::Duration;
 use lambda_http::{Body, Request, Response, http};
 use serde_json::{Value, json};
 use sms_core::{
+    pace::{Pacer, RequestRate},
     plivo::{PlivoClient, PlivoConfig},
+    store::MemoryStore,
     retry::RetryPolicy,
     secrets::ServiceSecret,
     store::DynamoStore,
@@ -92,6 +94,15 @@ pub fn fast_plivo(base_url: &str) -> PlivoClient {
         max_delay: Duration::from_millis(2),
     };
     PlivoClient::new(config).expect("the test Plivo client builds")
+}
+
+/// The account budget for tests that are not about pacing: a schedule of its own, at a
+/// pace (10,000 requests a second) no test reaches.
+pub fn test_pace() -> Pacer<MemoryStore> {
+    Pacer::new(
+        MemoryStore::new(),
+        RequestRate::new(RequestRate::MAX).expect("the largest rate is a rate"),
+    )
 }
 
 /// Plivo's answer to an accepted send: `202` with one uuid per destination.

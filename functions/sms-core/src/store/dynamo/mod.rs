@@ -7,6 +7,7 @@ mod ext;
 mod idempotency;
 mod jobs;
 mod messages;
+mod pace;
 mod reports;
 pub mod schema;
 mod suppression;

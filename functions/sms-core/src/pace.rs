@@ -1,0 +1,263 @@
+//! The account's Plivo request budget (docs/architecture.md, "Pacing"): every request to
+//! Plivo, from every sender and send-sms instance, first books a turn in one shared
+//! schedule ([`RequestSchedule`], a DynamoDB item), so that together they keep to
+//! `PLIVO_REQUESTS_PER_SECOND` however many instances run.
+//!
+//! Turns are one spacing (1 / rate) apart and each is handed out once, so in any interval of
+//! T seconds at most ⌊rate × T⌋ + 1 requests start: at the default 55 per second, 276 in any
+//! 5 seconds against Plivo's 300, whatever the alignment of Plivo's window. A 429 (the account
+//! may share its limit with other software) holds every turn back by [`PAUSE_AFTER_429`] and
+//! halves the pace for [`SLOW_SPELL`].
+
+use std::{
+    future::Future,
+    sync::{Mutex, PoisonError},
+    time::Duration,
+};
+
+use chrono::{DateTime, Utc};
+use tracing::{debug, warn};
+
+use crate::store::{RequestSchedule, StoreError};
+
+/// What every turn waits for before its request goes to Plivo.
+pub trait Pace: Send + Sync {
+    /// Waits until this request's turn.
+    fn wait_turn(&self) -> impl Future<Output = Result<(), PaceError>> + Send;
+
+    /// Plivo answered 429: slow every instance down for a while.
+    fn rate_limited(&self) -> impl Future<Output = ()> + Send;
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PaceError {
+    #[error("the request schedule could not be read: {0}")]
+    Schedule(#[from] StoreError),
+    /// The schedule is so far ahead that waiting would outlast any invocation: something
+    /// other than load moved it (nothing in the service books that far ahead).
+    #[error("the next turn is {0:?} away, longer than any request may wait")]
+    TooFar(Duration),
+}
+
+/// Plivo requests per second for the whole account (`PLIVO_REQUESTS_PER_SECOND`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RequestRate(f64);
+
+impl RequestRate {
+    /// 55 a second: 92 % of Plivo's default 300 per 5 seconds, leaving 24 requests in every
+    /// 5 seconds for network jitter and for other software on the same account.
+    pub const DEFAULT: Self = Self(55.0);
+
+    /// Plivo raises an account's limit on request; past this a typo is likelier than a deal.
+    pub const MAX: f64 = 10_000.0;
+
+    pub fn new(per_second: f64) -> Result<Self, String> {
+        // Written so that NaN fails too.
+        if per_second > 0.0 && per_second <= Self::MAX {
+            Ok(Self(per_second))
+        } else {
+            Err(format!(
+                "must be a number of requests per second above 0 and at most {}, got {per_second}",
+                Self::MAX
+            ))
+        }
+    }
+
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        let value: f64 = raw
+            .trim()
+            .parse()
+            .map_err(|_| format!("expected requests per second such as 55, got {raw:?}"))?;
+        Self::new(value)
+    }
+
+    pub fn per_second(self) -> f64 {
+        self.0
+    }
+
+    /// The time between two turns, rounded up to the microsecond so the pace never exceeds
+    /// the rate.
+    pub fn spacing(self) -> chrono::Duration {
+        chrono::Duration::microseconds((1_000_000.0 / self.0).ceil() as i64)
+    }
+}
+
+impl Default for RequestRate {
+    fn default() -> Self {
+        Self::DEFAULT
+    }
+}
+
+/// How long every instance holds back after a 429 before its next turn.
+pub const PAUSE_AFTER_429: chrono::Duration = chrono::Duration::seconds(1);
+
+/// How long the pace stays lowered after a 429.
+pub const SLOW_SPELL: chrono::Duration = chrono::Duration::seconds(60);
+
+/// How much a slow spell stretches the spacing of turns.
+const SLOWDOWN: i32 = 2;
+
+/// The longest a turn may be ahead. Each instance holds at most a few turns ahead (one per
+/// request in flight), so even 1,000 requests in flight at 55 a second stay under 20 s.
+const MAX_WAIT: chrono::Duration = chrono::Duration::seconds(60);
+
+/// The [`Pace`] of the service: turns booked in a shared [`RequestSchedule`].
+#[derive(Debug)]
+pub struct Pacer<S> {
+    schedule: S,
+    rate: RequestRate,
+    /// The slow spell this instance last read from the schedule.
+    slowed_until: Mutex<Option<DateTime<Utc>>>,
+}
+
+impl<S: RequestSchedule> Pacer<S> {
+    pub fn new(schedule: S, rate: RequestRate) -> Self {
+        Self {
+            schedule,
+            rate,
+            slowed_until: Mutex::new(None),
+        }
+    }
+
+    pub fn rate(&self) -> RequestRate {
+        self.rate
+    }
+
+    fn slowed_until(&self) -> Option<DateTime<Utc>> {
+        *self
+            .slowed_until
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The spacing this instance books with at `now`: stretched during a slow spell.
+    pub fn spacing(&self, now: DateTime<Utc>) -> chrono::Duration {
+        match self.slowed_until() {
+            Some(until) if until > now => self.rate.spacing() * SLOWDOWN,
+            _ => self.rate.spacing(),
+        }
+    }
+
+    /// Books the next turn at `now` and returns how long to wait for it.
+    pub async fn book(&self, now: DateTime<Utc>) -> Result<Duration, PaceError> {
+        let booking = self.schedule.book_turn(self.spacing(now), now).await?;
+        *self
+            .slowed_until
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = booking.slowed_until;
+        let wait = booking.turn - now;
+        if wait > MAX_WAIT {
+            return Err(PaceError::TooFar(wait.to_std().unwrap_or_default()));
+        }
+        Ok(wait.to_std().unwrap_or_default())
+    }
+}
+
+impl<S: RequestSchedule> Pace for Pacer<S> {
+    async fn wait_turn(&self) -> Result<(), PaceError> {
+        let wait = self.book(Utc::now()).await?;
+        if !wait.is_zero() {
+            debug!(wait_ms = wait.as_millis() as u64, "waiting for this request's turn");
+            tokio::time::sleep(wait).await;
+        }
+        Ok(())
+    }
+
+    async fn rate_limited(&self) {
+        let now = Utc::now();
+        let until = now + SLOW_SPELL;
+        *self
+            .slowed_until
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = Some(until);
+        if let Err(e) = self.schedule.hold_back(now + PAUSE_AFTER_429, until).await {
+            // This instance slows down anyway; the others learn of the spell at the next 429.
+            warn!(error = %e, "the slow spell could not be recorded in the schedule");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone;
+
+    use super::*;
+    use crate::store::MemoryStore;
+
+    fn at(ms: i64) -> DateTime<Utc> {
+        Utc.timestamp_millis_opt(1_700_000_000_000 + ms).unwrap()
+    }
+
+    #[test]
+    fn the_rate_is_a_positive_number_and_its_spacing_never_runs_fast() {
+        assert_eq!(
+            RequestRate::new(55.0).unwrap().spacing(),
+            chrono::Duration::microseconds(18_182)
+        );
+        assert_eq!(
+            RequestRate::parse(" 4 ").unwrap().spacing(),
+            chrono::Duration::milliseconds(250)
+        );
+        assert_eq!(RequestRate::parse("0.5").unwrap().per_second(), 0.5);
+        for bad in ["0", "-3", "NaN", "inf", "fast", "", "10001"] {
+            assert!(RequestRate::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[tokio::test]
+    async fn turns_are_one_spacing_apart_and_a_quiet_spell_never_bursts() {
+        let pacer = Pacer::new(MemoryStore::new(), RequestRate::new(10.0).unwrap());
+        // Three at once: now, +100 ms, +200 ms.
+        let waits: Vec<_> = [
+            pacer.book(at(0)).await.unwrap(),
+            pacer.book(at(0)).await.unwrap(),
+            pacer.book(at(0)).await.unwrap(),
+        ]
+        .into();
+        assert_eq!(waits, [0, 100, 200].map(Duration::from_millis));
+        // Ten seconds idle: the schedule restarts at now, no saved-up turns.
+        assert_eq!(pacer.book(at(10_000)).await.unwrap(), Duration::ZERO);
+        assert_eq!(
+            pacer.book(at(10_000)).await.unwrap(),
+            Duration::from_millis(100)
+        );
+    }
+
+    #[tokio::test]
+    async fn a_429_holds_every_instance_back_and_halves_the_pace_for_a_while() {
+        let schedule = std::sync::Arc::new(MemoryStore::new());
+        let rate = RequestRate::new(10.0).unwrap();
+        let (one, other) = (
+            Pacer::new(schedule.clone(), rate),
+            Pacer::new(schedule.clone(), rate),
+        );
+        one.rate_limited().await;
+        let now = Utc::now();
+        // The other instance learns of the spell with its next booking, which waits for the
+        // pause...
+        let wait = other.book(now).await.unwrap();
+        assert!(wait > Duration::from_millis(900), "{wait:?}");
+        assert!(other.spacing(now) == rate.spacing() * 2);
+        // ...and the turns after it are twice as far apart.
+        let next = other.book(now).await.unwrap();
+        assert_eq!(next - wait, Duration::from_millis(100));
+        let after = other.book(now).await.unwrap();
+        assert_eq!(after - next, Duration::from_millis(200));
+        // Past the spell, the full pace again.
+        assert_eq!(other.spacing(now + SLOW_SPELL), rate.spacing());
+    }
+
+    #[tokio::test]
+    async fn a_turn_absurdly_far_ahead_is_refused_rather_than_waited_for() {
+        let schedule = MemoryStore::new();
+        schedule
+            .hold_back(at(0) + chrono::Duration::hours(2), at(0))
+            .await
+            .unwrap();
+        let pacer = Pacer::new(schedule, RequestRate::DEFAULT);
+        assert!(matches!(
+            pacer.book(at(0)).await,
+            Err(PaceError::TooFar(_))
+        ));
+    }
+}
