@@ -8,6 +8,7 @@ use chrono::Utc;
 use lambda_runtime::{Context, LambdaEvent};
 use sender::App;
 use serde_json::json;
+use sms_core::store::RequestSchedule;
 use sms_core::{
     PhoneNumber,
     domain::bulk::BatchMessage,
@@ -37,6 +38,10 @@ fn numbers(range: std::ops::Range<usize>) -> Vec<PhoneNumber> {
 }
 
 async fn app(plivo: &MockServer, batches: usize) -> TestApp {
+    app_at(&plivo.uri(), batches).await
+}
+
+async fn app_at(plivo_url: &str, batches: usize) -> TestApp {
     let secret = service_secret("t");
     let store = MemoryStore::new();
     let spec = JobSpec {
@@ -52,7 +57,7 @@ async fn app(plivo: &MockServer, batches: usize) -> TestApp {
     App {
         store,
         secrets: SecretCache::new(StaticSecret(secret), Duration::from_secs(60)),
-        plivo: fast_plivo(&plivo.uri()),
+        plivo: fast_plivo(plivo_url),
         pace: sms_test_support::test_pace(),
     }
 }
@@ -320,4 +325,74 @@ async fn plivo_401_after_a_fresh_secret_fails_the_batch() {
             .is_empty()
     );
     assert_eq!(state(&app, 0).await, BatchState::Failed);
+}
+
+/// A Plivo stand-in that answers nobody until `together` requests are in at once: a sender
+/// that sent one batch after another would wait on its first for ever (its client gives up
+/// after 500 ms, and the batch would end `unknown`).
+async fn plivo_answering_only_together(together: usize) -> String {
+    use axum::{Json, Router, routing::post};
+    let barrier = std::sync::Arc::new(tokio::sync::Barrier::new(together));
+    let app = Router::new().route(
+        "/v1/Account/{auth_id}/Message/",
+        post(move || {
+            let barrier = barrier.clone();
+            async move {
+                barrier.wait().await;
+                let uuid = uuid::Uuid::new_v4().to_string();
+                (
+                    axum::http::StatusCode::ACCEPTED,
+                    Json(json!({"api_id": "a", "message": "message(s) queued", "message_uuid": [uuid]})),
+                )
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    url
+}
+
+#[tokio::test]
+async fn the_records_of_one_invocation_are_sent_at_once_each_by_its_ledger_rules() {
+    // Arrange: five batches, a Plivo that answers only when all five are in flight.
+    let url = plivo_answering_only_together(5).await;
+    let app = app_at(&url, 5).await;
+    let records = (0..5).map(|b| record(&format!("m{b}"), batch(b))).collect();
+
+    // Act
+    let failed = failures(&app, records).await;
+
+    // Assert: every batch sent once, each with its own outcome.
+    assert!(failed.is_empty(), "{failed:?}");
+    for b in 0..5 {
+        assert_eq!(state(&app, b).await, BatchState::Sent, "batch {b}");
+    }
+    let job = app.store.get_job(&job()).await.unwrap().unwrap();
+    assert_eq!((job.batches_sent, job.messages_accepted), (5, 5));
+}
+
+#[tokio::test]
+async fn without_a_turn_in_the_budget_nothing_is_sent_and_the_record_comes_back() {
+    // Arrange: a budget whose next turn is hours away.
+    let plivo = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(accepted(&["u"]))
+        .expect(0)
+        .mount(&plivo)
+        .await;
+    let mut app = app(&plivo, 1).await;
+    let schedule = MemoryStore::new();
+    schedule
+        .hold_back(Utc::now() + chrono::Duration::hours(2), Utc::now())
+        .await
+        .unwrap();
+    app.pace = sms_core::pace::Pacer::new(schedule, sms_core::pace::RequestRate::DEFAULT);
+
+    // Act
+    let failed = failures(&app, vec![record("m0", batch(0))]).await;
+
+    // Assert: returned for a later delivery, and the batch free to be claimed again.
+    assert_eq!(failed, ["m0"]);
+    assert_eq!(state(&app, 0).await, BatchState::Pending);
 }
