@@ -25,6 +25,8 @@ export PLIVO_SRC=${PLIVO_SRC:-+14155550100}
 export PUBLIC_BASE_URL=${PUBLIC_BASE_URL:-http://127.0.0.1:$LOCAL_PORT}
 # As the template's default: a callback signed with V2 alone is refused (V3 decides).
 export PLIVO_ACCEPT_V2_SIGNATURES=${PLIVO_ACCEPT_V2_SIGNATURES:-false}
+# The account's request budget (sms_core::pace), read by the sender and send-sms.
+export PLIVO_REQUESTS_PER_SECOND=${PLIVO_REQUESTS_PER_SECOND:-55}
 MOTO_PORT=${MOTO_PORT:-5050}
 PLIVO_SIM_PORT=${PLIVO_SIM_PORT:-8089}
 export SMS_TABLE=${SMS_TABLE:-sms-local}

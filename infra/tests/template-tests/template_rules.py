@@ -46,6 +46,7 @@ ENVIRONMENT = {
         "SMS_SECRET_ID",  # required: wiring::secret_cache
         "PUBLIC_BASE_URL",  # required: PublicBaseUrl::from_env (callback URL given to Plivo)
         "PLIVO_BASE_URL",  # optional: wiring::plivo_client -> plivo_config (template parameter)
+        "PLIVO_REQUESTS_PER_SECOND",  # optional: wiring::pacer (PlivoRequestsPerSecond)
         "RUST_LOG",  # optional: telemetry::init's EnvFilter (Globals, LogLevel parameter)
     },
     "send-bulk": {
@@ -60,6 +61,7 @@ ENVIRONMENT = {
         "SMS_TABLE",  # required: wiring::dynamo_store
         "SMS_SECRET_ID",  # required: wiring::secret_cache
         "PLIVO_BASE_URL",  # optional: wiring::plivo_config
+        "PLIVO_REQUESTS_PER_SECOND",  # optional: wiring::pacer (PlivoRequestsPerSecond)
         "RUST_LOG",
     },
     "status-callback": {
@@ -82,6 +84,8 @@ FUNCTION_METHODS = {
         "IdempotencyStore.finish_key",
         "IdempotencyStore.release_key",
         "SuppressionList.is_suppressed",
+        "RequestSchedule.book_turn",  # pace::Pacer, before each Plivo attempt
+        "RequestSchedule.hold_back",  # pace::Pacer, after a 429
         "SecretSource.fetch",
     },
     "send-bulk": {
@@ -103,6 +107,8 @@ FUNCTION_METHODS = {
         "BatchLedger.finish_batch",
         "BatchLedger.release_batch",
         "MessageStore.record_accepted",
+        "RequestSchedule.book_turn",  # pace::Pacer, before each Plivo attempt
+        "RequestSchedule.hold_back",  # pace::Pacer, after a 429
         "SecretSource.fetch",
     },
     "status-callback": {
@@ -583,10 +589,24 @@ def check_queue_and_table(template: dict, root: Path) -> list[str]:
         mc = (p.get("ScalingConfig") or {}).get("MaximumConcurrency")
         if mc is None:
             out.append("sender's SQS event must set ScalingConfig.MaximumConcurrency")
-        elif str(_param_default(template, mc)) != "5":
-            out.append("sender's MaximumConcurrency must default to 5 (Plivo: 300 requests per 5 s)")
         if "BatchSize" not in p:
             out.append("sender's SQS event must set BatchSize")
+        elif mc is not None:
+            # The budget, not the concurrency, must be what binds: with Plivo answering in
+            # up to a second, the requests in flight must cover a second of the budget.
+            in_flight = float(_param_default(template, p["BatchSize"]) or 0) * float(
+                _param_default(template, mc) or 0
+            )
+            rate = float(_param_default(template, {"Ref": "PlivoRequestsPerSecond"}) or 0)
+            if in_flight < rate:
+                out.append(
+                    f"sender's BatchSize × MaximumConcurrency defaults ({in_flight:g} requests in"
+                    f" flight) must cover one second of PlivoRequestsPerSecond ({rate:g})"
+                )
+    for name in ("SenderFunction", "SendSmsFunction"):
+        env = (((res.get(name) or {}).get("Properties") or {}).get("Environment") or {}).get("Variables") or {}
+        if _ref_name(env.get("PLIVO_REQUESTS_PER_SECOND")) != "PlivoRequestsPerSecond":
+            out.append(f"{name} must take PLIVO_REQUESTS_PER_SECOND from PlivoRequestsPerSecond (one budget)")
 
     queue = (res.get("BatchQueue") or {}).get("Properties") or {}
     timeout = sender.get("Timeout") or 0
@@ -642,7 +662,7 @@ def check_queue_and_table(template: dict, root: Path) -> list[str]:
     if missing:
         out.append(f"Outputs missing: {sorted(missing)}")
     params = template.get("Parameters", {})
-    for p, default in (("PlivoBatchSize", 1000), ("SenderMaximumConcurrency", 5), ("PlivoBaseUrl", "https://api.plivo.com"),
+    for p, default in (("PlivoBatchSize", 1000), ("PlivoRequestsPerSecond", 55), ("PlivoBaseUrl", "https://api.plivo.com"),
                        ("PlivoAcceptV2Signatures", "false")):
         if p not in params or params[p].get("Default") != default:
             out.append(f"parameter {p} must default to {default!r}")
