@@ -18,8 +18,8 @@ use std::time::Duration;
 
 use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
 use chrono::{DateTime, TimeZone, Utc};
-use lambda_runtime::LambdaEvent;
 use futures::future::join_all;
+use lambda_runtime::LambdaEvent;
 use sms_core::{
     domain::{bulk::BatchMessage, ids::JobId},
     metrics,

@@ -157,7 +157,10 @@ impl<S: RequestSchedule> Pace for Pacer<S> {
     async fn wait_turn(&self) -> Result<(), PaceError> {
         let wait = self.book(Utc::now()).await?;
         if !wait.is_zero() {
-            debug!(wait_ms = wait.as_millis() as u64, "waiting for this request's turn");
+            debug!(
+                wait_ms = wait.as_millis() as u64,
+                "waiting for this request's turn"
+            );
             tokio::time::sleep(wait).await;
         }
         Ok(())
@@ -255,9 +258,6 @@ mod tests {
             .await
             .unwrap();
         let pacer = Pacer::new(schedule, RequestRate::DEFAULT);
-        assert!(matches!(
-            pacer.book(at(0)).await,
-            Err(PaceError::TooFar(_))
-        ));
+        assert!(matches!(pacer.book(at(0)).await, Err(PaceError::TooFar(_))));
     }
 }

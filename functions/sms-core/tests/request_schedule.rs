@@ -26,8 +26,14 @@ pub async fn an_idle_schedule_starts_now_and_hands_out_turns_one_spacing_apart<
     assert_eq!(store.book_turn(SPACING, at(5)).await.unwrap().turn, at(40));
     // Booked turns in the past are not handed out again after a quiet spell: the schedule
     // restarts at now, so it never bursts to catch up.
-    assert_eq!(store.book_turn(SPACING, at(1_000)).await.unwrap().turn, at(1_000));
-    assert_eq!(store.book_turn(SPACING, at(1_000)).await.unwrap().turn, at(1_020));
+    assert_eq!(
+        store.book_turn(SPACING, at(1_000)).await.unwrap().turn,
+        at(1_000)
+    );
+    assert_eq!(
+        store.book_turn(SPACING, at(1_000)).await.unwrap().turn,
+        at(1_020)
+    );
 }
 
 pub async fn instances_booking_at_once_each_get_their_own_turn<S: RequestSchedule>(store: &S) {

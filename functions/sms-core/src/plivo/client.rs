@@ -8,9 +8,9 @@ use serde::{Deserialize, Serialize};
 use tracing::{debug, warn};
 
 use crate::{
-    pace::{Pace, PaceError},
     domain::phone::{PhoneNumber, mask_numbers},
     domain::text::MessageText,
+    pace::{Pace, PaceError},
     retry::RetryPolicy,
     secrets::{PlivoCredentials, SecretError, SecretProvider},
 };

@@ -9,10 +9,10 @@ use serde_json::{Value, json};
 use sms_core::{
     pace::{Pacer, RequestRate},
     plivo::{PlivoClient, PlivoConfig},
-    store::MemoryStore,
     retry::RetryPolicy,
     secrets::ServiceSecret,
     store::DynamoStore,
+    store::MemoryStore,
 };
 
 /// The API key of [`secret_json`]'s secret.
