@@ -19,7 +19,7 @@ use sms_core::{
 };
 use tracing::{error, info, warn};
 
-use crate::{App, BulkRequest, BulkStore, Summary, intake};
+use crate::{App, BulkRequest, BulkStore, Summary, forecast::Forecast, intake};
 
 /// SendMessageBatch calls in flight at once.
 const ENQUEUE_CONCURRENCY: usize = 8;
@@ -28,6 +28,9 @@ const ENQUEUE_CONCURRENCY: usize = 8;
 struct Committed {
     counts: IntakeCounts,
     batches: usize,
+    /// When the job was created: what the forecast counts from, so a resumed request
+    /// answers exactly as the first attempt did.
+    created_at: chrono::DateTime<Utc>,
 }
 
 pub async fn run<S: BulkStore, Q: BatchQueue, P: SecretProvider>(
@@ -77,6 +80,7 @@ pub async fn run<S: BulkStore, Q: BatchQueue, P: SecretProvider>(
             let committed = Committed {
                 counts: job.counts,
                 batches: job.batches_total as usize,
+                created_at: job.created_at,
             };
             (
                 RecipientList::parse(&request.recipients),
@@ -98,7 +102,8 @@ pub async fn run<S: BulkStore, Q: BatchQueue, P: SecretProvider>(
                 callback_url: callback_url.clone(),
                 batches: intake.batches,
             };
-            match app.store.create_job(&spec, Utc::now()).await {
+            let created_at = Utc::now();
+            match app.store.create_job(&spec, created_at).await {
                 Ok(CreateJob::Created) => {}
                 Ok(CreateJob::Conflict) => {
                     warn!("another attempt with this Idempotency-Key holds the job");
@@ -123,6 +128,7 @@ pub async fn run<S: BulkStore, Q: BatchQueue, P: SecretProvider>(
             let committed = Committed {
                 counts: spec.counts,
                 batches: spec.batches.len(),
+                created_at,
             };
             let all = spec
                 .batches
@@ -155,8 +161,14 @@ pub async fn run<S: BulkStore, Q: BatchQueue, P: SecretProvider>(
         request.text.encoding(),
         request.text.segments(),
     );
+    let forecast = Forecast::new(
+        committed.batches as u64,
+        committed.counts.accepted,
+        app.rates,
+        committed.created_at,
+    );
     Answer {
-        response: api::json_response(StatusCode::ACCEPTED, &summary),
+        response: api::json_response(StatusCode::ACCEPTED, &forecast.beside(&summary)),
         key: KeyFate::Finish,
     }
 }

@@ -3,6 +3,7 @@
 //! (docs/api.md; docs/architecture.md, "A bulk job").
 
 mod enqueue;
+pub mod forecast;
 mod intake;
 mod progress;
 
@@ -16,7 +17,7 @@ use sms_core::{
     http::idempotency::{self, Check, KeyedRequest, OnStale},
     queue::BatchQueue,
     secrets::SecretProvider,
-    store::{IdempotencyStore, JobStore, SuppressionList},
+    store::{IdempotencyStore, JobStore, ProgressLog, SuppressionList},
 };
 
 pub use intake::{BulkRequest, BulkRequestBody, Intake, Summary};
@@ -30,11 +31,13 @@ pub struct App<S, Q, P> {
     pub secrets: P,
     pub public_base_url: PublicBaseUrl,
     pub batch_size: usize,
+    /// The account's request budget and MPS, for the forecasts.
+    pub rates: forecast::Rates,
 }
 
 /// What the store must offer send-bulk.
-pub trait BulkStore: IdempotencyStore + JobStore + SuppressionList {}
-impl<T: IdempotencyStore + JobStore + SuppressionList> BulkStore for T {}
+pub trait BulkStore: IdempotencyStore + JobStore + SuppressionList + ProgressLog {}
+impl<T: IdempotencyStore + JobStore + SuppressionList + ProgressLog> BulkStore for T {}
 
 /// The job's id. With an `Idempotency-Key` it follows from the key and the request, so a
 /// retry after a timeout finds the first attempt's job and finishes it instead of starting a
@@ -71,7 +74,7 @@ async fn route<S: BulkStore, Q: BatchQueue, P: SecretProvider>(
     api::authenticate(req, &secret.api_keys)?;
     match (route, req.method()) {
         (Route::Collection, &Method::POST) => start(req, app, &secret.default_src).await,
-        (Route::Item(id), &Method::GET) => progress::report(id, &app.store).await,
+        (Route::Item(id), &Method::GET) => progress::report(id, &app.store, app.rates).await,
         (Route::Collection, _) => Ok(api::method_not_allowed("POST")),
         (Route::Item(_), _) => Ok(api::method_not_allowed("GET")),
         (Route::Unknown, _) => Ok(api::not_found(req)),
@@ -89,9 +92,16 @@ async fn start<S: BulkStore, Q: BatchQueue, P: SecretProvider>(
 
     if request.dry_run {
         let intake = intake::screen(&request, &app.store, app.batch_size).await?;
+        let summary = intake.summary(None, "dry_run");
+        let forecast = forecast::Forecast::new(
+            summary.batches as u64,
+            summary.accepted,
+            app.rates,
+            Utc::now(),
+        );
         return Ok(api::json_response(
             StatusCode::OK,
-            &intake.summary(None, "dry_run"),
+            &forecast.beside(&summary),
         ));
     }
 

@@ -21,6 +21,20 @@ async fn main() -> Result<(), Error> {
                 reason,
             },
         )?,
+        rates: send_bulk::forecast::Rates {
+            requests: wiring::request_rate()?,
+            account_mps: config::optional("PLIVO_ACCOUNT_MPS").map_or(
+                Ok(send_bulk::forecast::Rates::DEFAULT_ACCOUNT_MPS),
+                |raw| {
+                    send_bulk::forecast::Rates::parse_mps(&raw).map_err(|reason| {
+                        config::ConfigError::Invalid {
+                            name: "PLIVO_ACCOUNT_MPS",
+                            reason,
+                        }
+                    })
+                },
+            )?,
+        },
     };
     let app = &app;
     lambda_http::run(service_fn(move |req: Request| async move {

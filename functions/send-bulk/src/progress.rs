@@ -6,8 +6,14 @@ use sms_core::{
     Problem, ProblemKind,
     domain::ids::JobId,
     http::api,
-    store::{JobRecord, JobStore, MessageStatus, StatusCounts},
+    store::{
+        JobRecord, JobStore, MessageStatus, ProgressLog, ProgressSample, StatusCounts,
+        progress::{RECENT_WINDOW, recent_rate},
+    },
 };
+
+use crate::forecast::{Rates, round};
+use chrono::{DateTime, Utc};
 
 #[derive(Debug, Serialize)]
 pub struct JobProgress<'a> {
@@ -16,8 +22,54 @@ pub struct JobProgress<'a> {
     pub accepted: u64,
     pub batches: BatchCounts,
     pub messages: MessageCounts,
+    pub rate: Rate,
     pub created_at: String,
     pub updated_at: String,
+}
+
+/// How fast the job is going and when it should end (docs/api.md, "Forecast").
+#[derive(Debug, Serialize)]
+pub struct Rate {
+    /// Recipients whose batch ended, per second, over the last minute; `null` when none did.
+    pub recent_recipients_per_second: Option<f64>,
+    /// When the last batch should be handed to Plivo: at the recent rate, or at the full
+    /// budget when nothing ended lately. When the job is done, when it was.
+    pub submission_complete_at: String,
+    /// The earliest the last message can leave Plivo, which dispatches the account's
+    /// messages at its MPS from the job's start.
+    pub delivery_complete_at: String,
+}
+
+fn stamp(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+fn after(t: DateTime<Utc>, seconds: f64) -> DateTime<Utc> {
+    t + chrono::Duration::milliseconds((seconds * 1000.0).round() as i64)
+}
+
+/// The job's rate and estimates at `now`, from its recent progress samples.
+pub fn rate(job: &JobRecord, samples: &[ProgressSample], rates: Rates, now: DateTime<Utc>) -> Rate {
+    let recent = recent_rate(samples, now);
+    let total = job.batches_total.max(1) as f64;
+    let left = job.batches_total.saturating_sub(job.batches_ended()) as f64;
+    let submission_complete = if left == 0.0 {
+        job.updated_at
+    } else {
+        match recent {
+            Some(per_second) => after(now, job.counts.accepted as f64 * left / total / per_second),
+            None => after(now, left / rates.requests.per_second()),
+        }
+    };
+    let dispatch = after(
+        job.created_at,
+        job.counts.accepted as f64 / rates.account_mps,
+    );
+    Rate {
+        recent_recipients_per_second: recent.map(round),
+        submission_complete_at: stamp(submission_complete),
+        delivery_complete_at: stamp(dispatch.max(submission_complete)),
+    }
 }
 
 #[derive(Debug, Serialize)]
@@ -45,7 +97,7 @@ pub struct MessageCounts {
     pub rejected: i64,
 }
 
-pub fn progress<'a>(job: &'a JobRecord, counts: &StatusCounts) -> JobProgress<'a> {
+pub fn progress<'a>(job: &'a JobRecord, counts: &StatusCounts, rate: Rate) -> JobProgress<'a> {
     let accepted = job.accepted_by_plivo(counts);
     let status = if job.batches_ended() >= job.batches_total {
         "done"
@@ -76,12 +128,17 @@ pub fn progress<'a>(job: &'a JobRecord, counts: &StatusCounts) -> JobProgress<'a
             failed: counts.get(MessageStatus::Failed),
             rejected: counts.get(MessageStatus::Rejected),
         },
+        rate,
         created_at: job.created_at.to_rfc3339(),
         updated_at: job.updated_at.to_rfc3339(),
     }
 }
 
-pub async fn report<S: JobStore>(job_id: &str, store: &S) -> Result<Response<Body>, Problem> {
+pub async fn report<S: JobStore + ProgressLog>(
+    job_id: &str,
+    store: &S,
+    rates: Rates,
+) -> Result<Response<Body>, Problem> {
     let job_id = JobId::parse(job_id)
         .map_err(|_| Problem::field("job_id", "must be a UUID as returned by POST /v1/bulk"))?;
     let job_id = &job_id;
@@ -93,5 +150,18 @@ pub async fn report<S: JobStore>(job_id: &str, store: &S) -> Result<Response<Bod
         .map_err(internal)?
         .ok_or_else(|| Problem::new(ProblemKind::NotFound, format!("no job {job_id}")))?;
     let counts = store.status_counts(job_id).await.map_err(internal)?;
-    Ok(api::json_response(StatusCode::OK, &progress(&job, &counts)))
+    let now = Utc::now();
+    let samples = match store.recent_progress(job_id, now - RECENT_WINDOW).await {
+        Ok(samples) => samples,
+        Err(e) => {
+            // The rate is an estimate: without it the answer still has every count.
+            tracing::warn!(error = %e, "the job's progress samples could not be read");
+            Vec::new()
+        }
+    };
+    let rate = rate(&job, &samples, rates, now);
+    Ok(api::json_response(
+        StatusCode::OK,
+        &progress(&job, &counts, rate),
+    ))
 }

@@ -27,6 +27,7 @@ fn app(batch_size: usize) -> TestApp {
         secrets: SecretCache::new(StaticSecret(secret), Duration::from_secs(60)),
         public_base_url: PublicBaseUrl::parse("https://sms.example.com").unwrap(),
         batch_size,
+        rates: send_bulk::forecast::Rates::default(),
     }
 }
 

@@ -204,6 +204,25 @@ impl SuppressionList for Paused {
     }
 }
 
+impl sms_core::store::ProgressLog for Paused {
+    async fn note_progress(
+        &self,
+        job_id: &JobId,
+        recipients: u64,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        self.inner.note_progress(job_id, recipients, now).await
+    }
+
+    async fn recent_progress(
+        &self,
+        job_id: &JobId,
+        since: DateTime<Utc>,
+    ) -> Result<Vec<sms_core::store::ProgressSample>, StoreError> {
+        self.inner.recent_progress(job_id, since).await
+    }
+}
+
 /// One queue shared by the apps of concurrent requests.
 #[derive(Clone, Default)]
 struct SharedQueue(Arc<MemoryQueue>);
@@ -234,6 +253,7 @@ fn app(store: &DynamoStore, queue: &SharedQueue, batch_size: usize) -> TestApp {
         secrets: SecretCache::new(StaticSecret(secret), Duration::from_secs(60)),
         public_base_url: PublicBaseUrl::parse("https://sms.example.com").unwrap(),
         batch_size,
+        rates: send_bulk::forecast::Rates::default(),
     }
 }
 

@@ -26,7 +26,7 @@ use sms_core::{
     pace::Pace,
     plivo::{FailureClass, OutboundMessage, PlivoClient, SendFailure},
     secrets::SecretProvider,
-    store::{AcceptedMessage, BatchClaim, BatchLedger, BatchOutcome, MessageStore},
+    store::{AcceptedMessage, BatchClaim, BatchLedger, BatchOutcome, MessageStore, ProgressLog},
 };
 use tracing::{Instrument, error, info, info_span, warn};
 
@@ -57,7 +57,7 @@ pub enum Disposition {
 
 pub async fn handle<S, P, R>(event: LambdaEvent<SqsEvent>, app: &App<S, P, R>) -> SqsBatchResponse
 where
-    S: BatchLedger + MessageStore,
+    S: BatchLedger + MessageStore + ProgressLog,
     P: SecretProvider,
     R: Pace,
 {
@@ -98,7 +98,7 @@ pub async fn process<S, P, R>(
     lease_until: DateTime<Utc>,
 ) -> Disposition
 where
-    S: BatchLedger + MessageStore,
+    S: BatchLedger + MessageStore + ProgressLog,
     P: SecretProvider,
     R: Pace,
 {
@@ -142,7 +142,7 @@ where
                     "a previous attempt stopped while sending; Plivo may or may not have the batch"
                         .into(),
             };
-            return finish(app, job_id, index, attempt, &outcome).await;
+            return finish(app, &batch, attempt, &outcome).await;
         }
         Ok(BatchClaim::Missing) => {
             error!("no ledger item for this batch; it goes to the dead-letter queue");
@@ -201,7 +201,7 @@ where
             }
         },
     };
-    let disposition = finish(app, job_id, index, attempt, &outcome).await;
+    let disposition = finish(app, &batch, attempt, &outcome).await;
     if let BatchOutcome::Sent { message_uuids, .. } = &outcome {
         record_messages(app, &batch, message_uuids).await;
     }
@@ -209,14 +209,15 @@ where
 }
 
 /// Records the outcome in the ledger, trying a few times: after Plivo answered, losing this
-/// write would leave the batch to expire as `unknown`.
-async fn finish<S: BatchLedger + MessageStore, P, R>(
+/// write would leave the batch to expire as `unknown`. Then counts the batch's recipients
+/// into the job's progress.
+async fn finish<S: BatchLedger + MessageStore + ProgressLog, P, R>(
     app: &App<S, P, R>,
-    job_id: &JobId,
-    index: u32,
+    batch: &BatchMessage,
     attempt: u32,
     outcome: &BatchOutcome,
 ) -> Disposition {
+    let (job_id, index) = (&batch.job_id, batch.batch);
     if matches!(outcome, BatchOutcome::Unknown { .. }) {
         metrics::count("UnknownBatches", 1);
     }
@@ -228,6 +229,14 @@ async fn finish<S: BatchLedger + MessageStore, P, R>(
         {
             Ok(true) => {
                 info!(state = %outcome.state(), "batch ended");
+                let recipients = batch.recipients.len() as u64;
+                if let Err(e) = app
+                    .store
+                    .note_progress(job_id, recipients, Utc::now())
+                    .await
+                {
+                    warn!(error = %e, "the job's progress sample was not counted");
+                }
                 return Disposition::Done;
             }
             Ok(false) => {

@@ -6,6 +6,7 @@
 //! |----------------------|--------------------------------|--------------------------|
 //! | `MSG#<uuid>`         | `MSG` (facts), `STATUS`        | [`Retention::Message`]   |
 //! | `JOB#<job id>`       | `JOB`, `BATCH#<index>`, `COUNT#<shard>` | [`Retention::Message`] |
+//! | `JOB#<job id>`       | `RATE#<epoch seconds>`         | [`Retention::ProgressSample`] |
 //! | `IDEM#<scope>:<key>` | `IDEM`                         | [`Retention::Idempotency`] |
 //! | `OPTOUT#<number>`    | `OPTOUT`                       | for ever                 |
 //! | `NONCE#<nonce>`, `INBOUND#<uuid>` | `SEEN`            | [`Retention::Nonce`], [`Retention::InboundMessage`] |
@@ -38,6 +39,8 @@ pub enum Retention {
     /// An inbound message's once-record. After a week the suppression record's own ordering
     /// still refuses an older change.
     InboundMessage,
+    /// A job's 10-second progress sample: read only for the last minute's rate.
+    ProgressSample,
 }
 
 impl Retention {
@@ -47,6 +50,7 @@ impl Retention {
             Self::Idempotency => Duration::hours(IDEMPOTENCY_TTL_HOURS),
             Self::Nonce => Duration::days(1),
             Self::InboundMessage => Duration::days(7),
+            Self::ProgressSample => Duration::days(1),
         }
     }
 
@@ -101,6 +105,11 @@ pub fn batch(index: u32) -> String {
 
 /// The highest batch index [`batch`] can spell.
 pub const LAST_BATCH: u32 = 999_999;
+
+/// A progress sample's sort key: its start, zero-padded so samples sort in time order.
+pub fn progress_sample(start: DateTime<Utc>) -> String {
+    format!("RATE#{:012}", start.timestamp().max(0))
+}
 
 pub fn counter(shard: u32) -> String {
     format!("{COUNTER_PREFIX}{shard:02}")

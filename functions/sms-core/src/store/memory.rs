@@ -15,7 +15,7 @@ use super::{
     KeyClaim, LedgerEntry, MessageRecord, MessageStore, ReportEffect, ReportStore, SeenOnce,
     Sighting, StatusCounts, StoreError, StoredResponse, SuppressionChange, SuppressionList,
 };
-use super::{Booking, RequestSchedule};
+use super::{Booking, ProgressLog, ProgressSample, RequestSchedule, progress::sample_start};
 use crate::domain::{ids::JobId, phone::PhoneNumber};
 
 #[derive(Debug, Clone)]
@@ -63,6 +63,8 @@ struct State {
     /// The request schedule (the DynamoDB adapter's `PACE` item).
     next_turn: Option<DateTime<Utc>>,
     slowed_until: Option<DateTime<Utc>>,
+    /// Progress samples by job and sample start (the DynamoDB adapter's `RATE#` items).
+    progress: HashMap<JobId, BTreeMap<DateTime<Utc>, u64>>,
 }
 
 #[derive(Debug, Default)]
@@ -589,5 +591,44 @@ impl RequestSchedule for MemoryStore {
             state.slowed_until = Some(slowed_until);
         }
         Ok(())
+    }
+}
+
+impl ProgressLog for MemoryStore {
+    async fn note_progress(
+        &self,
+        job_id: &JobId,
+        recipients: u64,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        *self
+            .lock()
+            .progress
+            .entry(job_id.clone())
+            .or_default()
+            .entry(sample_start(now))
+            .or_default() += recipients;
+        Ok(())
+    }
+
+    async fn recent_progress(
+        &self,
+        job_id: &JobId,
+        since: DateTime<Utc>,
+    ) -> Result<Vec<ProgressSample>, StoreError> {
+        Ok(self
+            .lock()
+            .progress
+            .get(job_id)
+            .map(|samples| {
+                samples
+                    .range(sample_start(since)..)
+                    .map(|(start, recipients)| ProgressSample {
+                        start: *start,
+                        recipients: *recipients,
+                    })
+                    .collect()
+            })
+            .unwrap_or_default())
     }
 }

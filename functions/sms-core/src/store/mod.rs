@@ -8,6 +8,7 @@ pub mod keys;
 #[cfg(any(test, feature = "test-util"))]
 mod memory;
 mod pace;
+pub mod progress;
 mod reports;
 
 use std::{collections::HashSet, future::Future};
@@ -24,6 +25,7 @@ pub use jobs::{
 #[cfg(any(test, feature = "test-util"))]
 pub use memory::MemoryStore;
 pub use pace::{Booking, RequestSchedule};
+pub use progress::{ProgressLog, ProgressSample};
 pub use reports::{COUNTER_SHARDS, ReportEffect, ReportStore, counter_shard};
 
 /// The status types the store ports speak; the rules over them live in `domain/status.rs`.
