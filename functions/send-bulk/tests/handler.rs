@@ -124,6 +124,75 @@ async fn a_job_is_split_into_batches_with_invalid_duplicate_and_suppressed_entri
 }
 
 #[tokio::test]
+async fn the_answer_forecasts_submission_at_the_budget_and_delivery_at_the_account_mps() {
+    let mut app = app(2);
+    app.rates = send_bulk::forecast::Rates {
+        requests: sms_core::pace::RequestRate::new(2.0).unwrap(),
+        account_mps: 0.5,
+    };
+    let resp = send_bulk::handle(
+        post(&json!({"recipients": numbers(5), "text": "hi"}), None),
+        &app,
+    )
+    .await;
+
+    assert_eq!(resp.status(), 202);
+    let forecast = &json_of(&resp)["forecast"];
+    // Three requests at 2 a second; five messages at half a message a second.
+    assert_eq!(forecast["plivo_requests"], 3);
+    assert_eq!(forecast["requests_per_second"], 2.0);
+    assert_eq!(forecast["submission_seconds"], 1.5);
+    assert_eq!(forecast["account_mps"], 0.5);
+    assert_eq!(forecast["delivery_seconds"], 10.0);
+    assert!(forecast["submitted_by"].is_string() && forecast["delivered_by"].is_string());
+    assert!(forecast.get("warning").is_none(), "{forecast}");
+
+    // A dry run forecasts the same job without creating it.
+    let dry = send_bulk::handle(
+        post(
+            &json!({"recipients": numbers(5), "text": "hi", "dry_run": true}),
+            None,
+        ),
+        &app,
+    )
+    .await;
+    assert_eq!(json_of(&dry)["forecast"]["plivo_requests"], 3);
+}
+
+#[tokio::test]
+async fn progress_shows_the_last_minutes_rate_and_when_the_job_should_end() {
+    use sms_core::store::ProgressLog;
+    let app = app(2);
+    let resp = send_bulk::handle(
+        post(&json!({"recipients": numbers(6), "text": "hi"}), None),
+        &app,
+    )
+    .await;
+    let job_id = JobId::parse(json_of(&resp)["job_id"].as_str().unwrap()).unwrap();
+
+    // Nothing ended yet: no rate, and the estimate comes from the budget.
+    let before = json_of(&send_bulk::handle(get(job_id.as_str()), &app).await);
+    assert_eq!(before["rate"]["recent_recipients_per_second"], Value::Null);
+    assert!(
+        before["rate"]["submission_complete_at"].is_string(),
+        "{before}"
+    );
+    assert!(
+        before["rate"]["delivery_complete_at"].is_string(),
+        "{before}"
+    );
+
+    // The sender counted one ended batch of two recipients just now.
+    let now = chrono::Utc::now();
+    app.store.note_progress(&job_id, 2, now).await.unwrap();
+    let after = json_of(&send_bulk::handle(get(job_id.as_str()), &app).await);
+    let rate = after["rate"]["recent_recipients_per_second"]
+        .as_f64()
+        .unwrap();
+    assert!(rate > 0.0 && rate <= 2.0, "{after}");
+}
+
+#[tokio::test]
 async fn progress_reports_batches_and_messages() {
     let app = app(2);
     let resp = send_bulk::handle(
