@@ -43,7 +43,7 @@ pub enum Decision {
 }
 
 pub fn decide(settings: &Settings, tick: u64) -> Decision {
-    if settings.rate_limit().fires(tick) {
+    if settings.injected_rate_limit().fires(tick) {
         Decision::RateLimited
     } else if settings.server_error().fires(tick) {
         Decision::ServerError(settings.server_error_status)
