@@ -66,7 +66,7 @@ impl fmt::Display for RateLimit {
     /// gives the same limit back.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let millis = self.window.as_millis();
-        if millis % 1_000 == 0 {
+        if millis.is_multiple_of(1_000) {
             write!(f, "{}/{}s", self.requests, millis / 1_000)
         } else {
             write!(f, "{}/{millis}ms", self.requests)
