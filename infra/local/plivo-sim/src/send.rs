@@ -174,7 +174,7 @@ pub async fn send_message(
             true,
             Outcome::RateLimited,
             StatusCode::TOO_MANY_REQUESTS,
-            &format!("too many requests: the limit is {limit} (requests per window)"),
+            &format!("too many requests: the limit is {limit}"),
         );
     }
 
