@@ -17,7 +17,8 @@ use std::{
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer, de};
 
-/// At most `requests` requests in any `window`. Written `N/Ts` or `N/Tms`: `300/5s`, `50/500ms`.
+/// At most `requests` requests in any `window`. Written `N/Ts` or `N/Tms`: `300/5s`, `50/500ms`;
+/// parsing is what checks the bounds below.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RateLimit {
     /// At least 1.
@@ -175,7 +176,8 @@ impl SlidingWindow {
     }
 
     /// Whether a request arriving at `now` is admitted; if so it counts from `now` on. Times
-    /// should not go backwards; one that does is treated as `now` equal to the latest.
+    /// must not go backwards (`SimState` reads the clock under its lock); one that does
+    /// expires nothing and is kept longer than it should be, so the window only gets stricter.
     pub fn admit(&mut self, now: Instant) -> bool {
         // An admission exactly T ago has left the window: [t, t + T) holds at most N.
         while let Some(&oldest) = self.admitted_at.front() {

@@ -661,14 +661,15 @@ async fn the_rate_limit_is_set_and_cleared_through_sim_config() {
         let (status, body) = post_json(&sim, "/__sim/config", &json!({"rate_limit": bad})).await;
         assert_eq!(status, 400, "{bad}: {body}");
         let error = body["error"].as_str().unwrap_or_default();
-        assert!(error.contains("rate_limit"), "{bad}: {error}");
+        assert!(error.contains("rate_limit: "), "{bad}: {error}");
     }
-    let (status, body) = post_json(&sim, "/__sim/config", &json!({"rate_limit": 5})).await;
-    assert_eq!(status, 400, "{body}");
-    assert!(
-        body["error"].as_str().unwrap().contains("rate_limit"),
-        "{body}"
-    );
+    // A value of the wrong type is refused naming its field too, for every setting.
+    for (field, bad) in [("rate_limit", json!(5)), ("latency_ms", json!("soon"))] {
+        let (status, body) = post_json(&sim, "/__sim/config", &json!({field: bad})).await;
+        assert_eq!(status, 400, "{body}");
+        let error = body["error"].as_str().unwrap_or_default();
+        assert!(error.contains(&format!("{field}: ")), "{body}");
+    }
     assert_eq!(get_json(&sim, "/__sim/config").await["rate_limit"], "off");
 }
 
