@@ -7,7 +7,7 @@ use std::{fmt, net::SocketAddr, str::FromStr};
 use serde::{Deserialize, Serialize};
 use sms_core::{config::ConfigError, secrets::PlivoCredentials};
 
-use crate::faults::Fault;
+use crate::{faults::Fault, rate_limit::RateLimitSetting};
 
 pub const DEFAULT_ADDR: &str = "127.0.0.1:8089";
 /// The same sample credentials `infra/local/dev.sh` seeds into the emulated secret.
@@ -110,6 +110,9 @@ macro_rules! settings {
 settings! {
     /// Added before every answer.
     latency_ms: u64 = 0, LATENCY_MS = "PLIVO_SIM_LATENCY_MS", unchecked;
+    /// The enforced limit (`rate_limit.rs`): `300/5s` is Plivo's. Checked as it is parsed.
+    rate_limit: RateLimitSetting = RateLimitSetting::Off,
+        RATE_LIMIT = "PLIVO_SIM_RATE_LIMIT", unchecked;
     rate_limit_share: f64 = 0.0, RATE_LIMIT_SHARE = "PLIVO_SIM_RATE_LIMIT_SHARE", check_share;
     rate_limit_every: u64 = 0, RATE_LIMIT_EVERY = "PLIVO_SIM_RATE_LIMIT_EVERY", unchecked;
     server_error_share: f64 = 0.0,
@@ -137,7 +140,8 @@ settings! {
 }
 
 impl Settings {
-    pub fn rate_limit(&self) -> Fault {
+    /// The injected 429s; the enforced limit is the `rate_limit` field.
+    pub fn injected_rate_limit(&self) -> Fault {
         Fault::new(self.rate_limit_share, self.rate_limit_every)
     }
 
@@ -301,6 +305,11 @@ impl Parse for ReportMode {
         raw.parse()
     }
 }
+impl Parse for RateLimitSetting {
+    fn parse(raw: &str) -> Result<Self, String> {
+        raw.parse()
+    }
+}
 /// Comma-separated digit prefixes. Set but blank (or `none`) turns the range off, which is
 /// why blank does not mean "default" here.
 impl Parse for Vec<String> {
@@ -407,6 +416,7 @@ mod tests {
             (env::REPORT_TIMEOUT_MS, "100"),
             (env::REPORT_RETRY_MS, "7"),
             (env::LATENCY_MS, "20"),
+            (env::RATE_LIMIT, " 300/5s "),
             (env::RATE_LIMIT_SHARE, "0.5"),
             (env::RATE_LIMIT_EVERY, "4"),
             (env::SERVER_ERROR_SHARE, "0.25"),
@@ -433,6 +443,7 @@ mod tests {
             (s.report_timeout_ms, s.report_retry_ms, s.latency_ms),
             (100, 7, 20)
         );
+        assert_eq!(s.rate_limit.to_string(), "300/5s");
         assert_eq!((s.rate_limit_share, s.rate_limit_every), (0.5, 4));
         assert_eq!(
             (
@@ -454,6 +465,11 @@ mod tests {
             (env::ADDR, "localhost"),
             (env::LATENCY_MS, "-1"),
             (env::RATE_LIMIT_SHARE, "1.5"),
+            (env::RATE_LIMIT, "0/1s"),
+            (env::RATE_LIMIT, "5/0s"),
+            (env::RATE_LIMIT, "abc"),
+            (env::RATE_LIMIT, "5/1h"),
+            (env::RATE_LIMIT, "4294967296/1s"),
             (env::SLOW_SHARE, "NaN"),
             (env::SERVER_ERROR_STATUS, "404"),
             (env::REPORTS, "maybe"),
@@ -466,6 +482,20 @@ mod tests {
             let err = from(&[(name, value)]).unwrap_err().to_string();
             assert!(err.contains(name), "{name}={value}: {err}");
         }
+    }
+
+    #[test]
+    fn the_rate_limit_is_off_unless_set_and_off_or_blank_turns_it_off() {
+        assert_eq!(
+            from(&[]).unwrap().settings.rate_limit,
+            RateLimitSetting::Off
+        );
+        for off in ["off", "OFF", "", "  "] {
+            let c = from(&[(env::RATE_LIMIT, off)]).unwrap();
+            assert_eq!(c.settings.rate_limit, RateLimitSetting::Off, "{off:?}");
+        }
+        let c = from(&[(env::RATE_LIMIT, "50/500ms")]).unwrap();
+        assert_eq!(c.settings.rate_limit.to_string(), "50/500ms");
     }
 
     #[test]
@@ -494,5 +524,19 @@ mod tests {
                 .contains("server_error_status")
         );
         assert!(serde_json::from_str::<SettingsPatch>(r#"{"nope": 1}"#).is_err());
+
+        let limited: SettingsPatch = serde_json::from_str(r#"{"rate_limit": "20/1s"}"#).unwrap();
+        let limited = base.patched(limited).unwrap();
+        assert_eq!(limited.rate_limit.to_string(), "20/1s");
+        let off: SettingsPatch = serde_json::from_str(r#"{"rate_limit": "off"}"#).unwrap();
+        assert_eq!(
+            limited.patched(off).unwrap().rate_limit,
+            RateLimitSetting::Off
+        );
+        assert!(serde_json::from_str::<SettingsPatch>(r#"{"rate_limit": "0/1s"}"#).is_err());
+        assert_eq!(
+            serde_json::to_value(&limited).unwrap()["rate_limit"],
+            "20/1s"
+        );
     }
 }

@@ -1,7 +1,8 @@
 //! Fault injection: which authenticated send request is refused (429, 5xx) or answered late.
 //!
-//! Counting is per authenticated send request since the last reset or config change, so a
-//! test that sets `rate_limit_every: 3` knows its third request will be refused.
+//! Counting is per authenticated send request since the last reset or config change (those
+//! the enforced limit of `rate_limit.rs` refused never get here), so a test that sets
+//! `rate_limit_every: 3` knows its third request will be refused.
 
 use std::time::Duration;
 
@@ -43,7 +44,7 @@ pub enum Decision {
 }
 
 pub fn decide(settings: &Settings, tick: u64) -> Decision {
-    if settings.rate_limit().fires(tick) {
+    if settings.injected_rate_limit().fires(tick) {
         Decision::RateLimited
     } else if settings.server_error().fires(tick) {
         Decision::ServerError(settings.server_error_status)

@@ -36,10 +36,14 @@ pub async fn get_config(State(state): State<SimState>) -> Response {
 /// A partial update; unknown fields and out-of-range values are refused with a 400 that
 /// names them, and then nothing changes.
 pub async fn post_config(State(state): State<SimState>, body: Bytes) -> Response {
-    let patch: SettingsPatch = match serde_json::from_slice(&body) {
-        Ok(p) => p,
-        Err(e) => return plivo_error(StatusCode::BAD_REQUEST, &format!("invalid settings: {e}")),
-    };
+    // The path names the field whose value could not be read (`rate_limit: expected ...`).
+    let patch: SettingsPatch =
+        match serde_path_to_error::deserialize(&mut serde_json::Deserializer::from_slice(&body)) {
+            Ok(p) => p,
+            Err(e) => {
+                return plivo_error(StatusCode::BAD_REQUEST, &format!("invalid settings: {e}"));
+            }
+        };
     match state.update_settings(patch) {
         Ok(settings) => {
             tracing::info!(?settings, "settings changed");

@@ -1,13 +1,15 @@
 //! A local stand-in for Plivo's Message API (docs/plivo.md): Basic auth, `<`-joined
-//! destinations, `invalid_number`, signed delivery reports to the message's `url`, and
-//! injectable latency, 429s, 5xx and slow answers. Everything it received can be read back
-//! under `/__sim/`. See README.md beside this crate for the settings and number ranges.
+//! destinations, `invalid_number`, signed delivery reports to the message's `url`, an
+//! enforced request-rate limit, and injectable latency, 429s, 5xx and slow answers. Everything
+//! it received can be read back under `/__sim/`. See README.md beside this crate for the
+//! settings and number ranges.
 
 mod auth;
 pub mod config;
 mod faults;
 mod inspect;
 mod order;
+pub mod rate_limit;
 pub mod reports;
 pub mod request;
 mod send;
@@ -22,7 +24,8 @@ use axum::{
 use tokio::{net::TcpListener, sync::oneshot, task::JoinHandle};
 
 pub use config::{ReportMode, Settings, SettingsPatch, SimConfig};
-pub use state::{Outcome, RequestRecord, SimState, Stats};
+pub use rate_limit::{RateLimit, RateLimitSetting};
+pub use state::{Outcome, RateLimitStats, RequestRecord, SimState, Stats};
 
 pub fn router(state: SimState) -> Router {
     Router::new()

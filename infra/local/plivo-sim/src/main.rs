@@ -16,6 +16,7 @@
 //! | `PLIVO_SIM_REPORT_TIMEOUT_MS` | `8000` | how long a callback may take to answer (Plivo: 8 s) |
 //! | `PLIVO_SIM_REPORT_RETRY_MS` | `250` | first retry backoff of a failed callback; doubles, 3 retries |
 //! | `PLIVO_SIM_LATENCY_MS` | `0` | added to every send request |
+//! | `PLIVO_SIM_RATE_LIMIT` | `off` | enforced limit `N/Ts` or `N/Tms` (`300/5s` is Plivo's): at most N sends admitted in any T (a sliding window), 429 beyond |
 //! | `PLIVO_SIM_RATE_LIMIT_SHARE` | `0` | probability (0..1) that a send gets 429 |
 //! | `PLIVO_SIM_RATE_LIMIT_EVERY` | `0` | every Nth send gets 429 (0: off) |
 //! | `PLIVO_SIM_SERVER_ERROR_SHARE` | `0` | probability that a send gets a 5xx |
@@ -29,8 +30,9 @@
 //! | `PLIVO_SIM_OPTED_OUT_PREFIX` | `1555030` | accepted, then reported `failed` (ErrorCode 200, opted out) |
 //! | `RUST_LOG`, `LOG_FORMAT` | `info`, JSON | logging, as for the functions |
 //!
-//! "Every Nth" counts authenticated send requests since startup, the last reset or the last
-//! config change. The prefix variables take comma-separated lists.
+//! "Every Nth" counts authenticated send requests the enforced limit let through, since
+//! startup, the last reset or the last config change. The prefix variables take
+//! comma-separated lists.
 
 use std::process::ExitCode;
 

@@ -1,7 +1,8 @@
 //! `POST /v1/Account/{auth_id}/Message/`: Plivo's Send Message API.
 //!
 //! Order of judgement: latency first (it stands for the network), then authentication, then
-//! the injected faults (a rate limiter refuses without reading the body), then the body.
+//! the enforced rate limit, then the injected faults (a rate limiter refuses without reading
+//! the body), then the body.
 //! Every request is recorded with its outcome, whatever that is.
 
 use std::time::Duration;
@@ -162,6 +163,18 @@ pub async fn send_message(
             Outcome::Unauthorized,
             StatusCode::UNAUTHORIZED,
             failure.message(),
+        );
+    }
+
+    // Every authenticated request counts against the limit, whatever its body, as at Plivo;
+    // a refused one is not counted, and it does not reach the injected faults.
+    if let Err(limit) = state.admit(epoch) {
+        return received.refuse(
+            &state,
+            true,
+            Outcome::RateLimited,
+            StatusCode::TOO_MANY_REQUESTS,
+            &format!("too many requests: the limit is {limit}"),
         );
     }
 

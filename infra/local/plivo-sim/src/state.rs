@@ -4,13 +4,16 @@
 use std::{
     collections::{BTreeMap, HashMap},
     sync::{Arc, Mutex, MutexGuard, RwLock},
+    time::Instant,
 };
 
+use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Serialize;
 use sms_core::secrets::PlivoCredentials;
 
 use crate::{
     config::{Settings, SettingsPatch, SimConfig},
+    rate_limit::{RateLimit, RateLimitSetting, SlidingWindow},
     reports::Reporter,
 };
 
@@ -78,11 +81,32 @@ pub struct OutcomeCounts {
     pub bad_request: u64,
 }
 
+/// The enforced rate limit since it was set (at startup, by a reset or through
+/// `POST /__sim/config`); all zero and null while it is off.
+#[derive(Debug, Clone, Serialize)]
+pub struct RateLimitStats {
+    /// `"300/5s"`, or null when off.
+    pub limit: Option<RateLimit>,
+    /// Authenticated send requests the limit let through (they may still meet an injected
+    /// fault or a 400).
+    pub admitted: u64,
+    /// Requests refused by the limit; injected 429s are not counted here.
+    pub refused: u64,
+    /// The most admitted requests any one window held; never above the limit's N.
+    pub peak_in_window: u64,
+    /// RFC 3339, milliseconds, UTC. With `last_admitted_at`, an achieved rate is
+    /// `(admitted - 1) / (last - first)`.
+    pub first_admitted_at: Option<String>,
+    pub last_admitted_at: Option<String>,
+}
+
 /// `GET /__sim/stats`.
 #[derive(Debug, Clone, Serialize)]
 pub struct Stats {
     pub requests: u64,
+    /// `rate_limited` counts both the enforced limit's refusals and the injected 429s.
     pub outcomes: OutcomeCounts,
+    pub rate_limit: RateLimitStats,
     /// Messages accepted, one per recipient per accepted request.
     pub recipients_accepted: u64,
     pub distinct_recipients: u64,
@@ -97,12 +121,44 @@ pub struct Stats {
     pub reports_pending: u64,
 }
 
+/// The enforced limit's window, and when it first and last admitted a request.
+struct Limiter {
+    window: SlidingWindow,
+    first_admitted_at: Option<DateTime<Utc>>,
+    last_admitted_at: Option<DateTime<Utc>>,
+}
+
+impl Limiter {
+    fn new(setting: RateLimitSetting) -> Option<Self> {
+        setting.limit().map(|limit| Self {
+            window: SlidingWindow::new(limit),
+            first_admitted_at: None,
+            last_admitted_at: None,
+        })
+    }
+
+    fn stats(limiter: Option<&Self>) -> RateLimitStats {
+        let at =
+            |t: Option<DateTime<Utc>>| t.map(|t| t.to_rfc3339_opts(SecondsFormat::Millis, true));
+        RateLimitStats {
+            limit: limiter.map(|l| l.window.limit()),
+            admitted: limiter.map_or(0, |l| l.window.admitted()),
+            refused: limiter.map_or(0, |l| l.window.refused()),
+            peak_in_window: limiter.map_or(0, |l| l.window.peak_in_window()),
+            first_admitted_at: at(limiter.and_then(|l| l.first_admitted_at)),
+            last_admitted_at: at(limiter.and_then(|l| l.last_admitted_at)),
+        }
+    }
+}
+
 /// Everything `POST /__sim/reset` clears. The epoch tells background report tasks that the
 /// log they were counting into is gone, so they stop instead of counting into the new one.
 struct Log {
     epoch: u64,
     next_seq: u64,
     fault_tick: u64,
+    /// `None` while the limit is off.
+    limiter: Option<Limiter>,
     requests: Vec<RequestRecord>,
     accepted_per_recipient: HashMap<String, u64>,
     reports_sent: u64,
@@ -111,11 +167,12 @@ struct Log {
 }
 
 impl Log {
-    fn new(epoch: u64) -> Self {
+    fn new(epoch: u64, rate_limit: RateLimitSetting) -> Self {
         Self {
             epoch,
             next_seq: 0,
             fault_tick: 0,
+            limiter: Limiter::new(rate_limit),
             requests: Vec::new(),
             accepted_per_recipient: HashMap::new(),
             reports_sent: 0,
@@ -149,7 +206,7 @@ impl SimState {
             credentials: config.credentials.clone(),
             initial: config.settings.clone(),
             settings: RwLock::new(config.settings.clone()),
-            log: Mutex::new(Log::new(0)),
+            log: Mutex::new(Log::new(0, config.settings.rate_limit)),
             reporter: Reporter::new(config.report_concurrency)?,
         })))
     }
@@ -170,12 +227,19 @@ impl SimState {
             .clone()
     }
 
-    /// Applies a partial update. The fault count restarts so "every Nth" counts from here.
+    /// Applies a partial update. The fault count restarts so "every Nth" counts from here; a
+    /// patch that names `rate_limit` (even with the value in force) starts a fresh window and
+    /// fresh rate-limit counts, so a benchmark can set the limit and then measure from zero.
     pub fn update_settings(&self, patch: SettingsPatch) -> Result<Settings, String> {
         let mut settings = self.0.settings.write().unwrap_or_else(|e| e.into_inner());
+        let sets_rate_limit = patch.rate_limit.is_some();
         let next = settings.patched(patch)?;
         *settings = next.clone();
-        lock(&self.0.log).fault_tick = 0;
+        let mut log = lock(&self.0.log);
+        log.fault_tick = 0;
+        if sets_rate_limit {
+            log.limiter = Limiter::new(next.rate_limit);
+        }
         Ok(next)
     }
 
@@ -185,7 +249,7 @@ impl SimState {
         *self.0.settings.write().unwrap_or_else(|e| e.into_inner()) = self.0.initial.clone();
         let mut log = lock(&self.0.log);
         let epoch = log.epoch + 1;
-        *log = Log::new(epoch);
+        *log = Log::new(epoch, self.0.initial.rate_limit);
     }
 
     /// The next request's sequence number (1-based) and the epoch it belongs to.
@@ -193,6 +257,27 @@ impl SimState {
         let mut log = lock(&self.0.log);
         log.next_seq += 1;
         (log.next_seq, log.epoch)
+    }
+
+    /// Puts an authenticated send request of `epoch` through the enforced limit: `Err` with
+    /// the limit when it is refused. Time is read under the lock, so admissions are recorded
+    /// in the order they happen. A request from before a reset is let through uncounted: its
+    /// record will be dropped with the log it belonged to.
+    pub(crate) fn admit(&self, epoch: u64) -> Result<(), RateLimit> {
+        let mut log = lock(&self.0.log);
+        if log.epoch != epoch {
+            return Ok(());
+        }
+        let Some(limiter) = log.limiter.as_mut() else {
+            return Ok(());
+        };
+        if !limiter.window.admit(Instant::now()) {
+            return Err(limiter.window.limit());
+        }
+        let now = Utc::now();
+        limiter.first_admitted_at.get_or_insert(now);
+        limiter.last_admitted_at = Some(now);
+        Ok(())
     }
 
     /// Counts one authenticated send request for the "every Nth" faults.
@@ -268,6 +353,7 @@ impl SimState {
                 unauthorized: count(Outcome::Unauthorized),
                 bad_request: count(Outcome::BadRequest),
             },
+            rate_limit: Limiter::stats(log.limiter.as_ref()),
             recipients_accepted: log.accepted_per_recipient.values().sum(),
             distinct_recipients: log.accepted_per_recipient.len() as u64,
             duplicates,

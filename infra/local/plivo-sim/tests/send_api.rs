@@ -469,3 +469,223 @@ async fn the_sms_core_client_understands_the_simulator() {
         "{err}"
     );
 }
+
+fn limited(rate_limit: &str) -> Settings {
+    Settings {
+        rate_limit: rate_limit.parse().unwrap(),
+        ..quick()
+    }
+}
+
+/// `n` sends at once; their statuses and bodies in no particular order.
+async fn send_concurrently(sim: &plivo_sim::RunningSim, n: usize) -> Vec<(u16, Value)> {
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..n {
+        let url = sim.message_url();
+        tasks.spawn(async move {
+            let resp = http()
+                .post(url)
+                .basic_auth(AUTH_ID, Some(TOKEN))
+                .json(&request_body(&format!("1415555{i:04}")))
+                .send()
+                .await
+                .unwrap();
+            read(resp).await
+        });
+    }
+    tasks.join_all().await
+}
+
+#[tokio::test]
+async fn the_enforced_rate_limit_admits_n_per_window_and_refuses_the_rest_with_429() {
+    let sim = sim_with(limited("5/1s")).await;
+    let answers = send_concurrently(&sim, 8).await;
+    let accepted = answers.iter().filter(|(s, _)| *s == 202).count();
+    let refused: Vec<&Value> = answers
+        .iter()
+        .filter(|(s, _)| *s == 429)
+        .map(|(_, b)| b)
+        .collect();
+    assert_eq!((accepted, refused.len()), (5, 3), "{answers:?}");
+    for body in refused {
+        assert_v4(body["api_id"].as_str().unwrap_or_default());
+        let error = body["error"].as_str().unwrap_or_default();
+        assert!(error.starts_with("too many requests"), "{body}");
+    }
+
+    let requests = get_json(&sim, "/__sim/requests").await;
+    let limited: Vec<&Value> = requests
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["outcome"] == "rate_limited")
+        .collect();
+    assert_eq!(limited.len(), 3);
+    for r in limited {
+        assert_eq!(r["status"], 429);
+        assert_eq!(r["auth_ok"], true);
+        assert_eq!(r["message_uuids"], json!([]));
+        assert!(r["error"].as_str().unwrap().contains("5/1s"), "{r}");
+    }
+
+    let stats = get_json(&sim, "/__sim/stats").await;
+    let rate = &stats["rate_limit"];
+    assert_eq!(rate["limit"], "5/1s");
+    assert_eq!(
+        (&rate["admitted"], &rate["refused"], &rate["peak_in_window"]),
+        (&json!(5), &json!(3), &json!(5)),
+        "{stats}"
+    );
+    assert_eq!(stats["outcomes"]["rate_limited"], 3);
+    assert_eq!(stats["outcomes"]["accepted"], 5);
+    let first = rate["first_admitted_at"].as_str().unwrap();
+    let last = rate["last_admitted_at"].as_str().unwrap();
+    let (first, last) = (
+        chrono::DateTime::parse_from_rfc3339(first).unwrap(),
+        chrono::DateTime::parse_from_rfc3339(last).unwrap(),
+    );
+    assert!(first <= last, "{stats}");
+    assert!(
+        rate["first_admitted_at"].as_str().unwrap().ends_with('Z')
+            && rate["first_admitted_at"].as_str().unwrap().contains('.'),
+        "RFC 3339 with milliseconds: {rate}"
+    );
+
+    // Once the window has passed, the limit admits again.
+    tokio::time::sleep(Duration::from_millis(1_100)).await;
+    assert_eq!(send(&sim, &request_body("14155550123")).await.0, 202);
+    let rate = get_json(&sim, "/__sim/stats").await["rate_limit"].clone();
+    assert_eq!(
+        (&rate["admitted"], &rate["refused"]),
+        (&json!(6), &json!(3))
+    );
+    assert_eq!(rate["peak_in_window"], 5);
+}
+
+#[tokio::test]
+async fn only_authenticated_requests_count_and_admitted_ones_still_meet_faults_and_validation() {
+    let sim = sim_with(Settings {
+        rate_limit_every: 2,
+        ..limited("4/10s")
+    })
+    .await;
+    // Not authenticated: refused before the limit, so it takes no room in the window.
+    let resp = http()
+        .post(sim.message_url())
+        .json(&request_body("14155550123"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 401);
+
+    let post = || {
+        http()
+            .post(sim.message_url())
+            .basic_auth(AUTH_ID, Some(TOKEN))
+    };
+    let mut statuses = Vec::new();
+    for request in [
+        post().json(&request_body("14155550123")),
+        post().json(&request_body("14155550124")),
+        post().body("not json"),
+        post().json(&request_body("14155550125")),
+        post().json(&request_body("14155550126")),
+    ] {
+        statuses.push(request.send().await.unwrap().status().as_u16());
+    }
+    // The second and fourth admitted are the injected 429s; the fifth meets the limit.
+    assert_eq!(statuses, [202, 429, 400, 429, 429]);
+    let stats = get_json(&sim, "/__sim/stats").await;
+    assert_eq!(stats["outcomes"]["rate_limited"], 3, "both kinds: {stats}");
+    assert_eq!(stats["outcomes"]["unauthorized"], 1);
+    let rate = &stats["rate_limit"];
+    assert_eq!(
+        (&rate["admitted"], &rate["refused"], &rate["peak_in_window"]),
+        (&json!(4), &json!(1), &json!(4)),
+        "{stats}"
+    );
+    let requests = get_json(&sim, "/__sim/requests").await;
+    assert_eq!(requests[2]["error"], "too many requests", "injected");
+    assert!(
+        requests[5]["error"].as_str().unwrap().contains("4/10s"),
+        "enforced: {requests}"
+    );
+}
+
+#[tokio::test]
+async fn the_rate_limit_is_set_and_cleared_through_sim_config() {
+    let sim = sim().await;
+    assert_eq!(get_json(&sim, "/__sim/config").await["rate_limit"], "off");
+    let stats = get_json(&sim, "/__sim/stats").await;
+    assert_eq!(
+        stats["rate_limit"],
+        json!({"limit": null, "admitted": 0, "refused": 0, "peak_in_window": 0,
+               "first_admitted_at": null, "last_admitted_at": null})
+    );
+
+    let (status, config) = post_json(&sim, "/__sim/config", &json!({"rate_limit": "2/10s"})).await;
+    assert_eq!(status, 200, "{config}");
+    assert_eq!(config["rate_limit"], "2/10s");
+    assert_eq!(get_json(&sim, "/__sim/config").await["rate_limit"], "2/10s");
+    let mut statuses = Vec::new();
+    for _ in 0..3 {
+        statuses.push(send(&sim, &request_body("14155550123")).await.0);
+    }
+    assert_eq!(statuses, [202, 202, 429]);
+
+    // Changing another setting leaves the window alone...
+    post_json(&sim, "/__sim/config", &json!({"latency_ms": 0})).await;
+    assert_eq!(send(&sim, &request_body("14155550123")).await.0, 429);
+    // ...setting the limit again, even to the same value, starts a fresh one.
+    let (status, _) = post_json(&sim, "/__sim/config", &json!({"rate_limit": "2/10000ms"})).await;
+    assert_eq!(status, 200);
+    let rate = get_json(&sim, "/__sim/stats").await["rate_limit"].clone();
+    assert_eq!(rate["limit"], "2/10s");
+    assert_eq!(
+        (&rate["admitted"], &rate["refused"]),
+        (&json!(0), &json!(0))
+    );
+    assert_eq!(send(&sim, &request_body("14155550123")).await.0, 202);
+
+    let (status, config) = post_json(&sim, "/__sim/config", &json!({"rate_limit": "off"})).await;
+    assert_eq!((status, &config["rate_limit"]), (200, &json!("off")));
+    for _ in 0..4 {
+        assert_eq!(send(&sim, &request_body("14155550123")).await.0, 202);
+    }
+    assert_eq!(
+        get_json(&sim, "/__sim/stats").await["rate_limit"]["limit"],
+        Value::Null
+    );
+
+    for bad in ["0/1s", "5/0s", "abc", "5/1h", "4294967296/1s", "on"] {
+        let (status, body) = post_json(&sim, "/__sim/config", &json!({"rate_limit": bad})).await;
+        assert_eq!(status, 400, "{bad}: {body}");
+        let error = body["error"].as_str().unwrap_or_default();
+        assert!(error.contains("rate_limit: "), "{bad}: {error}");
+    }
+    // A value of the wrong type is refused naming its field too, for every setting.
+    for (field, bad) in [("rate_limit", json!(5)), ("latency_ms", json!("soon"))] {
+        let (status, body) = post_json(&sim, "/__sim/config", &json!({field: bad})).await;
+        assert_eq!(status, 400, "{body}");
+        let error = body["error"].as_str().unwrap_or_default();
+        assert!(error.contains(&format!("{field}: ")), "{body}");
+    }
+    assert_eq!(get_json(&sim, "/__sim/config").await["rate_limit"], "off");
+}
+
+#[tokio::test]
+async fn reset_restores_the_startup_limit_with_a_fresh_window() {
+    let sim = sim_with(limited("1/10s")).await;
+    assert_eq!(send(&sim, &request_body("14155550123")).await.0, 202);
+    assert_eq!(send(&sim, &request_body("14155550123")).await.0, 429);
+    post_json(&sim, "/__sim/config", &json!({"rate_limit": "off"})).await;
+    post_json(&sim, "/__sim/reset", &json!({})).await;
+    assert_eq!(get_json(&sim, "/__sim/config").await["rate_limit"], "1/10s");
+    assert_eq!(send(&sim, &request_body("14155550123")).await.0, 202);
+    assert_eq!(send(&sim, &request_body("14155550123")).await.0, 429);
+    let rate = get_json(&sim, "/__sim/stats").await["rate_limit"].clone();
+    assert_eq!(
+        (&rate["admitted"], &rate["refused"]),
+        (&json!(1), &json!(1))
+    );
+}
