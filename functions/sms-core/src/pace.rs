@@ -138,24 +138,28 @@ impl<S: RequestSchedule> Pacer<S> {
         }
     }
 
-    /// Books the next turn at `now` and returns how long to wait for it.
-    pub async fn book(&self, now: DateTime<Utc>) -> Result<Duration, PaceError> {
+    /// Books the next turn at `now` and returns it.
+    pub async fn book(&self, now: DateTime<Utc>) -> Result<DateTime<Utc>, PaceError> {
         let booking = self.schedule.book_turn(self.spacing(now), now).await?;
         *self
             .slowed_until
             .lock()
             .unwrap_or_else(PoisonError::into_inner) = booking.slowed_until;
-        let wait = booking.turn - now;
-        if wait > MAX_WAIT {
-            return Err(PaceError::TooFar(wait.to_std().unwrap_or_default()));
+        let ahead = booking.turn - now;
+        if ahead > MAX_WAIT {
+            return Err(PaceError::TooFar(ahead.to_std().unwrap_or_default()));
         }
-        Ok(wait.to_std().unwrap_or_default())
+        Ok(booking.turn)
     }
 }
 
 impl<S: RequestSchedule> Pace for Pacer<S> {
     async fn wait_turn(&self) -> Result<(), PaceError> {
-        let wait = self.book(Utc::now()).await?;
+        let turn = self.book(Utc::now()).await?;
+        // Measured from after the booking: the time the booking itself took is already part
+        // of the wait, and counting it twice would send late and bunch this request up with
+        // the next one.
+        let wait = (turn - Utc::now()).to_std().unwrap_or_default();
         if !wait.is_zero() {
             debug!(
                 wait_ms = wait.as_millis() as u64,
@@ -211,19 +215,16 @@ mod tests {
     async fn turns_are_one_spacing_apart_and_a_quiet_spell_never_bursts() {
         let pacer = Pacer::new(MemoryStore::new(), RequestRate::new(10.0).unwrap());
         // Three at once: now, +100 ms, +200 ms.
-        let waits: Vec<_> = [
+        let turns: Vec<_> = [
             pacer.book(at(0)).await.unwrap(),
             pacer.book(at(0)).await.unwrap(),
             pacer.book(at(0)).await.unwrap(),
         ]
         .into();
-        assert_eq!(waits, [0, 100, 200].map(Duration::from_millis));
+        assert_eq!(turns, [at(0), at(100), at(200)]);
         // Ten seconds idle: the schedule restarts at now, no saved-up turns.
-        assert_eq!(pacer.book(at(10_000)).await.unwrap(), Duration::ZERO);
-        assert_eq!(
-            pacer.book(at(10_000)).await.unwrap(),
-            Duration::from_millis(100)
-        );
+        assert_eq!(pacer.book(at(10_000)).await.unwrap(), at(10_000));
+        assert_eq!(pacer.book(at(10_000)).await.unwrap(), at(10_100));
     }
 
     #[tokio::test]
@@ -238,14 +239,14 @@ mod tests {
         let now = Utc::now();
         // The other instance learns of the spell with its next booking, which waits for the
         // pause...
-        let wait = other.book(now).await.unwrap();
-        assert!(wait > Duration::from_millis(900), "{wait:?}");
+        let turn = other.book(now).await.unwrap();
+        assert!(turn - now > chrono::Duration::milliseconds(900), "{turn:?}");
         assert!(other.spacing(now) == rate.spacing() * 2);
         // ...and the turns after it are twice as far apart.
         let next = other.book(now).await.unwrap();
-        assert_eq!(next - wait, Duration::from_millis(100));
+        assert_eq!(next - turn, chrono::Duration::milliseconds(100));
         let after = other.book(now).await.unwrap();
-        assert_eq!(after - next, Duration::from_millis(200));
+        assert_eq!(after - next, chrono::Duration::milliseconds(200));
         // Past the spell, the full pace again.
         assert_eq!(other.spacing(now + SLOW_SPELL), rate.spacing());
     }
