@@ -23,7 +23,7 @@ use lambda_runtime::LambdaEvent;
 use sms_core::{
     domain::{bulk::BatchMessage, ids::JobId},
     metrics,
-    pace::Pace,
+    pace::{FirstTurn, Pace},
     plivo::{FailureClass, OutboundMessage, PlivoClient, SendFailure},
     secrets::SecretProvider,
     store::{AcceptedMessage, BatchClaim, BatchLedger, BatchOutcome, MessageStore, ProgressLog},
@@ -66,10 +66,27 @@ where
     // Every record at once: each waits for its turns in the shared budget, which (not the
     // number of records or invocations) is what keeps the account under Plivo's request rate.
     // Each batch keeps its own ledger rules; only the waiting overlaps.
-    let dispositions = join_all(event.payload.records.iter().map(|record| {
+    // The invocation's first turns are booked as one block (see `FirstTurn`). A record that
+    // turns out to need no request (already ended, malformed) leaves its turn unused: a
+    // moment of unused budget, never a request over it.
+    let records = &event.payload.records;
+    let turns = match app.pace.reserve(records.len()).await {
+        Ok(turns) => turns,
+        Err(e) => {
+            warn!(error = %e, "no turns could be reserved; each request books its own");
+            Vec::new()
+        }
+    };
+    let dispositions = join_all(records.iter().enumerate().map(|(i, record)| {
         let message_id = record.message_id.clone().unwrap_or_default();
         let span = info_span!("batch", %request_id, %message_id, job_id = tracing::field::Empty, batch = tracing::field::Empty);
-        async move { (message_id, process(record, app, lease_until).instrument(span).await) }
+        let pace = FirstTurn::new(&app.pace, turns.get(i).copied());
+        async move {
+            let disposition = process(record, app, &pace, lease_until)
+                .instrument(span)
+                .await;
+            (message_id, disposition)
+        }
     }))
     .await;
     let mut response = SqsBatchResponse::default();
@@ -95,6 +112,7 @@ fn lease_until(deadline_ms: u64, now: DateTime<Utc>) -> DateTime<Utc> {
 pub async fn process<S, P, R>(
     record: &SqsMessage,
     app: &App<S, P, R>,
+    pace: &impl Pace,
     lease_until: DateTime<Utc>,
 ) -> Disposition
 where
@@ -164,7 +182,7 @@ where
     };
     let outcome = match app
         .plivo
-        .send_refreshing_credentials(&app.pace, &app.secrets, &outbound)
+        .send_refreshing_credentials(pace, &app.secrets, &outbound)
         .await
     {
         Ok(accepted) => {

@@ -27,6 +27,72 @@ pub trait Pace: Send + Sync {
 
     /// Plivo answered 429: slow every instance down for a while.
     fn rate_limited(&self) -> impl Future<Output = ()> + Send;
+
+    /// Books `count` consecutive turns at once, for requests about to be made together
+    /// (the records of one sender invocation): see [`FirstTurn`].
+    fn reserve(
+        &self,
+        count: usize,
+    ) -> impl Future<Output = Result<Vec<DateTime<Utc>>, PaceError>> + Send;
+}
+
+/// Waits until `turn`, measured now (not from when it was booked).
+async fn sleep_until(turn: DateTime<Utc>) {
+    let wait = (turn - Utc::now()).to_std().unwrap_or_default();
+    if !wait.is_zero() {
+        debug!(
+            wait_ms = wait.as_millis() as u64,
+            "waiting for this request's turn"
+        );
+        tokio::time::sleep(wait).await;
+    }
+}
+
+/// One request's [`Pace`] when its first turn was reserved with others: the first attempt
+/// takes the reserved turn, any retry books its own.
+///
+/// Why reserve: the records of one invocation finish together (the invocation answers for
+/// all of them), so if each booked alone, their turns would interleave with every other
+/// instance's, all instances would finish, and book again, at the same moment, and the
+/// schedule would run dry for a Plivo round trip every cycle. Consecutive blocks keep the
+/// instances staggered, so some instance is always booked.
+pub struct FirstTurn<'a, P> {
+    pace: &'a P,
+    turn: Mutex<Option<DateTime<Utc>>>,
+}
+
+impl<'a, P: Pace> FirstTurn<'a, P> {
+    pub fn new(pace: &'a P, turn: Option<DateTime<Utc>>) -> Self {
+        Self {
+            pace,
+            turn: Mutex::new(turn),
+        }
+    }
+}
+
+impl<P: Pace> Pace for FirstTurn<'_, P> {
+    async fn wait_turn(&self) -> Result<(), PaceError> {
+        let reserved = self
+            .turn
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        match reserved {
+            Some(turn) => {
+                sleep_until(turn).await;
+                Ok(())
+            }
+            None => self.pace.wait_turn().await,
+        }
+    }
+
+    async fn rate_limited(&self) {
+        self.pace.rate_limited().await
+    }
+
+    async fn reserve(&self, count: usize) -> Result<Vec<DateTime<Utc>>, PaceError> {
+        self.pace.reserve(count).await
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -140,7 +206,18 @@ impl<S: RequestSchedule> Pacer<S> {
 
     /// Books the next turn at `now` and returns it.
     pub async fn book(&self, now: DateTime<Utc>) -> Result<DateTime<Utc>, PaceError> {
-        let booking = self.schedule.book_turn(self.spacing(now), now).await?;
+        Ok(self.book_block(1, now).await?[0])
+    }
+
+    /// Books `count` (at least one) consecutive turns at `now` and returns them.
+    pub async fn book_block(
+        &self,
+        count: usize,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<DateTime<Utc>>, PaceError> {
+        let count = u32::try_from(count.max(1)).unwrap_or(u32::MAX);
+        let spacing = self.spacing(now);
+        let booking = self.schedule.book_turns(count, spacing, now).await?;
         *self
             .slowed_until
             .lock()
@@ -149,25 +226,23 @@ impl<S: RequestSchedule> Pacer<S> {
         if ahead > MAX_WAIT {
             return Err(PaceError::TooFar(ahead.to_std().unwrap_or_default()));
         }
-        Ok(booking.turn)
+        Ok((0..count as i32)
+            .map(|i| booking.turn + spacing * i)
+            .collect())
     }
 }
 
 impl<S: RequestSchedule> Pace for Pacer<S> {
     async fn wait_turn(&self) -> Result<(), PaceError> {
-        let turn = self.book(Utc::now()).await?;
         // Measured from after the booking: the time the booking itself took is already part
         // of the wait, and counting it twice would send late and bunch this request up with
         // the next one.
-        let wait = (turn - Utc::now()).to_std().unwrap_or_default();
-        if !wait.is_zero() {
-            debug!(
-                wait_ms = wait.as_millis() as u64,
-                "waiting for this request's turn"
-            );
-            tokio::time::sleep(wait).await;
-        }
+        sleep_until(self.book(Utc::now()).await?).await;
         Ok(())
+    }
+
+    async fn reserve(&self, count: usize) -> Result<Vec<DateTime<Utc>>, PaceError> {
+        self.book_block(count, Utc::now()).await
     }
 
     async fn rate_limited(&self) {
@@ -225,6 +300,19 @@ mod tests {
         // Ten seconds idle: the schedule restarts at now, no saved-up turns.
         assert_eq!(pacer.book(at(10_000)).await.unwrap(), at(10_000));
         assert_eq!(pacer.book(at(10_000)).await.unwrap(), at(10_100));
+    }
+
+    #[tokio::test]
+    async fn a_block_of_turns_is_consecutive_and_a_first_turn_is_used_once() {
+        let pacer = Pacer::new(MemoryStore::new(), RequestRate::new(10.0).unwrap());
+        let block = pacer.book_block(3, at(0)).await.unwrap();
+        assert_eq!(block, [at(0), at(100), at(200)]);
+        assert_eq!(pacer.book(at(0)).await.unwrap(), at(300));
+
+        // A first turn in the past: the first attempt goes at once, the retry books anew.
+        let first = FirstTurn::new(&pacer, Some(Utc::now() - chrono::Duration::seconds(1)));
+        first.wait_turn().await.unwrap();
+        assert!(first.turn.lock().unwrap().is_none());
     }
 
     #[tokio::test]

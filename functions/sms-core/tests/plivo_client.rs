@@ -784,6 +784,13 @@ impl sms_core::pace::Pace for CountingPace {
     async fn rate_limited(&self) {
         self.rate_limited.fetch_add(1, Ordering::SeqCst);
     }
+
+    async fn reserve(
+        &self,
+        count: usize,
+    ) -> Result<Vec<chrono::DateTime<chrono::Utc>>, sms_core::pace::PaceError> {
+        Ok(vec![chrono::Utc::now(); count])
+    }
 }
 
 #[tokio::test]

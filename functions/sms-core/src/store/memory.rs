@@ -560,8 +560,9 @@ impl ReportStore for MemoryStore {
 }
 
 impl RequestSchedule for MemoryStore {
-    async fn book_turn(
+    async fn book_turns(
         &self,
+        turns: u32,
         spacing: chrono::Duration,
         now: DateTime<Utc>,
     ) -> Result<Booking, StoreError> {
@@ -571,7 +572,7 @@ impl RequestSchedule for MemoryStore {
             Some(next) if next >= now => next,
             _ => now,
         };
-        state.next_turn = Some(turn + spacing);
+        state.next_turn = Some(turn + spacing * turns.max(1) as i32);
         Ok(Booking {
             turn,
             slowed_until: state.slowed_until.filter(|t| *t > now),

@@ -7,10 +7,10 @@ use chrono::{DateTime, Duration, Utc};
 
 use super::StoreError;
 
-/// A turn booked in the schedule.
+/// Turns booked in the schedule: `turn`, then one spacing apart after it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Booking {
-    /// When this request may go to Plivo: never earlier than the `now` it was booked at.
+    /// The first booked turn: never earlier than the `now` it was booked at.
     pub turn: DateTime<Utc>,
     /// Until when the pace is lowered (a 429 was met), if it is: read from the schedule with
     /// the booking, so every instance learns of it at its next turn.
@@ -24,10 +24,13 @@ pub struct Booking {
 /// spell the schedule restarts at `now` rather than handing out turns in the past, so it
 /// never bursts to catch up.
 pub trait RequestSchedule: Send + Sync {
-    /// Books the later of the next free turn and `now`, and moves the next free turn one
-    /// `spacing` past it.
-    fn book_turn(
+    /// Books `turns` turns one `spacing` apart, the first at the later of the next free turn
+    /// and `now`, and moves the next free turn one `spacing` past the last of them. Turns
+    /// booked together are consecutive, so the requests of one invocation go out in one
+    /// run rather than interleaved with every other instance's.
+    fn book_turns(
         &self,
+        turns: u32,
         spacing: Duration,
         now: DateTime<Utc>,
     ) -> impl Future<Output = Result<Booking, StoreError>> + Send;
@@ -42,12 +45,13 @@ pub trait RequestSchedule: Send + Sync {
 }
 
 impl<T: RequestSchedule> RequestSchedule for std::sync::Arc<T> {
-    fn book_turn(
+    fn book_turns(
         &self,
+        turns: u32,
         spacing: Duration,
         now: DateTime<Utc>,
     ) -> impl Future<Output = Result<Booking, StoreError>> + Send {
-        (**self).book_turn(spacing, now)
+        (**self).book_turns(turns, spacing, now)
     }
 
     fn hold_back(
