@@ -55,6 +55,8 @@ ENVIRONMENT = {
         "SMS_SECRET_ID",  # required: wiring::secret_cache
         "PUBLIC_BASE_URL",  # required: PublicBaseUrl::from_env (callback URL in each batch)
         "PLIVO_BATCH_SIZE",  # optional: send-bulk main.rs (PlivoBatchSize parameter)
+        "PLIVO_REQUESTS_PER_SECOND",  # optional: wiring::request_rate, for the forecasts
+        "PLIVO_ACCOUNT_MPS",  # optional: send-bulk main.rs (PlivoAccountMps parameter)
         "RUST_LOG",
     },
     "sender": {
@@ -84,7 +86,7 @@ FUNCTION_METHODS = {
         "IdempotencyStore.finish_key",
         "IdempotencyStore.release_key",
         "SuppressionList.is_suppressed",
-        "RequestSchedule.book_turn",  # pace::Pacer, before each Plivo attempt
+        "RequestSchedule.book_turns",  # pace::Pacer, before each Plivo attempt
         "RequestSchedule.hold_back",  # pace::Pacer, after a 429
         "SecretSource.fetch",
     },
@@ -98,6 +100,7 @@ FUNCTION_METHODS = {
         "JobStore.ledger",
         "JobStore.mark_enqueued",
         "JobStore.status_counts",
+        "ProgressLog.recent_progress",  # GET /v1/bulk/{id}: the last minute's rate
         "SuppressionList.suppressed_among",
         "BatchQueue.send_batch",
         "SecretSource.fetch",
@@ -107,7 +110,8 @@ FUNCTION_METHODS = {
         "BatchLedger.finish_batch",
         "BatchLedger.release_batch",
         "MessageStore.record_accepted",
-        "RequestSchedule.book_turn",  # pace::Pacer, before each Plivo attempt
+        "ProgressLog.note_progress",  # each ended batch, for the job's recent rate
+        "RequestSchedule.book_turns",  # pace::Pacer: a block per invocation, one per retry
         "RequestSchedule.hold_back",  # pace::Pacer, after a 429
         "SecretSource.fetch",
     },
@@ -603,7 +607,7 @@ def check_queue_and_table(template: dict, root: Path) -> list[str]:
                     f"sender's BatchSize × MaximumConcurrency defaults ({in_flight:g} requests in"
                     f" flight) must cover one second of PlivoRequestsPerSecond ({rate:g})"
                 )
-    for name in ("SenderFunction", "SendSmsFunction"):
+    for name in ("SenderFunction", "SendSmsFunction", "SendBulkFunction"):
         env = (((res.get(name) or {}).get("Properties") or {}).get("Environment") or {}).get("Variables") or {}
         if _ref_name(env.get("PLIVO_REQUESTS_PER_SECOND")) != "PlivoRequestsPerSecond":
             out.append(f"{name} must take PLIVO_REQUESTS_PER_SECOND from PlivoRequestsPerSecond (one budget)")

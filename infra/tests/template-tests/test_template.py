@@ -111,6 +111,14 @@ def _no_max_concurrency(t: dict) -> None:
     del _fn(t, "sender")["Events"]["Batches"]["Properties"]["ScalingConfig"]
 
 
+def _too_few_in_flight(t: dict) -> None:
+    t["Parameters"]["SenderBatchSize"]["Default"] = 1
+
+
+def _budget_not_shared(t: dict) -> None:
+    _fn(t, "send-sms")["Environment"]["Variables"]["PLIVO_REQUESTS_PER_SECOND"] = 10
+
+
 def _short_visibility(t: dict) -> None:
     t["Resources"]["BatchQueue"]["Properties"]["VisibilityTimeout"] = 300
 
@@ -195,6 +203,8 @@ BROKEN_TEMPLATES: list[tuple[str, Callable[[dict], None], str]] = [
     ("SAM policy templates", _sam_policies, "must use its own Role"),
     ("no ReportBatchItemFailures", _no_partial_failures, "ReportBatchItemFailures"),
     ("no MaximumConcurrency", _no_max_concurrency, "MaximumConcurrency"),
+    ("in flight under a second of the budget", _too_few_in_flight, "must cover one second of PlivoRequestsPerSecond"),
+    ("send-sms with a budget of its own", _budget_not_shared, "SendSmsFunction must take PLIVO_REQUESTS_PER_SECOND"),
     ("visibility under 6 x timeout", _short_visibility, "less than 6 × the sender's Timeout"),
     ("no redrive policy", _no_redrive, "RedrivePolicy"),
     ("no dead-letter alarm", _no_dlq_alarm, "ApproximateNumberOfMessagesVisible"),
