@@ -307,6 +307,36 @@ mod tests {
     }
 
     #[test]
+    fn entries_serialize_as_they_were_sent() {
+        // The idempotency fingerprint is this serialization: a valid number parsed on the way
+        // in must still read as the string that was sent.
+        let sent = r#"["+14155550001","4155550002","+14155550001",7,null,"\u002b14155550003"]"#;
+        let parsed = entries(sent);
+        assert_eq!(
+            parsed[..3],
+            [
+                RecipientEntry::Number(PhoneNumber::parse("+14155550001").unwrap()),
+                RecipientEntry::Text("4155550002".into()),
+                RecipientEntry::Number(PhoneNumber::parse("+14155550001").unwrap()),
+            ]
+        );
+        assert_eq!(
+            serde_json::to_string(&parsed).unwrap(),
+            r#"["+14155550001","4155550002","+14155550001","<a number>","<null>","+14155550003"]"#
+        );
+    }
+
+    #[test]
+    fn a_valid_number_given_as_text_still_counts() {
+        let list = RecipientList::parse(&[
+            RecipientEntry::Text("+14155550001".into()),
+            RecipientEntry::Number(PhoneNumber::parse("+14155550001").unwrap()),
+        ]);
+        assert_eq!(list.valid.len(), 1);
+        assert_eq!(list.duplicates, 1);
+    }
+
+    #[test]
     fn a_huge_invalid_entry_is_echoed_truncated() {
         let long = format!("\"{}\"", "x".repeat(10_000));
         let list = RecipientList::parse(&entries(&format!("[{long}]")));

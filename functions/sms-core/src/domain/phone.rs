@@ -257,6 +257,20 @@ mod tests {
     }
 
     #[test]
+    fn numbers_order_as_their_text_and_their_digits_value_tells_them_apart() {
+        let short = PhoneNumber::parse("+92345678").unwrap();
+        let long = PhoneNumber::parse("+123456789012345").unwrap();
+        // As text, not by length first.
+        assert!(long < short);
+        assert_eq!(short.digits_value(), 92_345_678);
+        assert_eq!(long.digits_value(), 123_456_789_012_345);
+        let a = PhoneNumber::parse("+12345678").unwrap();
+        let b = PhoneNumber::parse("+123456780").unwrap();
+        assert_ne!(a.digits_value(), b.digits_value());
+        assert_eq!(a.digits(), "12345678");
+    }
+
+    #[test]
     fn plivo_form_accepts_with_or_without_plus() {
         let a = PhoneNumber::from_plivo("14155550123").unwrap();
         let b = PhoneNumber::from_plivo("+14155550123").unwrap();
@@ -289,5 +303,10 @@ mod tests {
         assert!(serde_json::from_str::<PhoneNumber>("\"+14155550123\"").is_ok());
         let err = serde_json::from_str::<PhoneNumber>("\"12\"").unwrap_err();
         assert!(err.to_string().contains("must start with '+'"));
+        // An escaped string is read too (through the deserializer's scratch buffer).
+        let escaped = serde_json::from_str::<PhoneNumber>(r#""\u002b14155550123""#).unwrap();
+        assert_eq!(escaped.as_str(), "+14155550123");
+        let err = serde_json::from_str::<PhoneNumber>("14155550123").unwrap_err();
+        assert!(err.to_string().contains("expected a string"), "{err}");
     }
 }
