@@ -53,7 +53,7 @@ pub async fn run<S: BulkStore, Q: BatchQueue, P: SecretProvider>(
         }
     };
 
-    let (list, committed, to_enqueue) = match existing {
+    let (invalid, committed, to_enqueue) = match existing {
         Some(job) => {
             // A retry of a request whose first attempt created the job: enqueue only what it
             // did not, from the ledger (not from a new screening, which could batch differently).
@@ -79,7 +79,7 @@ pub async fn run<S: BulkStore, Q: BatchQueue, P: SecretProvider>(
                 batches: job.batches_total as usize,
             };
             (
-                RecipientList::parse(&request.recipients),
+                RecipientList::parse(&request.recipients).invalid,
                 committed,
                 pending,
             )
@@ -130,7 +130,7 @@ pub async fn run<S: BulkStore, Q: BatchQueue, P: SecretProvider>(
                 .enumerate()
                 .map(|(i, r)| (i as u32, r))
                 .collect();
-            (intake.list, committed, all)
+            (intake.invalid, committed, all)
         }
     };
 
@@ -151,7 +151,7 @@ pub async fn run<S: BulkStore, Q: BatchQueue, P: SecretProvider>(
         "queued",
         committed.counts,
         committed.batches,
-        &list.invalid,
+        &invalid,
         request.text.encoding(),
         request.text.segments(),
     );
