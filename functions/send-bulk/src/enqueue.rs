@@ -56,7 +56,7 @@ pub async fn run<S: BulkStore, Q: BatchQueue, P: SecretProvider>(
         }
     };
 
-    let (list, committed, to_enqueue) = match existing {
+    let (invalid, committed, to_enqueue) = match existing {
         Some(job) => {
             // A retry of a request whose first attempt created the job: enqueue only what it
             // did not, from the ledger (not from a new screening, which could batch differently).
@@ -83,7 +83,7 @@ pub async fn run<S: BulkStore, Q: BatchQueue, P: SecretProvider>(
                 created_at: job.created_at,
             };
             (
-                RecipientList::parse(&request.recipients),
+                RecipientList::parse(&request.recipients).invalid,
                 committed,
                 pending,
             )
@@ -136,7 +136,7 @@ pub async fn run<S: BulkStore, Q: BatchQueue, P: SecretProvider>(
                 .enumerate()
                 .map(|(i, r)| (i as u32, r))
                 .collect();
-            (intake.list, committed, all)
+            (intake.invalid, committed, all)
         }
     };
 
@@ -157,7 +157,7 @@ pub async fn run<S: BulkStore, Q: BatchQueue, P: SecretProvider>(
         "queued",
         committed.counts,
         committed.batches,
-        &list.invalid,
+        &invalid,
         request.text.encoding(),
         request.text.segments(),
     );

@@ -69,11 +69,14 @@ impl BulkRequest {
     }
 }
 
-/// The recipient list after screening, cut into batches.
+/// The recipient list after screening, cut into batches. The valid numbers are moved into
+/// the batches rather than kept beside them: a second copy of a 300,000-number list would
+/// live through the whole enqueue for nothing.
 #[derive(Debug)]
 pub struct Intake {
-    pub list: RecipientList,
-    pub suppressed: usize,
+    /// The listed invalid entries ([`RecipientList::invalid`]).
+    pub invalid: Vec<InvalidRecipient>,
+    pub counts: IntakeCounts,
     pub batches: Vec<Vec<PhoneNumber>>,
     pub encoding: Encoding,
     pub segments: usize,
@@ -152,14 +155,20 @@ impl Intake {
                 errors,
             ));
         }
-        let batches = list
-            .valid
-            .chunks(batch_size)
-            .map(<[PhoneNumber]>::to_vec)
+        let counts = IntakeCounts {
+            accepted: list.valid.len() as u64,
+            duplicates: list.duplicates as u64,
+            suppressed: suppressed as u64,
+            invalid: list.invalid_count as u64,
+        };
+        let batch_count = list.valid.len().div_ceil(batch_size);
+        let mut valid = list.valid.into_iter();
+        let batches = (0..batch_count)
+            .map(|_| valid.by_ref().take(batch_size).collect())
             .collect();
         Ok(Self {
-            list,
-            suppressed,
+            invalid: list.invalid,
+            counts,
             batches,
             encoding: text.encoding(),
             segments: text.segments(),
@@ -167,12 +176,7 @@ impl Intake {
     }
 
     pub fn counts(&self) -> IntakeCounts {
-        IntakeCounts {
-            accepted: self.list.valid.len() as u64,
-            duplicates: self.list.duplicates as u64,
-            suppressed: self.suppressed as u64,
-            invalid: self.list.invalid_count as u64,
-        }
+        self.counts
     }
 
     pub fn summary<'a>(&'a self, job_id: Option<&'a str>, status: &'a str) -> Summary<'a> {
@@ -181,7 +185,7 @@ impl Intake {
             status,
             self.counts(),
             self.batches.len(),
-            &self.list.invalid,
+            &self.invalid,
             self.encoding,
             self.segments,
         )
