@@ -3,7 +3,12 @@
 #  1. the send-bulk core (parse, de-duplicate, batch) for 10k, 100k and 300k recipients:
 #     time (criterion) and peak memory (/usr/bin/time's maximum resident set);
 #  2. end-to-end recipients per second through the local stack, with 100 ms of simulated
-#     Plivo latency per request (PLIVO_SIM_LATENCY_MS) and delivery reports off.
+#     Plivo latency per request (PLIVO_SIM_LATENCY_MS) and delivery reports off;
+#  3. each function's cold start (exec → its first /next on a runtime-API stub) against a
+#     hello-world lambda_runtime binary built in the same run (infra/tests/cold-start);
+#  4. each function's zipped arm64 bootstrap (what `make build` deploys), in MiB;
+#  5. status-callback's CPU per delivery report (criterion, in-memory store).
+# Each of 3–5 prints its target beside the figure, and whether it is met.
 set -euo pipefail
 . "$(dirname "$0")/../lib.sh"
 cd "$root"
@@ -24,3 +29,40 @@ echo "== end to end through the local stack (100 ms Plivo latency)"
 cargo build --quiet -p e2e --bin bulk-throughput
 PLIVO_SIM_LATENCY_MS=${PLIVO_SIM_LATENCY_MS:-100} PLIVO_SIM_REPORTS=off \
   "$root/infra/tests/with-stack.sh" "$root/target/debug/bulk-throughput" "${BENCH_RECIPIENTS:-20000}"
+
+echo
+echo "== cold start: exec → first /next, release builds, against hello (target: each ≤ 3× hello)"
+functions=(send-sms send-bulk sender status-callback)
+cargo build --quiet --release -p cold-start "${functions[@]/#/--package=}"
+"$root/target/release/cold-start" --runs "${COLD_START_RUNS:-20}" "$root/target/release/hello" \
+  "${functions[@]/#/$root/target/release/}"
+
+echo
+echo "== zipped arm64 bootstrap (target: each ≤ 5 MiB)"
+# The same build as `make build` (SAM runs `cargo lambda build --release --arm64 --bin <name>`
+# in the workspace), in one cargo invocation, zipped by cargo-lambda into target/bench-lambda/.
+local_tools_on_path
+zips="$root/target/bench-lambda"
+cargo lambda build --quiet --release --arm64 --output-format zip --lambda-dir "$zips" \
+  "${functions[@]/#/--bin=}"
+for f in "${functions[@]}"; do
+  bytes=$(stat -c %s "$zips/$f/bootstrap.zip")
+  awk -v f="$f" -v b="$bytes" 'BEGIN {
+    mib = b / 1048576
+    printf "  %-18s %5.2f MiB  target ≤ 5 MiB: %s\n", f, mib, (mib <= 5 ? "met" : "NOT met")
+  }'
+done
+
+echo
+echo "== status-callback: CPU per delivery report (criterion, median; target ≤ 50 µs)"
+cargo bench -p status-callback --bench report -- --noplot 2>&1 | tee "$root/target/bench-report.txt" \
+  | grep -E "^status-callback report|time:"
+awk '
+  /^status-callback report\// { name = $0; sub(/^status-callback report\//, "", name); sub(/ +time:.*/, "", name) }
+  /time:/ {
+    # time:   [low unit median unit high unit]
+    gsub(/[\[\]]/, "")
+    for (i = 1; i <= NF; i++) if ($i == "time:") { v = $(i + 3); u = $(i + 4) }
+    us = (u == "ns" ? v / 1000 : u == "ms" ? v * 1000 : u == "s" ? v * 1e6 : v)
+    printf "  %-18s %7.2f µs  target ≤ 50 µs: %s\n", name, us, (us <= 50 ? "met" : "NOT met")
+  }' "$root/target/bench-report.txt"
