@@ -62,9 +62,10 @@ pub fn function_env(runtime_api: SocketAddr, tripwire: SocketAddr) -> Vec<(&'sta
 }
 
 /// One cold start of `binary`: exec → the first `/next` request line on a fresh runtime-API
-/// stub. The binary is killed afterwards; an exit, a timeout, a first request other than
-/// `/next` or a connection to the tripwire is an error, with the tail of its stderr.
-pub fn measure_once(binary: &Path) -> Result<Duration, String> {
+/// stub, with [`function_env`] and then `extra_env` (which may override it). The binary is
+/// killed afterwards; an exit, a timeout, a first request other than `/next` or a connection
+/// to the tripwire is an error, with the tail of its stderr.
+pub fn measure_once(binary: &Path, extra_env: &[(String, String)]) -> Result<Duration, String> {
     let api = TcpListener::bind("127.0.0.1:0").map_err(|e| format!("bind: {e}"))?;
     let tripwire = TcpListener::bind("127.0.0.1:0").map_err(|e| format!("bind: {e}"))?;
     tripwire
@@ -95,6 +96,7 @@ pub fn measure_once(binary: &Path) -> Result<Duration, String> {
     let mut child = Command::new(binary)
         .env_clear()
         .envs(env)
+        .envs(extra_env.iter().map(|(k, v)| (k, v)))
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())

@@ -1,8 +1,10 @@
-//! `cold-start [--runs N] HELLO BINARY...`: the cold start of each binary (exec → first
+//! `cold-start [--runs N] [--env KEY=VALUE]... HELLO BINARY...`: the cold start of each binary (exec → first
 //! `/next`, see the library), N times (default 20) each, interleaved so that the shared
 //! machine's load falls on all alike, after one unmeasured warm-up run each. Prints the
 //! median and p90 of every binary and, for all but the first (the `hello` baseline), the
-//! ratio of its median to hello's against the target of 3×.
+//! ratio of its median to hello's against the target of 3×. `--env` adds to (or overrides)
+//! the environment every binary is given, for experiments such as
+//! `--env SSL_CERT_FILE=/etc/pki/tls/certs/ca-bundle.crt`.
 
 use std::{path::PathBuf, process::ExitCode, time::Duration};
 
@@ -13,10 +15,18 @@ const TARGET_RATIO: f64 = 3.0;
 fn main() -> ExitCode {
     let mut args: Vec<String> = std::env::args().skip(1).collect();
     let mut runs = 20usize;
-    if args.first().map(String::as_str) == Some("--runs") {
-        match args.get(1).and_then(|n| n.parse().ok()).filter(|&n| n > 0) {
-            Some(n) => runs = n,
-            None => return usage(),
+    let mut extra_env = Vec::new();
+    loop {
+        match (args.first().map(String::as_str), args.get(1)) {
+            (Some("--runs"), Some(n)) => match n.parse().ok().filter(|&n| n > 0) {
+                Some(n) => runs = n,
+                None => return usage(),
+            },
+            (Some("--env"), Some(kv)) => match kv.split_once('=') {
+                Some((k, v)) if !k.is_empty() => extra_env.push((k.to_owned(), v.to_owned())),
+                _ => return usage(),
+            },
+            _ => break,
         }
         args.drain(..2);
     }
@@ -31,7 +41,7 @@ fn main() -> ExitCode {
             if failed[i].is_some() {
                 continue;
             }
-            match measure_once(binary) {
+            match measure_once(binary, &extra_env) {
                 Ok(_) if round == 0 => {} // warm-up: page cache, first exec
                 Ok(d) => samples[i].push(d),
                 Err(e) => failed[i] = Some(e),
@@ -92,6 +102,8 @@ fn ms(d: Duration) -> f64 {
 }
 
 fn usage() -> ExitCode {
-    eprintln!("usage: cold-start [--runs N] HELLO BINARY...  (HELLO is the baseline)");
+    eprintln!(
+        "usage: cold-start [--runs N] [--env KEY=VALUE]... HELLO BINARY...  (HELLO is the baseline)"
+    );
     ExitCode::from(2)
 }

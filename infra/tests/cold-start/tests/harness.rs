@@ -7,12 +7,12 @@ use std::path::Path;
 fn hello_reaches_its_first_next() {
     let hello = Path::new(env!("CARGO_BIN_EXE_hello"));
     for _ in 0..3 {
-        cold_start::measure_once(hello).expect("hello reaches /next");
+        cold_start::measure_once(hello, &[]).expect("hello reaches /next");
     }
 }
 
 #[test]
 fn a_binary_that_never_polls_is_reported() {
-    let err = cold_start::measure_once(Path::new("/bin/true")).unwrap_err();
+    let err = cold_start::measure_once(Path::new("/bin/true"), &[]).unwrap_err();
     assert!(err.contains("before its first /next"), "{err}");
 }
