@@ -3,7 +3,12 @@
 #  1. the send-bulk core (parse, de-duplicate, batch) for 10k, 100k and 300k recipients:
 #     time (criterion) and peak memory (/usr/bin/time's maximum resident set);
 #  2. end-to-end recipients per second through the local stack, with 100 ms of simulated
-#     Plivo latency per request (PLIVO_SIM_LATENCY_MS) and delivery reports off.
+#     Plivo latency per request (PLIVO_SIM_LATENCY_MS) and delivery reports off;
+#  3. each function's cold start (exec → its first /next on a runtime-API stub) against a
+#     hello-world lambda_runtime binary built in the same run (infra/tests/cold-start);
+#  4. each function's zipped arm64 bootstrap (what `make build` deploys), in MiB;
+#  5. status-callback's CPU per delivery report (criterion, in-memory store).
+# Each of 3–5 prints its target beside the figure, and whether it is met.
 set -euo pipefail
 . "$(dirname "$0")/../lib.sh"
 cd "$root"
@@ -24,3 +29,52 @@ echo "== end to end through the local stack (100 ms Plivo latency)"
 cargo build --quiet -p e2e --bin bulk-throughput
 PLIVO_SIM_LATENCY_MS=${PLIVO_SIM_LATENCY_MS:-100} PLIVO_SIM_REPORTS=off \
   "$root/infra/tests/with-stack.sh" "$root/target/debug/bulk-throughput" "${BENCH_RECIPIENTS:-20000}"
+
+echo
+echo "== cold start: exec → first /next, release builds, against hello (target: each ≤ 3× hello)"
+# hello in a cargo invocation of its own, so that it gets none of the features the functions
+# unify into shared crates; each binary is copied aside as soon as it is built (the target
+# directory may be shared with other checkouts). COLD_START_ARGS adds harness options, e.g.
+# "--env SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt --env SSL_CERT_DIR=" for the
+# single CA bundle a provided.al2023 image has instead of Debian's hashed directory.
+functions=(send-sms send-bulk sender status-callback)
+bins="$root/target/bench-bin"
+mkdir -p "$bins"
+cargo build --quiet --release -p cold-start
+cp "$root/target/release/hello" "$root/target/release/cold-start" "$bins/"
+cargo build --quiet --release "${functions[@]/#/--package=}"
+for f in "${functions[@]}"; do cp "$root/target/release/$f" "$bins/"; done
+# shellcheck disable=SC2086  # COLD_START_ARGS is a list of options
+"$bins/cold-start" --runs "${COLD_START_RUNS:-20}" ${COLD_START_ARGS:-} "$bins/hello" \
+  "${functions[@]/#/$bins/}"
+
+echo
+echo "== zipped arm64 bootstrap (target: each ≤ 5 MiB)"
+# The same build as `make build` (SAM runs `cargo lambda build --release --arm64 --bin <name>`
+# in the workspace), in one cargo invocation, zipped by cargo-lambda into target/bench-lambda/.
+local_tools_on_path
+zips="$root/target/bench-lambda"
+cargo lambda build --quiet --release --arm64 --output-format zip --lambda-dir "$zips" \
+  "${functions[@]/#/--bin=}"
+for f in "${functions[@]}"; do
+  bytes=$(stat -c %s "$zips/$f/bootstrap.zip")
+  awk -v f="$f" -v b="$bytes" 'BEGIN {
+    mib = b / 1048576
+    printf "  %-18s %5.2f MiB  target ≤ 5 MiB: %s\n", f, mib, (mib <= 5 ? "met" : "NOT met")
+  }'
+done
+
+echo
+echo "== status-callback: CPU per delivery report (criterion median; target ≤ 50 µs)"
+# Criterion's own line gives [low, estimate, high] of the mean; the median is in its
+# estimates.json.
+cargo bench -p status-callback --bench report -- --noplot 2>&1 | grep -E "^status-callback report|time:"
+python3 - "$root/target/criterion/status-callback report" <<'PY'
+import json, sys
+from pathlib import Path
+
+for name in ("with JSON logs", "no subscriber"):
+    estimates = json.loads((Path(sys.argv[1]) / name / "new/estimates.json").read_text())
+    us = estimates["median"]["point_estimate"] / 1000
+    print(f"  {name:<18} median {us:6.1f} µs  target ≤ 50 µs: {'met' if us <= 50 else 'NOT met'}")
+PY

@@ -56,11 +56,14 @@ pub fn plivo_config() -> Result<PlivoConfig, ConfigError> {
     Ok(cfg)
 }
 
+/// The Plivo client could not be built: a bad `PLIVO_BASE_URL`, or no usable TLS roots (the
+/// client loads the system's CA certificates when it is built). The reason carries the whole
+/// chain, since reqwest's own message is only "builder error".
 impl From<reqwest::Error> for ConfigError {
     fn from(e: reqwest::Error) -> Self {
         ConfigError::Invalid {
             name: "PLIVO_BASE_URL",
-            reason: e.to_string(),
+            reason: crate::telemetry::error_chain(&e),
         }
     }
 }
