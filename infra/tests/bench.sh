@@ -7,8 +7,11 @@
 #  3. each function's cold start (exec → its first /next on a runtime-API stub) against a
 #     hello-world lambda_runtime binary built in the same run (infra/tests/cold-start);
 #  4. each function's zipped arm64 bootstrap (what `make build` deploys), in MiB;
-#  5. status-callback's CPU per delivery report (criterion, in-memory store).
-# Each of 3–5 prints its target beside the figure, and whether it is met.
+#  5. status-callback's CPU per delivery report (criterion, in-memory store);
+#  6. the sender's CPU per 1,000-recipient batch (criterion, I/O stubbed);
+#  7. the Plivo request rate four sender processes reach sharing one budget, against the
+#     simulator's enforced limit (infra/tests/pace-bench), and the 429s.
+# Each figure with a target prints it beside the figure, and whether it is met.
 set -euo pipefail
 . "$(dirname "$0")/../lib.sh"
 cd "$root"
@@ -23,6 +26,13 @@ cargo build --quiet --release -p send-bulk --example intake_peak
 for n in 10000 100000 300000; do
   /usr/bin/time -f "  max_rss_kb=%M" "$root/target/release/examples/intake_peak" "$n" 2>&1 | paste -sd' '
 done
+python3 - "$root/target/criterion/send-bulk intake/300000/new/estimates.json" <<'PY'
+import json, sys
+ms = json.load(open(sys.argv[1]))["median"]["point_estimate"] / 1e6
+print(f"  300,000 recipients: median {ms:.1f} ms  target ≤ 150 ms: {'met' if ms <= 150 else 'NOT met'}")
+PY
+rss_kb=$(/usr/bin/time -f "%M" "$root/target/release/examples/intake_peak" 300000 2>&1 >/dev/null | tail -1)
+awk -v kb="$rss_kb" 'BEGIN { mb = kb / 1000; printf "  300,000 recipients: peak %.1f MB  target ≤ 64 MB: %s\n", mb, (mb <= 64 ? "met" : "NOT met") }'
 
 echo
 echo "== end to end through the local stack (100 ms Plivo latency)"
@@ -78,3 +88,18 @@ for name in ("with JSON logs", "no subscriber"):
     us = estimates["median"]["point_estimate"] / 1000
     print(f"  {name:<18} median {us:6.1f} µs  target ≤ 50 µs: {'met' if us <= 50 else 'NOT met'}")
 PY
+
+echo
+echo "== sender: CPU per 1,000-recipient batch (criterion median; target ≤ 5 ms)"
+cargo bench -p sender --bench batch -- --noplot 2>&1 | grep -E "^sender batch|time:"
+python3 - "$root/target/criterion/sender batch/1000 recipients/new/estimates.json" <<'PY'
+import json, sys
+ms = json.load(open(sys.argv[1]))["median"]["point_estimate"] / 1e6
+print(f"  median {ms:.2f} ms  target ≤ 5 ms: {'met' if ms <= 5 else 'NOT met'}")
+PY
+
+echo
+# Four sender processes, one budget in moto, a simulator enforcing a sliding-window limit;
+# PACE_* change the run (infra/tests/pace-bench/src/main.rs).
+cargo build --quiet -p pace-bench
+"$root/infra/tests/with-moto.sh" "$root/target/debug/pace-bench"
