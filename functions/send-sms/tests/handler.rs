@@ -371,6 +371,46 @@ async fn plivo_unavailable_after_retries_is_503_and_the_key_can_be_retried() {
 }
 
 #[tokio::test]
+async fn without_a_turn_in_the_budget_nothing_is_sent_and_the_key_can_be_retried() {
+    use sms_core::store::RequestSchedule;
+    // Arrange: a budget whose next turn is hours away.
+    let plivo = plivo_expecting(0, accepted(UUID)).await;
+    let mut app = app(&plivo);
+    let schedule = MemoryStore::new();
+    schedule
+        .hold_back(
+            chrono::Utc::now() + chrono::Duration::hours(2),
+            chrono::Utc::now(),
+        )
+        .await
+        .unwrap();
+    app.pace = sms_core::pace::Pacer::new(schedule, sms_core::pace::RequestRate::DEFAULT);
+
+    // Act
+    let resp = send_sms::handle(with_key(valid_body(), "k-budget"), &app).await;
+
+    // Assert: a 500 that says nothing was sent, and Plivo never called.
+    assert_eq!(resp.status(), 500);
+    let body = json_of(&resp);
+    assert_eq!(
+        body["detail"],
+        "the request budget could not be read; nothing was sent, retry"
+    );
+    plivo.verify().await;
+
+    // The key was released: once the budget has turns again, the retry is sent.
+    plivo.reset().await;
+    Mock::given(method("POST"))
+        .respond_with(accepted(UUID))
+        .expect(1)
+        .mount(&plivo)
+        .await;
+    app.pace = sms_test_support::test_pace();
+    let retry = send_sms::handle(with_key(valid_body(), "k-budget"), &app).await;
+    assert_eq!(retry.status(), 202);
+}
+
+#[tokio::test]
 async fn a_plivo_timeout_is_an_unknown_outcome_not_resent_even_on_retry() {
     let slow = accepted(UUID).set_delay(Duration::from_secs(2));
     let plivo = plivo_expecting(1, slow).await;

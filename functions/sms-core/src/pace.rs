@@ -167,6 +167,9 @@ const SLOWDOWN: i32 = 2;
 /// request in flight), so even 1,000 requests in flight at 55 a second stay under 20 s.
 const MAX_WAIT: chrono::Duration = chrono::Duration::seconds(60);
 
+/// The most turns one booking takes.
+const MAX_BLOCK: usize = 1_000;
+
 /// The [`Pace`] of the service: turns booked in a shared [`RequestSchedule`].
 #[derive(Debug)]
 pub struct Pacer<S> {
@@ -215,7 +218,9 @@ impl<S: RequestSchedule> Pacer<S> {
         count: usize,
         now: DateTime<Utc>,
     ) -> Result<Vec<DateTime<Utc>>, PaceError> {
-        let count = u32::try_from(count.max(1)).unwrap_or(u32::MAX);
+        // Bounded, so the block's length can never overflow: a block is one invocation's
+        // records, at most 10 from SQS.
+        let count = count.clamp(1, MAX_BLOCK) as u32;
         let spacing = self.spacing(now);
         let booking = self.schedule.book_turns(count, spacing, now).await?;
         *self
