@@ -119,9 +119,13 @@ impl Default for CallbackSettings {
 }
 
 /// The AWS SDK configuration. `AWS_ENDPOINT_URL` (standard to the SDK) points it at an
-/// emulator locally; nothing else differs between local runs and AWS.
+/// emulator locally; nothing else differs between local runs and AWS. Its HTTPS client trusts
+/// the compiled-in roots (crate::tls), which keeps the system's store out of the cold start.
 pub async fn aws() -> aws_config::SdkConfig {
-    aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .http_client(crate::tls::aws_http_client())
+        .load()
+        .await
 }
 
 #[cfg(test)]

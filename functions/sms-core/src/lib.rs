@@ -14,6 +14,7 @@ pub mod retry;
 pub mod secrets;
 pub mod store;
 pub mod telemetry;
+pub mod tls;
 pub mod wiring;
 
 pub use domain::{

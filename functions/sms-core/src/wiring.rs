@@ -56,8 +56,8 @@ pub fn plivo_config() -> Result<PlivoConfig, ConfigError> {
     Ok(cfg)
 }
 
-/// The Plivo client could not be built: a bad `PLIVO_BASE_URL`, or no usable TLS roots (the
-/// client loads the system's CA certificates when it is built). The reason carries the whole
+/// The Plivo client could not be built: a bad `PLIVO_BASE_URL`, or a TLS setting reqwest
+/// refuses. The reason carries the whole
 /// chain, since reqwest's own message is only "builder error".
 impl From<reqwest::Error> for ConfigError {
     fn from(e: reqwest::Error) -> Self {

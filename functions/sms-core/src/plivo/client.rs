@@ -175,6 +175,7 @@ impl PlivoClient {
             .connect_timeout(config.connect_timeout)
             .timeout(config.request_timeout)
             .user_agent(concat!("plivo-sms-lambdas/", env!("CARGO_PKG_VERSION")))
+            .tls_certs_only(crate::tls::plivo_roots()?)
             .build()?;
         Ok(Self {
             http,

@@ -8,7 +8,7 @@ use std::{
 };
 
 use chrono::{DateTime, SecondsFormat, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use sms_core::secrets::PlivoCredentials;
 
 use crate::{
@@ -82,8 +82,9 @@ pub struct OutcomeCounts {
 }
 
 /// The enforced rate limit since it was set (at startup, by a reset or through
-/// `POST /__sim/config`); all zero and null while it is off.
-#[derive(Debug, Clone, Serialize)]
+/// `POST /__sim/config`); all zero and null while it is off. Deserialize lets a benchmark read
+/// it back from `GET /__sim/stats`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RateLimitStats {
     /// `"300/5s"`, or null when off.
     pub limit: Option<RateLimit>,
@@ -98,6 +99,38 @@ pub struct RateLimitStats {
     /// `(admitted - 1) / (last - first)`.
     pub first_admitted_at: Option<String>,
     pub last_admitted_at: Option<String>,
+}
+
+/// The rate at which a limit's requests were admitted, beside the limit's own.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct AchievedRate {
+    /// `(admitted - 1) / (last - first)`: requests a second over the admitted span.
+    pub per_second: f64,
+    pub span_seconds: f64,
+    /// The limit's N / T.
+    pub limit_per_second: f64,
+}
+
+impl AchievedRate {
+    /// `per_second` ÷ `limit_per_second`: the fraction of the limit used.
+    pub fn ratio(&self) -> f64 {
+        self.per_second / self.limit_per_second
+    }
+}
+
+impl RateLimitStats {
+    /// None while the limit is off or before two requests were admitted (no span to divide by).
+    pub fn achieved(&self) -> Option<AchievedRate> {
+        let limit = self.limit?;
+        let time = |t: &Option<String>| DateTime::parse_from_rfc3339(t.as_deref()?).ok();
+        let span = time(&self.last_admitted_at)? - time(&self.first_admitted_at)?;
+        let span_seconds = span.num_milliseconds() as f64 / 1000.0;
+        (self.admitted >= 2 && span_seconds > 0.0).then(|| AchievedRate {
+            per_second: (self.admitted - 1) as f64 / span_seconds,
+            span_seconds,
+            limit_per_second: f64::from(limit.requests) / limit.window.as_secs_f64(),
+        })
+    }
 }
 
 /// `GET /__sim/stats`.
@@ -362,5 +395,49 @@ impl SimState {
             reports_failed: log.reports_failed,
             reports_pending: log.reports_pending,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stats(admitted: u64, first: Option<&str>, last: Option<&str>) -> RateLimitStats {
+        RateLimitStats {
+            limit: Some("50/5s".parse().unwrap()),
+            admitted,
+            refused: 0,
+            peak_in_window: 0,
+            first_admitted_at: first.map(str::to_owned),
+            last_admitted_at: last.map(str::to_owned),
+        }
+    }
+
+    #[test]
+    fn the_achieved_rate_counts_the_gaps_between_admitted_requests() {
+        // 20 requests over 2 s are 19 gaps: 9.5 a second, 0.95 of 50/5s.
+        let achieved = stats(
+            20,
+            Some("2026-01-01T00:00:00.000Z"),
+            Some("2026-01-01T00:00:02.000Z"),
+        )
+        .achieved()
+        .unwrap();
+        assert_eq!(achieved.per_second, 9.5);
+        assert_eq!(achieved.span_seconds, 2.0);
+        assert_eq!(achieved.limit_per_second, 10.0);
+        assert_eq!(achieved.ratio(), 0.95);
+    }
+
+    #[test]
+    fn no_rate_without_a_limit_or_a_span() {
+        let at = Some("2026-01-01T00:00:00.000Z");
+        assert_eq!(stats(1, at, at).achieved(), None);
+        assert_eq!(stats(0, None, None).achieved(), None);
+        let off = RateLimitStats {
+            limit: None,
+            ..stats(20, at, Some("2026-01-01T00:00:02.000Z"))
+        };
+        assert_eq!(off.achieved(), None);
     }
 }

@@ -9,11 +9,16 @@
 //! connects there is reported as such rather than timed.
 
 use std::{
+    fs::{self, OpenOptions},
     io::{BufRead, BufReader},
     net::{SocketAddr, TcpListener, TcpStream},
     path::Path,
     process::{Child, Command, Stdio},
-    sync::mpsc,
+    sync::{
+        Arc,
+        atomic::{AtomicBool, AtomicU32, Ordering},
+        mpsc,
+    },
     thread,
     time::{Duration, Instant},
 };
@@ -121,6 +126,56 @@ pub fn measure_once(binary: &Path, extra_env: &[(String, String)]) -> Result<Dur
             format!("{e}; stderr: {tail}")
         }
     })
+}
+
+/// Whether `binary` reads the system's CA store before its first `/next`. It runs as in
+/// [`measure_once`], with `SSL_CERT_FILE`, which rustls-native-certs reads first (behind both
+/// the AWS SDK's and reqwest's default roots), naming a FIFO that reports being opened, and
+/// `SSL_CERT_DIR` an empty directory. A reader of the FIFO stays blocked until the reporting
+/// thread has taken note and closed its end, so no read goes unreported.
+pub fn reads_system_ca_store(binary: &Path) -> Result<bool, String> {
+    static RUN: AtomicU32 = AtomicU32::new(0);
+    let dir = std::env::temp_dir().join(format!(
+        "cold-start-ca-{}-{}",
+        std::process::id(),
+        RUN.fetch_add(1, Ordering::Relaxed)
+    ));
+    let (fifo, empty) = (dir.join("ca.pem"), dir.join("certs"));
+    fs::create_dir_all(&empty).map_err(|e| format!("{}: {e}", empty.display()))?;
+    let made = Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .map_err(|e| format!("mkfifo: {e}"))?;
+    if !made.success() {
+        return Err(format!("mkfifo {}: {made}", fifo.display()));
+    }
+    let opened = Arc::new(AtomicBool::new(false));
+    let reporter = {
+        let (fifo, opened) = (fifo.clone(), Arc::clone(&opened));
+        // Opening a FIFO to write blocks until something opens it to read.
+        thread::spawn(move || {
+            if let Ok(end) = OpenOptions::new().write(true).open(&fifo) {
+                opened.store(true, Ordering::SeqCst);
+                drop(end);
+            }
+        })
+    };
+    let env = [
+        ("SSL_CERT_FILE".to_owned(), fifo.display().to_string()),
+        ("SSL_CERT_DIR".to_owned(), empty.display().to_string()),
+    ];
+    // A binary that read the (empty) FIFO may then fail for want of roots: it read the store.
+    let outcome = match measure_once(binary, &env) {
+        _ if opened.load(Ordering::SeqCst) => Ok(true),
+        Ok(_) => Ok(false),
+        Err(e) => Err(e),
+    };
+    // Releases the reporter if nothing read the FIFO: opened for reading and writing, a FIFO
+    // does not block, and it counts as a reader.
+    let _ = OpenOptions::new().read(true).write(true).open(&fifo);
+    let _ = reporter.join();
+    let _ = fs::remove_dir_all(&dir);
+    outcome
 }
 
 type StubAnswer = Result<(Instant, String, TcpStream), String>;

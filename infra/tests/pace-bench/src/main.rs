@@ -19,8 +19,9 @@
 use std::{process::ExitCode, time::Duration};
 
 use aws_lambda_events::sqs::{SqsEvent, SqsMessage};
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use lambda_runtime::{Context, LambdaEvent};
+use plivo_sim::{RateLimit, RateLimitStats};
 use serde_json::{Value, json};
 use sms_core::{
     MessageText, PhoneNumber,
@@ -79,25 +80,13 @@ fn recipients(batch: usize, size: usize) -> Vec<PhoneNumber> {
         .collect()
 }
 
-/// The limit as the simulator states it, e.g. `100/5s`: (requests, window).
-fn parse_limit(raw: &str) -> Result<(f64, f64), String> {
-    let (n, window) = raw
-        .split_once('/')
-        .ok_or_else(|| format!("PACE_LIMIT: expected N/Ts, got {raw:?}"))?;
-    let n: f64 = n.parse().map_err(|_| format!("PACE_LIMIT: {raw:?}"))?;
-    let seconds: f64 = if let Some(ms) = window.strip_suffix("ms") {
-        ms.parse::<f64>().map(|ms| ms / 1000.0)
-    } else {
-        window.trim_end_matches('s').parse()
-    }
-    .map_err(|_| format!("PACE_LIMIT: {raw:?}"))?;
-    Ok((n, seconds))
-}
-
 async fn drive() -> Result<(), String> {
     let senders: usize = setting("PACE_SENDERS", 4)?;
     let limit = text_setting("PACE_LIMIT", "50/5s");
-    let (limit_requests, limit_seconds) = parse_limit(&limit)?;
+    // Refused here rather than by the simulator, with the setting named.
+    limit
+        .parse::<RateLimit>()
+        .map_err(|e| format!("PACE_LIMIT: {limit:?}: {e}"))?;
     let budget: f64 = setting("PACE_BUDGET", 9.5)?;
     let batches: usize = setting("PACE_BATCHES", 300)?;
     let batch_size: usize = setting("PACE_BATCH_SIZE", 1)?;
@@ -192,50 +181,27 @@ async fn drive() -> Result<(), String> {
         .iter()
         .filter(|e| e.state == sms_core::store::BatchState::Sent)
         .count();
-    report(
-        &stats,
-        limit_requests / limit_seconds,
-        &limit,
-        sent,
-        batches,
-    )
+    report(&stats, &limit, sent, batches)
 }
 
-fn time(stats: &Value, name: &str) -> Option<DateTime<Utc>> {
-    stats["rate_limit"][name]
-        .as_str()
-        .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
-        .map(|t| t.with_timezone(&Utc))
-}
-
-fn report(
-    stats: &Value,
-    limit_per_second: f64,
-    limit: &str,
-    batches_sent: usize,
-    batches: usize,
-) -> Result<(), String> {
-    let rate = &stats["rate_limit"];
-    let admitted = rate["admitted"].as_u64().unwrap_or(0);
-    let refused = rate["refused"].as_u64().unwrap_or(0);
-    let peak = rate["peak_in_window"].as_u64().unwrap_or(0);
-    let (Some(first), Some(last)) = (
-        time(stats, "first_admitted_at"),
-        time(stats, "last_admitted_at"),
-    ) else {
-        return Err(format!("the simulator admitted no requests: {stats}"));
+fn report(stats: &Value, limit: &str, batches_sent: usize, batches: usize) -> Result<(), String> {
+    let rate: RateLimitStats = serde_json::from_value(stats["rate_limit"].clone())
+        .map_err(|e| format!("the simulator's rate_limit stats: {e}"))?;
+    let Some(achieved) = rate.achieved() else {
+        return Err(format!("the simulator admitted too few requests: {stats}"));
     };
-    let seconds = (last - first).num_milliseconds() as f64 / 1000.0;
-    let achieved = admitted.saturating_sub(1) as f64 / seconds.max(f64::EPSILON);
-    let ratio = achieved / limit_per_second;
-    let met = ratio >= 0.9 && refused == 0 && batches_sent == batches;
+    let ratio = achieved.ratio();
+    let met = ratio >= 0.9 && rate.refused == 0 && batches_sent == batches;
     println!(
-        "  requests admitted {admitted} over {seconds:.1} s, refused with 429: {refused}, \
-         most in any window of {limit}: {peak}; batches sent {batches_sent} of {batches}"
+        "  requests admitted {} over {:.1} s, refused with 429: {}, most in any window of \
+         {limit}: {}; batches sent {batches_sent} of {batches}",
+        rate.admitted, achieved.span_seconds, rate.refused, rate.peak_in_window
     );
     println!(
-        "  achieved {achieved:.2} requests/s ÷ enforced {limit_per_second:.2}/s = {ratio:.3}    \
+        "  achieved {:.2} requests/s ÷ enforced {:.2}/s = {ratio:.3}    \
          target ≥ 0.90 with zero 429s, every batch sent: {}",
+        achieved.per_second,
+        achieved.limit_per_second,
         if met { "met" } else { "NOT met" }
     );
     Ok(())

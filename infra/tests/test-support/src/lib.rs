@@ -41,9 +41,11 @@ pub fn moto_url() -> String {
 
 /// An AWS SDK configuration pointed at moto: its endpoint, region `us-east-1`, static test
 /// credentials and the latest behavior version. Nothing is read from the environment's
-/// AWS settings, so a developer's real credentials are never used.
+/// AWS settings, so a developer's real credentials are never used. Its HTTP client is the
+/// functions' own (`sms_core::tls`), so every adapter test goes through it.
 pub async fn aws_config() -> SdkConfig {
     aws_config::defaults(BehaviorVersion::latest())
+        .http_client(sms_core::tls::aws_http_client())
         .endpoint_url(moto_url())
         .region(Region::new(REGION))
         .credentials_provider(Credentials::new(
