@@ -4,5 +4,8 @@
 pub mod bulk;
 pub mod ids;
 pub mod phone;
+pub mod plan;
+pub mod rows;
 pub mod status;
+pub mod template;
 pub mod text;

@@ -46,6 +46,19 @@ impl PhoneNumber {
         Self::from_digits(digits)
     }
 
+    /// Parses a number as people write it in files: E.164 with spaces, hyphens, dots or
+    /// parentheses between the digits (`+1 (415) 555-0123`), trimmed. The `+` and the
+    /// country code are still required: a number is never guessed.
+    pub fn parse_formatted(raw: &str) -> Result<Self, PhoneNumberError> {
+        const SEPARATORS: [char; 5] = [' ', '-', '.', '(', ')'];
+        let raw = raw.trim();
+        if !raw.contains(SEPARATORS) {
+            return Self::parse(raw);
+        }
+        let compact: String = raw.chars().filter(|c| !SEPARATORS.contains(c)).collect();
+        Self::parse(&compact)
+    }
+
     /// Parses a number as Plivo writes it in callbacks: E.164 with or without the `+`.
     pub fn from_plivo(raw: &str) -> Result<Self, PhoneNumberError> {
         let raw = raw.trim();
@@ -276,6 +289,29 @@ mod tests {
         let b = PhoneNumber::from_plivo("+14155550123").unwrap();
         assert_eq!(a, b);
         assert_eq!(a.digits(), "14155550123");
+    }
+
+    #[test]
+    fn formatted_numbers_lose_their_separators_but_keep_every_rule() {
+        for raw in ["+1 (415) 555-0123", " +1.415.555.0123 ", "+14155550123"] {
+            assert_eq!(
+                PhoneNumber::parse_formatted(raw).map(|n| n.as_str().to_owned()),
+                Ok("+14155550123".to_owned()),
+                "{raw:?}"
+            );
+        }
+        assert_eq!(
+            PhoneNumber::parse_formatted("(415) 555-0123"),
+            Err(PhoneNumberError::MissingPlus)
+        );
+        assert_eq!(
+            PhoneNumber::parse_formatted("+1 415 555 O123"),
+            Err(PhoneNumberError::NotDigits)
+        );
+        assert_eq!(
+            PhoneNumber::parse_formatted("  "),
+            Err(PhoneNumberError::Empty)
+        );
     }
 
     #[test]
