@@ -156,18 +156,14 @@ impl JobStore for Paused {
         self.inner.write_ledger(spec, now).await
     }
 
-    async fn commit_job(
-        &self,
-        spec: &JobSpec,
-        now: DateTime<Utc>,
-    ) -> Result<CreateJob, StoreError> {
+    async fn commit_job(&self, job: &JobRecord) -> Result<CreateJob, StoreError> {
         if self.fail_commit_once.swap(false, Ordering::SeqCst) {
             return Err(StoreError::Backend {
                 operation: "PutItem",
                 reason: "the invocation died before its job item".into(),
             });
         }
-        self.inner.commit_job(spec, now).await
+        self.inner.commit_job(job).await
     }
 
     async fn ledger(&self, job_id: &JobId) -> Result<Vec<LedgerEntry>, StoreError> {

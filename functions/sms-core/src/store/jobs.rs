@@ -100,6 +100,8 @@ pub struct LedgerEntry {
     pub attempts: u32,
     pub lease_until: Option<DateTime<Utc>>,
     pub recipients: Vec<PhoneNumber>,
+    /// The batch's own text (a personalised job's rendered text); None: the job's text.
+    pub text: Option<MessageText>,
     pub message_uuids: Vec<String>,
     pub error: Option<String>,
 }
@@ -114,8 +116,17 @@ impl LedgerEntry {
             attempts: 0,
             lease_until: None,
             recipients,
+            text: None,
             message_uuids: Vec::new(),
             error: None,
+        }
+    }
+
+    /// A `pending` batch with a text of its own.
+    pub fn pending_with_text(batch: u32, recipients: Vec<PhoneNumber>, text: MessageText) -> Self {
+        Self {
+            text: Some(text),
+            ..Self::pending(batch, recipients)
         }
     }
 
@@ -166,6 +177,10 @@ pub struct JobRecord {
     pub sent_batches: BTreeSet<u32>,
     /// Destinations Plivo reported in `invalid_number`.
     pub plivo_invalid: u64,
+    /// Distinct texts among the recipients (1 unless the text is personalised) and the
+    /// segments over every recipient.
+    pub distinct_texts: u64,
+    pub segments_total: u64,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -187,6 +202,8 @@ impl JobRecord {
             messages_accepted: 0,
             sent_batches: BTreeSet::new(),
             plivo_invalid: 0,
+            distinct_texts: 1,
+            segments_total: spec.counts.accepted * spec.text.segments() as u64,
             created_at: now,
             updated_at: now,
         }
@@ -285,12 +302,11 @@ pub trait JobStore: Send + Sync {
         now: DateTime<Utc>,
     ) -> impl Future<Output = Result<CreateJob, StoreError>> + Send;
 
-    /// Step two of [`JobStore::create_job`]: writes the job item, the commit marker, if there
-    /// is none (`Conflict` if there is).
+    /// Step two of [`JobStore::create_job`] (and the last step of a plan): writes the job
+    /// item, the commit marker, if there is none (`Conflict` if there is).
     fn commit_job(
         &self,
-        spec: &JobSpec,
-        now: DateTime<Utc>,
+        job: &JobRecord,
     ) -> impl Future<Output = Result<CreateJob, StoreError>> + Send;
 
     /// Creates a job: its ledger, then its job item. An existing job is never changed: it
@@ -307,7 +323,7 @@ pub trait JobStore: Send + Sync {
                 return Ok(CreateJob::Conflict);
             }
             match self.write_ledger(spec, now).await? {
-                CreateJob::Created => self.commit_job(spec, now).await,
+                CreateJob::Created => self.commit_job(&JobRecord::new(spec, now)).await,
                 CreateJob::Conflict => Ok(CreateJob::Conflict),
             }
         }

@@ -66,6 +66,8 @@ pub const IDEMPOTENCY: &str = "IDEM";
 pub const OPTOUT: &str = "OPTOUT";
 pub const SEEN: &str = "SEEN";
 pub const JOB: &str = "JOB";
+/// A job planned from an upload: its plan and checkpoint (`store::plans`).
+pub const PLAN: &str = "PLAN";
 /// The sort-key prefix of a job's counter shards.
 pub const COUNTER_PREFIX: &str = "COUNT#";
 /// The account's schedule of Plivo requests (`store::RequestSchedule`): one item, shared by

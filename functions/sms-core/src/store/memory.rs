@@ -9,6 +9,7 @@ use std::{
 use chrono::{DateTime, Utc};
 
 use super::keys::Retention;
+use super::plans::{PlanCheckpoint, PlanClaim, PlanEnd, PlanRecord, PlanState, PlanStore};
 use super::{
     AcceptedMessage, BatchClaim, BatchLedger, BatchOutcome, BatchRef, BatchState, ChangeOutcome,
     CreateJob, CurrentStatus, DeliveryReport, IdempotencyStore, JobRecord, JobSpec, JobStore,
@@ -65,6 +66,8 @@ struct State {
     slowed_until: Option<DateTime<Utc>>,
     /// Progress samples by job and sample start (the DynamoDB adapter's `RATE#` items).
     progress: HashMap<JobId, BTreeMap<DateTime<Utc>, u64>>,
+    /// Plans of jobs from uploads (the DynamoDB adapter's `PLAN` item).
+    plans: HashMap<JobId, PlanRecord>,
 }
 
 #[derive(Debug, Default)]
@@ -358,18 +361,12 @@ impl JobStore for MemoryStore {
         })
     }
 
-    async fn commit_job(
-        &self,
-        spec: &JobSpec,
-        now: DateTime<Utc>,
-    ) -> Result<CreateJob, StoreError> {
+    async fn commit_job(&self, job: &JobRecord) -> Result<CreateJob, StoreError> {
         let mut state = self.lock();
-        if state.jobs.contains_key(&spec.job_id) {
+        if state.jobs.contains_key(&job.job_id) {
             return Ok(CreateJob::Conflict);
         }
-        state
-            .jobs
-            .insert(spec.job_id.clone(), JobRecord::new(spec, now));
+        state.jobs.insert(job.job_id.clone(), job.clone());
         Ok(CreateJob::Created)
     }
 
@@ -631,5 +628,124 @@ impl ProgressLog for MemoryStore {
                     .collect()
             })
             .unwrap_or_default())
+    }
+}
+
+impl PlanStore for MemoryStore {
+    async fn create_plan(&self, plan: &PlanRecord) -> Result<CreateJob, StoreError> {
+        let mut state = self.lock();
+        if state.plans.contains_key(&plan.job_id) {
+            return Ok(CreateJob::Conflict);
+        }
+        state.plans.insert(plan.job_id.clone(), plan.clone());
+        Ok(CreateJob::Created)
+    }
+
+    async fn get_plan(&self, job_id: &JobId) -> Result<Option<PlanRecord>, StoreError> {
+        Ok(self.lock().plans.get(job_id).cloned())
+    }
+
+    async fn claim_plan(
+        &self,
+        job_id: &JobId,
+        lease_until: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<PlanClaim, StoreError> {
+        let mut state = self.lock();
+        let Some(plan) = state.plans.get_mut(job_id) else {
+            return Ok(PlanClaim::Missing);
+        };
+        if plan.state != PlanState::Planning {
+            return Ok(PlanClaim::Ended(plan.state));
+        }
+        // The adapters compare leases in epoch milliseconds.
+        if let Some(until) = plan.lease_until
+            && until.timestamp_millis() >= now.timestamp_millis()
+        {
+            return Ok(PlanClaim::Busy { lease_until: until });
+        }
+        plan.attempts += 1;
+        plan.lease_until = Some(lease_until);
+        plan.updated_at = now;
+        Ok(PlanClaim::Claimed {
+            attempt: plan.attempts,
+            plan: Box::new(plan.clone()),
+        })
+    }
+
+    async fn save_checkpoint(
+        &self,
+        job_id: &JobId,
+        attempt: u32,
+        checkpoint: &PlanCheckpoint,
+        lease_until: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let mut state = self.lock();
+        let Some(plan) = state
+            .plans
+            .get_mut(job_id)
+            .filter(|p| p.state == PlanState::Planning && p.attempts == attempt)
+        else {
+            return Ok(false);
+        };
+        plan.checkpoint = *checkpoint;
+        plan.lease_until = Some(lease_until);
+        plan.updated_at = now;
+        Ok(true)
+    }
+
+    async fn end_plan(
+        &self,
+        job_id: &JobId,
+        attempt: u32,
+        end: &PlanEnd,
+        checkpoint: &PlanCheckpoint,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let mut state = self.lock();
+        let Some(plan) = state
+            .plans
+            .get_mut(job_id)
+            .filter(|p| p.state == PlanState::Planning && p.attempts == attempt)
+        else {
+            return Ok(false);
+        };
+        match end {
+            PlanEnd::Committed => plan.state = PlanState::Committed,
+            PlanEnd::Failed { reason } => {
+                plan.state = PlanState::Failed;
+                plan.error = Some(reason.clone());
+            }
+        }
+        plan.checkpoint = *checkpoint;
+        plan.lease_until = None;
+        plan.updated_at = now;
+        Ok(true)
+    }
+
+    async fn put_batches(
+        &self,
+        job_id: &JobId,
+        entries: &[LedgerEntry],
+        _now: DateTime<Utc>,
+    ) -> Result<CreateJob, StoreError> {
+        let mut state = self.lock();
+        let ledger = state.ledgers.entry(job_id.clone()).or_default();
+        // As in DynamoDB: every untouched item is written; one that moved on is kept, and
+        // makes it a conflict.
+        let mut conflict = false;
+        for entry in entries {
+            if ledger.get(&entry.batch).is_some_and(|e| !e.is_untouched()) {
+                conflict = true;
+                continue;
+            }
+            ledger.insert(entry.batch, entry.clone());
+        }
+        Ok(if conflict {
+            CreateJob::Conflict
+        } else {
+            CreateJob::Created
+        })
     }
 }

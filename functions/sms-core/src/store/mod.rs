@@ -8,6 +8,7 @@ pub mod keys;
 #[cfg(any(test, feature = "test-util"))]
 mod memory;
 mod pace;
+pub mod plans;
 pub mod progress;
 mod reports;
 
@@ -25,6 +26,7 @@ pub use jobs::{
 #[cfg(any(test, feature = "test-util"))]
 pub use memory::MemoryStore;
 pub use pace::{Booking, RequestSchedule};
+pub use plans::{PlanCheckpoint, PlanClaim, PlanEnd, PlanRecord, PlanState, PlanStore};
 pub use progress::{ProgressLog, ProgressSample};
 pub use reports::{COUNTER_SHARDS, ReportEffect, ReportStore, counter_shard};
 

@@ -8,11 +8,18 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{DateTime, TimeZone, Utc};
 
 use crate::{
-    domain::{ids::JobId, phone::PhoneNumber, text::MessageText},
+    domain::{
+        ids::JobId,
+        phone::PhoneNumber,
+        plan::{FileLayout, PlanCounts},
+        rows::FileFormat,
+        text::MessageText,
+    },
     store::{
         AcceptedMessage, BatchState, IntakeCounts, JobRecord, KeyClaim, LedgerEntry, MessageRecord,
         MessageStatus, Sighting, StoreError, StoredResponse, SuppressionChange,
         keys::{self, Retention, TTL_ATTRIBUTE},
+        plans::{PlanCheckpoint, PlanRecord, PlanState},
     },
 };
 
@@ -275,6 +282,9 @@ pub(crate) fn ledger_item(job_id: &JobId, entry: &LedgerEntry, now: DateTime<Utc
         "recipients".into(),
         list(entry.recipients.iter().map(|r| r.to_string())),
     );
+    if let Some(text) = &entry.text {
+        item.insert("text".into(), s(text.as_str()));
+    }
     if !entry.message_uuids.is_empty() {
         item.insert("message_uuids".into(), list(entry.message_uuids.clone()));
     }
@@ -309,6 +319,10 @@ pub(crate) fn ledger_from_item(item: &Item) -> Result<LedgerEntry, StoreError> {
         attempts: item.number("attempts").unwrap_or(0),
         lease_until: item.millis("lease_until"),
         recipients,
+        text: item
+            .string("text")
+            .map(|t| MessageText::parse(t).map_err(|e| corrupt(&key, &format!("text {e}"))))
+            .transpose()?,
         message_uuids: item.strings("message_uuids"),
         error: item.string("error"),
     })
@@ -334,6 +348,8 @@ pub(crate) fn job_item(job: &JobRecord) -> Item {
         ("batches_unknown", n(job.batches_unknown)),
         ("messages_accepted", n(job.messages_accepted)),
         ("plivo_invalid", n(job.plivo_invalid)),
+        ("distinct_texts", n(job.distinct_texts)),
+        ("segments_total", n(job.segments_total)),
         ("created_at", time(job.created_at)),
         ("updated_at", time(job.updated_at)),
         (TTL_ATTRIBUTE, expiry(Retention::Message, job.created_at)),
@@ -364,11 +380,18 @@ pub(crate) fn job_from_item(item: &Item) -> Result<JobRecord, StoreError> {
     let created_at = item
         .time("created_at")
         .ok_or_else(|| invalid("no created_at"))?;
+    let text = item
+        .string("text")
+        .and_then(|t| MessageText::parse(t).ok())
+        .ok_or_else(|| invalid("no valid text"))?;
+    // Jobs written before texts were personalised have one text.
+    let segments_total = item
+        .number("segments_total")
+        .unwrap_or(count("accepted") * text.segments() as u64);
     Ok(JobRecord {
-        text: item
-            .string("text")
-            .and_then(|t| MessageText::parse(t).ok())
-            .ok_or_else(|| invalid("no valid text"))?,
+        distinct_texts: item.number("distinct_texts").unwrap_or(1),
+        segments_total,
+        text,
         from: item
             .string("from")
             .and_then(|f| PhoneNumber::parse(&f).ok())
@@ -388,6 +411,133 @@ pub(crate) fn job_from_item(item: &Item) -> Result<JobRecord, StoreError> {
         messages_accepted: count("messages_accepted"),
         sent_batches: item.numbers("sent_batches").into_iter().collect(),
         plivo_invalid: count("plivo_invalid"),
+        updated_at: item.time("updated_at").unwrap_or(created_at),
+        created_at,
+        job_id,
+    })
+}
+
+/// The plan item (`store::plans`); its checkpoint's fields sit at the top level, so a
+/// checkpoint is one `SET` of plain numbers.
+pub(crate) fn plan_item(plan: &PlanRecord) -> Item {
+    let mut item = key(keys::job(&plan.job_id), keys::PLAN);
+    let c = plan.checkpoint;
+    for (name, value) in [
+        ("job_id", s(plan.job_id.as_str())),
+        ("state", s(plan.state.as_str())),
+        ("upload_id", s(&plan.upload_id)),
+        ("etag", s(&plan.etag)),
+        ("size", n(plan.size)),
+        (
+            "format",
+            s(match plan.layout.format {
+                FileFormat::Csv => "csv",
+                FileFormat::Lines => "lines",
+            }),
+        ),
+        ("template", s(&plan.template)),
+        ("from", s(plan.from.as_str())),
+        ("callback_url", s(&plan.callback_url)),
+        ("attempts", n(plan.attempts)),
+        ("created_at", time(plan.created_at)),
+        ("updated_at", time(plan.updated_at)),
+        (TTL_ATTRIBUTE, expiry(Retention::Message, plan.created_at)),
+    ] {
+        item.insert(name.into(), value);
+    }
+    for (name, value) in checkpoint_values(&c) {
+        item.insert(name.into(), value);
+    }
+    if !plan.header.is_empty() {
+        item.insert("header".into(), list(plan.header.clone()));
+    }
+    let optional = [
+        ("phone_column", plan.layout.phone_column.as_deref()),
+        ("reference", plan.reference.as_deref()),
+        ("error", plan.error.as_deref()),
+    ];
+    for (name, value) in optional {
+        if let Some(v) = value {
+            item.insert(name.into(), s(v));
+        }
+    }
+    if let Some(until) = plan.lease_until {
+        item.insert("lease_until".into(), millis(until));
+    }
+    item
+}
+
+/// A checkpoint's attributes: what `plan_item` writes and a checkpoint update sets.
+pub(crate) fn checkpoint_values(c: &PlanCheckpoint) -> [(&'static str, AttributeValue); 11] {
+    let k = c.counts;
+    [
+        ("records", n(c.records)),
+        ("offset", n(c.offset)),
+        ("batches", n(c.batches)),
+        ("rejects_segments", n(c.rejects_segments)),
+        ("rows", n(k.rows)),
+        ("accepted", n(k.accepted)),
+        ("duplicates", n(k.duplicates)),
+        ("suppressed", n(k.suppressed)),
+        ("rejected", n(k.rejected)),
+        ("distinct_texts", n(k.distinct_texts)),
+        ("segments", n(k.segments)),
+    ]
+}
+
+pub(crate) fn plan_from_item(item: &Item) -> Result<PlanRecord, StoreError> {
+    let job_id = item
+        .string("job_id")
+        .and_then(|id| JobId::parse(&id).ok())
+        .ok_or_else(|| corrupt(keys::PLAN, "no valid job_id"))?;
+    let invalid = |what: &str| corrupt(job_id.as_str(), what);
+    let count = |name: &str| item.number::<u64>(name).unwrap_or(0);
+    let created_at = item
+        .time("created_at")
+        .ok_or_else(|| invalid("plan has no created_at"))?;
+    let format = match item.string("format").as_deref() {
+        Some("csv") => FileFormat::Csv,
+        Some("lines") => FileFormat::Lines,
+        _ => return Err(invalid("plan has no valid format")),
+    };
+    Ok(PlanRecord {
+        state: item
+            .string("state")
+            .and_then(|v| PlanState::parse(&v))
+            .ok_or_else(|| invalid("plan has no valid state"))?,
+        upload_id: item.string("upload_id").unwrap_or_default(),
+        etag: item.string("etag").unwrap_or_default(),
+        size: count("size"),
+        layout: FileLayout {
+            format,
+            phone_column: item.string("phone_column"),
+        },
+        template: item.string("template").unwrap_or_default(),
+        from: item
+            .string("from")
+            .and_then(|f| PhoneNumber::parse(&f).ok())
+            .ok_or_else(|| invalid("plan has no valid from"))?,
+        reference: item.string("reference"),
+        callback_url: item.string("callback_url").unwrap_or_default(),
+        header: item.strings("header"),
+        checkpoint: PlanCheckpoint {
+            records: count("records"),
+            offset: count("offset"),
+            batches: item.number("batches").unwrap_or(0),
+            rejects_segments: item.number("rejects_segments").unwrap_or(0),
+            counts: PlanCounts {
+                rows: count("rows"),
+                accepted: count("accepted"),
+                duplicates: count("duplicates"),
+                suppressed: count("suppressed"),
+                rejected: count("rejected"),
+                distinct_texts: count("distinct_texts"),
+                segments: count("segments"),
+            },
+        },
+        attempts: item.number("attempts").unwrap_or(0),
+        lease_until: item.millis("lease_until"),
+        error: item.string("error"),
         updated_at: item.time("updated_at").unwrap_or(created_at),
         created_at,
         job_id,
@@ -430,6 +580,8 @@ mod tests {
             messages_accepted: 2,
             sent_batches: [0].into(),
             plivo_invalid: 1,
+            distinct_texts: 4,
+            segments_total: 9,
             created_at: now(),
             updated_at: now(),
         };
@@ -452,10 +604,69 @@ mod tests {
         entry.lease_until = Some(now());
         entry.message_uuids = vec!["u1".into()];
         entry.error = Some("boom".into());
+        entry.text = Some(MessageText::parse("Hi Ana").unwrap());
         assert_eq!(
             ledger_from_item(&ledger_item(&JobId::random(), &entry, now())).unwrap(),
             entry
         );
+    }
+
+    #[test]
+    fn a_plan_reads_back_as_written() {
+        use crate::domain::{
+            plan::{FileLayout, PlanCounts},
+            rows::FileFormat,
+        };
+        use crate::store::plans::{PlanCheckpoint, PlanRecord, PlanState};
+        let mut plan = PlanRecord {
+            job_id: JobId::random(),
+            state: PlanState::Planning,
+            upload_id: "3f1c2b9e-0000-4000-8000-000000000001".into(),
+            etag: "\"abc\"".into(),
+            size: 1234,
+            layout: FileLayout {
+                format: FileFormat::Csv,
+                phone_column: Some("Mobile".into()),
+            },
+            template: "Hi {{first_name|there}}".into(),
+            from: number("+14155550100"),
+            reference: None,
+            callback_url: "https://x.example/v1/status?job_id=j".into(),
+            header: vec!["Mobile".into(), "first_name".into()],
+            checkpoint: PlanCheckpoint::default(),
+            attempts: 0,
+            lease_until: None,
+            error: None,
+            created_at: now(),
+            updated_at: now(),
+        };
+        assert_eq!(plan_from_item(&plan_item(&plan)).unwrap(), plan);
+        plan.state = PlanState::Failed;
+        plan.layout = FileLayout {
+            format: FileFormat::Lines,
+            phone_column: None,
+        };
+        plan.reference = Some("spring".into());
+        plan.header = Vec::new();
+        plan.attempts = 3;
+        plan.lease_until = Some(now());
+        plan.error = Some("no valid recipient".into());
+        plan.checkpoint = PlanCheckpoint {
+            records: 10,
+            offset: 400,
+            batches: 2,
+            rejects_segments: 1,
+            counts: PlanCounts {
+                rows: 9,
+                accepted: 5,
+                duplicates: 1,
+                suppressed: 1,
+                rejected: 2,
+                distinct_texts: 2,
+                segments: 6,
+            },
+        };
+        assert_eq!(plan_from_item(&plan_item(&plan)).unwrap(), plan);
     }
 
     #[test]

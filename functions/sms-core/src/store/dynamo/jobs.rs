@@ -43,7 +43,7 @@ fn untouched_values() -> std::collections::HashMap<String, AttributeValue> {
 impl DynamoStore {
     /// Writes one `pending` ledger item where there is none or it is untouched; false when
     /// the item has moved on (claimed or enqueued by another attempt).
-    async fn put_ledger_item(
+    pub(super) async fn put_ledger_item(
         &self,
         job_id: &JobId,
         entry: &LedgerEntry,
@@ -144,17 +144,13 @@ impl JobStore for DynamoStore {
         })
     }
 
-    async fn commit_job(
-        &self,
-        spec: &JobSpec,
-        now: DateTime<Utc>,
-    ) -> Result<CreateJob, StoreError> {
+    async fn commit_job(&self, job: &JobRecord) -> Result<CreateJob, StoreError> {
         // Written last: its existence says the whole ledger is there (see `jobs`).
         let put = self
             .client()
             .put_item()
             .table_name(&self.table)
-            .set_item(Some(job_item(&JobRecord::new(spec, now))))
+            .set_item(Some(job_item(job)))
             .condition_expression("attribute_not_exists(pk)")
             .send()
             .await;

@@ -8,6 +8,7 @@ mod idempotency;
 mod jobs;
 mod messages;
 mod pace;
+mod plans;
 mod progress;
 mod reports;
 pub mod schema;

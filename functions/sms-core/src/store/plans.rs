@@ -1,0 +1,173 @@
+//! Jobs planned from an uploaded file (docs/architecture.md, "A job from an upload").
+//!
+//! `POST /v1/bulk` with an `upload_id` writes only a plan item (`JOB#<id>` / `PLAN`, state
+//! `planning`). The job-files function claims it with a lease, writes the ledger batch by
+//! batch as it reads the file, saves a checkpoint whenever it must stop early, and ends the
+//! plan: `committed` once it has written the job item with [`super::JobStore::commit_job`]
+//! (still the commit marker: a job item that exists has every ledger item), or `failed`, in
+//! which case no job item exists and nothing was or will be enqueued.
+
+use std::future::Future;
+
+use chrono::{DateTime, Utc};
+
+use super::{CreateJob, LedgerEntry, StoreError};
+use crate::domain::{
+    ids::JobId,
+    phone::PhoneNumber,
+    plan::{FileLayout, PlanCounts},
+};
+
+/// Most batches (Plivo requests) one job may have: the job item records each sent batch
+/// (`JobRecord::sent_batches`, a few bytes each), and DynamoDB items hold 400 KB. At 1,000
+/// recipients a batch that is 50 million recipients; it binds only files whose texts are
+/// nearly all distinct.
+pub const MAX_BATCHES_PER_JOB: u32 = 50_000;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PlanState {
+    Planning,
+    Committed,
+    Failed,
+}
+
+impl PlanState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Planning => "planning",
+            Self::Committed => "committed",
+            Self::Failed => "failed",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        [Self::Planning, Self::Committed, Self::Failed]
+            .into_iter()
+            .find(|v| v.as_str() == s)
+    }
+}
+
+/// Where a plan stopped: everything a later invocation needs to go on from there.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PlanCheckpoint {
+    /// Records read so far, the header included, and the byte offset just after them.
+    pub records: u64,
+    pub offset: u64,
+    /// Ledger items written so far: the next batch's index.
+    pub batches: u32,
+    /// Rejects segments written so far (`files::keys::rejects_segment`).
+    pub rejects_segments: u32,
+    pub counts: PlanCounts,
+}
+
+/// A plan as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlanRecord {
+    pub job_id: JobId,
+    pub state: PlanState,
+    pub upload_id: String,
+    /// The upload's version when the job was accepted: planning reads only that one.
+    pub etag: String,
+    pub size: u64,
+    pub layout: FileLayout,
+    /// The text as sent, placeholders included.
+    pub template: String,
+    pub from: PhoneNumber,
+    pub reference: Option<String>,
+    pub callback_url: String,
+    /// The job's header (CSV), read when the job was accepted.
+    pub header: Vec<String>,
+    pub checkpoint: PlanCheckpoint,
+    /// Claims so far; the lease of the current one.
+    pub attempts: u32,
+    pub lease_until: Option<DateTime<Utc>>,
+    /// Why planning failed, for the caller.
+    pub error: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl PlanRecord {
+    /// Data rows read so far.
+    pub fn rows_read(&self) -> u64 {
+        self.checkpoint.counts.rows
+    }
+}
+
+/// The outcome of claiming a plan.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PlanClaim {
+    /// This invocation owns the plan until its lease ends; `attempt` identifies the claim.
+    Claimed {
+        attempt: u32,
+        plan: Box<PlanRecord>,
+    },
+    /// Another invocation holds a live lease.
+    Busy {
+        lease_until: DateTime<Utc>,
+    },
+    /// The plan ended (`committed` or `failed`): nothing to do.
+    Ended(PlanState),
+    Missing,
+}
+
+/// How a claimed plan ends.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PlanEnd {
+    Committed,
+    Failed { reason: String },
+}
+
+pub trait PlanStore: Send + Sync {
+    /// Writes a new plan (`planning`, no claim yet); `Conflict` if the job has one.
+    fn create_plan(
+        &self,
+        plan: &PlanRecord,
+    ) -> impl Future<Output = Result<CreateJob, StoreError>> + Send;
+
+    fn get_plan(
+        &self,
+        job_id: &JobId,
+    ) -> impl Future<Output = Result<Option<PlanRecord>, StoreError>> + Send;
+
+    /// Claims a `planning` plan whose lease is absent or over (a dead invocation's claim is
+    /// taken over: it wrote nothing past its last checkpoint that a new claim cannot
+    /// rewrite), with a lease until `lease_until`.
+    fn claim_plan(
+        &self,
+        job_id: &JobId,
+        lease_until: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<PlanClaim, StoreError>> + Send;
+
+    /// Saves a checkpoint and extends the lease, if claim `attempt` still holds the plan.
+    fn save_checkpoint(
+        &self,
+        job_id: &JobId,
+        attempt: u32,
+        checkpoint: &PlanCheckpoint,
+        lease_until: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// Ends the plan, if claim `attempt` still holds it.
+    fn end_plan(
+        &self,
+        job_id: &JobId,
+        attempt: u32,
+        end: &PlanEnd,
+        checkpoint: &PlanCheckpoint,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// Writes ledger items (`pending`), each where absent or untouched (see
+    /// `LedgerEntry::is_untouched`); `Conflict` if one moved on. Nothing is enqueued before
+    /// the job is committed, so a new claim may rewrite what a dead one wrote.
+    fn put_batches(
+        &self,
+        job_id: &JobId,
+        entries: &[LedgerEntry],
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<CreateJob, StoreError>> + Send;
+}
