@@ -10,7 +10,9 @@
 #  5. status-callback's CPU per delivery report (criterion, in-memory store);
 #  6. the sender's CPU per 1,000-recipient batch (criterion, I/O stubbed);
 #  7. the Plivo request rate four sender processes reach sharing one budget, against the
-#     simulator's enforced limit (infra/tests/pace-bench), and the 429s.
+#     simulator's enforced limit (infra/tests/pace-bench), and the 429s;
+#  8. the planner's own cost on 1,000,000 CSV rows (store and queue stubbed, one core): CPU
+#     seconds and peak memory, with a {{first_name}} text and with a text distinct per row.
 # Each figure with a target prints it beside the figure, and whether it is met.
 set -euo pipefail
 . "$(dirname "$0")/../lib.sh"
@@ -103,3 +105,16 @@ echo
 # PACE_* change the run (infra/tests/pace-bench/src/main.rs).
 cargo build --quiet -p pace-bench
 "$root/infra/tests/with-moto.sh" "$root/target/debug/pace-bench"
+
+echo
+echo "== planner: 1,000,000 CSV rows on one core, store and queue stubbed (target: ≤ 10 s CPU, ≤ 512 MB)"
+cargo build --quiet --release -p sms-core --example plan_peak
+rows_csv="$root/target/bench-recipients-1m.csv"
+python3 "$root/infra/tests/make-recipients.py" 1000000 "$rows_csv"
+for text in 'Hi {{first_name}}, your order has shipped' 'Hi {{first_name}}, your order {{order}} has shipped'; do
+  echo "  text: $text"
+  out=$(/usr/bin/time -f "%U %S %M" taskset -c 0 "$root/target/release/examples/plan_peak" "$rows_csv" "$text" 2>&1)
+  echo "$out" | head -n -1
+  echo "$out" | tail -1 | awk '{ cpu = $1 + $2; mb = $3 / 1000;
+    printf "  CPU %.2f s  target ≤ 10 s: %s;  peak %.0f MB  target ≤ 512 MB: %s\n", cpu, (cpu <= 10 ? "met" : "NOT met"), mb, (mb <= 512 ? "met" : "NOT met") }'
+done
