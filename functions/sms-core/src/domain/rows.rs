@@ -7,6 +7,8 @@
 //! or is longer than [`MAX_RECORD_BYTES`] becomes a row of its own kind rather than an error,
 //! so one bad line costs one reject, and garbage without a newline costs bounded memory.
 
+use std::ops::ControlFlow;
+
 use csv_core::{ReadRecordResult, Reader};
 
 /// Longest record kept, in bytes; a longer one is reported as [`RowContent::TooLong`].
@@ -188,13 +190,31 @@ impl RowReader {
 
     /// Parses `chunk`, calling `on_row` for every record it completes.
     pub fn feed(&mut self, chunk: &[u8], on_row: &mut impl FnMut(Row<'_>)) {
+        self.feed_until(chunk, &mut |row| {
+            on_row(row);
+            ControlFlow::Continue(())
+        });
+    }
+
+    /// As [`RowReader::feed`], but stops after a record for which `on_row` breaks, and
+    /// returns how many bytes of `chunk` that record ended at ([`RowReader::offset`] is then
+    /// just after it); None when the whole chunk was read.
+    pub fn feed_until(
+        &mut self,
+        chunk: &[u8],
+        on_row: &mut impl FnMut(Row<'_>) -> ControlFlow<()>,
+    ) -> Option<usize> {
         let mut input = chunk;
         loop {
             let (result, nin) = self.step(input);
             input = &input[nin..];
             match result {
-                ReadRecordResult::InputEmpty | ReadRecordResult::End => return,
-                ReadRecordResult::Record => self.emit(on_row),
+                ReadRecordResult::InputEmpty | ReadRecordResult::End => return None,
+                ReadRecordResult::Record => {
+                    if self.emit(on_row).is_break() {
+                        return Some(chunk.len() - input.len());
+                    }
+                }
                 ReadRecordResult::OutputFull | ReadRecordResult::OutputEndsFull => {}
             }
         }
@@ -204,7 +224,12 @@ impl RowReader {
     pub fn finish(&mut self, on_row: &mut impl FnMut(Row<'_>)) {
         loop {
             match self.step(&[]).0 {
-                ReadRecordResult::Record => self.emit(on_row),
+                ReadRecordResult::Record => {
+                    let _ = self.emit(&mut |row| {
+                        on_row(row);
+                        ControlFlow::Continue(())
+                    });
+                }
                 ReadRecordResult::End | ReadRecordResult::InputEmpty => break,
                 ReadRecordResult::OutputFull | ReadRecordResult::OutputEndsFull => {}
             }
@@ -253,7 +278,7 @@ impl RowReader {
         (result, nin)
     }
 
-    fn emit(&mut self, on_row: &mut impl FnMut(Row<'_>)) {
+    fn emit(&mut self, on_row: &mut impl FnMut(Row<'_>) -> ControlFlow<()>) -> ControlFlow<()> {
         // csv-core skips a byte-order mark only when its first call sees all three bytes.
         if self.record_end == 0 && !self.oversized && self.record[..self.out_len].starts_with(BOM) {
             self.record.copy_within(BOM.len()..self.out_len, 0);
@@ -277,7 +302,7 @@ impl RowReader {
             number: self.records,
             content,
         };
-        if self.format == FileFormat::Csv && self.header.is_none() {
+        let flow = if self.format == FileFormat::Csv && self.header.is_none() {
             self.record_end_after_header = self.record_end;
             self.header = Some(match row.content {
                 RowContent::Fields(fields) => {
@@ -286,12 +311,14 @@ impl RowReader {
                 RowContent::NotUtf8 => Err(HeaderError::NotUtf8),
                 RowContent::TooLong => Err(HeaderError::TooLong),
             });
+            ControlFlow::Continue(())
         } else {
-            on_row(row);
-        }
+            on_row(row)
+        };
         self.out_len = 0;
         self.ends_len = 0;
         self.oversized = false;
+        flow
     }
 }
 
@@ -348,6 +375,31 @@ mod tests {
             assert_eq!(reader.records(), 4);
             assert_eq!(reader.offset(), file.len() as u64);
         }
+    }
+
+    #[test]
+    fn reading_can_stop_after_any_record_and_resume_there() {
+        let file = b"+14155550100\n+14155550101\n+14155550102\n";
+        let mut reader = RowReader::new(FileFormat::Lines);
+        let mut seen = 0;
+        let stopped = reader.feed_until(file, &mut |_| {
+            seen += 1;
+            if seen == 2 {
+                ControlFlow::Break(())
+            } else {
+                ControlFlow::Continue(())
+            }
+        });
+        assert_eq!(stopped, Some(26));
+        assert_eq!((reader.offset(), reader.records()), (26, 2));
+        let mut rest = Vec::new();
+        let mut resumed = RowReader::resume(FileFormat::Lines, Vec::new(), 2, 26);
+        resumed.feed(&file[26..], &mut |row| {
+            if let RowContent::Fields(f) = row.content {
+                rest.push((row.number, f.get(0).map(str::to_owned)));
+            }
+        });
+        assert_eq!(rest, [(3, Some("+14155550102".to_owned()))]);
     }
 
     #[test]
