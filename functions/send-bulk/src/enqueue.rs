@@ -2,7 +2,6 @@
 //! earlier attempt (same `Idempotency-Key`) left half-enqueued.
 
 use chrono::Utc;
-use futures::{StreamExt, stream};
 use lambda_http::http::StatusCode;
 use sms_core::{
     Problem, ProblemKind,
@@ -12,17 +11,14 @@ use sms_core::{
     },
     http::api,
     http::idempotency::{Answer, KeyFate},
-    queue::{BatchQueue, QueueEntry, plan_calls},
-    retry::RetryPolicy,
+    fanout,
+    queue::BatchQueue,
     secrets::SecretProvider,
     store::{BatchState, CreateJob, IntakeCounts, JobSpec},
 };
-use tracing::{error, info, warn};
+use tracing::{info, warn};
 
 use crate::{App, BulkRequest, BulkStore, Summary, forecast::Forecast, intake};
-
-/// SendMessageBatch calls in flight at once.
-const ENQUEUE_CONCURRENCY: usize = 8;
 
 /// What the answer says about the job: the same whichever attempt gives it.
 struct Committed {
@@ -181,76 +177,16 @@ async fn enqueue<S: BulkStore, Q: BatchQueue, P: SecretProvider>(
     batches: Vec<(u32, Vec<sms_core::PhoneNumber>)>,
     app: &App<S, Q, P>,
 ) -> usize {
-    let mut entries = Vec::with_capacity(batches.len());
-    let mut unencoded = 0;
-    for (batch, recipients) in batches {
-        let message = BatchMessage {
+    let messages = batches
+        .into_iter()
+        .map(|(batch, recipients)| BatchMessage {
             job_id: job_id.clone(),
             batch,
             from: request.from.clone(),
             text: request.text.clone(),
             recipients,
             callback_url: callback_url.to_owned(),
-        };
-        match serde_json::to_string(&message) {
-            Ok(body) => entries.push(QueueEntry {
-                id: batch.to_string(),
-                body,
-            }),
-            Err(e) => {
-                error!(error = %e, batch, "a batch message could not be encoded");
-                unencoded += 1;
-            }
-        }
-    }
-    let calls: Vec<_> = plan_calls(&entries)
-        .into_iter()
-        .map(|call| send_with_retries(call, job_id, app))
+        })
         .collect();
-    let failed: usize = stream::iter(calls)
-        .buffer_unordered(ENQUEUE_CONCURRENCY)
-        .collect::<Vec<_>>()
-        .await
-        .into_iter()
-        .sum();
-    failed + unencoded
-}
-
-/// One SendMessageBatch, re-sending only the entries SQS did not take.
-async fn send_with_retries<S: BulkStore, Q: BatchQueue, P: SecretProvider>(
-    call: &[QueueEntry],
-    job_id: &JobId,
-    app: &App<S, Q, P>,
-) -> usize {
-    let retry = RetryPolicy {
-        max_attempts: 5,
-        ..RetryPolicy::default()
-    };
-    let mut remaining: Vec<QueueEntry> = call.to_vec();
-    for attempt in 1..=retry.max_attempts {
-        let refused = match app.queue.send_batch(&remaining).await {
-            Ok(ids) => ids,
-            Err(e) => {
-                warn!(error = %e, attempt, "SendMessageBatch failed");
-                remaining.iter().map(|e| e.id.clone()).collect()
-            }
-        };
-        for entry in remaining.iter().filter(|e| !refused.contains(&e.id)) {
-            if let Ok(batch) = entry.id.parse::<u32>()
-                && let Err(e) = app.store.mark_enqueued(job_id, batch).await
-            {
-                // Only costs a duplicate queue message on a resumed request; the ledger's
-                // claim keeps that from sending twice.
-                warn!(error = %e, batch, "a batch could not be marked enqueued");
-            }
-        }
-        remaining.retain(|e| refused.contains(&e.id));
-        if remaining.is_empty() {
-            return 0;
-        }
-        if attempt < retry.max_attempts {
-            tokio::time::sleep(retry.delay(attempt)).await;
-        }
-    }
-    remaining.len()
+    fanout::enqueue_batches(&app.queue, &app.store, job_id, messages).await
 }

@@ -5,6 +5,7 @@
 
 pub mod config;
 pub mod domain;
+pub mod fanout;
 pub mod http;
 pub mod metrics;
 pub mod pace;

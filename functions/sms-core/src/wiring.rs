@@ -19,6 +19,15 @@ pub fn sqs_queue(sdk: &aws_config::SdkConfig) -> Result<crate::queue::SqsQueue, 
     ))
 }
 
+/// The job-files function's queue, `SMS_FILES_QUEUE_URL`: send-bulk puts a plan task on it,
+/// and job-files a task to go on from a checkpoint.
+pub fn files_queue(sdk: &aws_config::SdkConfig) -> Result<crate::queue::SqsQueue, ConfigError> {
+    Ok(crate::queue::SqsQueue::new(
+        aws_sdk_sqs::Client::new(sdk),
+        config::required("SMS_FILES_QUEUE_URL")?,
+    ))
+}
+
 pub fn dynamo_store(sdk: &aws_config::SdkConfig) -> Result<DynamoStore, ConfigError> {
     Ok(DynamoStore::new(
         aws_sdk_dynamodb::Client::new(sdk),

@@ -192,6 +192,23 @@ impl BatchMessage {
     }
 }
 
+/// A message on the job-files queue: one task on one job (docs/architecture.md, "A job from
+/// an upload").
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "task", rename_all = "lowercase", deny_unknown_fields)]
+pub enum FileTask {
+    /// Read the job's upload into its ledger, commit the job and enqueue its batches.
+    Plan { job_id: JobId },
+}
+
+impl FileTask {
+    pub fn job_id(&self) -> &JobId {
+        match self {
+            Self::Plan { job_id } => job_id,
+        }
+    }
+}
+
 /// The bulk batch a delivery report's message was sent in, as its signed callback URL names
 /// it (`…?job_id=<uuid>&batch=<index>`).
 #[derive(Debug, Clone, PartialEq, Eq)]

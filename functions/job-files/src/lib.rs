@@ -1,0 +1,103 @@
+//! job-files: the work on a job's files that does not fit in an API call
+//! (docs/architecture.md, "A job from an upload"). Each SQS record is one `FileTask`:
+//!
+//! - `plan`: read the job's upload into its ledger (validate, render, de-duplicate, screen,
+//!   batch), write the rejects file, commit the job and enqueue its batches, resuming from a
+//!   checkpoint when one invocation is not enough (`planning.rs`).
+//!
+//! Like the sender, it reports only records worth another delivery as `batchItemFailures`.
+
+mod planning;
+
+use std::time::Duration;
+
+use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
+use chrono::{DateTime, TimeZone, Utc};
+use lambda_runtime::LambdaEvent;
+use sms_core::{
+    domain::bulk::FileTask,
+    files::ObjectStore,
+    queue::BatchQueue,
+    store::{JobStore, PlanStore, SuppressionList},
+};
+use tracing::{Instrument, error, info_span};
+
+pub use planning::{PlanOutcome, plan};
+
+pub struct App<S, F, Q, T> {
+    pub store: S,
+    pub files: F,
+    /// The batch queue the sender reads.
+    pub batches: Q,
+    /// This function's own queue: where a plan that stopped at a checkpoint goes on.
+    pub tasks: T,
+    pub settings: Settings,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Settings {
+    /// Recipients per batch (`PLIVO_BATCH_SIZE`).
+    pub batch_size: usize,
+    /// Rows one invocation reads before it saves a checkpoint and hands the rest on
+    /// (`PLANNER_ROWS_PER_INVOCATION`); the invocation's deadline stops it sooner if need be.
+    pub rows_per_invocation: u64,
+}
+
+impl Settings {
+    /// Far more than one invocation needs for a million rows (docs/operations.md).
+    pub const DEFAULT_ROWS_PER_INVOCATION: u64 = 5_000_000;
+}
+
+/// What the store must offer job-files.
+pub trait FilesStore: PlanStore + JobStore + SuppressionList {}
+impl<T: PlanStore + JobStore + SuppressionList> FilesStore for T {}
+
+/// Used when the invocation has no usable deadline (never on Lambda): Lambda's longest.
+const FALLBACK_DEADLINE: Duration = Duration::from_secs(900);
+
+pub async fn handle<S, F, Q, T>(event: LambdaEvent<SqsEvent>, app: &App<S, F, Q, T>) -> SqsBatchResponse
+where
+    S: FilesStore,
+    F: ObjectStore,
+    Q: BatchQueue,
+    T: BatchQueue,
+{
+    let request_id = event.context.request_id.clone();
+    let deadline = deadline(event.context.deadline, Utc::now());
+    let mut response = SqsBatchResponse::default();
+    // One record at a time: a plan may use the whole invocation.
+    for record in &event.payload.records {
+        let message_id = record.message_id.clone().unwrap_or_default();
+        let span = info_span!("task", %request_id, %message_id, job_id = tracing::field::Empty);
+        let retry = async {
+            let Some(task) = record
+                .body
+                .as_deref()
+                .and_then(|body| serde_json::from_str::<FileTask>(body).ok())
+            else {
+                error!("malformed record; it goes to the dead-letter queue");
+                return true;
+            };
+            tracing::Span::current().record("job_id", task.job_id().as_str());
+            match task {
+                FileTask::Plan { job_id } => plan(&job_id, app, deadline).await.retry(),
+            }
+        }
+        .instrument(span)
+        .await;
+        if retry {
+            let mut failure = BatchItemFailure::default();
+            failure.item_identifier = message_id;
+            response.batch_item_failures.push(failure);
+        }
+    }
+    response
+}
+
+fn deadline(deadline_ms: u64, now: DateTime<Utc>) -> DateTime<Utc> {
+    i64::try_from(deadline_ms)
+        .ok()
+        .and_then(|ms| Utc.timestamp_millis_opt(ms).single())
+        .filter(|d| *d > now)
+        .unwrap_or_else(|| now + chrono::Duration::from_std(FALLBACK_DEADLINE).unwrap_or_default())
+}

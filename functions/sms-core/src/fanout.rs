@@ -1,0 +1,105 @@
+//! Fanning a committed job's batches out through the batch queue (docs/architecture.md, "A
+//! bulk job", step 4): one queue message per batch, `SendMessageBatch` ten at a time,
+//! re-sending only what SQS did not take, and each batch marked enqueued in the ledger once
+//! SQS has it. Used by send-bulk (a job from a request) and job-files (a job from an upload).
+
+use futures::{StreamExt, stream};
+use tracing::{error, warn};
+
+use crate::{
+    domain::{bulk::BatchMessage, ids::JobId},
+    queue::{BatchQueue, QueueEntry, plan_calls},
+    retry::RetryPolicy,
+    store::{JobRecord, JobStore, LedgerEntry},
+};
+
+/// SendMessageBatch calls in flight at once.
+const ENQUEUE_CONCURRENCY: usize = 8;
+
+/// The queue message of a ledger entry of `job`: the entry's own text if it has one.
+pub fn batch_message(job: &JobRecord, entry: LedgerEntry) -> BatchMessage {
+    BatchMessage {
+        job_id: job.job_id.clone(),
+        batch: entry.batch,
+        from: job.from.clone(),
+        text: entry.text.unwrap_or_else(|| job.text.clone()),
+        recipients: entry.recipients,
+        callback_url: job.callback_url.clone(),
+    }
+}
+
+/// Enqueues `messages` (batches of `job_id`) and marks each enqueued; returns how many could
+/// not be enqueued after retries. A batch enqueued twice (a retry after a lost mark) is
+/// harmless: the ledger's claim lets only one delivery send it.
+pub async fn enqueue_batches<Q: BatchQueue, S: JobStore>(
+    queue: &Q,
+    store: &S,
+    job_id: &JobId,
+    messages: Vec<BatchMessage>,
+) -> usize {
+    let mut entries = Vec::with_capacity(messages.len());
+    let mut unencoded = 0;
+    for message in messages {
+        match serde_json::to_string(&message) {
+            Ok(body) => entries.push(QueueEntry {
+                id: message.batch.to_string(),
+                body,
+            }),
+            Err(e) => {
+                error!(error = %e, batch = message.batch, "a batch message could not be encoded");
+                unencoded += 1;
+            }
+        }
+    }
+    let calls: Vec<_> = plan_calls(&entries)
+        .into_iter()
+        .map(|call| send_with_retries(queue, store, call, job_id))
+        .collect();
+    let failed: usize = stream::iter(calls)
+        .buffer_unordered(ENQUEUE_CONCURRENCY)
+        .collect::<Vec<_>>()
+        .await
+        .into_iter()
+        .sum();
+    failed + unencoded
+}
+
+/// One SendMessageBatch, re-sending only the entries SQS did not take.
+async fn send_with_retries<Q: BatchQueue, S: JobStore>(
+    queue: &Q,
+    store: &S,
+    call: &[QueueEntry],
+    job_id: &JobId,
+) -> usize {
+    let retry = RetryPolicy {
+        max_attempts: 5,
+        ..RetryPolicy::default()
+    };
+    let mut remaining: Vec<QueueEntry> = call.to_vec();
+    for attempt in 1..=retry.max_attempts {
+        let refused = match queue.send_batch(&remaining).await {
+            Ok(ids) => ids,
+            Err(e) => {
+                warn!(error = %e, attempt, "SendMessageBatch failed");
+                remaining.iter().map(|e| e.id.clone()).collect()
+            }
+        };
+        for entry in remaining.iter().filter(|e| !refused.contains(&e.id)) {
+            if let Ok(batch) = entry.id.parse::<u32>()
+                && let Err(e) = store.mark_enqueued(job_id, batch).await
+            {
+                // Only costs a duplicate queue message on a resumed request; the ledger's
+                // claim keeps that from sending twice.
+                warn!(error = %e, batch, "a batch could not be marked enqueued");
+            }
+        }
+        remaining.retain(|e| refused.contains(&e.id));
+        if remaining.is_empty() {
+            return 0;
+        }
+        if attempt < retry.max_attempts {
+            tokio::time::sleep(retry.delay(attempt)).await;
+        }
+    }
+    remaining.len()
+}
