@@ -12,7 +12,17 @@ use sms_core::{
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BulkRequestBody {
-    pub recipients: Vec<RecipientEntry>,
+    /// The recipients, or (with `upload_id`) none: exactly one of the two.
+    #[serde(default)]
+    pub recipients: Option<Vec<RecipientEntry>>,
+    #[serde(default)]
+    pub upload_id: Option<String>,
+    /// How to read the upload: `csv` (the default) or `lines`.
+    #[serde(default)]
+    pub format: Option<sms_core::domain::rows::FileFormat>,
+    /// The upload's phone column; by default `phone` or `to`.
+    #[serde(default)]
+    pub phone_column: Option<String>,
     pub text: String,
     #[serde(default)]
     pub from: Option<String>,
@@ -33,13 +43,64 @@ pub struct BulkRequest {
     pub dry_run: bool,
 }
 
+impl BulkRequest {
+    /// Parses a body that lists its recipients.
+    pub fn parse(body: BulkRequestBody, default_src: &PhoneNumber) -> Result<Self, Problem> {
+        match Parsed::from_body(body, default_src)? {
+            Parsed::List(request) => Ok(request),
+            Parsed::Upload(_) => Err(Problem::field("upload_id", "is not expected here")),
+        }
+    }
+}
+
 /// Field errors shown when no recipient is usable: enough to see the pattern.
 const ERRORS_SHOWN: usize = 100;
 
-impl BulkRequest {
-    pub fn parse(body: BulkRequestBody, default_src: &PhoneNumber) -> Result<Self, Problem> {
+/// A `POST /v1/bulk` body: a list of recipients, or an upload (checked in `uploads`).
+pub enum Parsed {
+    List(BulkRequest),
+    Upload(crate::uploads::UploadFields),
+}
+
+impl Parsed {
+    /// Parses a body: its list checked in full, or its upload's fields picked out.
+    pub fn from_body(body: BulkRequestBody, default_src: &PhoneNumber) -> Result<Self, Problem> {
+        let recipients = match (body.recipients, body.upload_id) {
+            (Some(_), Some(_)) => {
+                return Err(Problem::field(
+                    "upload_id",
+                    "and recipients cannot both be given: send a list or name an upload",
+                ));
+            }
+            (None, None) => {
+                return Err(Problem::field(
+                    "recipients",
+                    "is required (or upload_id, for a file uploaded through POST /v1/uploads)",
+                ));
+            }
+            (None, Some(upload_id)) => {
+                return Ok(Parsed::Upload(crate::uploads::UploadFields {
+                    upload_id,
+                    format: body.format,
+                    phone_column: body.phone_column,
+                    text: body.text,
+                    from: body.from,
+                    reference: body.reference,
+                    dry_run: body.dry_run,
+                }));
+            }
+            (Some(recipients), None) => recipients,
+        };
         let mut errors = Vec::new();
-        if body.recipients.is_empty() {
+        for (name, given) in [
+            ("format", body.format.is_some()),
+            ("phone_column", body.phone_column.is_some()),
+        ] {
+            if given {
+                errors.push(FieldError::new(name, "applies only with upload_id"));
+            }
+        }
+        if recipients.is_empty() {
             errors.push(FieldError::new(
                 "recipients",
                 "must list at least one number",
@@ -57,13 +118,13 @@ impl BulkRequest {
                 text,
                 from,
                 reference,
-            }) if errors.is_empty() => Ok(Self {
-                recipients: body.recipients,
+            }) if errors.is_empty() => Ok(Parsed::List(BulkRequest {
+                recipients,
                 from,
                 text,
                 reference,
                 dry_run: body.dry_run,
-            }),
+            })),
             _ => Err(Problem::fields(errors)),
         }
     }

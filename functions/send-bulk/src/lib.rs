@@ -6,6 +6,7 @@ mod enqueue;
 pub mod forecast;
 mod intake;
 mod progress;
+pub mod uploads;
 
 use chrono::Utc;
 use lambda_http::{Body, Request, Response, http::Method, http::StatusCode};
@@ -15,29 +16,36 @@ use sms_core::{
     domain::ids::JobId,
     http::api::{self, IdempotencyKey, Route},
     http::idempotency::{self, Check, KeyedRequest, OnStale},
+    files::ObjectStore,
     queue::BatchQueue,
     secrets::SecretProvider,
-    store::{IdempotencyStore, JobStore, ProgressLog, SuppressionList},
+    store::{IdempotencyStore, JobStore, PlanStore, ProgressLog, SuppressionList},
 };
 
-pub use intake::{BulkRequest, BulkRequestBody, Intake, Summary};
+pub use intake::{BulkRequest, BulkRequestBody, Intake, Parsed, Summary};
 
 /// Lambda's largest request payload: about 300,000 numbers.
 pub const BODY_LIMIT: usize = 6 * 1024 * 1024;
 
-pub struct App<S, Q, P> {
+pub struct App<S, Q, P, F, T> {
     pub store: S,
     pub queue: Q,
     pub secrets: P,
+    /// Uploads, rejects and results files (S3).
+    pub files: F,
+    /// The job-files function's queue: where a job from an upload is planned.
+    pub tasks: T,
     pub public_base_url: PublicBaseUrl,
     pub batch_size: usize,
     /// The account's request budget and MPS, for the forecasts.
     pub rates: forecast::Rates,
+    /// The largest upload `POST /v1/uploads` signs for (`MAX_UPLOAD_BYTES`).
+    pub max_upload_bytes: u64,
 }
 
 /// What the store must offer send-bulk.
-pub trait BulkStore: IdempotencyStore + JobStore + SuppressionList + ProgressLog {}
-impl<T: IdempotencyStore + JobStore + SuppressionList + ProgressLog> BulkStore for T {}
+pub trait BulkStore: IdempotencyStore + JobStore + SuppressionList + ProgressLog + PlanStore {}
+impl<T: IdempotencyStore + JobStore + SuppressionList + ProgressLog + PlanStore> BulkStore for T {}
 
 /// The job's id. With an `Idempotency-Key` it follows from the key and the request, so a
 /// retry after a timeout finds the first attempt's job and finishes it instead of starting a
@@ -54,18 +62,26 @@ pub fn job_id(key: Option<&IdempotencyKey>, request: &BulkRequest) -> JobId {
 }
 
 /// Serves one request; every outcome is an HTTP answer (see send-sms's `handle`).
-pub async fn handle<S: BulkStore, Q: BatchQueue, P: SecretProvider>(
+pub async fn handle<S: BulkStore, Q: BatchQueue, P: SecretProvider, F: ObjectStore, T: BatchQueue>(
     req: Request,
-    app: &App<S, Q, P>,
+    app: &App<S, Q, P, F, T>,
 ) -> Response<Body> {
     api::serve(&req, "send-bulk", || route(&req, app)).await
 }
 
-async fn route<S: BulkStore, Q: BatchQueue, P: SecretProvider>(
+async fn route<S: BulkStore, Q: BatchQueue, P: SecretProvider, F: ObjectStore, T: BatchQueue>(
     req: &Request,
-    app: &App<S, Q, P>,
+    app: &App<S, Q, P, F, T>,
 ) -> Result<Response<Body>, Problem> {
     let segments = api::path_segments(req);
+    if api::match_route(&segments, "uploads") == Route::Collection {
+        let secret = api::service_secret(&app.secrets).await?;
+        api::authenticate(req, &secret.api_keys)?;
+        return match req.method() {
+            &Method::POST => uploads::create(req, app).await,
+            _ => Ok(api::method_not_allowed("POST")),
+        };
+    }
     let route = api::match_route(&segments, "bulk");
     if route == Route::Unknown {
         return Ok(api::not_found(req));
@@ -74,21 +90,27 @@ async fn route<S: BulkStore, Q: BatchQueue, P: SecretProvider>(
     api::authenticate(req, &secret.api_keys)?;
     match (route, req.method()) {
         (Route::Collection, &Method::POST) => start(req, app, &secret.default_src).await,
-        (Route::Item(id), &Method::GET) => progress::report(id, &app.store, app.rates).await,
+        (Route::Item(id), &Method::GET) => progress::report(id, &app.store, &app.files, app.rates).await,
         (Route::Collection, _) => Ok(api::method_not_allowed("POST")),
         (Route::Item(_), _) => Ok(api::method_not_allowed("GET")),
         (Route::Unknown, _) => Ok(api::not_found(req)),
     }
 }
 
-async fn start<S: BulkStore, Q: BatchQueue, P: SecretProvider>(
+async fn start<S: BulkStore, Q: BatchQueue, P: SecretProvider, F: ObjectStore, T: BatchQueue>(
     req: &Request,
-    app: &App<S, Q, P>,
+    app: &App<S, Q, P, F, T>,
     default_src: &sms_core::PhoneNumber,
 ) -> Result<Response<Body>, Problem> {
     let key = IdempotencyKey::from_request(req)?;
     let body: BulkRequestBody = api::read_json(req, BODY_LIMIT)?;
-    let request = BulkRequest::parse(body, default_src)?;
+    let request = match intake::Parsed::from_body(body, default_src)? {
+        intake::Parsed::List(request) => request,
+        intake::Parsed::Upload(fields) => {
+            let request = uploads::parse(fields, default_src, &app.files).await?;
+            return uploads::start(req, request, app).await;
+        }
+    };
 
     if request.dry_run {
         let intake = intake::screen(&request, &app.store, app.batch_size).await?;

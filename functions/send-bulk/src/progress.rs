@@ -4,10 +4,12 @@ use lambda_http::{Body, Response, http::StatusCode};
 use serde::Serialize;
 use sms_core::{
     Problem, ProblemKind,
-    domain::ids::JobId,
+    domain::{ids::JobId, plan::PlanCounts},
+    files::{ObjectStore, PresignedRequest, keys},
     http::api,
     store::{
-        JobRecord, JobStore, MessageStatus, ProgressLog, ProgressSample, StatusCounts,
+        JobRecord, JobStore, MessageStatus, PlanRecord, PlanState, PlanStore, ProgressLog,
+        ProgressSample, StatusCounts,
         progress::{RECENT_WINDOW, recent_rate},
     },
 };
@@ -134,9 +136,73 @@ pub fn progress<'a>(job: &'a JobRecord, counts: &StatusCounts, rate: Rate) -> Jo
     }
 }
 
-pub async fn report<S: JobStore + ProgressLog>(
+/// How long a link to a job's file works.
+pub const FILE_LINK_TTL: std::time::Duration = std::time::Duration::from_secs(60 * 60);
+
+/// A job from an upload: how its planning went, and its rejects file.
+#[derive(Debug, Serialize)]
+pub struct Planning {
+    pub upload_id: String,
+    /// `planning`, `committed` or `failed`.
+    pub state: &'static str,
+    pub rows: PlanCounts,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// A link to the rejects file (row, value, reason), once planning ended with rejects.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rejects: Option<PresignedRequest>,
+}
+
+/// The answer for a job whose plan has no job item yet: planning, or failed.
+#[derive(Debug, Serialize)]
+struct PlanOnly<'a> {
+    job_id: &'a str,
+    status: &'static str,
+    planning: Planning,
+    created_at: String,
+    updated_at: String,
+}
+
+async fn planning<F: ObjectStore>(plan: &PlanRecord, files: &F) -> Planning {
+    let ended = plan.state != PlanState::Planning;
+    let rejects = if ended && plan.checkpoint.counts.rejected > 0 {
+        let key = keys::rejects(&plan.job_id);
+        let name = format!("rejects-{}.csv", plan.job_id);
+        match files.presign_get(&key, &name, FILE_LINK_TTL, Utc::now()).await {
+            Ok(link) => Some(link),
+            Err(e) => {
+                tracing::warn!(error = %e, "no link to the rejects file could be made");
+                None
+            }
+        }
+    } else {
+        None
+    };
+    Planning {
+        upload_id: plan.upload_id.clone(),
+        state: plan.state.as_str(),
+        rows: plan.checkpoint.counts,
+        error: plan.error.clone(),
+        rejects,
+    }
+}
+
+/// The job as [`progress`] reports it, with its planning beside it when it came from an
+/// upload.
+#[derive(Debug, Serialize)]
+struct WithPlanning<'a> {
+    #[serde(flatten)]
+    progress: JobProgress<'a>,
+    distinct_texts: u64,
+    segments: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    planning: Option<Planning>,
+}
+
+pub async fn report<S: JobStore + ProgressLog + PlanStore, F: ObjectStore>(
     job_id: &str,
     store: &S,
+    files: &F,
     rates: Rates,
 ) -> Result<Response<Body>, Problem> {
     let job_id = JobId::parse(job_id)
@@ -144,11 +210,26 @@ pub async fn report<S: JobStore + ProgressLog>(
     let job_id = &job_id;
     let internal =
         |e: sms_core::store::StoreError| Problem::internal("the job could not be read; retry", &e);
-    let job = store
-        .get_job(job_id)
-        .await
-        .map_err(internal)?
-        .ok_or_else(|| Problem::new(ProblemKind::NotFound, format!("no job {job_id}")))?;
+    let plan = store.get_plan(job_id).await.map_err(internal)?;
+    let Some(job) = store.get_job(job_id).await.map_err(internal)? else {
+        let plan = plan
+            .ok_or_else(|| Problem::new(ProblemKind::NotFound, format!("no job {job_id}")))?;
+        let status = match plan.state {
+            PlanState::Failed => "failed",
+            // Committed: its job item is being read a moment too early; still planning.
+            PlanState::Planning | PlanState::Committed => "planning",
+        };
+        return Ok(api::json_response(
+            StatusCode::OK,
+            &PlanOnly {
+                job_id: job_id.as_str(),
+                status,
+                planning: planning(&plan, files).await,
+                created_at: plan.created_at.to_rfc3339(),
+                updated_at: plan.updated_at.to_rfc3339(),
+            },
+        ));
+    };
     let counts = store.status_counts(job_id).await.map_err(internal)?;
     let now = Utc::now();
     let samples = match store.recent_progress(job_id, now - RECENT_WINDOW).await {
@@ -160,8 +241,17 @@ pub async fn report<S: JobStore + ProgressLog>(
         }
     };
     let rate = rate(&job, &samples, rates, now);
+    let planning = match &plan {
+        Some(plan) => Some(planning(plan, files).await),
+        None => None,
+    };
     Ok(api::json_response(
         StatusCode::OK,
-        &progress(&job, &counts, rate),
+        &WithPlanning {
+            progress: progress(&job, &counts, rate),
+            distinct_texts: job.distinct_texts,
+            segments: job.segments_total,
+            planning,
+        },
     ))
 }
