@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # `make dev`: the whole system on this machine, with no AWS or Plivo account.
 #
-#   moto_server          DynamoDB, SQS and Secrets Manager, speaking the real AWS protocols
-#   local-setup          creates the table, the queue with its dead-letter queue, the secret
+#   moto_server          DynamoDB, SQS, Secrets Manager and S3, speaking the real AWS protocols
+#   local-setup          creates the table, the queue with its dead-letter queue, the secret,
+#                        the files' bucket
 #   plivo-sim            Plivo's Message API; posts signed delivery reports back
 #   cargo lambda watch   the API's routes on 127.0.0.1:$LOCAL_PORT, each served by its real
 #                        function binary (router in Cargo.toml)
@@ -32,6 +33,7 @@ PLIVO_SIM_PORT=${PLIVO_SIM_PORT:-8089}
 export SMS_TABLE=${SMS_TABLE:-sms-local}
 export SMS_QUEUE_NAME=${SMS_QUEUE_NAME:-sms-batches}
 export SMS_SECRET_ID=${SMS_SECRET_ID:-sms/local}
+export SMS_BUCKET=${SMS_BUCKET:-sms-local-files}
 export RUST_LOG=${RUST_LOG:-info}
 # Locally one function instance serves every callback in turn (cargo lambda watch), so the
 # simulator keeps few reports in flight; Plivo's 8-second wait per callback is then never hit.
@@ -77,7 +79,8 @@ done
 echo "dev: building the functions and local tools" >&2
 cargo build --quiet --bins
 
-start moto moto_server -H 127.0.0.1 -p "$MOTO_PORT"
+# moto_server with the fix the Rust SDK needs (infra/local/moto_server.py says which).
+start moto "$root/.venv/bin/python" "$root/infra/local/moto_server.py" -H 127.0.0.1 -p "$MOTO_PORT"
 wait_for "moto_server" "$AWS_ENDPOINT_URL/moto-api/"
 settings=$("$root/target/debug/local-setup")
 while IFS='=' read -r key value; do export "$key=$value"; done <<<"$settings"
@@ -112,6 +115,7 @@ dev: ready
   $sim_note
   AWS emulator     $AWS_ENDPOINT_URL  (table $SMS_TABLE, secret $SMS_SECRET_ID)
   batch queue      $SMS_QUEUE_URL  (dead letters: $SMS_DLQ_URL)
+  files bucket     $SMS_BUCKET  ($AWS_ENDPOINT_URL/$SMS_BUCKET, path-style)
   logs             $logs/
 
 Try:

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Usage: infra/tests/with-moto.sh CMD [ARGS...]
 #
-# Runs CMD with a private moto_server (DynamoDB, SQS, Secrets Manager) on a free loopback
+# Runs CMD with a private moto_server (DynamoDB, SQS, Secrets Manager, S3) on a free loopback
 # port, and stops moto again when CMD ends, fails or is interrupted. CMD's exit code is
 # this script's exit code. CMD sees:
 #   SMS_TEST_MOTO_URL=http://127.0.0.1:PORT   (read by the sms-test-support crate)
@@ -10,13 +10,14 @@
 # CMD succeeds and kept (its path printed) when it fails.
 set -euo pipefail
 . "$(dirname "$0")/../lib.sh"
-moto="$root/.venv/bin/moto_server"
+# moto_server with the fix the Rust SDK needs (infra/local/moto_server.py says which).
+moto=("$root/.venv/bin/python" "$root/infra/local/moto_server.py")
 
 if [ $# -eq 0 ]; then
   echo "usage: $0 CMD [ARGS...]" >&2
   exit 2
 fi
-[ -x "$moto" ] || "$root/infra/local/bootstrap.sh"
+[ -x "$root/.venv/bin/moto_server" ] || "$root/infra/local/bootstrap.sh"
 
 logs="$root/target/moto"
 mkdir -p "$logs"
@@ -37,7 +38,7 @@ trap 'stop_moto; exit 143' TERM
 for _attempt in 1 2 3; do
   port=$(free_port)
   log="$logs/$port.log"
-  setsid "$moto" -H 127.0.0.1 -p "$port" >"$log" 2>&1 &
+  setsid "${moto[@]}" -H 127.0.0.1 -p "$port" >"$log" 2>&1 &
   moto_pid=$!
   url="http://127.0.0.1:$port"
   if wait_for_http "$url/moto-api/" 300 0.1 "$moto_pid"; then

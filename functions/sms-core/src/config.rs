@@ -39,6 +39,19 @@ pub fn seconds(name: &'static str, default: Duration) -> Result<Duration, Config
     }
 }
 
+/// A switch read with [`optional`]: `true` or `false`, off when unset. The caller reads the
+/// variable, so that the template checks see which one it is.
+pub fn flag(name: &'static str, value: Option<&str>) -> Result<bool, ConfigError> {
+    match value {
+        None | Some("false") => Ok(false),
+        Some("true") => Ok(true),
+        Some(_) => Err(ConfigError::Invalid {
+            name,
+            reason: "must be true or false".into(),
+        }),
+    }
+}
+
 /// The public base URL of the API (`PUBLIC_BASE_URL`), from which callback URLs are made.
 /// Plivo signs the URL it called, so this must be exactly what Plivo is given.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -92,16 +105,10 @@ impl CallbackSettings {
     pub const DEFAULT_SECRET_REREAD_INTERVAL: Duration = Duration::from_secs(60);
 
     pub fn from_env() -> Result<Self, ConfigError> {
-        let accept_v2_signatures = match optional("PLIVO_ACCEPT_V2_SIGNATURES").as_deref() {
-            None | Some("false") => false,
-            Some("true") => true,
-            Some(_) => {
-                return Err(ConfigError::Invalid {
-                    name: "PLIVO_ACCEPT_V2_SIGNATURES",
-                    reason: "must be true or false".into(),
-                });
-            }
-        };
+        let accept_v2_signatures = flag(
+            "PLIVO_ACCEPT_V2_SIGNATURES",
+            optional("PLIVO_ACCEPT_V2_SIGNATURES").as_deref(),
+        )?;
         Ok(Self {
             accept_v2_signatures,
             ..Self::default()
@@ -149,5 +156,17 @@ mod tests {
         assert!(PublicBaseUrl::parse("ftp://x").is_err());
         assert!(PublicBaseUrl::parse("https://x/?a=b").is_err());
         assert!(PublicBaseUrl::parse("not a url").is_err());
+    }
+
+    #[test]
+    fn a_flag_is_true_false_or_unset_and_names_itself_when_invalid() {
+        assert!(!flag("S3_FORCE_PATH_STYLE", None).unwrap());
+        assert!(!flag("S3_FORCE_PATH_STYLE", Some("false")).unwrap());
+        assert!(flag("S3_FORCE_PATH_STYLE", Some("true")).unwrap());
+        let err = flag("S3_FORCE_PATH_STYLE", Some("yes")).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "environment variable S3_FORCE_PATH_STYLE is invalid: must be true or false"
+        );
     }
 }

@@ -1,11 +1,13 @@
 //! Domain types, ports and adapters shared by the SMS Lambdas.
 //!
 //! Every business rule lives here once: number and text parsing, Plivo's wire format and
-//! failure classes, the signature check, the secret, the error shape and the stores.
+//! failure classes, the signature check, the secret, the error shape, the stores and the
+//! object store.
 
 pub mod config;
 pub mod domain;
 pub mod fanout;
+pub mod files;
 pub mod http;
 pub mod metrics;
 pub mod pace;

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use crate::{
     config::{self, ConfigError},
+    files::{S3Files, s3_client},
     pace::{Pacer, RequestRate},
     plivo::{PlivoClient, PlivoConfig},
     secrets::{SecretCache, SecretsManagerSource},
@@ -33,6 +34,17 @@ pub fn dynamo_store(sdk: &aws_config::SdkConfig) -> Result<DynamoStore, ConfigEr
         aws_sdk_dynamodb::Client::new(sdk),
         config::required("SMS_TABLE")?,
     ))
+}
+
+/// The bucket `SMS_BUCKET`, addressed in the path rather than the host name when
+/// `S3_FORCE_PATH_STYLE` is `true` (locally: moto's endpoint is an IP address).
+pub fn s3_files(sdk: &aws_config::SdkConfig) -> Result<S3Files, ConfigError> {
+    let bucket = config::required("SMS_BUCKET")?;
+    let force_path_style = config::flag(
+        "S3_FORCE_PATH_STYLE",
+        config::optional("S3_FORCE_PATH_STYLE").as_deref(),
+    )?;
+    Ok(S3Files::new(s3_client(sdk, force_path_style), bucket))
 }
 
 /// The secret named by `SMS_SECRET_ID`, cached for `SECRET_TTL_SECONDS` (default 300).

@@ -32,6 +32,7 @@ fn the_domain_depends_on_no_other_layer_and_no_aws_or_http() {
         "crate::plivo",
         "crate::store",
         "crate::queue",
+        "crate::files",
         "crate::secrets",
         "crate::wiring",
     ];
@@ -73,6 +74,8 @@ fn the_in_memory_fakes_are_compiled_for_tests_only() {
         ("store/mod.rs", "pub use memory::MemoryStore;"),
         ("queue/mod.rs", "mod memory;"),
         ("queue/mod.rs", "pub use memory::MemoryQueue;"),
+        ("files/mod.rs", "mod memory;"),
+        ("files/mod.rs", "pub use memory::MemoryFiles;"),
         ("secrets.rs", "pub struct StaticSecret"),
         ("secrets.rs", "impl SecretSource for StaticSecret"),
     ];

@@ -1,6 +1,6 @@
 //! Creates the AWS resources of template.yaml in an emulator (moto): the table, the batch
-//! queue with its dead-letter queue, and the secret. Every call is idempotent, so `make dev`
-//! can run it on every start.
+//! queue with its dead-letter queue, the secret and the files' bucket. Every call is
+//! idempotent, so `make dev` can run it on every start.
 
 pub mod events;
 pub mod events_check;
@@ -140,4 +140,81 @@ pub async fn secret(
             aws_sdk_secretsmanager::error::DisplayErrorContext(e),
         )),
     }
+}
+
+/// The files' bucket, private: every public access blocked, objects encrypted at rest with
+/// S3-managed keys (SSE-S3) by default. `client` should address buckets in the path
+/// ([`sms_core::files::s3_client`] with `force_path_style`): moto's endpoint is an IP address.
+pub async fn bucket(client: &aws_sdk_s3::Client, name: &str) -> Result<(), ProvisionError> {
+    use aws_sdk_s3::{
+        error::DisplayErrorContext,
+        types::{
+            BucketLocationConstraint, CreateBucketConfiguration, PublicAccessBlockConfiguration,
+            ServerSideEncryption, ServerSideEncryptionByDefault, ServerSideEncryptionConfiguration,
+            ServerSideEncryptionRule,
+        },
+    };
+    let mut create = client.create_bucket().bucket(name);
+    // us-east-1 is S3's default location and must not be named; any other region must be.
+    if let Some(region) = client
+        .config()
+        .region()
+        .map(|r| r.as_ref())
+        .filter(|r| *r != "us-east-1")
+    {
+        create = create.create_bucket_configuration(
+            CreateBucketConfiguration::builder()
+                .location_constraint(BucketLocationConstraint::from(region))
+                .build(),
+        );
+    }
+    match create.send().await {
+        Ok(_) => {}
+        Err(e) if e.code() == Some("BucketAlreadyOwnedByYou") => {}
+        Err(e) => {
+            return Err(failed(
+                format!("creating bucket {name}"),
+                DisplayErrorContext(e),
+            ));
+        }
+    }
+    client
+        .put_public_access_block()
+        .bucket(name)
+        .public_access_block_configuration(
+            PublicAccessBlockConfiguration::builder()
+                .block_public_acls(true)
+                .ignore_public_acls(true)
+                .block_public_policy(true)
+                .restrict_public_buckets(true)
+                .build(),
+        )
+        .send()
+        .await
+        .map_err(|e| {
+            failed(
+                format!("blocking public access to bucket {name}"),
+                DisplayErrorContext(e),
+            )
+        })?;
+    let sse_s3 = ServerSideEncryptionByDefault::builder()
+        .sse_algorithm(ServerSideEncryption::Aes256)
+        .build()
+        .map_err(|e| failed(format!("encrypting bucket {name}"), e))?;
+    let encryption = ServerSideEncryptionConfiguration::builder()
+        .rules(
+            ServerSideEncryptionRule::builder()
+                .apply_server_side_encryption_by_default(sse_s3)
+                .build(),
+        )
+        .build()
+        .map_err(|e| failed(format!("encrypting bucket {name}"), e))?;
+    client
+        .put_bucket_encryption()
+        .bucket(name)
+        .server_side_encryption_configuration(encryption)
+        .send()
+        .await
+        .map_err(|e| failed(format!("encrypting bucket {name}"), DisplayErrorContext(e)))?;
+    Ok(())
 }

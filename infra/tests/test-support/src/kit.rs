@@ -1,12 +1,13 @@
 //! The kit every handler and adapter test shares: the service secret, requests as API
 //! Gateway delivers them, reading answers, a fast Plivo client for a wiremock server, and the
-//! macro that runs one store scenario against both adapters.
+//! macros that run one store scenario, or one object store scenario, against both adapters.
 
 use std::time::Duration;
 
 use lambda_http::{Body, Request, Response, http};
 use serde_json::{Value, json};
 use sms_core::{
+    files::S3Files,
     pace::{Pacer, RequestRate},
     plivo::{PlivoClient, PlivoConfig},
     retry::RetryPolicy,
@@ -141,6 +142,39 @@ macro_rules! both_adapters {
                 #[tokio::test]
                 async fn $name() {
                     scenarios::$name(&sms_core::store::MemoryStore::new()).await;
+                }
+            )*
+        }
+    };
+}
+
+/// The S3 adapter over a fresh bucket in moto ([`crate::bucket`]).
+pub async fn s3_files() -> S3Files {
+    let (client, bucket) = crate::bucket().await;
+    S3Files::new(client, bucket)
+}
+
+/// Runs each named scenario (an `async fn(&F)` over `sms_core::files::ObjectStore`, found
+/// under `$scenarios`) against S3 in moto and against the in-memory object store, as
+/// `s3::<name>` and `memory::<name>`: the two must behave alike.
+#[macro_export]
+macro_rules! both_object_stores {
+    ($scenarios:path; $($name:ident),* $(,)?) => {
+        mod s3 {
+            use $scenarios as scenarios;
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    scenarios::$name(&$crate::s3_files().await).await;
+                }
+            )*
+        }
+        mod memory {
+            use $scenarios as scenarios;
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    scenarios::$name(&sms_core::files::MemoryFiles::new()).await;
                 }
             )*
         }

@@ -1,6 +1,6 @@
 //! The one test kit: real AWS resources in moto (`moto_server`) for adapter and end-to-end
-//! tests, and (in [`kit`]) the secret, requests, answers, a fast Plivo client and
-//! [`both_adapters!`] that handler and store tests share.
+//! tests, and (in [`kit`]) the secret, requests, answers, a fast Plivo client,
+//! [`both_adapters!`] and [`both_object_stores!`] that handler, store and file tests share.
 //!
 //! The tests talk to moto through the real AWS SDK, so they exercise the same requests as
 //! production. moto is started by `infra/tests/with-moto.sh` (which `make test` uses), which exports
@@ -59,7 +59,8 @@ pub async fn aws_config() -> SdkConfig {
         .await
 }
 
-/// A name no other test uses: `prefix-<32 hex digits>`. Valid for tables, queues and secrets.
+/// A name no other test uses: `prefix-<32 hex digits>`. Valid for tables, queues, secrets
+/// and (with a lowercase prefix) buckets.
 pub fn unique(prefix: &str) -> String {
     format!("{prefix}-{}", uuid::Uuid::new_v4().simple())
 }
@@ -97,4 +98,15 @@ pub async fn queue_with_dlq(max_receive: u32) -> (aws_sdk_sqs::Client, String, S
             .await
             .unwrap_or_else(|e| panic!("in moto: {e}"));
     (client, queue_url, dlq_url)
+}
+
+/// A fresh private bucket (the local stack's provisioning, [`local_stack::bucket`]) and an S3
+/// client for it, addressing buckets in the path as moto needs. The `String` is the bucket.
+pub async fn bucket() -> (aws_sdk_s3::Client, String) {
+    let client = sms_core::files::s3_client(&aws_config().await, true);
+    let name = unique("sms-test");
+    local_stack::bucket(&client, &name)
+        .await
+        .unwrap_or_else(|e| panic!("in moto: {e}"));
+    (client, name)
 }

@@ -108,3 +108,52 @@ async fn a_message_received_max_receive_times_moves_to_the_dead_letter_queue() {
     assert_eq!(dead.messages().len(), 1);
     assert_eq!(dead.messages()[0].body(), Some("poison"));
 }
+
+#[tokio::test]
+async fn a_fresh_bucket_is_private_encrypted_and_provisioned_again_unchanged() {
+    let (client, bucket) = sms_test_support::bucket().await;
+
+    // Provisioning is idempotent: `make dev` runs it on every start.
+    local_stack::bucket(&client, &bucket).await.unwrap();
+    let access = client
+        .get_public_access_block()
+        .bucket(&bucket)
+        .send()
+        .await
+        .unwrap();
+    let encryption = client
+        .get_bucket_encryption()
+        .bucket(&bucket)
+        .send()
+        .await
+        .unwrap();
+    let listed = client
+        .list_objects_v2()
+        .bucket(&bucket)
+        .send()
+        .await
+        .unwrap();
+
+    let block = access.public_access_block_configuration().unwrap();
+    assert_eq!(
+        (
+            block.block_public_acls(),
+            block.ignore_public_acls(),
+            block.block_public_policy(),
+            block.restrict_public_buckets()
+        ),
+        (Some(true), Some(true), Some(true), Some(true))
+    );
+    let rules = encryption
+        .server_side_encryption_configuration()
+        .unwrap()
+        .rules();
+    assert_eq!(
+        rules[0]
+            .apply_server_side_encryption_by_default()
+            .unwrap()
+            .sse_algorithm(),
+        &aws_sdk_s3::types::ServerSideEncryption::Aes256
+    );
+    assert_eq!(listed.key_count(), Some(0));
+}

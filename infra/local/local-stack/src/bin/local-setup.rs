@@ -1,9 +1,9 @@
 //! Provisions the local stack's resources in the emulator at `AWS_ENDPOINT_URL` and prints
 //! the functions' settings as `KEY=VALUE` lines for the dev script to export.
 //!
-//! Reads: `SMS_TABLE`, `SMS_QUEUE_NAME`, `SMS_SECRET_ID`, `LOCAL_API_KEY`, `PLIVO_AUTH_ID`,
-//! `PLIVO_AUTH_TOKEN`, `PLIVO_SRC`, `SQS_MAX_RECEIVE` and `SQS_VISIBILITY_TIMEOUT` (all
-//! set with defaults by infra/local/dev.sh).
+//! Reads: `SMS_TABLE`, `SMS_QUEUE_NAME`, `SMS_SECRET_ID`, `SMS_BUCKET`, `LOCAL_API_KEY`,
+//! `PLIVO_AUTH_ID`, `PLIVO_AUTH_TOKEN`, `PLIVO_SRC`, `SQS_MAX_RECEIVE` and
+//! `SQS_VISIBILITY_TIMEOUT` (all set with defaults by infra/local/dev.sh).
 
 use std::process::ExitCode;
 
@@ -14,6 +14,7 @@ async fn run() -> Result<Vec<(&'static str, String)>, Box<dyn std::error::Error>
     let table = config::required("SMS_TABLE")?;
     let queue = config::required("SMS_QUEUE_NAME")?;
     let secret_id = config::required("SMS_SECRET_ID")?;
+    let bucket = config::required("SMS_BUCKET")?;
     let max_receive = config::optional("SQS_MAX_RECEIVE").map_or(Ok(3), |v| v.parse())?;
     let visibility = config::optional("SQS_VISIBILITY_TIMEOUT").map_or(Ok(60), |v| v.parse())?;
     let secret = serde_json::json!({
@@ -39,7 +40,14 @@ async fn run() -> Result<Vec<(&'static str, String)>, Box<dyn std::error::Error>
         &secret.to_string(),
     )
     .await?;
-    Ok(vec![("SMS_QUEUE_URL", queue_url), ("SMS_DLQ_URL", dlq_url)])
+    // moto's endpoint is an IP address: the bucket can only be named in the path.
+    local_stack::bucket(&sms_core::files::s3_client(&sdk, true), &bucket).await?;
+    Ok(vec![
+        ("SMS_QUEUE_URL", queue_url),
+        ("SMS_DLQ_URL", dlq_url),
+        ("SMS_BUCKET", bucket),
+        ("S3_FORCE_PATH_STYLE", "true".to_owned()),
+    ])
 }
 
 #[tokio::main]
