@@ -55,7 +55,10 @@ impl<T: PlanStore + JobStore + SuppressionList> FilesStore for T {}
 /// Used when the invocation has no usable deadline (never on Lambda): Lambda's longest.
 const FALLBACK_DEADLINE: Duration = Duration::from_secs(900);
 
-pub async fn handle<S, F, Q, T>(event: LambdaEvent<SqsEvent>, app: &App<S, F, Q, T>) -> SqsBatchResponse
+pub async fn handle<S, F, Q, T>(
+    event: LambdaEvent<SqsEvent>,
+    app: &App<S, F, Q, T>,
+) -> SqsBatchResponse
 where
     S: FilesStore,
     F: ObjectStore,

@@ -14,19 +14,23 @@ async fn main() -> Result<(), Error> {
         batches: wiring::sqs_queue(&sdk)?,
         tasks: wiring::files_queue(&sdk)?,
         settings: Settings {
-            batch_size: bulk::batch_size(config::optional("PLIVO_BATCH_SIZE").as_deref())
-                .map_err(|reason| config::ConfigError::Invalid {
+            batch_size: bulk::batch_size(config::optional("PLIVO_BATCH_SIZE").as_deref()).map_err(
+                |reason| config::ConfigError::Invalid {
                     name: "PLIVO_BATCH_SIZE",
                     reason,
-                })?,
+                },
+            )?,
             rows_per_invocation: match config::optional("PLANNER_ROWS_PER_INVOCATION") {
                 None => Settings::DEFAULT_ROWS_PER_INVOCATION,
-                Some(raw) => raw.parse().ok().filter(|&n| n > 0).ok_or(
-                    config::ConfigError::Invalid {
-                        name: "PLANNER_ROWS_PER_INVOCATION",
-                        reason: format!("{raw:?} is not a positive whole number"),
-                    },
-                )?,
+                Some(raw) => {
+                    raw.parse()
+                        .ok()
+                        .filter(|&n| n > 0)
+                        .ok_or(config::ConfigError::Invalid {
+                            name: "PLANNER_ROWS_PER_INVOCATION",
+                            reason: format!("{raw:?} is not a positive whole number"),
+                        })?
+                }
             },
         },
     };

@@ -85,7 +85,6 @@ fn retry(what: &str, e: impl std::fmt::Display) -> Stop {
 struct Claim<'a> {
     job_id: &'a JobId,
     attempt: u32,
-    lease_until: DateTime<Utc>,
 }
 
 /// Where reading the file got to.
@@ -121,7 +120,6 @@ pub async fn plan<S: FilesStore, F: ObjectStore, Q: BatchQueue, T: BatchQueue>(
     let claim = Claim {
         job_id,
         attempt: record.attempts,
-        lease_until,
     };
     match app.store.get_job(job_id).await {
         Ok(Some(job)) => {
@@ -132,7 +130,7 @@ pub async fn plan<S: FilesStore, F: ObjectStore, Q: BatchQueue, T: BatchQueue>(
         Err(e) => return PlanOutcome::Retry(format!("reading the job: {e}")),
     }
     let outcome = match read(app, &claim, &record, deadline).await {
-        Ok(Read::Stopped(checkpoint)) => hand_on(app, &claim, &checkpoint).await,
+        Ok(Read::Stopped(checkpoint)) => hand_on(app, &claim, &record.checkpoint, &checkpoint).await,
         Ok(Read::Finished(checkpoint)) => commit(app, &claim, &record, checkpoint).await,
         Err(stop) => Err(stop),
     };
@@ -154,7 +152,8 @@ async fn read<S: FilesStore, F: ObjectStore, Q: BatchQueue, T: BatchQueue>(
     record: &PlanRecord,
     deadline: DateTime<Utc>,
 ) -> Result<Read, Stop> {
-    let template = Template::parse(&record.template).map_err(|e| Stop::Fail(format!("text {e}")))?;
+    let template =
+        Template::parse(&record.template).map_err(|e| Stop::Fail(format!("text {e}")))?;
     let header = (!record.header.is_empty()).then_some(record.header.as_slice());
     let (phone, bound) = record
         .layout
@@ -166,7 +165,11 @@ async fn read<S: FilesStore, F: ObjectStore, Q: BatchQueue, T: BatchQueue>(
         let saved = read_whole(&app.files, &checkpoint_key(claim.job_id, from.records)).await?;
         plan.restore(&saved, from.counts)
             .map_err(|e| Stop::Retry(format!("the checkpoint: {e}")))?;
-        info!(rows = from.counts.rows, batches = from.batches, "resuming from a checkpoint");
+        info!(
+            rows = from.counts.rows,
+            batches = from.batches,
+            "resuming from a checkpoint"
+        );
     }
     let mut reader = RowReader::resume(
         record.layout.format,
@@ -307,7 +310,11 @@ impl Ledger<'_> {
                 }
             })
             .collect();
-        match app.store.put_batches(self.job_id, &entries, Utc::now()).await {
+        match app
+            .store
+            .put_batches(self.job_id, &entries, Utc::now())
+            .await
+        {
             Ok(CreateJob::Created) => Ok(()),
             Ok(CreateJob::Conflict) => Err(Stop::Retry(
                 "a ledger item moved on: another claim got further".into(),
@@ -318,20 +325,27 @@ impl Ledger<'_> {
 }
 
 /// Saves the checkpoint with the lease released, then enqueues a task that goes on from it.
-async fn hand_on<S: FilesStore, F, Q, T: BatchQueue>(
+async fn hand_on<S: FilesStore, F: ObjectStore, Q, T: BatchQueue>(
     app: &App<S, F, Q, T>,
     claim: &Claim<'_>,
+    previous: &PlanCheckpoint,
     checkpoint: &PlanCheckpoint,
 ) -> Result<PlanOutcome, Stop> {
     let now = Utc::now();
+    // A lease already over: the task handed on may claim the plan at once.
+    let released = now - chrono::Duration::seconds(1);
     let saved = app
         .store
-        .save_checkpoint(claim.job_id, claim.attempt, checkpoint, now, now)
+        .save_checkpoint(claim.job_id, claim.attempt, checkpoint, released, now)
         .await
         .map_err(|e| retry("saving the checkpoint", e))?;
     if !saved {
         warn!("the claim was taken over; leaving the plan to its new holder");
         return Ok(PlanOutcome::AlreadyEnded);
+    }
+    if previous.counts.rows > 0 {
+        // No claim can resume from it any more; the lifecycle rule would remove it too.
+        let _ = app.files.delete(&checkpoint_key(claim.job_id, previous.records)).await;
     }
     let task = FileTask::Plan {
         job_id: claim.job_id.clone(),
@@ -349,7 +363,10 @@ async fn hand_on<S: FilesStore, F, Q, T: BatchQueue>(
         // The record comes back instead; its next delivery resumes from the checkpoint.
         return Err(Stop::Retry("the next task was refused by SQS".into()));
     }
-    info!(rows = checkpoint.counts.rows, "checkpoint saved; planning goes on in a new invocation");
+    info!(
+        rows = checkpoint.counts.rows,
+        "checkpoint saved; planning goes on in a new invocation"
+    );
     Ok(PlanOutcome::Continued)
 }
 
@@ -439,7 +456,13 @@ async fn finish<S: FilesStore, F, Q: BatchQueue, T>(
     }
     match app
         .store
-        .end_plan(claim.job_id, claim.attempt, &PlanEnd::Committed, checkpoint, Utc::now())
+        .end_plan(
+            claim.job_id,
+            claim.attempt,
+            &PlanEnd::Committed,
+            checkpoint,
+            Utc::now(),
+        )
         .await
     {
         Ok(true) => PlanOutcome::Committed,
@@ -545,12 +568,11 @@ async fn read_whole<F: ObjectStore>(files: &F, key: &str) -> Result<Vec<u8>, Sto
 fn upload_problem(e: FileError) -> Stop {
     match e {
         FileError::Missing { .. } => Stop::Fail(
-            "the upload is gone (uploads expire; see docs/api.md): upload the file again"
-                .into(),
+            "the upload is gone (uploads expire; see docs/api.md): upload the file again".into(),
         ),
-        FileError::Changed { .. } => Stop::Fail(
-            "the upload was replaced after the job was accepted: start a new job".into(),
-        ),
+        FileError::Changed { .. } => {
+            Stop::Fail("the upload was replaced after the job was accepted: start a new job".into())
+        }
         other => retry("reading the upload", other),
     }
 }

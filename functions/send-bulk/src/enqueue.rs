@@ -9,9 +9,9 @@ use sms_core::{
         bulk::{BatchMessage, RecipientList},
         ids::JobId,
     },
+    fanout,
     http::api,
     http::idempotency::{Answer, KeyFate},
-    fanout,
     queue::BatchQueue,
     secrets::SecretProvider,
     store::{BatchState, CreateJob, IntakeCounts, JobSpec},
@@ -29,10 +29,10 @@ struct Committed {
     created_at: chrono::DateTime<Utc>,
 }
 
-pub async fn run<S: BulkStore, Q: BatchQueue, P: SecretProvider>(
+pub async fn run<S: BulkStore, Q: BatchQueue, P: SecretProvider, F, T>(
     request: &BulkRequest,
     job_id: &JobId,
-    app: &App<S, Q, P>,
+    app: &App<S, Q, P, F, T>,
 ) -> Answer {
     // The key: finished once every batch is on the queue (or was before); released when
     // unfinished, so a retry resumes the same job where this one stopped; kept when another
@@ -170,12 +170,12 @@ pub async fn run<S: BulkStore, Q: BatchQueue, P: SecretProvider>(
 }
 
 /// Enqueues the batches; returns how many could not be enqueued after retries.
-async fn enqueue<S: BulkStore, Q: BatchQueue, P: SecretProvider>(
+async fn enqueue<S: BulkStore, Q: BatchQueue, P: SecretProvider, F, T>(
     request: &BulkRequest,
     job_id: &JobId,
     callback_url: &str,
     batches: Vec<(u32, Vec<sms_core::PhoneNumber>)>,
-    app: &App<S, Q, P>,
+    app: &App<S, Q, P, F, T>,
 ) -> usize {
     let messages = batches
         .into_iter()

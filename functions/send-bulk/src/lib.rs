@@ -14,9 +14,9 @@ use sms_core::{
     Problem,
     config::PublicBaseUrl,
     domain::ids::JobId,
+    files::ObjectStore,
     http::api::{self, IdempotencyKey, Route},
     http::idempotency::{self, Check, KeyedRequest, OnStale},
-    files::ObjectStore,
     queue::BatchQueue,
     secrets::SecretProvider,
     store::{IdempotencyStore, JobStore, PlanStore, ProgressLog, SuppressionList},
@@ -44,7 +44,10 @@ pub struct App<S, Q, P, F, T> {
 }
 
 /// What the store must offer send-bulk.
-pub trait BulkStore: IdempotencyStore + JobStore + SuppressionList + ProgressLog + PlanStore {}
+pub trait BulkStore:
+    IdempotencyStore + JobStore + SuppressionList + ProgressLog + PlanStore
+{
+}
 impl<T: IdempotencyStore + JobStore + SuppressionList + ProgressLog + PlanStore> BulkStore for T {}
 
 /// The job's id. With an `Idempotency-Key` it follows from the key and the request, so a
@@ -62,7 +65,13 @@ pub fn job_id(key: Option<&IdempotencyKey>, request: &BulkRequest) -> JobId {
 }
 
 /// Serves one request; every outcome is an HTTP answer (see send-sms's `handle`).
-pub async fn handle<S: BulkStore, Q: BatchQueue, P: SecretProvider, F: ObjectStore, T: BatchQueue>(
+pub async fn handle<
+    S: BulkStore,
+    Q: BatchQueue,
+    P: SecretProvider,
+    F: ObjectStore,
+    T: BatchQueue,
+>(
     req: Request,
     app: &App<S, Q, P, F, T>,
 ) -> Response<Body> {
@@ -90,7 +99,9 @@ async fn route<S: BulkStore, Q: BatchQueue, P: SecretProvider, F: ObjectStore, T
     api::authenticate(req, &secret.api_keys)?;
     match (route, req.method()) {
         (Route::Collection, &Method::POST) => start(req, app, &secret.default_src).await,
-        (Route::Item(id), &Method::GET) => progress::report(id, &app.store, &app.files, app.rates).await,
+        (Route::Item(id), &Method::GET) => {
+            progress::report(id, &app.store, &app.files, app.rates).await
+        }
         (Route::Collection, _) => Ok(api::method_not_allowed("POST")),
         (Route::Item(_), _) => Ok(api::method_not_allowed("GET")),
         (Route::Unknown, _) => Ok(api::not_found(req)),

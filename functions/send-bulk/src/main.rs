@@ -18,12 +18,15 @@ async fn main() -> Result<(), Error> {
         tasks: wiring::files_queue(&sdk)?,
         max_upload_bytes: match config::optional("MAX_UPLOAD_BYTES") {
             None => send_bulk::uploads::DEFAULT_MAX_UPLOAD_BYTES,
-            Some(raw) => raw.parse().ok().filter(|&n| n > 0).ok_or(
-                config::ConfigError::Invalid {
-                    name: "MAX_UPLOAD_BYTES",
-                    reason: format!("{raw:?} is not a positive whole number of bytes"),
-                },
-            )?,
+            Some(raw) => {
+                raw.parse()
+                    .ok()
+                    .filter(|&n| n > 0)
+                    .ok_or(config::ConfigError::Invalid {
+                        name: "MAX_UPLOAD_BYTES",
+                        reason: format!("{raw:?} is not a positive whole number of bytes"),
+                    })?
+            }
         },
         public_base_url: config::PublicBaseUrl::from_env()?,
         batch_size: bulk::batch_size(config::optional("PLIVO_BATCH_SIZE").as_deref()).map_err(

@@ -168,7 +168,10 @@ async fn planning<F: ObjectStore>(plan: &PlanRecord, files: &F) -> Planning {
     let rejects = if ended && plan.checkpoint.counts.rejected > 0 {
         let key = keys::rejects(&plan.job_id);
         let name = format!("rejects-{}.csv", plan.job_id);
-        match files.presign_get(&key, &name, FILE_LINK_TTL, Utc::now()).await {
+        match files
+            .presign_get(&key, &name, FILE_LINK_TTL, Utc::now())
+            .await
+        {
             Ok(link) => Some(link),
             Err(e) => {
                 tracing::warn!(error = %e, "no link to the rejects file could be made");
@@ -212,8 +215,8 @@ pub async fn report<S: JobStore + ProgressLog + PlanStore, F: ObjectStore>(
         |e: sms_core::store::StoreError| Problem::internal("the job could not be read; retry", &e);
     let plan = store.get_plan(job_id).await.map_err(internal)?;
     let Some(job) = store.get_job(job_id).await.map_err(internal)? else {
-        let plan = plan
-            .ok_or_else(|| Problem::new(ProblemKind::NotFound, format!("no job {job_id}")))?;
+        let plan =
+            plan.ok_or_else(|| Problem::new(ProblemKind::NotFound, format!("no job {job_id}")))?;
         let status = match plan.state {
             PlanState::Failed => "failed",
             // Committed: its job item is being read a moment too early; still planning.

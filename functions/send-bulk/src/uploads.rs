@@ -68,21 +68,33 @@ pub async fn create<S, Q, P, F: ObjectStore, T>(
     let body: UploadRequestBody = api::read_json(req, 4 * 1024)?;
     let max = app.max_upload_bytes;
     let size = match body.size {
-        None => return Err(Problem::field("size", "is required: the file's size in bytes")),
+        None => {
+            return Err(Problem::field(
+                "size",
+                "is required: the file's size in bytes",
+            ));
+        }
         Some(0) => return Err(Problem::field("size", "must be at least 1 byte")),
         Some(size) if size > max => {
-            let error = FieldError::new("size", format!("is {size} bytes; the largest upload is {max} bytes"));
+            let error = FieldError::new(
+                "size",
+                format!("is {size} bytes; the largest upload is {max} bytes"),
+            );
             return Err(Problem {
                 errors: vec![error],
                 ..Problem::new(
                     ProblemKind::PayloadTooLarge,
-                    format!("a file of {size} bytes is larger than the largest upload, {max} bytes; split it into several jobs"),
+                    format!(
+                        "a file of {size} bytes is larger than the largest upload, {max} bytes; split it into several jobs"
+                    ),
                 )
             });
         }
         Some(size) => size,
     };
-    let content_type = body.content_type.unwrap_or_else(|| CONTENT_TYPES[0].to_owned());
+    let content_type = body
+        .content_type
+        .unwrap_or_else(|| CONTENT_TYPES[0].to_owned());
     if !CONTENT_TYPES.contains(&content_type.as_str()) {
         return Err(Problem::field(
             "content_type",
@@ -92,7 +104,13 @@ pub async fn create<S, Q, P, F: ObjectStore, T>(
     let upload_id = Uuid::new_v4();
     let request = app
         .files
-        .presign_put(&keys::upload(&upload_id), size, &content_type, UPLOAD_URL_TTL, Utc::now())
+        .presign_put(
+            &keys::upload(&upload_id),
+            size,
+            &content_type,
+            UPLOAD_URL_TTL,
+            Utc::now(),
+        )
         .await
         .map_err(|e| Problem::internal("the upload URL could not be made; retry", &e))?;
     Ok(api::json_response(
@@ -153,15 +171,29 @@ pub async fn parse<F: ObjectStore>(
 ) -> Result<UploadJobRequest, Problem> {
     let mut errors = Vec::new();
     let upload_id = Uuid::parse_str(body.upload_id.trim())
-        .map_err(|_| errors.push(FieldError::new("upload_id", "must be an upload_id as POST /v1/uploads returned it")))
+        .map_err(|_| {
+            errors.push(FieldError::new(
+                "upload_id",
+                "must be an upload_id as POST /v1/uploads returned it",
+            ))
+        })
         .ok();
     let template = Template::parse(&body.text)
         .map_err(|e| errors.push(FieldError::new("text", e)))
         .ok();
-    let message = fields::message(body.text, body.from.as_deref(), body.reference, default_src, &mut errors);
+    let message = fields::message(
+        body.text,
+        body.from.as_deref(),
+        body.reference,
+        default_src,
+        &mut errors,
+    );
     let format = body.format.unwrap_or(FileFormat::Csv);
     if format == FileFormat::Lines && body.phone_column.is_some() {
-        errors.push(FieldError::new("phone_column", "names a column of a CSV; a list of lines has none"));
+        errors.push(FieldError::new(
+            "phone_column",
+            "names a column of a CSV; a list of lines has none",
+        ));
     }
     let (Some(upload_id), Some(template), Some(message)) = (upload_id, template, message) else {
         return Err(Problem::fields(errors));
@@ -174,7 +206,11 @@ pub async fn parse<F: ObjectStore>(
         .head(&key)
         .await
         .map_err(|e| Problem::internal("the upload could not be read; retry", &e))?
-        .ok_or_else(|| upload_field("names no uploaded file: it was never uploaded, or it expired; upload it again"))?;
+        .ok_or_else(|| {
+            upload_field(
+                "names no uploaded file: it was never uploaded, or it expired; upload it again",
+            )
+        })?;
     if info.size == 0 {
         return Err(upload_field("names an empty file"));
     }
@@ -187,7 +223,9 @@ pub async fn parse<F: ObjectStore>(
     }
     let (header, rows_start) = match format {
         FileFormat::Csv => {
-            let header = read_header(&prefix, whole).map_err(|e| upload_field(format!("names a file whose header cannot be read: {e}")))?;
+            let header = read_header(&prefix, whole).map_err(|e| {
+                upload_field(format!("names a file whose header cannot be read: {e}"))
+            })?;
             (header.names, header.end)
         }
         FileFormat::Lines => (Vec::new(), 0),
@@ -197,11 +235,23 @@ pub async fn parse<F: ObjectStore>(
         phone_column: body.phone_column.clone(),
     };
     layout
-        .bind((format == FileFormat::Csv).then_some(header.as_slice()), &template)
+        .bind(
+            (format == FileFormat::Csv).then_some(header.as_slice()),
+            &template,
+        )
         .map_err(|e| match e {
             sms_core::domain::plan::LayoutError::MissingColumns(_)
-            | sms_core::domain::plan::LayoutError::PlaceholdersWithoutColumns => Problem::field("text", e),
-            other => Problem::field(if body.phone_column.is_some() { "phone_column" } else { "upload_id" }, other),
+            | sms_core::domain::plan::LayoutError::PlaceholdersWithoutColumns => {
+                Problem::field("text", e)
+            }
+            other => Problem::field(
+                if body.phone_column.is_some() {
+                    "phone_column"
+                } else {
+                    "upload_id"
+                },
+                other,
+            ),
         })?;
     if whole && !has_a_row(&prefix[rows_start as usize..], format) {
         return Err(upload_field(match format {
@@ -239,7 +289,9 @@ async fn read_prefix<F: ObjectStore>(files: &F, key: &str, etag: &str) -> Result
 
 fn read_problem(e: FileError) -> Problem {
     match e {
-        FileError::Missing { .. } => upload_field("names no uploaded file: it expired; upload it again"),
+        FileError::Missing { .. } => {
+            upload_field("names no uploaded file: it expired; upload it again")
+        }
         FileError::Changed { .. } => upload_field("names a file that is being replaced; retry"),
         other => Problem::internal("the upload could not be read; retry", &other),
     }
@@ -262,7 +314,11 @@ fn has_a_row(bytes: &[u8], format: FileFormat) -> bool {
 /// The job id: from the `Idempotency-Key` and the request, as for a list (`crate::job_id`).
 fn job_id(key: Option<&IdempotencyKey>, request: &UploadJobRequest) -> JobId {
     match key {
-        Some(k) => JobId::derived(&format!("bulk-upload:{}:{}", k.as_str(), idempotency::fingerprint(request))),
+        Some(k) => JobId::derived(&format!(
+            "bulk-upload:{}:{}",
+            k.as_str(),
+            idempotency::fingerprint(request)
+        )),
         None => JobId::random(),
     }
 }
@@ -283,7 +339,13 @@ struct UploadJobAnswer<'a> {
 }
 
 /// `POST /v1/bulk` with `upload_id`.
-pub async fn start<S: BulkStore + PlanStore, Q, P: SecretProvider, F: ObjectStore, T: BatchQueue>(
+pub async fn start<
+    S: BulkStore + PlanStore,
+    Q,
+    P: SecretProvider,
+    F: ObjectStore,
+    T: BatchQueue,
+>(
     req: &Request,
     request: UploadJobRequest,
     app: &App<S, Q, P, F, T>,
@@ -309,7 +371,10 @@ pub async fn start<S: BulkStore + PlanStore, Q, P: SecretProvider, F: ObjectStor
         Check::Respond(replayed) => return Ok(replayed),
         Check::Proceed(claim) => claim,
     };
-    Ok(record_plan(&request, &job_id, app).await.settle(claim, Utc::now()).await)
+    Ok(record_plan(&request, &job_id, app)
+        .await
+        .settle(claim, Utc::now())
+        .await)
 }
 
 /// Writes the plan (or finds the one an earlier attempt wrote) and puts its task on the
@@ -333,7 +398,10 @@ async fn record_plan<S: BulkStore + PlanStore, Q, P, F, T: BatchQueue>(
         template: request.text.as_str().to_owned(),
         from: request.from.clone(),
         reference: request.reference.clone(),
-        callback_url: format!("{}?job_id={job_id}", app.public_base_url.status_callback_url()),
+        callback_url: format!(
+            "{}?job_id={job_id}",
+            app.public_base_url.status_callback_url()
+        ),
         header: request.header.clone(),
         checkpoint: PlanCheckpoint {
             records: u64::from(request.format == FileFormat::Csv),
@@ -349,18 +417,39 @@ async fn record_plan<S: BulkStore + PlanStore, Q, P, F, T: BatchQueue>(
     match app.store.create_plan(&plan).await {
         // Conflict: an earlier attempt with this key wrote it; its task may have been lost.
         Ok(CreateJob::Created | CreateJob::Conflict) => {}
-        Err(e) => return Answer::released(Problem::internal("the job could not be created; nothing will be sent", &e)),
+        Err(e) => {
+            return Answer::released(Problem::internal(
+                "the job could not be created; nothing will be sent",
+                &e,
+            ));
+        }
     }
-    let task = FileTask::Plan { job_id: job_id.clone() };
+    let task = FileTask::Plan {
+        job_id: job_id.clone(),
+    };
     let sent = match serde_json::to_string(&task) {
-        Ok(body) => app.tasks.send_batch(&[QueueEntry { id: "0".into(), body }]).await.map(|refused| refused.is_empty()),
-        Err(e) => return Answer::released(Problem::internal("the planning task could not be encoded", &e)),
+        Ok(body) => app
+            .tasks
+            .send_batch(&[QueueEntry {
+                id: "0".into(),
+                body,
+            }])
+            .await
+            .map(|refused| refused.is_empty()),
+        Err(e) => {
+            return Answer::released(Problem::internal(
+                "the planning task could not be encoded",
+                &e,
+            ));
+        }
     };
     if !matches!(sent, Ok(true)) {
         tracing::warn!("the planning task could not be enqueued");
         return Answer::released(Problem::new(
             ProblemKind::PlivoUnavailable,
-            format!("job {job_id} was recorded but its planning could not be started; retry the request with the same Idempotency-Key"),
+            format!(
+                "job {job_id} was recorded but its planning could not be started; retry the request with the same Idempotency-Key"
+            ),
         ));
     }
     let answer = UploadJobAnswer {
@@ -389,25 +478,46 @@ async fn dry_run<S: BulkStore, Q, P, F: ObjectStore, T>(
         phone_column: request.phone_column.clone(),
     };
     let header = (request.format == FileFormat::Csv).then_some(request.header.as_slice());
-    let (phone, bound) = layout.bind(header, &request.template).map_err(|e| Problem::field("text", e))?;
+    let (phone, bound) = layout
+        .bind(header, &request.template)
+        .map_err(|e| Problem::field("text", e))?;
     let mut plan = Plan::new(phone, bound, app.batch_size);
     let records = u64::from(request.format == FileFormat::Csv);
-    let mut reader = RowReader::resume(request.format, request.header.clone(), records, request.rows_start);
+    let mut reader = RowReader::resume(
+        request.format,
+        request.header.clone(),
+        records,
+        request.rows_start,
+    );
     let key = keys::upload(&request.upload_id);
-    let mut body = app.files.read(&key, &request.etag, request.rows_start, None).await.map_err(read_problem)?;
-    let screen_error = |e: sms_core::store::StoreError| Problem::internal("the suppression list could not be read", &e);
+    let mut body = app
+        .files
+        .read(&key, &request.etag, request.rows_start, None)
+        .await
+        .map_err(read_problem)?;
+    let screen_error = |e: sms_core::store::StoreError| {
+        Problem::internal("the suppression list could not be read", &e)
+    };
     let mut batches = 0u64;
     while let Some(chunk) = body.next().await {
         reader.feed(&chunk.map_err(read_problem)?, &mut |row| plan.row(row));
         if plan.wants_screening() {
-            let suppressed = app.store.suppressed_among(plan.to_screen()).await.map_err(screen_error)?;
+            let suppressed = app
+                .store
+                .suppressed_among(plan.to_screen())
+                .await
+                .map_err(screen_error)?;
             plan.admit(&suppressed);
         }
         batches += plan.take_ready().len() as u64;
         plan.take_rejects();
     }
     reader.finish(&mut |row| plan.row(row));
-    let suppressed = app.store.suppressed_among(plan.to_screen()).await.map_err(screen_error)?;
+    let suppressed = app
+        .store
+        .suppressed_among(plan.to_screen())
+        .await
+        .map_err(screen_error)?;
     plan.admit(&suppressed);
     plan.flush();
     batches += plan.take_ready().len() as u64;

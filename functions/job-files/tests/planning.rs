@@ -1,0 +1,374 @@
+//! job-files' plan task against the in-memory store, files and queues: a personalised file
+//! planned whole or across many invocations gives the same ledger, counts and rejects file;
+//! a file that cannot be a job fails its plan and enqueues nothing.
+
+use std::collections::BTreeMap;
+
+use aws_lambda_events::sqs::{SqsEvent, SqsMessage};
+use chrono::{SubsecRound, Utc};
+use job_files::{App, Settings};
+use lambda_runtime::{Context, LambdaEvent};
+use sms_core::{
+    PhoneNumber,
+    domain::{
+        bulk::{BatchMessage, FileTask},
+        ids::JobId,
+        plan::FileLayout,
+        rows::{FileFormat, read_header},
+    },
+    files::{MemoryFiles, ObjectStore, keys},
+    queue::MemoryQueue,
+    store::{
+        BatchState, JobStore, MemoryStore, PlanCheckpoint, PlanRecord, PlanState, PlanStore,
+        SuppressionList, SuppressionSource,
+    },
+};
+use uuid::Uuid;
+
+type TestApp = App<MemoryStore, MemoryFiles, MemoryQueue, MemoryQueue>;
+
+fn app(rows_per_invocation: u64) -> TestApp {
+    App {
+        store: MemoryStore::new(),
+        files: MemoryFiles::new(),
+        batches: MemoryQueue::default(),
+        tasks: MemoryQueue::default(),
+        settings: Settings {
+            batch_size: 2,
+            rows_per_invocation,
+        },
+    }
+}
+
+const FILE: &str = "phone,first_name,order\n\
++14155550100,Ana,1\n\
++14155550101,Bo,2\n\
+4155550102,Cy,3\n\
++14155550103,Ana,4\n\
++14155550104,,5\n\
++14155550101,Bo,6\n\
++14155550105,Ana,7\n\
++14155550106,Di,8\n\
++1 (415) 555-0107,Ana,9\n";
+
+/// Uploads `file` and records a plan for it, as `POST /v1/bulk` does.
+async fn accept(app: &TestApp, file: &str, text: &str) -> JobId {
+    let upload_id = Uuid::new_v4();
+    let key = keys::upload(&upload_id);
+    app.files.insert(&key, file.as_bytes().to_vec());
+    let etag = app.files.head(&key).await.unwrap().unwrap().etag;
+    let header = read_header(file.as_bytes(), true).unwrap();
+    let job_id = JobId::random();
+    let now = Utc::now().trunc_subsecs(3);
+    let plan = PlanRecord {
+        job_id: job_id.clone(),
+        state: PlanState::Planning,
+        upload_id: upload_id.to_string(),
+        etag,
+        size: file.len() as u64,
+        layout: FileLayout {
+            format: FileFormat::Csv,
+            phone_column: None,
+        },
+        template: text.into(),
+        from: PhoneNumber::parse("+14155550999").unwrap(),
+        reference: None,
+        callback_url: format!("https://sms.example.com/cb?job_id={job_id}"),
+        header: header.names,
+        checkpoint: PlanCheckpoint {
+            records: 1,
+            offset: header.end,
+            ..PlanCheckpoint::default()
+        },
+        attempts: 0,
+        lease_until: None,
+        error: None,
+        created_at: now,
+        updated_at: now,
+    };
+    app.store.create_plan(&plan).await.unwrap();
+    job_id
+}
+
+fn event(job_id: &JobId) -> LambdaEvent<SqsEvent> {
+    let mut record = SqsMessage::default();
+    record.message_id = Some("m-1".into());
+    record.body = Some(
+        serde_json::to_string(&FileTask::Plan {
+            job_id: job_id.clone(),
+        })
+        .unwrap(),
+    );
+    let mut e = SqsEvent::default();
+    e.records = vec![record];
+    let mut ctx = Context::default();
+    ctx.deadline = (Utc::now() + chrono::Duration::minutes(15)).timestamp_millis() as u64;
+    LambdaEvent::new(e, ctx)
+}
+
+/// Runs the plan task, and every task it hands on, as the queue would deliver them; returns
+/// the invocations it took.
+async fn plan_to_the_end(app: &TestApp, job_id: &JobId) -> usize {
+    let mut invocations = 0;
+    let mut handed_on = 0;
+    loop {
+        invocations += 1;
+        let response = job_files::handle(event(job_id), app).await;
+        assert!(
+            response.batch_item_failures.is_empty(),
+            "invocation {invocations} returned its record"
+        );
+        let tasks = app.tasks.bodies();
+        if tasks.len() == handed_on {
+            return invocations;
+        }
+        assert_eq!(tasks.len(), handed_on + 1, "one task handed on at a time");
+        let task: FileTask = serde_json::from_str(&tasks[handed_on]).unwrap();
+        assert_eq!(
+            task,
+            FileTask::Plan {
+                job_id: job_id.clone()
+            }
+        );
+        handed_on += 1;
+        assert!(invocations < 100, "planning never ends");
+    }
+}
+
+/// The enqueued batches as text → recipients, in batch order.
+fn enqueued(app: &TestApp) -> Vec<(u32, String, Vec<String>)> {
+    let mut batches: Vec<BatchMessage> = app
+        .batches
+        .bodies()
+        .iter()
+        .map(|b| BatchMessage::parse(b).unwrap())
+        .collect();
+    batches.sort_by_key(|b| b.batch);
+    batches
+        .into_iter()
+        .map(|b| {
+            (
+                b.batch,
+                b.text.as_str().to_owned(),
+                b.recipients.iter().map(|r| r.as_str().to_owned()).collect(),
+            )
+        })
+        .collect()
+}
+
+const REJECTS: &str = "row,value,reason\n\
+4,4155550102,number must start with '+' followed by the country code (E.164)\n\
+6,+14155550104,\"row has no value for {{first_name}}, which has no default\"\n";
+
+#[tokio::test]
+async fn a_personalised_file_becomes_batches_by_text_and_a_rejects_file() {
+    let app = app(1_000);
+    let job = accept(&app, FILE, "Hi {{first_name}}").await;
+    assert_eq!(plan_to_the_end(&app, &job).await, 1);
+
+    let batches = enqueued(&app);
+    let by_text: BTreeMap<&str, Vec<&str>> =
+        batches
+            .iter()
+            .fold(BTreeMap::new(), |mut m, (_, text, to)| {
+                m.entry(text.as_str())
+                    .or_insert_with(Vec::new)
+                    .extend(to.iter().map(String::as_str));
+                m
+            });
+    assert_eq!(
+        by_text,
+        BTreeMap::from([
+            (
+                "Hi Ana",
+                vec![
+                    "+14155550100",
+                    "+14155550103",
+                    "+14155550105",
+                    "+14155550107"
+                ]
+            ),
+            ("Hi Bo", vec!["+14155550101"]),
+            ("Hi Di", vec!["+14155550106"]),
+        ])
+    );
+    assert!(
+        batches.iter().all(|(_, _, to)| to.len() <= 2),
+        "batches of at most batch_size"
+    );
+    assert_eq!(
+        batches.len(),
+        4,
+        "Ana's four in two batches, Bo and Di one each"
+    );
+
+    let committed = app.store.get_job(&job).await.unwrap().unwrap();
+    assert_eq!(committed.batches_total, 4);
+    assert_eq!(
+        (
+            committed.counts.accepted,
+            committed.counts.duplicates,
+            committed.counts.invalid
+        ),
+        (6, 1, 2)
+    );
+    assert_eq!((committed.distinct_texts, committed.segments_total), (3, 6));
+    assert!(
+        app.store
+            .ledger(&job)
+            .await
+            .unwrap()
+            .iter()
+            .all(|e| e.enqueued && e.state == BatchState::Pending)
+    );
+
+    let plan = app.store.get_plan(&job).await.unwrap().unwrap();
+    assert_eq!(plan.state, PlanState::Committed);
+    assert_eq!(plan.checkpoint.counts.rows, 9);
+    let rejects = app.files.object(&keys::rejects(&job)).unwrap();
+    assert_eq!(String::from_utf8(rejects).unwrap(), REJECTS);
+    // Nothing of the planning's own is left behind.
+    assert_eq!(
+        app.files
+            .keys()
+            .iter()
+            .filter(|k| k.starts_with("jobs/"))
+            .count(),
+        1
+    );
+}
+
+#[tokio::test]
+async fn a_plan_resumed_from_checkpoints_sends_everyone_once_and_rejects_the_same_rows() {
+    let whole = app(1_000);
+    let job = accept(&whole, FILE, "Hi {{first_name}}").await;
+    plan_to_the_end(&whole, &job).await;
+
+    // Two rows an invocation: five invocations, each from the last one's checkpoint.
+    let split = app(2);
+    let job2 = accept(&split, FILE, "Hi {{first_name}}").await;
+    assert_eq!(plan_to_the_end(&split, &job2).await, 5);
+
+    let recipients = |app: &TestApp| {
+        let mut all: Vec<(String, String)> = enqueued(app)
+            .into_iter()
+            .flat_map(|(_, text, to)| to.into_iter().map(move |n| (n, text.clone())))
+            .collect();
+        all.sort();
+        all
+    };
+    assert_eq!(
+        recipients(&split),
+        recipients(&whole),
+        "each recipient once, with the same text"
+    );
+    let (a, b) = (
+        split.store.get_job(&job2).await.unwrap().unwrap(),
+        whole.store.get_job(&job).await.unwrap().unwrap(),
+    );
+    assert_eq!(
+        (a.counts, a.distinct_texts, a.segments_total),
+        (b.counts, b.distinct_texts, b.segments_total)
+    );
+    assert_eq!(
+        split.files.object(&keys::rejects(&job2)),
+        whole.files.object(&keys::rejects(&job)),
+        "the rejects file is the same, put together from its segments"
+    );
+    assert!(
+        split
+            .files
+            .keys()
+            .iter()
+            .all(|k| !k.contains("/rejects/") && !k.contains("plan-checkpoint")),
+        "segments and checkpoints are removed: {:?}",
+        split.files.keys()
+    );
+}
+
+#[tokio::test]
+async fn opted_out_numbers_are_screened_and_counted() {
+    let app = app(1_000);
+    app.store
+        .suppress(
+            &PhoneNumber::parse("+14155550103").unwrap(),
+            SuppressionSource::Api,
+            Utc::now(),
+        )
+        .await
+        .unwrap();
+    let job = accept(&app, FILE, "Hi {{first_name}}").await;
+    plan_to_the_end(&app, &job).await;
+    let everyone: Vec<String> = enqueued(&app)
+        .into_iter()
+        .flat_map(|(_, _, to)| to)
+        .collect();
+    assert!(!everyone.contains(&"+14155550103".to_owned()));
+    let committed = app.store.get_job(&job).await.unwrap().unwrap();
+    assert_eq!(
+        (committed.counts.accepted, committed.counts.suppressed),
+        (5, 1)
+    );
+}
+
+#[tokio::test]
+async fn a_file_without_a_valid_recipient_fails_its_plan_and_enqueues_nothing() {
+    let app = app(1_000);
+    let job = accept(
+        &app,
+        "phone,first_name\n4155550100,Ana\n+14155550101,\n",
+        "Hi {{first_name}}",
+    )
+    .await;
+    plan_to_the_end(&app, &job).await;
+    assert!(app.batches.bodies().is_empty());
+    assert_eq!(
+        app.store.get_job(&job).await.unwrap(),
+        None,
+        "no job item: nothing to send"
+    );
+    let plan = app.store.get_plan(&job).await.unwrap().unwrap();
+    assert_eq!(plan.state, PlanState::Failed);
+    assert!(
+        plan.error
+            .as_deref()
+            .unwrap()
+            .starts_with("no valid recipient is left: 2 rows, 2 rejected"),
+        "{:?}",
+        plan.error
+    );
+    assert!(
+        app.files.object(&keys::rejects(&job)).is_some(),
+        "the rejects file says why"
+    );
+    // Delivered again, the task finds the plan ended.
+    assert_eq!(plan_to_the_end(&app, &job).await, 1);
+    assert!(app.batches.bodies().is_empty());
+}
+
+#[tokio::test]
+async fn an_upload_replaced_after_the_job_was_accepted_is_not_planned() {
+    let app = app(1_000);
+    let job = accept(&app, FILE, "Hi {{first_name}}").await;
+    let plan = app.store.get_plan(&job).await.unwrap().unwrap();
+    let key = keys::upload(&Uuid::parse_str(&plan.upload_id).unwrap());
+    app.files.insert(&key, b"phone\n+14155550100\n".to_vec());
+    plan_to_the_end(&app, &job).await;
+    assert!(app.batches.bodies().is_empty());
+    let plan = app.store.get_plan(&job).await.unwrap().unwrap();
+    assert_eq!(plan.state, PlanState::Failed);
+    assert!(plan.error.unwrap().contains("replaced"));
+}
+
+#[tokio::test]
+async fn a_task_for_no_plan_goes_to_the_dead_letter_queue() {
+    let app = app(1_000);
+    let response = job_files::handle(event(&JobId::random()), &app).await;
+    assert_eq!(response.batch_item_failures.len(), 1);
+    let mut e = event(&JobId::random());
+    e.payload.records[0].body = Some("{\"task\":\"unknown\"}".into());
+    assert_eq!(
+        job_files::handle(e, &app).await.batch_item_failures.len(),
+        1
+    );
+}
