@@ -130,7 +130,9 @@ pub async fn plan<S: FilesStore, F: ObjectStore, Q: BatchQueue, T: BatchQueue>(
         Err(e) => return PlanOutcome::Retry(format!("reading the job: {e}")),
     }
     let outcome = match read(app, &claim, &record, deadline).await {
-        Ok(Read::Stopped(checkpoint)) => hand_on(app, &claim, &record.checkpoint, &checkpoint).await,
+        Ok(Read::Stopped(checkpoint)) => {
+            hand_on(app, &claim, &record.checkpoint, &checkpoint).await
+        }
         Ok(Read::Finished(checkpoint)) => commit(app, &claim, &record, checkpoint).await,
         Err(stop) => Err(stop),
     };
@@ -345,7 +347,10 @@ async fn hand_on<S: FilesStore, F: ObjectStore, Q, T: BatchQueue>(
     }
     if previous.counts.rows > 0 {
         // No claim can resume from it any more; the lifecycle rule would remove it too.
-        let _ = app.files.delete(&checkpoint_key(claim.job_id, previous.records)).await;
+        let _ = app
+            .files
+            .delete(&checkpoint_key(claim.job_id, previous.records))
+            .await;
     }
     let task = FileTask::Plan {
         job_id: claim.job_id.clone(),

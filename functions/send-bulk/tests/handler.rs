@@ -10,6 +10,7 @@ use sms_core::{
     PhoneNumber,
     config::PublicBaseUrl,
     domain::bulk::BatchMessage,
+    files::MemoryFiles,
     queue::MemoryQueue,
     secrets::{SecretCache, StaticSecret},
     store::{BatchState, JobStore, MemoryStore, SuppressionList, SuppressionSource},
@@ -17,7 +18,7 @@ use sms_core::{
 
 use sms_test_support::{API_KEY, json_of, post_json, service_secret};
 
-type TestApp = App<MemoryStore, MemoryQueue, SecretCache<StaticSecret>>;
+type TestApp = App<MemoryStore, MemoryQueue, SecretCache<StaticSecret>, MemoryFiles, MemoryQueue>;
 
 fn app(batch_size: usize) -> TestApp {
     let secret = service_secret("t");
@@ -25,9 +26,12 @@ fn app(batch_size: usize) -> TestApp {
         store: MemoryStore::new(),
         queue: MemoryQueue::default(),
         secrets: SecretCache::new(StaticSecret(secret), Duration::from_secs(60)),
+        files: MemoryFiles::new(),
+        tasks: MemoryQueue::default(),
         public_base_url: PublicBaseUrl::parse("https://sms.example.com").unwrap(),
         batch_size,
         rates: send_bulk::forecast::Rates::default(),
+        max_upload_bytes: send_bulk::uploads::DEFAULT_MAX_UPLOAD_BYTES,
     }
 }
 

@@ -26,14 +26,16 @@ use sms_core::{
     PhoneNumber,
     config::PublicBaseUrl,
     domain::bulk::BatchMessage,
+    files::MemoryFiles,
     http::api::IdempotencyKey,
     http::idempotency,
     queue::{BatchQueue, MemoryQueue, QueueEntry, QueueError},
     secrets::{SecretCache, StaticSecret},
     store::{
         BatchState, ChangeOutcome, CreateJob, DynamoStore, IdempotencyStore, JobRecord, JobSpec,
-        JobStore, KeyClaim, LedgerEntry, StatusCounts, StoreError, StoredResponse,
-        SuppressionChange, SuppressionList, SuppressionSource,
+        JobStore, KeyClaim, LedgerEntry, PlanCheckpoint, PlanClaim, PlanEnd, PlanRecord, PlanStore,
+        StatusCounts, StoreError, StoredResponse, SuppressionChange, SuppressionList,
+        SuppressionSource,
     },
 };
 use tokio::sync::Notify;
@@ -141,6 +143,60 @@ impl IdempotencyStore for Paused {
     }
 }
 
+impl PlanStore for Paused {
+    async fn create_plan(&self, plan: &PlanRecord) -> Result<CreateJob, StoreError> {
+        self.inner.create_plan(plan).await
+    }
+
+    async fn get_plan(&self, job_id: &JobId) -> Result<Option<PlanRecord>, StoreError> {
+        self.inner.get_plan(job_id).await
+    }
+
+    async fn claim_plan(
+        &self,
+        job_id: &JobId,
+        lease_until: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<PlanClaim, StoreError> {
+        self.inner.claim_plan(job_id, lease_until, now).await
+    }
+
+    async fn save_checkpoint(
+        &self,
+        job_id: &JobId,
+        attempt: u32,
+        checkpoint: &PlanCheckpoint,
+        lease_until: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        self.inner
+            .save_checkpoint(job_id, attempt, checkpoint, lease_until, now)
+            .await
+    }
+
+    async fn end_plan(
+        &self,
+        job_id: &JobId,
+        attempt: u32,
+        end: &PlanEnd,
+        checkpoint: &PlanCheckpoint,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        self.inner
+            .end_plan(job_id, attempt, end, checkpoint, now)
+            .await
+    }
+
+    async fn put_batches(
+        &self,
+        job_id: &JobId,
+        entries: &[LedgerEntry],
+        now: DateTime<Utc>,
+    ) -> Result<CreateJob, StoreError> {
+        self.inner.put_batches(job_id, entries, now).await
+    }
+}
+
 impl JobStore for Paused {
     async fn get_job(&self, job_id: &JobId) -> Result<Option<JobRecord>, StoreError> {
         let job = self.inner.get_job(job_id).await;
@@ -239,7 +295,7 @@ impl SharedQueue {
     }
 }
 
-type TestApp = App<Paused, SharedQueue, SecretCache<StaticSecret>>;
+type TestApp = App<Paused, SharedQueue, SecretCache<StaticSecret>, MemoryFiles, MemoryQueue>;
 
 fn app(store: &DynamoStore, queue: &SharedQueue, batch_size: usize) -> TestApp {
     let secret = service_secret("t");
@@ -247,9 +303,12 @@ fn app(store: &DynamoStore, queue: &SharedQueue, batch_size: usize) -> TestApp {
         store: Paused::new(store),
         queue: queue.clone(),
         secrets: SecretCache::new(StaticSecret(secret), Duration::from_secs(60)),
+        files: MemoryFiles::new(),
+        tasks: MemoryQueue::default(),
         public_base_url: PublicBaseUrl::parse("https://sms.example.com").unwrap(),
         batch_size,
         rates: send_bulk::forecast::Rates::default(),
+        max_upload_bytes: send_bulk::uploads::DEFAULT_MAX_UPLOAD_BYTES,
     }
 }
 

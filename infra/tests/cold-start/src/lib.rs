@@ -59,6 +59,11 @@ pub fn function_env(runtime_api: SocketAddr, tripwire: SocketAddr) -> Vec<(&'sta
             format!("http://{tripwire}/000000000000/sms-batches"),
         ),
         ("SMS_SECRET_ID", "sms/plivo".into()),
+        ("SMS_BUCKET", "sms-files".into()),
+        (
+            "SMS_FILES_QUEUE_URL",
+            format!("http://{tripwire}/000000000000/sms-files"),
+        ),
         ("PUBLIC_BASE_URL", "https://sms.example.com".into()),
         ("LANG", "C.UTF-8".into()),
         ("TZ", ":UTC".into()),
