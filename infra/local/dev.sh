@@ -2,12 +2,13 @@
 # `make dev`: the whole system on this machine, with no AWS or Plivo account.
 #
 #   moto_server          DynamoDB, SQS, Secrets Manager and S3, speaking the real AWS protocols
-#   local-setup          creates the table, the queue with its dead-letter queue, the secret,
-#                        the files' bucket
+#   local-setup          creates the table, the batch and files queues with their dead-letter
+#                        queues, the secret, the files' bucket
 #   plivo-sim            Plivo's Message API; posts signed delivery reports back
 #   cargo lambda watch   the API's routes on 127.0.0.1:$LOCAL_PORT, each served by its real
 #                        function binary (router in Cargo.toml)
-#   sqs-poller           Lambda's SQS event source mapping: queue → the real sender function
+#   sqs-poller (twice)   Lambda's SQS event source mappings: the batch queue → the real sender
+#                        function, the files queue → the real job-files function
 #
 # Settings (environment; defaults in brackets) are listed in the README. Runs in the
 # foreground and stops everything it started on Ctrl-C. With DEV_READY_FILE set, it writes
@@ -32,6 +33,7 @@ MOTO_PORT=${MOTO_PORT:-5050}
 PLIVO_SIM_PORT=${PLIVO_SIM_PORT:-8089}
 export SMS_TABLE=${SMS_TABLE:-sms-local}
 export SMS_QUEUE_NAME=${SMS_QUEUE_NAME:-sms-batches}
+export SMS_FILES_QUEUE_NAME=${SMS_FILES_QUEUE_NAME:-sms-files}
 export SMS_SECRET_ID=${SMS_SECRET_ID:-sms/local}
 export SMS_BUCKET=${SMS_BUCKET:-sms-local-files}
 export RUST_LOG=${RUST_LOG:-info}
@@ -107,6 +109,12 @@ done
 # Lambda's SQS trigger, played against the emulated queue.
 export SENDER_INVOKE_URL="http://127.0.0.1:$LOCAL_PORT/2015-03-31/functions/sender/invocations"
 start poller "$root/target/debug/sqs-poller"
+# And the files queue's trigger: job-files, one task at a time (the template's BatchSize 1),
+# each allowed Lambda's longest invocation.
+start files-poller env POLLER_QUEUE_URL="$SMS_FILES_QUEUE_URL" \
+  POLLER_INVOKE_URL="http://127.0.0.1:$LOCAL_PORT/2015-03-31/functions/job-files/invocations" \
+  POLLER_BATCH_SIZE=1 POLLER_CONCURRENCY=1 POLLER_VISIBILITY_TIMEOUT=900 \
+  "$root/target/debug/sqs-poller"
 
 cat >&2 <<MSG
 
@@ -115,6 +123,7 @@ dev: ready
   $sim_note
   AWS emulator     $AWS_ENDPOINT_URL  (table $SMS_TABLE, secret $SMS_SECRET_ID)
   batch queue      $SMS_QUEUE_URL  (dead letters: $SMS_DLQ_URL)
+  files queue      $SMS_FILES_QUEUE_URL  (dead letters: $SMS_FILES_DLQ_URL)
   files bucket     $SMS_BUCKET  ($AWS_ENDPOINT_URL/$SMS_BUCKET, path-style)
   logs             $logs/
 

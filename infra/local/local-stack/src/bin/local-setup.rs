@@ -1,7 +1,8 @@
 //! Provisions the local stack's resources in the emulator at `AWS_ENDPOINT_URL` and prints
 //! the functions' settings as `KEY=VALUE` lines for the dev script to export.
 //!
-//! Reads: `SMS_TABLE`, `SMS_QUEUE_NAME`, `SMS_SECRET_ID`, `SMS_BUCKET`, `LOCAL_API_KEY`,
+//! Reads: `SMS_TABLE`, `SMS_QUEUE_NAME`, `SMS_FILES_QUEUE_NAME`, `SMS_SECRET_ID`,
+//! `SMS_BUCKET`, `LOCAL_API_KEY`,
 //! `PLIVO_AUTH_ID`, `PLIVO_AUTH_TOKEN`, `PLIVO_SRC`, `SQS_MAX_RECEIVE` and
 //! `SQS_VISIBILITY_TIMEOUT` (all set with defaults by infra/local/dev.sh).
 
@@ -13,6 +14,7 @@ async fn run() -> Result<Vec<(&'static str, String)>, Box<dyn std::error::Error>
     let sdk = config::aws().await;
     let table = config::required("SMS_TABLE")?;
     let queue = config::required("SMS_QUEUE_NAME")?;
+    let files_queue = config::required("SMS_FILES_QUEUE_NAME")?;
     let secret_id = config::required("SMS_SECRET_ID")?;
     let bucket = config::required("SMS_BUCKET")?;
     let max_receive = config::optional("SQS_MAX_RECEIVE").map_or(Ok(3), |v| v.parse())?;
@@ -34,6 +36,15 @@ async fn run() -> Result<Vec<(&'static str, String)>, Box<dyn std::error::Error>
         visibility,
     )
     .await?;
+    // A plan may take a whole invocation: its task stays invisible as long as Lambda's
+    // longest (the template sets six times that).
+    let (files_queue_url, files_dlq_url) = local_stack::queue_with_dlq(
+        &aws_sdk_sqs::Client::new(&sdk),
+        &files_queue,
+        max_receive,
+        900,
+    )
+    .await?;
     local_stack::secret(
         &aws_sdk_secretsmanager::Client::new(&sdk),
         &secret_id,
@@ -45,6 +56,8 @@ async fn run() -> Result<Vec<(&'static str, String)>, Box<dyn std::error::Error>
     Ok(vec![
         ("SMS_QUEUE_URL", queue_url),
         ("SMS_DLQ_URL", dlq_url),
+        ("SMS_FILES_QUEUE_URL", files_queue_url),
+        ("SMS_FILES_DLQ_URL", files_dlq_url),
         ("SMS_BUCKET", bucket),
         ("S3_FORCE_PATH_STYLE", "true".to_owned()),
     ])

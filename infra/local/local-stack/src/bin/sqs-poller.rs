@@ -5,7 +5,8 @@
 //! again after the visibility timeout, and the queue's redrive policy moves poison ones to
 //! the dead-letter queue.
 //!
-//! Settings: `SMS_QUEUE_URL`; `SENDER_INVOKE_URL` (the function's invoke endpoint);
+//! Settings: `SMS_QUEUE_URL`; `SENDER_INVOKE_URL` (the function's invoke endpoint), or
+//! `POLLER_QUEUE_URL` and `POLLER_INVOKE_URL` for another queue and function (job-files);
 //! `POLLER_BATCH_SIZE` (1 to 10, default 10); `POLLER_VISIBILITY_TIMEOUT` (seconds, default
 //! 30); `POLLER_CONCURRENCY` (concurrent invocations, like `MaximumConcurrency`, default 2);
 //! An invocation may take as long as the sender needs (see `local_stack::invoke` for why the
@@ -135,7 +136,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     sms_core::telemetry::init();
     let sdk = config::aws().await;
     let sqs = aws_sdk_sqs::Client::new(&sdk);
-    let queue_url = config::required("SMS_QUEUE_URL")?;
+    // One poller per queue and function: the batch queue and the sender by default, or any
+    // other pair (the files queue and job-files) through the POLLER_ names.
+    let queue_url = match config::optional("POLLER_QUEUE_URL") {
+        Some(url) => url,
+        None => config::required("SMS_QUEUE_URL")?,
+    };
     let queue_arn = sqs
         .get_queue_attributes()
         .queue_url(&queue_url)
@@ -151,7 +157,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     let poller = Poller {
         sqs,
-        sender: Invoker::new(config::required("SENDER_INVOKE_URL")?)?,
+        sender: Invoker::new(match config::optional("POLLER_INVOKE_URL") {
+            Some(url) => url,
+            None => config::required("SENDER_INVOKE_URL")?,
+        })?,
         region: sdk
             .region()
             .map(|r| r.to_string())

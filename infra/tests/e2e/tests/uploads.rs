@@ -1,0 +1,199 @@
+//! A recipient file through the whole local stack: `POST /v1/uploads` → a presigned PUT to
+//! S3 (moto) → `POST /v1/bulk` with `upload_id` → the files queue → job-files (the plan) →
+//! the batch queue → the sender → the simulator. Every valid row's recipient gets exactly
+//! one message with exactly its rendered text; the rejects file lists exactly the bad rows.
+
+use std::collections::{BTreeMap, HashMap};
+
+use e2e::Stack;
+use serde_json::json;
+
+const ROWS: usize = 20_000;
+const NAMES: [&str; 7] = ["Ana", "Bo", "Cy", "Dee", "Émile", "Fu", ""];
+
+/// The file and what must come of it: each valid recipient's text, and the rejects file.
+struct Expected {
+    csv: String,
+    texts: BTreeMap<String, String>,
+    rejects: String,
+}
+
+fn recipients_file() -> Expected {
+    let mut csv = String::from("phone,first_name,order\n");
+    let mut texts = BTreeMap::new();
+    let mut rejects = String::from("row,value,reason\n");
+    for i in 0..ROWS {
+        let row = i + 2;
+        let name = NAMES[i % NAMES.len()];
+        let order = 500_000 + i;
+        let phone = if i % 997 == 5 {
+            // Rejected: no country code.
+            let raw = format!("212{i:07}");
+            rejects.push_str(&format!(
+                "{row},{raw},number must start with '+' followed by the country code (E.164)\n"
+            ));
+            raw
+        } else if i % 1_000 == 999 {
+            // A repeat of the row before's number: counted, not sent again.
+            format!("+1 (212) {:03}-{:04}", (i - 1) / 10_000, (i - 1) % 10_000)
+        } else {
+            let phone = format!("+1212{:03}{:04}", i / 10_000, i % 10_000);
+            let display = if name.is_empty() { "there" } else { name };
+            texts.insert(
+                phone.clone(),
+                format!("Hi {display}, your order has shipped"),
+            );
+            phone
+        };
+        csv.push_str(&format!("{phone},{name},{order}\n"));
+    }
+    Expected {
+        csv,
+        texts,
+        rejects,
+    }
+}
+
+async fn upload(stack: &Stack, bytes: &[u8]) -> String {
+    let (status, ticket) = stack
+        .post("/v1/uploads", &json!({"size": bytes.len()}), &[])
+        .await;
+    assert_eq!(status, 201, "{ticket}");
+    let mut put = stack.http.put(ticket["url"].as_str().unwrap());
+    for (name, value) in ticket["headers"].as_object().unwrap() {
+        put = put.header(name, value.as_str().unwrap());
+    }
+    let answer = put.body(bytes.to_vec()).send().await.expect("S3 answers");
+    assert!(
+        answer.status().is_success(),
+        "the presigned PUT failed: {}",
+        answer.status()
+    );
+    ticket["upload_id"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn a_personalised_upload_reaches_every_valid_row_once_with_its_own_text() {
+    let stack = Stack::from_env();
+    stack.sim_reset().await;
+    stack.sim_config(json!({"reports": false})).await;
+    let expected = recipients_file();
+    let upload_id = upload(&stack, expected.csv.as_bytes()).await;
+
+    // A dry run renders the first rows and counts them all.
+    // One text per first name (and "there" for none): recipients of the same text share
+    // batches, as they share Plivo requests.
+    let text = "Hi {{first_name|there}}, your order has shipped";
+    let (status, dry) = stack
+        .post(
+            "/v1/bulk",
+            &json!({"upload_id": upload_id, "text": text, "dry_run": true}),
+            &[],
+        )
+        .await;
+    assert_eq!(status, 200, "{dry}");
+    assert_eq!(dry["rows"]["accepted"], expected.texts.len());
+    assert_eq!(dry["samples"][0]["text"], "Hi Ana, your order has shipped");
+
+    let (status, started) = stack
+        .post(
+            "/v1/bulk",
+            &json!({"upload_id": upload_id, "text": text}),
+            &[("idempotency-key", "e2e-upload-1")],
+        )
+        .await;
+    assert_eq!(status, 202, "{started}");
+    assert_eq!(started["status"], "planning");
+    let job_id = started["job_id"].as_str().unwrap().to_owned();
+
+    let progress = stack
+        .wait_for_job(&job_id, 900, |p| {
+            p["status"] == "failed" || e2e::all_batches_ended(p)
+        })
+        .await;
+    assert_eq!(progress["status"], "done", "{progress}");
+    assert_eq!(progress["accepted"], expected.texts.len());
+    assert_eq!(progress["distinct_texts"], NAMES.len());
+    assert_eq!(progress["planning"]["state"], "committed");
+    let rows = &progress["planning"]["rows"];
+    assert_eq!(rows["rows"], ROWS);
+    assert_eq!(rows["rejected"], 21);
+    // Every thousandth row repeats the one before, but row 1,999's is itself a reject.
+    assert_eq!(rows["duplicates"], 19);
+
+    // Every valid recipient exactly once, with exactly its text.
+    let mut received: HashMap<String, Vec<String>> = HashMap::new();
+    for request in stack
+        .sim_requests()
+        .await
+        .iter()
+        .filter(|r| r["outcome"] == "accepted")
+    {
+        let text = request["text"].as_str().unwrap().to_owned();
+        for dst in request["dst"].as_array().unwrap() {
+            received
+                .entry(format!(
+                    "+{}",
+                    dst.as_str().unwrap().trim_start_matches('+')
+                ))
+                .or_default()
+                .push(text.clone());
+        }
+    }
+    assert_eq!(
+        received.len(),
+        expected.texts.len(),
+        "every valid recipient reached"
+    );
+    for (phone, text) in &expected.texts {
+        assert_eq!(received.get(phone), Some(&vec![text.clone()]), "{phone}");
+    }
+
+    // The rejects file, through the link the job status gives.
+    let link = &progress["planning"]["rejects"];
+    let mut get = stack.http.get(link["url"].as_str().unwrap());
+    if let Some(headers) = link["headers"].as_object() {
+        for (name, value) in headers {
+            get = get.header(name, value.as_str().unwrap());
+        }
+    }
+    let rejects = get.send().await.expect("S3 answers").text().await.unwrap();
+    assert_eq!(rejects, expected.rejects);
+
+    // The same request again replays the first answer and plans nothing more.
+    let (status, again) = stack
+        .post(
+            "/v1/bulk",
+            &json!({"upload_id": upload_id, "text": text}),
+            &[("idempotency-key", "e2e-upload-1")],
+        )
+        .await;
+    assert_eq!((status, again), (202, started));
+}
+
+#[tokio::test]
+async fn bad_files_are_refused_before_any_job_exists() {
+    let stack = Stack::from_env();
+    let (status, problem) = stack
+        .post("/v1/uploads", &json!({"size": 3_000_000_000u64}), &[])
+        .await;
+    assert_eq!(status, 413, "{problem}");
+    let cases: [(&[u8], &str); 3] = [
+        (b"phone,first_name\n", "no rows"),
+        (b"\x00\x01\x02binary", "not text"),
+        (b"name\nAna\n", "no phone column"),
+    ];
+    for (bytes, words) in cases {
+        let upload_id = upload(&stack, bytes).await;
+        let (status, problem) = stack
+            .post(
+                "/v1/bulk",
+                &json!({"upload_id": upload_id, "text": "Hi"}),
+                &[],
+            )
+            .await;
+        assert_eq!(status, 400, "{problem}");
+        let message = problem["errors"][0]["message"].as_str().unwrap_or_default();
+        assert!(message.contains(words), "{message:?} should say {words:?}");
+    }
+}
