@@ -2,7 +2,10 @@
 //! ended by conditional writes on its state and claim number; ledger items written one
 //! conditional put each, as `write_ledger` writes them.
 
-use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
+use aws_sdk_dynamodb::{
+    operation::update_item::builders::UpdateItemFluentBuilder,
+    types::{AttributeValue, ReturnValue},
+};
 use chrono::{DateTime, Utc};
 use futures::{StreamExt, TryStreamExt, stream};
 
@@ -19,6 +22,37 @@ use crate::store::{
 
 /// A claim `attempt` that still holds a `planning` plan.
 const HELD: &str = "#state = :planning AND attempts = :attempt";
+
+impl DynamoStore {
+    /// An update of the plan item that applies only while claim `attempt` holds it: it sets
+    /// the checkpoint and `updated_at`; the caller adds its own `SET` clauses and sends it.
+    fn held_update(
+        &self,
+        job_id: &JobId,
+        attempt: u32,
+        checkpoint: &PlanCheckpoint,
+        now: DateTime<Utc>,
+    ) -> (UpdateItemFluentBuilder, Vec<String>) {
+        let mut update = self
+            .client()
+            .update_item()
+            .table_name(self.table())
+            .set_key(Some(key(keys::job(job_id), keys::PLAN)))
+            .condition_expression(HELD)
+            .expression_attribute_names("#state", "state")
+            .expression_attribute_values(":planning", s(PlanState::Planning.as_str()))
+            .expression_attribute_values(":attempt", n(attempt))
+            .expression_attribute_values(":now", time(now));
+        let mut sets = vec!["updated_at = :now".to_owned()];
+        for (name, value) in checkpoint_values(checkpoint) {
+            sets.push(format!("#{name} = :{name}"));
+            update = update
+                .expression_attribute_names(format!("#{name}"), name)
+                .expression_attribute_values(format!(":{name}"), value);
+        }
+        (update, sets)
+    }
+}
 
 impl PlanStore for DynamoStore {
     async fn create_plan(&self, plan: &PlanRecord) -> Result<CreateJob, StoreError> {
@@ -96,28 +130,10 @@ impl PlanStore for DynamoStore {
         lease_until: DateTime<Utc>,
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
-        let mut update = self
-            .client()
-            .update_item()
-            .table_name(self.table())
-            .set_key(Some(key(keys::job(job_id), keys::PLAN)))
-            .condition_expression(HELD)
-            .expression_attribute_names("#state", "state")
-            .expression_attribute_values(":planning", s(PlanState::Planning.as_str()))
-            .expression_attribute_values(":attempt", n(attempt))
-            .expression_attribute_values(":until", millis(lease_until))
-            .expression_attribute_values(":now", time(now));
-        let mut sets = vec![
-            "lease_until = :until".to_owned(),
-            "updated_at = :now".to_owned(),
-        ];
-        for (name, value) in checkpoint_values(checkpoint) {
-            sets.push(format!("#{name} = :{name}"));
-            update = update
-                .expression_attribute_names(format!("#{name}"), name)
-                .expression_attribute_values(format!(":{name}"), value);
-        }
+        let (update, mut sets) = self.held_update(job_id, attempt, checkpoint, now);
+        sets.push("lease_until = :until".into());
         let result = update
+            .expression_attribute_values(":until", millis(lease_until))
             .update_expression(format!("SET {}", sets.join(", ")))
             .send()
             .await;
@@ -136,24 +152,9 @@ impl PlanStore for DynamoStore {
             PlanEnd::Committed => (PlanState::Committed, None),
             PlanEnd::Failed { reason } => (PlanState::Failed, Some(reason)),
         };
-        let mut update = self
-            .client()
-            .update_item()
-            .table_name(self.table())
-            .set_key(Some(key(keys::job(job_id), keys::PLAN)))
-            .condition_expression(HELD)
-            .expression_attribute_names("#state", "state")
-            .expression_attribute_values(":planning", s(PlanState::Planning.as_str()))
-            .expression_attribute_values(":attempt", n(attempt))
-            .expression_attribute_values(":ended", s(state.as_str()))
-            .expression_attribute_values(":now", time(now));
-        let mut sets = vec!["#state = :ended".to_owned(), "updated_at = :now".to_owned()];
-        for (name, value) in checkpoint_values(checkpoint) {
-            sets.push(format!("#{name} = :{name}"));
-            update = update
-                .expression_attribute_names(format!("#{name}"), name)
-                .expression_attribute_values(format!(":{name}"), value);
-        }
+        let (mut update, mut sets) = self.held_update(job_id, attempt, checkpoint, now);
+        sets.push("#state = :ended".into());
+        update = update.expression_attribute_values(":ended", s(state.as_str()));
         if let Some(reason) = error {
             sets.push("#error = :error".into());
             update = update
