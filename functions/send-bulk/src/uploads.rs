@@ -336,7 +336,16 @@ struct UploadJobAnswer<'a> {
     samples: Option<&'a [Sample]>,
     #[serde(skip_serializing_if = "Option::is_none")]
     forecast: Option<forecast::Forecast>,
+    /// A dry run's: false when the file is longer than [`DRY_RUN_MAX_BYTES`] and only its
+    /// start was planned.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    complete: Option<bool>,
 }
+
+/// The most of a file a dry run plans: the API answers within seconds, and its function's
+/// memory is sized for requests, not for a whole file's de-duplication (job-files has that).
+/// About 600,000 rows of a typical export.
+pub const DRY_RUN_MAX_BYTES: u64 = 16 * 1024 * 1024;
 
 /// `POST /v1/bulk` with `upload_id`.
 pub async fn start<
@@ -460,6 +469,7 @@ async fn record_plan<S: BulkStore + PlanStore, Q, P, F, T: BatchQueue>(
         rows: None,
         samples: None,
         forecast: None,
+        complete: None,
     };
     Answer {
         response: api::json_response(StatusCode::ACCEPTED, &answer),
@@ -490,9 +500,15 @@ async fn dry_run<S: BulkStore, Q, P, F: ObjectStore, T>(
         request.rows_start,
     );
     let key = keys::upload(&request.upload_id);
+    let complete = request.size - request.rows_start <= DRY_RUN_MAX_BYTES;
     let mut body = app
         .files
-        .read(&key, &request.etag, request.rows_start, None)
+        .read(
+            &key,
+            &request.etag,
+            request.rows_start,
+            Some(DRY_RUN_MAX_BYTES),
+        )
         .await
         .map_err(read_problem)?;
     let screen_error = |e: sms_core::store::StoreError| {
@@ -512,7 +528,10 @@ async fn dry_run<S: BulkStore, Q, P, F: ObjectStore, T>(
         batches += plan.take_ready().len() as u64;
         plan.take_rejects();
     }
-    reader.finish(&mut |row| plan.row(row));
+    if complete {
+        // Cut short, the last record read may be only part of one: it is left out.
+        reader.finish(&mut |row| plan.row(row));
+    }
     let suppressed = app
         .store
         .suppressed_among(plan.to_screen())
@@ -533,6 +552,7 @@ async fn dry_run<S: BulkStore, Q, P, F: ObjectStore, T>(
             rows: Some(counts),
             samples: Some(plan.samples()),
             forecast: Some(forecast),
+            complete: Some(complete),
         },
     ))
 }

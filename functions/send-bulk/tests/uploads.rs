@@ -251,9 +251,38 @@ async fn a_dry_run_of_an_upload_renders_the_first_rows_and_counts_all_without_wr
         ])
     );
     assert_eq!(answer["forecast"]["plivo_requests"], 2);
+    assert_eq!(answer["complete"], true);
     assert!(app.tasks.bodies().is_empty());
     assert!(
         app.files.keys().iter().all(|k| k.starts_with("uploads/")),
         "nothing written"
+    );
+}
+
+#[tokio::test]
+async fn a_dry_run_of_a_long_file_plans_its_start_and_says_so() {
+    let app = app();
+    // Rows of about 1 KiB, past DRY_RUN_MAX_BYTES.
+    let pad = "x".repeat(1000);
+    let rows = (send_bulk::uploads::DRY_RUN_MAX_BYTES / 1000) as usize + 100;
+    let mut csv = String::from("phone,pad\n");
+    for i in 0..rows {
+        csv.push_str(&format!("+1415{i:07},{pad}\n"));
+    }
+    let upload_id = upload(&app, csv.as_bytes());
+    let (status, answer) = post(
+        &app,
+        "/v1/bulk",
+        json!({"upload_id": upload_id, "text": "Hi", "dry_run": true}),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["complete"], false);
+    let read = answer["rows"]["rows"].as_u64().unwrap();
+    assert!(read > 16_000 && read < rows as u64, "{read} of {rows} rows");
+    assert_eq!(
+        answer["rows"]["rejected"], 0,
+        "no row cut in half is counted"
     );
 }
