@@ -152,6 +152,10 @@ pub fn sample_job_id() -> JobId {
 }
 
 fn sqs_record(id: &str, body: &str) -> Value {
+    sqs_record_of("sms-batches", id, body)
+}
+
+fn sqs_record_of(queue: &str, id: &str, body: &str) -> Value {
     json!({
         "messageId": id,
         "receiptHandle": format!("sample-receipt-{id}"),
@@ -160,7 +164,7 @@ fn sqs_record(id: &str, body: &str) -> Value {
         "messageAttributes": {},
         "md5OfBody": "",
         "eventSource": "aws:sqs",
-        "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:sms-batches",
+        "eventSourceARN": format!("arn:aws:sqs:us-east-1:123456789012:{queue}"),
         "awsRegion": "us-east-1"
     })
 }
@@ -180,6 +184,12 @@ pub fn all() -> Vec<(&'static str, Value)> {
         callback_url: format!("{PUBLIC_BASE_URL}/v1/callbacks/plivo/status?job_id={job_id}"),
     };
     let batch = serde_json::to_string(&batch).expect("batch encodes");
+    // The sample job came from a list, so it has no plan: the task is one job-files sends to
+    // the dead-letter queue (an upload's job has a plan, made by POST /v1/bulk with upload_id).
+    let plan_task = serde_json::to_string(&sms_core::domain::bulk::FileTask::Plan {
+        job_id: job_id.clone(),
+    })
+    .expect("task encodes");
     let report = [
         ("MessageUUID", SAMPLE_UUID),
         ("Status", "delivered"),
@@ -303,8 +313,23 @@ pub fn all() -> Vec<(&'static str, Value)> {
             ),
         ),
         (
+            "send-bulk-upload.json",
+            api_json(
+                "POST",
+                "/v1/uploads",
+                Some(json!({"size": 2048, "content_type": "text/csv"})),
+                true,
+                &[],
+                "POST /v1/uploads",
+            ),
+        ),
+        (
             "sender-batch.json",
             json!({"Records": [sqs_record("sample-good-batch", &batch), sqs_record("sample-malformed", "{\"job_id\": 42")]}),
+        ),
+        (
+            "job-files-plan.json",
+            json!({"Records": [sqs_record_of("sms-files", "sample-plan-task", &plan_task)]}),
         ),
         (
             "status-callback-report.json",

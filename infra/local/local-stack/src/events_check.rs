@@ -6,7 +6,13 @@
 use serde_json::Value;
 
 /// The functions the samples are for, by binary name.
-pub const FUNCTIONS: [&str; 4] = ["send-sms", "send-bulk", "sender", "status-callback"];
+pub const FUNCTIONS: [&str; 5] = [
+    "send-sms",
+    "send-bulk",
+    "sender",
+    "status-callback",
+    "job-files",
+];
 
 /// Where the table is, as messages name it.
 pub const TABLE: &str = "events/expected.tsv";
