@@ -12,9 +12,13 @@ What comes from where:
   (`config::required/optional/seconds("...")` in functions/<f>/src, the `wiring::` helpers
   and `::from_env()` constructors they call in sms-core) and compared with the hard-coded
   table ENVIRONMENT, which says why each variable is there;
-- the DynamoDB/SQS/Secrets Manager actions each function needs are derived from the
-  adapters' SDK calls (functions/sms-core/src/store/dynamo/, queue/, secrets.rs) for the
-  trait methods each function uses (FUNCTION_METHODS), and must equal what its role grants.
+- the DynamoDB/SQS/Secrets Manager/S3 actions each function needs are derived from the
+  adapters' SDK calls (functions/sms-core/src/store/dynamo/, queue/, secrets.rs, files/s3.rs)
+  for the trait methods each function uses (FUNCTION_METHODS), and must equal what its role
+  grants, each on its own resource (the table, the queues its environment names, the
+  bucket's objects under the prefixes it reads and writes, the bucket itself for
+  s3:ListBucket);
+- the bucket's lifecycle follows the key prefixes of functions/sms-core/src/files/keys.rs.
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ import tomllib
 from pathlib import Path
 from typing import Any, Iterable
 
-FUNCTIONS = ("send-sms", "send-bulk", "sender", "status-callback")
+FUNCTIONS = ("send-sms", "send-bulk", "sender", "status-callback", "job-files")
 
 # The routes of docs/api.md. The callbacks are POST only: the service gives Plivo its
 # callback URLs with method POST, and the inbound URL is set up as POST (docs/operations.md,
@@ -35,11 +39,14 @@ ROUTES = {
     ("GET", "/v1/messages/{message_uuid}"): "send-sms",
     ("POST", "/v1/bulk"): "send-bulk",
     ("GET", "/v1/bulk/{job_id}"): "send-bulk",
+    ("POST", "/v1/uploads"): "send-bulk",
     ("POST", "/v1/callbacks/plivo/status"): "status-callback",
     ("POST", "/v1/callbacks/plivo/inbound"): "status-callback",
 }
 
-# The environment template.yaml gives each function: exactly these names.
+# The environment template.yaml gives each function: exactly these names. Every other
+# variable a function's code reads is optional and listed in LEFT_UNSET, with the reason the
+# template leaves it to its code default.
 ENVIRONMENT = {
     "send-sms": {
         "SMS_TABLE",  # required: wiring::dynamo_store
@@ -57,6 +64,9 @@ ENVIRONMENT = {
         "PLIVO_BATCH_SIZE",  # optional: send-bulk main.rs (PlivoBatchSize parameter)
         "PLIVO_REQUESTS_PER_SECOND",  # optional: wiring::request_rate, for the forecasts
         "PLIVO_ACCOUNT_MPS",  # optional: send-bulk main.rs (PlivoAccountMps parameter)
+        "SMS_BUCKET",  # required: wiring::s3_files (uploads, the rejects file's link)
+        "SMS_FILES_QUEUE_URL",  # required: wiring::files_queue (a plan task per upload job)
+        "MAX_UPLOAD_BYTES",  # optional: send-bulk main.rs (MaxUploadBytes parameter)
         "RUST_LOG",
     },
     "sender": {
@@ -73,6 +83,25 @@ ENVIRONMENT = {
         "PLIVO_ACCEPT_V2_SIGNATURES",  # optional: CallbackSettings::from_env (parameter)
         "RUST_LOG",
     },
+    "job-files": {
+        "SMS_TABLE",  # required: wiring::dynamo_store
+        "SMS_BUCKET",  # required: wiring::s3_files (the upload, rejects, checkpoints)
+        "SMS_QUEUE_URL",  # required: wiring::sqs_queue (a committed job's batches)
+        "SMS_FILES_QUEUE_URL",  # required: wiring::files_queue (the task that goes on)
+        "PLIVO_BATCH_SIZE",  # optional: job-files main.rs (PlivoBatchSize, as send-bulk)
+        "RUST_LOG",
+    },
+}
+
+# Optional variables the code reads and the template leaves unset, so their code defaults
+# hold on AWS: why each.
+LEFT_UNSET = {
+    "SECRET_TTL_SECONDS": "wiring::secret_cache; 300 s is the rotation delay docs/operations.md promises",
+    "PLIVO_TIMEOUT_SECONDS": "wiring::plivo_config; 10 s, which the functions' timeouts are sized for",
+    "LOG_FORMAT": "telemetry::init; JSON on AWS, `text` is for reading logs locally",
+    "S3_FORCE_PATH_STYLE": "wiring::s3_files; path-style addressing is for the local stack, whose endpoint is an IP address",
+    "PLANNER_ROWS_PER_INVOCATION": "job-files main.rs; a cap on rows per invocation (5,000,000) that never binds "
+                                   "on AWS, where the deadline stops reading first",
 }
 
 # The store/queue/secret trait methods each function's handler calls (functions/<f>/src and
@@ -102,8 +131,14 @@ FUNCTION_METHODS = {
         "JobStore.status_counts",
         "ProgressLog.recent_progress",  # GET /v1/bulk/{id}: the last minute's rate
         "SuppressionList.suppressed_among",
-        "BatchQueue.send_batch",
+        "BatchQueue.send_batch",  # the batch queue, and a plan task to the files queue
         "SecretSource.fetch",
+        "PlanStore.create_plan",  # POST /v1/bulk with upload_id
+        "PlanStore.get_plan",  # GET /v1/bulk/{id}: a job from an upload
+        "ObjectStore.presign_put",  # POST /v1/uploads
+        "ObjectStore.presign_get",  # GET /v1/bulk/{id}: the rejects file's link
+        "ObjectStore.head",  # POST /v1/bulk with upload_id: the upload's size and ETag
+        "ObjectStore.read",  # its start (and the whole file for a dry run)
     },
     "sender": {
         "BatchLedger.claim_batch",
@@ -121,6 +156,25 @@ FUNCTION_METHODS = {
         "SuppressionList.change",
         "SeenOnce.first_sighting",
         "SecretSource.fetch",
+    },
+    "job-files": {
+        "PlanStore.claim_plan",
+        "PlanStore.save_checkpoint",  # a plan that stops before the end of its file
+        "PlanStore.end_plan",
+        "PlanStore.put_batches",
+        "JobStore.get_job",
+        "JobStore.commit_job",
+        "JobStore.ledger",
+        "JobStore.mark_enqueued",  # sms_core::fanout::enqueue_batches
+        "SuppressionList.suppressed_among",
+        "BatchQueue.send_batch",  # batches (fanout), and the task that goes on
+        "ObjectStore.head",
+        "ObjectStore.read",
+        "ObjectStore.put",  # rejects segments, the rejects file, checkpoints
+        "ObjectStore.delete",  # segments and checkpoints no longer needed
+        "ObjectStore.start_multipart",  # the rejects file from several segments
+        "ObjectStore.upload_part",
+        "ObjectStore.complete_multipart",
     },
 }
 
@@ -140,12 +194,59 @@ MEMORY_AND_TIMEOUT = {
     "send-bulk": (512, 30),
     "sender": (256, 120),
     "status-callback": (256, 10),
+    "job-files": (1024, 900),  # a million-row plan peaks at 433 MB; one plan may take 15 min
 }
 
-OUTPUTS = {"ApiUrl", "StatusCallbackUrl", "InboundCallbackUrl", "QueueUrl", "DeadLetterQueueUrl", "TableName"}
+OUTPUTS = {"ApiUrl", "StatusCallbackUrl", "InboundCallbackUrl", "QueueUrl", "DeadLetterQueueUrl", "TableName",
+           "FilesBucketName", "FilesQueueUrl", "FilesDeadLetterQueueUrl"}
 
-# SDK operation (snake case, as the Rust SDK spells it) -> the IAM action it needs.
-SDK_ACTIONS = {
+# Functions fed by a queue: (the queue, its dead-letter queue). Each has one SQS event on its
+# queue with partial batch failures and a MaximumConcurrency; the queue's visibility timeout
+# is at least 6 × the function's timeout, and its dead-letter queue has an alarm.
+QUEUE_FED = {
+    "sender": ("BatchQueue", "DeadLetterQueue"),
+    "job-files": ("FilesQueue", "FilesDeadLetterQueue"),
+}
+
+# The environment variables that name a queue a function sends to, and that queue.
+QUEUE_VARIABLES = {"SMS_QUEUE_URL": "BatchQueue", "SMS_FILES_QUEUE_URL": "FilesQueue"}
+
+# What a function's environment variable must refer to (!Ref), so that it gets its value
+# from the one resource or parameter that holds it.
+ENVIRONMENT_SOURCES = {
+    "SMS_TABLE": "Table",
+    "SMS_SECRET_ID": "SecretName",
+    "SMS_BUCKET": "FilesBucket",
+    "MAX_UPLOAD_BYTES": "MaxUploadBytes",
+    "PLIVO_BATCH_SIZE": "PlivoBatchSize",  # send-bulk and job-files batch alike
+    **QUEUE_VARIABLES,
+}
+
+# The bucket. Its lifecycle expires every prefix of functions/sms-core/src/files/keys.rs
+# (`pub const <NAME>_PREFIX`) after the days given here: a number, or the name of a constant
+# of functions/sms-core/src/store/keys.rs.
+BUCKET = "FilesBucket"
+BUCKET_EXPIRY_DAYS: dict[str, int | str] = {
+    "UPLOADS_PREFIX": 2,  # time to start a job from an upload, no longer to keep a client's list
+    "JOBS_PREFIX": "MESSAGE_RETENTION_DAYS",  # a job's files live as long as its records
+}
+# A multipart upload nobody completed (a rejects file whose invocation died) is dropped.
+ABORT_INCOMPLETE_UPLOADS_DAYS = 1
+
+# S3 actions that write or change objects, and the one prefix (a constant of files/keys.rs)
+# under which each function may do so; reads (s3:GetObject) may cover the whole bucket.
+S3_WRITE_ACTIONS = {"s3:PutObject", "s3:DeleteObject", "s3:ListMultipartUploadParts", "s3:AbortMultipartUpload"}
+S3_WRITE_PREFIX = {
+    "send-bulk": "UPLOADS_PREFIX",  # presign_put of keys::upload only: the client's PUT
+    "job-files": "JOBS_PREFIX",  # a job's rejects, segments and checkpoints only
+}
+# S3 answers 404 for a missing key only to a caller allowed s3:ListBucket on the bucket
+# (403 otherwise): a function that reads objects needs it, on the bucket.
+S3_READ_NEEDS = {"s3:GetObject": "s3:ListBucket"}
+
+# SDK operation (snake case, as the Rust SDK spells it) -> the IAM action it needs, per
+# service; each adapter module is read with its service's table (`adapters` below).
+DYNAMODB_ACTIONS = {
     "get_item": "dynamodb:GetItem",
     "put_item": "dynamodb:PutItem",
     "update_item": "dynamodb:UpdateItem",
@@ -155,9 +256,27 @@ SDK_ACTIONS = {
     "batch_get_item": "dynamodb:BatchGetItem",
     "batch_write_item": "dynamodb:BatchWriteItem",
     "transact_get_items": "dynamodb:GetItem",
+}
+SQS_ACTIONS = {
     "send_message": "sqs:SendMessage",
     "send_message_batch": "sqs:SendMessage",  # authorised per message as SendMessage
+}
+SECRETS_ACTIONS = {
     "get_secret_value": "secretsmanager:GetSecretValue",
+}
+S3_ACTIONS = {
+    "head_object": "s3:GetObject",  # HeadObject is authorised as GetObject
+    # Sent, or presigned (`.presigned(...)` instead of `.send()`): S3 authorises a presigned
+    # request as the role that signed it, when the client sends it.
+    "get_object": "s3:GetObject",
+    "put_object": "s3:PutObject",
+    "delete_object": "s3:DeleteObject",
+    # A multipart upload is authorised as PutObject, but for its parts' listing and abort.
+    "create_multipart_upload": "s3:PutObject",
+    "upload_part": "s3:PutObject",
+    "complete_multipart_upload": "s3:PutObject",
+    "list_parts": "s3:ListMultipartUploadParts",
+    "abort_multipart_upload": "s3:AbortMultipartUpload",
 }
 # TransactWriteItems is authorised per entry.
 TRANSACT_ENTRY_ACTIONS = {
@@ -353,16 +472,41 @@ def _traits(text: str) -> dict[str, set[str]]:
     return out
 
 
-def _ops_in(body: str) -> set[str]:
+def _default_methods(text: str) -> dict[str, dict[str, str]]:
+    """{trait: {method: body}} of the methods a trait defines with a body (defaults)."""
+    out: dict[str, dict[str, str]] = {}
+    for m in re.finditer(r"pub\s+trait\s+(\w+)[^{;]*\{", text):
+        body = _body_after(text, m.start())
+        defaults = out.setdefault(m.group(1), {})
+        for f in re.finditer(r"\bfn\s+(\w+)\s*(?:<[^>]*>)?\s*\(", body):
+            depth, i = 0, f.end() - 1
+            while i < len(body):  # to the end of the parameter list
+                depth += {"(": 1, ")": -1}.get(body[i], 0)
+                if depth == 0:
+                    break
+                i += 1
+            semi, brace = body.find(";", i), body.find("{", i)
+            if brace != -1 and (semi == -1 or brace < semi):
+                defaults[f.group(1)] = _body_after(body, i)
+    return out
+
+
+def _ops_in(body: str, sdk_actions: dict[str, str]) -> set[str]:
     ops = set()
     for op in re.findall(r"\.\s*(\w+)\(\)", body):
-        if op in SDK_ACTIONS:
-            ops.add(SDK_ACTIONS[op])
-    if re.search(r"\.\s*transact_write_items\(\)", body):
+        if op in sdk_actions:
+            ops.add(sdk_actions[op])
+    if sdk_actions is DYNAMODB_ACTIONS and re.search(r"\.\s*transact_write_items\(\)", body):
         for entry in re.findall(r"TransactWriteItem::builder\(\)\s*\.\s*(\w+)\(", body):
             if entry in TRANSACT_ENTRY_ACTIONS:
                 ops.add(TRANSACT_ENTRY_ACTIONS[entry])
     return ops
+
+
+# The SDK operations an adapter may call without an entry in its table: none of them needs
+# an IAM action of its own (TransactWriteItems is authorised per entry).
+UNMAPPED_SDK_CALLS = {"transact_write_items"}
+SDK_CALL = re.compile(r"\bclient(?:\(\))?\s*\.\s*(\w+)\(\)")
 
 
 def dynamo_adapter_files(root: Path) -> list[Path]:
@@ -371,51 +515,98 @@ def dynamo_adapter_files(root: Path) -> list[Path]:
             if p.name != "schema.rs"]
 
 
-def method_actions(root: Path) -> tuple[dict[str, set[str]], dict[str, set[str]]]:
-    """({"Trait.method": IAM actions}, {"Trait": methods}) from the sms-core adapters."""
+def adapters(root: Path) -> list[tuple[Path, dict[str, str]]]:
+    """Every adapter module and the SDK table its calls are read with."""
     core = root / "functions/sms-core/src"
-    adapters = dynamo_adapter_files(root) + sorted((core / "queue").glob("*.rs")) + [core / "secrets.rs"]
-    texts = [_strip_comments(p.read_text()) for p in adapters]
+    return ([(p, DYNAMODB_ACTIONS) for p in dynamo_adapter_files(root)]
+            + [(core / "queue/sqs.rs", SQS_ACTIONS), (core / "secrets.rs", SECRETS_ACTIONS),
+               (core / "files/s3.rs", S3_ACTIONS)])
 
+
+def port_files(root: Path) -> list[Path]:
+    """The modules that define the ports (traits) the adapters implement."""
+    core = root / "functions/sms-core/src"
+    return sorted((core / "store").glob("*.rs")) + [core / "queue/mod.rs", core / "secrets.rs", core / "files/mod.rs"]
+
+
+def method_actions(root: Path) -> tuple[dict[str, set[str]], dict[str, set[str]]]:
+    """({"Trait.method": IAM actions}, {"Trait": methods}) from the sms-core adapters.
+
+    A method's actions are those of the SDK calls in its body and in every method of the same
+    adapter type it calls through `self.` (inherent helpers, and other trait methods, such as
+    PlanStore::claim_plan reading the plan with get_plan); a trait's default method (say
+    JobStore::create_job) counts as the adapter's when the adapter does not override it."""
     traits: dict[str, set[str]] = {}
-    for p in sorted((core / "store").glob("*.rs")) + [core / "queue/mod.rs", core / "secrets.rs"]:
-        traits.update(_traits(_strip_comments(p.read_text())))
+    defaults: dict[str, dict[str, str]] = {}
+    for p in port_files(root):
+        text = _strip_comments(p.read_text())
+        traits.update(_traits(text))
+        defaults.update(_default_methods(text))
 
-    # Inherent helpers of the adapters (DynamoStore::get, put_all, query_prefix, ...).
-    helpers: dict[str, str] = {}
-    impls: list[tuple[str, str]] = []  # (trait, body)
-    for text in texts:
+    # (type, trait or None, method bodies, SDK table) of every impl block of the adapters.
+    impls: list[tuple[str, str | None, dict[str, str], dict[str, str]]] = []
+    for path, sdk in adapters(root):
+        text = _strip_comments(path.read_text())
         for m in re.finditer(r"impl(?:<[^>]*>)?\s+(?:(\w+)(?:<[^>]*>)?\s+for\s+)?(\w+)(?:<[^>]*>)?\s*\{", text):
-            body = _body_after(text, m.start())
-            if m.group(1):
-                impls.append((m.group(1), body))
-            else:
-                helpers.update(_fn_bodies(body))
+            impls.append((m.group(2), m.group(1), _fn_bodies(_body_after(text, m.start())), sdk))
 
-    helper_ops: dict[str, set[str]] = {}
+    # Every method an adapter type has, by name: (body, the SDK table to read it with).
+    methods: dict[str, dict[str, list[tuple[str, dict[str, str]]]]] = {}
+    for type_, trait, bodies, sdk in impls:
+        for name, body in bodies.items():
+            methods.setdefault(type_, {}).setdefault(name, []).append((body, sdk))
+    for type_, trait, bodies, sdk in impls:
+        for name, body in (defaults.get(trait or "", {})).items():
+            if name not in bodies:
+                methods.setdefault(type_, {}).setdefault(name, []).append((body, sdk))
 
-    def ops_of(body: str, stack: tuple = ()) -> set[str]:
-        ops = _ops_in(body)
-        for name in re.findall(r"self\s*\.\s*(\w+)\(", body):
-            if name in helpers and name not in stack:
-                if name not in helper_ops:
-                    helper_ops[name] = ops_of(helpers[name], stack + (name,))
-                ops |= helper_ops[name]
+    memo: dict[tuple[str, str], set[str]] = {}
+
+    def ops_of(type_: str, body: str, sdk: dict[str, str], stack: tuple = ()) -> set[str]:
+        ops = _ops_in(body, sdk)
+        for name in re.findall(r"\b(?:self|Self)\s*(?:\.|::)\s*(\w+)\s*\(", body):
+            if (type_, name) in stack or name not in methods.get(type_, {}):
+                continue
+            if (type_, name) not in memo:
+                found: set[str] = set()
+                for inner, inner_sdk in methods[type_][name]:
+                    found |= ops_of(type_, inner, inner_sdk, stack + ((type_, name),))
+                memo[(type_, name)] = found
+            ops |= memo[(type_, name)]
         return ops
 
     actions: dict[str, set[str]] = {}
-    for trait, body in impls:
-        for name, fn_body in _fn_bodies(body).items():
+    for type_, trait, bodies, sdk in impls:
+        if not trait:
+            continue
+        for name in bodies.keys() | defaults.get(trait, {}).keys():
+            body = bodies.get(name, defaults.get(trait, {}).get(name, ""))
             key = f"{trait}.{name}"
-            actions[key] = actions.get(key, set()) | ops_of(fn_body)
+            actions[key] = actions.get(key, set()) | ops_of(type_, body, sdk, ((type_, name),))
     return actions, traits
+
+
+def adapter_call_problems(root: Path) -> list[str]:
+    """An adapter's SDK call that no table maps, or that no port method reaches (a free
+    function, say), would give no function its action: both are reported."""
+    out = []
+    reached: set[str] = set()
+    for acts in method_actions(root)[0].values():
+        reached |= acts
+    for path, sdk in adapters(root):
+        text = _strip_comments(path.read_text())
+        for op in sorted(set(SDK_CALL.findall(text)) - set(sdk) - UNMAPPED_SDK_CALLS):
+            out.append(f"{path.relative_to(root)} calls the SDK's {op}, which the rules map to no IAM action; add it")
+        for action in sorted(_ops_in(text, sdk) - reached):
+            out.append(f"{path.relative_to(root)} calls {action} outside any port method the rules follow; extend method_actions")
+    return out
 
 
 def table_actions_used_by_adapters(root: Path) -> set[str]:
     """Every DynamoDB data action the adapters call (the table's schema tool excluded)."""
     ops: set[str] = set()
     for p in dynamo_adapter_files(root):
-        ops |= {a for a in _ops_in(_strip_comments(p.read_text())) if a.startswith("dynamodb:")}
+        ops |= _ops_in(_strip_comments(p.read_text()), DYNAMODB_ACTIONS)
     return ops
 
 
@@ -507,15 +698,15 @@ def check_environment(template: dict, root: Path) -> list[str]:
             out.append(f"{name}: sets {var}, which its code never reads")
         for var in sorted(ENVIRONMENT[binary] - required - optional):
             out.append(f"{name}: table ENVIRONMENT lists {var}, which its code never reads")
+        for var in sorted(optional - ENVIRONMENT[binary] - set(LEFT_UNSET)):
+            out.append(f"{name}: its code reads {var}, which neither ENVIRONMENT (set by the template) nor "
+                       "LEFT_UNSET (left to its code default, and why) lists")
         want_base = "https://${HttpApi}.execute-api.${AWS::Region}.${AWS::URLSuffix}"
         if "PUBLIC_BASE_URL" in env and env["PUBLIC_BASE_URL"] != {"Fn::Sub": want_base}:
             out.append(f"{name}: PUBLIC_BASE_URL must be !Sub {want_base!r}")
-        if "SMS_TABLE" in env and _ref_name(env["SMS_TABLE"]) != "Table":
-            out.append(f"{name}: SMS_TABLE must be !Ref Table")
-        if "SMS_QUEUE_URL" in env and _ref_name(env["SMS_QUEUE_URL"]) != "BatchQueue":
-            out.append(f"{name}: SMS_QUEUE_URL must be !Ref BatchQueue")
-        if "SMS_SECRET_ID" in env and _ref_name(env["SMS_SECRET_ID"]) != "SecretName":
-            out.append(f"{name}: SMS_SECRET_ID must be !Ref SecretName")
+        for var, source in ENVIRONMENT_SOURCES.items():
+            if var in env and (_ref_name(env[var]) != source or "Ref" not in env[var]):
+                out.append(f"{name}: {var} must be !Ref {source}")
     return out
 
 
@@ -576,26 +767,65 @@ def check_routes(template: dict, root: Path) -> list[str]:
     return out
 
 
+def _queue_fed_problems(template: dict, binary: str, queue_name: str, dlq_name: str) -> list[str]:
+    out = []
+    res = template["Resources"]
+    fn = _functions(template).get(binary, (None, {"Properties": {}}))[1]["Properties"]
+    sqs_events = [e for e in (fn.get("Events") or {}).values() if e.get("Type") == "SQS"]
+    if len(sqs_events) != 1:
+        out.append(f"{binary} must have exactly one SQS event")
+    for ev in sqs_events:
+        p = ev.get("Properties") or {}
+        if _ref_name(p.get("Queue")) != queue_name:
+            out.append(f"{binary}'s SQS event must read {queue_name}")
+        if "ReportBatchItemFailures" not in (p.get("FunctionResponseTypes") or []):
+            out.append(f"{binary}'s SQS event must have FunctionResponseTypes [ReportBatchItemFailures]")
+        if (p.get("ScalingConfig") or {}).get("MaximumConcurrency") is None:
+            out.append(f"{binary}'s SQS event must set ScalingConfig.MaximumConcurrency")
+        if "BatchSize" not in p:
+            out.append(f"{binary}'s SQS event must set BatchSize")
+
+    queue = (res.get(queue_name) or {}).get("Properties") or {}
+    timeout = fn.get("Timeout") or 0
+    vis = int(queue.get("VisibilityTimeout", 30))
+    if vis < 6 * int(timeout):
+        out.append(f"{queue_name}.VisibilityTimeout {vis} is less than 6 × the {binary}'s Timeout {timeout}")
+    redrive = queue.get("RedrivePolicy") or {}
+    if _ref_name(redrive.get("deadLetterTargetArn")) != dlq_name or int(redrive.get("maxReceiveCount", 0)) != 5:
+        out.append(f"{queue_name}.RedrivePolicy must send to {dlq_name} after maxReceiveCount 5")
+    dlq = (res.get(dlq_name) or {}).get("Properties") or {}
+    if int(dlq.get("MessageRetentionPeriod", 0)) != 14 * 86400:
+        out.append(f"{dlq_name} must keep messages 14 days")
+    if not _has_alarm(template, "AWS/SQS", "ApproximateNumberOfMessagesVisible", dlq_name):
+        out.append(f"an alarm on {dlq_name}'s ApproximateNumberOfMessagesVisible > 0 is missing")
+    return out
+
+
+def _has_alarm(template: dict, ns: str | None, metric: str, dim_target: str | None) -> bool:
+    for r in template["Resources"].values():
+        if r.get("Type") != "AWS::CloudWatch::Alarm":
+            continue
+        a = r.get("Properties") or {}
+        if a.get("Namespace") == ns and a.get("MetricName") == metric \
+                and a.get("ComparisonOperator") == "GreaterThanThreshold" and float(a.get("Threshold", -1)) == 0:
+            dims = a.get("Dimensions") or []
+            if dim_target is None or any(_ref_name(d.get("Value")) == dim_target for d in dims):
+                return True
+    return False
+
+
 def check_queue_and_table(template: dict, root: Path) -> list[str]:
     out = []
     res = template["Resources"]
+    for binary, (queue_name, dlq_name) in QUEUE_FED.items():
+        out += _queue_fed_problems(template, binary, queue_name, dlq_name)
+
     fns = _functions(template)
     sender = fns.get("sender", (None, {"Properties": {}}))[1]["Properties"]
-    sqs_events = [e for e in (sender.get("Events") or {}).values() if e.get("Type") == "SQS"]
-    if len(sqs_events) != 1:
-        out.append("sender must have exactly one SQS event")
-    for ev in sqs_events:
+    for ev in [e for e in (sender.get("Events") or {}).values() if e.get("Type") == "SQS"]:
         p = ev.get("Properties") or {}
-        if _ref_name(p.get("Queue")) != "BatchQueue":
-            out.append("sender's SQS event must read BatchQueue")
-        if "ReportBatchItemFailures" not in (p.get("FunctionResponseTypes") or []):
-            out.append("sender's SQS event must have FunctionResponseTypes [ReportBatchItemFailures]")
         mc = (p.get("ScalingConfig") or {}).get("MaximumConcurrency")
-        if mc is None:
-            out.append("sender's SQS event must set ScalingConfig.MaximumConcurrency")
-        if "BatchSize" not in p:
-            out.append("sender's SQS event must set BatchSize")
-        elif mc is not None:
+        if "BatchSize" in p and mc is not None:
             # The budget, not the concurrency, must be what binds: with Plivo answering in
             # up to a second, the requests in flight must cover a second of the budget.
             in_flight = float(_param_default(template, p["BatchSize"]) or 0) * float(
@@ -607,40 +837,27 @@ def check_queue_and_table(template: dict, root: Path) -> list[str]:
                     f"sender's BatchSize × MaximumConcurrency defaults ({in_flight:g} requests in"
                     f" flight) must cover one second of PlivoRequestsPerSecond ({rate:g})"
                 )
+    # job-files: one plan task per invocation (a plan may use all of it), and as few
+    # invocations at once as SQS allows by default.
+    job_files = fns.get("job-files", (None, {"Properties": {}}))[1]["Properties"]
+    for ev in [e for e in (job_files.get("Events") or {}).values() if e.get("Type") == "SQS"]:
+        p = ev.get("Properties") or {}
+        if p.get("BatchSize") != 1:
+            out.append("job-files's SQS event must have BatchSize 1 (one plan task per invocation)")
+        mc = (p.get("ScalingConfig") or {}).get("MaximumConcurrency")
+        if _ref_name(mc) != "JobFilesMaximumConcurrency" or _param_default(template, mc) != 2:
+            out.append("job-files's MaximumConcurrency must be !Ref JobFilesMaximumConcurrency (default 2)")
     for name in ("SenderFunction", "SendSmsFunction", "SendBulkFunction"):
         env = (((res.get(name) or {}).get("Properties") or {}).get("Environment") or {}).get("Variables") or {}
         if _ref_name(env.get("PLIVO_REQUESTS_PER_SECOND")) != "PlivoRequestsPerSecond":
             out.append(f"{name} must take PLIVO_REQUESTS_PER_SECOND from PlivoRequestsPerSecond (one budget)")
 
-    queue = (res.get("BatchQueue") or {}).get("Properties") or {}
-    timeout = sender.get("Timeout") or 0
-    vis = int(queue.get("VisibilityTimeout", 30))
-    if vis < 6 * int(timeout):
-        out.append(f"BatchQueue.VisibilityTimeout {vis} is less than 6 × the sender's Timeout {timeout}")
-    redrive = queue.get("RedrivePolicy") or {}
-    if _ref_name(redrive.get("deadLetterTargetArn")) != "DeadLetterQueue" or int(redrive.get("maxReceiveCount", 0)) != 5:
-        out.append("BatchQueue.RedrivePolicy must send to DeadLetterQueue after maxReceiveCount 5")
-    dlq = (res.get("DeadLetterQueue") or {}).get("Properties") or {}
-    if int(dlq.get("MessageRetentionPeriod", 0)) != 14 * 86400:
-        out.append("DeadLetterQueue must keep messages 14 days")
-
-    alarms = [r.get("Properties") or {} for r in res.values() if r.get("Type") == "AWS::CloudWatch::Alarm"]
-    def has_alarm(ns: str, metric: str, dim_target: str | None) -> bool:
-        for a in alarms:
-            if a.get("Namespace") == ns and a.get("MetricName") == metric \
-                    and a.get("ComparisonOperator") == "GreaterThanThreshold" and float(a.get("Threshold", -1)) == 0:
-                dims = a.get("Dimensions") or []
-                if dim_target is None or any(_ref_name(d.get("Value")) == dim_target for d in dims):
-                    return True
-        return False
-    if not has_alarm("AWS/SQS", "ApproximateNumberOfMessagesVisible", "DeadLetterQueue"):
-        out.append("an alarm on DeadLetterQueue's ApproximateNumberOfMessagesVisible > 0 is missing")
     metrics = _strip_comments((root / "functions/sms-core/src/metrics.rs").read_text())
     ns = re.search(r'NAMESPACE:\s*&str\s*=\s*"([^"]+)"', metrics)
     ns = ns.group(1) if ns else None
     if '"UnknownBatches"' not in rust_sources(root / "functions/sender/src"):
         out.append("the sender no longer emits UnknownBatches; update the alarm")
-    if not has_alarm(ns or "PlivoSms", "UnknownBatches", None):
+    if not _has_alarm(template, ns or "PlivoSms", "UnknownBatches", None):
         out.append(f"an alarm on {ns}/UnknownBatches > 0 is missing")
 
     table = res.get("Table") or {}
@@ -667,9 +884,94 @@ def check_queue_and_table(template: dict, root: Path) -> list[str]:
         out.append(f"Outputs missing: {sorted(missing)}")
     params = template.get("Parameters", {})
     for p, default in (("PlivoBatchSize", 1000), ("PlivoRequestsPerSecond", 55), ("PlivoBaseUrl", "https://api.plivo.com"),
-                       ("PlivoAcceptV2Signatures", "false")):
+                       ("PlivoAcceptV2Signatures", "false"), ("MaxUploadBytes", default_max_upload_bytes(root)),
+                       ("JobFilesMaximumConcurrency", 2)):
         if p not in params or params[p].get("Default") != default:
             out.append(f"parameter {p} must default to {default!r}")
+    return out
+
+
+def default_max_upload_bytes(root: Path) -> int | None:
+    """send_bulk::uploads::DEFAULT_MAX_UPLOAD_BYTES, a product of integers."""
+    text = _strip_comments((root / "functions/send-bulk/src/uploads.rs").read_text())
+    m = re.search(r"DEFAULT_MAX_UPLOAD_BYTES:\s*u64\s*=\s*([0-9_\s*]+);", text)
+    if not m:
+        return None
+    value = 1
+    for factor in m.group(1).split("*"):
+        value *= int(factor.strip().replace("_", ""))
+    return value
+
+
+def rust_str_constants(path: Path) -> dict[str, str]:
+    return dict(re.findall(r'pub\s+const\s+(\w+):\s*&str\s*=\s*"([^"]*)"', _strip_comments(path.read_text())))
+
+
+def rust_int_constants(path: Path) -> dict[str, int]:
+    found = re.findall(r"pub\s+const\s+(\w+):\s*[iu](?:8|16|32|64|size)\s*=\s*([0-9_]+)\s*;",
+                       _strip_comments(path.read_text()))
+    return {name: int(value.replace("_", "")) for name, value in found}
+
+
+def bucket_prefixes(root: Path) -> dict[str, str]:
+    """The key prefixes of files/keys.rs: {"UPLOADS_PREFIX": "uploads/", ...}."""
+    consts = rust_str_constants(root / "functions/sms-core/src/files/keys.rs")
+    return {name: value for name, value in consts.items() if name.endswith("_PREFIX")}
+
+
+def check_bucket(template: dict, root: Path) -> list[str]:
+    """Private, encrypted, TLS only, no ACLs, no CORS, every prefix of files/keys.rs expired."""
+    out = []
+    res = template["Resources"]
+    bucket = res.get(BUCKET) or {}
+    if bucket.get("Type") != "AWS::S3::Bucket":
+        return [f"{BUCKET} must be an AWS::S3::Bucket"]
+    bp = bucket.get("Properties") or {}
+
+    sse = ((bp.get("BucketEncryption") or {}).get("ServerSideEncryptionConfiguration")) or []
+    algorithms = {((r.get("ServerSideEncryptionByDefault") or {}).get("SSEAlgorithm")) for r in sse}
+    if not algorithms & {"AES256", "aws:kms", "aws:kms:dsse"}:
+        out.append(f"{BUCKET} must have default encryption (SSE-S3 or KMS)")
+    pab = bp.get("PublicAccessBlockConfiguration") or {}
+    if any(pab.get(k) is not True for k in ("BlockPublicAcls", "BlockPublicPolicy", "IgnorePublicAcls", "RestrictPublicBuckets")):
+        out.append(f"{BUCKET} must block public access (all four PublicAccessBlockConfiguration settings true)")
+    ownership = [r.get("ObjectOwnership") for r in ((bp.get("OwnershipControls") or {}).get("Rules") or [])]
+    if ownership != ["BucketOwnerEnforced"]:
+        out.append(f"{BUCKET} must have OwnershipControls BucketOwnerEnforced (ACLs off)")
+    for prop in ("CorsConfiguration", "WebsiteConfiguration", "AccessControl"):
+        if prop in bp:
+            out.append(f"{BUCKET} must have no {prop}: clients reach objects only through presigned requests")
+
+    rules = [r for r in ((bp.get("LifecycleConfiguration") or {}).get("Rules") or []) if r.get("Status") == "Enabled"]
+    retention = rust_int_constants(root / "functions/sms-core/src/store/keys.rs")
+    for const, prefix in sorted(bucket_prefixes(root).items()):
+        days = BUCKET_EXPIRY_DAYS.get(const)
+        if days is None:
+            out.append(f"files/keys.rs has {const} ({prefix!r}), which BUCKET_EXPIRY_DAYS does not know: say how long its objects stay")
+            continue
+        if isinstance(days, str):
+            days = retention.get(days)
+        if not any(r.get("Prefix") == prefix and r.get("ExpirationInDays") == days and not r.get("TagFilters")
+                   for r in rules):
+            out.append(f"{BUCKET} needs an enabled lifecycle rule expiring {prefix} after {days} days ({const})")
+    if not any((r.get("AbortIncompleteMultipartUpload") or {}).get("DaysAfterInitiation") == ABORT_INCOMPLETE_UPLOADS_DAYS
+               and not r.get("Prefix") and not r.get("TagFilters") for r in rules):
+        out.append(f"{BUCKET} needs an enabled bucket-wide lifecycle rule aborting incomplete multipart uploads "
+                   f"after {ABORT_INCOMPLETE_UPLOADS_DAYS} day")
+
+    def denies_plain_http(st: dict) -> bool:
+        cond = ((st.get("Condition") or {}).get("Bool") or {}).get("aws:SecureTransport")
+        resources = {json.dumps(r, sort_keys=True) for r in _resources(st)}
+        want = {json.dumps({"Fn::GetAtt": [BUCKET, "Arn"]}, sort_keys=True),
+                json.dumps({"Fn::Sub": "${" + BUCKET + ".Arn}/*"}, sort_keys=True)}
+        return (st.get("Effect") == "Deny" and st.get("Principal") in ("*", {"AWS": "*"})
+                and "s3:*" in _actions(st) and str(cond).lower() == "false" and want <= resources)
+
+    policies = [r.get("Properties") or {} for r in res.values()
+                if r.get("Type") == "AWS::S3::BucketPolicy" and _ref_name((r.get("Properties") or {}).get("Bucket")) == BUCKET]
+    if not any(denies_plain_http(st) for pol in policies for st in statements(pol.get("PolicyDocument") or {})):
+        out.append(f"{BUCKET} needs a bucket policy that denies s3:* on it and its objects without TLS "
+                   "(aws:SecureTransport false)")
     return out
 
 
@@ -682,7 +984,8 @@ def check_no_wildcards(where_docs: Iterable[tuple[str, dict]], star_allowed: dic
             if "NotAction" in st or "NotResource" in st:
                 out.append(f"{where} {sid}: NotAction/NotResource are not allowed")
             for a in _actions(st):
-                if "*" in a:
+                # A Deny's wildcard only widens what is refused (the bucket's TLS-only rule).
+                if "*" in a and st.get("Effect") != "Deny":
                     out.append(f"{where} {sid}: wildcard action {a!r}")
             if "Principal" in st and "Resource" not in st:
                 continue  # a trust policy
@@ -742,8 +1045,13 @@ def check_function_permissions(template: dict, root: Path) -> list[str]:
                 if f"{trait}.{fn}" not in FUNCTION_METHODS[binary] and re.search(rf"\.\s*{fn}\s*\(", src) \
                         and f"{trait}.{fn}" in actions_by_method:
                     out.append(f"{binary}: its code calls .{fn}( ({trait}), not listed in FUNCTION_METHODS; list it and grant its actions")
-        if any(e.get("Type") == "SQS" for e in (res["Properties"].get("Events") or {}).values()):
+        event_queues = {_ref_name((e.get("Properties") or {}).get("Queue"))
+                        for e in (res["Properties"].get("Events") or {}).values() if e.get("Type") == "SQS"}
+        if event_queues:
             need |= EVENT_SOURCE_ACTIONS
+        for read, also in S3_READ_NEEDS.items():
+            if read in need:
+                need.add(also)
         need |= {"logs:CreateLogStream", "logs:PutLogEvents"}
         allowed = need | PENDING_EXTRA_ACTIONS.get(binary, set())
         have = set(granted) - {"kms:Decrypt"}  # kms:Decrypt only with a customer key (Fn::If)
@@ -752,21 +1060,54 @@ def check_function_permissions(template: dict, root: Path) -> list[str]:
         for a in sorted(have - allowed):
             out.append(f"{name}: its role grants {a}, which its code does not use")
         granted_union |= have
-        # Each action only on its own resource.
-        targets = {"dynamodb": "Table", "sqs": "BatchQueue", "logs": None, "secretsmanager": None}
+        # Each action only on its own resource: the table; the queues its environment names
+        # (SendMessage) or its event reads (the event source's calls); the bucket's objects
+        # under the prefix it writes, or anywhere for reads; the bucket for ListBucket.
+        env = _env(template, res)
+        send_queues = {QUEUE_VARIABLES[v] for v in env if v in QUEUE_VARIABLES}
+        log_group = _ref_name((res["Properties"].get("LoggingConfig") or {}).get("LogGroup"))
+        prefixes = bucket_prefixes(root)
+        write_prefix = prefixes.get(S3_WRITE_PREFIX.get(binary, ""))
         for a, resources in granted.items():
             svc = a.split(":")[0]
             for r in map(json.loads, resources):
-                if svc in ("dynamodb", "sqs"):
-                    if _ref_name(r) != targets[svc] or "Fn::GetAtt" not in r:
-                        out.append(f"{name}: {a} must be on !GetAtt {targets[svc]}.Arn only, is on {r}")
+                if svc == "dynamodb":
+                    if _ref_name(r) != "Table" or "Fn::GetAtt" not in r:
+                        out.append(f"{name}: {a} must be on !GetAtt Table.Arn only, is on {r}")
+                elif svc == "sqs":
+                    queues = event_queues if a in EVENT_SOURCE_ACTIONS else send_queues
+                    if _ref_name(r) not in queues or "Fn::GetAtt" not in r:
+                        want = ", ".join(f"!GetAtt {q}.Arn" for q in sorted(q for q in queues if q))
+                        out.append(f"{name}: {a} must be on {want or 'no queue'} only, is on {r}")
+                elif svc == "s3":
+                    sub = r.get("Fn::Sub") if isinstance(r, dict) else None
+                    if a == "s3:ListBucket":
+                        if _ref_name(r) != BUCKET or "Fn::GetAtt" not in r:
+                            out.append(f"{name}: {a} must be on !GetAtt {BUCKET}.Arn only, is on {r}")
+                    elif a in S3_WRITE_ACTIONS:
+                        want = "${" + BUCKET + ".Arn}/" + (write_prefix or "<S3_WRITE_PREFIX>") + "*"
+                        if write_prefix is None or sub != want:
+                            out.append(f"{name}: {a} must be on !Sub '{want}' only (what it writes), is on {r}")
+                    elif not (isinstance(sub, str) and sub in {"${" + BUCKET + ".Arn}/" + x + "*"
+                                                               for x in ["", *prefixes.values()]}):
+                        out.append(f"{name}: {a} must be on the bucket's objects (!Sub '${{{BUCKET}.Arn}}/*' or a "
+                                   f"prefix of files/keys.rs), is on {r}")
                 elif svc == "secretsmanager":
                     sub = r.get("Fn::Sub") if isinstance(r, dict) else None
                     if not (isinstance(sub, str) and sub.endswith(":secret:${SecretName}-??????")):
                         out.append(f"{name}: {a} must be on the secret's ARN (name + '-??????'), is on {r}")
                 elif svc == "logs":
-                    if _ref_name(r) is None or not str(_ref_name(r)).endswith("LogGroup"):
+                    if _ref_name(r) is None or _ref_name(r) != log_group:
                         out.append(f"{name}: {a} must be on its own log group, is on {r}")
+        if "sqs:SendMessage" in need:
+            covered = {_ref_name(json.loads(r)) for r in granted.get("sqs:SendMessage", set())}
+            for q in sorted(send_queues - covered):
+                out.append(f"{name}: sqs:SendMessage must cover !GetAtt {q}.Arn (its environment names the queue)")
+        if event_queues:
+            for a in sorted(EVENT_SOURCE_ACTIONS):
+                covered = {_ref_name(json.loads(r)) for r in granted.get(a, set())}
+                for q in sorted(q for q in event_queues - covered if q):
+                    out.append(f"{name}: {a} must cover !GetAtt {q}.Arn (its SQS event reads it)")
     for a in sorted(table_actions_used_by_adapters(root) - granted_union):
         out.append(f"the DynamoDB adapter calls {a}, which no function is granted")
     return out
@@ -862,14 +1203,37 @@ def check_transformed(template: dict) -> list[str]:
     return out
 
 
+def check_boundary(template: dict, deploy_role: dict) -> list[str]:
+    """The permissions boundary of deploy-role.yaml allows every action a function's role
+    grants: a role may grant only what its boundary allows too, or the call is refused."""
+    out = []
+    boundary = (deploy_role["Resources"].get("FunctionPermissionsBoundary") or {}).get("Properties") or {}
+    allowed = {a for st in statements(boundary.get("PolicyDocument") or {}) if st.get("Effect") == "Allow"
+               for a in _actions(st)}
+    if not allowed:
+        return ["deploy-role.yaml needs the functions' permissions boundary, FunctionPermissionsBoundary"]
+    for binary, (name, res) in sorted(_functions(template).items(), key=lambda x: str(x[0])):
+        role = _ref_name(res["Properties"].get("Role"))
+        for st in _role_statements(template, role):
+            if st.get("Effect") != "Allow":
+                continue
+            for a in _actions(st):
+                if a not in allowed:
+                    out.append(f"{role}: grants {a}, which the permissions boundary (deploy-role.yaml) does not allow")
+    return out
+
+
 def problems(template: dict, deploy_role: dict, root: Path) -> list[str]:
     out = []
     out += check_functions(template, root)
     out += check_environment(template, root)
     out += check_routes(template, root)
     out += check_queue_and_table(template, root)
+    out += check_bucket(template, root)
     out += check_no_wildcards(policy_documents(template), None)
+    out += adapter_call_problems(root)
     out += check_function_permissions(template, root)
+    out += check_boundary(template, deploy_role)
     out += check_no_wildcards(policy_documents(deploy_role), DEPLOY_ROLE_STAR_STATEMENTS)
     out += check_deploy_trust(deploy_role)
     out += check_transformed(template)
