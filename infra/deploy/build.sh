@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # `make build`: `sam build` of template.yaml, offline, from a fresh clone: an arm64 (aarch64)
-# `bootstrap` for each of the four functions in .aws-sam/build/<LogicalId>/, which
+# `bootstrap` for each function of template.yaml in .aws-sam/build/<LogicalId>/, which
 # `sam deploy` then uploads; and the same binaries zipped as target/lambda-zips/<binary>.zip
 # (bootstrap at the root, mode 0755), for deploying or inspecting them without SAM.
 #
 # SAM's rust-cargolambda build method runs `cargo lambda build --release --arm64 --bin <name>`
-# in the workspace (it builds in source, so the four builds share target/ and compile the
+# in the workspace (it builds in source, so the builds share target/ and compile the
 # common dependencies once); it needs no --beta-features and no container. cargo-lambda and
 # its zig (the cross linker) come from ./.venv; the aarch64-unknown-linux-gnu target from
 # rust-toolchain.toml.

@@ -2,10 +2,10 @@
 //! planned whole or across many invocations gives the same ledger, counts and rejects file;
 //! a file that cannot be a job fails its plan and enqueues nothing.
 
-use std::collections::BTreeMap;
+use std::{collections::BTreeMap, sync::Mutex, time::Duration};
 
 use aws_lambda_events::sqs::{SqsEvent, SqsMessage};
-use chrono::{SubsecRound, Utc};
+use chrono::{DateTime, SubsecRound, Utc};
 use job_files::{App, Settings};
 use lambda_runtime::{Context, LambdaEvent};
 use sms_core::{
@@ -16,7 +16,7 @@ use sms_core::{
         plan::FileLayout,
         rows::{FileFormat, read_header},
     },
-    files::{MemoryFiles, ObjectStore, keys},
+    files::{FileError, MemoryFiles, ObjectBody, ObjectInfo, ObjectStore, PresignedRequest, keys},
     queue::MemoryQueue,
     store::{
         BatchState, JobStore, MemoryStore, PlanCheckpoint, PlanRecord, PlanState, PlanStore,
@@ -25,12 +25,101 @@ use sms_core::{
 };
 use uuid::Uuid;
 
-type TestApp = App<MemoryStore, MemoryFiles, MemoryQueue, MemoryQueue>;
+type TestApp = App<MemoryStore, FaultyFiles, MemoryQueue, MemoryQueue>;
+
+/// The in-memory bucket, with one fault on demand: the next write of a key that contains a
+/// given text fails, as an S3 outage or a dying invocation would leave it.
+#[derive(Debug, Default)]
+struct FaultyFiles {
+    inner: MemoryFiles,
+    fail_next_put: Mutex<Option<&'static str>>,
+}
+
+impl std::ops::Deref for FaultyFiles {
+    type Target = MemoryFiles;
+    fn deref(&self) -> &MemoryFiles {
+        &self.inner
+    }
+}
+
+impl ObjectStore for FaultyFiles {
+    async fn presign_put(
+        &self,
+        key: &str,
+        size: u64,
+        content_type: &str,
+        ttl: Duration,
+        now: DateTime<Utc>,
+    ) -> Result<PresignedRequest, FileError> {
+        self.inner
+            .presign_put(key, size, content_type, ttl, now)
+            .await
+    }
+    async fn presign_get(
+        &self,
+        key: &str,
+        name: &str,
+        ttl: Duration,
+        now: DateTime<Utc>,
+    ) -> Result<PresignedRequest, FileError> {
+        self.inner.presign_get(key, name, ttl, now).await
+    }
+    async fn head(&self, key: &str) -> Result<Option<ObjectInfo>, FileError> {
+        self.inner.head(key).await
+    }
+    async fn read(
+        &self,
+        key: &str,
+        etag: &str,
+        start: u64,
+        len: Option<u64>,
+    ) -> Result<ObjectBody, FileError> {
+        self.inner.read(key, etag, start, len).await
+    }
+    async fn put(&self, key: &str, body: Vec<u8>, content_type: &str) -> Result<(), FileError> {
+        let injected = {
+            let mut fault = self.fail_next_put.lock().unwrap();
+            let hit = fault.is_some_and(|part| key.contains(part));
+            if hit {
+                *fault = None;
+            }
+            hit
+        };
+        if injected {
+            return Err(FileError::Backend {
+                operation: "PutObject",
+                reason: format!("{key}: injected"),
+            });
+        }
+        self.inner.put(key, body, content_type).await
+    }
+    async fn start_multipart(&self, key: &str, content_type: &str) -> Result<String, FileError> {
+        self.inner.start_multipart(key, content_type).await
+    }
+    async fn upload_part(
+        &self,
+        key: &str,
+        upload_id: &str,
+        part: u32,
+        body: Vec<u8>,
+    ) -> Result<(), FileError> {
+        self.inner.upload_part(key, upload_id, part, body).await
+    }
+    async fn complete_multipart(&self, key: &str, upload_id: &str) -> Result<(), FileError> {
+        self.inner.complete_multipart(key, upload_id).await
+    }
+    async fn abort_multipart(&self, key: &str, upload_id: &str) -> Result<(), FileError> {
+        self.inner.abort_multipart(key, upload_id).await
+    }
+    async fn delete(&self, key: &str) -> Result<(), FileError> {
+        self.inner.delete(key).await
+    }
+}
 
 fn app(rows_per_invocation: u64) -> TestApp {
     App {
         store: MemoryStore::new(),
-        files: MemoryFiles::new(),
+        files: FaultyFiles::default(),
         batches: MemoryQueue::default(),
         tasks: MemoryQueue::default(),
         settings: Settings {
@@ -283,6 +372,61 @@ async fn a_plan_resumed_from_checkpoints_sends_everyone_once_and_rejects_the_sam
             .all(|k| !k.contains("/rejects/") && !k.contains("plan-checkpoint")),
         "segments and checkpoints are removed: {:?}",
         split.files.keys()
+    );
+}
+
+#[tokio::test]
+async fn a_claim_that_dies_before_its_checkpoint_is_redone_by_the_next_without_a_second_copy() {
+    let whole = app(1_000);
+    let job = accept(&whole, FILE, "Hi {{first_name}}").await;
+    plan_to_the_end(&whole, &job).await;
+
+    // Four rows an invocation. The first invocation writes its batches and rejects, then
+    // fails to write its checkpoint: it ends without one, its lease still held.
+    let app = app(4);
+    let job2 = accept(&app, FILE, "Hi {{first_name}}").await;
+    *app.files.fail_next_put.lock().unwrap() = Some("plan-checkpoint");
+    let first = job_files::handle(event(&job2), &app).await;
+    assert_eq!(first.batch_item_failures.len(), 1, "the record comes back");
+    let plan = app.store.get_plan(&job2).await.unwrap().unwrap();
+    assert_eq!(plan.checkpoint.counts.rows, 0, "no checkpoint was saved");
+    assert!(app.tasks.bodies().is_empty());
+
+    // Delivered again while the lease holds, the task waits.
+    assert_eq!(
+        job_files::handle(event(&job2), &app)
+            .await
+            .batch_item_failures
+            .len(),
+        1
+    );
+    // After the lease, the next claim redoes the rows from the last checkpoint (here the
+    // start), rewriting the same untouched batches, and goes on to the end.
+    app.store.expire_plan_lease(&job2);
+    plan_to_the_end(&app, &job2).await;
+
+    let recipients = |app: &TestApp| {
+        let mut all: Vec<(String, String)> = enqueued(app)
+            .into_iter()
+            .flat_map(|(_, text, to)| to.into_iter().map(move |n| (n, text.clone())))
+            .collect();
+        all.sort();
+        all
+    };
+    assert_eq!(recipients(&app), recipients(&whole), "each recipient once");
+    let (a, b) = (
+        app.store.get_job(&job2).await.unwrap().unwrap(),
+        whole.store.get_job(&job).await.unwrap().unwrap(),
+    );
+    assert_eq!(a.counts, b.counts);
+    assert_eq!(
+        app.files.object(&keys::rejects(&job2)),
+        whole.files.object(&keys::rejects(&job))
+    );
+    assert_eq!(
+        app.store.get_plan(&job2).await.unwrap().unwrap().attempts,
+        4,
+        "one claim that died, then one per four rows (a refused claim counts none)"
     );
 }
 

@@ -320,6 +320,13 @@ impl MemoryStore {
 }
 
 impl MemoryStore {
+    /// Ends a plan's lease now, as the passing of time would: for tests of a claim that died.
+    pub fn expire_plan_lease(&self, job_id: &JobId) {
+        if let Some(plan) = self.lock().plans.get_mut(job_id) {
+            plan.lease_until = Some(Utc::now() - chrono::Duration::seconds(1));
+        }
+    }
+
     /// Removes a job item and keeps its ledger, for tests of what needs the job item.
     pub fn forget_job(&self, job_id: &JobId) {
         self.lock().jobs.remove(job_id);

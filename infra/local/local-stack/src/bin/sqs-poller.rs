@@ -171,7 +171,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         queue_arn,
     };
     let concurrency: usize = setting("POLLER_CONCURRENCY", 2)?;
-    info!(concurrency, batch_size, "polling the batch queue");
+    info!(concurrency, batch_size, queue = %poller.queue_url, "polling the queue");
     let workers = (0..concurrency.max(1)).map(|_| poller.run());
     futures::future::join_all(workers).await;
     Ok(())
