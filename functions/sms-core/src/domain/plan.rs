@@ -163,12 +163,6 @@ struct Text {
     open: Vec<PhoneNumber>,
 }
 
-#[derive(Debug, Clone, Copy)]
-struct Candidate {
-    text: u32,
-    number_slot: u32,
-}
-
 /// The state of planning one file.
 #[derive(Debug)]
 pub struct Plan {
@@ -181,8 +175,10 @@ pub struct Plan {
     distinct: HashSet<u64>,
     ids: HashMap<Box<str>, u32>,
     texts: Vec<Text>,
-    screening: Vec<Candidate>,
+    /// Candidates waiting to be screened: their numbers (as the suppression list is asked)
+    /// and, at the same index, their texts.
     screening_numbers: Vec<PhoneNumber>,
+    screening_texts: Vec<u32>,
     ready: Vec<PlannedBatch>,
     rejects: Vec<Reject>,
     samples: Vec<Sample>,
@@ -200,8 +196,8 @@ impl Plan {
             distinct: HashSet::new(),
             ids: HashMap::new(),
             texts: Vec::new(),
-            screening: Vec::with_capacity(SCREEN_CHUNK),
             screening_numbers: Vec::with_capacity(SCREEN_CHUNK),
+            screening_texts: Vec::with_capacity(SCREEN_CHUNK),
             ready: Vec::new(),
             rejects: Vec::new(),
             samples: Vec::new(),
@@ -263,11 +259,8 @@ impl Plan {
                 segments: message.segments(),
             });
         }
-        self.screening.push(Candidate {
-            text,
-            number_slot: self.screening_numbers.len() as u32,
-        });
         self.screening_numbers.push(number);
+        self.screening_texts.push(text);
     }
 
     fn intern(&mut self, rendered: &str) -> u32 {
@@ -298,7 +291,7 @@ impl Plan {
 
     /// True once a chunk of candidates waits for screening.
     pub fn wants_screening(&self) -> bool {
-        self.screening.len() >= SCREEN_CHUNK
+        self.screening_numbers.len() >= SCREEN_CHUNK
     }
 
     /// The numbers waiting to be screened against the suppression list.
@@ -308,17 +301,17 @@ impl Plan {
 
     /// Admits the waiting candidates but those in `suppressed`; full batches become ready.
     pub fn admit(&mut self, suppressed: &HashSet<PhoneNumber>) {
-        let numbers = std::mem::take(&mut self.screening_numbers);
-        let mut numbers: Vec<Option<PhoneNumber>> = numbers.into_iter().map(Some).collect();
-        for candidate in std::mem::take(&mut self.screening) {
-            let Some(number) = numbers[candidate.number_slot as usize].take() else {
-                continue;
-            };
+        let numbers = std::mem::replace(
+            &mut self.screening_numbers,
+            Vec::with_capacity(SCREEN_CHUNK),
+        );
+        let texts = std::mem::replace(&mut self.screening_texts, Vec::with_capacity(SCREEN_CHUNK));
+        for (number, text) in numbers.into_iter().zip(texts) {
             if suppressed.contains(&number) {
                 self.counts.suppressed += 1;
                 continue;
             }
-            let text = &mut self.texts[candidate.text as usize];
+            let text = &mut self.texts[text as usize];
             let Ok(message) = &text.text else { continue };
             self.counts.accepted += 1;
             self.counts.segments += message.segments() as u64;
@@ -334,7 +327,6 @@ impl Plan {
                 });
             }
         }
-        self.screening_numbers = Vec::with_capacity(SCREEN_CHUNK);
     }
 
     /// Ends every open batch (call after the last [`Plan::admit`]): at the end of the file,
