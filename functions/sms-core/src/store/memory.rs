@@ -333,6 +333,24 @@ impl MemoryStore {
     }
 }
 
+/// Writes ledger entries as the DynamoDB adapter's conditional puts do, each on its own:
+/// every entry whose item is absent or untouched is written; an item that moved on is kept,
+/// and makes the whole a conflict.
+fn put_untouched(
+    ledger: &mut BTreeMap<u32, LedgerEntry>,
+    entries: impl Iterator<Item = LedgerEntry>,
+) -> CreateJob {
+    let mut outcome = CreateJob::Created;
+    for entry in entries {
+        if ledger.get(&entry.batch).is_some_and(|e| !e.is_untouched()) {
+            outcome = CreateJob::Conflict;
+            continue;
+        }
+        ledger.insert(entry.batch, entry);
+    }
+    outcome
+}
+
 impl JobStore for MemoryStore {
     async fn get_job(&self, job_id: &JobId) -> Result<Option<JobRecord>, StoreError> {
         Ok(self.lock().jobs.get(job_id).cloned())
@@ -346,18 +364,12 @@ impl JobStore for MemoryStore {
         let mut state = self.lock();
         let ledger = state.ledgers.entry(spec.job_id.clone()).or_default();
         let count = spec.batches.len() as u32;
-        // As in DynamoDB (one conditional write per item, all at once): every untouched item
-        // is written, the others are kept and make it a conflict.
-        let mut conflict = false;
-        for (i, recipients) in spec.batches.iter().enumerate() {
-            let batch = i as u32;
-            if ledger.get(&batch).is_some_and(|e| !e.is_untouched()) {
-                conflict = true;
-                continue;
-            }
-            ledger.insert(batch, LedgerEntry::pending(batch, recipients.clone()));
-        }
-        if conflict {
+        let entries = spec
+            .batches
+            .iter()
+            .enumerate()
+            .map(|(i, recipients)| LedgerEntry::pending(i as u32, recipients.clone()));
+        if put_untouched(ledger, entries) == CreateJob::Conflict {
             return Ok(CreateJob::Conflict);
         }
         ledger.retain(|batch, e| *batch < count || !e.is_untouched());
@@ -739,20 +751,6 @@ impl PlanStore for MemoryStore {
     ) -> Result<CreateJob, StoreError> {
         let mut state = self.lock();
         let ledger = state.ledgers.entry(job_id.clone()).or_default();
-        // As in DynamoDB: every untouched item is written; one that moved on is kept, and
-        // makes it a conflict.
-        let mut conflict = false;
-        for entry in entries {
-            if ledger.get(&entry.batch).is_some_and(|e| !e.is_untouched()) {
-                conflict = true;
-                continue;
-            }
-            ledger.insert(entry.batch, entry.clone());
-        }
-        Ok(if conflict {
-            CreateJob::Conflict
-        } else {
-            CreateJob::Created
-        })
+        Ok(put_untouched(ledger, entries.iter().cloned()))
     }
 }
