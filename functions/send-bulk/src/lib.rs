@@ -50,10 +50,10 @@ pub trait BulkStore:
 }
 impl<T: IdempotencyStore + JobStore + SuppressionList + ProgressLog + PlanStore> BulkStore for T {}
 
-/// The job's id. With an `Idempotency-Key` it follows from the key and the request, so a
-/// retry after a timeout finds the first attempt's job and finishes it instead of starting a
-/// second one.
-pub fn job_id(key: Option<&IdempotencyKey>, request: &BulkRequest) -> JobId {
+/// The job's id. With an `Idempotency-Key` it follows from the key and the request (a list's
+/// or an upload's), so a retry after a timeout finds the first attempt's job and finishes it
+/// instead of starting a second one.
+pub fn job_id<R: serde::Serialize>(key: Option<&IdempotencyKey>, request: &R) -> JobId {
     match key {
         Some(k) => JobId::derived(&format!(
             "bulk:{}:{}",
@@ -138,26 +138,38 @@ async fn start<S: BulkStore, Q: BatchQueue, P: SecretProvider, F: ObjectStore, T
         ));
     }
 
-    let job_id = job_id(key.as_ref(), &request);
-    tracing::Span::current().record("job_id", job_id.as_str());
-
-    let claim = match idempotency::check(
-        &app.store,
-        KeyedRequest {
-            scope: "bulk",
-            key: key.as_ref(),
-            request: &request,
-            on_stale: OnStale::Resume,
-        },
-        Utc::now(),
-    )
-    .await?
-    {
-        Check::Respond(replayed) => return Ok(replayed),
-        Check::Proceed(claim) => claim,
+    let (job_id, claim) = match claim_job(&app.store, key.as_ref(), &request).await? {
+        Ok(claimed) => claimed,
+        Err(replayed) => return Ok(replayed),
     };
     Ok(enqueue::run(&request, &job_id, app)
         .await
         .settle(claim, Utc::now())
         .await)
+}
+
+/// A job's id and the claim on its `Idempotency-Key` (a list's request or an upload's: the
+/// same rules), or the answer to give instead (a replay, or a 409 from the check).
+pub(crate) async fn claim_job<'a, S: IdempotencyStore, R: serde::Serialize>(
+    store: &'a S,
+    key: Option<&IdempotencyKey>,
+    request: &R,
+) -> Result<Result<(JobId, Option<idempotency::Claim<'a, S>>), Response<Body>>, Problem> {
+    let job_id = job_id(key, request);
+    tracing::Span::current().record("job_id", job_id.as_str());
+    let check = idempotency::check(
+        store,
+        KeyedRequest {
+            scope: "bulk",
+            key,
+            request,
+            on_stale: OnStale::Resume,
+        },
+        Utc::now(),
+    )
+    .await?;
+    Ok(match check {
+        Check::Respond(replayed) => Err(replayed),
+        Check::Proceed(claim) => Ok((job_id, claim)),
+    })
 }

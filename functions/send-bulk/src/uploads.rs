@@ -21,7 +21,7 @@ use sms_core::{
     http::{
         api::{self, IdempotencyKey},
         fields,
-        idempotency::{self, Answer, Check, KeyFate, KeyedRequest, OnStale},
+        idempotency::{Answer, KeyFate},
     },
     queue::{BatchQueue, QueueEntry},
     secrets::SecretProvider,
@@ -311,18 +311,6 @@ fn has_a_row(bytes: &[u8], format: FileFormat) -> bool {
     any
 }
 
-/// The job id: from the `Idempotency-Key` and the request, as for a list (`crate::job_id`).
-fn job_id(key: Option<&IdempotencyKey>, request: &UploadJobRequest) -> JobId {
-    match key {
-        Some(k) => JobId::derived(&format!(
-            "bulk-upload:{}:{}",
-            k.as_str(),
-            idempotency::fingerprint(request)
-        )),
-        None => JobId::random(),
-    }
-}
-
 /// The answer to a job from an upload (202) or its dry run (200).
 #[derive(Debug, Serialize)]
 struct UploadJobAnswer<'a> {
@@ -363,22 +351,9 @@ pub async fn start<
         return dry_run(&request, app).await;
     }
     let key = IdempotencyKey::from_request(req)?;
-    let job_id = job_id(key.as_ref(), &request);
-    tracing::Span::current().record("job_id", job_id.as_str());
-    let claim = match idempotency::check(
-        &app.store,
-        KeyedRequest {
-            scope: "bulk",
-            key: key.as_ref(),
-            request: &request,
-            on_stale: OnStale::Resume,
-        },
-        Utc::now(),
-    )
-    .await?
-    {
-        Check::Respond(replayed) => return Ok(replayed),
-        Check::Proceed(claim) => claim,
+    let (job_id, claim) = match crate::claim_job(&app.store, key.as_ref(), &request).await? {
+        Ok(claimed) => claimed,
+        Err(replayed) => return Ok(replayed),
     };
     Ok(record_plan(&request, &job_id, app)
         .await
