@@ -2,7 +2,7 @@
 
 use job_files::{App, Settings};
 use lambda_runtime::{Error, LambdaEvent, service_fn};
-use sms_core::{config, domain::bulk, telemetry, wiring};
+use sms_core::{config, telemetry, wiring};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
@@ -14,24 +14,12 @@ async fn main() -> Result<(), Error> {
         batches: wiring::sqs_queue(&sdk)?,
         tasks: wiring::files_queue(&sdk)?,
         settings: Settings {
-            batch_size: bulk::batch_size(config::optional("PLIVO_BATCH_SIZE").as_deref()).map_err(
-                |reason| config::ConfigError::Invalid {
-                    name: "PLIVO_BATCH_SIZE",
-                    reason,
-                },
+            batch_size: wiring::batch_size()?,
+            rows_per_invocation: config::positive(
+                "PLANNER_ROWS_PER_INVOCATION",
+                config::optional("PLANNER_ROWS_PER_INVOCATION").as_deref(),
+                Settings::DEFAULT_ROWS_PER_INVOCATION,
             )?,
-            rows_per_invocation: match config::optional("PLANNER_ROWS_PER_INVOCATION") {
-                None => Settings::DEFAULT_ROWS_PER_INVOCATION,
-                Some(raw) => {
-                    raw.parse()
-                        .ok()
-                        .filter(|&n| n > 0)
-                        .ok_or(config::ConfigError::Invalid {
-                            name: "PLANNER_ROWS_PER_INVOCATION",
-                            reason: format!("{raw:?} is not a positive whole number"),
-                        })?
-                }
-            },
         },
     };
     let app = &app;

@@ -4,7 +4,7 @@ use std::convert::Infallible;
 
 use lambda_http::{Error, Request, service_fn};
 use send_bulk::App;
-use sms_core::{config, domain::bulk, telemetry, wiring};
+use sms_core::{config, telemetry, wiring};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
@@ -16,25 +16,13 @@ async fn main() -> Result<(), Error> {
         secrets: wiring::secret_cache(&sdk)?,
         files: wiring::s3_files(&sdk)?,
         tasks: wiring::files_queue(&sdk)?,
-        max_upload_bytes: match config::optional("MAX_UPLOAD_BYTES") {
-            None => send_bulk::uploads::DEFAULT_MAX_UPLOAD_BYTES,
-            Some(raw) => {
-                raw.parse()
-                    .ok()
-                    .filter(|&n| n > 0)
-                    .ok_or(config::ConfigError::Invalid {
-                        name: "MAX_UPLOAD_BYTES",
-                        reason: format!("{raw:?} is not a positive whole number of bytes"),
-                    })?
-            }
-        },
-        public_base_url: config::PublicBaseUrl::from_env()?,
-        batch_size: bulk::batch_size(config::optional("PLIVO_BATCH_SIZE").as_deref()).map_err(
-            |reason| config::ConfigError::Invalid {
-                name: "PLIVO_BATCH_SIZE",
-                reason,
-            },
+        max_upload_bytes: config::positive(
+            "MAX_UPLOAD_BYTES",
+            config::optional("MAX_UPLOAD_BYTES").as_deref(),
+            send_bulk::uploads::DEFAULT_MAX_UPLOAD_BYTES,
         )?,
+        public_base_url: config::PublicBaseUrl::from_env()?,
+        batch_size: wiring::batch_size()?,
         rates: send_bulk::forecast::Rates {
             requests: wiring::request_rate()?,
             account_mps: config::optional("PLIVO_ACCOUNT_MPS").map_or(

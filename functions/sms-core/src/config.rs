@@ -52,6 +52,22 @@ pub fn flag(name: &'static str, value: Option<&str>) -> Result<bool, ConfigError
     }
 }
 
+/// A positive whole number read with [`optional`], `default` when unset. The caller reads
+/// the variable, so that the template checks see which one it is.
+pub fn positive(name: &'static str, value: Option<&str>, default: u64) -> Result<u64, ConfigError> {
+    match value {
+        None => Ok(default),
+        Some(raw) => raw
+            .parse()
+            .ok()
+            .filter(|&n| n > 0)
+            .ok_or(ConfigError::Invalid {
+                name,
+                reason: format!("{raw:?} is not a positive whole number"),
+            }),
+    }
+}
+
 /// The public base URL of the API (`PUBLIC_BASE_URL`), from which callback URLs are made.
 /// Plivo signs the URL it called, so this must be exactly what Plivo is given.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -138,6 +154,16 @@ pub async fn aws() -> aws_config::SdkConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn positive_numbers_default_when_unset_and_name_their_variable_when_wrong() {
+        assert_eq!(positive("N", None, 7).unwrap(), 7);
+        assert_eq!(positive("N", Some("12"), 7).unwrap(), 12);
+        for bad in ["0", "-1", "x", "1.5"] {
+            let e = positive("N", Some(bad), 7).unwrap_err().to_string();
+            assert!(e.contains('N') && e.contains(bad), "{e}");
+        }
+    }
 
     #[test]
     fn public_base_url_joins_route_paths_without_double_slashes() {

@@ -104,3 +104,13 @@ pub fn request_rate() -> Result<RequestRate, ConfigError> {
         })
     })
 }
+
+/// Recipients per batch: `PLIVO_BATCH_SIZE` (default and most: Plivo's 1,000 a request).
+pub fn batch_size() -> Result<usize, ConfigError> {
+    crate::domain::bulk::batch_size(config::optional("PLIVO_BATCH_SIZE").as_deref()).map_err(
+        |reason| ConfigError::Invalid {
+            name: "PLIVO_BATCH_SIZE",
+            reason,
+        },
+    )
+}
