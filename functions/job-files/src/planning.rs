@@ -32,7 +32,8 @@ use sms_core::{
     queue::{BatchQueue, QueueEntry},
     store::{
         BatchState, CreateJob, IntakeCounts, JobRecord, JobSpec, LedgerEntry, PlanCheckpoint,
-        PlanClaim, PlanEnd, PlanRecord, plans::MAX_BATCHES_PER_JOB,
+        PlanClaim, PlanEnd, PlanRecord,
+        plans::{self, MAX_BATCHES_PER_JOB},
     },
 };
 use tracing::{error, info, warn};
@@ -275,17 +276,9 @@ impl Ledger<'_> {
         plan: &mut Plan,
         last: bool,
     ) -> Result<(), Stop> {
-        if plan.wants_screening() || (last && !plan.to_screen().is_empty()) {
-            let suppressed = app
-                .store
-                .suppressed_among(plan.to_screen())
-                .await
-                .map_err(|e| retry("reading the suppression list", e))?;
-            plan.admit(&suppressed);
-        }
-        if last {
-            plan.flush();
-        }
+        plans::screen_plan(&app.store, plan, last)
+            .await
+            .map_err(|e| retry("reading the suppression list", e))?;
         for reject in plan.take_rejects() {
             write_reject(&reject, &mut self.rejects);
         }

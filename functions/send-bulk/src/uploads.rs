@@ -25,7 +25,7 @@ use sms_core::{
     },
     queue::{BatchQueue, QueueEntry},
     secrets::SecretProvider,
-    store::{CreateJob, PlanCheckpoint, PlanRecord, PlanState, PlanStore},
+    store::{CreateJob, PlanCheckpoint, PlanRecord, PlanState, PlanStore, plans::screen_plan},
 };
 use uuid::Uuid;
 
@@ -492,14 +492,9 @@ async fn dry_run<S: BulkStore, Q, P, F: ObjectStore, T>(
     let mut batches = 0u64;
     while let Some(chunk) = body.next().await {
         reader.feed(&chunk.map_err(read_problem)?, &mut |row| plan.row(row));
-        if plan.wants_screening() {
-            let suppressed = app
-                .store
-                .suppressed_among(plan.to_screen())
-                .await
-                .map_err(screen_error)?;
-            plan.admit(&suppressed);
-        }
+        screen_plan(&app.store, &mut plan, false)
+            .await
+            .map_err(screen_error)?;
         batches += plan.take_ready().len() as u64;
         plan.take_rejects();
     }
@@ -507,13 +502,9 @@ async fn dry_run<S: BulkStore, Q, P, F: ObjectStore, T>(
         // Cut short, the last record read may be only part of one: it is left out.
         reader.finish(&mut |row| plan.row(row));
     }
-    let suppressed = app
-        .store
-        .suppressed_among(plan.to_screen())
+    screen_plan(&app.store, &mut plan, true)
         .await
         .map_err(screen_error)?;
-    plan.admit(&suppressed);
-    plan.flush();
     batches += plan.take_ready().len() as u64;
     let counts = plan.counts();
     let forecast = forecast::Forecast::new(batches, counts.accepted, app.rates, Utc::now());

@@ -18,6 +18,24 @@ use crate::domain::{
     plan::{FileLayout, PlanCounts},
 };
 
+/// The plan's I/O step, the same for job-files and a dry run: screens the waiting candidates
+/// against the suppression list once a chunk waits, or whatever waits when `last`, which
+/// also closes every open batch. The ready batches and rejects are then the caller's.
+pub async fn screen_plan<S: super::SuppressionList>(
+    store: &S,
+    plan: &mut crate::domain::plan::Plan,
+    last: bool,
+) -> Result<(), StoreError> {
+    if plan.wants_screening() || (last && !plan.to_screen().is_empty()) {
+        let suppressed = store.suppressed_among(plan.to_screen()).await?;
+        plan.admit(&suppressed);
+    }
+    if last {
+        plan.flush();
+    }
+    Ok(())
+}
+
 /// Most batches (Plivo requests) one job may have: the job item records each sent batch
 /// (`JobRecord::sent_batches`, a few bytes each), and DynamoDB items hold 400 KB. At 1,000
 /// recipients a batch that is 50 million recipients; it binds only files whose texts are
