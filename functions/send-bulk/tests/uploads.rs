@@ -165,6 +165,16 @@ async fn bad_files_get_a_clear_answer_and_change_nothing() {
             "phone_column",
             "only with upload_id",
         ),
+        (
+            json!({"upload_id": upload(&app, b"+14155550100\n"), "text": "Hi", "format": "lines", "phone_column": "x"}),
+            "phone_column",
+            "a list of lines has none",
+        ),
+        (
+            json!({"upload_id": upload(&app, CSV.as_bytes()), "text": "Hi", "format": "xml"}),
+            "format",
+            "",
+        ),
     ];
     for (body, field, words) in cases {
         let (status, problem) = post(&app, "/v1/bulk", body.clone(), Some("k")).await;
