@@ -336,6 +336,14 @@ pub trait JobStore: Send + Sync {
         job_id: &JobId,
     ) -> impl Future<Output = Result<Vec<LedgerEntry>, StoreError>> + Send;
 
+    /// The ledger items of batches `batches` (a range below the committed job's
+    /// `batches_total`, which the caller read), in batch order: a page of a large ledger.
+    fn ledger_range(
+        &self,
+        job_id: &JobId,
+        batches: std::ops::Range<u32>,
+    ) -> impl Future<Output = Result<Vec<LedgerEntry>, StoreError>> + Send;
+
     /// Records that a batch's queue message was accepted by SQS. A missing ledger item is an
     /// error, in every adapter: the batch was never part of a committed job, so saying it was
     /// enqueued would hide a message the sender can only send to the dead-letter queue.

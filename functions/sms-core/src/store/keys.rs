@@ -5,7 +5,7 @@
 //! | partition (`pk`)     | sort (`sk`)                    | kept                     |
 //! |----------------------|--------------------------------|--------------------------|
 //! | `MSG#<uuid>`         | `MSG` (facts), `STATUS`        | [`Retention::Message`]   |
-//! | `JOB#<job id>`       | `JOB`, `BATCH#<index>`, `COUNT#<shard>` | [`Retention::Message`] |
+//! | `JOB#<job id>`       | `JOB`, `PLAN`, `RESULTS`, `BATCH#<index>`, `COUNT#<shard>` | [`Retention::Message`] |
 //! | `JOB#<job id>`       | `RATE#<epoch seconds>`         | [`Retention::ProgressSample`] |
 //! | `IDEM#<scope>:<key>` | `IDEM`                         | [`Retention::Idempotency`] |
 //! | `OPTOUT#<number>`    | `OPTOUT`                       | for ever                 |
@@ -68,6 +68,8 @@ pub const SEEN: &str = "SEEN";
 pub const JOB: &str = "JOB";
 /// A job planned from an upload: its plan and checkpoint (`store::plans`).
 pub const PLAN: &str = "PLAN";
+/// A job's results file: its build and checkpoint (`store::results`).
+pub const RESULTS: &str = "RESULTS";
 /// The sort-key prefix of a job's counter shards.
 pub const COUNTER_PREFIX: &str = "COUNT#";
 /// The account's schedule of Plivo requests (`store::RequestSchedule`): one item, shared by

@@ -10,6 +10,10 @@ use chrono::{DateTime, Utc};
 
 use super::keys::Retention;
 use super::plans::{PlanCheckpoint, PlanClaim, PlanEnd, PlanRecord, PlanState, PlanStore};
+use super::results::{
+    ReportedStatus, ResultsCheckpoint, ResultsClaim, ResultsEnd, ResultsRecord, ResultsRequest,
+    ResultsState, ResultsStore,
+};
 use super::{
     AcceptedMessage, BatchClaim, BatchLedger, BatchOutcome, BatchRef, BatchState, ChangeOutcome,
     CreateJob, CurrentStatus, DeliveryReport, IdempotencyStore, JobRecord, JobSpec, JobStore,
@@ -68,6 +72,8 @@ struct State {
     progress: HashMap<JobId, BTreeMap<DateTime<Utc>, u64>>,
     /// Plans of jobs from uploads (the DynamoDB adapter's `PLAN` item).
     plans: HashMap<JobId, PlanRecord>,
+    /// Results builds (the DynamoDB adapter's `RESULTS` item).
+    results: HashMap<JobId, ResultsRecord>,
 }
 
 #[derive(Debug, Default)]
@@ -320,6 +326,14 @@ impl MemoryStore {
 }
 
 impl MemoryStore {
+    /// Ends a results build's lease now, as the passing of time would: for tests of a claim
+    /// that died.
+    pub fn expire_results_lease(&self, job_id: &JobId) {
+        if let Some(record) = self.lock().results.get_mut(job_id) {
+            record.lease_until = Some(Utc::now() - chrono::Duration::seconds(1));
+        }
+    }
+
     /// Ends a plan's lease now, as the passing of time would: for tests of a claim that died.
     pub fn expire_plan_lease(&self, job_id: &JobId) {
         if let Some(plan) = self.lock().plans.get_mut(job_id) {
@@ -398,6 +412,19 @@ impl JobStore for MemoryStore {
             .range(..job.batches_total)
             .map(|(_, e)| e.clone())
             .collect())
+    }
+
+    async fn ledger_range(
+        &self,
+        job_id: &JobId,
+        batches: std::ops::Range<u32>,
+    ) -> Result<Vec<LedgerEntry>, StoreError> {
+        let state = self.lock();
+        Ok(state
+            .ledgers
+            .get(job_id)
+            .map(|ledger| ledger.range(batches).map(|(_, e)| e.clone()).collect())
+            .unwrap_or_default())
     }
 
     async fn mark_enqueued(&self, job_id: &JobId, batch: u32) -> Result<(), StoreError> {
@@ -752,5 +779,140 @@ impl PlanStore for MemoryStore {
         let mut state = self.lock();
         let ledger = state.ledgers.entry(job_id.clone()).or_default();
         Ok(put_untouched(ledger, entries.iter().cloned()))
+    }
+}
+
+impl State {
+    /// The build claim `attempt` of `generation` holds, if it still does.
+    fn held_results(
+        &mut self,
+        job_id: &JobId,
+        generation: u32,
+        attempt: u32,
+    ) -> Option<&mut ResultsRecord> {
+        self.results.get_mut(job_id).filter(|r| {
+            r.state == ResultsState::Building && r.generation == generation && r.attempts == attempt
+        })
+    }
+}
+
+impl ResultsStore for MemoryStore {
+    async fn request_results(
+        &self,
+        job_id: &JobId,
+        now: DateTime<Utc>,
+    ) -> Result<ResultsRequest, StoreError> {
+        let mut state = self.lock();
+        let previous = state.results.get(job_id);
+        if let Some(building) = previous.filter(|r| r.state == ResultsState::Building) {
+            return Ok(ResultsRequest::Building(building.clone()));
+        }
+        let record = ResultsRecord {
+            job_id: job_id.clone(),
+            generation: previous.map_or(0, |r| r.generation) + 1,
+            state: ResultsState::Building,
+            checkpoint: ResultsCheckpoint::default(),
+            attempts: 0,
+            lease_until: None,
+            error: None,
+            requested_at: now,
+            updated_at: now,
+        };
+        state.results.insert(job_id.clone(), record.clone());
+        Ok(ResultsRequest::Started(record))
+    }
+
+    async fn get_results(&self, job_id: &JobId) -> Result<Option<ResultsRecord>, StoreError> {
+        Ok(self.lock().results.get(job_id).cloned())
+    }
+
+    async fn claim_results(
+        &self,
+        job_id: &JobId,
+        generation: u32,
+        lease_until: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<ResultsClaim, StoreError> {
+        let mut state = self.lock();
+        let Some(record) = state.results.get_mut(job_id) else {
+            return Ok(ResultsClaim::Missing);
+        };
+        if record.state != ResultsState::Building || record.generation != generation {
+            return Ok(ResultsClaim::Ended);
+        }
+        if let Some(until) = record.lease_until.filter(|until| *until >= now) {
+            return Ok(ResultsClaim::Busy { lease_until: until });
+        }
+        record.attempts += 1;
+        record.lease_until = Some(lease_until);
+        record.updated_at = now;
+        Ok(ResultsClaim::Claimed {
+            attempt: record.attempts,
+            record: Box::new(record.clone()),
+        })
+    }
+
+    async fn save_results_checkpoint(
+        &self,
+        job_id: &JobId,
+        generation: u32,
+        attempt: u32,
+        checkpoint: &ResultsCheckpoint,
+        lease_until: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let mut state = self.lock();
+        let Some(record) = state.held_results(job_id, generation, attempt) else {
+            return Ok(false);
+        };
+        record.checkpoint = checkpoint.clone();
+        record.lease_until = Some(lease_until);
+        record.updated_at = now;
+        Ok(true)
+    }
+
+    async fn end_results(
+        &self,
+        job_id: &JobId,
+        generation: u32,
+        attempt: u32,
+        end: &ResultsEnd,
+        checkpoint: &ResultsCheckpoint,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let mut state = self.lock();
+        let Some(record) = state.held_results(job_id, generation, attempt) else {
+            return Ok(false);
+        };
+        match end {
+            ResultsEnd::Ready => record.state = ResultsState::Ready,
+            ResultsEnd::Failed { reason } => {
+                record.state = ResultsState::Failed;
+                record.error = Some(reason.clone());
+            }
+        }
+        record.checkpoint = checkpoint.clone();
+        record.lease_until = None;
+        record.updated_at = now;
+        Ok(true)
+    }
+
+    async fn reported(&self, message_uuids: &[String]) -> Result<Vec<ReportedStatus>, StoreError> {
+        let state = self.lock();
+        let unique: HashSet<&String> = message_uuids.iter().collect();
+        Ok(unique
+            .into_iter()
+            .filter(|uuid| state.reported.contains_key(*uuid))
+            .filter_map(|uuid| state.messages.get(uuid))
+            .map(|m| ReportedStatus {
+                message_uuid: m.message_uuid.clone(),
+                to: m.to.clone(),
+                status: m.status,
+                error_code: m.error_code.clone(),
+                units: m.units,
+                amount: m.amount.clone(),
+                updated_at: m.updated_at,
+            })
+            .collect())
     }
 }

@@ -11,6 +11,7 @@ mod pace;
 pub mod plans;
 pub mod progress;
 mod reports;
+pub mod results;
 
 use std::{collections::HashSet, future::Future};
 
@@ -29,6 +30,10 @@ pub use pace::{Booking, RequestSchedule};
 pub use plans::{PlanCheckpoint, PlanClaim, PlanEnd, PlanRecord, PlanState, PlanStore};
 pub use progress::{ProgressLog, ProgressSample};
 pub use reports::{COUNTER_SHARDS, ReportEffect, ReportStore, counter_shard};
+pub use results::{
+    ReportedStatus, ResultsCheckpoint, ResultsClaim, ResultsEnd, ResultsRecord, ResultsRequest,
+    ResultsState, ResultsStore,
+};
 
 /// The status types the store ports speak; the rules over them live in `domain/status.rs`.
 pub use crate::domain::status::{CurrentStatus, DeliveryReport, MessageStatus};

@@ -20,6 +20,7 @@ use crate::{
         MessageStatus, Sighting, StoreError, StoredResponse, SuppressionChange,
         keys::{self, Retention, TTL_ATTRIBUTE},
         plans::{PlanCheckpoint, PlanRecord, PlanState},
+        results::{ReportedStatus, ResultsCheckpoint, ResultsRecord, ResultsState},
     },
 };
 
@@ -541,6 +542,62 @@ pub(crate) fn plan_from_item(item: &Item) -> Result<PlanRecord, StoreError> {
         updated_at: item.time("updated_at").unwrap_or(created_at),
         created_at,
         job_id,
+    })
+}
+
+/// The results build item (`store::results`), as `request_results` writes it and the
+/// checkpoint updates change it.
+pub(crate) fn results_from_item(item: &Item) -> Result<ResultsRecord, StoreError> {
+    let job_id = item
+        .string("job_id")
+        .and_then(|id| JobId::parse(&id).ok())
+        .ok_or_else(|| corrupt(keys::RESULTS, "no valid job_id"))?;
+    let invalid = |what: &str| corrupt(job_id.as_str(), what);
+    let requested_at = item
+        .time("requested_at")
+        .ok_or_else(|| invalid("results have no requested_at"))?;
+    Ok(ResultsRecord {
+        generation: item
+            .number("generation")
+            .ok_or_else(|| invalid("results have no generation"))?,
+        state: item
+            .string("state")
+            .and_then(|v| ResultsState::parse(&v))
+            .ok_or_else(|| invalid("results have no valid state"))?,
+        checkpoint: ResultsCheckpoint {
+            next_batch: item.number("next_batch").unwrap_or(0),
+            rows: item.number("rows").unwrap_or(0),
+            parts: item.number("parts").unwrap_or(0),
+            upload: item.string("upload"),
+        },
+        attempts: item.number("attempts").unwrap_or(0),
+        lease_until: item.millis("lease_until"),
+        error: item.string("error"),
+        updated_at: item.time("updated_at").unwrap_or(requested_at),
+        requested_at,
+        job_id,
+    })
+}
+
+/// A message's `STATUS` item, as the results file reads it.
+pub(crate) fn reported_from_item(item: &Item) -> Result<ReportedStatus, StoreError> {
+    let pk = item.string("pk").unwrap_or_default();
+    let uuid = pk
+        .strip_prefix("MSG#")
+        .ok_or_else(|| corrupt(&pk, "a status item outside a message's partition"))?;
+    Ok(ReportedStatus {
+        message_uuid: uuid.to_owned(),
+        to: item.string("to").and_then(|v| PhoneNumber::parse(&v).ok()),
+        status: item
+            .string("status")
+            .and_then(|v| MessageStatus::parse(&v))
+            .ok_or_else(|| corrupt(&pk, "invalid status"))?,
+        error_code: item.string("error_code"),
+        units: item.number("units"),
+        amount: item.string("amount"),
+        updated_at: item
+            .time("updated_at")
+            .ok_or_else(|| corrupt(&pk, "a status without updated_at"))?,
     })
 }
 

@@ -175,6 +175,21 @@ impl JobStore for DynamoStore {
             .collect()
     }
 
+    async fn ledger_range(
+        &self,
+        job_id: &JobId,
+        batches: std::ops::Range<u32>,
+    ) -> Result<Vec<LedgerEntry>, StoreError> {
+        if batches.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.query_batches(job_id, batches.start, batches.end - 1)
+            .await?
+            .iter()
+            .map(ledger_from_item)
+            .collect()
+    }
+
     async fn mark_enqueued(&self, job_id: &JobId, batch: u32) -> Result<(), StoreError> {
         let result = self
             .client()

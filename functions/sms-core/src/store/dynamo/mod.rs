@@ -11,6 +11,7 @@ mod pace;
 mod plans;
 mod progress;
 mod reports;
+mod results;
 pub mod schema;
 mod suppression;
 
@@ -18,7 +19,7 @@ use aws_sdk_dynamodb::{
     Client,
     error::{DisplayErrorContext, ProvideErrorMetadata, SdkError},
     operation::transact_write_items::TransactWriteItemsError,
-    types::{PutRequest, WriteRequest},
+    types::{KeysAndAttributes, PutRequest, WriteRequest},
 };
 use futures::{StreamExt, TryStreamExt, stream};
 
@@ -146,6 +147,58 @@ impl DynamoStore {
                 _ => return Ok(items),
             }
         }
+    }
+
+    /// The items of `keys` that exist, in no set order: BatchGetItem, 100 keys a call,
+    /// several calls at once, asking again for keys DynamoDB left unprocessed (throttling).
+    /// Keys must be distinct (BatchGetItem refuses a call that names one twice). Reads are
+    /// eventually consistent unless `consistent`.
+    async fn get_items(&self, keys: Vec<Item>, consistent: bool) -> Result<Vec<Item>, StoreError> {
+        let calls: Vec<_> = keys
+            .chunks(100)
+            .map(|chunk| self.get_chunk(chunk.to_vec(), consistent))
+            .collect();
+        let found: Vec<Vec<Item>> = stream::iter(calls)
+            .buffer_unordered(READ_CONCURRENCY)
+            .try_collect()
+            .await?;
+        Ok(found.into_iter().flatten().collect())
+    }
+
+    async fn get_chunk(&self, mut wanted: Vec<Item>, consistent: bool) -> Result<Vec<Item>, StoreError> {
+        let mut found = Vec::new();
+        for attempt in 1..=UNPROCESSED_RETRY.max_attempts {
+            let request = KeysAndAttributes::builder()
+                .set_keys(Some(wanted))
+                .consistent_read(consistent)
+                .build()
+                .map_err(|e| build_error("BatchGetItem", e))?;
+            let out = self
+                .client
+                .batch_get_item()
+                .request_items(&self.table, request)
+                .send()
+                .await
+                .map_err(|e| backend("BatchGetItem", e))?;
+            found.extend(
+                out.responses
+                    .and_then(|mut r| r.remove(&self.table))
+                    .unwrap_or_default(),
+            );
+            wanted = out
+                .unprocessed_keys
+                .and_then(|mut u| u.remove(&self.table))
+                .map(|k| k.keys)
+                .unwrap_or_default();
+            if wanted.is_empty() {
+                return Ok(found);
+            }
+            tokio::time::sleep(UNPROCESSED_RETRY.delay(attempt)).await;
+        }
+        Err(StoreError::Backend {
+            operation: "BatchGetItem",
+            reason: "keys still unprocessed after retries".into(),
+        })
     }
 
     /// Writes items with BatchWriteItem, 25 a call, several calls at once, and re-sends what

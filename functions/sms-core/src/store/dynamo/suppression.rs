@@ -3,13 +3,12 @@
 
 use std::collections::HashSet;
 
-use aws_sdk_dynamodb::types::{KeysAndAttributes, Put, TransactWriteItem};
+use aws_sdk_dynamodb::types::{Put, TransactWriteItem};
 use chrono::{DateTime, Utc};
-use futures::{StreamExt, TryStreamExt, stream};
 
 use super::{
-    DynamoStore, READ_CONCURRENCY, UNPROCESSED_RETRY, backend, build_error, cancellation_reasons,
-    ext::{Item, ItemExt, key, n, optout_item, seen_item, suppressed_flag},
+    DynamoStore, backend, build_error, cancellation_reasons,
+    ext::{ItemExt, key, n, optout_item, seen_item, suppressed_flag},
     held,
 };
 use crate::{
@@ -25,60 +24,6 @@ const SUPERSEDES: &str = "attribute_not_exists(changed_at) OR changed_at < :at";
 
 /// A once-record is free when absent or expired (DynamoDB deletes expired items lazily).
 const NOT_SEEN: &str = "attribute_not_exists(pk) OR expires_at < :now";
-
-impl DynamoStore {
-    /// One BatchGetItem of up to 100 numbers, asking again for keys left unprocessed.
-    async fn suppressed_chunk(
-        &self,
-        numbers: &[PhoneNumber],
-    ) -> Result<Vec<PhoneNumber>, StoreError> {
-        let mut wanted: Vec<Item> = numbers
-            .iter()
-            .map(|n| key(keys::optout(n), keys::OPTOUT))
-            .collect();
-        let mut found = Vec::new();
-        for attempt in 1..=UNPROCESSED_RETRY.max_attempts {
-            let request = KeysAndAttributes::builder()
-                .set_keys(Some(wanted))
-                .projection_expression("#n, #s")
-                .expression_attribute_names("#n", "number")
-                .expression_attribute_names("#s", "suppressed")
-                .build()
-                .map_err(|e| build_error("BatchGetItem", e))?;
-            let out = self
-                .client
-                .batch_get_item()
-                .request_items(&self.table, request)
-                .send()
-                .await
-                .map_err(|e| backend("BatchGetItem", e))?;
-            let items = out
-                .responses
-                .and_then(|mut r| r.remove(&self.table))
-                .unwrap_or_default();
-            found.extend(
-                items
-                    .iter()
-                    .filter(|item| suppressed_flag(item))
-                    .filter_map(|item| item.string("number"))
-                    .filter_map(|v| PhoneNumber::parse(&v).ok()),
-            );
-            wanted = out
-                .unprocessed_keys
-                .and_then(|mut u| u.remove(&self.table))
-                .map(|k| k.keys)
-                .unwrap_or_default();
-            if wanted.is_empty() {
-                return Ok(found);
-            }
-            tokio::time::sleep(UNPROCESSED_RETRY.delay(attempt)).await;
-        }
-        Err(StoreError::Backend {
-            operation: "BatchGetItem",
-            reason: "keys still unprocessed after retries".into(),
-        })
-    }
-}
 
 impl SeenOnce for DynamoStore {
     async fn first_sighting(
@@ -118,15 +63,18 @@ impl SuppressionList for DynamoStore {
             .into_iter()
             .cloned()
             .collect();
-        let calls: Vec<_> = unique
-            .chunks(100)
-            .map(|chunk| self.suppressed_chunk(chunk))
+        let wanted = unique
+            .iter()
+            .map(|n| key(keys::optout(n), keys::OPTOUT))
             .collect();
-        let found: Vec<Vec<PhoneNumber>> = stream::iter(calls)
-            .buffer_unordered(READ_CONCURRENCY)
-            .try_collect()
-            .await?;
-        Ok(found.into_iter().flatten().collect())
+        Ok(self
+            .get_items(wanted, false)
+            .await?
+            .iter()
+            .filter(|item| suppressed_flag(item))
+            .filter_map(|item| item.string("number"))
+            .filter_map(|v| PhoneNumber::parse(&v).ok())
+            .collect())
     }
 
     async fn change(
