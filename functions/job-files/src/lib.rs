@@ -4,10 +4,15 @@
 //! - `plan`: read the job's upload into its ledger (validate, render, de-duplicate, screen,
 //!   batch), write the rejects file, commit the job and enqueue its batches, resuming from a
 //!   checkpoint when one invocation is not enough (`planning.rs`).
+//! - `results`: write the job's results file, a row per recipient, part by part from the
+//!   ledger and its messages' reports, resuming from a checkpoint likewise (`results.rs`,
+//!   its rows in `outcomes.rs`).
 //!
 //! Like the sender, it reports only records worth another delivery as `batchItemFailures`.
 
+mod outcomes;
 mod planning;
+mod results;
 
 use std::time::Duration;
 
@@ -18,11 +23,13 @@ use sms_core::{
     domain::bulk::FileTask,
     files::ObjectStore,
     queue::BatchQueue,
-    store::{JobStore, PlanStore, SuppressionList},
+    store::{JobStore, PlanStore, ResultsStore, SuppressionList},
 };
 use tracing::{Instrument, error, info_span};
 
+pub use outcomes::RESULTS_HEADER;
 pub use planning::{PlanOutcome, plan};
+pub use results::{ResultsOutcome, build_results};
 
 pub struct App<S, F, Q, T> {
     pub store: S,
@@ -49,8 +56,8 @@ impl Settings {
 }
 
 /// What the store must offer job-files.
-pub trait FilesStore: PlanStore + JobStore + SuppressionList {}
-impl<T: PlanStore + JobStore + SuppressionList> FilesStore for T {}
+pub trait FilesStore: PlanStore + JobStore + SuppressionList + ResultsStore {}
+impl<T: PlanStore + JobStore + SuppressionList + ResultsStore> FilesStore for T {}
 
 /// Used when the invocation has no usable deadline (never on Lambda): Lambda's longest.
 const FALLBACK_DEADLINE: Duration = Duration::from_secs(900);
@@ -84,6 +91,11 @@ where
             tracing::Span::current().record("job_id", task.job_id().as_str());
             match task {
                 FileTask::Plan { job_id } => plan(&job_id, app, deadline).await.retry(),
+                FileTask::Results { job_id, generation } => {
+                    build_results(&job_id, generation, app, deadline)
+                        .await
+                        .retry()
+                }
             }
         }
         .instrument(span)

@@ -199,12 +199,14 @@ impl BatchMessage {
 pub enum FileTask {
     /// Read the job's upload into its ledger, commit the job and enqueue its batches.
     Plan { job_id: JobId },
+    /// Build (or go on building) generation `generation` of the job's results file.
+    Results { job_id: JobId, generation: u32 },
 }
 
 impl FileTask {
     pub fn job_id(&self) -> &JobId {
         match self {
-            Self::Plan { job_id } => job_id,
+            Self::Plan { job_id } | Self::Results { job_id, .. } => job_id,
         }
     }
 }
