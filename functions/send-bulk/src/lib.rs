@@ -1,11 +1,14 @@
 //! send-bulk: `POST /v1/bulk` validates one text and a recipient list, cuts the list into
-//! batches and fans them out through SQS; `GET /v1/bulk/{job_id}` reports progress
-//! (docs/api.md; docs/architecture.md, "A bulk job").
+//! batches and fans them out through SQS, or accepts an upload for job-files to plan;
+//! `GET /v1/bulk/{job_id}` reports progress; `POST /v1/uploads` signs an upload and
+//! `POST /v1/bulk/{job_id}/results` asks for a results file (docs/api.md;
+//! docs/architecture.md, "A bulk job").
 
 mod enqueue;
 pub mod forecast;
 mod intake;
 mod progress;
+mod results;
 pub mod uploads;
 
 use chrono::Utc;
@@ -19,7 +22,7 @@ use sms_core::{
     http::idempotency::{self, Check, KeyedRequest, OnStale},
     queue::BatchQueue,
     secrets::SecretProvider,
-    store::{IdempotencyStore, JobStore, PlanStore, ProgressLog, SuppressionList},
+    store::{IdempotencyStore, JobStore, PlanStore, ProgressLog, ResultsStore, SuppressionList},
 };
 
 pub use intake::{BulkRequest, BulkRequestBody, Intake, Parsed, Summary};
@@ -45,10 +48,13 @@ pub struct App<S, Q, P, F, T> {
 
 /// What the store must offer send-bulk.
 pub trait BulkStore:
-    IdempotencyStore + JobStore + SuppressionList + ProgressLog + PlanStore
+    IdempotencyStore + JobStore + SuppressionList + ProgressLog + PlanStore + ResultsStore
 {
 }
-impl<T: IdempotencyStore + JobStore + SuppressionList + ProgressLog + PlanStore> BulkStore for T {}
+impl<T> BulkStore for T where
+    T: IdempotencyStore + JobStore + SuppressionList + ProgressLog + PlanStore + ResultsStore
+{
+}
 
 /// The job's id. With an `Idempotency-Key` it follows from the key and the request (a list's
 /// or an upload's), so a retry after a timeout finds the first attempt's job and finishes it
@@ -88,6 +94,14 @@ async fn route<S: BulkStore, Q: BatchQueue, P: SecretProvider, F: ObjectStore, T
         api::authenticate(req, &secret.api_keys)?;
         return match req.method() {
             &Method::POST => uploads::create(req, app).await,
+            _ => Ok(api::method_not_allowed("POST")),
+        };
+    }
+    if let [.., "bulk", job_id, "results"] = segments.as_slice() {
+        let secret = api::service_secret(&app.secrets).await?;
+        api::authenticate(req, &secret.api_keys)?;
+        return match req.method() {
+            &Method::POST => results::request(job_id, &app.store, &app.files, &app.tasks).await,
             _ => Ok(api::method_not_allowed("POST")),
         };
     }

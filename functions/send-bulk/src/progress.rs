@@ -9,12 +9,15 @@ use sms_core::{
     http::api,
     store::{
         JobRecord, JobStore, MessageStatus, PlanRecord, PlanState, PlanStore, ProgressLog,
-        ProgressSample, StatusCounts,
+        ProgressSample, ResultsStore, StatusCounts,
         progress::{RECENT_WINDOW, recent_rate},
     },
 };
 
-use crate::forecast::{Rates, round};
+use crate::{
+    forecast::{Rates, round},
+    results::ResultsView,
+};
 use chrono::{DateTime, Utc};
 
 #[derive(Debug, Serialize)]
@@ -200,9 +203,12 @@ struct WithPlanning<'a> {
     segments: u64,
     #[serde(skip_serializing_if = "Option::is_none")]
     planning: Option<Planning>,
+    /// The job's results file, once asked for (`POST /v1/bulk/{id}/results`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    results: Option<ResultsView>,
 }
 
-pub async fn report<S: JobStore + ProgressLog + PlanStore, F: ObjectStore>(
+pub async fn report<S: JobStore + ProgressLog + PlanStore + ResultsStore, F: ObjectStore>(
     job_id: &str,
     store: &S,
     files: &F,
@@ -248,6 +254,10 @@ pub async fn report<S: JobStore + ProgressLog + PlanStore, F: ObjectStore>(
         Some(plan) => Some(planning(plan, files).await),
         None => None,
     };
+    let results = match store.get_results(job_id).await.map_err(internal)? {
+        Some(record) => Some(ResultsView::of(&record, files).await),
+        None => None,
+    };
     Ok(api::json_response(
         StatusCode::OK,
         &WithPlanning {
@@ -255,6 +265,7 @@ pub async fn report<S: JobStore + ProgressLog + PlanStore, F: ObjectStore>(
             distinct_texts: job.distinct_texts,
             segments: job.segments_total,
             planning,
+            results,
         },
     ))
 }

@@ -43,6 +43,8 @@ pub enum ProblemKind {
     NotFound,
     MethodNotAllowed,
     IdempotencyConflict,
+    /// The resource exists but cannot do this yet (a job still planning has no results).
+    NotReady,
     Suppressed,
     PlivoRejected,
     PlivoUnavailable,
@@ -86,6 +88,7 @@ impl ProblemKind {
                 "idempotency-conflict",
                 "Idempotency key conflict",
             ),
+            NotReady => (StatusCode::CONFLICT, "not-ready", "Not ready"),
             Suppressed => (
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "recipient-suppressed",
