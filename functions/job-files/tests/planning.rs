@@ -2,10 +2,10 @@
 //! planned whole or across many invocations gives the same ledger, counts and rejects file;
 //! a file that cannot be a job fails its plan and enqueues nothing.
 
-use std::{collections::BTreeMap, sync::Mutex, time::Duration};
+use std::collections::BTreeMap;
 
 use aws_lambda_events::sqs::{SqsEvent, SqsMessage};
-use chrono::{DateTime, SubsecRound, Utc};
+use chrono::{SubsecRound, Utc};
 use job_files::{App, Settings};
 use lambda_runtime::{Context, LambdaEvent};
 use sms_core::{
@@ -16,7 +16,7 @@ use sms_core::{
         plan::FileLayout,
         rows::{FileFormat, read_header},
     },
-    files::{FileError, MemoryFiles, ObjectBody, ObjectInfo, ObjectStore, PresignedRequest, keys},
+    files::{ObjectStore, keys},
     queue::MemoryQueue,
     store::{
         BatchState, JobStore, MemoryStore, PlanCheckpoint, PlanRecord, PlanState, PlanStore,
@@ -25,96 +25,11 @@ use sms_core::{
 };
 use uuid::Uuid;
 
+mod common;
+
+use common::FaultyFiles;
+
 type TestApp = App<MemoryStore, FaultyFiles, MemoryQueue, MemoryQueue>;
-
-/// The in-memory bucket, with one fault on demand: the next write of a key that contains a
-/// given text fails, as an S3 outage or a dying invocation would leave it.
-#[derive(Debug, Default)]
-struct FaultyFiles {
-    inner: MemoryFiles,
-    fail_next_put: Mutex<Option<&'static str>>,
-}
-
-impl std::ops::Deref for FaultyFiles {
-    type Target = MemoryFiles;
-    fn deref(&self) -> &MemoryFiles {
-        &self.inner
-    }
-}
-
-impl ObjectStore for FaultyFiles {
-    async fn presign_put(
-        &self,
-        key: &str,
-        size: u64,
-        content_type: &str,
-        ttl: Duration,
-        now: DateTime<Utc>,
-    ) -> Result<PresignedRequest, FileError> {
-        self.inner
-            .presign_put(key, size, content_type, ttl, now)
-            .await
-    }
-    async fn presign_get(
-        &self,
-        key: &str,
-        name: &str,
-        ttl: Duration,
-        now: DateTime<Utc>,
-    ) -> Result<PresignedRequest, FileError> {
-        self.inner.presign_get(key, name, ttl, now).await
-    }
-    async fn head(&self, key: &str) -> Result<Option<ObjectInfo>, FileError> {
-        self.inner.head(key).await
-    }
-    async fn read(
-        &self,
-        key: &str,
-        etag: &str,
-        start: u64,
-        len: Option<u64>,
-    ) -> Result<ObjectBody, FileError> {
-        self.inner.read(key, etag, start, len).await
-    }
-    async fn put(&self, key: &str, body: Vec<u8>, content_type: &str) -> Result<(), FileError> {
-        let injected = {
-            let mut fault = self.fail_next_put.lock().unwrap();
-            let hit = fault.is_some_and(|part| key.contains(part));
-            if hit {
-                *fault = None;
-            }
-            hit
-        };
-        if injected {
-            return Err(FileError::Backend {
-                operation: "PutObject",
-                reason: format!("{key}: injected"),
-            });
-        }
-        self.inner.put(key, body, content_type).await
-    }
-    async fn start_multipart(&self, key: &str, content_type: &str) -> Result<String, FileError> {
-        self.inner.start_multipart(key, content_type).await
-    }
-    async fn upload_part(
-        &self,
-        key: &str,
-        upload_id: &str,
-        part: u32,
-        body: Vec<u8>,
-    ) -> Result<(), FileError> {
-        self.inner.upload_part(key, upload_id, part, body).await
-    }
-    async fn complete_multipart(&self, key: &str, upload_id: &str) -> Result<(), FileError> {
-        self.inner.complete_multipart(key, upload_id).await
-    }
-    async fn abort_multipart(&self, key: &str, upload_id: &str) -> Result<(), FileError> {
-        self.inner.abort_multipart(key, upload_id).await
-    }
-    async fn delete(&self, key: &str) -> Result<(), FileError> {
-        self.inner.delete(key).await
-    }
-}
 
 fn app(rows_per_invocation: u64) -> TestApp {
     App {
