@@ -34,7 +34,8 @@ use sms_core::{
     store::{
         BatchState, ChangeOutcome, CreateJob, DynamoStore, IdempotencyStore, JobRecord, JobSpec,
         JobStore, KeyClaim, LedgerEntry, PlanCheckpoint, PlanClaim, PlanEnd, PlanRecord, PlanStore,
-        StatusCounts, StoreError, StoredResponse, SuppressionChange, SuppressionList,
+        ReportedStatus, ResultsCheckpoint, ResultsClaim, ResultsEnd, ResultsRecord, ResultsRequest,
+        ResultsStore, StatusCounts, StoreError, StoredResponse, SuppressionChange, SuppressionList,
         SuppressionSource,
     },
 };
@@ -197,6 +198,64 @@ impl PlanStore for Paused {
     }
 }
 
+impl ResultsStore for Paused {
+    async fn request_results(
+        &self,
+        job_id: &JobId,
+        now: DateTime<Utc>,
+    ) -> Result<ResultsRequest, StoreError> {
+        self.inner.request_results(job_id, now).await
+    }
+
+    async fn get_results(&self, job_id: &JobId) -> Result<Option<ResultsRecord>, StoreError> {
+        self.inner.get_results(job_id).await
+    }
+
+    async fn claim_results(
+        &self,
+        job_id: &JobId,
+        generation: u32,
+        lease_until: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<ResultsClaim, StoreError> {
+        self.inner
+            .claim_results(job_id, generation, lease_until, now)
+            .await
+    }
+
+    async fn save_results_checkpoint(
+        &self,
+        job_id: &JobId,
+        generation: u32,
+        attempt: u32,
+        checkpoint: &ResultsCheckpoint,
+        lease_until: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        self.inner
+            .save_results_checkpoint(job_id, generation, attempt, checkpoint, lease_until, now)
+            .await
+    }
+
+    async fn end_results(
+        &self,
+        job_id: &JobId,
+        generation: u32,
+        attempt: u32,
+        end: &ResultsEnd,
+        checkpoint: &ResultsCheckpoint,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        self.inner
+            .end_results(job_id, generation, attempt, end, checkpoint, now)
+            .await
+    }
+
+    async fn reported(&self, message_uuids: &[String]) -> Result<Vec<ReportedStatus>, StoreError> {
+        self.inner.reported(message_uuids).await
+    }
+}
+
 impl JobStore for Paused {
     async fn get_job(&self, job_id: &JobId) -> Result<Option<JobRecord>, StoreError> {
         let job = self.inner.get_job(job_id).await;
@@ -224,6 +283,14 @@ impl JobStore for Paused {
 
     async fn ledger(&self, job_id: &JobId) -> Result<Vec<LedgerEntry>, StoreError> {
         self.inner.ledger(job_id).await
+    }
+
+    async fn ledger_range(
+        &self,
+        job_id: &JobId,
+        batches: std::ops::Range<u32>,
+    ) -> Result<Vec<LedgerEntry>, StoreError> {
+        self.inner.ledger_range(job_id, batches).await
     }
 
     async fn mark_enqueued(&self, job_id: &JobId, batch: u32) -> Result<(), StoreError> {
