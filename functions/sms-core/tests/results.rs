@@ -10,12 +10,12 @@ use chrono::{DateTime, Duration, SubsecRound, Utc};
 use futures::{StreamExt, TryStreamExt, future::join_all, stream};
 use sms_core::{
     MessageText, PhoneNumber,
-    domain::ids::JobId,
+    domain::{ids::JobId, text::Encoding},
     store::{
-        BatchClaim, BatchLedger, BatchRef, BatchState, CreateJob, DeliveryReport, IntakeCounts,
-        JobSpec, JobStore, LedgerEntry, MessageStatus, ReportEffect, ReportStore, ReportedStatus,
-        ResultsCheckpoint, ResultsClaim, ResultsEnd, ResultsRecord, ResultsRequest, ResultsState,
-        ResultsStore,
+        AcceptedMessage, BatchClaim, BatchLedger, BatchRef, BatchState, CreateJob, DeliveryReport,
+        IntakeCounts, JobSpec, JobStore, LedgerEntry, MessageStatus, MessageStore, ReportEffect,
+        ReportStore, ReportedStatus, ResultsCheckpoint, ResultsClaim, ResultsEnd, ResultsRecord,
+        ResultsRequest, ResultsState, ResultsStore,
     },
 };
 
@@ -857,6 +857,58 @@ pub async fn a_ledger_is_read_a_range_at_a_time<S: JobStore + BatchLedger>(store
     );
 }
 
+/// The file's `to` is what reports said (the message's `STATUS` item), never the facts the
+/// sender recorded: the latest report that named a `To` wins.
+pub async fn the_reported_number_is_the_latest_reports<
+    S: MessageStore + ReportStore + ResultsStore,
+>(
+    store: &S,
+) {
+    let t0 = now();
+    let recorded = message_uuid();
+    store
+        .record_accepted(
+            &[AcceptedMessage {
+                message_uuid: recorded.clone(),
+                to: Some(number(7)),
+                from: number(1),
+                job_id: None,
+                reference: None,
+                encoding: Encoding::Gsm7,
+                segments: 1,
+            }],
+            t0,
+        )
+        .await
+        .unwrap();
+    let without_to = report(&recorded, MessageStatus::Sent, 1, None, None, None, None);
+    store.apply_report(&without_to, None, t0).await.unwrap();
+
+    let moved = message_uuid();
+    for (sequence, to) in [(1, 1), (2, 2)] {
+        let r = report(
+            &moved,
+            MessageStatus::Sent,
+            sequence,
+            Some(number(to)),
+            None,
+            None,
+            None,
+        );
+        store.apply_report(&r, None, t0).await.unwrap();
+    }
+
+    let mut got = store
+        .reported(&[recorded.clone(), moved.clone()])
+        .await
+        .unwrap();
+    got.sort_by_key(|r| r.message_uuid != recorded);
+    assert_eq!(
+        got.iter().map(|r| r.to.clone()).collect::<Vec<_>>(),
+        [None, Some(number(2))]
+    );
+}
+
 sms_test_support::both_adapters!(
     crate;
     a_request_starts_a_generation_unless_one_is_building,
@@ -867,4 +919,5 @@ sms_test_support::both_adapters!(
     reports_are_read_back_for_the_results_file,
     reports_of_many_messages_are_read_in_chunks,
     a_ledger_is_read_a_range_at_a_time,
+    the_reported_number_is_the_latest_reports,
 );

@@ -40,6 +40,7 @@ ROUTES = {
     ("POST", "/v1/bulk"): "send-bulk",
     ("GET", "/v1/bulk/{job_id}"): "send-bulk",
     ("POST", "/v1/uploads"): "send-bulk",
+    ("POST", "/v1/bulk/{job_id}/results"): "send-bulk",
     ("POST", "/v1/callbacks/plivo/status"): "status-callback",
     ("POST", "/v1/callbacks/plivo/inbound"): "status-callback",
 }
@@ -136,7 +137,9 @@ FUNCTION_METHODS = {
         "PlanStore.create_plan",  # POST /v1/bulk with upload_id
         "PlanStore.get_plan",  # GET /v1/bulk/{id}: a job from an upload
         "ObjectStore.presign_put",  # POST /v1/uploads
-        "ObjectStore.presign_get",  # GET /v1/bulk/{id}: the rejects file's link
+        "ObjectStore.presign_get",  # GET /v1/bulk/{id}: the rejects and results files' links
+        "ResultsStore.request_results",  # POST /v1/bulk/{id}/results
+        "ResultsStore.get_results",  # GET /v1/bulk/{id}: the results build
         "ObjectStore.head",  # POST /v1/bulk with upload_id: the upload's size and ETag
         "ObjectStore.read",  # its start (and the whole file for a dry run)
     },
@@ -172,9 +175,14 @@ FUNCTION_METHODS = {
         "ObjectStore.read",
         "ObjectStore.put",  # rejects segments, the rejects file, checkpoints
         "ObjectStore.delete",  # segments and checkpoints no longer needed
-        "ObjectStore.start_multipart",  # the rejects file from several segments
+        "ObjectStore.start_multipart",  # the rejects file from several segments; the results file
         "ObjectStore.upload_part",
         "ObjectStore.complete_multipart",
+        "ResultsStore.claim_results",  # the results task (results.rs)
+        "ResultsStore.save_results_checkpoint",
+        "ResultsStore.end_results",
+        "ResultsStore.reported",  # the reports of a page of the ledger's messages
+        "JobStore.ledger_range",  # the ledger, page by page
     },
 }
 

@@ -65,6 +65,9 @@ struct State {
     status_counts: HashMap<JobId, StatusCounts>,
     /// What reports have set, per message (the DynamoDB adapter's `STATUS` item).
     reported: HashMap<String, CurrentStatus>,
+    /// The `To` of each message's latest report that had one (the `STATUS` item's `to`,
+    /// which a message's facts do not fill in).
+    reported_to: HashMap<String, PhoneNumber>,
     /// The request schedule (the DynamoDB adapter's `PACE` item).
     next_turn: Option<DateTime<Utc>>,
     slowed_until: Option<DateTime<Utc>>,
@@ -585,6 +588,11 @@ impl ReportStore for MemoryStore {
         if record.to.is_none() {
             record.to.clone_from(&report.to);
         }
+        if let Some(to) = &report.to {
+            state
+                .reported_to
+                .insert(report.message_uuid.clone(), to.clone());
+        }
         if let Some(job) = job_id {
             record.job_id.get_or_insert_with(|| job.clone());
         }
@@ -906,7 +914,7 @@ impl ResultsStore for MemoryStore {
             .filter_map(|uuid| state.messages.get(uuid))
             .map(|m| ReportedStatus {
                 message_uuid: m.message_uuid.clone(),
-                to: m.to.clone(),
+                to: state.reported_to.get(&m.message_uuid).cloned(),
                 status: m.status,
                 error_code: m.error_code.clone(),
                 units: m.units,

@@ -190,6 +190,12 @@ pub fn all() -> Vec<(&'static str, Value)> {
         job_id: job_id.clone(),
     })
     .expect("task encodes");
+    // send-bulk-results.json asked for the sample job's first results file: this builds it.
+    let results_task = serde_json::to_string(&sms_core::domain::bulk::FileTask::Results {
+        job_id: job_id.clone(),
+        generation: 1,
+    })
+    .expect("task encodes");
     let report = [
         ("MessageUUID", SAMPLE_UUID),
         ("Status", "delivered"),
@@ -324,12 +330,27 @@ pub fn all() -> Vec<(&'static str, Value)> {
             ),
         ),
         (
+            "send-bulk-results.json",
+            api_json(
+                "POST",
+                &format!("/v1/bulk/{job_id}/results"),
+                None,
+                true,
+                &[],
+                "POST /v1/bulk/{job_id}/results",
+            ),
+        ),
+        (
             "sender-batch.json",
             json!({"Records": [sqs_record("sample-good-batch", &batch), sqs_record("sample-malformed", "{\"job_id\": 42")]}),
         ),
         (
             "job-files-plan.json",
             json!({"Records": [sqs_record_of("sms-files", "sample-plan-task", &plan_task)]}),
+        ),
+        (
+            "job-files-results.json",
+            json!({"Records": [sqs_record_of("sms-files", "sample-results-task", &results_task)]}),
         ),
         (
             "status-callback-report.json",
