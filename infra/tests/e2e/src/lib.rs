@@ -192,3 +192,49 @@ pub async fn accepted_destinations(stack: &Stack) -> Vec<Vec<String>> {
         })
         .collect()
 }
+
+/// Each number the simulator accepted a message for (`+` and digits), with that message's
+/// uuid and how many times it was sent.
+pub async fn simulated_messages(
+    stack: &Stack,
+) -> std::collections::HashMap<String, Vec<String>> {
+    let mut messages: std::collections::HashMap<String, Vec<String>> = Default::default();
+    for request in stack.sim_requests().await {
+        for r in request["recipients"].as_array().into_iter().flatten() {
+            let to = format!("+{}", r["to"].as_str().unwrap().trim_start_matches('+'));
+            let uuid = r["message_uuid"].as_str().unwrap().to_owned();
+            messages.entry(to).or_default().push(uuid);
+        }
+    }
+    messages
+}
+
+impl Stack {
+    /// The body of a job file, fetched with the presigned request the API gave (`link`:
+    /// method, url, headers).
+    pub async fn download(&self, link: &Value) -> String {
+        let mut get = self.http.get(link["url"].as_str().expect("a link with a url"));
+        for (name, value) in link["headers"].as_object().into_iter().flatten() {
+            get = get.header(name, value.as_str().unwrap());
+        }
+        let answer = get.send().await.expect("S3 answers");
+        assert!(answer.status().is_success(), "GET {}", answer.status());
+        answer.text().await.unwrap()
+    }
+
+    /// Asks for a job's results file, waits until it is ready and downloads it.
+    pub async fn results_file(&self, job_id: &str) -> String {
+        let (status, asked) = self
+            .post(&format!("/v1/bulk/{job_id}/results"), &Value::Null, &[])
+            .await;
+        assert_eq!(status, 202, "{asked}");
+        let generation = asked["results"]["generation"].clone();
+        let progress = self
+            .wait_for_job(job_id, 300, |p| {
+                p["results"]["generation"] == generation && p["results"]["state"] != "building"
+            })
+            .await;
+        assert_eq!(progress["results"]["state"], "ready", "{progress}");
+        self.download(&progress["results"]["file"]).await
+    }
+}

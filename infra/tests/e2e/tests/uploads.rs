@@ -150,15 +150,35 @@ async fn a_personalised_upload_reaches_every_valid_row_once_with_its_own_text() 
     }
 
     // The rejects file, through the link the job status gives.
-    let link = &progress["planning"]["rejects"];
-    let mut get = stack.http.get(link["url"].as_str().unwrap());
-    if let Some(headers) = link["headers"].as_object() {
-        for (name, value) in headers {
-            get = get.header(name, value.as_str().unwrap());
-        }
-    }
-    let rejects = get.send().await.expect("S3 answers").text().await.unwrap();
+    let rejects = stack.download(&progress["planning"]["rejects"]).await;
     assert_eq!(rejects, expected.rejects);
+
+    // The results file: every valid recipient once. Reports are off here, so no message has
+    // a status yet, and a uuid can be told only where a batch has one recipient; where it
+    // is told it is the simulator's.
+    let results = stack.results_file(&job_id).await;
+    let sent = e2e::simulated_messages(&stack).await;
+    let mut lines = results.lines();
+    assert_eq!(
+        lines.next(),
+        Some("number,message_uuid,status,error_code,units,amount,updated_at")
+    );
+    let mut rows = BTreeMap::new();
+    for line in lines {
+        let fields: Vec<&str> = line.split(',').collect();
+        let [number, uuid, status, "", "", "", ""] = fields[..] else {
+            panic!("unexpected row {line}");
+        };
+        assert_eq!(status, "no_report", "{line}");
+        if !uuid.is_empty() {
+            assert_eq!(sent[number], [uuid], "{line}");
+        }
+        assert!(rows.insert(number.to_owned(), ()).is_none(), "{number} twice");
+    }
+    assert_eq!(
+        rows.keys().collect::<Vec<_>>(),
+        expected.texts.keys().collect::<Vec<_>>()
+    );
 
     // The same request again replays the first answer and plans nothing more.
     let (status, again) = stack
@@ -169,6 +189,73 @@ async fn a_personalised_upload_reaches_every_valid_row_once_with_its_own_text() 
         )
         .await;
     assert_eq!((status, again), (202, started));
+}
+
+#[tokio::test]
+async fn a_results_file_names_each_recipients_message_and_final_status() {
+    // 30 deliverable numbers and 6 in the simulator's undeliverable range, with two first
+    // names: two texts, so two batches; every message's reports arrive out of order.
+    let stack = Stack::from_env();
+    stack.sim_reset().await;
+    stack.sim_config(json!({"report_mode": "shuffle"})).await;
+    let mut csv = String::from("first_name,to\n");
+    let mut numbers: Vec<String> = (0..30).map(|i| format!("+1213{i:07}")).collect();
+    numbers.extend((0..6).map(|i| format!("+155502{i:05}")));
+    for (i, number) in numbers.iter().enumerate() {
+        csv.push_str(&format!("{},{number}\n", ["Ana", "Bo"][i % 2]));
+    }
+    let upload_id = upload(&stack, csv.as_bytes()).await;
+    let (status, started) = stack
+        .post(
+            "/v1/bulk",
+            &json!({"upload_id": upload_id, "text": "Hi {{first_name}}"}),
+            &[],
+        )
+        .await;
+    assert_eq!(status, 202, "{started}");
+    let job_id = started["job_id"].as_str().unwrap().to_owned();
+    let progress = stack
+        .wait_for_job(&job_id, 300, |p| {
+            p["status"] == "failed"
+                || (p["messages"]["delivered"] == 30 && p["messages"]["undelivered"] == 6)
+        })
+        .await;
+    assert_eq!(progress["batches"]["total"], 2, "{progress}");
+
+    // Each row is the simulator's message for that number, at its final status, with
+    // Plivo's error code, units and amount as the reports gave them (the simulator charges
+    // 0.005 a unit and reports undelivered messages with error 70).
+    let results = stack.results_file(&job_id).await;
+    let sent = e2e::simulated_messages(&stack).await;
+    let mut got: Vec<String> = results
+        .lines()
+        .skip(1)
+        .map(|line| line.rsplit_once(',').unwrap().0.to_owned())
+        .collect();
+    got.sort();
+    let mut want: Vec<String> = numbers
+        .iter()
+        .map(|n| {
+            let [uuid] = &sent[n][..] else {
+                panic!("{n} was sent {} times", sent[n].len())
+            };
+            let (status, error) = if n.starts_with("+155502") {
+                ("undelivered", "70")
+            } else {
+                ("delivered", "")
+            };
+            format!("{n},{uuid},{status},{error},1,0.00500")
+        })
+        .collect();
+    want.sort();
+    assert_eq!(got, want);
+    assert!(
+        results
+            .lines()
+            .skip(1)
+            .all(|l| l.rsplit_once(',').unwrap().1.ends_with('Z')),
+        "every row has its report's time"
+    );
 }
 
 #[tokio::test]
