@@ -50,7 +50,10 @@ pub fn batch_outcomes<'a>(
     let mut by_number: HashMap<&PhoneNumber, (&str, Option<&ReportedStatus>)> = HashMap::new();
     let mut unpaired = Vec::new();
     for uuid in &entry.message_uuids {
-        match ours.get(uuid.as_str()).and_then(|r| Some((r.to.as_ref()?, *r))) {
+        match ours
+            .get(uuid.as_str())
+            .and_then(|r| Some((r.to.as_ref()?, *r)))
+        {
             Some((to, report)) if entry.recipients.contains(to) => {
                 by_number.insert(to, (uuid.as_str(), Some(report)));
             }

@@ -341,6 +341,9 @@ async fn hand_on<S: FilesStore, F, Q, T: BatchQueue>(
             "the next task was refused by SQS".into(),
         )));
     }
-    info!(rows = saved.rows, "checkpoint saved; the file goes on in a new invocation");
+    info!(
+        rows = saved.rows,
+        "checkpoint saved; the file goes on in a new invocation"
+    );
     Ok(ResultsOutcome::Continued)
 }

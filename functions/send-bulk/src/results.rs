@@ -39,7 +39,12 @@ impl ResultsView {
         let file = if record.state == sms_core::store::ResultsState::Ready {
             let name = format!("results-{}.csv", record.job_id);
             match files
-                .presign_get(&keys::results(&record.job_id), &name, FILE_LINK_TTL, Utc::now())
+                .presign_get(
+                    &keys::results(&record.job_id),
+                    &name,
+                    FILE_LINK_TTL,
+                    Utc::now(),
+                )
                 .await
             {
                 Ok(link) => Some(link),

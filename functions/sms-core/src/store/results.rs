@@ -83,7 +83,9 @@ pub enum ResultsClaim {
         record: Box<ResultsRecord>,
     },
     /// Another invocation holds a live lease on this generation.
-    Busy { lease_until: DateTime<Utc> },
+    Busy {
+        lease_until: DateTime<Utc>,
+    },
     /// This generation ended, or a newer one replaced it: nothing to do.
     Ended,
     Missing,

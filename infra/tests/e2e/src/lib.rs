@@ -195,9 +195,7 @@ pub async fn accepted_destinations(stack: &Stack) -> Vec<Vec<String>> {
 
 /// Each number the simulator accepted a message for (`+` and digits), with that message's
 /// uuid and how many times it was sent.
-pub async fn simulated_messages(
-    stack: &Stack,
-) -> std::collections::HashMap<String, Vec<String>> {
+pub async fn simulated_messages(stack: &Stack) -> std::collections::HashMap<String, Vec<String>> {
     let mut messages: std::collections::HashMap<String, Vec<String>> = Default::default();
     for request in stack.sim_requests().await {
         for r in request["recipients"].as_array().into_iter().flatten() {
@@ -213,7 +211,9 @@ impl Stack {
     /// The body of a job file, fetched with the presigned request the API gave (`link`:
     /// method, url, headers).
     pub async fn download(&self, link: &Value) -> String {
-        let mut get = self.http.get(link["url"].as_str().expect("a link with a url"));
+        let mut get = self
+            .http
+            .get(link["url"].as_str().expect("a link with a url"));
         for (name, value) in link["headers"].as_object().into_iter().flatten() {
             get = get.header(name, value.as_str().unwrap());
         }

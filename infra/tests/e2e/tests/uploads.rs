@@ -173,7 +173,10 @@ async fn a_personalised_upload_reaches_every_valid_row_once_with_its_own_text() 
         if !uuid.is_empty() {
             assert_eq!(sent[number], [uuid], "{line}");
         }
-        assert!(rows.insert(number.to_owned(), ()).is_none(), "{number} twice");
+        assert!(
+            rows.insert(number.to_owned(), ()).is_none(),
+            "{number} twice"
+        );
     }
     assert_eq!(
         rows.keys().collect::<Vec<_>>(),

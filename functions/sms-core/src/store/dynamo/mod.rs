@@ -165,7 +165,11 @@ impl DynamoStore {
         Ok(found.into_iter().flatten().collect())
     }
 
-    async fn get_chunk(&self, mut wanted: Vec<Item>, consistent: bool) -> Result<Vec<Item>, StoreError> {
+    async fn get_chunk(
+        &self,
+        mut wanted: Vec<Item>,
+        consistent: bool,
+    ) -> Result<Vec<Item>, StoreError> {
         let mut found = Vec::new();
         for attempt in 1..=UNPROCESSED_RETRY.max_attempts {
             let request = KeysAndAttributes::builder()

@@ -20,8 +20,8 @@ use crate::store::{
     StoreError,
     keys::{self, Retention},
     results::{
-        ReportedStatus, ResultsCheckpoint, ResultsClaim, ResultsEnd, ResultsRecord,
-        ResultsRequest, ResultsState, ResultsStore,
+        ReportedStatus, ResultsCheckpoint, ResultsClaim, ResultsEnd, ResultsRecord, ResultsRequest,
+        ResultsState, ResultsStore,
     },
 };
 
@@ -123,9 +123,9 @@ impl ResultsStore for DynamoStore {
         .expression_attribute_values(":building", s(ResultsState::Building.as_str()))
         .expression_attribute_values(":now", time(now))
         .expression_attribute_values(":exp", expiry(Retention::Message, now))
-            .return_values(ReturnValue::AllNew)
-            .send()
-            .await;
+        .return_values(ReturnValue::AllNew)
+        .send()
+        .await;
         match started {
             Ok(out) => Ok(ResultsRequest::Started(results_from_item(
                 &out.attributes.unwrap_or_default(),
@@ -160,7 +160,9 @@ impl ResultsStore for DynamoStore {
             .update_item()
             .table_name(self.table())
             .set_key(Some(key(keys::job(job_id), keys::RESULTS)))
-            .update_expression("SET attempts = attempts + :one, lease_until = :until, updated_at = :now")
+            .update_expression(
+                "SET attempts = attempts + :one, lease_until = :until, updated_at = :now",
+            )
             .condition_expression(
                 "#state = :building AND #generation = :generation \
                  AND (attribute_not_exists(lease_until) OR lease_until < :now_ms)",
