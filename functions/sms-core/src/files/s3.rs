@@ -382,12 +382,35 @@ fn presigned_request(
     PresignedRequest {
         method,
         url: presigned.uri().to_owned(),
-        headers: presigned
-            .headers()
-            .map(|(name, value)| (name.to_ascii_lowercase(), value.to_owned()))
-            .collect(),
+        headers: signed_headers(presigned.uri(), presigned.headers()),
         expires_at,
     }
+}
+
+/// The headers a client must send with a presigned request: those its signature covers
+/// (`X-Amz-SignedHeaders`), but `host`, which the URL gives. On Lambda the SDK also attaches
+/// the invocation's `x-amzn-trace-id`, unsigned: handing that on would only tie a client's
+/// upload to one of our traces.
+fn signed_headers<'a>(
+    uri: &str,
+    headers: impl Iterator<Item = (&'a str, &'a str)>,
+) -> std::collections::BTreeMap<String, String> {
+    let signed: Vec<String> = uri
+        .split_once('?')
+        .into_iter()
+        .flat_map(|(_, query)| query.split('&'))
+        .find_map(|pair| pair.strip_prefix("X-Amz-SignedHeaders="))
+        .map(|list| {
+            list.split("%3B")
+                .flat_map(|l| l.split(';'))
+                .map(str::to_ascii_lowercase)
+                .collect()
+        })
+        .unwrap_or_default();
+    headers
+        .map(|(name, value)| (name.to_ascii_lowercase(), value.to_owned()))
+        .filter(|(name, _)| name != "host" && signed.contains(name))
+        .collect()
 }
 
 /// The object's bytes as S3 sends them; a failure mid-body ends the stream with its error.
@@ -460,5 +483,32 @@ mod tests {
         );
         assert!(!cleaned.to_ascii_lowercase().contains("x-amz-signature"));
         assert_eq!(without_signatures("no url here"), "no url here");
+    }
+
+    #[test]
+    fn a_presigned_request_hands_on_only_the_headers_its_signature_covers() {
+        let uri = "https://b.s3.amazonaws.com/uploads/u?X-Amz-Algorithm=AWS4-HMAC-SHA256\
+                   &X-Amz-SignedHeaders=content-length%3Bcontent-type%3Bhost&X-Amz-Signature=ab";
+        let headers = [
+            ("Content-Length", "100"),
+            ("content-type", "text/csv"),
+            ("host", "b.s3.amazonaws.com"),
+            // Added by the SDK on Lambda, outside the signature.
+            (
+                "x-amzn-trace-id",
+                "Root=1-6b12a3a7-30d5a7cfe9abe806ec138eab",
+            ),
+        ];
+
+        let kept = signed_headers(uri, headers.into_iter());
+
+        assert_eq!(
+            kept.into_iter().collect::<Vec<_>>(),
+            [
+                ("content-length".to_owned(), "100".to_owned()),
+                ("content-type".to_owned(), "text/csv".to_owned())
+            ]
+        );
+        assert!(signed_headers("https://b/k", headers.into_iter()).is_empty());
     }
 }
