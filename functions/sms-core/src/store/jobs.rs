@@ -10,7 +10,8 @@
 //!
 //! A batch moves `pending` → `sending` (claimed with a lease) → `sent` | `failed` |
 //! `unknown`, by conditional writes, so SQS redelivery, a Lambda retry or a timeout can
-//! never hand the same batch to Plivo twice.
+//! never hand the same batch to Plivo twice. A paused job's batches wait `parked`; a
+//! cancelled job's unsent ones end `cancelled` (`store::control`).
 
 use std::{
     collections::{BTreeMap, BTreeSet},
@@ -21,7 +22,7 @@ use std::{
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use super::{MessageStatus, StoreError};
+use super::{MessageStatus, StoreError, control::JobControl};
 use crate::domain::{ids::JobId, phone::PhoneNumber, text::MessageText};
 
 /// Everything needed to create a job and its ledger.
@@ -54,6 +55,10 @@ pub enum BatchState {
     Sent,
     Failed,
     Unknown,
+    /// Its job is paused: the queue message was let go, and a resume enqueues it again.
+    Parked,
+    /// Its job was cancelled before it was claimed: never sent.
+    Cancelled,
 }
 
 impl BatchState {
@@ -64,6 +69,8 @@ impl BatchState {
             Self::Sent => "sent",
             Self::Failed => "failed",
             Self::Unknown => "unknown",
+            Self::Parked => "parked",
+            Self::Cancelled => "cancelled",
         }
     }
 
@@ -74,6 +81,8 @@ impl BatchState {
             Self::Sent,
             Self::Failed,
             Self::Unknown,
+            Self::Parked,
+            Self::Cancelled,
         ]
         .into_iter()
         .find(|v| v.as_str() == s)
@@ -81,7 +90,10 @@ impl BatchState {
 
     /// A batch in a final state is never handed to Plivo again.
     pub fn is_final(self) -> bool {
-        matches!(self, Self::Sent | Self::Failed | Self::Unknown)
+        matches!(
+            self,
+            Self::Sent | Self::Failed | Self::Unknown | Self::Cancelled
+        )
     }
 }
 
@@ -147,7 +159,9 @@ impl LedgerEntry {
                     attempt: self.attempts,
                 },
             },
-            BatchState::Pending => BatchClaim::Busy { lease_until: now },
+            // Claimable again after a moment (a pending one lost only a race) or after a
+            // resume: the queue message is let go either way by whoever parked it.
+            BatchState::Pending | BatchState::Parked => BatchClaim::Busy { lease_until: now },
             done => BatchClaim::Ended(done),
         }
     }
@@ -181,6 +195,12 @@ pub struct JobRecord {
     /// segments over every recipient.
     pub distinct_texts: u64,
     pub segments_total: u64,
+    /// Who may send its batches (`store::control`), and since when.
+    pub control: JobControl,
+    pub control_changed_at: Option<DateTime<Utc>>,
+    /// Batches that ended `cancelled`, and their recipients.
+    pub batches_cancelled: u32,
+    pub recipients_cancelled: u64,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -204,13 +224,22 @@ impl JobRecord {
             plivo_invalid: 0,
             distinct_texts: 1,
             segments_total: spec.counts.accepted * spec.text.segments() as u64,
+            control: JobControl::Running,
+            control_changed_at: None,
+            batches_cancelled: 0,
+            recipients_cancelled: 0,
             created_at: now,
             updated_at: now,
         }
     }
 
     pub fn batches_ended(&self) -> u32 {
-        self.batches_sent + self.batches_failed + self.batches_unknown
+        self.batches_sent + self.batches_failed + self.batches_unknown + self.batches_cancelled
+    }
+
+    /// Every batch ended: nothing of the job is left to send or to cancel.
+    pub fn is_done(&self) -> bool {
+        self.batches_ended() >= self.batches_total
     }
 
     /// The messages Plivo is known to have accepted for this job: those of the sent batches
@@ -387,8 +416,10 @@ pub enum BatchClaim {
     Busy { lease_until: DateTime<Utc> },
     /// A claim's lease ran out without an outcome: Plivo may or may not have the batch.
     LeaseExpired { attempt: u32 },
-    /// No ledger item: the message does not belong to any job.
+    /// No ledger item, or no job item: the message does not belong to any job.
     Missing,
+    /// The batch is `pending` but its job does not let it be sent now (paused or cancelled).
+    Held(JobControl),
 }
 
 /// How a claimed batch ended.

@@ -8,6 +8,7 @@ use std::{
 
 use chrono::{DateTime, Utc};
 
+use super::control::{ControlAnswer, ControlChange, JobControl, JobControls, Parking, Verdict};
 use super::keys::Retention;
 use super::plans::{PlanCheckpoint, PlanClaim, PlanEnd, PlanRecord, PlanState, PlanStore};
 use super::results::{
@@ -459,7 +460,8 @@ impl BatchLedger for MemoryStore {
         lease_until: DateTime<Utc>,
         now: DateTime<Utc>,
     ) -> Result<BatchClaim, StoreError> {
-        let mut state = self.lock();
+        let mut guard = self.lock();
+        let state = &mut *guard;
         let Some(entry) = state
             .ledgers
             .get_mut(job_id)
@@ -467,6 +469,14 @@ impl BatchLedger for MemoryStore {
         else {
             return Ok(BatchClaim::Missing);
         };
+        // The job's control is checked with the claim, as the DynamoDB transaction does.
+        if matches!(entry.state, BatchState::Pending | BatchState::Parked) {
+            match state.jobs.get(job_id).map(|j| j.control) {
+                None => return Ok(BatchClaim::Missing),
+                Some(JobControl::Running) => {}
+                Some(held) => return Ok(BatchClaim::Held(held)),
+            }
+        }
         Ok(match entry.state {
             BatchState::Pending => {
                 entry.state = BatchState::Sending;
@@ -548,6 +558,98 @@ impl BatchLedger for MemoryStore {
             e.lease_until = None;
         }
         Ok(())
+    }
+}
+
+impl JobControls for MemoryStore {
+    async fn change_control(
+        &self,
+        job_id: &JobId,
+        change: ControlChange,
+        now: DateTime<Utc>,
+    ) -> Result<ControlAnswer, StoreError> {
+        let mut state = self.lock();
+        let Some(job) = state.jobs.get_mut(job_id) else {
+            return Ok(ControlAnswer::Missing);
+        };
+        Ok(match change.verdict(job.control, job.is_done()) {
+            Verdict::Change(control) => {
+                job.control = control;
+                job.control_changed_at = Some(now);
+                job.updated_at = now;
+                ControlAnswer::Changed(job.clone())
+            }
+            Verdict::Unchanged => ControlAnswer::Unchanged(job.clone()),
+            Verdict::Refused => ControlAnswer::Refused(job.clone()),
+        })
+    }
+
+    async fn park_batch(&self, job_id: &JobId, batch: u32) -> Result<Parking, StoreError> {
+        let mut guard = self.lock();
+        let state = &mut *guard;
+        if !matches!(
+            state.jobs.get(job_id).map(|j| j.control),
+            Some(JobControl::Paused(_))
+        ) {
+            return Ok(Parking::NotPaused);
+        }
+        match state
+            .ledgers
+            .get_mut(job_id)
+            .and_then(|l| l.get_mut(&batch))
+        {
+            Some(entry) if entry.state == BatchState::Pending => {
+                entry.state = BatchState::Parked;
+                Ok(Parking::Parked)
+            }
+            _ => Ok(Parking::NotPending),
+        }
+    }
+
+    async fn unpark_batch(&self, job_id: &JobId, batch: u32) -> Result<bool, StoreError> {
+        let mut state = self.lock();
+        match state
+            .ledgers
+            .get_mut(job_id)
+            .and_then(|l| l.get_mut(&batch))
+        {
+            Some(entry) if entry.state == BatchState::Parked => {
+                entry.state = BatchState::Pending;
+                entry.enqueued = false;
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
+    async fn cancel_batch(
+        &self,
+        job_id: &JobId,
+        batch: u32,
+        recipients: u64,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let mut guard = self.lock();
+        let state = &mut *guard;
+        let (Some(entry), Some(job)) = (
+            state
+                .ledgers
+                .get_mut(job_id)
+                .and_then(|l| l.get_mut(&batch)),
+            state.jobs.get_mut(job_id),
+        ) else {
+            return Ok(false);
+        };
+        if job.control != JobControl::Cancelled
+            || !matches!(entry.state, BatchState::Pending | BatchState::Parked)
+        {
+            return Ok(false);
+        }
+        entry.state = BatchState::Cancelled;
+        job.batches_cancelled += 1;
+        job.recipients_cancelled += recipients;
+        job.updated_at = now;
+        Ok(true)
     }
 }
 

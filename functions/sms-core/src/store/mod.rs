@@ -2,6 +2,7 @@
 //! DynamoDB adapter and an in-memory one for handler tests (feature `test-util`: never in a
 //! Lambda). Handlers depend on the traits only.
 
+pub mod control;
 mod dynamo;
 mod jobs;
 pub mod keys;
@@ -19,6 +20,9 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 pub use crate::domain::bulk::BatchRef;
+pub use control::{
+    ControlAnswer, ControlChange, JobControl, JobControls, Parking, PauseReason, Verdict,
+};
 pub use dynamo::{CONFLICT_RETRY, DynamoStore, schema};
 pub use jobs::{
     AcceptedByPlivo, BatchClaim, BatchLedger, BatchOutcome, BatchState, CreateJob, IntakeCounts,

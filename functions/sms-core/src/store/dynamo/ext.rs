@@ -16,8 +16,8 @@ use crate::{
         text::MessageText,
     },
     store::{
-        AcceptedMessage, BatchState, IntakeCounts, JobRecord, KeyClaim, LedgerEntry, MessageRecord,
-        MessageStatus, Sighting, StoreError, StoredResponse, SuppressionChange,
+        AcceptedMessage, BatchState, IntakeCounts, JobControl, JobRecord, KeyClaim, LedgerEntry,
+        MessageRecord, MessageStatus, Sighting, StoreError, StoredResponse, SuppressionChange,
         keys::{self, Retention, TTL_ATTRIBUTE},
         plans::{PlanCheckpoint, PlanRecord, PlanState},
         results::{ReportedStatus, ResultsCheckpoint, ResultsRecord, ResultsState},
@@ -347,6 +347,12 @@ pub(crate) fn job_item(job: &JobRecord) -> Item {
         ("batches_sent", n(job.batches_sent)),
         ("batches_failed", n(job.batches_failed)),
         ("batches_unknown", n(job.batches_unknown)),
+        ("batches_cancelled", n(job.batches_cancelled)),
+        // What a control change's condition compares with `batches_total` (DynamoDB
+        // conditions cannot add): every write that ends a batch adds to it.
+        ("batches_ended", n(job.batches_ended())),
+        ("recipients_cancelled", n(job.recipients_cancelled)),
+        ("control", s(job.control.as_str())),
         ("messages_accepted", n(job.messages_accepted)),
         ("plivo_invalid", n(job.plivo_invalid)),
         ("distinct_texts", n(job.distinct_texts)),
@@ -366,6 +372,12 @@ pub(crate) fn job_item(job: &JobRecord) -> Item {
     }
     if let Some(r) = &job.reference {
         item.insert("reference".into(), s(r));
+    }
+    if let JobControl::Paused(reason) = job.control {
+        item.insert("pause_reason".into(), s(reason.as_str()));
+    }
+    if let Some(at) = job.control_changed_at {
+        item.insert("control_changed_at".into(), time(at));
     }
     item
 }
@@ -409,6 +421,14 @@ pub(crate) fn job_from_item(item: &Item) -> Result<JobRecord, StoreError> {
         batches_sent: batches("batches_sent"),
         batches_failed: batches("batches_failed"),
         batches_unknown: batches("batches_unknown"),
+        batches_cancelled: batches("batches_cancelled"),
+        recipients_cancelled: count("recipients_cancelled"),
+        control: JobControl::parse(
+            item.string("control").as_deref(),
+            item.string("pause_reason").as_deref(),
+        )
+        .ok_or_else(|| invalid("no valid control"))?,
+        control_changed_at: item.time("control_changed_at"),
         messages_accepted: count("messages_accepted"),
         sent_batches: item.numbers("sent_batches").into_iter().collect(),
         plivo_invalid: count("plivo_invalid"),
@@ -605,6 +625,7 @@ pub(crate) fn reported_from_item(item: &Item) -> Result<ReportedStatus, StoreErr
 mod tests {
     use super::*;
     use crate::domain::text::Encoding;
+    use crate::store::PauseReason;
     use chrono::SubsecRound;
 
     fn number(s: &str) -> PhoneNumber {
@@ -639,12 +660,22 @@ mod tests {
             plivo_invalid: 1,
             distinct_texts: 4,
             segments_total: 9,
+            control: JobControl::Paused(PauseReason::Budget),
+            control_changed_at: Some(now()),
+            batches_cancelled: 0,
+            recipients_cancelled: 0,
             created_at: now(),
             updated_at: now(),
         };
         assert_eq!(job_from_item(&job_item(&job)).unwrap(), job);
         job.sent_batches.clear();
         job.reference = None;
+        job.control = JobControl::Cancelled;
+        job.batches_cancelled = 1;
+        job.recipients_cancelled = 7;
+        assert_eq!(job_from_item(&job_item(&job)).unwrap(), job);
+        job.control = JobControl::Running;
+        job.control_changed_at = None;
         assert_eq!(job_from_item(&job_item(&job)).unwrap(), job);
     }
 

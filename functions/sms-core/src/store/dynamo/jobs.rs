@@ -2,7 +2,7 @@
 //! (the job and its batch counters), `BATCH#<index>` (the ledger), `COUNT#<shard>` (message
 //! counts by status and messages seen per batch, written in `reports`).
 
-use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, TransactWriteItem, Update};
 use chrono::{DateTime, Utc};
 use futures::{StreamExt, TryStreamExt, stream};
 
@@ -12,16 +12,21 @@ use super::{
         Item, ItemExt, corrupt, job_from_item, job_item, key, ledger_from_item, ledger_item, list,
         millis, n, s,
     },
-    held, is_condition_failure,
+    held,
     reports::SEEN_PREFIX,
 };
 use crate::domain::ids::JobId;
 use crate::store::{
-    BatchClaim, BatchLedger, BatchOutcome, BatchState, CreateJob, JobRecord, JobSpec, JobStore,
-    LedgerEntry, MessageStatus, StatusCounts, StoreError,
+    BatchClaim, BatchLedger, BatchOutcome, BatchState, CreateJob, JobControl, JobRecord, JobSpec,
+    JobStore, LedgerEntry, MessageStatus, StatusCounts, StoreError,
     jobs::missing_ledger_item,
     keys::{self, LAST_BATCH},
 };
+
+/// A job item whose batches may be sent: it exists and is running (a job written before
+/// controls existed has no `control`).
+pub(super) const RUNNING: &str =
+    "attribute_exists(pk) AND (attribute_not_exists(#control) OR #control = :running)";
 
 /// A ledger item that was never claimed nor enqueued (see `LedgerEntry::is_untouched`).
 const UNTOUCHED: &str = "#state = :pending AND attempts = :zero AND enqueued = :false";
@@ -242,9 +247,17 @@ impl BatchLedger for DynamoStore {
         lease_until: DateTime<Utc>,
         now: DateTime<Utc>,
     ) -> Result<BatchClaim, StoreError> {
-        let claimed = self
-            .client()
-            .update_item()
+        // The claim and a check that the job lets its batches be sent, in one transaction:
+        // once a pause or a cancel is written, no claim succeeds (`store::control`).
+        let job_runs = ConditionCheck::builder()
+            .table_name(&self.table)
+            .set_key(Some(key(keys::job(job_id), keys::JOB)))
+            .condition_expression(RUNNING)
+            .expression_attribute_names("#control", "control")
+            .expression_attribute_values(":running", s(JobControl::Running.as_str()))
+            .build()
+            .map_err(|e| build_error("TransactWriteItems", e))?;
+        let claim = Update::builder()
             .table_name(&self.table)
             .set_key(Some(key(keys::job(job_id), &keys::batch(batch))))
             .update_expression(
@@ -257,25 +270,49 @@ impl BatchLedger for DynamoStore {
             .expression_attribute_values(":lease", millis(lease_until))
             .expression_attribute_values(":now", s(now.to_rfc3339()))
             .expression_attribute_values(":one", n(1))
-            .return_values(ReturnValue::UpdatedNew)
+            .build()
+            .map_err(|e| build_error("TransactWriteItems", e))?;
+        let claimed = self
+            .client()
+            .transact_write_items()
+            .transact_items(
+                TransactWriteItem::builder()
+                    .condition_check(job_runs)
+                    .build(),
+            )
+            .transact_items(TransactWriteItem::builder().update(claim).build())
             .send()
             .await;
         match claimed {
-            Ok(out) => {
-                let attempt = out
-                    .attributes
-                    .as_ref()
-                    .and_then(|a| a.number("attempts"))
+            // A transaction returns no values: the attempt is read back (strongly), and
+            // only this claim can have changed it since, as it holds the lease.
+            Ok(_) => {
+                let item = self
+                    .get(keys::job(job_id), &keys::batch(batch))
+                    .await?
+                    .ok_or_else(|| corrupt(&keys::batch(batch), "gone after its claim"))?;
+                let attempt = item
+                    .number("attempts")
                     .ok_or_else(|| corrupt(&keys::batch(batch), "no attempts after claim"))?;
                 return Ok(BatchClaim::Claimed { attempt });
             }
-            Err(e) if is_condition_failure(&e) => {}
-            Err(e) => return Err(backend("UpdateItem", e)),
+            // A condition failed (or a write on one of the items raced this one): what the
+            // items now hold says why.
+            Err(e) if cancellation(&e).is_some() => {}
+            Err(e) => return Err(backend("TransactWriteItems", e)),
         }
         let Some(item) = self.get(keys::job(job_id), &keys::batch(batch)).await? else {
             return Ok(BatchClaim::Missing);
         };
-        Ok(ledger_from_item(&item)?.claim_refusal(now))
+        let entry = ledger_from_item(&item)?;
+        if !matches!(entry.state, BatchState::Pending | BatchState::Parked) {
+            return Ok(entry.claim_refusal(now));
+        }
+        Ok(match self.get_job(job_id).await? {
+            None => BatchClaim::Missing,
+            Some(job) if job.control != JobControl::Running => BatchClaim::Held(job.control),
+            Some(_) => entry.claim_refusal(now),
+        })
     }
 
     async fn finish_batch(
@@ -318,21 +355,21 @@ impl BatchLedger for DynamoStore {
                     );
                 (
                     "SET #state = :final, ended_at = :now, message_uuids = :uuids, invalid_numbers = :invalid",
-                    "ADD batches_sent :one, messages_accepted :accepted, plivo_invalid :pinvalid, sent_batches :batch",
+                    "ADD batches_sent :one, batches_ended :one, messages_accepted :accepted, plivo_invalid :pinvalid, sent_batches :batch",
                 )
             }
             BatchOutcome::Failed { error } => {
                 ledger = ledger.expression_attribute_values(":error", s(error));
                 (
                     "SET #state = :final, ended_at = :now, #error = :error",
-                    "ADD batches_failed :one",
+                    "ADD batches_failed :one, batches_ended :one",
                 )
             }
             BatchOutcome::Unknown { reason } => {
                 ledger = ledger.expression_attribute_values(":error", s(reason));
                 (
                     "SET #state = :final, ended_at = :now, #error = :error",
-                    "ADD batches_unknown :one",
+                    "ADD batches_unknown :one, batches_ended :one",
                 )
             }
         };

@@ -1,0 +1,217 @@
+//! [`JobControls`] in DynamoDB: the job item's `control`, changed by a conditional update
+//! against the control it was read with, and the ledger writes that follow it.
+
+use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, TransactWriteItem, Update};
+use chrono::{DateTime, Utc};
+
+use super::{
+    Cancellation, DynamoStore, backend, build_error, cancellation, cancellation_reasons,
+    ext::{key, n, s},
+    held,
+};
+use crate::domain::ids::JobId;
+use crate::store::{
+    BatchState, JobStore, StoreError,
+    control::{ControlAnswer, ControlChange, JobControl, JobControls, Parking, Verdict},
+    keys,
+};
+
+/// How often a change is decided again after losing its write to another change or to a
+/// batch ending. Each loss means the job moved on, so a few rounds always settle it.
+const CHANGE_ROUNDS: u32 = 8;
+
+/// The job item still has the control it was read with (`:from`; `running` may be absent on
+/// a job written before controls existed) and a batch left: `batches_ended` is added to by
+/// every write that ends a batch (also absent on such a job).
+const UNCHANGED_AND_NOT_DONE: &str = "attribute_exists(pk) \
+    AND (#control = :from OR (attribute_not_exists(#control) AND :from = :running)) \
+    AND (attribute_not_exists(batches_ended) OR batches_ended < batches_total)";
+
+impl JobControls for DynamoStore {
+    async fn change_control(
+        &self,
+        job_id: &JobId,
+        change: ControlChange,
+        now: DateTime<Utc>,
+    ) -> Result<ControlAnswer, StoreError> {
+        for _ in 0..CHANGE_ROUNDS {
+            let Some(job) = self.get_job(job_id).await? else {
+                return Ok(ControlAnswer::Missing);
+            };
+            let control = match change.verdict(job.control, job.is_done()) {
+                Verdict::Change(control) => control,
+                Verdict::Unchanged => return Ok(ControlAnswer::Unchanged(job)),
+                Verdict::Refused => return Ok(ControlAnswer::Refused(job)),
+            };
+            let mut update = self
+                .client()
+                .update_item()
+                .table_name(&self.table)
+                .set_key(Some(key(keys::job(job_id), keys::JOB)))
+                .condition_expression(UNCHANGED_AND_NOT_DONE)
+                .expression_attribute_names("#control", "control")
+                .expression_attribute_values(":from", s(job.control.as_str()))
+                .expression_attribute_values(":running", s(JobControl::Running.as_str()))
+                .expression_attribute_values(":to", s(control.as_str()))
+                .expression_attribute_values(":now", s(now.to_rfc3339()));
+            update = match control {
+                JobControl::Paused(reason) => update
+                    .update_expression(
+                        "SET #control = :to, pause_reason = :reason, control_changed_at = :now, updated_at = :now",
+                    )
+                    .expression_attribute_values(":reason", s(reason.as_str())),
+                _ => update.update_expression(
+                    "SET #control = :to, control_changed_at = :now, updated_at = :now REMOVE pause_reason",
+                ),
+            };
+            if held(update.send().await, "UpdateItem")? {
+                let mut changed = job;
+                changed.control = control;
+                changed.control_changed_at = Some(now);
+                changed.updated_at = now;
+                return Ok(ControlAnswer::Changed(changed));
+            }
+        }
+        Err(StoreError::Backend {
+            operation: "UpdateItem",
+            reason: format!(
+                "the control of job {job_id} kept changing under {}",
+                change.as_str()
+            ),
+        })
+    }
+
+    async fn park_batch(&self, job_id: &JobId, batch: u32) -> Result<Parking, StoreError> {
+        let job_paused = ConditionCheck::builder()
+            .table_name(&self.table)
+            .set_key(Some(key(keys::job(job_id), keys::JOB)))
+            .condition_expression("#control = :paused")
+            .expression_attribute_names("#control", "control")
+            .expression_attribute_values(":paused", s("paused"))
+            .build()
+            .map_err(|e| build_error("TransactWriteItems", e))?;
+        let park = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(key(keys::job(job_id), &keys::batch(batch))))
+            .update_expression("SET #state = :parked")
+            .condition_expression("#state = :pending")
+            .expression_attribute_names("#state", "state")
+            .expression_attribute_values(":pending", s(BatchState::Pending.as_str()))
+            .expression_attribute_values(":parked", s(BatchState::Parked.as_str()))
+            .build()
+            .map_err(|e| build_error("TransactWriteItems", e))?;
+        let mut conflicts = 0;
+        loop {
+            let result = self
+                .client()
+                .transact_write_items()
+                .transact_items(
+                    TransactWriteItem::builder()
+                        .condition_check(job_paused.clone())
+                        .build(),
+                )
+                .transact_items(TransactWriteItem::builder().update(park.clone()).build())
+                .send()
+                .await;
+            let e = match result {
+                Ok(_) => return Ok(Parking::Parked),
+                Err(e) => e,
+            };
+            // The job's check comes first: a job no longer paused means claim again,
+            // whatever the batch holds.
+            let reasons = cancellation_reasons(&e);
+            let failed = |i: usize| {
+                reasons.get(i).and_then(|r| r.as_deref()) == Some("ConditionalCheckFailed")
+            };
+            match cancellation(&e) {
+                Some(Cancellation::ConditionFailed) if failed(0) => return Ok(Parking::NotPaused),
+                Some(Cancellation::ConditionFailed) => return Ok(Parking::NotPending),
+                Some(Cancellation::Conflict) => {
+                    conflicts += 1;
+                    if !self.back_off_after_conflict(conflicts).await {
+                        return Err(self.conflicts_exhausted(&format!("parking batch {batch}")));
+                    }
+                }
+                None => return Err(backend("TransactWriteItems", e)),
+            }
+        }
+    }
+
+    async fn unpark_batch(&self, job_id: &JobId, batch: u32) -> Result<bool, StoreError> {
+        let result = self
+            .client()
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(keys::job(job_id), &keys::batch(batch))))
+            .update_expression("SET #state = :pending, enqueued = :false")
+            .condition_expression("#state = :parked")
+            .expression_attribute_names("#state", "state")
+            .expression_attribute_values(":pending", s(BatchState::Pending.as_str()))
+            .expression_attribute_values(":parked", s(BatchState::Parked.as_str()))
+            .expression_attribute_values(":false", AttributeValue::Bool(false))
+            .send()
+            .await;
+        held(result, "UpdateItem")
+    }
+
+    async fn cancel_batch(
+        &self,
+        job_id: &JobId,
+        batch: u32,
+        recipients: u64,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let ledger = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(key(keys::job(job_id), &keys::batch(batch))))
+            .update_expression("SET #state = :cancelled, ended_at = :now")
+            .condition_expression("#state IN (:pending, :parked)")
+            .expression_attribute_names("#state", "state")
+            .expression_attribute_values(":cancelled", s(BatchState::Cancelled.as_str()))
+            .expression_attribute_values(":pending", s(BatchState::Pending.as_str()))
+            .expression_attribute_values(":parked", s(BatchState::Parked.as_str()))
+            .expression_attribute_values(":now", s(now.to_rfc3339()))
+            .build()
+            .map_err(|e| build_error("TransactWriteItems", e))?;
+        let job = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(key(keys::job(job_id), keys::JOB)))
+            .update_expression(
+                "ADD batches_cancelled :one, batches_ended :one, recipients_cancelled :recipients SET updated_at = :now",
+            )
+            .condition_expression("#control = :cancelled")
+            .expression_attribute_names("#control", "control")
+            .expression_attribute_values(":cancelled", s(JobControl::Cancelled.as_str()))
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":recipients", n(recipients))
+            .expression_attribute_values(":now", s(now.to_rfc3339()))
+            .build()
+            .map_err(|e| build_error("TransactWriteItems", e))?;
+        let mut conflicts = 0;
+        loop {
+            let result = self
+                .client()
+                .transact_write_items()
+                .transact_items(TransactWriteItem::builder().update(ledger.clone()).build())
+                .transact_items(TransactWriteItem::builder().update(job.clone()).build())
+                .send()
+                .await;
+            match result {
+                Ok(_) => return Ok(true),
+                Err(e) => match cancellation(&e) {
+                    Some(Cancellation::ConditionFailed) => return Ok(false),
+                    // Other batches ending on the job item: nothing was written; again.
+                    Some(Cancellation::Conflict) => {
+                        conflicts += 1;
+                        if !self.back_off_after_conflict(conflicts).await {
+                            return Err(
+                                self.conflicts_exhausted(&format!("cancelling batch {batch}"))
+                            );
+                        }
+                    }
+                    None => return Err(backend("TransactWriteItems", e)),
+                },
+            }
+        }
+    }
+}
