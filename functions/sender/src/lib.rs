@@ -7,6 +7,8 @@
 //! | `sent`, `failed` or `unknown` already  | (unchanged)    | deleted               |
 //! | `sending`, lease live                  | (unchanged)    | returned, retried     |
 //! | `sending`, lease expired               | `unknown`      | deleted, metric       |
+//! | job paused                             | `parked`       | deleted (a resume enqueues it again) |
+//! | job cancelled                          | `cancelled`    | deleted               |
 //! | Plivo 202                              | `sent`         | deleted               |
 //! | 429, 5xx, not connected (after retries)| back to `pending` | returned, retried  |
 //! | no turn in the request budget          | back to `pending` | returned, retried  |
@@ -26,9 +28,20 @@ use sms_core::{
     pace::{FirstTurn, Pace},
     plivo::{FailureClass, OutboundMessage, PlivoClient, SendFailure},
     secrets::SecretProvider,
-    store::{AcceptedMessage, BatchClaim, BatchLedger, BatchOutcome, MessageStore, ProgressLog},
+    store::{
+        AcceptedMessage, BatchClaim, BatchLedger, BatchOutcome, JobControl, JobControls,
+        MessageStore, Parking, ProgressLog,
+    },
 };
 use tracing::{Instrument, error, info, info_span, warn};
+
+/// What the store must offer the sender.
+pub trait SenderStore: BatchLedger + JobControls + MessageStore + ProgressLog {}
+impl<T: BatchLedger + JobControls + MessageStore + ProgressLog> SenderStore for T {}
+
+/// Claims of one record: a claim held by a pause can turn claimable again when the job is
+/// resumed before the batch is parked.
+const CLAIM_ROUNDS: u32 = 3;
 
 pub struct App<S, P, R> {
     pub store: S,
@@ -57,7 +70,7 @@ pub enum Disposition {
 
 pub async fn handle<S, P, R>(event: LambdaEvent<SqsEvent>, app: &App<S, P, R>) -> SqsBatchResponse
 where
-    S: BatchLedger + MessageStore + ProgressLog,
+    S: SenderStore,
     P: SecretProvider,
     R: Pace,
 {
@@ -116,7 +129,7 @@ pub async fn process<S, P, R>(
     lease_until: DateTime<Utc>,
 ) -> Disposition
 where
-    S: BatchLedger + MessageStore + ProgressLog,
+    S: SenderStore,
     P: SecretProvider,
     R: Pace,
 {
@@ -136,40 +149,9 @@ where
     span.record("job_id", job_id.as_str());
     span.record("batch", index);
 
-    let attempt = match app
-        .store
-        .claim_batch(job_id, index, lease_until, Utc::now())
-        .await
-    {
-        Ok(BatchClaim::Claimed { attempt }) => attempt,
-        Ok(BatchClaim::Ended(state)) => {
-            info!(%state, "batch already ended; skipping the redelivered record");
-            return Disposition::Done;
-        }
-        Ok(BatchClaim::Busy { lease_until }) => {
-            info!(%lease_until, "batch is being sent by another invocation; retrying later");
-            return Disposition::Retry;
-        }
-        Ok(BatchClaim::LeaseExpired { attempt }) => {
-            warn!(
-                attempt,
-                "a previous attempt ended without an outcome; marking the batch unknown, not resending"
-            );
-            let outcome = BatchOutcome::Unknown {
-                reason:
-                    "a previous attempt stopped while sending; Plivo may or may not have the batch"
-                        .into(),
-            };
-            return finish(app, &batch, attempt, &outcome).await;
-        }
-        Ok(BatchClaim::Missing) => {
-            error!("no ledger item for this batch; it goes to the dead-letter queue");
-            return Disposition::Retry;
-        }
-        Err(e) => {
-            warn!(error = %e, "the ledger could not be claimed; retrying later");
-            return Disposition::Retry;
-        }
+    let attempt = match claim(app, &batch, lease_until).await {
+        Ok(attempt) => attempt,
+        Err(disposition) => return disposition,
     };
 
     // Names the batch, so every report counts against it (see `BatchRef`).
@@ -226,10 +208,100 @@ where
     disposition
 }
 
+/// Claims the record's batch: its attempt, or what to do with the record instead.
+async fn claim<S: SenderStore, P, R>(
+    app: &App<S, P, R>,
+    batch: &BatchMessage,
+    lease_until: DateTime<Utc>,
+) -> Result<u32, Disposition> {
+    let (job_id, index) = (&batch.job_id, batch.batch);
+    for _ in 0..CLAIM_ROUNDS {
+        match app
+            .store
+            .claim_batch(job_id, index, lease_until, Utc::now())
+            .await
+        {
+            Ok(BatchClaim::Claimed { attempt }) => return Ok(attempt),
+            Ok(BatchClaim::Held(JobControl::Paused(reason))) => {
+                match app.store.park_batch(job_id, index).await {
+                    Ok(Parking::Parked) => {
+                        info!(
+                            reason = reason.as_str(),
+                            "job paused; batch parked until it is resumed"
+                        );
+                        return Err(Disposition::Done);
+                    }
+                    Ok(Parking::NotPending) => {
+                        info!("job paused; batch already parked or taken");
+                        return Err(Disposition::Done);
+                    }
+                    // Resumed between the claim and the parking: claim again.
+                    Ok(Parking::NotPaused) => continue,
+                    Err(e) => {
+                        warn!(error = %e, "the batch of a paused job could not be parked; retrying later");
+                        return Err(Disposition::Retry);
+                    }
+                }
+            }
+            Ok(BatchClaim::Held(JobControl::Cancelled)) => {
+                let recipients = batch.recipients.len() as u64;
+                return match app
+                    .store
+                    .cancel_batch(job_id, index, recipients, Utc::now())
+                    .await
+                {
+                    Ok(cancelled) => {
+                        info!(cancelled, "job cancelled; batch not sent");
+                        Err(Disposition::Done)
+                    }
+                    Err(e) => {
+                        warn!(error = %e, "the batch of a cancelled job could not be ended; retrying later");
+                        Err(Disposition::Retry)
+                    }
+                };
+            }
+            Ok(BatchClaim::Held(JobControl::Running)) => {
+                warn!("the claim was held by a job that runs; retrying later");
+                return Err(Disposition::Retry);
+            }
+            Ok(BatchClaim::Ended(state)) => {
+                info!(%state, "batch already ended; skipping the redelivered record");
+                return Err(Disposition::Done);
+            }
+            Ok(BatchClaim::Busy { lease_until }) => {
+                info!(%lease_until, "batch is being sent by another invocation; retrying later");
+                return Err(Disposition::Retry);
+            }
+            Ok(BatchClaim::LeaseExpired { attempt }) => {
+                warn!(
+                    attempt,
+                    "a previous attempt ended without an outcome; marking the batch unknown, not resending"
+                );
+                let outcome = BatchOutcome::Unknown {
+                reason:
+                    "a previous attempt stopped while sending; Plivo may or may not have the batch"
+                        .into(),
+            };
+                return Err(finish(app, batch, attempt, &outcome).await);
+            }
+            Ok(BatchClaim::Missing) => {
+                error!("no ledger item for this batch; it goes to the dead-letter queue");
+                return Err(Disposition::Retry);
+            }
+            Err(e) => {
+                warn!(error = %e, "the ledger could not be claimed; retrying later");
+                return Err(Disposition::Retry);
+            }
+        }
+    }
+    info!("the job's control kept changing; retrying later");
+    Err(Disposition::Retry)
+}
+
 /// Records the outcome in the ledger, trying a few times: after Plivo answered, losing this
 /// write would leave the batch to expire as `unknown`. Then counts the batch's recipients
 /// into the job's progress.
-async fn finish<S: BatchLedger + MessageStore + ProgressLog, P, R>(
+async fn finish<S: SenderStore, P, R>(
     app: &App<S, P, R>,
     batch: &BatchMessage,
     attempt: u32,
