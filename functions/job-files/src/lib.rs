@@ -8,11 +8,15 @@
 //!   ledger and its messages' reports, resuming from a checkpoint likewise (`results.rs`,
 //!   its rows in `outcomes.rs`).
 //!
+//! - `sweep`: bring a job's ledger in line with its control after a resume or a cancel:
+//!   parked batches enqueued again, unsent ones cancelled (`sweep.rs`).
+//!
 //! Like the sender, it reports only records worth another delivery as `batchItemFailures`.
 
 mod outcomes;
 mod planning;
 mod results;
+mod sweep;
 
 use std::time::Duration;
 
@@ -23,13 +27,14 @@ use sms_core::{
     domain::bulk::FileTask,
     files::ObjectStore,
     queue::BatchQueue,
-    store::{JobStore, PlanStore, ResultsStore, SuppressionList},
+    store::{JobControls, JobStore, PlanStore, ResultsStore, SuppressionList},
 };
 use tracing::{Instrument, error, info_span};
 
 pub use outcomes::RESULTS_HEADER;
 pub use planning::{PlanOutcome, plan};
 pub use results::{ResultsOutcome, build_results};
+pub use sweep::{SweepOutcome, sweep};
 
 pub struct App<S, F, Q, T> {
     pub store: S,
@@ -56,8 +61,8 @@ impl Settings {
 }
 
 /// What the store must offer job-files.
-pub trait FilesStore: PlanStore + JobStore + SuppressionList + ResultsStore {}
-impl<T: PlanStore + JobStore + SuppressionList + ResultsStore> FilesStore for T {}
+pub trait FilesStore: PlanStore + JobStore + JobControls + SuppressionList + ResultsStore {}
+impl<T: PlanStore + JobStore + JobControls + SuppressionList + ResultsStore> FilesStore for T {}
 
 /// Used when the invocation has no usable deadline (never on Lambda): Lambda's longest.
 const FALLBACK_DEADLINE: Duration = Duration::from_secs(900);
@@ -95,6 +100,9 @@ where
                     build_results(&job_id, generation, app, deadline)
                         .await
                         .retry()
+                }
+                FileTask::Sweep { job_id, from } => {
+                    sweep(&job_id, from, app, deadline).await.retry()
                 }
             }
         }

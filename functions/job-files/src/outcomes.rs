@@ -91,8 +91,9 @@ pub fn batch_outcomes<'a>(
 /// The status of a recipient no uuid could be paired with.
 fn unpaired_status(state: BatchState, no_uuid_left: bool) -> &'static str {
     match state {
-        BatchState::Pending | BatchState::Sending => "pending",
+        BatchState::Pending | BatchState::Sending | BatchState::Parked => "pending",
         BatchState::Failed => "not_sent",
+        BatchState::Cancelled => "cancelled",
         BatchState::Unknown => "unknown",
         BatchState::Sent if no_uuid_left => "not_sent",
         BatchState::Sent => "no_report",
@@ -233,7 +234,9 @@ mod tests {
         for (state, status) in [
             (BatchState::Pending, "pending"),
             (BatchState::Sending, "pending"),
+            (BatchState::Parked, "pending"),
             (BatchState::Failed, "not_sent"),
+            (BatchState::Cancelled, "cancelled"),
             (BatchState::Unknown, "unknown"),
         ] {
             let e = entry(state, 2, &[]);

@@ -141,7 +141,7 @@ pub async fn run<S: BulkStore, Q: BatchQueue, P: SecretProvider, F, T>(
     info!(enqueued = total - failed, failed, "batches enqueued");
     if failed > 0 {
         return Answer::released(Problem::new(
-            ProblemKind::PlivoUnavailable,
+            ProblemKind::Unavailable,
             format!(
                 "job {job_id} was created but {failed} of its batches could not be enqueued; \
                  retry the request with the same Idempotency-Key to finish it"

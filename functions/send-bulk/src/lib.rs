@@ -1,9 +1,11 @@
 //! send-bulk: `POST /v1/bulk` validates one text and a recipient list, cuts the list into
 //! batches and fans them out through SQS, or accepts an upload for job-files to plan;
 //! `GET /v1/bulk/{job_id}` reports progress; `POST /v1/uploads` signs an upload and
-//! `POST /v1/bulk/{job_id}/results` asks for a results file (docs/api.md;
-//! docs/architecture.md, "A bulk job").
+//! `POST /v1/bulk/{job_id}/results` asks for a results file; `POST /v1/bulk/{job_id}/pause`,
+//! `/resume` and `/cancel` change a job's control (docs/api.md; docs/architecture.md, "A bulk
+//! job", "A job's life").
 
+mod control;
 mod enqueue;
 pub mod forecast;
 mod intake;
@@ -22,7 +24,10 @@ use sms_core::{
     http::idempotency::{self, Check, KeyedRequest, OnStale},
     queue::BatchQueue,
     secrets::SecretProvider,
-    store::{IdempotencyStore, JobStore, PlanStore, ProgressLog, ResultsStore, SuppressionList},
+    store::{
+        IdempotencyStore, JobControls, JobStore, PlanStore, ProgressLog, ResultsStore,
+        SuppressionList,
+    },
 };
 
 pub use intake::{BulkRequest, BulkRequestBody, Intake, Parsed, Summary};
@@ -48,11 +53,17 @@ pub struct App<S, Q, P, F, T> {
 
 /// What the store must offer send-bulk.
 pub trait BulkStore:
-    IdempotencyStore + JobStore + SuppressionList + ProgressLog + PlanStore + ResultsStore
+    IdempotencyStore + JobStore + JobControls + SuppressionList + ProgressLog + PlanStore + ResultsStore
 {
 }
 impl<T> BulkStore for T where
-    T: IdempotencyStore + JobStore + SuppressionList + ProgressLog + PlanStore + ResultsStore
+    T: IdempotencyStore
+        + JobStore
+        + JobControls
+        + SuppressionList
+        + ProgressLog
+        + PlanStore
+        + ResultsStore
 {
 }
 
@@ -94,6 +105,16 @@ async fn route<S: BulkStore, Q: BatchQueue, P: SecretProvider, F: ObjectStore, T
         api::authenticate(req, &secret.api_keys)?;
         return match req.method() {
             &Method::POST => uploads::create(req, app).await,
+            _ => Ok(api::method_not_allowed("POST")),
+        };
+    }
+    if let [.., "bulk", job_id, action] = segments.as_slice()
+        && let Some(change) = control::change_of(action)
+    {
+        let secret = api::service_secret(&app.secrets).await?;
+        api::authenticate(req, &secret.api_keys)?;
+        return match req.method() {
+            &Method::POST => control::change(job_id, change, &app.store, &app.tasks).await,
             _ => Ok(api::method_not_allowed("POST")),
         };
     }

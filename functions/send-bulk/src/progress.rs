@@ -8,8 +8,8 @@ use sms_core::{
     files::{ObjectStore, PresignedRequest, keys},
     http::api,
     store::{
-        JobRecord, JobStore, MessageStatus, PlanRecord, PlanState, PlanStore, ProgressLog,
-        ProgressSample, ResultsStore, StatusCounts,
+        JobControl, JobRecord, JobStore, MessageStatus, PlanRecord, PlanState, PlanStore,
+        ProgressLog, ProgressSample, ResultsStore, StatusCounts,
         progress::{RECENT_WINDOW, recent_rate},
     },
 };
@@ -24,7 +24,15 @@ use chrono::{DateTime, Utc};
 pub struct JobProgress<'a> {
     pub job_id: &'a str,
     pub status: &'static str,
+    /// Why a `paused` job is paused: `requested` or `budget`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub paused_reason: Option<&'static str>,
+    /// When it was last paused, resumed or cancelled.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub control_changed_at: Option<String>,
     pub accepted: u64,
+    /// Recipients of the batches a cancel ended before they were sent.
+    pub recipients_cancelled: u64,
     pub batches: BatchCounts,
     pub messages: MessageCounts,
     pub rate: Rate,
@@ -83,6 +91,20 @@ pub struct BatchCounts {
     pub sent: u32,
     pub failed: u32,
     pub unknown: u32,
+    pub cancelled: u32,
+}
+
+/// The job's status (docs/architecture.md, "A job's life"): a cancel is final and shown as
+/// soon as it is made; otherwise a job whose every batch ended is `done`, whatever its control
+/// (a pause that came after its last batch was claimed changes nothing).
+pub fn status(job: &JobRecord) -> &'static str {
+    match job.control {
+        JobControl::Cancelled => "cancelled",
+        _ if job.is_done() => "done",
+        JobControl::Paused(_) => "paused",
+        JobControl::Running if job.batches_ended() > 0 => "sending",
+        JobControl::Running => "queued",
+    }
 }
 
 /// Each message counted once, by its current status: `queued` to `rejected` sum to
@@ -104,22 +126,23 @@ pub struct MessageCounts {
 
 pub fn progress<'a>(job: &'a JobRecord, counts: &StatusCounts, rate: Rate) -> JobProgress<'a> {
     let accepted = job.accepted_by_plivo(counts);
-    let status = if job.batches_ended() >= job.batches_total {
-        "done"
-    } else if job.batches_ended() > 0 {
-        "sending"
-    } else {
-        "queued"
-    };
+    let status = status(job);
     JobProgress {
         job_id: job.job_id.as_str(),
         status,
+        paused_reason: match job.control {
+            JobControl::Paused(reason) if status == "paused" => Some(reason.as_str()),
+            _ => None,
+        },
+        control_changed_at: job.control_changed_at.map(|t| t.to_rfc3339()),
         accepted: job.counts.accepted,
+        recipients_cancelled: job.recipients_cancelled,
         batches: BatchCounts {
             total: job.batches_total,
             sent: job.batches_sent,
             failed: job.batches_failed,
             unknown: job.batches_unknown,
+            cancelled: job.batches_cancelled,
         },
         messages: MessageCounts {
             accepted_by_plivo: accepted.total,

@@ -130,7 +130,7 @@ where
     if !matches!(sent, Ok(ref refused) if refused.is_empty()) {
         tracing::warn!("the results task could not be enqueued");
         return Err(Problem::new(
-            ProblemKind::PlivoUnavailable,
+            ProblemKind::Unavailable,
             format!("the results of job {job_id} could not be started; retry the request"),
         ));
     }

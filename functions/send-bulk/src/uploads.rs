@@ -430,7 +430,7 @@ async fn record_plan<S: BulkStore + PlanStore, Q, P, F, T: BatchQueue>(
     if !matches!(sent, Ok(true)) {
         tracing::warn!("the planning task could not be enqueued");
         return Answer::released(Problem::new(
-            ProblemKind::PlivoUnavailable,
+            ProblemKind::Unavailable,
             format!(
                 "job {job_id} was recorded but its planning could not be started; retry the request with the same Idempotency-Key"
             ),

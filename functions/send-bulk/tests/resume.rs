@@ -32,10 +32,11 @@ use sms_core::{
     queue::{BatchQueue, MemoryQueue, QueueEntry, QueueError},
     secrets::{SecretCache, StaticSecret},
     store::{
-        BatchState, ChangeOutcome, CreateJob, DynamoStore, IdempotencyStore, JobRecord, JobSpec,
-        JobStore, KeyClaim, LedgerEntry, PlanCheckpoint, PlanClaim, PlanEnd, PlanRecord, PlanStore,
-        ReportedStatus, ResultsCheckpoint, ResultsClaim, ResultsEnd, ResultsRecord, ResultsRequest,
-        ResultsStore, StatusCounts, StoreError, StoredResponse, SuppressionChange, SuppressionList,
+        BatchState, ChangeOutcome, ControlAnswer, ControlChange, CreateJob, DynamoStore,
+        IdempotencyStore, JobControls, JobRecord, JobSpec, JobStore, KeyClaim, LedgerEntry,
+        Parking, PlanCheckpoint, PlanClaim, PlanEnd, PlanRecord, PlanStore, ReportedStatus,
+        ResultsCheckpoint, ResultsClaim, ResultsEnd, ResultsRecord, ResultsRequest, ResultsStore,
+        StatusCounts, StoreError, StoredResponse, SuppressionChange, SuppressionList,
         SuppressionSource,
     },
 };
@@ -195,6 +196,37 @@ impl PlanStore for Paused {
         now: DateTime<Utc>,
     ) -> Result<CreateJob, StoreError> {
         self.inner.put_batches(job_id, entries, now).await
+    }
+}
+
+impl JobControls for Paused {
+    async fn change_control(
+        &self,
+        job_id: &JobId,
+        change: ControlChange,
+        now: DateTime<Utc>,
+    ) -> Result<ControlAnswer, StoreError> {
+        self.inner.change_control(job_id, change, now).await
+    }
+
+    async fn park_batch(&self, job_id: &JobId, batch: u32) -> Result<Parking, StoreError> {
+        self.inner.park_batch(job_id, batch).await
+    }
+
+    async fn unpark_batch(&self, job_id: &JobId, batch: u32) -> Result<bool, StoreError> {
+        self.inner.unpark_batch(job_id, batch).await
+    }
+
+    async fn cancel_batch(
+        &self,
+        job_id: &JobId,
+        batch: u32,
+        recipients: u64,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        self.inner
+            .cancel_batch(job_id, batch, recipients, now)
+            .await
     }
 }
 

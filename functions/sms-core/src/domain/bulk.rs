@@ -201,12 +201,21 @@ pub enum FileTask {
     Plan { job_id: JobId },
     /// Build (or go on building) generation `generation` of the job's results file.
     Results { job_id: JobId, generation: u32 },
+    /// Bring the job's ledger in line with its control, from batch `from` on: a running
+    /// job's parked batches enqueued again, a cancelled job's unsent batches cancelled.
+    Sweep {
+        job_id: JobId,
+        #[serde(default)]
+        from: u32,
+    },
 }
 
 impl FileTask {
     pub fn job_id(&self) -> &JobId {
         match self {
-            Self::Plan { job_id } | Self::Results { job_id, .. } => job_id,
+            Self::Plan { job_id } | Self::Results { job_id, .. } | Self::Sweep { job_id, .. } => {
+                job_id
+            }
         }
     }
 }

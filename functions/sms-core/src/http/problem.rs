@@ -45,9 +45,13 @@ pub enum ProblemKind {
     IdempotencyConflict,
     /// The resource exists but cannot do this yet (a job still planning has no results).
     NotReady,
+    /// The job's state does not allow the change (a cancelled job cannot be resumed).
+    JobState,
     Suppressed,
     PlivoRejected,
     PlivoUnavailable,
+    /// A part of AWS the request needs did not answer; nothing the caller sent is lost.
+    Unavailable,
     OutcomeUnknown,
     Internal,
 }
@@ -89,6 +93,11 @@ impl ProblemKind {
                 "Idempotency key conflict",
             ),
             NotReady => (StatusCode::CONFLICT, "not-ready", "Not ready"),
+            JobState => (
+                StatusCode::CONFLICT,
+                "job-state",
+                "Not allowed in the job's state",
+            ),
             Suppressed => (
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "recipient-suppressed",
@@ -103,6 +112,11 @@ impl ProblemKind {
                 StatusCode::SERVICE_UNAVAILABLE,
                 "plivo-unavailable",
                 "Plivo is unavailable",
+            ),
+            Unavailable => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                "Temporarily unavailable",
             ),
             OutcomeUnknown => (
                 StatusCode::GATEWAY_TIMEOUT,

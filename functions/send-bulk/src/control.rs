@@ -1,0 +1,159 @@
+//! `POST /v1/bulk/{job_id}/pause`, `/resume` and `/cancel` (docs/api.md, "Campaign
+//! control"; the state machine in docs/architecture.md, "A job's life").
+//!
+//! Each is idempotent: asking again for the state a job is in answers `200` with
+//! `changed: false`. A pause needs nothing more than its write, as the sender parks what it
+//! is handed from then on. A resume or a cancel also puts a sweep task on the files queue
+//! (job-files enqueues the parked batches again, or cancels the unsent ones), every time it is
+//! asked, changed or not: a retry after a lost task sends it again, and sweeps repeat safely.
+
+use chrono::Utc;
+use lambda_http::{Body, Response, http::StatusCode};
+use serde::Serialize;
+use sms_core::{
+    Problem, ProblemKind,
+    domain::{bulk::FileTask, ids::JobId},
+    http::api,
+    queue::{BatchQueue, QueueEntry},
+    store::{
+        ControlAnswer, ControlChange, JobControl, JobControls, JobRecord, PauseReason, PlanStore,
+        StoreError,
+    },
+};
+
+use crate::progress::status;
+
+/// The change a route's last segment names.
+pub fn change_of(action: &str) -> Option<ControlChange> {
+    match action {
+        "pause" => Some(ControlChange::Pause(PauseReason::Requested)),
+        "resume" => Some(ControlChange::Resume),
+        "cancel" => Some(ControlChange::Cancel),
+        _ => None,
+    }
+}
+
+#[derive(Debug, Serialize)]
+struct Changed<'a> {
+    job_id: &'a str,
+    /// `pause`, `resume` or `cancel`.
+    action: &'static str,
+    /// False when the job already was where the change would take it.
+    changed: bool,
+    /// The job's status after the change (as `GET /v1/bulk/{job_id}` shows it).
+    status: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    paused_reason: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    control_changed_at: Option<String>,
+}
+
+pub async fn change<S, T>(
+    job_id: &str,
+    change: ControlChange,
+    store: &S,
+    tasks: &T,
+) -> Result<Response<Body>, Problem>
+where
+    S: JobControls + PlanStore,
+    T: BatchQueue,
+{
+    let job_id = JobId::parse(job_id)
+        .map_err(|_| Problem::field("job_id", "must be a UUID as returned by POST /v1/bulk"))?;
+    tracing::Span::current().record("job_id", job_id.as_str());
+    let internal =
+        |e: StoreError| Problem::internal("the job's control could not be changed; retry", &e);
+    let (job, changed) = match store
+        .change_control(&job_id, change, Utc::now())
+        .await
+        .map_err(internal)?
+    {
+        ControlAnswer::Changed(job) => (job, true),
+        ControlAnswer::Unchanged(job) => (job, false),
+        ControlAnswer::Refused(job) => return Err(refusal(&job, change)),
+        ControlAnswer::Missing => {
+            return Err(match store.get_plan(&job_id).await.map_err(internal)? {
+                Some(_) => Problem::new(
+                    ProblemKind::NotReady,
+                    format!(
+                        "job {job_id} is planning (or its planning failed): it has no batches to {} yet",
+                        change.as_str()
+                    ),
+                ),
+                None => Problem::new(ProblemKind::NotFound, format!("no job {job_id}")),
+            });
+        }
+    };
+    tracing::info!(
+        action = change.as_str(),
+        changed,
+        control = job.control.as_str(),
+        "job control"
+    );
+    if !matches!(change, ControlChange::Pause(_)) && !job.is_done() {
+        sweep(&job_id, tasks).await?;
+    }
+    let status = status(&job);
+    let mut response = api::json_response(
+        StatusCode::OK,
+        &Changed {
+            job_id: job_id.as_str(),
+            action: change.as_str(),
+            changed,
+            status,
+            paused_reason: match job.control {
+                JobControl::Paused(reason) if status == "paused" => Some(reason.as_str()),
+                _ => None,
+            },
+            control_changed_at: job.control_changed_at.map(|t| t.to_rfc3339()),
+        },
+    );
+    if let Ok(location) = format!("/v1/bulk/{job_id}").parse() {
+        response.headers_mut().insert("location", location);
+    }
+    Ok(response)
+}
+
+/// Why the job's state refuses `change`.
+fn refusal(job: &JobRecord, change: ControlChange) -> Problem {
+    let why = match job.control {
+        JobControl::Cancelled => "it was cancelled",
+        _ if job.is_done() => "every batch has ended",
+        _ => "its state does not allow it",
+    };
+    Problem::new(
+        ProblemKind::JobState,
+        format!(
+            "job {} cannot {}: {why} (status {})",
+            job.job_id,
+            change.as_str(),
+            status(job)
+        ),
+    )
+}
+
+/// Puts a sweep of the whole ledger on the files queue.
+async fn sweep<T: BatchQueue>(job_id: &JobId, tasks: &T) -> Result<(), Problem> {
+    let task = FileTask::Sweep {
+        job_id: job_id.clone(),
+        from: 0,
+    };
+    let body = serde_json::to_string(&task)
+        .map_err(|e| Problem::internal("the sweep task could not be encoded", &e))?;
+    let sent = tasks
+        .send_batch(&[QueueEntry {
+            id: "0".into(),
+            body,
+        }])
+        .await;
+    if matches!(sent, Ok(ref refused) if refused.is_empty()) {
+        return Ok(());
+    }
+    tracing::warn!("the sweep task could not be enqueued");
+    Err(Problem::new(
+        ProblemKind::Unavailable,
+        format!(
+            "job {job_id}'s control was changed but its batches could not be swept yet; retry the request to finish"
+        ),
+    ))
+}
