@@ -41,6 +41,9 @@ ROUTES = {
     ("GET", "/v1/bulk/{job_id}"): "send-bulk",
     ("POST", "/v1/uploads"): "send-bulk",
     ("POST", "/v1/bulk/{job_id}/results"): "send-bulk",
+    ("POST", "/v1/bulk/{job_id}/pause"): "send-bulk",
+    ("POST", "/v1/bulk/{job_id}/resume"): "send-bulk",
+    ("POST", "/v1/bulk/{job_id}/cancel"): "send-bulk",
     ("POST", "/v1/callbacks/plivo/status"): "status-callback",
     ("POST", "/v1/callbacks/plivo/inbound"): "status-callback",
 }
@@ -140,6 +143,7 @@ FUNCTION_METHODS = {
         "ObjectStore.presign_get",  # GET /v1/bulk/{id}: the rejects and results files' links
         "ResultsStore.request_results",  # POST /v1/bulk/{id}/results
         "ResultsStore.get_results",  # GET /v1/bulk/{id}: the results build
+        "JobControls.change_control",  # POST /v1/bulk/{id}/pause, resume, cancel
         "ObjectStore.head",  # POST /v1/bulk with upload_id: the upload's size and ETag
         "ObjectStore.read",  # its start (and the whole file for a dry run)
     },
@@ -147,6 +151,8 @@ FUNCTION_METHODS = {
         "BatchLedger.claim_batch",
         "BatchLedger.finish_batch",
         "BatchLedger.release_batch",
+        "JobControls.park_batch",  # a paused job's batch
+        "JobControls.cancel_batch",  # a cancelled job's batch
         "MessageStore.record_accepted",
         "ProgressLog.note_progress",  # each ended batch, for the job's recent rate
         "RequestSchedule.book_turns",  # pace::Pacer: a block per invocation, one per retry
@@ -183,6 +189,8 @@ FUNCTION_METHODS = {
         "ResultsStore.end_results",
         "ResultsStore.reported",  # the reports of a page of the ledger's messages
         "JobStore.ledger_range",  # the ledger, page by page
+        "JobControls.unpark_batch",  # the sweep after a resume (sweep.rs)
+        "JobControls.cancel_batch",  # the sweep after a cancel
     },
 }
 

@@ -554,12 +554,12 @@ def test_a_variable_a_wiring_helper_starts_requiring_is_caught(template, deploy_
 
 
 def test_an_sdk_call_the_adapter_starts_making_is_caught(template, deploy_role, rust_copy: Path) -> None:
-    # The ledger's finish starts guarding the job item with a ConditionCheck entry.
+    # The ledger's finish starts deleting the job item in its transaction.
     _edit(rust_copy / "functions/sms-core/src/store/dynamo/jobs.rs",
           ".transact_items(TransactWriteItem::builder().update(job.clone()).build())",
-          ".transact_items(TransactWriteItem::builder().condition_check(job.clone()).build())")
+          ".transact_items(TransactWriteItem::builder().delete(job.clone()).build())")
     found = rules.problems(template, deploy_role, rust_copy)
-    assert any("SenderFunction: its code needs dynamodb:ConditionCheckItem" in p for p in found), "\n".join(found)
+    assert any("SenderFunction: its code needs dynamodb:DeleteItem" in p for p in found), "\n".join(found)
 
 
 def test_a_store_method_a_function_starts_calling_is_caught(template, deploy_role, rust_copy: Path) -> None:

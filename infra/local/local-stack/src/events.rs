@@ -341,6 +341,28 @@ pub fn all() -> Vec<(&'static str, Value)> {
             ),
         ),
         (
+            "send-bulk-pause.json",
+            api_json(
+                "POST",
+                &format!("/v1/bulk/{job_id}/pause"),
+                None,
+                true,
+                &[],
+                "POST /v1/bulk/{job_id}/pause",
+            ),
+        ),
+        (
+            "send-bulk-resume.json",
+            api_json(
+                "POST",
+                &format!("/v1/bulk/{job_id}/resume"),
+                None,
+                true,
+                &[],
+                "POST /v1/bulk/{job_id}/resume",
+            ),
+        ),
+        (
             "sender-batch.json",
             json!({"Records": [sqs_record("sample-good-batch", &batch), sqs_record("sample-malformed", "{\"job_id\": 42")]}),
         ),
