@@ -443,13 +443,17 @@ async fn a_plan_with_smart_encoding_sends_replaced_texts_batched_together() {
     // Two rows an invocation, so the flag is read from the plan by every claim; the first
     // two rows differ by a curly apostrophe, and share a batch only once it is replaced.
     let personal = app(2);
-    let file = "phone,name\n+14155550100,O\u{2019}Neil\n+14155550101,O'Neil\n+14155550102,O\u{2019}Neil\n";
+    let file =
+        "phone,name\n+14155550100,O\u{2019}Neil\n+14155550101,O'Neil\n+14155550102,O\u{2019}Neil\n";
     let job = accept_with(&personal, file, "Hi {{name}} \u{2013} bye", true).await;
     plan_to_the_end(&personal, &job).await;
 
     let batches = enqueued(&personal);
     let texts: Vec<&str> = batches.iter().map(|(_, text, _)| text.as_str()).collect();
-    assert_eq!(texts, ["Hi O'Neil - bye"; 2], "texts as sent, in a batch of two and the third row's");
+    assert_eq!(
+        texts, ["Hi O'Neil - bye"; 2],
+        "texts as sent, in a batch of two and the third row's"
+    );
     let mut to: Vec<&str> = batches
         .iter()
         .flat_map(|(_, _, to)| to.iter().map(String::as_str))

@@ -48,7 +48,8 @@ fn queued(app: &TestApp) -> Vec<BatchMessage> {
 
 fn upload(app: &TestApp, bytes: &str) -> String {
     let id = Uuid::new_v4();
-    app.files.insert(&keys::upload(&id), bytes.as_bytes().to_vec());
+    app.files
+        .insert(&keys::upload(&id), bytes.as_bytes().to_vec());
     id.to_string()
 }
 
@@ -109,7 +110,10 @@ async fn a_job_with_smart_encoding_enqueues_the_replaced_text_and_counts_it() {
     let mut dry = body.clone();
     dry["dry_run"] = json!(true);
     let (_, preview) = post(&app, &dry, None).await;
-    assert_eq!((&preview["encoding"], &preview["segments"]), (&json!("GSM-7"), &json!(1)));
+    assert_eq!(
+        (&preview["encoding"], &preview["segments"]),
+        (&json!("GSM-7"), &json!(1))
+    );
     assert_eq!(preview["texts"][0]["text"], text.as_str());
 
     let (status, answer) = post(&app, &body, Some("smart-1")).await;
@@ -190,7 +194,8 @@ const CSV: &str = "phone,name\n\
 async fn an_upload_dry_run_previews_each_distinct_text_as_rendered() {
     let app = app();
     let upload_id = upload(&app, CSV);
-    let body = json!({"upload_id": upload_id, "text": "Hi {{name}} \u{2013} see you", "dry_run": true});
+    let body =
+        json!({"upload_id": upload_id, "text": "Hi {{name}} \u{2013} see you", "dry_run": true});
     let (status, answer) = post(&app, &body, None).await;
 
     assert_eq!(status, 200, "{answer}");
@@ -234,7 +239,10 @@ async fn an_upload_dry_run_previews_each_distinct_text_as_rendered() {
     let mut smart = body.clone();
     smart["smart_encoding"] = json!(true);
     let (_, answer) = post(&app, &smart, None).await;
-    assert_eq!(answer["texts_count"], 3, "previews show the texts as rendered");
+    assert_eq!(
+        answer["texts_count"], 3,
+        "previews show the texts as rendered"
+    );
     assert_eq!(answer["rows"]["distinct_texts"], 2);
     assert_eq!(answer["samples"][0]["text"], "Hi O'Neil - see you");
     assert_eq!(answer["samples"][0]["encoding"], "GSM-7");

@@ -360,7 +360,10 @@ async fn smart_encoding_sends_gsm7_lookalikes_and_is_part_of_the_key() {
 
     assert_eq!(resp.status(), 202);
     let answer = json_of(&resp);
-    assert_eq!((&answer["encoding"], &answer["segments"]), (&json!("GSM-7"), &json!(1)));
+    assert_eq!(
+        (&answer["encoding"], &answer["segments"]),
+        (&json!("GSM-7"), &json!(1))
+    );
     let mut plain = body;
     plain["smart_encoding"] = json!(false);
     let other = send_sms::handle(with_key(plain, "smart-1"), &app).await;

@@ -168,7 +168,10 @@ mod tests {
         assert_eq!(preview.text.chars().count(), TEXT_ECHO_MAX);
         assert_eq!(preview.ucs2_characters_count, 5000);
         let smart = preview.smart_encoding.unwrap();
-        assert_eq!((smart.text.as_str(), smart.encoding), ("Hi", Encoding::Gsm7));
+        assert_eq!(
+            (smart.text.as_str(), smart.encoding),
+            ("Hi", Encoding::Gsm7)
+        );
     }
 
     #[test]

@@ -99,7 +99,10 @@ mod tests {
         let plain = message(given.into(), false, None, None, &default, &mut errors).unwrap();
         assert_eq!(plain.text.as_str(), given);
         let smart = message(given.into(), true, None, None, &default, &mut errors).unwrap();
-        assert_eq!((smart.text.as_str(), smart.given_text.as_str()), ("It's here", given));
+        assert_eq!(
+            (smart.text.as_str(), smart.given_text.as_str()),
+            ("It's here", given)
+        );
         assert!(errors.is_empty());
         // 800 characters with an apostrophe: too long as UCS-2, not once replaced.
         let long = format!("{}\u{2019}", "a".repeat(799));
