@@ -23,6 +23,7 @@ use sms_core::{
     domain::{
         bulk::FileTask,
         ids::JobId,
+        lookalike,
         plan::{Plan, REJECTS_HEADER, write_reject},
         rows::RowReader,
         template::Template,
@@ -162,7 +163,8 @@ async fn read<S: FilesStore, F: ObjectStore, Q: BatchQueue, T: BatchQueue>(
         .layout
         .bind(header, &template)
         .map_err(|e| Stop::Fail(e.to_string()))?;
-    let mut plan = Plan::new(phone, bound, app.settings.batch_size);
+    let mut plan =
+        Plan::new(phone, bound, app.settings.batch_size).with_smart_encoding(record.smart_encoding);
     let from = record.checkpoint;
     if from.counts.rows > 0 {
         let saved = read_whole(&app.files, &checkpoint_key(claim.job_id, from.records)).await?;
@@ -385,8 +387,14 @@ async fn commit<S: FilesStore, F: ObjectStore, Q: BatchQueue, T>(
         );
         return Ok(fail(app, claim, &checkpoint, reason).await);
     }
-    let text = MessageText::parse(record.template.as_str())
-        .map_err(|e| Stop::Fail(format!("text {e}")))?;
+    // The job's text: what batches without a text of their own send (a file without
+    // placeholders), so smart-encoded as each rendered text was.
+    let text = if record.smart_encoding {
+        lookalike::replace(&record.template)
+    } else {
+        std::borrow::Cow::Borrowed(record.template.as_str())
+    };
+    let text = MessageText::parse(text).map_err(|e| Stop::Fail(format!("text {e}")))?;
     let spec = JobSpec {
         job_id: claim.job_id.clone(),
         text,

@@ -57,6 +57,11 @@ const FILE: &str = "phone,first_name,order\n\
 
 /// Uploads `file` and records a plan for it, as `POST /v1/bulk` does.
 async fn accept(app: &TestApp, file: &str, text: &str) -> JobId {
+    accept_with(app, file, text, false).await
+}
+
+/// [`accept`], with `"smart_encoding"` as given.
+async fn accept_with(app: &TestApp, file: &str, text: &str, smart_encoding: bool) -> JobId {
     let upload_id = Uuid::new_v4();
     let key = keys::upload(&upload_id);
     app.files.insert(&key, file.as_bytes().to_vec());
@@ -75,6 +80,7 @@ async fn accept(app: &TestApp, file: &str, text: &str) -> JobId {
             phone_column: None,
         },
         template: text.into(),
+        smart_encoding,
         from: PhoneNumber::parse("+14155550999").unwrap(),
         reference: None,
         callback_url: format!("https://sms.example.com/cb?job_id={job_id}"),
@@ -430,4 +436,55 @@ async fn a_task_for_no_plan_goes_to_the_dead_letter_queue() {
         job_files::handle(e, &app).await.batch_item_failures.len(),
         1
     );
+}
+
+#[tokio::test]
+async fn a_plan_with_smart_encoding_sends_replaced_texts_batched_together() {
+    // Two rows an invocation, so the flag is read from the plan by every claim; the first
+    // two rows differ by a curly apostrophe, and share a batch only once it is replaced.
+    let personal = app(2);
+    let file =
+        "phone,name\n+14155550100,O\u{2019}Neil\n+14155550101,O'Neil\n+14155550102,O\u{2019}Neil\n";
+    let job = accept_with(&personal, file, "Hi {{name}} \u{2013} bye", true).await;
+    plan_to_the_end(&personal, &job).await;
+
+    let batches = enqueued(&personal);
+    let texts: Vec<&str> = batches.iter().map(|(_, text, _)| text.as_str()).collect();
+    assert_eq!(
+        texts, ["Hi O'Neil - bye"; 2],
+        "texts as sent, in a batch of two and the third row's"
+    );
+    let mut to: Vec<&str> = batches
+        .iter()
+        .flat_map(|(_, _, to)| to.iter().map(String::as_str))
+        .collect();
+    to.sort();
+    assert_eq!(to, ["+14155550100", "+14155550101", "+14155550102"]);
+    let messages: Vec<BatchMessage> = personal
+        .batches
+        .bodies()
+        .iter()
+        .map(|b| BatchMessage::parse(b).unwrap())
+        .collect();
+    assert!(
+        messages
+            .iter()
+            .all(|m| m.text.encoding() == sms_core::Encoding::Gsm7)
+    );
+    let committed = personal.store.get_job(&job).await.unwrap().unwrap();
+    assert_eq!((committed.distinct_texts, committed.segments_total), (1, 3));
+
+    // A file without placeholders sends the job's text, smart-encoded the same way.
+    let plain = app(1_000);
+    let job = accept_with(&plain, "phone\n+14155550100\n", "Sale\u{2026} today", true).await;
+    plan_to_the_end(&plain, &job).await;
+    assert_eq!(
+        enqueued(&plain)
+            .into_iter()
+            .map(|(_, text, _)| text)
+            .collect::<Vec<_>>(),
+        ["Sale... today"]
+    );
+    let committed = plain.store.get_job(&job).await.unwrap().unwrap();
+    assert_eq!(committed.text.as_str(), "Sale... today");
 }

@@ -4,7 +4,10 @@
 use serde::{Deserialize, Serialize};
 use sms_core::{
     Encoding, FieldError, MessageText, PhoneNumber, Problem,
-    domain::bulk::{InvalidRecipient, RecipientEntry, RecipientList},
+    domain::{
+        bulk::{InvalidRecipient, RecipientEntry, RecipientList},
+        preview::Texts,
+    },
     http::fields,
     store::{IntakeCounts, SuppressionList},
 };
@@ -30,15 +33,27 @@ pub struct BulkRequestBody {
     pub reference: Option<String>,
     #[serde(default)]
     pub dry_run: bool,
+    /// Send the text (each rendered text, for an upload) with its GSM-7 look-alikes
+    /// replaced (docs/api.md, "Text previews and smart encoding").
+    #[serde(default)]
+    pub smart_encoding: bool,
 }
 
-/// A valid bulk request. Serialized only to fingerprint it for idempotency.
+/// A valid bulk request. Serialized only to fingerprint it for idempotency: the text as
+/// given and the flag, so a retry that changes either is another request. The flag is left
+/// out when off, so a request without it keeps the fingerprint (and job id) it always had.
 #[derive(Debug, Serialize)]
 pub struct BulkRequest {
     pub recipients: Vec<RecipientEntry>,
     pub from: PhoneNumber,
-    pub text: MessageText,
+    #[serde(rename = "text")]
+    pub given_text: String,
     pub reference: Option<String>,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub smart_encoding: bool,
+    /// What the job sends: the text as given, or smart-encoded.
+    #[serde(skip)]
+    pub text: MessageText,
     #[serde(skip)]
     pub dry_run: bool,
 }
@@ -87,6 +102,7 @@ impl Parsed {
                     from: body.from,
                     reference: body.reference,
                     dry_run: body.dry_run,
+                    smart_encoding: body.smart_encoding,
                 }));
             }
             (Some(recipients), None) => recipients,
@@ -108,6 +124,7 @@ impl Parsed {
         }
         let message = fields::message(
             body.text,
+            body.smart_encoding,
             body.from.as_deref(),
             body.reference,
             default_src,
@@ -116,13 +133,16 @@ impl Parsed {
         match message {
             Some(fields::MessageFields {
                 text,
+                given_text,
                 from,
                 reference,
             }) if errors.is_empty() => Ok(Parsed::List(BulkRequest {
                 recipients,
                 from,
-                text,
+                given_text,
                 reference,
+                smart_encoding: body.smart_encoding,
+                text,
                 dry_run: body.dry_run,
             })),
             _ => Err(Problem::fields(errors)),
@@ -157,7 +177,19 @@ pub struct Summary<'a> {
     pub invalid: &'a [InvalidRecipient],
     pub batches: usize,
     pub encoding: Encoding,
+    /// Segments of the text: what each recipient's message takes.
     pub segments: usize,
+    /// Segments over every accepted recipient: what the job takes in message parts.
+    pub segments_total: u64,
+}
+
+/// A dry run's answer: the summary, and a preview of the text as given.
+#[derive(Debug, Serialize)]
+pub struct DryRun<'a> {
+    #[serde(flatten)]
+    pub summary: Summary<'a>,
+    #[serde(flatten)]
+    pub texts: Texts<'a>,
 }
 
 impl<'a> Summary<'a> {
@@ -184,6 +216,7 @@ impl<'a> Summary<'a> {
             batches,
             encoding,
             segments,
+            segments_total: counts.accepted * segments as u64,
         }
     }
 }

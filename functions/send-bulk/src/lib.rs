@@ -18,7 +18,7 @@ use lambda_http::{Body, Request, Response, http::Method, http::StatusCode};
 use sms_core::{
     Problem,
     config::PublicBaseUrl,
-    domain::ids::JobId,
+    domain::{ids::JobId, preview::TextPreviews},
     files::ObjectStore,
     http::api::{self, IdempotencyKey, Route},
     http::idempotency::{self, Check, KeyedRequest, OnStale},
@@ -167,9 +167,15 @@ async fn start<S: BulkStore, Q: BatchQueue, P: SecretProvider, F: ObjectStore, T
             app.rates,
             Utc::now(),
         );
+        let mut previews = TextPreviews::default();
+        previews.note(&request.given_text);
+        let answer = intake::DryRun {
+            summary,
+            texts: previews.answer(),
+        };
         return Ok(api::json_response(
             StatusCode::OK,
-            &forecast.beside(&summary),
+            &forecast.beside(&answer),
         ));
     }
 

@@ -9,11 +9,12 @@ use futures::StreamExt;
 use lambda_http::{Request, Response, http::StatusCode};
 use serde::{Deserialize, Serialize};
 use sms_core::{
-    FieldError, MessageText, PhoneNumber, Problem, ProblemKind,
+    FieldError, PhoneNumber, Problem, ProblemKind,
     domain::{
         bulk::FileTask,
         ids::JobId,
         plan::{FileLayout, Plan, PlanCounts, Sample},
+        preview::{TextPreviews, Texts},
         rows::{FileFormat, HEADER_PREFIX_BYTES, RowContent, RowReader, read_header},
         template::Template,
     },
@@ -125,16 +126,21 @@ pub async fn create<S, Q, P, F: ObjectStore, T>(
 }
 
 /// A valid `POST /v1/bulk` for an upload. Serialized only to fingerprint it for idempotency:
-/// the file's ETag is part of it, so a replaced file is a new request.
+/// the file's ETag is part of it, so a replaced file is a new request; so is the flag, left
+/// out when off as for a list.
 #[derive(Debug, Serialize)]
 pub struct UploadJobRequest {
     pub upload_id: Uuid,
     pub etag: String,
     pub format: FileFormat,
     pub phone_column: Option<String>,
-    pub text: MessageText,
+    /// The text as given, placeholders included: smart encoding applies to each rendered
+    /// text, so a placeholder's column name is never changed by it.
+    pub text: String,
     pub from: PhoneNumber,
     pub reference: Option<String>,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub smart_encoding: bool,
     #[serde(skip)]
     pub template: Template,
     #[serde(skip)]
@@ -157,6 +163,7 @@ pub struct UploadFields {
     pub from: Option<String>,
     pub reference: Option<String>,
     pub dry_run: bool,
+    pub smart_encoding: bool,
 }
 
 fn upload_field(message: impl ToString) -> Problem {
@@ -181,8 +188,11 @@ pub async fn parse<F: ObjectStore>(
     let template = Template::parse(&body.text)
         .map_err(|e| errors.push(FieldError::new("text", e)))
         .ok();
+    // Checks the text as it is sent when it has no placeholders; rendered texts are checked
+    // row by row.
     let message = fields::message(
         body.text,
+        body.smart_encoding,
         body.from.as_deref(),
         body.reference,
         default_src,
@@ -264,9 +274,10 @@ pub async fn parse<F: ObjectStore>(
         etag: info.etag,
         format,
         phone_column: body.phone_column,
-        text: message.text,
+        text: message.given_text,
         from: message.from,
         reference: message.reference,
+        smart_encoding: body.smart_encoding,
         template,
         size: info.size,
         header,
@@ -322,6 +333,9 @@ struct UploadJobAnswer<'a> {
     rows: Option<PlanCounts>,
     #[serde(skip_serializing_if = "Option::is_none")]
     samples: Option<&'a [Sample]>,
+    /// A dry run's: the distinct texts as rendered, previewed.
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    texts: Option<Texts<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     forecast: Option<forecast::Forecast>,
     /// A dry run's: false when the file is longer than [`DRY_RUN_MAX_BYTES`] and only its
@@ -379,7 +393,8 @@ async fn record_plan<S: BulkStore + PlanStore, Q, P, F, T: BatchQueue>(
             format: request.format,
             phone_column: request.phone_column.clone(),
         },
-        template: request.text.as_str().to_owned(),
+        template: request.text.clone(),
+        smart_encoding: request.smart_encoding,
         from: request.from.clone(),
         reference: request.reference.clone(),
         callback_url: format!(
@@ -443,6 +458,7 @@ async fn record_plan<S: BulkStore + PlanStore, Q, P, F, T: BatchQueue>(
         bytes: request.size,
         rows: None,
         samples: None,
+        texts: None,
         forecast: None,
         complete: None,
     };
@@ -452,8 +468,8 @@ async fn record_plan<S: BulkStore + PlanStore, Q, P, F, T: BatchQueue>(
     }
 }
 
-/// Plans the whole file without writing anything: the counts, the first rows rendered and
-/// the forecast.
+/// Plans the whole file without writing anything: the counts, the first rows rendered, a
+/// preview of the first distinct texts and the forecast.
 async fn dry_run<S: BulkStore, Q, P, F: ObjectStore, T>(
     request: &UploadJobRequest,
     app: &App<S, Q, P, F, T>,
@@ -466,7 +482,9 @@ async fn dry_run<S: BulkStore, Q, P, F: ObjectStore, T>(
     let (phone, bound) = layout
         .bind(header, &request.template)
         .map_err(|e| Problem::field("text", e))?;
-    let mut plan = Plan::new(phone, bound, app.batch_size);
+    let mut plan = Plan::new(phone, bound, app.batch_size)
+        .with_smart_encoding(request.smart_encoding)
+        .with_text_previews();
     let records = u64::from(request.format == FileFormat::Csv);
     let mut reader = RowReader::resume(
         request.format,
@@ -517,6 +535,7 @@ async fn dry_run<S: BulkStore, Q, P, F: ObjectStore, T>(
             bytes: request.size,
             rows: Some(counts),
             samples: Some(plan.samples()),
+            texts: plan.text_previews().map(TextPreviews::answer),
             forecast: Some(forecast),
             complete: Some(complete),
         },

@@ -156,6 +156,7 @@ async fn only_a_committed_job_has_results() {
             phone_column: None,
         },
         template: "Hi".into(),
+        smart_encoding: false,
         from: PhoneNumber::parse("+14155550999").unwrap(),
         reference: None,
         callback_url: "https://sms.example.com/cb".into(),

@@ -13,15 +13,26 @@ pub struct SendMessageBody {
     pub from: Option<String>,
     #[serde(default)]
     pub reference: Option<String>,
+    /// Send the text with its GSM-7 look-alikes replaced (docs/api.md, "Text previews and smart encoding").
+    #[serde(default)]
+    pub smart_encoding: bool,
 }
 
-/// A valid send request. Serialized only to fingerprint it for idempotency.
+/// A valid send request. Serialized only to fingerprint it for idempotency: the text as
+/// given and the flag, so a retry that changes either is another request. The flag is left
+/// out when off, so a request without it keeps the fingerprint it always had.
 #[derive(Debug, Clone, Serialize)]
 pub struct SendMessage {
     pub to: PhoneNumber,
     pub from: PhoneNumber,
-    pub text: MessageText,
+    #[serde(rename = "text")]
+    pub given_text: String,
     pub reference: Option<String>,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub smart_encoding: bool,
+    /// What is sent: the text as given, or smart-encoded.
+    #[serde(skip)]
+    pub text: MessageText,
 }
 
 impl SendMessage {
@@ -33,6 +44,7 @@ impl SendMessage {
             .ok();
         let message = fields::message(
             body.text,
+            body.smart_encoding,
             body.from.as_deref(),
             body.reference,
             default_src,
@@ -43,14 +55,17 @@ impl SendMessage {
                 Some(to),
                 Some(fields::MessageFields {
                     text,
+                    given_text,
                     from,
                     reference,
                 }),
             ) if errors.is_empty() => Ok(Self {
                 to,
                 from,
-                text,
+                given_text,
                 reference,
+                smart_encoding: body.smart_encoding,
+                text,
             }),
             _ => Err(Problem::fields(errors)),
         }

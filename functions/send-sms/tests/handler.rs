@@ -215,6 +215,11 @@ async fn bad_input_of_every_kind_is_a_named_4xx_and_nothing_is_sent() {
             Some("txt"),
             "unknown field `txt`",
         ),
+        (
+            json!({"to": "+14155550123", "text": "hi", "smart_encoding": "yes"}),
+            Some("smart_encoding"),
+            "invalid type",
+        ),
         (json!({"text": "hi"}), Some("body"), "missing field `to`"),
         (
             json!(["+14155550123", "hi"]),
@@ -334,6 +339,35 @@ async fn the_same_key_with_a_different_body_is_409() {
 
     assert_eq!(resp.status(), 409);
     assert_eq!(json_of(&resp)["type"], "/problems/idempotency-conflict");
+}
+
+#[tokio::test]
+async fn smart_encoding_sends_gsm7_lookalikes_and_is_part_of_the_key() {
+    let plivo = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path(PLIVO_PATH))
+        .and(wiremock::matchers::body_partial_json(
+            json!({"text": "It's here - see you..."}),
+        ))
+        .respond_with(accepted(UUID))
+        .expect(1)
+        .mount(&plivo)
+        .await;
+    let app = app(&plivo);
+    let body = json!({"to": "+14155550123", "text": "It\u{2019}s here \u{2014} see you\u{2026}", "smart_encoding": true});
+
+    let resp = send_sms::handle(with_key(body.clone(), "smart-1"), &app).await;
+
+    assert_eq!(resp.status(), 202);
+    let answer = json_of(&resp);
+    assert_eq!(
+        (&answer["encoding"], &answer["segments"]),
+        (&json!("GSM-7"), &json!(1))
+    );
+    let mut plain = body;
+    plain["smart_encoding"] = json!(false);
+    let other = send_sms::handle(with_key(plain, "smart-1"), &app).await;
+    assert_eq!(other.status(), 409, "another request under the same key");
 }
 
 #[tokio::test]

@@ -34,6 +34,8 @@ fn plan(job_id: &JobId) -> PlanRecord {
             phone_column: None,
         },
         template: "Hi {{first_name}}".into(),
+        // On, so both adapters show they keep it (an item writes it only when on).
+        smart_encoding: true,
         from: PhoneNumber::parse("+14155550100").unwrap(),
         reference: None,
         callback_url: format!("https://x/cb?job_id={job_id}"),

@@ -3,8 +3,10 @@
 
 pub mod bulk;
 pub mod ids;
+pub mod lookalike;
 pub mod phone;
 pub mod plan;
+pub mod preview;
 pub mod rows;
 pub mod status;
 pub mod template;

@@ -15,7 +15,9 @@ use std::collections::{HashMap, HashSet};
 use sha2::{Digest, Sha256};
 
 use crate::domain::{
+    lookalike,
     phone::PhoneNumber,
+    preview::TextPreviews,
     rows::{FileFormat, Row, RowContent},
     template::{BoundTemplate, MissingColumns, Template},
     text::MessageText,
@@ -184,6 +186,11 @@ pub struct Plan {
     samples: Vec<Sample>,
     counts: PlanCounts,
     rendered: String,
+    /// Replace GSM-7 look-alikes in each rendered text before it is batched, so texts that
+    /// differ only by a curly quote share batches.
+    smart_encoding: bool,
+    /// A dry run's previews of the distinct texts as rendered (before any replacement).
+    previews: Option<TextPreviews>,
 }
 
 impl Plan {
@@ -203,7 +210,26 @@ impl Plan {
             samples: Vec::new(),
             counts: PlanCounts::default(),
             rendered: String::new(),
+            smart_encoding: false,
+            previews: None,
         }
+    }
+
+    /// Sends each rendered text smart-encoded ([`lookalike::replace`]): what is validated,
+    /// batched, counted and sent is the replaced text.
+    pub fn with_smart_encoding(mut self, smart_encoding: bool) -> Self {
+        self.smart_encoding = smart_encoding;
+        self
+    }
+
+    /// Previews the distinct rendered texts of the rows taken, for a dry run.
+    pub fn with_text_previews(mut self) -> Self {
+        self.previews = Some(TextPreviews::default());
+        self
+    }
+
+    pub fn text_previews(&self) -> Option<&TextPreviews> {
+        self.previews.as_ref()
     }
 
     pub fn counts(&self) -> PlanCounts {
@@ -233,6 +259,7 @@ impl Plan {
         let mut rendered = std::mem::take(&mut self.rendered);
         let outcome = self.template.render(|i| fields.get(i), &mut rendered);
         let text = match outcome {
+            Ok(()) if self.smart_encoding => self.intern(&lookalike::replace(&rendered)),
             Ok(()) => self.intern(&rendered),
             Err(e) => {
                 self.rendered = rendered;
@@ -247,6 +274,9 @@ impl Plan {
         if !self.seen.insert(number.digits_value()) {
             self.counts.duplicates += 1;
             return;
+        }
+        if let Some(previews) = &mut self.previews {
+            previews.note(&self.rendered);
         }
         if self.samples.len() < SAMPLES
             && let Ok(message) = &self.texts[text as usize].text
@@ -446,6 +476,17 @@ mod tests {
         batch_size: usize,
         suppressed: &[&str],
     ) -> (Plan, Vec<PlannedBatch>, Vec<Reject>) {
+        plan_file_smart(file, template, batch_size, suppressed, false)
+    }
+
+    /// [`plan_file`], with smart encoding as given and the texts previewed.
+    fn plan_file_smart(
+        file: &str,
+        template: &str,
+        batch_size: usize,
+        suppressed: &[&str],
+        smart_encoding: bool,
+    ) -> (Plan, Vec<PlannedBatch>, Vec<Reject>) {
         let layout = FileLayout {
             format: FileFormat::Csv,
             phone_column: None,
@@ -454,7 +495,9 @@ mod tests {
         let (phone, bound) = layout
             .bind(Some(&header.names), &Template::parse(template).unwrap())
             .unwrap();
-        let mut plan = Plan::new(phone, bound, batch_size);
+        let mut plan = Plan::new(phone, bound, batch_size)
+            .with_smart_encoding(smart_encoding)
+            .with_text_previews();
         let suppressed: HashSet<PhoneNumber> = suppressed
             .iter()
             .map(|n| PhoneNumber::parse(n).unwrap())
@@ -514,6 +557,47 @@ mod tests {
                 segments: 5,
             }
         );
+    }
+
+    #[test]
+    fn smart_encoding_batches_texts_that_differ_by_a_lookalike_together() {
+        use crate::domain::text::Encoding;
+        let file = "phone,name\n+14155550100,O\u{2019}Neil\n+14155550101,O'Neil\n+14155550102,Zo\u{eb}\u{2026}\n";
+        let texts = |batches: &[PlannedBatch]| -> Vec<(String, Encoding, usize)> {
+            batches
+                .iter()
+                .map(|b| {
+                    let t = &b.text;
+                    (t.as_str().to_owned(), t.encoding(), b.recipients.len())
+                })
+                .collect()
+        };
+
+        let (plain, batches, _) = plan_file(file, "Hi {{name}}", 1000, &[]);
+        assert_eq!(texts(&batches).len(), 3, "without it, three texts");
+        assert_eq!(plain.counts().distinct_texts, 3);
+
+        let (smart, batches, _) = plan_file_smart(file, "Hi {{name}}", 1000, &[], true);
+        assert_eq!(
+            texts(&batches),
+            [
+                ("Hi O'Neil".to_owned(), Encoding::Gsm7, 2),
+                ("Hi Zo\u{eb}...".to_owned(), Encoding::Ucs2, 1),
+            ],
+            "ë has no GSM-7 form: its text stays UCS-2, its ellipsis replaced all the same"
+        );
+        assert_eq!(smart.counts().distinct_texts, 2);
+        // Previews show the texts as rendered, each once, with what smart encoding makes of
+        // them; samples show what is sent.
+        let previews = smart.text_previews().unwrap().answer();
+        assert_eq!(previews.texts_count, 3);
+        let first = &previews.texts[0];
+        assert_eq!(first.text, "Hi O\u{2019}Neil");
+        assert_eq!(first.ucs2_characters[0].position, 4);
+        assert_eq!(first.smart_encoding.as_ref().unwrap().text, "Hi O'Neil");
+        assert_eq!(previews.texts[1].smart_encoding, None);
+        assert_eq!(smart.samples()[0].text, "Hi O'Neil");
+        assert_eq!(smart.samples()[0].encoding, Encoding::Gsm7);
     }
 
     #[test]

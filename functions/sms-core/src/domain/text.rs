@@ -82,13 +82,19 @@ pub struct MessageText {
     segments: usize,
 }
 
-impl MessageText {
-    pub fn parse(raw: impl Into<String>) -> Result<Self, MessageTextError> {
-        let text = raw.into();
-        if text.trim().is_empty() {
-            return Err(MessageTextError::Empty);
-        }
-        let encoding = if text.chars().all(|c| gsm7_septets(c).is_some()) {
+/// A text's encoding, length and segments, whatever its length: what [`MessageText::parse`]
+/// checks against the limits, and what a preview shows of a text that is not sent as given.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Shape {
+    pub encoding: Encoding,
+    /// Length in the encoding's units: septets for GSM-7, UTF-16 units for UCS-2.
+    pub units: usize,
+    pub segments: usize,
+}
+
+impl Shape {
+    pub fn of(text: &str) -> Self {
+        let encoding = if text.chars().all(is_gsm7) {
             Encoding::Gsm7
         } else {
             Encoding::Ucs2
@@ -100,6 +106,25 @@ impl MessageText {
             })
         };
         let units: usize = widths().sum();
+        Self {
+            encoding,
+            units,
+            segments: count_segments(widths(), units, encoding),
+        }
+    }
+}
+
+impl MessageText {
+    pub fn parse(raw: impl Into<String>) -> Result<Self, MessageTextError> {
+        let text = raw.into();
+        if text.trim().is_empty() {
+            return Err(MessageTextError::Empty);
+        }
+        let Shape {
+            encoding,
+            units,
+            segments,
+        } = Shape::of(&text);
         if units > encoding.max_units() {
             return Err(MessageTextError::TooLong {
                 encoding,
@@ -111,13 +136,23 @@ impl MessageText {
                 },
             });
         }
-        let segments = count_segments(widths(), units, encoding);
         Ok(Self {
             text,
             encoding,
             units,
             segments,
         })
+    }
+
+    /// The text with GSM-7 look-alikes in place of the characters that have one
+    /// ([`crate::domain::lookalike`]), its encoding and segments worked out again. Characters
+    /// without a GSM-7 form stay, and so does UCS-2 if any is left. An error if the result
+    /// is too long (an ellipsis becomes three characters) or blank (only removed characters).
+    pub fn smart_encoded(&self) -> Result<Self, MessageTextError> {
+        match crate::domain::lookalike::replace(&self.text) {
+            std::borrow::Cow::Borrowed(_) => Ok(self.clone()),
+            std::borrow::Cow::Owned(replaced) => Self::parse(replaced),
+        }
     }
 
     pub fn as_str(&self) -> &str {
@@ -159,6 +194,12 @@ impl fmt::Debug for MessageText {
             .field("segments", &self.segments)
             .finish()
     }
+}
+
+/// Whether GSM-7 carries the character (in its basic set or its extension table); one that
+/// it does not makes the whole text UCS-2.
+pub fn is_gsm7(c: char) -> bool {
+    gsm7_septets(c).is_some()
 }
 
 /// Septets a character takes in GSM-7, or `None` if GSM-7 cannot carry it.

@@ -1,7 +1,10 @@
 //! Request fields that several routes share, parsed once here: the optional sender (which
 //! defaults to the secret's) and the client's reference.
 
-use crate::{domain::phone::PhoneNumber, domain::text::MessageText, http::problem::FieldError};
+use crate::{
+    domain::{lookalike, phone::PhoneNumber, text::MessageText},
+    http::problem::FieldError,
+};
 
 /// Longest client reference stored with a message or job.
 pub const REFERENCE_MAX: usize = 256;
@@ -28,27 +31,39 @@ pub fn reference(reference: Option<String>) -> Result<Option<String>, FieldError
 /// The fields every send shares, checked.
 #[derive(Debug, Clone)]
 pub struct MessageFields {
+    /// What is sent: the text as given, or with `smart_encoding` its GSM-7 look-alikes
+    /// replaced ([`crate::domain::lookalike`]). Limits are checked on this one.
     pub text: MessageText,
+    /// The text as given: what a request's fingerprint covers and a preview shows.
+    pub given_text: String,
     pub from: PhoneNumber,
     pub reference: Option<String>,
 }
 
-/// Checks `text`, `from` (defaulting to the secret's sender) and `reference`, and returns
-/// them checked. Problems are added to `errors`, so a route reports all of them at once.
+/// Checks `text` (smart-encoded first when asked), `from` (defaulting to the secret's
+/// sender) and `reference`, and returns them checked. Problems are added to `errors`, so a
+/// route reports all of them at once.
 pub fn message(
     text: String,
+    smart_encoding: bool,
     from: Option<&str>,
     reference: Option<String>,
     default_src: &PhoneNumber,
     errors: &mut Vec<FieldError>,
 ) -> Option<MessageFields> {
-    let text = MessageText::parse(text)
+    let sent = if smart_encoding {
+        lookalike::replace(&text).into_owned()
+    } else {
+        text.clone()
+    };
+    let sent = MessageText::parse(sent)
         .map_err(|e| errors.push(FieldError::new("text", e)))
         .ok();
     let from = sender(from, default_src).map_err(|e| errors.push(e)).ok();
     let reference = self::reference(reference).map_err(|e| errors.push(e)).ok();
     Some(MessageFields {
-        text: text?,
+        text: sent?,
+        given_text: text,
         from: from?,
         reference: reference?,
     })
@@ -74,5 +89,25 @@ mod tests {
             "reference"
         );
         assert_eq!(reference(None).unwrap(), None);
+    }
+
+    #[test]
+    fn smart_encoding_checks_and_sends_the_replaced_text_and_keeps_the_given_one() {
+        let default = PhoneNumber::parse("+14155550100").unwrap();
+        let given = "It\u{2019}s here";
+        let mut errors = Vec::new();
+        let plain = message(given.into(), false, None, None, &default, &mut errors).unwrap();
+        assert_eq!(plain.text.as_str(), given);
+        let smart = message(given.into(), true, None, None, &default, &mut errors).unwrap();
+        assert_eq!(
+            (smart.text.as_str(), smart.given_text.as_str()),
+            ("It's here", given)
+        );
+        assert!(errors.is_empty());
+        // 800 characters with an apostrophe: too long as UCS-2, not once replaced.
+        let long = format!("{}\u{2019}", "a".repeat(799));
+        assert!(message(long.clone(), false, None, None, &default, &mut errors).is_none());
+        assert_eq!(errors.pop().unwrap().field, "text");
+        assert!(message(long, true, None, None, &default, &mut errors).is_some());
     }
 }

@@ -91,6 +91,8 @@ pub struct PlanRecord {
     pub layout: FileLayout,
     /// The text as sent, placeholders included.
     pub template: String,
+    /// Send each rendered text, and the job's text, smart-encoded (`domain::lookalike`).
+    pub smart_encoding: bool,
     pub from: PhoneNumber,
     pub reference: Option<String>,
     pub callback_url: String,

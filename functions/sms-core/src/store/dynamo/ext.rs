@@ -485,6 +485,10 @@ pub(crate) fn plan_item(plan: &PlanRecord) -> Item {
     if let Some(until) = plan.lease_until {
         item.insert("lease_until".into(), millis(until));
     }
+    // Written only when on: a plan item from before the flag existed reads as off.
+    if plan.smart_encoding {
+        item.insert("smart_encoding".into(), AttributeValue::Bool(true));
+    }
     item
 }
 
@@ -534,6 +538,7 @@ pub(crate) fn plan_from_item(item: &Item) -> Result<PlanRecord, StoreError> {
             phone_column: item.string("phone_column"),
         },
         template: item.string("template").unwrap_or_default(),
+        smart_encoding: item.flag("smart_encoding").unwrap_or(false),
         from: item
             .string("from")
             .and_then(|f| PhoneNumber::parse(&f).ok())
@@ -717,6 +722,7 @@ mod tests {
                 phone_column: Some("Mobile".into()),
             },
             template: "Hi {{first_name|there}}".into(),
+            smart_encoding: false,
             from: number("+14155550100"),
             reference: None,
             callback_url: "https://x.example/v1/status?job_id=j".into(),
@@ -739,6 +745,7 @@ mod tests {
         plan.attempts = 3;
         plan.lease_until = Some(now());
         plan.error = Some("no valid recipient".into());
+        plan.smart_encoding = true;
         plan.checkpoint = PlanCheckpoint {
             records: 10,
             offset: 400,
