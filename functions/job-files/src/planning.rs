@@ -396,6 +396,7 @@ async fn commit<S: FilesStore, F: ObjectStore, Q: BatchQueue, T>(
     };
     let text = MessageText::parse(text).map_err(|e| Stop::Fail(format!("text {e}")))?;
     let spec = JobSpec {
+        expires_at: record.expires_at,
         job_id: claim.job_id.clone(),
         text,
         from: record.from.clone(),

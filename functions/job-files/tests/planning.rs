@@ -70,6 +70,7 @@ async fn accept_with(app: &TestApp, file: &str, text: &str, smart_encoding: bool
     let job_id = JobId::random();
     let now = Utc::now().trunc_subsecs(3);
     let plan = PlanRecord {
+        expires_at: None,
         job_id: job_id.clone(),
         state: PlanState::Planning,
         upload_id: upload_id.to_string(),
@@ -487,4 +488,31 @@ async fn a_plan_with_smart_encoding_sends_replaced_texts_batched_together() {
     );
     let committed = plain.store.get_job(&job).await.unwrap().unwrap();
     assert_eq!(committed.text.as_str(), "Sale... today");
+}
+
+#[tokio::test]
+async fn a_plans_deadline_goes_to_its_job_and_every_batch() {
+    let app = app(Settings::DEFAULT_ROWS_PER_INVOCATION);
+    let job_id = accept(&app, FILE, "Hi {{first_name|there}}").await;
+    let deadline = Utc::now() + chrono::Duration::minutes(30);
+    let mut plan = app.store.get_plan(&job_id).await.unwrap().unwrap();
+    plan.expires_at = Some(deadline);
+    // As POST /v1/bulk would have written it with "valid_for": 1800.
+    let fresh = JobId::random();
+    plan.job_id = fresh.clone();
+    plan.callback_url = format!("https://sms.example.com/cb?job_id={fresh}");
+    app.store.create_plan(&plan).await.unwrap();
+
+    plan_to_the_end(&app, &fresh).await;
+
+    let job = app.store.get_job(&fresh).await.unwrap().unwrap();
+    assert_eq!(job.expires_at, Some(deadline));
+    let batches: Vec<BatchMessage> = app
+        .batches
+        .bodies()
+        .iter()
+        .map(|b| BatchMessage::parse(b).unwrap())
+        .collect();
+    assert!(!batches.is_empty());
+    assert!(batches.iter().all(|b| b.expires_at == Some(deadline)));
 }

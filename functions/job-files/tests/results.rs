@@ -47,6 +47,7 @@ fn far_deadline() -> DateTime<Utc> {
 async fn job(app: &TestApp, batches: Vec<Vec<u32>>) -> JobId {
     let job_id = JobId::random();
     let spec = JobSpec {
+        expires_at: None,
         job_id: job_id.clone(),
         text: MessageText::parse("Your code is ready").unwrap(),
         from: PhoneNumber::parse("+14155550999").unwrap(),

@@ -46,6 +46,7 @@ fn far_deadline() -> DateTime<Utc> {
 async fn job(app: &TestApp, batches: u32) -> JobId {
     let job_id = JobId::random();
     let spec = JobSpec {
+        expires_at: None,
         job_id: job_id.clone(),
         text: MessageText::parse("Sale ends tonight").unwrap(),
         from: PhoneNumber::parse("+14155550999").unwrap(),

@@ -89,7 +89,21 @@ pub async fn run<S: BulkStore, Q: BatchQueue, P: SecretProvider, F, T>(
                 Ok(i) => i,
                 Err(p) => return Answer::released(p),
             };
+            // A job that cannot hand its last batch to Plivo before its messages expire is
+            // refused before anything is written: it would leave recipients out.
+            if let Some(deadline) = request.deadline {
+                let forecast = Forecast::new(
+                    intake.batches.len() as u64,
+                    intake.counts().accepted,
+                    app.rates,
+                    Utc::now(),
+                );
+                if let (_, Some(why)) = forecast.against(deadline, Utc::now()) {
+                    return Answer::released(Problem::new(ProblemKind::ValidityTooShort, why));
+                }
+            }
             let spec = JobSpec {
+                expires_at: request.deadline.map(|d| d.time()),
                 job_id: job_id.clone(),
                 text: request.text.clone(),
                 from: request.from.clone(),
@@ -157,12 +171,15 @@ pub async fn run<S: BulkStore, Q: BatchQueue, P: SecretProvider, F, T>(
         request.text.encoding(),
         request.text.segments(),
     );
-    let forecast = Forecast::new(
+    let mut forecast = Forecast::new(
         committed.batches as u64,
         committed.counts.accepted,
         app.rates,
         committed.created_at,
     );
+    if let Some(deadline) = request.deadline {
+        forecast = forecast.against(deadline, committed.created_at).0;
+    }
     Answer {
         response: api::json_response(StatusCode::ACCEPTED, &forecast.beside(&summary)),
         key: KeyFate::Finish,
@@ -180,6 +197,7 @@ async fn enqueue<S: BulkStore, Q: BatchQueue, P: SecretProvider, F, T>(
     let messages = batches
         .into_iter()
         .map(|(batch, recipients)| BatchMessage {
+            expires_at: request.deadline.map(|d| d.time()),
             job_id: job_id.clone(),
             batch,
             from: request.from.clone(),

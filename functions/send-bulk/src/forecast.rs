@@ -5,7 +5,7 @@
 
 use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
-use sms_core::pace::RequestRate;
+use sms_core::{domain::validity::Deadline, pace::RequestRate};
 
 /// Plivo expires a message still queued 3 hours after it was accepted (status `failed`,
 /// error 420, not charged).
@@ -56,9 +56,16 @@ pub struct Forecast {
     /// last recipient can have it.
     pub delivery_seconds: f64,
     pub delivered_by: String,
-    /// Set when Plivo would still hold messages past its 3-hour queue expiry.
+    /// Set when Plivo would still hold messages past its 3-hour queue expiry, or past the
+    /// job's own deadline.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub warning: Option<String>,
+    /// The job's deadline (`valid_for`, `expires_at`), when it has one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<String>,
+    /// Whether every batch can reach Plivo before the deadline.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fits_validity: Option<bool>,
 }
 
 fn seconds(s: f64) -> Duration {
@@ -95,7 +102,43 @@ impl Forecast {
             delivery_seconds: round(delivery_seconds),
             delivered_by: stamp(now + seconds(delivery_seconds)),
             warning,
+            expires_at: None,
+            fits_validity: None,
         }
+    }
+
+    /// The forecast of a job whose messages expire at `deadline`, made at `now`, and the
+    /// sentence to refuse it with when its last batch cannot reach Plivo before the deadline
+    /// at the full budget: such a job would leave recipients out, so it is refused up front.
+    /// Batches that do reach Plivo in time but would wait in its queue past the deadline (at
+    /// the account's MPS) are a warning: Plivo fails them, uncharged (error 420).
+    pub fn against(mut self, deadline: Deadline, now: DateTime<Utc>) -> (Self, Option<String>) {
+        let at = deadline.time();
+        let submitted = now + seconds(self.submission_seconds);
+        self.expires_at = Some(stamp(at));
+        self.fits_validity = Some(submitted <= at);
+        if submitted > at {
+            let why = format!(
+                "the job's last batch would reach Plivo at {} ({} requests at {} a second) but its messages expire at {}: give it at least {} seconds, or split the job",
+                self.submitted_by,
+                self.plivo_requests,
+                self.requests_per_second,
+                stamp(at),
+                self.submission_seconds.ceil() as u64 + 1
+            );
+            return (self, Some(why));
+        }
+        let dispatchable =
+            ((at - now).num_milliseconds().max(0) as f64 / 1000.0 * self.account_mps) as u64;
+        let messages = (self.delivery_seconds * self.account_mps).round() as u64;
+        if messages > dispatchable && self.warning.is_none() {
+            self.warning = Some(format!(
+                "at {} messages per second Plivo can dispatch about {dispatchable} of the job's {messages} messages before they expire at {}; it fails the rest, uncharged (error 420)",
+                self.account_mps,
+                stamp(at)
+            ));
+        }
+        (self, None)
     }
 }
 
@@ -126,6 +169,33 @@ mod tests {
     use chrono::TimeZone;
 
     use super::*;
+
+    #[test]
+    fn a_deadline_before_the_last_batch_is_refused_and_one_before_dispatch_is_a_warning() {
+        let now = Utc.with_ymd_and_hms(2026, 12, 1, 0, 0, 0).unwrap();
+        // 1,000 requests take 18.2 s at 55 a second.
+        let f = Forecast::new(1_000, 10_000, Rates::default(), now);
+        let (refused, why) = f.clone().against(Deadline::after(10, now).unwrap(), now);
+        let why = why.unwrap();
+        assert_eq!(refused.fits_validity, Some(false));
+        assert!(why.contains("2026-12-01T00:00:18Z"), "{why}");
+        assert!(why.contains("at least 20 seconds"), "{why}");
+
+        // In time for Plivo, but 10,000 messages at 5 a second outlast ten minutes.
+        let (ok, refusal) = f.against(Deadline::after(600, now).unwrap(), now);
+        assert_eq!(refusal, None);
+        assert_eq!(ok.fits_validity, Some(true));
+        assert_eq!(ok.expires_at.as_deref(), Some("2026-12-01T00:10:00Z"));
+        let warning = ok.warning.unwrap();
+        assert!(
+            warning.contains("about 3000 of the job's 10000"),
+            "{warning}"
+        );
+
+        let (small, _) = Forecast::new(1, 10, Rates::default(), now)
+            .against(Deadline::after(600, now).unwrap(), now);
+        assert_eq!((small.fits_validity, small.warning), (Some(true), None));
+    }
 
     #[test]
     fn a_million_at_five_mps_takes_55_hours_to_reach_phones_and_says_most_would_expire() {

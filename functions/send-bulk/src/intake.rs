@@ -7,6 +7,7 @@ use sms_core::{
     domain::{
         bulk::{InvalidRecipient, RecipientEntry, RecipientList},
         preview::Texts,
+        validity::Deadline,
     },
     http::fields,
     store::{IntakeCounts, SuppressionList},
@@ -37,6 +38,12 @@ pub struct BulkRequestBody {
     /// replaced (docs/api.md, "Text previews and smart encoding").
     #[serde(default)]
     pub smart_encoding: bool,
+    /// Seconds from now the messages stay worth sending (docs/api.md, "Validity").
+    #[serde(default)]
+    pub valid_for: Option<u64>,
+    /// Or the time (RFC 3339) they stop being worth sending.
+    #[serde(default)]
+    pub expires_at: Option<String>,
 }
 
 /// A valid bulk request. Serialized only to fingerprint it for idempotency: the text as
@@ -51,6 +58,15 @@ pub struct BulkRequest {
     pub reference: Option<String>,
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub smart_encoding: bool,
+    /// The validity as given (part of what a key stands for; absent, the fingerprint is the
+    /// one a request without it always had).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub valid_for: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<String>,
+    /// When the job's messages stop being worth sending.
+    #[serde(skip)]
+    pub deadline: Option<Deadline>,
     /// What the job sends: the text as given, or smart-encoded.
     #[serde(skip)]
     pub text: MessageText,
@@ -103,6 +119,8 @@ impl Parsed {
                     reference: body.reference,
                     dry_run: body.dry_run,
                     smart_encoding: body.smart_encoding,
+                    valid_for: body.valid_for,
+                    expires_at: body.expires_at,
                 }));
             }
             (Some(recipients), None) => recipients,
@@ -122,6 +140,12 @@ impl Parsed {
                 "must list at least one number",
             ));
         }
+        let deadline = fields::deadline(
+            body.valid_for,
+            body.expires_at.as_deref(),
+            chrono::Utc::now(),
+            &mut errors,
+        );
         let message = fields::message(
             body.text,
             body.smart_encoding,
@@ -142,6 +166,9 @@ impl Parsed {
                 given_text,
                 reference,
                 smart_encoding: body.smart_encoding,
+                valid_for: body.valid_for,
+                expires_at: body.expires_at,
+                deadline,
                 text,
                 dry_run: body.dry_run,
             })),

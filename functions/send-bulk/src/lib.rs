@@ -161,12 +161,16 @@ async fn start<S: BulkStore, Q: BatchQueue, P: SecretProvider, F: ObjectStore, T
     if request.dry_run {
         let intake = intake::screen(&request, &app.store, app.batch_size).await?;
         let summary = intake.summary(None, "dry_run");
-        let forecast = forecast::Forecast::new(
+        let mut forecast = forecast::Forecast::new(
             summary.batches as u64,
             summary.accepted,
             app.rates,
             Utc::now(),
         );
+        // A dry run shows whether the job would fit its validity rather than refusing it.
+        if let Some(deadline) = request.deadline {
+            forecast = forecast.against(deadline, Utc::now()).0;
+        }
         let mut previews = TextPreviews::default();
         previews.note(&request.given_text);
         let answer = intake::DryRun {

@@ -17,6 +17,7 @@ use sms_core::{
         preview::{TextPreviews, Texts},
         rows::{FileFormat, HEADER_PREFIX_BYTES, RowContent, RowReader, read_header},
         template::Template,
+        validity::Deadline,
     },
     files::{FileError, ObjectStore, PresignedRequest, keys},
     http::{
@@ -141,6 +142,12 @@ pub struct UploadJobRequest {
     pub reference: Option<String>,
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub smart_encoding: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub valid_for: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<String>,
+    #[serde(skip)]
+    pub deadline: Option<Deadline>,
     #[serde(skip)]
     pub template: Template,
     #[serde(skip)]
@@ -164,6 +171,8 @@ pub struct UploadFields {
     pub reference: Option<String>,
     pub dry_run: bool,
     pub smart_encoding: bool,
+    pub valid_for: Option<u64>,
+    pub expires_at: Option<String>,
 }
 
 fn upload_field(message: impl ToString) -> Problem {
@@ -188,6 +197,12 @@ pub async fn parse<F: ObjectStore>(
     let template = Template::parse(&body.text)
         .map_err(|e| errors.push(FieldError::new("text", e)))
         .ok();
+    let deadline = fields::deadline(
+        body.valid_for,
+        body.expires_at.as_deref(),
+        chrono::Utc::now(),
+        &mut errors,
+    );
     // Checks the text as it is sent when it has no placeholders; rendered texts are checked
     // row by row.
     let message = fields::message(
@@ -278,6 +293,9 @@ pub async fn parse<F: ObjectStore>(
         from: message.from,
         reference: message.reference,
         smart_encoding: body.smart_encoding,
+        valid_for: body.valid_for,
+        expires_at: body.expires_at,
+        deadline,
         template,
         size: info.size,
         header,
@@ -384,6 +402,7 @@ async fn record_plan<S: BulkStore + PlanStore, Q, P, F, T: BatchQueue>(
 ) -> Answer {
     let now = Utc::now();
     let plan = PlanRecord {
+        expires_at: request.deadline.map(Deadline::time),
         job_id: job_id.clone(),
         state: PlanState::Planning,
         upload_id: request.upload_id.to_string(),

@@ -271,6 +271,7 @@ async fn a_job_still_planning_has_nothing_to_pause_yet() {
     let job_id = JobId::random();
     let now = Utc::now();
     let plan = PlanRecord {
+        expires_at: None,
         job_id: job_id.clone(),
         state: PlanState::Planning,
         upload_id: uuid::Uuid::new_v4().to_string(),

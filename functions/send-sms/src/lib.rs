@@ -137,6 +137,7 @@ where
 
     let callback_url = app.public_base_url.status_callback_url();
     let outbound = OutboundMessage {
+        expires_at: None,
         src: &message.from,
         dst: std::slice::from_ref(&message.to),
         text: &message.text,

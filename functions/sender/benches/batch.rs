@@ -72,6 +72,7 @@ async fn job(app_plivo: &str) -> (BenchApp, LambdaEvent<SqsEvent>) {
     let job_id = JobId::random();
     let recipients = numbers();
     let spec = JobSpec {
+        expires_at: None,
         job_id: job_id.clone(),
         text: MessageText::parse("Flash sale: 20% off today only").unwrap(),
         from: PhoneNumber::parse(PLIVO_SRC).unwrap(),
@@ -82,6 +83,7 @@ async fn job(app_plivo: &str) -> (BenchApp, LambdaEvent<SqsEvent>) {
     };
     store.create_job(&spec, Utc::now()).await.unwrap();
     let body = BatchMessage {
+        expires_at: None,
         job_id,
         batch: 0,
         from: spec.from.clone(),

@@ -23,7 +23,7 @@ use chrono::{DateTime, TimeZone, Utc};
 use futures::future::join_all;
 use lambda_runtime::LambdaEvent;
 use sms_core::{
-    domain::{bulk::BatchMessage, ids::JobId},
+    domain::{bulk::BatchMessage, ids::JobId, validity::Deadline},
     metrics,
     pace::{FirstTurn, Pace},
     plivo::{FailureClass, OutboundMessage, PlivoClient, SendFailure},
@@ -157,6 +157,7 @@ where
     // Names the batch, so every report counts against it (see `BatchRef`).
     let callback_url = batch.plivo_callback_url();
     let outbound = OutboundMessage {
+        expires_at: batch.expires_at.map(Deadline::at),
         src: &batch.from,
         dst: &batch.recipients,
         text: &batch.text,

@@ -59,6 +59,7 @@ async fn a_batch_whose_sender_was_killed_mid_request_ends_unknown_and_is_never_r
         pace: sms_test_support::test_pace(),
     });
     let spec = JobSpec {
+        expires_at: None,
         job_id: job_id.clone(),
         text: sms_core::MessageText::parse("hi").unwrap(),
         from: PhoneNumber::parse("+14155550100").unwrap(),
@@ -69,6 +70,7 @@ async fn a_batch_whose_sender_was_killed_mid_request_ends_unknown_and_is_never_r
     };
     app.store.create_job(&spec, Utc::now()).await.unwrap();
     let body = serde_json::to_string(&BatchMessage {
+        expires_at: None,
         job_id: job_id.clone(),
         batch: 0,
         from: spec.from.clone(),

@@ -45,6 +45,7 @@ async fn app_at(plivo_url: &str, batches: usize) -> TestApp {
     let secret = service_secret("t");
     let store = MemoryStore::new();
     let spec = JobSpec {
+        expires_at: None,
         job_id: job(),
         text: sms_core::MessageText::parse("hi").unwrap(),
         from: PhoneNumber::parse("+14155550100").unwrap(),
@@ -72,6 +73,7 @@ fn record(id: &str, body: String) -> SqsMessage {
 fn batch(index: u32) -> String {
     let i = index as usize;
     serde_json::to_string(&BatchMessage {
+        expires_at: None,
         job_id: job(),
         batch: index,
         from: PhoneNumber::parse("+14155550100").unwrap(),
@@ -395,4 +397,53 @@ async fn without_a_turn_in_the_budget_nothing_is_sent_and_the_record_comes_back(
     // Assert: returned for a later delivery, and the batch free to be claimed again.
     assert_eq!(failed, ["m0"]);
     assert_eq!(state(&app, 0).await, BatchState::Pending);
+}
+
+#[tokio::test]
+async fn a_batch_past_its_jobs_deadline_ends_failed_without_a_plivo_request() {
+    let plivo = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path(PLIVO_PATH))
+        .respond_with(accepted(&["u-0", "u-1", "u-2", "u-3", "u-4", "u-5"]))
+        .expect(1)
+        .mount(&plivo)
+        .await;
+    let app = app(&plivo, 2).await;
+    let with_deadline = |index: u32, expires_in: chrono::Duration| {
+        let mut message: BatchMessage = serde_json::from_str(&batch(index)).unwrap();
+        message.expires_at = Some(Utc::now() + expires_in);
+        serde_json::to_string(&message).unwrap()
+    };
+
+    let late = failures(
+        &app,
+        vec![record("m0", with_deadline(0, chrono::Duration::seconds(2)))],
+    )
+    .await;
+    let in_time = failures(
+        &app,
+        vec![record(
+            "m1",
+            with_deadline(1, chrono::Duration::minutes(10)),
+        )],
+    )
+    .await;
+
+    assert!(late.is_empty() && in_time.is_empty());
+    let ledger = app.store.ledger(&job()).await.unwrap();
+    assert_eq!(ledger[0].state, BatchState::Failed);
+    assert!(
+        ledger[0]
+            .error
+            .as_deref()
+            .unwrap()
+            .contains("validity ended"),
+        "{:?}",
+        ledger[0].error
+    );
+    assert_eq!(ledger[1].state, BatchState::Sent);
+    let sent: serde_json::Value =
+        serde_json::from_slice(&plivo.received_requests().await.unwrap()[0].body).unwrap();
+    assert!(sent["message_expiry"].as_u64().unwrap() <= 600, "{sent}");
+    assert_eq!(sent["dst"], "14150000003<14150000004<14150000005");
 }

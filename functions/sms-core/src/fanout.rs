@@ -19,6 +19,7 @@ const ENQUEUE_CONCURRENCY: usize = 8;
 /// The queue message of a ledger entry of `job`: the entry's own text if it has one.
 pub fn batch_message(job: &JobRecord, entry: LedgerEntry) -> BatchMessage {
     BatchMessage {
+        expires_at: job.expires_at,
         job_id: job.job_id.clone(),
         batch: entry.batch,
         from: job.from.clone(),

@@ -21,6 +21,7 @@ fn number(i: usize) -> PhoneNumber {
 
 fn spec(job_id: &JobId, batches: usize) -> JobSpec {
     JobSpec {
+        expires_at: None,
         job_id: job_id.clone(),
         text: sms_core::MessageText::parse("hello").unwrap(),
         from: PhoneNumber::parse("+14155550100").unwrap(),

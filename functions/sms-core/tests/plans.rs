@@ -24,6 +24,8 @@ fn number(i: usize) -> PhoneNumber {
 fn plan(job_id: &JobId) -> PlanRecord {
     let now = Utc::now().trunc_subsecs(3);
     PlanRecord {
+        // Set, so both adapters show they keep the job's deadline for its job item.
+        expires_at: Some(now + chrono::Duration::hours(2)),
         job_id: job_id.clone(),
         state: PlanState::Planning,
         upload_id: "5b0c7d1e-1111-4000-8000-000000000001".into(),
@@ -224,6 +226,7 @@ pub async fn planned_batches_keep_their_texts_and_commit_like_any_job<
     );
 
     let spec = JobSpec {
+        expires_at: None,
         job_id: job.clone(),
         text: text("Hi {{first_name}}"),
         from: number(9),

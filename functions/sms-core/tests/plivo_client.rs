@@ -14,6 +14,7 @@ use std::{
 use serde_json::json;
 use sms_core::{
     MessageText, PhoneNumber,
+    domain::validity::Deadline,
     plivo::{
         Accepted, FailureClass, OutboundMessage, PlivoClient, PlivoConfig, PlivoError, SendFailure,
     },
@@ -77,6 +78,7 @@ impl Fixture {
 
     fn msg(&self) -> OutboundMessage<'_> {
         OutboundMessage {
+            expires_at: None,
             src: &self.src,
             dst: &self.dst,
             text: &self.text,
@@ -159,6 +161,47 @@ async fn send_posts_plivos_message_request_with_basic_auth_and_json_body() {
             invalid_number: vec![],
         }
     );
+}
+
+#[tokio::test]
+async fn a_message_with_a_deadline_tells_plivo_what_is_left_and_none_goes_once_too_little_is() {
+    // Arrange: ten minutes left; the request must carry message_expiry of at most 600 s.
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path(MESSAGE_PATH))
+        .respond_with(ResponseTemplate::new(202).set_body_json(accepted_body(&["u-1"])))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let fixture = Fixture::one();
+    let now = chrono::Utc::now();
+    let in_time = OutboundMessage {
+        expires_at: Some(Deadline::after(600, now).unwrap()),
+        ..fixture.msg()
+    };
+    // A deadline 3 s away: less than Plivo's 5 s minimum.
+    let too_late = OutboundMessage {
+        expires_at: Some(Deadline::at(now + chrono::Duration::seconds(3))),
+        ..fixture.msg()
+    };
+    let client = client_for(&server.uri());
+
+    // Act
+    client.send(&test_pace(), &creds(), &in_time).await.unwrap();
+    let expired = client
+        .send(&test_pace(), &creds(), &too_late)
+        .await
+        .map_err(plivo_failure)
+        .unwrap_err();
+
+    // Assert
+    let requests = server.received_requests().await.unwrap();
+    assert_eq!(requests.len(), 1, "the late message never reached Plivo");
+    let body: serde_json::Value = serde_json::from_slice(&requests[0].body).unwrap();
+    let expiry = body["message_expiry"].as_u64().unwrap();
+    assert!((598..=600).contains(&expiry), "{body}");
+    assert!(matches!(expired, PlivoError::Expired), "{expired:?}");
+    assert_eq!(expired.class(), FailureClass::Permanent);
 }
 
 #[tokio::test]

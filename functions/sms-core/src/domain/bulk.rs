@@ -176,6 +176,10 @@ pub struct BatchMessage {
     pub text: MessageText,
     pub recipients: Vec<PhoneNumber>,
     pub callback_url: String,
+    /// The job's deadline (`domain::validity`): the batch is not sent after it, and Plivo is
+    /// told what is left of it. Absent for a job without one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 impl BatchMessage {

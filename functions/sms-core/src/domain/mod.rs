@@ -11,3 +11,4 @@ pub mod rows;
 pub mod status;
 pub mod template;
 pub mod text;
+pub mod validity;

@@ -2,7 +2,7 @@
 //! defaults to the secret's) and the client's reference.
 
 use crate::{
-    domain::{lookalike, phone::PhoneNumber, text::MessageText},
+    domain::{lookalike, phone::PhoneNumber, text::MessageText, validity::Deadline},
     http::problem::FieldError,
 };
 
@@ -67,6 +67,32 @@ pub fn message(
         from: from?,
         reference: reference?,
     })
+}
+
+/// The deadline of `valid_for` (seconds) or `expires_at` (RFC 3339), at most one of them,
+/// judged at `now` (`domain::validity`). Problems are added to `errors`.
+pub fn deadline(
+    valid_for: Option<u64>,
+    expires_at: Option<&str>,
+    now: chrono::DateTime<chrono::Utc>,
+    errors: &mut Vec<FieldError>,
+) -> Option<Deadline> {
+    match (valid_for, expires_at) {
+        (Some(_), Some(_)) => {
+            errors.push(FieldError::new(
+                "expires_at",
+                "and valid_for cannot both be given: say how long, or until when",
+            ));
+            None
+        }
+        (Some(seconds), None) => Deadline::after(seconds, now)
+            .map_err(|e| errors.push(FieldError::new("valid_for", e)))
+            .ok(),
+        (None, Some(at)) => Deadline::parse(at, now)
+            .map_err(|e| errors.push(FieldError::new("expires_at", e)))
+            .ok(),
+        (None, None) => None,
+    }
 }
 
 #[cfg(test)]

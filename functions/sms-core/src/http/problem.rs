@@ -48,6 +48,8 @@ pub enum ProblemKind {
     /// The job's state does not allow the change (a cancelled job cannot be resumed).
     JobState,
     Suppressed,
+    /// The job cannot hand its last batch to Plivo before its messages expire.
+    ValidityTooShort,
     PlivoRejected,
     PlivoUnavailable,
     /// A part of AWS the request needs did not answer; nothing the caller sent is lost.
@@ -102,6 +104,11 @@ impl ProblemKind {
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "recipient-suppressed",
                 "Recipient has opted out",
+            ),
+            ValidityTooShort => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "validity-too-short",
+                "The job cannot be sent before its messages expire",
             ),
             PlivoRejected => (
                 StatusCode::BAD_GATEWAY,

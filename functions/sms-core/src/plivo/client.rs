@@ -10,6 +10,7 @@ use tracing::{debug, warn};
 use crate::{
     domain::phone::{PhoneNumber, mask_numbers},
     domain::text::MessageText,
+    domain::validity::Deadline,
     pace::{Pace, PaceError},
     retry::RetryPolicy,
     secrets::{PlivoCredentials, SecretError, SecretProvider},
@@ -51,6 +52,9 @@ pub struct OutboundMessage<'a> {
     pub text: &'a MessageText,
     /// Where Plivo posts the delivery reports.
     pub callback_url: &'a str,
+    /// When the message stops being worth sending: each attempt tells Plivo what is left
+    /// (`message_expiry`), and none is made once too little is.
+    pub expires_at: Option<Deadline>,
 }
 
 impl OutboundMessage<'_> {
@@ -65,6 +69,8 @@ struct SendBody<'a> {
     text: &'a str,
     url: &'a str,
     method: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    message_expiry: Option<u32>,
 }
 
 /// Plivo's 202 answer. `message_uuid` has one uuid per accepted destination, in no promised
@@ -105,6 +111,10 @@ pub enum PlivoError {
     /// cut connection, an unreadable 2xx). Sending again could deliver twice.
     #[error("outcome unknown: {reason}")]
     OutcomeUnknown { reason: String },
+    /// The message's validity ended (less than Plivo's 5 s minimum left) before this attempt
+    /// could go: nothing was sent, and nothing should be.
+    #[error("the message's validity ended before it could be sent")]
+    Expired,
 }
 
 /// What a caller should do about a failure: the retry rules, in one place (docs/plivo.md,
@@ -135,6 +145,7 @@ impl PlivoError {
             Self::ServerError { status, .. } => format!("Plivo failed ({status})"),
             Self::NotSent { .. } => "Plivo could not be reached".into(),
             Self::OutcomeUnknown { .. } => "Plivo did not answer in time".into(),
+            Self::Expired => "the message's validity ended before it could be sent".into(),
         }
     }
 
@@ -143,7 +154,7 @@ impl PlivoError {
             Self::RateLimited { .. } | Self::ServerError { .. } | Self::NotSent { .. } => {
                 FailureClass::Retryable
             }
-            Self::Refused { .. } => FailureClass::Permanent,
+            Self::Refused { .. } | Self::Expired => FailureClass::Permanent,
             Self::Unauthorized { .. } => FailureClass::Unauthorized,
             Self::OutcomeUnknown { .. } => FailureClass::Unknown,
         }
@@ -194,6 +205,15 @@ impl PlivoClient {
         creds: &PlivoCredentials,
         msg: &OutboundMessage<'_>,
     ) -> Result<Accepted, PlivoError> {
+        // What is left of the message's validity as this attempt goes; too little, no attempt.
+        let message_expiry = match msg.expires_at {
+            Some(deadline) => Some(
+                deadline
+                    .message_expiry(chrono::Utc::now())
+                    .ok_or(PlivoError::Expired)?,
+            ),
+            None => None,
+        };
         let dst = msg
             .dst
             .iter()
@@ -206,6 +226,7 @@ impl PlivoClient {
             text: msg.text.as_str(),
             url: msg.callback_url,
             method: "POST",
+            message_expiry,
         };
         let response = self
             .http

@@ -34,6 +34,8 @@ pub struct JobSpec {
     pub reference: Option<String>,
     pub counts: IntakeCounts,
     pub callback_url: String,
+    /// When the job's messages stop being worth sending (`valid_for`, `expires_at`).
+    pub expires_at: Option<DateTime<Utc>>,
     /// Recipients of each batch, in batch order.
     pub batches: Vec<Vec<PhoneNumber>>,
 }
@@ -178,6 +180,9 @@ pub struct JobRecord {
     pub reference: Option<String>,
     pub counts: IntakeCounts,
     pub callback_url: String,
+    /// When its messages stop being worth sending: no batch goes after it, and each one
+    /// tells Plivo what is left (`domain::validity`).
+    pub expires_at: Option<DateTime<Utc>>,
     pub batches_total: u32,
     pub batches_sent: u32,
     pub batches_failed: u32,
@@ -215,6 +220,7 @@ impl JobRecord {
             reference: spec.reference.clone(),
             counts: spec.counts,
             callback_url: spec.callback_url.clone(),
+            expires_at: spec.expires_at,
             batches_total: spec.batches.len() as u32,
             batches_sent: 0,
             batches_failed: 0,

@@ -96,6 +96,8 @@ pub struct PlanRecord {
     pub from: PhoneNumber,
     pub reference: Option<String>,
     pub callback_url: String,
+    /// The job's deadline (`valid_for`, `expires_at`), for its job item.
+    pub expires_at: Option<DateTime<Utc>>,
     /// The job's header (CSV), read when the job was accepted.
     pub header: Vec<String>,
     pub checkpoint: PlanCheckpoint,

@@ -16,6 +16,9 @@ pub struct SendFields {
     pub text: Option<String>,
     pub url: Option<String>,
     pub method: Option<String>,
+    /// `message_expiry` as sent: seconds a message may wait in Plivo's queue (a number, or a
+    /// string of digits, as Plivo takes both).
+    pub message_expiry: Option<String>,
 }
 
 impl SendFields {
@@ -72,6 +75,20 @@ pub fn parse_body(body: &[u8]) -> ParsedBody {
         text: field("text"),
         url: field("url"),
         method: field("method"),
+        message_expiry: None,
+    };
+    let message_expiry = match map.get("message_expiry") {
+        None | Some(Value::Null) => None,
+        Some(Value::Number(n)) => Some(n.to_string()),
+        Some(Value::String(s)) => Some(s.clone()),
+        Some(_) => {
+            problem.get_or_insert_with(|| "the message_expiry parameter must be a number".into());
+            None
+        }
+    };
+    let fields = SendFields {
+        message_expiry,
+        ..fields
     };
     ParsedBody { fields, problem }
 }
@@ -161,6 +178,17 @@ pub fn validate(fields: &SendFields, invalid_prefixes: &[String]) -> Result<Vali
     let text = MessageText::parse(fields.text.clone().unwrap_or_default())
         .map_err(|e| format!("the text {e}"))?;
     let callback = callback(fields)?;
+    if let Some(expiry) = fields.message_expiry.as_deref() {
+        // Plivo's bounds: 5 to 10,799 seconds (its default, 10,800, is the most).
+        match expiry.trim().parse::<u32>() {
+            Ok(5..=10_799) => {}
+            _ => {
+                return Err(
+                    "message_expiry must be a whole number of seconds from 5 to 10799".into(),
+                );
+            }
+        }
+    }
 
     let mut seen = HashSet::new();
     let mut recipients = Vec::new();
@@ -240,6 +268,30 @@ mod tests {
             text: Some("hi".into()),
             url: Some("http://127.0.0.1:1/cb".into()),
             method: Some("POST".into()),
+            message_expiry: None,
+        }
+    }
+
+    #[test]
+    fn message_expiry_is_held_to_plivos_bounds() {
+        let p = parse_body(br#"{"src": "1", "message_expiry": 600}"#);
+        assert_eq!(p.fields.message_expiry.as_deref(), Some("600"));
+        assert_eq!(p.problem, None);
+        let p = parse_body(br#"{"message_expiry": [1]}"#);
+        assert!(p.problem.unwrap().contains("message_expiry"));
+        for (given, ok) in [
+            ("5", true),
+            ("10799", true),
+            ("4", false),
+            ("10800", false),
+            ("1.5", false),
+            ("soon", false),
+        ] {
+            let f = SendFields {
+                message_expiry: Some(given.into()),
+                ..fields("14155550123")
+            };
+            assert_eq!(validate(&f, &prefixes()).is_ok(), ok, "{given}");
         }
     }
 

@@ -86,6 +86,7 @@ impl Received {
             text: self.fields.text.clone(),
             url: self.fields.url.clone(),
             method: self.fields.method.clone(),
+            message_expiry: self.fields.message_expiry.clone(),
             outcome,
             status: status.as_u16(),
             slow: false,

@@ -59,6 +59,9 @@ pub struct RequestRecord {
     pub text: Option<String>,
     pub url: Option<String>,
     pub method: Option<String>,
+    /// `message_expiry` as sent, when it was.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message_expiry: Option<String>,
     pub outcome: Outcome,
     pub status: u16,
     /// Accepted, but the answer was held back by the slow fault.

@@ -449,6 +449,7 @@ async fn the_sms_core_client_understands_the_simulator() {
     ];
     let text = MessageText::parse("hi").unwrap();
     let msg = OutboundMessage {
+        expires_at: None,
         src: &src,
         dst: &dst,
         text: &text,

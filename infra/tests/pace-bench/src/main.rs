@@ -122,6 +122,7 @@ async fn drive() -> Result<(), String> {
     let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), &table);
     let job = JobId::random();
     let spec = JobSpec {
+        expires_at: None,
         job_id: job.clone(),
         text: MessageText::parse("pace-bench").map_err(|e| e.to_string())?,
         from: PhoneNumber::parse(PLIVO_SRC).map_err(|e| e.to_string())?,
@@ -249,6 +250,7 @@ async fn worker() -> Result<(), String> {
         .step_by(senders.max(1))
         .map(|b| {
             let body = BatchMessage {
+                expires_at: None,
                 job_id: job.clone(),
                 batch: b as u32,
                 from: PhoneNumber::parse(PLIVO_SRC).map_err(|e| e.to_string())?,

@@ -379,6 +379,10 @@ pub(crate) fn job_item(job: &JobRecord) -> Item {
     if let Some(at) = job.control_changed_at {
         item.insert("control_changed_at".into(), time(at));
     }
+    // Not `expires_at`: that name is the table's TTL attribute.
+    if let Some(at) = job.expires_at {
+        item.insert("messages_expire_at".into(), time(at));
+    }
     item
 }
 
@@ -417,6 +421,7 @@ pub(crate) fn job_from_item(item: &Item) -> Result<JobRecord, StoreError> {
             invalid: count("invalid"),
         },
         callback_url: item.string("callback_url").unwrap_or_default(),
+        expires_at: item.time("messages_expire_at"),
         batches_total: batches("batches_total"),
         batches_sent: batches("batches_sent"),
         batches_failed: batches("batches_failed"),
@@ -489,6 +494,9 @@ pub(crate) fn plan_item(plan: &PlanRecord) -> Item {
     if plan.smart_encoding {
         item.insert("smart_encoding".into(), AttributeValue::Bool(true));
     }
+    if let Some(at) = plan.expires_at {
+        item.insert("messages_expire_at".into(), time(at));
+    }
     item
 }
 
@@ -526,6 +534,7 @@ pub(crate) fn plan_from_item(item: &Item) -> Result<PlanRecord, StoreError> {
         _ => return Err(invalid("plan has no valid format")),
     };
     Ok(PlanRecord {
+        expires_at: item.time("messages_expire_at"),
         state: item
             .string("state")
             .and_then(|v| PlanState::parse(&v))
@@ -656,6 +665,7 @@ mod tests {
                 invalid: 3,
             },
             callback_url: "https://x.example/v1/status?job_id=job-1".into(),
+            expires_at: Some(now()),
             batches_total: 3,
             batches_sent: 1,
             batches_failed: 1,
@@ -712,6 +722,7 @@ mod tests {
         };
         use crate::store::plans::{PlanCheckpoint, PlanRecord, PlanState};
         let mut plan = PlanRecord {
+            expires_at: None,
             job_id: JobId::random(),
             state: PlanState::Planning,
             upload_id: "3f1c2b9e-0000-4000-8000-000000000001".into(),
