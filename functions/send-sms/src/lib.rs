@@ -13,7 +13,7 @@ use sms_core::{
     http::api::{self, IdempotencyKey, Route},
     http::idempotency::{self, Answer, Check, KeyedRequest, OnStale},
     pace::Pace,
-    plivo::{FailureClass, OutboundMessage, PlivoClient, SendFailure},
+    plivo::{FailureClass, OutboundMessage, PlivoClient, PlivoError, SendFailure},
     secrets::SecretProvider,
     store::{AcceptedMessage, IdempotencyStore, MessageStatus, MessageStore, SuppressionList},
 };
@@ -137,7 +137,7 @@ where
 
     let callback_url = app.public_base_url.status_callback_url();
     let outbound = OutboundMessage {
-        expires_at: None,
+        expires_at: message.deadline,
         src: &message.from,
         dst: std::slice::from_ref(&message.to),
         text: &message.text,
@@ -205,6 +205,14 @@ fn plivo_failure(failure: SendFailure) -> Answer {
         }
         SendFailure::Plivo(e) => e,
     };
+    // Its validity ran out while earlier attempts were retried: nothing was sent, and the
+    // key is freed (a retry gets a validity of its own).
+    if matches!(plivo, PlivoError::Expired) {
+        return Answer::released(Problem::new(
+            ProblemKind::ValidityTooShort,
+            format!("{}; nothing was sent", plivo.public_detail()),
+        ));
+    }
     warn!(error = %plivo, class = ?plivo.class(), "Plivo did not take the message");
     let detail = plivo.public_detail();
     match plivo.class() {
@@ -252,5 +260,22 @@ where
             "the message could not be read; retry",
             &e,
         )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sms_core::http::idempotency::KeyFate;
+
+    #[test]
+    fn a_validity_that_ran_out_before_any_attempt_is_a_422_that_frees_the_key() {
+        let answer = plivo_failure(SendFailure::Plivo(PlivoError::Expired));
+
+        assert_eq!(answer.response.status(), StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(answer.key, KeyFate::Release);
+        let body = String::from_utf8_lossy(answer.response.body()).into_owned();
+        assert!(body.contains("/problems/validity-too-short"), "{body}");
+        assert!(body.contains("nothing was sent"), "{body}");
     }
 }

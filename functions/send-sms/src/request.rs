@@ -1,7 +1,9 @@
 //! The body of `POST /v1/messages`, parsed into domain types at the edge.
 
 use serde::{Deserialize, Serialize};
-use sms_core::{FieldError, MessageText, PhoneNumber, Problem, http::fields};
+use sms_core::{
+    FieldError, MessageText, PhoneNumber, Problem, domain::validity::Deadline, http::fields,
+};
 
 /// The JSON as sent. Unknown fields are refused so a typo (`"txt"`) is not silently ignored.
 #[derive(Debug, Deserialize)]
@@ -16,6 +18,12 @@ pub struct SendMessageBody {
     /// Send the text with its GSM-7 look-alikes replaced (docs/api.md, "Text previews and smart encoding").
     #[serde(default)]
     pub smart_encoding: bool,
+    /// Seconds from now the message stays worth sending (docs/api.md, "Validity").
+    #[serde(default)]
+    pub valid_for: Option<u64>,
+    /// Or the time (RFC 3339) it stops being worth sending.
+    #[serde(default)]
+    pub expires_at: Option<String>,
 }
 
 /// A valid send request. Serialized only to fingerprint it for idempotency: the text as
@@ -30,6 +38,14 @@ pub struct SendMessage {
     pub reference: Option<String>,
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub smart_encoding: bool,
+    /// The validity as given (absent, the fingerprint is the one it always was).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub valid_for: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<String>,
+    /// When the message stops being worth sending: Plivo is told what is left of it.
+    #[serde(skip)]
+    pub deadline: Option<Deadline>,
     /// What is sent: the text as given, or smart-encoded.
     #[serde(skip)]
     pub text: MessageText,
@@ -42,6 +58,12 @@ impl SendMessage {
         let to = PhoneNumber::parse(&body.to)
             .map_err(|e| errors.push(FieldError::new("to", e)))
             .ok();
+        let deadline = fields::deadline(
+            body.valid_for,
+            body.expires_at.as_deref(),
+            chrono::Utc::now(),
+            &mut errors,
+        );
         let message = fields::message(
             body.text,
             body.smart_encoding,
@@ -65,6 +87,9 @@ impl SendMessage {
                 given_text,
                 reference,
                 smart_encoding: body.smart_encoding,
+                valid_for: body.valid_for,
+                expires_at: body.expires_at,
+                deadline,
                 text,
             }),
             _ => Err(Problem::fields(errors)),

@@ -663,3 +663,27 @@ async fn an_unreachable_plivo_is_503_with_a_fixed_sentence_and_no_url() {
         assert!(!body.contains(leak), "{leak} in {body}");
     }
 }
+
+#[tokio::test]
+async fn a_code_with_a_validity_tells_plivo_what_is_left_and_a_bad_one_is_named() {
+    // Arrange
+    let plivo = plivo_expecting(1, accepted(UUID)).await;
+    let app = app(&plivo);
+    let mut body = valid_body();
+    body["valid_for"] = json!(300);
+    let mut bad = valid_body();
+    bad["expires_at"] = json!("in five minutes");
+
+    // Act
+    let sent = send_sms::handle(send_req(body), &app).await;
+    let refused = send_sms::handle(send_req(bad), &app).await;
+
+    // Assert
+    assert_eq!(sent.status(), 202);
+    let request = &plivo.received_requests().await.unwrap()[0];
+    let on_the_wire: Value = serde_json::from_slice(&request.body).unwrap();
+    let expiry = on_the_wire["message_expiry"].as_u64().unwrap();
+    assert!((298..=300).contains(&expiry), "{on_the_wire}");
+    assert_eq!(refused.status(), 400);
+    assert_eq!(json_of(&refused)["errors"][0]["field"], "expires_at");
+}
