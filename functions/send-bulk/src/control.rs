@@ -21,7 +21,7 @@ use sms_core::{
     },
 };
 
-use crate::progress::status;
+use crate::progress::{paused_reason, status};
 
 /// The change a route's last segment names.
 pub fn change_of(action: &str) -> Option<ControlChange> {
@@ -101,10 +101,7 @@ where
             action: change.as_str(),
             changed,
             status,
-            paused_reason: match job.control {
-                JobControl::Paused(reason) if status == "paused" => Some(reason.as_str()),
-                _ => None,
-            },
+            paused_reason: paused_reason(&job),
             control_changed_at: job.control_changed_at.map(|t| t.to_rfc3339()),
         },
     );

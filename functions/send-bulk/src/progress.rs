@@ -107,6 +107,14 @@ pub fn status(job: &JobRecord) -> &'static str {
     }
 }
 
+/// Why the job is paused, while its status is `paused`.
+pub fn paused_reason(job: &JobRecord) -> Option<&'static str> {
+    match job.control {
+        JobControl::Paused(reason) if status(job) == "paused" => Some(reason.as_str()),
+        _ => None,
+    }
+}
+
 /// Each message counted once, by its current status: `queued` to `rejected` sum to
 /// `accepted_by_plivo`, the messages Plivo is known to have accepted for the job (see
 /// [`JobRecord::accepted_by_plivo`]).
@@ -130,10 +138,7 @@ pub fn progress<'a>(job: &'a JobRecord, counts: &StatusCounts, rate: Rate) -> Jo
     JobProgress {
         job_id: job.job_id.as_str(),
         status,
-        paused_reason: match job.control {
-            JobControl::Paused(reason) if status == "paused" => Some(reason.as_str()),
-            _ => None,
-        },
+        paused_reason: paused_reason(job),
         control_changed_at: job.control_changed_at.map(|t| t.to_rfc3339()),
         accepted: job.counts.accepted,
         recipients_cancelled: job.recipients_cancelled,

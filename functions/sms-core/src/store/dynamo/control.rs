@@ -12,7 +12,9 @@ use super::{
 use crate::domain::ids::JobId;
 use crate::store::{
     BatchState, JobStore, StoreError,
-    control::{ControlAnswer, ControlChange, JobControl, JobControls, Parking, Verdict},
+    control::{
+        ControlAnswer, ControlChange, JobControl, JobControls, Parking, PauseReason, Verdict,
+    },
     keys,
 };
 
@@ -87,7 +89,10 @@ impl JobControls for DynamoStore {
             .set_key(Some(key(keys::job(job_id), keys::JOB)))
             .condition_expression("#control = :paused")
             .expression_attribute_names("#control", "control")
-            .expression_attribute_values(":paused", s("paused"))
+            .expression_attribute_values(
+                ":paused",
+                s(JobControl::Paused(PauseReason::Requested).as_str()),
+            )
             .build()
             .map_err(|e| build_error("TransactWriteItems", e))?;
         let park = Update::builder()
