@@ -43,5 +43,13 @@ export SMS_E2E_PLIVO_AUTH_ID=$PLIVO_AUTH_ID SMS_E2E_PLIVO_AUTH_TOKEN=$PLIVO_AUTH
 export SMS_E2E_PUBLIC_BASE_URL=$PUBLIC_BASE_URL
 if ! "$@"; then
   echo "with-stack: '$*' failed; the local stack's logs are in .local/logs/" >&2
+  # CI keeps only what is printed: the functions' errors and the emulator's last words.
+  logs="$root/.local/logs"
+  for f in "$logs"/*.log; do
+    echo "--- $(basename "$f"): its last errors" >&2
+    grep -a -i -E 'panic|error|fail' "$f" | grep -v -E 'available_functions' | tail -n 15 | cut -c1-400 >&2 || true
+  done
+  echo "--- api.log: its last lines" >&2
+  tail -n 25 "$logs/api.log" | cut -c1-400 >&2
   exit 1
 fi
