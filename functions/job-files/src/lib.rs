@@ -10,12 +10,15 @@
 //!
 //! - `sweep`: bring a job's ledger in line with its control after a resume or a cancel:
 //!   parked batches enqueued again, unsent ones cancelled (`sweep.rs`).
+//! - `schedule` and `start`: arrange a scheduled job's start (its one-time schedule), and
+//!   start it when that schedule fires: running, then swept (`start.rs`).
 //!
 //! Like the sender, it reports only records worth another delivery as `batchItemFailures`.
 
 mod outcomes;
 mod planning;
 mod results;
+mod start;
 mod sweep;
 
 use std::time::Duration;
@@ -27,6 +30,7 @@ use sms_core::{
     domain::bulk::FileTask,
     files::ObjectStore,
     queue::BatchQueue,
+    schedule::StartSchedules,
     store::{JobControls, JobStore, PlanStore, ResultsStore, SuppressionList},
 };
 use tracing::{Instrument, error, info_span};
@@ -34,15 +38,18 @@ use tracing::{Instrument, error, info_span};
 pub use outcomes::RESULTS_HEADER;
 pub use planning::{PlanOutcome, plan};
 pub use results::{ResultsOutcome, build_results};
+pub use start::{StartOutcome, arrange_start, start};
 pub use sweep::{SweepOutcome, sweep};
 
-pub struct App<S, F, Q, T> {
+pub struct App<S, F, Q, T, C> {
     pub store: S,
     pub files: F,
     /// The batch queue the sender reads.
     pub batches: Q,
     /// This function's own queue: where a plan that stopped at a checkpoint goes on.
     pub tasks: T,
+    /// Scheduled jobs' starts (EventBridge Scheduler).
+    pub schedules: C,
     pub settings: Settings,
 }
 
@@ -67,15 +74,16 @@ impl<T: PlanStore + JobStore + JobControls + SuppressionList + ResultsStore> Fil
 /// Used when the invocation has no usable deadline (never on Lambda): Lambda's longest.
 const FALLBACK_DEADLINE: Duration = Duration::from_secs(900);
 
-pub async fn handle<S, F, Q, T>(
+pub async fn handle<S, F, Q, T, C>(
     event: LambdaEvent<SqsEvent>,
-    app: &App<S, F, Q, T>,
+    app: &App<S, F, Q, T, C>,
 ) -> SqsBatchResponse
 where
     S: FilesStore,
     F: ObjectStore,
     Q: BatchQueue,
     T: BatchQueue,
+    C: StartSchedules,
 {
     let request_id = event.context.request_id.clone();
     let deadline = deadline(event.context.deadline, Utc::now());
@@ -104,6 +112,10 @@ where
                 FileTask::Sweep { job_id, from } => {
                     sweep(&job_id, from, app, deadline).await.retry()
                 }
+                FileTask::Schedule { job_id, at } => {
+                    arrange_start(&job_id, at, app, deadline).await.retry()
+                }
+                FileTask::Start { job_id } => start(&job_id, app, deadline).await.retry(),
             }
         }
         .instrument(span)

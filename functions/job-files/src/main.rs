@@ -13,6 +13,7 @@ async fn main() -> Result<(), Error> {
         files: wiring::s3_files(&sdk)?,
         batches: wiring::sqs_queue(&sdk)?,
         tasks: wiring::files_queue(&sdk)?,
+        schedules: wiring::start_schedules(&sdk)?,
         settings: Settings {
             batch_size: wiring::batch_size()?,
             rows_per_invocation: config::positive(

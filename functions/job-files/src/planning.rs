@@ -31,9 +31,10 @@ use sms_core::{
     fanout,
     files::{FileError, ObjectStore, keys},
     queue::{BatchQueue, QueueEntry},
+    schedule::StartSchedules,
     store::{
-        BatchState, CreateJob, IntakeCounts, JobRecord, JobSpec, LedgerEntry, PlanCheckpoint,
-        PlanClaim, PlanEnd, PlanRecord,
+        BatchState, CreateJob, IntakeCounts, JobControl, JobRecord, JobSpec, LedgerEntry,
+        PlanCheckpoint, PlanClaim, PlanEnd, PlanRecord,
         plans::{self, MAX_BATCHES_PER_JOB},
     },
 };
@@ -97,9 +98,15 @@ enum Read {
     Finished(PlanCheckpoint),
 }
 
-pub async fn plan<S: FilesStore, F: ObjectStore, Q: BatchQueue, T: BatchQueue>(
+pub async fn plan<
+    S: FilesStore,
+    F: ObjectStore,
+    Q: BatchQueue,
+    T: BatchQueue,
+    C: StartSchedules,
+>(
     job_id: &JobId,
-    app: &App<S, F, Q, T>,
+    app: &App<S, F, Q, T, C>,
     deadline: DateTime<Utc>,
 ) -> PlanOutcome {
     let lease_until = deadline + LEASE_MARGIN;
@@ -126,7 +133,7 @@ pub async fn plan<S: FilesStore, F: ObjectStore, Q: BatchQueue, T: BatchQueue>(
     match app.store.get_job(job_id).await {
         Ok(Some(job)) => {
             info!("the job was committed by an earlier claim; finishing its enqueue");
-            return finish(app, &claim, &job, &record.checkpoint).await;
+            return finish(app, &claim, &job, &record.checkpoint, deadline).await;
         }
         Ok(None) => {}
         Err(e) => return PlanOutcome::Retry(format!("reading the job: {e}")),
@@ -135,7 +142,7 @@ pub async fn plan<S: FilesStore, F: ObjectStore, Q: BatchQueue, T: BatchQueue>(
         Ok(Read::Stopped(checkpoint)) => {
             hand_on(app, &claim, &record.checkpoint, &checkpoint).await
         }
-        Ok(Read::Finished(checkpoint)) => commit(app, &claim, &record, checkpoint).await,
+        Ok(Read::Finished(checkpoint)) => commit(app, &claim, &record, checkpoint, deadline).await,
         Err(stop) => Err(stop),
     };
     match outcome {
@@ -150,8 +157,8 @@ pub async fn plan<S: FilesStore, F: ObjectStore, Q: BatchQueue, T: BatchQueue>(
 
 /// Reads the file from the plan's checkpoint until its end, the row limit or the deadline,
 /// writing ledger items as batches fill up and rejects into a segment of the rejects file.
-async fn read<S: FilesStore, F: ObjectStore, Q: BatchQueue, T: BatchQueue>(
-    app: &App<S, F, Q, T>,
+async fn read<S: FilesStore, F: ObjectStore, Q: BatchQueue, T: BatchQueue, C>(
+    app: &App<S, F, Q, T, C>,
     claim: &Claim<'_>,
     record: &PlanRecord,
     deadline: DateTime<Utc>,
@@ -272,9 +279,9 @@ struct Ledger<'a> {
 impl Ledger<'_> {
     /// Screens what waits (all of it when `last`, which also closes every open batch), writes
     /// the batches that are ready and keeps the rejects.
-    async fn write<S: FilesStore, F, Q, T>(
+    async fn write<S: FilesStore, F, Q, T, C>(
         &mut self,
-        app: &App<S, F, Q, T>,
+        app: &App<S, F, Q, T, C>,
         plan: &mut Plan,
         last: bool,
     ) -> Result<(), Stop> {
@@ -322,8 +329,8 @@ impl Ledger<'_> {
 }
 
 /// Saves the checkpoint with the lease released, then enqueues a task that goes on from it.
-async fn hand_on<S: FilesStore, F: ObjectStore, Q, T: BatchQueue>(
-    app: &App<S, F, Q, T>,
+async fn hand_on<S: FilesStore, F: ObjectStore, Q, T: BatchQueue, C>(
+    app: &App<S, F, Q, T, C>,
     claim: &Claim<'_>,
     previous: &PlanCheckpoint,
     checkpoint: &PlanCheckpoint,
@@ -371,11 +378,12 @@ async fn hand_on<S: FilesStore, F: ObjectStore, Q, T: BatchQueue>(
 }
 
 /// At the end of the file: the rejects file, then the job item, then its batches.
-async fn commit<S: FilesStore, F: ObjectStore, Q: BatchQueue, T>(
-    app: &App<S, F, Q, T>,
+async fn commit<S: FilesStore, F: ObjectStore, Q: BatchQueue, T: BatchQueue, C: StartSchedules>(
+    app: &App<S, F, Q, T, C>,
     claim: &Claim<'_>,
     record: &PlanRecord,
     checkpoint: PlanCheckpoint,
+    deadline: DateTime<Utc>,
 ) -> Result<PlanOutcome, Stop> {
     write_rejects_file(&app.files, claim.job_id, checkpoint.rejects_segments).await?;
     let counts = checkpoint.counts;
@@ -397,6 +405,7 @@ async fn commit<S: FilesStore, F: ObjectStore, Q: BatchQueue, T>(
     let text = MessageText::parse(text).map_err(|e| Stop::Fail(format!("text {e}")))?;
     let spec = JobSpec {
         expires_at: record.expires_at,
+        send_at: record.send_at,
         job_id: claim.job_id.clone(),
         text,
         from: record.from.clone(),
@@ -436,16 +445,25 @@ async fn commit<S: FilesStore, F: ObjectStore, Q: BatchQueue, T>(
         .files
         .delete(&checkpoint_key(claim.job_id, record.checkpoint.records))
         .await;
-    Ok(finish(app, claim, &job, &checkpoint).await)
+    Ok(finish(app, claim, &job, &checkpoint, deadline).await)
 }
 
 /// Enqueues every batch of the committed job not yet enqueued, then ends the plan.
-async fn finish<S: FilesStore, F, Q: BatchQueue, T>(
-    app: &App<S, F, Q, T>,
+async fn finish<S: FilesStore, F, Q: BatchQueue, T: BatchQueue, C: StartSchedules>(
+    app: &App<S, F, Q, T, C>,
     claim: &Claim<'_>,
     job: &JobRecord,
     checkpoint: &PlanCheckpoint,
+    deadline: DateTime<Utc>,
 ) -> PlanOutcome {
+    // A scheduled job's batches wait for its start, which enqueues them.
+    if let (JobControl::Scheduled, Some(at)) = (job.control, job.send_at) {
+        let arranged = crate::arrange_start(claim.job_id, at, app, deadline).await;
+        if arranged.retry() {
+            return PlanOutcome::Retry(format!("arranging the job's start: {arranged:?}"));
+        }
+        return end(app, claim, checkpoint).await;
+    }
     let ledger = match app.store.ledger(claim.job_id).await {
         Ok(ledger) => ledger,
         Err(e) => return PlanOutcome::Retry(format!("reading the ledger: {e}")),
@@ -461,6 +479,15 @@ async fn finish<S: FilesStore, F, Q: BatchQueue, T>(
     if failed > 0 {
         return PlanOutcome::Retry(format!("{failed} batches could not be enqueued"));
     }
+    end(app, claim, checkpoint).await
+}
+
+/// Ends the plan `committed`: its job is written and its batches enqueued or scheduled.
+async fn end<S: FilesStore, F, Q, T, C>(
+    app: &App<S, F, Q, T, C>,
+    claim: &Claim<'_>,
+    checkpoint: &PlanCheckpoint,
+) -> PlanOutcome {
     match app
         .store
         .end_plan(
@@ -479,8 +506,8 @@ async fn finish<S: FilesStore, F, Q: BatchQueue, T>(
     }
 }
 
-async fn fail<S: FilesStore, F, Q, T>(
-    app: &App<S, F, Q, T>,
+async fn fail<S: FilesStore, F, Q, T, C>(
+    app: &App<S, F, Q, T, C>,
     claim: &Claim<'_>,
     checkpoint: &PlanCheckpoint,
     reason: String,

@@ -71,10 +71,10 @@ fn retry(what: &str, e: impl std::fmt::Display) -> ResultsOutcome {
     ResultsOutcome::Retry(format!("{what}: {e}"))
 }
 
-pub async fn build_results<S: FilesStore, F: ObjectStore, Q, T: BatchQueue>(
+pub async fn build_results<S: FilesStore, F: ObjectStore, Q, T: BatchQueue, C>(
     job_id: &JobId,
     generation: u32,
-    app: &App<S, F, Q, T>,
+    app: &App<S, F, Q, T, C>,
     deadline: DateTime<Utc>,
 ) -> ResultsOutcome {
     let lease_until = deadline + LEASE_MARGIN;
@@ -148,8 +148,8 @@ struct Pending {
     rows: u64,
 }
 
-async fn build<S: FilesStore, F: ObjectStore, Q, T: BatchQueue>(
-    app: &App<S, F, Q, T>,
+async fn build<S: FilesStore, F: ObjectStore, Q, T: BatchQueue, C>(
+    app: &App<S, F, Q, T, C>,
     claim: &Claim<'_>,
     mut saved: ResultsCheckpoint,
     deadline: DateTime<Utc>,
@@ -225,8 +225,8 @@ async fn build<S: FilesStore, F: ObjectStore, Q, T: BatchQueue>(
 }
 
 /// Appends the rows of batches `batches` to `pending`.
-async fn write_page<S: FilesStore, F, Q, T>(
-    app: &App<S, F, Q, T>,
+async fn write_page<S: FilesStore, F, Q, T, C>(
+    app: &App<S, F, Q, T, C>,
     job_id: &JobId,
     batches: std::ops::Range<u32>,
     pending: &mut Pending,
@@ -262,8 +262,8 @@ async fn write_page<S: FilesStore, F, Q, T>(
 }
 
 /// Uploads the pending rows as the next part; the checkpoint they bring the build to.
-async fn upload_part<S, F: ObjectStore, Q, T>(
-    app: &App<S, F, Q, T>,
+async fn upload_part<S, F: ObjectStore, Q, T, C>(
+    app: &App<S, F, Q, T, C>,
     key: &str,
     upload: &str,
     saved: &ResultsCheckpoint,
@@ -288,8 +288,8 @@ async fn upload_part<S, F: ObjectStore, Q, T>(
     })
 }
 
-async fn save<S: FilesStore, F, Q, T>(
-    app: &App<S, F, Q, T>,
+async fn save<S: FilesStore, F, Q, T, C>(
+    app: &App<S, F, Q, T, C>,
     claim: &Claim<'_>,
     checkpoint: &ResultsCheckpoint,
     lease_until: DateTime<Utc>,
@@ -315,8 +315,8 @@ async fn save<S: FilesStore, F, Q, T>(
 }
 
 /// Releases the claim at `saved` and enqueues a task to go on from there.
-async fn hand_on<S: FilesStore, F, Q, T: BatchQueue>(
-    app: &App<S, F, Q, T>,
+async fn hand_on<S: FilesStore, F, Q, T: BatchQueue, C>(
+    app: &App<S, F, Q, T, C>,
     claim: &Claim<'_>,
     saved: &ResultsCheckpoint,
 ) -> Result<ResultsOutcome, Stop> {

@@ -5,7 +5,7 @@
 //! | the job is | a `parked` batch | a `pending` batch not enqueued | a `pending` batch enqueued |
 //! |---|---|---|---|
 //! | running | unparked, enqueued | enqueued | left: the queue has it |
-//! | paused | the sweep stops: the next resume sweeps again | | |
+//! | paused (or scheduled) | the sweep stops: the next resume (or start) sweeps again | | |
 //! | cancelled | `cancelled` | `cancelled` | `cancelled` (the sender then drops its record) |
 //!
 //! Every step is a conditional write that a second sweep, or the sender, may also make:
@@ -16,6 +16,7 @@ use sms_core::{
     domain::{bulk::FileTask, ids::JobId},
     fanout,
     queue::{BatchQueue, QueueEntry},
+    schedule::StartSchedules,
     store::{BatchState, JobControl},
 };
 use tracing::{info, warn};
@@ -54,10 +55,10 @@ fn retry(what: &str, e: impl std::fmt::Display) -> SweepOutcome {
     SweepOutcome::Retry(format!("{what}: {e}"))
 }
 
-pub async fn sweep<S: FilesStore, F, Q: BatchQueue, T: BatchQueue>(
+pub async fn sweep<S: FilesStore, F, Q: BatchQueue, T: BatchQueue, C: StartSchedules>(
     job_id: &JobId,
     from: u32,
-    app: &App<S, F, Q, T>,
+    app: &App<S, F, Q, T, C>,
     deadline: DateTime<Utc>,
 ) -> SweepOutcome {
     let (mut enqueued, mut cancelled) = (0, 0);
@@ -69,6 +70,15 @@ pub async fn sweep<S: FilesStore, F, Q: BatchQueue, T: BatchQueue>(
             Err(e) => return retry("reading the job", e),
         };
         if next >= job.batches_total {
+            // A job cancelled before its start needs its schedule no more. Left, it would
+            // fire a start that finds the job cancelled and does nothing: so a failure here
+            // is logged, not retried.
+            if job.control == JobControl::Cancelled
+                && job.send_at.is_some_and(|at| at > Utc::now())
+                && let Err(e) = app.schedules.forget_start(job_id).await
+            {
+                warn!(error = %e, "the cancelled job's schedule could not be removed");
+            }
             info!(
                 enqueued,
                 cancelled,
@@ -89,8 +99,12 @@ pub async fn sweep<S: FilesStore, F, Q: BatchQueue, T: BatchQueue>(
             Err(e) => return retry("reading the ledger", e),
         };
         match job.control {
-            JobControl::Paused(_) => {
-                info!(batch = next, "the job is paused; the sweep stops here");
+            JobControl::Paused(_) | JobControl::Scheduled => {
+                info!(
+                    batch = next,
+                    control = job.control.as_str(),
+                    "the job is not running; the sweep stops here"
+                );
                 return SweepOutcome::Paused;
             }
             JobControl::Running => {
@@ -143,8 +157,8 @@ pub async fn sweep<S: FilesStore, F, Q: BatchQueue, T: BatchQueue>(
 }
 
 /// Enqueues a task to go on from batch `from`.
-async fn hand_on<S, F, Q, T: BatchQueue>(
-    app: &App<S, F, Q, T>,
+async fn hand_on<S, F, Q, T: BatchQueue, C>(
+    app: &App<S, F, Q, T, C>,
     job_id: &JobId,
     from: u32,
 ) -> SweepOutcome {

@@ -18,6 +18,7 @@ use sms_core::{
     },
     files::{ObjectStore, keys},
     queue::MemoryQueue,
+    schedule::MemoryStarts,
     store::{
         BatchState, JobStore, MemoryStore, PlanCheckpoint, PlanRecord, PlanState, PlanStore,
         SuppressionList, SuppressionSource,
@@ -29,7 +30,7 @@ mod common;
 
 use common::FaultyFiles;
 
-type TestApp = App<MemoryStore, FaultyFiles, MemoryQueue, MemoryQueue>;
+type TestApp = App<MemoryStore, FaultyFiles, MemoryQueue, MemoryQueue, MemoryStarts>;
 
 fn app(rows_per_invocation: u64) -> TestApp {
     App {
@@ -37,6 +38,7 @@ fn app(rows_per_invocation: u64) -> TestApp {
         files: FaultyFiles::default(),
         batches: MemoryQueue::default(),
         tasks: MemoryQueue::default(),
+        schedules: MemoryStarts::default(),
         settings: Settings {
             batch_size: 2,
             rows_per_invocation,
@@ -70,6 +72,7 @@ async fn accept_with(app: &TestApp, file: &str, text: &str, smart_encoding: bool
     let job_id = JobId::random();
     let now = Utc::now().trunc_subsecs(3);
     let plan = PlanRecord {
+        send_at: None,
         expires_at: None,
         job_id: job_id.clone(),
         state: PlanState::Planning,

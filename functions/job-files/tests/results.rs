@@ -14,13 +14,14 @@ use sms_core::{
     domain::{bulk::FileTask, ids::JobId, status::DeliveryReport},
     files::keys,
     queue::MemoryQueue,
+    schedule::MemoryStarts,
     store::{
         BatchClaim, BatchLedger, BatchOutcome, BatchRef, IntakeCounts, JobSpec, JobStore,
         MemoryStore, MessageStatus, ReportStore, ResultsRequest, ResultsState, ResultsStore,
     },
 };
 
-type TestApp = App<MemoryStore, FaultyFiles, MemoryQueue, MemoryQueue>;
+type TestApp = App<MemoryStore, FaultyFiles, MemoryQueue, MemoryQueue, MemoryStarts>;
 
 fn app() -> TestApp {
     App {
@@ -28,6 +29,7 @@ fn app() -> TestApp {
         files: FaultyFiles::default(),
         batches: MemoryQueue::default(),
         tasks: MemoryQueue::default(),
+        schedules: MemoryStarts::default(),
         settings: Settings {
             batch_size: 1_000,
             rows_per_invocation: Settings::DEFAULT_ROWS_PER_INVOCATION,
@@ -47,6 +49,7 @@ fn far_deadline() -> DateTime<Utc> {
 async fn job(app: &TestApp, batches: Vec<Vec<u32>>) -> JobId {
     let job_id = JobId::random();
     let spec = JobSpec {
+        send_at: None,
         expires_at: None,
         job_id: job_id.clone(),
         text: MessageText::parse("Your code is ready").unwrap(),

@@ -17,13 +17,14 @@ use sms_core::{
         ids::JobId,
     },
     queue::MemoryQueue,
+    schedule::MemoryStarts,
     store::{
         BatchClaim, BatchLedger, BatchState, ControlAnswer, ControlChange, IntakeCounts,
         JobControls, JobSpec, JobStore, MemoryStore, Parking, PauseReason,
     },
 };
 
-type TestApp = App<MemoryStore, FaultyFiles, MemoryQueue, MemoryQueue>;
+type TestApp = App<MemoryStore, FaultyFiles, MemoryQueue, MemoryQueue, MemoryStarts>;
 
 fn app() -> TestApp {
     App {
@@ -31,6 +32,7 @@ fn app() -> TestApp {
         files: FaultyFiles::default(),
         batches: MemoryQueue::default(),
         tasks: MemoryQueue::default(),
+        schedules: MemoryStarts::default(),
         settings: Settings {
             batch_size: 1_000,
             rows_per_invocation: Settings::DEFAULT_ROWS_PER_INVOCATION,
@@ -46,6 +48,7 @@ fn far_deadline() -> DateTime<Utc> {
 async fn job(app: &TestApp, batches: u32) -> JobId {
     let job_id = JobId::random();
     let spec = JobSpec {
+        send_at: None,
         expires_at: None,
         job_id: job_id.clone(),
         text: MessageText::parse("Sale ends tonight").unwrap(),

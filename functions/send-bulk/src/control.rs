@@ -1,5 +1,7 @@
 //! `POST /v1/bulk/{job_id}/pause`, `/resume` and `/cancel` (docs/api.md, "Campaign
-//! control"; the state machine in docs/architecture.md, "A job's life").
+//! control"; the state machine in docs/architecture.md, "A job's life"). A scheduled job can
+//! only be cancelled before its start: its batches are then cancelled and its schedule
+//! removed by the sweep, and a schedule that fires anyway finds nothing to start.
 //!
 //! Each is idempotent: asking again for the state a job is in answers `200` with
 //! `changed: false`. A pause needs nothing more than its write, as the sender parks what it
@@ -114,9 +116,14 @@ where
 /// Why the job's state refuses `change`.
 fn refusal(job: &JobRecord, change: ControlChange) -> Problem {
     let why = match job.control {
-        JobControl::Cancelled => "it was cancelled",
-        _ if job.is_done() => "every batch has ended",
-        _ => "its state does not allow it",
+        JobControl::Cancelled => "it was cancelled".to_owned(),
+        _ if job.is_done() => "every batch has ended".to_owned(),
+        JobControl::Scheduled => format!(
+            "it has not started (it starts at {}); cancel it, or wait for its start",
+            job.send_at
+                .map_or_else(|| "its send_at".to_owned(), crate::forecast::stamp)
+        ),
+        _ => "its state does not allow it".to_owned(),
     };
     Problem::new(
         ProblemKind::JobState,

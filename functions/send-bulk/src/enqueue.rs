@@ -1,24 +1,29 @@
 //! Creates a job and fans its batches out through the queue, or finishes a job that an
 //! earlier attempt (same `Idempotency-Key`) left half-enqueued.
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use lambda_http::http::StatusCode;
 use sms_core::{
     Problem, ProblemKind,
     domain::{
-        bulk::{BatchMessage, RecipientList},
+        bulk::{BatchMessage, FileTask, InvalidRecipient, RecipientList},
         ids::JobId,
+        start::SendAt,
     },
     fanout,
     http::api,
     http::idempotency::{Answer, KeyFate},
-    queue::BatchQueue,
+    queue::{BatchQueue, QueueEntry},
     secrets::SecretProvider,
     store::{BatchState, CreateJob, IntakeCounts, JobSpec},
 };
 use tracing::{info, warn};
 
-use crate::{App, BulkRequest, BulkStore, Summary, forecast::Forecast, intake};
+use crate::{
+    App, BulkRequest, BulkStore, Summary,
+    forecast::{Forecast, stamp},
+    intake,
+};
 
 /// What the answer says about the job: the same whichever attempt gives it.
 struct Committed {
@@ -29,7 +34,7 @@ struct Committed {
     created_at: chrono::DateTime<Utc>,
 }
 
-pub async fn run<S: BulkStore, Q: BatchQueue, P: SecretProvider, F, T>(
+pub async fn run<S: BulkStore, Q: BatchQueue, P: SecretProvider, F, T: BatchQueue>(
     request: &BulkRequest,
     job_id: &JobId,
     app: &App<S, Q, P, F, T>,
@@ -92,18 +97,20 @@ pub async fn run<S: BulkStore, Q: BatchQueue, P: SecretProvider, F, T>(
             // A job that cannot hand its last batch to Plivo before its messages expire is
             // refused before anything is written: it would leave recipients out.
             if let Some(deadline) = request.deadline {
+                let from = starts_at(request, Utc::now());
                 let forecast = Forecast::new(
                     intake.batches.len() as u64,
                     intake.counts().accepted,
                     app.rates,
-                    Utc::now(),
+                    from,
                 );
-                if let (_, Some(why)) = forecast.against(deadline, Utc::now()) {
+                if let (_, Some(why)) = forecast.against(deadline, from) {
                     return Answer::released(Problem::new(ProblemKind::ValidityTooShort, why));
                 }
             }
             let spec = JobSpec {
                 expires_at: request.deadline.map(|d| d.time()),
+                send_at: request.start.map(SendAt::time),
                 job_id: job_id.clone(),
                 text: request.text.clone(),
                 from: request.from.clone(),
@@ -150,6 +157,15 @@ pub async fn run<S: BulkStore, Q: BatchQueue, P: SecretProvider, F, T>(
         }
     };
 
+    // A scheduled job's batches wait in the ledger: its start enqueues them, so only the
+    // task that arranges the start goes now (again on a retry: arranging it is idempotent).
+    if let Some(start) = request.start {
+        if let Err(problem) = schedule(job_id, start, app).await {
+            return Answer::released(problem);
+        }
+        info!(send_at = %start.time(), "job scheduled");
+        return answer(request, job_id, &invalid, &committed, app);
+    }
     let total = to_enqueue.len();
     let failed = enqueue(request, job_id, &callback_url, to_enqueue, app).await;
     info!(enqueued = total - failed, failed, "batches enqueued");
@@ -162,28 +178,82 @@ pub async fn run<S: BulkStore, Q: BatchQueue, P: SecretProvider, F, T>(
             ),
         ));
     }
-    let summary = Summary::new(
+    answer(request, job_id, &invalid, &committed, app)
+}
+
+/// When the job's sending starts: its `send_at`, or `now`.
+fn starts_at(request: &BulkRequest, now: DateTime<Utc>) -> DateTime<Utc> {
+    request.start.map_or(now, SendAt::time)
+}
+
+/// The 202: the same whichever attempt gives it.
+fn answer<P, Q, S, F, T>(
+    request: &BulkRequest,
+    job_id: &JobId,
+    invalid: &[InvalidRecipient],
+    committed: &Committed,
+    app: &App<S, Q, P, F, T>,
+) -> Answer {
+    let mut summary = Summary::new(
         Some(job_id.as_str()),
-        "queued",
+        if request.start.is_some() {
+            "scheduled"
+        } else {
+            "queued"
+        },
         committed.counts,
         committed.batches,
-        &invalid,
+        invalid,
         request.text.encoding(),
         request.text.segments(),
     );
+    summary.send_at = request.start.map(|at| stamp(at.time()));
+    let from = starts_at(request, committed.created_at);
     let mut forecast = Forecast::new(
         committed.batches as u64,
         committed.counts.accepted,
         app.rates,
-        committed.created_at,
+        from,
     );
     if let Some(deadline) = request.deadline {
-        forecast = forecast.against(deadline, committed.created_at).0;
+        forecast = forecast.against(deadline, from).0;
     }
     Answer {
         response: api::json_response(StatusCode::ACCEPTED, &forecast.beside(&summary)),
         key: KeyFate::Finish,
     }
+}
+
+/// Puts the task that arranges the job's start on the files queue (job-files makes the
+/// one-time schedule: only it may create schedules).
+async fn schedule<S, Q, P, F, T: BatchQueue>(
+    job_id: &JobId,
+    start: SendAt,
+    app: &App<S, Q, P, F, T>,
+) -> Result<(), Problem> {
+    let task = FileTask::Schedule {
+        job_id: job_id.clone(),
+        at: start.time(),
+    };
+    let body = serde_json::to_string(&task)
+        .map_err(|e| Problem::internal("the schedule task could not be encoded", &e))?;
+    let sent = app
+        .tasks
+        .send_batch(&[QueueEntry {
+            id: "0".into(),
+            body,
+        }])
+        .await;
+    if matches!(sent, Ok(ref refused) if refused.is_empty()) {
+        return Ok(());
+    }
+    warn!("the schedule task could not be enqueued");
+    Err(Problem::new(
+        ProblemKind::Unavailable,
+        format!(
+            "job {job_id} was created but its start could not be scheduled yet; retry the request with the same Idempotency-Key to finish it"
+        ),
+    ))
 }
 
 /// Enqueues the batches; returns how many could not be enqueued after retries.

@@ -72,7 +72,8 @@ fn seconds(s: f64) -> Duration {
     Duration::milliseconds((s * 1000.0).round() as i64)
 }
 
-fn stamp(t: DateTime<Utc>) -> String {
+/// A time as the answers write it: RFC 3339 to the second, in UTC.
+pub fn stamp(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
 

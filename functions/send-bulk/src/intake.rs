@@ -7,6 +7,7 @@ use sms_core::{
     domain::{
         bulk::{InvalidRecipient, RecipientEntry, RecipientList},
         preview::Texts,
+        start::SendAt,
         validity::Deadline,
     },
     http::fields,
@@ -44,6 +45,9 @@ pub struct BulkRequestBody {
     /// Or the time (RFC 3339) they stop being worth sending.
     #[serde(default)]
     pub expires_at: Option<String>,
+    /// When to start sending (RFC 3339, up to 35 days ahead; docs/api.md, "Scheduled jobs").
+    #[serde(default)]
+    pub send_at: Option<String>,
 }
 
 /// A valid bulk request. Serialized only to fingerprint it for idempotency: the text as
@@ -64,6 +68,12 @@ pub struct BulkRequest {
     pub valid_for: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub expires_at: Option<String>,
+    /// The start as given (likewise).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub send_at: Option<String>,
+    /// When the job starts, if not at once.
+    #[serde(skip)]
+    pub start: Option<SendAt>,
     /// When the job's messages stop being worth sending.
     #[serde(skip)]
     pub deadline: Option<Deadline>,
@@ -121,6 +131,7 @@ impl Parsed {
                     smart_encoding: body.smart_encoding,
                     valid_for: body.valid_for,
                     expires_at: body.expires_at,
+                    send_at: body.send_at,
                 }));
             }
             (Some(recipients), None) => recipients,
@@ -140,7 +151,8 @@ impl Parsed {
                 "must list at least one number",
             ));
         }
-        let deadline = fields::deadline(
+        let (start, deadline) = fields::schedule(
+            body.send_at.as_deref(),
             body.valid_for,
             body.expires_at.as_deref(),
             chrono::Utc::now(),
@@ -168,6 +180,8 @@ impl Parsed {
                 smart_encoding: body.smart_encoding,
                 valid_for: body.valid_for,
                 expires_at: body.expires_at,
+                send_at: body.send_at,
+                start,
                 deadline,
                 text,
                 dry_run: body.dry_run,
@@ -208,6 +222,9 @@ pub struct Summary<'a> {
     pub segments: usize,
     /// Segments over every accepted recipient: what the job takes in message parts.
     pub segments_total: u64,
+    /// When the job starts, if it was scheduled (RFC 3339).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub send_at: Option<String>,
 }
 
 /// A dry run's answer: the summary, and a preview of the text as given.
@@ -244,6 +261,7 @@ impl<'a> Summary<'a> {
             encoding,
             segments,
             segments_total: counts.accepted * segments as u64,
+            send_at: None,
         }
     }
 }

@@ -15,7 +15,7 @@ use sms_core::{
 };
 
 use crate::{
-    forecast::{Rates, round},
+    forecast::{Rates, round, stamp},
     results::ResultsView,
 };
 use chrono::{DateTime, Utc};
@@ -27,7 +27,10 @@ pub struct JobProgress<'a> {
     /// Why a `paused` job is paused: `requested` or `budget`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub paused_reason: Option<&'static str>,
-    /// When it was last paused, resumed or cancelled.
+    /// When it was asked to start, if it was scheduled (RFC 3339).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub send_at: Option<String>,
+    /// When it was last started, paused, resumed or cancelled.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub control_changed_at: Option<String>,
     pub accepted: u64,
@@ -53,10 +56,6 @@ pub struct Rate {
     pub delivery_complete_at: String,
 }
 
-fn stamp(t: DateTime<Utc>) -> String {
-    t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
-}
-
 fn after(t: DateTime<Utc>, seconds: f64) -> DateTime<Utc> {
     t + chrono::Duration::milliseconds((seconds * 1000.0).round() as i64)
 }
@@ -64,18 +63,20 @@ fn after(t: DateTime<Utc>, seconds: f64) -> DateTime<Utc> {
 /// The job's rate and estimates at `now`, from its recent progress samples.
 pub fn rate(job: &JobRecord, samples: &[ProgressSample], rates: Rates, now: DateTime<Utc>) -> Rate {
     let recent = recent_rate(samples, now);
+    // A scheduled job counts from its start; one that started, from now.
+    let from = job.send_at.map_or(now, |at| at.max(now));
     let total = job.batches_total.max(1) as f64;
     let left = job.batches_total.saturating_sub(job.batches_ended()) as f64;
     let submission_complete = if left == 0.0 {
         job.updated_at
     } else {
         match recent {
-            Some(per_second) => after(now, job.counts.accepted as f64 * left / total / per_second),
-            None => after(now, left / rates.requests.per_second()),
+            Some(per_second) => after(from, job.counts.accepted as f64 * left / total / per_second),
+            None => after(from, left / rates.requests.per_second()),
         }
     };
     let dispatch = after(
-        job.created_at,
+        job.send_at.unwrap_or(job.created_at),
         job.counts.accepted as f64 / rates.account_mps,
     );
     Rate {
@@ -101,6 +102,7 @@ pub fn status(job: &JobRecord) -> &'static str {
     match job.control {
         JobControl::Cancelled => "cancelled",
         _ if job.is_done() => "done",
+        JobControl::Scheduled => "scheduled",
         JobControl::Paused(_) => "paused",
         JobControl::Running if job.batches_ended() > 0 => "sending",
         JobControl::Running => "queued",
@@ -139,6 +141,7 @@ pub fn progress<'a>(job: &'a JobRecord, counts: &StatusCounts, rate: Rate) -> Jo
         job_id: job.job_id.as_str(),
         status,
         paused_reason: paused_reason(job),
+        send_at: job.send_at.map(stamp),
         control_changed_at: job.control_changed_at.map(|t| t.to_rfc3339()),
         accepted: job.counts.accepted,
         recipients_cancelled: job.recipients_cancelled,

@@ -16,6 +16,7 @@ use sms_core::{
         plan::{FileLayout, Plan, PlanCounts, Sample},
         preview::{TextPreviews, Texts},
         rows::{FileFormat, HEADER_PREFIX_BYTES, RowContent, RowReader, read_header},
+        start::SendAt,
         template::Template,
         validity::Deadline,
     },
@@ -146,6 +147,10 @@ pub struct UploadJobRequest {
     pub valid_for: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub expires_at: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub send_at: Option<String>,
+    #[serde(skip)]
+    pub start: Option<SendAt>,
     #[serde(skip)]
     pub deadline: Option<Deadline>,
     #[serde(skip)]
@@ -173,6 +178,7 @@ pub struct UploadFields {
     pub smart_encoding: bool,
     pub valid_for: Option<u64>,
     pub expires_at: Option<String>,
+    pub send_at: Option<String>,
 }
 
 fn upload_field(message: impl ToString) -> Problem {
@@ -197,7 +203,8 @@ pub async fn parse<F: ObjectStore>(
     let template = Template::parse(&body.text)
         .map_err(|e| errors.push(FieldError::new("text", e)))
         .ok();
-    let deadline = fields::deadline(
+    let (start, deadline) = fields::schedule(
+        body.send_at.as_deref(),
         body.valid_for,
         body.expires_at.as_deref(),
         chrono::Utc::now(),
@@ -295,6 +302,8 @@ pub async fn parse<F: ObjectStore>(
         smart_encoding: body.smart_encoding,
         valid_for: body.valid_for,
         expires_at: body.expires_at,
+        send_at: body.send_at,
+        start,
         deadline,
         template,
         size: info.size,
@@ -356,6 +365,9 @@ struct UploadJobAnswer<'a> {
     texts: Option<Texts<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     forecast: Option<forecast::Forecast>,
+    /// When the job starts, if it was scheduled (RFC 3339).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    send_at: Option<String>,
     /// A dry run's: false when the file is longer than [`DRY_RUN_MAX_BYTES`] and only its
     /// start was planned.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -403,6 +415,7 @@ async fn record_plan<S: BulkStore + PlanStore, Q, P, F, T: BatchQueue>(
     let now = Utc::now();
     let plan = PlanRecord {
         expires_at: request.deadline.map(Deadline::time),
+        send_at: request.start.map(SendAt::time),
         job_id: job_id.clone(),
         state: PlanState::Planning,
         upload_id: request.upload_id.to_string(),
@@ -479,6 +492,7 @@ async fn record_plan<S: BulkStore + PlanStore, Q, P, F, T: BatchQueue>(
         samples: None,
         texts: None,
         forecast: None,
+        send_at: request.start.map(|at| forecast::stamp(at.time())),
         complete: None,
     };
     Answer {
@@ -544,7 +558,9 @@ async fn dry_run<S: BulkStore, Q, P, F: ObjectStore, T>(
         .map_err(screen_error)?;
     batches += plan.take_ready().len() as u64;
     let counts = plan.counts();
-    let forecast = forecast::Forecast::new(batches, counts.accepted, app.rates, Utc::now());
+    // A scheduled job's clock starts at its start.
+    let from = request.start.map_or_else(Utc::now, SendAt::time);
+    let forecast = forecast::Forecast::new(batches, counts.accepted, app.rates, from);
     Ok(api::json_response(
         StatusCode::OK,
         &UploadJobAnswer {
@@ -556,6 +572,7 @@ async fn dry_run<S: BulkStore, Q, P, F: ObjectStore, T>(
             samples: Some(plan.samples()),
             texts: plan.text_previews().map(TextPreviews::answer),
             forecast: Some(forecast),
+            send_at: request.start.map(|at| forecast::stamp(at.time())),
             complete: Some(complete),
         },
     ))

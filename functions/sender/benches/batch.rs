@@ -72,6 +72,7 @@ async fn job(app_plivo: &str) -> (BenchApp, LambdaEvent<SqsEvent>) {
     let job_id = JobId::random();
     let recipients = numbers();
     let spec = JobSpec {
+        send_at: None,
         expires_at: None,
         job_id: job_id.clone(),
         text: MessageText::parse("Flash sale: 20% off today only").unwrap(),

@@ -223,17 +223,19 @@ async fn claim<S: SenderStore, P, R>(
             .await
         {
             Ok(BatchClaim::Claimed { attempt }) => return Ok(attempt),
-            Ok(BatchClaim::Held(JobControl::Paused(reason))) => {
+            // Batches of a scheduled job are not enqueued before its start; one that is
+            // (a retried request racing the start) waits parked like a paused job's.
+            Ok(BatchClaim::Held(control @ (JobControl::Paused(_) | JobControl::Scheduled))) => {
                 match app.store.park_batch(job_id, index).await {
                     Ok(Parking::Parked) => {
                         info!(
-                            reason = reason.as_str(),
-                            "job paused; batch parked until it is resumed"
+                            control = control.as_str(),
+                            "batch parked until the job runs"
                         );
                         return Err(Disposition::Done);
                     }
                     Ok(Parking::NotPending) => {
-                        info!("job paused; batch already parked or taken");
+                        info!(control = control.as_str(), "batch already parked or taken");
                         return Err(Disposition::Done);
                     }
                     // Resumed between the claim and the parking: claim again.

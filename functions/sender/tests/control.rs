@@ -176,6 +176,7 @@ async fn arrange(batches: u32, requests: u64) -> (TestApp, JobId, MockServer) {
     let job_id = JobId::random();
     let store = Interleaved::default();
     let spec = JobSpec {
+        send_at: None,
         expires_at: None,
         job_id: job_id.clone(),
         text: MessageText::parse("hi").unwrap(),

@@ -59,6 +59,7 @@ async fn a_batch_whose_sender_was_killed_mid_request_ends_unknown_and_is_never_r
         pace: sms_test_support::test_pace(),
     });
     let spec = JobSpec {
+        send_at: None,
         expires_at: None,
         job_id: job_id.clone(),
         text: sms_core::MessageText::parse("hi").unwrap(),

@@ -45,6 +45,7 @@ async fn app_at(plivo_url: &str, batches: usize) -> TestApp {
     let secret = service_secret("t");
     let store = MemoryStore::new();
     let spec = JobSpec {
+        send_at: None,
         expires_at: None,
         job_id: job(),
         text: sms_core::MessageText::parse("hi").unwrap(),

@@ -14,6 +14,7 @@ pub mod pace;
 pub mod plivo;
 pub mod queue;
 pub mod retry;
+pub mod schedule;
 pub mod secrets;
 pub mod store;
 pub mod telemetry;

@@ -29,6 +29,21 @@ pub fn files_queue(sdk: &aws_config::SdkConfig) -> Result<crate::queue::SqsQueue
     ))
 }
 
+/// Scheduled jobs' starts: one-time schedules in `SCHEDULE_GROUP` that Scheduler delivers to
+/// the files queue (`SMS_FILES_QUEUE_ARN`) as `SCHEDULER_ROLE_ARN`, and puts in
+/// `SMS_FILES_DLQ_ARN` when it cannot.
+pub fn start_schedules(
+    sdk: &aws_config::SdkConfig,
+) -> Result<crate::schedule::EventBridgeStarts, ConfigError> {
+    Ok(crate::schedule::EventBridgeStarts::new(
+        aws_sdk_scheduler::Client::new(sdk),
+        config::required("SCHEDULE_GROUP")?,
+        config::required("SMS_FILES_QUEUE_ARN")?,
+        config::required("SCHEDULER_ROLE_ARN")?,
+        config::optional("SMS_FILES_DLQ_ARN"),
+    ))
+}
+
 pub fn dynamo_store(sdk: &aws_config::SdkConfig) -> Result<DynamoStore, ConfigError> {
     Ok(DynamoStore::new(
         aws_sdk_dynamodb::Client::new(sdk),

@@ -30,6 +30,7 @@ const PAUSED: JobControl = JobControl::Paused(PauseReason::Requested);
 async fn job<S: JobStore>(store: &S, batches: usize) -> JobId {
     let job_id = JobId::random();
     let spec = JobSpec {
+        send_at: None,
         expires_at: None,
         job_id: job_id.clone(),
         text: MessageText::parse("hello").unwrap(),

@@ -24,6 +24,7 @@ fn number(i: usize) -> PhoneNumber {
 fn plan(job_id: &JobId) -> PlanRecord {
     let now = Utc::now().trunc_subsecs(3);
     PlanRecord {
+        send_at: None,
         // Set, so both adapters show they keep the job's deadline for its job item.
         expires_at: Some(now + chrono::Duration::hours(2)),
         job_id: job_id.clone(),
@@ -226,6 +227,7 @@ pub async fn planned_batches_keep_their_texts_and_commit_like_any_job<
     );
 
     let spec = JobSpec {
+        send_at: None,
         expires_at: None,
         job_id: job.clone(),
         text: text("Hi {{first_name}}"),

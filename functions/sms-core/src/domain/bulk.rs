@@ -212,14 +212,24 @@ pub enum FileTask {
         #[serde(default)]
         from: u32,
     },
+    /// Arrange for a scheduled job to start at `at`: its one-time schedule (EventBridge
+    /// Scheduler) puts a `Start` on this queue then; a time already past starts it at once.
+    Schedule {
+        job_id: JobId,
+        at: chrono::DateTime<chrono::Utc>,
+    },
+    /// A scheduled job's time came: make it running and enqueue its batches.
+    Start { job_id: JobId },
 }
 
 impl FileTask {
     pub fn job_id(&self) -> &JobId {
         match self {
-            Self::Plan { job_id } | Self::Results { job_id, .. } | Self::Sweep { job_id, .. } => {
-                job_id
-            }
+            Self::Plan { job_id }
+            | Self::Results { job_id, .. }
+            | Self::Sweep { job_id, .. }
+            | Self::Schedule { job_id, .. }
+            | Self::Start { job_id } => job_id,
         }
     }
 }

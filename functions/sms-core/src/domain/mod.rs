@@ -8,6 +8,7 @@ pub mod phone;
 pub mod plan;
 pub mod preview;
 pub mod rows;
+pub mod start;
 pub mod status;
 pub mod template;
 pub mod text;

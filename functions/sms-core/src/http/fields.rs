@@ -2,7 +2,7 @@
 //! defaults to the secret's) and the client's reference.
 
 use crate::{
-    domain::{lookalike, phone::PhoneNumber, text::MessageText, validity::Deadline},
+    domain::{lookalike, phone::PhoneNumber, start::SendAt, text::MessageText, validity::Deadline},
     http::problem::FieldError,
 };
 
@@ -95,9 +95,98 @@ pub fn deadline(
     }
 }
 
+/// The start of `send_at` (RFC 3339), judged at `now` (`domain::start`). Problems are added
+/// to `errors`.
+pub fn send_at(
+    raw: Option<&str>,
+    now: chrono::DateTime<chrono::Utc>,
+    errors: &mut Vec<FieldError>,
+) -> Option<SendAt> {
+    SendAt::parse(raw?, now)
+        .map_err(|e| errors.push(FieldError::new("send_at", e)))
+        .ok()
+}
+
+/// A job's start and deadline together: `valid_for` counts from the start (a job scheduled
+/// for Tuesday with an hour's validity is worth sending until an hour after it starts), and
+/// an `expires_at` must come after the start.
+pub fn schedule(
+    send_at_raw: Option<&str>,
+    valid_for: Option<u64>,
+    expires_at: Option<&str>,
+    now: chrono::DateTime<chrono::Utc>,
+    errors: &mut Vec<FieldError>,
+) -> (Option<SendAt>, Option<Deadline>) {
+    let start = send_at(send_at_raw, now, errors);
+    // `valid_for` counts from the start; an `expires_at` is a time, judged now.
+    let deadline = match (valid_for, expires_at) {
+        (Some(_), None) => deadline(valid_for, None, start.map_or(now, SendAt::time), errors),
+        _ => deadline(valid_for, expires_at, now, errors),
+    };
+    if let (Some(start), Some(d)) = (start, deadline)
+        && d.time() <= start.time()
+    {
+        errors.push(FieldError::new(
+            "expires_at",
+            "must be after send_at: the messages would expire before the job starts",
+        ));
+        return (Some(start), None);
+    }
+    (start, deadline)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn valid_for_counts_from_the_start_and_expires_at_must_follow_it() {
+        let now: chrono::DateTime<chrono::Utc> = "2026-12-04T12:00:00Z".parse().unwrap();
+        let mut errors = Vec::new();
+        let (start, deadline) = schedule(
+            Some("2026-12-08T10:00:00Z"),
+            Some(3600),
+            None,
+            now,
+            &mut errors,
+        );
+        assert!(errors.is_empty(), "{errors:?}");
+        assert_eq!(
+            (
+                start.unwrap().time().to_rfc3339(),
+                deadline.unwrap().time().to_rfc3339()
+            ),
+            (
+                "2026-12-08T10:00:00+00:00".to_owned(),
+                "2026-12-08T11:00:00+00:00".to_owned()
+            )
+        );
+
+        let (_, deadline) = schedule(
+            Some("2026-12-08T10:00:00Z"),
+            None,
+            Some("2026-12-08T09:00:00Z"),
+            now,
+            &mut errors,
+        );
+        assert_eq!(deadline, None);
+        assert_eq!(errors.len(), 1);
+        assert_eq!(errors[0].field, "expires_at");
+        assert!(errors[0].message.contains("after send_at"), "{errors:?}");
+
+        let mut errors = Vec::new();
+        let (start, _) = schedule(Some("2026-12-04T11:00:00Z"), None, None, now, &mut errors);
+        assert_eq!(start, None);
+        assert_eq!(errors[0].field, "send_at");
+        // Without a start, both count from now, as before.
+        let mut errors = Vec::new();
+        let (start, deadline) = schedule(None, Some(60), None, now, &mut errors);
+        assert_eq!(start, None);
+        assert_eq!(
+            deadline.unwrap().time(),
+            now + chrono::Duration::seconds(60)
+        );
+    }
 
     #[test]
     fn sender_defaults_and_reference_is_bounded() {

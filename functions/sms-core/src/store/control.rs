@@ -1,5 +1,5 @@
-//! Campaign control: pausing, resuming and cancelling a committed job (docs/architecture.md,
-//! "A job's life").
+//! Campaign control: starting a scheduled job, pausing, resuming and cancelling a committed
+//! job (docs/architecture.md, "A job's life").
 //!
 //! The job item's `control` says who may send its batches. Every change is one conditional
 //! write on the job item, against the control it was read with and the job not being done,
@@ -9,10 +9,11 @@
 //! - a claim (`BatchLedger::claim_batch`) succeeds only while the job is `running`, checked in
 //!   the same transaction as the claim, so once a pause or a cancel is written no batch is
 //!   handed to Plivo that was not already claimed;
-//! - the sender parks the batch of a paused job (`pending` → `parked`, only while the job is
-//!   still paused) and lets the queue message go: a long pause never drives records to the
-//!   dead-letter queue;
-//! - a resume sweeps the ledger: `parked` → `pending`, then enqueued again;
+//! - the sender parks the batch of a paused (or not yet started) job (`pending` → `parked`,
+//!   only while the job is still paused or scheduled) and lets the queue message go: a long
+//!   pause never drives records to the dead-letter queue;
+//! - a resume, or the start of a scheduled job, sweeps the ledger: `parked` → `pending`, and
+//!   every `pending` batch not on the queue is enqueued;
 //! - a cancel sweeps it too (and the sender does the same for each batch it receives):
 //!   `pending` or `parked` → `cancelled`, counted on the job in the same transaction.
 //!
@@ -29,6 +30,9 @@ use crate::domain::ids::JobId;
 /// Who may send a job's batches.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum JobControl {
+    /// Waiting for its `send_at`: its batches are written but not enqueued, and its start
+    /// (`ControlChange::Start`, from the job's one-time schedule) makes it running.
+    Scheduled,
     /// Batches go to Plivo as the queue delivers them.
     Running,
     /// No batch is claimed; each one the queue delivers is parked until a resume.
@@ -66,6 +70,7 @@ impl JobControl {
     /// The job item's `control` attribute.
     pub fn as_str(self) -> &'static str {
         match self {
+            Self::Scheduled => "scheduled",
             Self::Running => "running",
             Self::Paused(_) => "paused",
             Self::Cancelled => "cancelled",
@@ -77,6 +82,7 @@ impl JobControl {
     pub fn parse(control: Option<&str>, reason: Option<&str>) -> Option<Self> {
         match control {
             None | Some("running") => Some(Self::Running),
+            Some("scheduled") => Some(Self::Scheduled),
             Some("paused") => Some(Self::Paused(
                 reason.map_or(Some(PauseReason::Requested), PauseReason::parse)?,
             )),
@@ -89,6 +95,8 @@ impl JobControl {
 /// A change asked of a job's control.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ControlChange {
+    /// A scheduled job's time came (job-files, on its schedule's task).
+    Start,
     Pause(PauseReason),
     Resume,
     Cancel,
@@ -98,6 +106,7 @@ impl ControlChange {
     /// The route's word for it.
     pub fn as_str(self) -> &'static str {
         match self {
+            Self::Start => "start",
             Self::Pause(_) => "pause",
             Self::Resume => "resume",
             Self::Cancel => "cancel",
@@ -110,13 +119,18 @@ impl ControlChange {
     pub fn verdict(self, from: JobControl, done: bool) -> Verdict {
         use JobControl::*;
         match (self, from) {
+            // A start finds a job that already started, or that was cancelled before its
+            // time: either way there is nothing left for it to do.
+            (Self::Start, Running | Paused(_) | Cancelled) => Verdict::Unchanged,
             (Self::Pause(_), Paused(_)) | (Self::Resume, Running) | (Self::Cancel, Cancelled) => {
                 Verdict::Unchanged
             }
             _ if done => Verdict::Refused,
+            (Self::Start, Scheduled) | (Self::Resume, Paused(_)) => Verdict::Change(Running),
             (Self::Pause(reason), Running) => Verdict::Change(Paused(reason)),
-            (Self::Resume, Paused(_)) => Verdict::Change(Running),
-            (Self::Cancel, Running | Paused(_)) => Verdict::Change(Cancelled),
+            (Self::Cancel, Scheduled | Running | Paused(_)) => Verdict::Change(Cancelled),
+            // Nothing has started to pause or resume: it waits for its time, or a cancel.
+            (Self::Pause(_) | Self::Resume, Scheduled) => Verdict::Refused,
             (Self::Pause(_) | Self::Resume, Cancelled) => Verdict::Refused,
         }
     }
@@ -147,9 +161,9 @@ pub enum ControlAnswer {
 /// The outcome of [`JobControls::park_batch`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Parking {
-    /// The batch waits, `parked`, for a resume.
+    /// The batch waits, `parked`, for a resume (or the job's start).
     Parked,
-    /// The job is no longer paused: claim the batch again.
+    /// The job is neither paused nor scheduled: claim the batch again.
     NotPaused,
     /// The batch is not `pending` (claimed or ended meanwhile): nothing to park.
     NotPending,
@@ -166,7 +180,8 @@ pub trait JobControls: Send + Sync {
         now: DateTime<Utc>,
     ) -> impl Future<Output = Result<ControlAnswer, StoreError>> + Send;
 
-    /// `pending` → `parked`, only while the job is paused (checked in the same write).
+    /// `pending` → `parked`, only while the job is paused or scheduled (checked in the same
+    /// write).
     fn park_batch(
         &self,
         job_id: &JobId,
@@ -244,6 +259,18 @@ mod tests {
             (Cancel, Cancelled, false, Verdict::Unchanged),
             (Cancel, Cancelled, true, Verdict::Unchanged),
             (Cancel, Running, true, Verdict::Refused),
+            (Start, Scheduled, false, Verdict::Change(Running)),
+            (Start, Running, false, Verdict::Unchanged),
+            (Start, paused, false, Verdict::Unchanged),
+            (Start, Cancelled, false, Verdict::Unchanged),
+            (Cancel, Scheduled, false, Verdict::Change(Cancelled)),
+            (
+                Pause(PauseReason::Requested),
+                Scheduled,
+                false,
+                Verdict::Refused,
+            ),
+            (Resume, Scheduled, false, Verdict::Refused),
         ];
         for (change, from, done, expected) in cases {
             assert_eq!(
@@ -257,6 +284,7 @@ mod tests {
     #[test]
     fn controls_round_trip_through_their_attributes() {
         for control in [
+            Scheduled,
             Running,
             Paused(PauseReason::Requested),
             Paused(PauseReason::Budget),

@@ -36,6 +36,9 @@ pub struct JobSpec {
     pub callback_url: String,
     /// When the job's messages stop being worth sending (`valid_for`, `expires_at`).
     pub expires_at: Option<DateTime<Utc>>,
+    /// When the job starts (`send_at`); None: at once. A job with one is written
+    /// `scheduled` and its batches are enqueued by its start.
+    pub send_at: Option<DateTime<Utc>>,
     /// Recipients of each batch, in batch order.
     pub batches: Vec<Vec<PhoneNumber>>,
 }
@@ -183,6 +186,8 @@ pub struct JobRecord {
     /// When its messages stop being worth sending: no batch goes after it, and each one
     /// tells Plivo what is left (`domain::validity`).
     pub expires_at: Option<DateTime<Utc>>,
+    /// When it was asked to start (`send_at`), if it was scheduled.
+    pub send_at: Option<DateTime<Utc>>,
     pub batches_total: u32,
     pub batches_sent: u32,
     pub batches_failed: u32,
@@ -221,6 +226,7 @@ impl JobRecord {
             counts: spec.counts,
             callback_url: spec.callback_url.clone(),
             expires_at: spec.expires_at,
+            send_at: spec.send_at,
             batches_total: spec.batches.len() as u32,
             batches_sent: 0,
             batches_failed: 0,
@@ -230,7 +236,10 @@ impl JobRecord {
             plivo_invalid: 0,
             distinct_texts: 1,
             segments_total: spec.counts.accepted * spec.text.segments() as u64,
-            control: JobControl::Running,
+            control: match spec.send_at {
+                Some(_) => JobControl::Scheduled,
+                None => JobControl::Running,
+            },
             control_changed_at: None,
             batches_cancelled: 0,
             recipients_cancelled: 0,

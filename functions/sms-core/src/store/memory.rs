@@ -589,7 +589,7 @@ impl JobControls for MemoryStore {
         let state = &mut *guard;
         if !matches!(
             state.jobs.get(job_id).map(|j| j.control),
-            Some(JobControl::Paused(_))
+            Some(JobControl::Paused(_) | JobControl::Scheduled)
         ) {
             return Ok(Parking::NotPaused);
         }

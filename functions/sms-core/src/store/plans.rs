@@ -98,6 +98,8 @@ pub struct PlanRecord {
     pub callback_url: String,
     /// The job's deadline (`valid_for`, `expires_at`), for its job item.
     pub expires_at: Option<DateTime<Utc>>,
+    /// When the job starts (`send_at`), for its job item: planned at once, sent then.
+    pub send_at: Option<DateTime<Utc>>,
     /// The job's header (CSV), read when the job was accepted.
     pub header: Vec<String>,
     pub checkpoint: PlanCheckpoint,

@@ -64,6 +64,15 @@ pub fn function_env(runtime_api: SocketAddr, tripwire: SocketAddr) -> Vec<(&'sta
             "SMS_FILES_QUEUE_URL",
             format!("http://{tripwire}/000000000000/sms-files"),
         ),
+        (
+            "SMS_FILES_QUEUE_ARN",
+            "arn:aws:sqs:us-east-1:000000000000:sms-files".into(),
+        ),
+        ("SCHEDULE_GROUP", "sms".into()),
+        (
+            "SCHEDULER_ROLE_ARN",
+            "arn:aws:iam::000000000000:role/sms-scheduler".into(),
+        ),
         ("PUBLIC_BASE_URL", "https://sms.example.com".into()),
         ("LANG", "C.UTF-8".into()),
         ("TZ", ":UTC".into()),

@@ -122,6 +122,7 @@ async fn drive() -> Result<(), String> {
     let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), &table);
     let job = JobId::random();
     let spec = JobSpec {
+        send_at: None,
         expires_at: None,
         job_id: job.clone(),
         text: MessageText::parse("pace-bench").map_err(|e| e.to_string())?,

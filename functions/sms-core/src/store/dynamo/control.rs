@@ -87,12 +87,13 @@ impl JobControls for DynamoStore {
         let job_paused = ConditionCheck::builder()
             .table_name(&self.table)
             .set_key(Some(key(keys::job(job_id), keys::JOB)))
-            .condition_expression("#control = :paused")
+            .condition_expression("#control IN (:paused, :scheduled)")
             .expression_attribute_names("#control", "control")
             .expression_attribute_values(
                 ":paused",
                 s(JobControl::Paused(PauseReason::Requested).as_str()),
             )
+            .expression_attribute_values(":scheduled", s(JobControl::Scheduled.as_str()))
             .build()
             .map_err(|e| build_error("TransactWriteItems", e))?;
         let park = Update::builder()
@@ -122,7 +123,7 @@ impl JobControls for DynamoStore {
                 Ok(_) => return Ok(Parking::Parked),
                 Err(e) => e,
             };
-            // The job's check comes first: a job no longer paused means claim again,
+            // The job's check comes first: a job neither paused nor scheduled means claim again,
             // whatever the batch holds.
             let reasons = cancellation_reasons(&e);
             let failed = |i: usize| {

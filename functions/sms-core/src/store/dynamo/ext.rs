@@ -383,6 +383,9 @@ pub(crate) fn job_item(job: &JobRecord) -> Item {
     if let Some(at) = job.expires_at {
         item.insert("messages_expire_at".into(), time(at));
     }
+    if let Some(at) = job.send_at {
+        item.insert("send_at".into(), time(at));
+    }
     item
 }
 
@@ -422,6 +425,7 @@ pub(crate) fn job_from_item(item: &Item) -> Result<JobRecord, StoreError> {
         },
         callback_url: item.string("callback_url").unwrap_or_default(),
         expires_at: item.time("messages_expire_at"),
+        send_at: item.time("send_at"),
         batches_total: batches("batches_total"),
         batches_sent: batches("batches_sent"),
         batches_failed: batches("batches_failed"),
@@ -497,6 +501,9 @@ pub(crate) fn plan_item(plan: &PlanRecord) -> Item {
     if let Some(at) = plan.expires_at {
         item.insert("messages_expire_at".into(), time(at));
     }
+    if let Some(at) = plan.send_at {
+        item.insert("send_at".into(), time(at));
+    }
     item
 }
 
@@ -535,6 +542,7 @@ pub(crate) fn plan_from_item(item: &Item) -> Result<PlanRecord, StoreError> {
     };
     Ok(PlanRecord {
         expires_at: item.time("messages_expire_at"),
+        send_at: item.time("send_at"),
         state: item
             .string("state")
             .and_then(|v| PlanState::parse(&v))
@@ -654,6 +662,7 @@ mod tests {
     #[test]
     fn a_job_reads_back_as_written() {
         let mut job = JobRecord {
+            send_at: None,
             job_id: JobId::random(),
             text: MessageText::parse("hello").unwrap(),
             from: number("+14155550100"),
@@ -722,6 +731,7 @@ mod tests {
         };
         use crate::store::plans::{PlanCheckpoint, PlanRecord, PlanState};
         let mut plan = PlanRecord {
+            send_at: None,
             expires_at: None,
             job_id: JobId::random(),
             state: PlanState::Planning,
