@@ -519,3 +519,36 @@ async fn a_plans_deadline_goes_to_its_job_and_every_batch() {
     assert!(!batches.is_empty());
     assert!(batches.iter().all(|b| b.expires_at == Some(deadline)));
 }
+
+#[tokio::test]
+async fn a_scheduled_upload_is_planned_at_once_and_sent_from_its_start() {
+    let app = app(Settings::DEFAULT_ROWS_PER_INVOCATION);
+    let job_id = accept(&app, FILE, "Hi {{first_name|there}}").await;
+    let send_at = Utc::now().trunc_subsecs(3) + chrono::Duration::days(3);
+    let mut plan = app.store.get_plan(&job_id).await.unwrap().unwrap();
+    plan.send_at = Some(send_at);
+    // As POST /v1/bulk would have written it with "send_at".
+    let fresh = JobId::random();
+    plan.job_id = fresh.clone();
+    plan.callback_url = format!("https://sms.example.com/cb?job_id={fresh}");
+    app.store.create_plan(&plan).await.unwrap();
+
+    plan_to_the_end(&app, &fresh).await;
+
+    // Committed and scheduled: the plan is done, nothing is on the batch queue.
+    let job = app.store.get_job(&fresh).await.unwrap().unwrap();
+    assert_eq!(
+        (job.control, job.send_at),
+        (sms_core::store::JobControl::Scheduled, Some(send_at))
+    );
+    assert!(job.batches_total > 0);
+    let plan = app.store.get_plan(&fresh).await.unwrap().unwrap();
+    assert_eq!(plan.state, PlanState::Committed);
+    assert!(enqueued(&app).is_empty());
+    assert_eq!(app.schedules.get(&fresh), Some(send_at));
+
+    // Its start enqueues every batch.
+    let started = job_files::start(&fresh, &app, Utc::now() + chrono::Duration::minutes(15)).await;
+    assert!(!started.retry(), "{started:?}");
+    assert_eq!(enqueued(&app).len() as u32, job.batches_total);
+}

@@ -28,9 +28,18 @@ const PAUSED: JobControl = JobControl::Paused(PauseReason::Requested);
 
 /// A committed job of `batches` batches; batch `b` has `b + 1` recipients.
 async fn job<S: JobStore>(store: &S, batches: usize) -> JobId {
+    job_starting(store, batches, None).await
+}
+
+/// The same, scheduled to start at `send_at` when given.
+async fn job_starting<S: JobStore>(
+    store: &S,
+    batches: usize,
+    send_at: Option<DateTime<Utc>>,
+) -> JobId {
     let job_id = JobId::random();
     let spec = JobSpec {
-        send_at: None,
+        send_at,
         expires_at: None,
         job_id: job_id.clone(),
         text: MessageText::parse("hello").unwrap(),
@@ -321,8 +330,113 @@ pub async fn concurrent_changes_have_one_winner<S: JobStore + JobControls>(store
     );
 }
 
+pub async fn a_scheduled_job_holds_its_batches_until_it_starts<
+    S: JobStore + BatchLedger + JobControls,
+>(
+    store: &S,
+) {
+    let send_at = now() + Duration::hours(2);
+    let job_id = job_starting(store, 2, Some(send_at)).await;
+    let job = job_record(store, &job_id).await;
+    assert_eq!(
+        (job.control, job.send_at),
+        (JobControl::Scheduled, Some(send_at))
+    );
+    // Its batches are not enqueued before its start; one that is anyway waits parked.
+    let scheduled = JobControl::Scheduled;
+    assert_eq!(claim(store, &job_id, 0).await, BatchClaim::Held(scheduled));
+    assert_eq!(store.park_batch(&job_id, 0).await.unwrap(), Parking::Parked);
+    // Nothing has started to pause or resume.
+    for change in [PAUSE, ControlChange::Resume] {
+        assert!(
+            matches!(
+                store.change_control(&job_id, change, now()).await.unwrap(),
+                ControlAnswer::Refused(job) if job.control == scheduled
+            ),
+            "{change:?}"
+        );
+    }
+
+    let started = changed(
+        store
+            .change_control(&job_id, ControlChange::Start, now())
+            .await
+            .unwrap(),
+    );
+    assert_eq!(started.control, JobControl::Running);
+    assert_eq!(started.send_at, Some(send_at));
+    // A second start (the schedule's task delivered twice) changes nothing.
+    assert!(matches!(
+        store
+            .change_control(&job_id, ControlChange::Start, now())
+            .await
+            .unwrap(),
+        ControlAnswer::Unchanged(job) if job.control == JobControl::Running
+    ));
+    // The parked batch comes back for the start's sweep; the other is claimed as usual.
+    assert_eq!(
+        store.park_batch(&job_id, 1).await.unwrap(),
+        Parking::NotPaused
+    );
+    assert!(store.unpark_batch(&job_id, 0).await.unwrap());
+    assert!(matches!(
+        claim(store, &job_id, 0).await,
+        BatchClaim::Claimed { attempt: 1 }
+    ));
+    assert!(matches!(
+        claim(store, &job_id, 1).await,
+        BatchClaim::Claimed { attempt: 1 }
+    ));
+}
+
+pub async fn a_scheduled_job_cancelled_before_its_start_never_starts<
+    S: JobStore + BatchLedger + JobControls,
+>(
+    store: &S,
+) {
+    let job_id = job_starting(store, 2, Some(now() + Duration::hours(2))).await;
+    let cancelled = changed(
+        store
+            .change_control(&job_id, ControlChange::Cancel, now())
+            .await
+            .unwrap(),
+    );
+    assert_eq!(cancelled.control, JobControl::Cancelled);
+    for batch in 0..2 {
+        assert!(
+            store
+                .cancel_batch(&job_id, batch, batch as u64 + 1, now())
+                .await
+                .unwrap()
+        );
+    }
+    // The schedule fires anyway: the start finds a cancelled job and leaves it.
+    assert!(matches!(
+        store
+            .change_control(&job_id, ControlChange::Start, now())
+            .await
+            .unwrap(),
+        ControlAnswer::Unchanged(job) if job.control == JobControl::Cancelled
+    ));
+    let job = job_record(store, &job_id).await;
+    assert_eq!(
+        (
+            job.batches_cancelled,
+            job.recipients_cancelled,
+            job.is_done()
+        ),
+        (2, 3, true)
+    );
+    assert_eq!(
+        claim(store, &job_id, 0).await,
+        BatchClaim::Ended(BatchState::Cancelled)
+    );
+}
+
 sms_test_support::both_adapters!(
     crate;
+    a_scheduled_job_holds_its_batches_until_it_starts,
+    a_scheduled_job_cancelled_before_its_start_never_starts,
     a_paused_job_holds_its_batches_until_it_is_resumed,
     each_change_is_idempotent_and_refused_where_the_machine_says,
     a_done_job_takes_no_change,
