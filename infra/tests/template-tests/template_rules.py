@@ -92,6 +92,10 @@ ENVIRONMENT = {
         "SMS_BUCKET",  # required: wiring::s3_files (the upload, rejects, checkpoints)
         "SMS_QUEUE_URL",  # required: wiring::sqs_queue (a committed job's batches)
         "SMS_FILES_QUEUE_URL",  # required: wiring::files_queue (the task that goes on)
+        "SMS_FILES_QUEUE_ARN",  # required: wiring::start_schedules (a schedule's target)
+        "SMS_FILES_DLQ_ARN",  # optional: wiring::start_schedules (a start it cannot deliver)
+        "SCHEDULE_GROUP",  # required: wiring::start_schedules (the stack's schedule group)
+        "SCHEDULER_ROLE_ARN",  # required: wiring::start_schedules (what Scheduler assumes)
         "PLIVO_BATCH_SIZE",  # optional: job-files main.rs (PlivoBatchSize, as send-bulk)
         "RUST_LOG",
     },
@@ -189,6 +193,9 @@ FUNCTION_METHODS = {
         "ResultsStore.end_results",
         "ResultsStore.reported",  # the reports of a page of the ledger's messages
         "JobStore.ledger_range",  # the ledger, page by page
+        "JobControls.change_control",  # a scheduled job's start (start.rs)
+        "StartSchedules.schedule_start",  # its one-time schedule
+        "StartSchedules.forget_start",  # removed when it is cancelled before its start
         "JobControls.unpark_batch",  # the sweep after a resume (sweep.rs)
         "JobControls.cancel_batch",  # the sweep after a cancel
     },
@@ -293,6 +300,15 @@ S3_ACTIONS = {
     "complete_multipart_upload": "s3:PutObject",
     "list_parts": "s3:ListMultipartUploadParts",
     "abort_multipart_upload": "s3:AbortMultipartUpload",
+}
+SCHEDULER_ACTIONS = {
+    "create_schedule": "scheduler:CreateSchedule",
+    "delete_schedule": "scheduler:DeleteSchedule",
+}
+# Actions an action needs beside it: a schedule names the role Scheduler assumes, which its
+# creator must be allowed to pass.
+ACTIONS_ALSO_NEED = {
+    "scheduler:CreateSchedule": {"iam:PassRole"},
 }
 # TransactWriteItems is authorised per entry.
 TRANSACT_ENTRY_ACTIONS = {
@@ -512,6 +528,7 @@ def _ops_in(body: str, sdk_actions: dict[str, str]) -> set[str]:
     for op in re.findall(r"\.\s*(\w+)\(\)", body):
         if op in sdk_actions:
             ops.add(sdk_actions[op])
+            ops |= ACTIONS_ALSO_NEED.get(sdk_actions[op], set())
     if sdk_actions is DYNAMODB_ACTIONS and re.search(r"\.\s*transact_write_items\(\)", body):
         for entry in re.findall(r"TransactWriteItem::builder\(\)\s*\.\s*(\w+)\(", body):
             if entry in TRANSACT_ENTRY_ACTIONS:
@@ -536,13 +553,14 @@ def adapters(root: Path) -> list[tuple[Path, dict[str, str]]]:
     core = root / "functions/sms-core/src"
     return ([(p, DYNAMODB_ACTIONS) for p in dynamo_adapter_files(root)]
             + [(core / "queue/sqs.rs", SQS_ACTIONS), (core / "secrets.rs", SECRETS_ACTIONS),
-               (core / "files/s3.rs", S3_ACTIONS)])
+               (core / "files/s3.rs", S3_ACTIONS), (core / "schedule/scheduler.rs", SCHEDULER_ACTIONS)])
 
 
 def port_files(root: Path) -> list[Path]:
     """The modules that define the ports (traits) the adapters implement."""
     core = root / "functions/sms-core/src"
-    return sorted((core / "store").glob("*.rs")) + [core / "queue/mod.rs", core / "secrets.rs", core / "files/mod.rs"]
+    return sorted((core / "store").glob("*.rs")) + [core / "queue/mod.rs", core / "secrets.rs", core / "files/mod.rs",
+                                                     core / "schedule/mod.rs"]
 
 
 def method_actions(root: Path) -> tuple[dict[str, set[str]], dict[str, set[str]]]:
