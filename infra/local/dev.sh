@@ -3,12 +3,14 @@
 #
 #   moto_server          DynamoDB, SQS, Secrets Manager and S3, speaking the real AWS protocols
 #   local-setup          creates the table, the batch and files queues with their dead-letter
-#                        queues, the secret, the files' bucket
+#                        queues, the secret, the files' bucket, the schedule group
 #   plivo-sim            Plivo's Message API; posts signed delivery reports back
 #   cargo lambda watch   the API's routes on 127.0.0.1:$LOCAL_PORT, each served by its real
 #                        function binary (router in Cargo.toml)
 #   sqs-poller (twice)   Lambda's SQS event source mappings: the batch queue → the real sender
 #                        function, the files queue → the real job-files function
+#   schedule-poller      EventBridge Scheduler: fires scheduled jobs' due one-time schedules
+#                        (their start task, to the files queue)
 #
 # Settings (environment; defaults in brackets) are listed in the README. Runs in the
 # foreground and stops everything it started on Ctrl-C. With DEV_READY_FILE set, it writes
@@ -36,6 +38,7 @@ export SMS_QUEUE_NAME=${SMS_QUEUE_NAME:-sms-batches}
 export SMS_FILES_QUEUE_NAME=${SMS_FILES_QUEUE_NAME:-sms-files}
 export SMS_SECRET_ID=${SMS_SECRET_ID:-sms/local}
 export SMS_BUCKET=${SMS_BUCKET:-sms-local-files}
+export SCHEDULE_GROUP=${SCHEDULE_GROUP:-sms-local-starts}
 export RUST_LOG=${RUST_LOG:-info}
 # Locally one function instance serves every callback in turn (cargo lambda watch), so the
 # simulator keeps few reports in flight; Plivo's 8-second wait per callback is then never hit.
@@ -115,6 +118,10 @@ start files-poller env POLLER_QUEUE_URL="$SMS_FILES_QUEUE_URL" \
   POLLER_INVOKE_URL="http://127.0.0.1:$LOCAL_PORT/2015-03-31/functions/job-files/invocations" \
   POLLER_BATCH_SIZE=1 POLLER_CONCURRENCY=1 POLLER_VISIBILITY_TIMEOUT=900 \
   "$root/target/debug/sqs-poller"
+
+# And EventBridge Scheduler: due one-time schedules (scheduled jobs' starts) are delivered to
+# the files queue, as Scheduler would.
+start schedule-poller "$root/target/debug/schedule-poller"
 
 cat >&2 <<MSG
 

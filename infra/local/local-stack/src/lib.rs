@@ -1,10 +1,11 @@
 //! Creates the AWS resources of template.yaml in an emulator (moto): the table, the batch
-//! queue with its dead-letter queue, the secret and the files' bucket. Every call is
-//! idempotent, so `make dev` can run it on every start.
+//! queue with its dead-letter queue, the secret, the files' bucket and the schedule group.
+//! Every call is idempotent, so `make dev` can run it on every start.
 
 pub mod events;
 pub mod events_check;
 pub mod invoke;
+pub mod schedules;
 
 use aws_sdk_secretsmanager::error::ProvideErrorMetadata;
 use sms_core::store::schema;
@@ -53,26 +54,7 @@ pub async fn queue_with_dlq(
         })?
         .queue_url
         .unwrap_or_default();
-    let dlq_arn = client
-        .get_queue_attributes()
-        .queue_url(&dlq_url)
-        .attribute_names(A::QueueArn)
-        .send()
-        .await
-        .map_err(|e| {
-            failed(
-                "reading the dead-letter queue's ARN",
-                aws_sdk_sqs::error::DisplayErrorContext(e),
-            )
-        })?
-        .attributes
-        .and_then(|mut a| a.remove(&A::QueueArn))
-        .ok_or_else(|| {
-            failed(
-                "reading the dead-letter queue's ARN",
-                "no QueueArn attribute",
-            )
-        })?;
+    let dlq_arn = queue_arn(client, &dlq_url).await?;
     let redrive =
         serde_json::json!({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": max_receive})
             .to_string();
@@ -106,6 +88,41 @@ pub async fn queue_with_dlq(
             )
         })?;
     Ok((queue_url, dlq_url))
+}
+
+/// The ARN of the queue at `url`.
+pub async fn queue_arn(client: &aws_sdk_sqs::Client, url: &str) -> Result<String, ProvisionError> {
+    use aws_sdk_sqs::types::QueueAttributeName as A;
+    client
+        .get_queue_attributes()
+        .queue_url(url)
+        .attribute_names(A::QueueArn)
+        .send()
+        .await
+        .map_err(|e| {
+            failed(
+                format!("reading the ARN of {url}"),
+                aws_sdk_sqs::error::DisplayErrorContext(e),
+            )
+        })?
+        .attributes
+        .and_then(|mut a| a.remove(&A::QueueArn))
+        .ok_or_else(|| failed(format!("reading the ARN of {url}"), "no QueueArn attribute"))
+}
+
+/// The schedule group scheduled jobs' starts go in (the template's `StartScheduleGroup`).
+pub async fn schedule_group(
+    client: &aws_sdk_scheduler::Client,
+    name: &str,
+) -> Result<(), ProvisionError> {
+    match client.create_schedule_group().name(name).send().await {
+        Ok(_) => Ok(()),
+        Err(e) if e.code() == Some("ConflictException") => Ok(()),
+        Err(e) => Err(failed(
+            format!("creating schedule group {name}"),
+            aws_sdk_scheduler::error::DisplayErrorContext(e),
+        )),
+    }
 }
 
 /// Creates the secret, or replaces its value if it exists.

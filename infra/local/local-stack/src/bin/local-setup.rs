@@ -2,7 +2,7 @@
 //! the functions' settings as `KEY=VALUE` lines for the dev script to export.
 //!
 //! Reads: `SMS_TABLE`, `SMS_QUEUE_NAME`, `SMS_FILES_QUEUE_NAME`, `SMS_SECRET_ID`,
-//! `SMS_BUCKET`, `LOCAL_API_KEY`,
+//! `SMS_BUCKET`, `SCHEDULE_GROUP`, `LOCAL_API_KEY`,
 //! `PLIVO_AUTH_ID`, `PLIVO_AUTH_TOKEN`, `PLIVO_SRC`, `SQS_MAX_RECEIVE` and
 //! `SQS_VISIBILITY_TIMEOUT` (all set with defaults by infra/local/dev.sh).
 
@@ -17,6 +17,7 @@ async fn run() -> Result<Vec<(&'static str, String)>, Box<dyn std::error::Error>
     let files_queue = config::required("SMS_FILES_QUEUE_NAME")?;
     let secret_id = config::required("SMS_SECRET_ID")?;
     let bucket = config::required("SMS_BUCKET")?;
+    let schedule_group = config::required("SCHEDULE_GROUP")?;
     let max_receive = config::optional("SQS_MAX_RECEIVE").map_or(Ok(3), |v| v.parse())?;
     let visibility = config::optional("SQS_VISIBILITY_TIMEOUT").map_or(Ok(60), |v| v.parse())?;
     let secret = serde_json::json!({
@@ -53,7 +54,19 @@ async fn run() -> Result<Vec<(&'static str, String)>, Box<dyn std::error::Error>
     .await?;
     // moto's endpoint is an IP address: the bucket can only be named in the path.
     local_stack::bucket(&sms_core::files::s3_client(&sdk, true), &bucket).await?;
+    local_stack::schedule_group(&aws_sdk_scheduler::Client::new(&sdk), &schedule_group).await?;
+    let sqs = aws_sdk_sqs::Client::new(&sdk);
+    let files_queue_arn = local_stack::queue_arn(&sqs, &files_queue_url).await?;
+    let files_dlq_arn = local_stack::queue_arn(&sqs, &files_dlq_url).await?;
     Ok(vec![
+        ("SMS_FILES_QUEUE_ARN", files_queue_arn),
+        ("SMS_FILES_DLQ_ARN", files_dlq_arn),
+        ("SCHEDULE_GROUP", schedule_group),
+        // moto does not check it; on AWS it is the template's SchedulerRole.
+        (
+            "SCHEDULER_ROLE_ARN",
+            "arn:aws:iam::123456789012:role/sms-local-scheduler".to_owned(),
+        ),
         ("SMS_QUEUE_URL", queue_url),
         ("SMS_DLQ_URL", dlq_url),
         ("SMS_FILES_QUEUE_URL", files_queue_url),
