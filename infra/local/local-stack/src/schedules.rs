@@ -30,8 +30,13 @@ pub async fn fire_due(
         .into_paginator()
         .send();
     while let Some(page) = pages.next().await {
-        let page = page.map_err(|e| aws_sdk_scheduler::error::DisplayErrorContext(e).to_string())?;
-        names.extend(page.schedules().iter().filter_map(|s| s.name().map(str::to_owned)));
+        let page =
+            page.map_err(|e| aws_sdk_scheduler::error::DisplayErrorContext(e).to_string())?;
+        names.extend(
+            page.schedules()
+                .iter()
+                .filter_map(|s| s.name().map(str::to_owned)),
+        );
     }
     let mut fired = Vec::new();
     for name in names {

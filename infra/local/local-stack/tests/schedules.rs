@@ -48,9 +48,13 @@ async fn a_due_schedule_is_delivered_to_its_queue_once_and_deleted() {
     let scheduler = aws_sdk_scheduler::Client::new(&sdk);
     let sqs = aws_sdk_sqs::Client::new(&sdk);
     let group = sms_test_support::unique("starts");
-    local_stack::schedule_group(&scheduler, &group).await.unwrap();
+    local_stack::schedule_group(&scheduler, &group)
+        .await
+        .unwrap();
     // Making it again is not an error (make dev runs the setup on every start).
-    local_stack::schedule_group(&scheduler, &group).await.unwrap();
+    local_stack::schedule_group(&scheduler, &group)
+        .await
+        .unwrap();
     let queue_url = sqs
         .create_queue()
         .queue_name(sms_test_support::unique("files"))
@@ -61,8 +65,22 @@ async fn a_due_schedule_is_delivered_to_its_queue_once_and_deleted() {
         .unwrap();
     let queue_arn = local_stack::queue_arn(&sqs, &queue_url).await.unwrap();
     let now = Utc::now().trunc_subsecs(0);
-    schedule(&scheduler, &group, "due", now - Duration::seconds(1), &queue_arn).await;
-    schedule(&scheduler, &group, "later", now + Duration::hours(1), &queue_arn).await;
+    schedule(
+        &scheduler,
+        &group,
+        "due",
+        now - Duration::seconds(1),
+        &queue_arn,
+    )
+    .await;
+    schedule(
+        &scheduler,
+        &group,
+        "later",
+        now + Duration::hours(1),
+        &queue_arn,
+    )
+    .await;
 
     let fired = fire_due(&scheduler, &sqs, &group, now).await.unwrap();
     let again = fire_due(&scheduler, &sqs, &group, now).await.unwrap();
@@ -79,7 +97,11 @@ async fn a_due_schedule_is_delivered_to_its_queue_once_and_deleted() {
         .send()
         .await
         .unwrap();
-    let bodies: Vec<_> = received.messages().iter().filter_map(|m| m.body()).collect();
+    let bodies: Vec<_> = received
+        .messages()
+        .iter()
+        .filter_map(|m| m.body())
+        .collect();
     assert_eq!(bodies, [r#"{"name":"due"}"#]);
     let left = scheduler
         .list_schedules()
