@@ -6,14 +6,14 @@ use lambda_http::http::StatusCode;
 use sms_core::{
     Problem, ProblemKind,
     domain::{
-        bulk::{BatchMessage, FileTask, InvalidRecipient, RecipientList},
+        bulk::{BatchMessage, InvalidRecipient, RecipientList},
         ids::JobId,
         start::SendAt,
     },
     fanout,
     http::api,
     http::idempotency::{Answer, KeyFate},
-    queue::{BatchQueue, QueueEntry},
+    queue::BatchQueue,
     secrets::SecretProvider,
     store::{BatchState, CreateJob, IntakeCounts, JobSpec},
 };
@@ -224,36 +224,23 @@ fn answer<P, Q, S, F, T>(
     }
 }
 
-/// Puts the task that arranges the job's start on the files queue (job-files makes the
-/// one-time schedule: only it may create schedules).
+/// Puts the task that arranges the job's start on the files queue.
 async fn schedule<S, Q, P, F, T: BatchQueue>(
     job_id: &JobId,
     start: SendAt,
     app: &App<S, Q, P, F, T>,
 ) -> Result<(), Problem> {
-    let task = FileTask::Schedule {
-        job_id: job_id.clone(),
-        at: start.time(),
-    };
-    let body = serde_json::to_string(&task)
-        .map_err(|e| Problem::internal("the schedule task could not be encoded", &e))?;
-    let sent = app
-        .tasks
-        .send_batch(&[QueueEntry {
-            id: "0".into(),
-            body,
-        }])
-        .await;
-    if matches!(sent, Ok(ref refused) if refused.is_empty()) {
-        return Ok(());
-    }
-    warn!("the schedule task could not be enqueued");
-    Err(Problem::new(
-        ProblemKind::Unavailable,
-        format!(
-            "job {job_id} was created but its start could not be scheduled yet; retry the request with the same Idempotency-Key to finish it"
-        ),
-    ))
+    fanout::request_start(&app.tasks, job_id, start.time())
+        .await
+        .map_err(|e| {
+            warn!(error = %e, "the schedule task could not be enqueued");
+            Problem::new(
+                ProblemKind::Unavailable,
+                format!(
+                    "job {job_id} was created but its start could not be scheduled yet; retry the request with the same Idempotency-Key to finish it"
+                ),
+            )
+        })
 }
 
 /// Enqueues the batches; returns how many could not be enqueued after retries.

@@ -1,7 +1,9 @@
-//! send-sms: `POST /v1/messages` hands one SMS to Plivo; `GET /v1/messages/{message_uuid}`
-//! reports what is known of it (docs/api.md).
+//! send-sms: `POST /v1/messages` hands one SMS to Plivo (or, with `send_at`, schedules it as
+//! a job of one recipient: `scheduled.rs`); `GET /v1/messages/{message_uuid}` reports what is
+//! known of it (docs/api.md).
 
 mod request;
+mod scheduled;
 
 use chrono::Utc;
 use lambda_http::{Body, Request, Response, http::Method, http::StatusCode};
@@ -14,8 +16,11 @@ use sms_core::{
     http::idempotency::{self, Answer, Check, KeyedRequest, OnStale},
     pace::Pace,
     plivo::{FailureClass, OutboundMessage, PlivoClient, PlivoError, SendFailure},
+    queue::BatchQueue,
     secrets::SecretProvider,
-    store::{AcceptedMessage, IdempotencyStore, MessageStatus, MessageStore, SuppressionList},
+    store::{
+        AcceptedMessage, IdempotencyStore, JobStore, MessageStatus, MessageStore, SuppressionList,
+    },
 };
 use tracing::{error, info, warn};
 
@@ -25,14 +30,20 @@ pub use request::{SendMessage, SendMessageBody};
 pub const BODY_LIMIT: usize = 64 * 1024;
 
 /// Everything a request needs, built once per cold start.
-pub struct App<S, P, R> {
+pub struct App<S, P, R, T> {
     pub store: S,
     pub secrets: P,
     pub plivo: PlivoClient,
     /// The account's request budget, shared with every sender (`sms_core::pace`).
     pub pace: R,
     pub public_base_url: PublicBaseUrl,
+    /// The job-files queue: where a scheduled message's start is arranged.
+    pub tasks: T,
 }
+
+/// What the store must offer send-sms.
+pub trait SendStore: MessageStore + IdempotencyStore + SuppressionList + JobStore {}
+impl<T: MessageStore + IdempotencyStore + SuppressionList + JobStore> SendStore for T {}
 
 /// The 202 answer of `POST /v1/messages`.
 #[derive(Debug, Serialize)]
@@ -46,20 +57,22 @@ pub struct Queued<'a> {
 
 /// Serves one request. Every outcome, failures included, is an HTTP answer: an `Err` from a
 /// Lambda HTTP handler would reach the caller as API Gateway's bare 502.
-pub async fn handle<S, P, R>(req: Request, app: &App<S, P, R>) -> Response<Body>
+pub async fn handle<S, P, R, T>(req: Request, app: &App<S, P, R, T>) -> Response<Body>
 where
-    S: MessageStore + IdempotencyStore + SuppressionList,
+    S: SendStore,
     P: SecretProvider,
     R: Pace,
+    T: BatchQueue,
 {
     api::serve(&req, "send-sms", || route(&req, app)).await
 }
 
-async fn route<S, P, R>(req: &Request, app: &App<S, P, R>) -> Result<Response<Body>, Problem>
+async fn route<S, P, R, T>(req: &Request, app: &App<S, P, R, T>) -> Result<Response<Body>, Problem>
 where
-    S: MessageStore + IdempotencyStore + SuppressionList,
+    S: SendStore,
     P: SecretProvider,
     R: Pace,
+    T: BatchQueue,
 {
     let segments = api::path_segments(req);
     let route = api::match_route(&segments, "messages");
@@ -77,19 +90,23 @@ where
     }
 }
 
-async fn send<S, P, R>(
+async fn send<S, P, R, T>(
     req: &Request,
-    app: &App<S, P, R>,
+    app: &App<S, P, R, T>,
     default_src: &sms_core::PhoneNumber,
 ) -> Result<Response<Body>, Problem>
 where
-    S: MessageStore + IdempotencyStore + SuppressionList,
+    S: SendStore,
     P: SecretProvider,
     R: Pace,
+    T: BatchQueue,
 {
     let key = IdempotencyKey::from_request(req)?;
     let body: SendMessageBody = api::read_json(req, BODY_LIMIT)?;
     let message = SendMessage::parse(body, default_src)?;
+    let job_id = message
+        .start
+        .map(|_| scheduled::job_id(key.as_ref(), &message));
     let claim = match idempotency::check(
         &app.store,
         KeyedRequest {
@@ -106,11 +123,16 @@ where
         Check::Proceed(claim) => claim,
     };
 
+    // A message for later is a job of one recipient, sent at its time.
+    if let (Some(start), Some(job_id)) = (message.start, job_id) {
+        let answer = scheduled::schedule(&message, start, &job_id, app).await;
+        return Ok(answer.settle(claim, Utc::now()).await);
+    }
     // The key is released only when nothing can have reached Plivo, so a retry is safe.
     Ok(deliver(&message, app).await.settle(claim, Utc::now()).await)
 }
 
-async fn deliver<S, P, R>(message: &SendMessage, app: &App<S, P, R>) -> Answer
+async fn deliver<S, P, R, T>(message: &SendMessage, app: &App<S, P, R, T>) -> Answer
 where
     S: MessageStore + SuppressionList,
     P: SecretProvider,
@@ -240,7 +262,7 @@ fn plivo_failure(failure: SendFailure) -> Answer {
 }
 
 /// `GET /v1/messages/{message_uuid}`.
-async fn status<S, P, R>(id: &str, app: &App<S, P, R>) -> Result<Response<Body>, Problem>
+async fn status<S, P, R, T>(id: &str, app: &App<S, P, R, T>) -> Result<Response<Body>, Problem>
 where
     S: MessageStore,
 {

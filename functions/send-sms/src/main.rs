@@ -17,6 +17,7 @@ async fn main() -> Result<(), Error> {
         secrets: wiring::secret_cache(&sdk)?,
         plivo: wiring::plivo_client()?,
         public_base_url: config::PublicBaseUrl::from_env()?,
+        tasks: wiring::files_queue(&sdk)?,
     };
     let app = &app;
     lambda_http::run(service_fn(move |req: Request| async move {

@@ -2,7 +2,9 @@
 
 use serde::{Deserialize, Serialize};
 use sms_core::{
-    FieldError, MessageText, PhoneNumber, Problem, domain::validity::Deadline, http::fields,
+    FieldError, MessageText, PhoneNumber, Problem,
+    domain::{start::SendAt, validity::Deadline},
+    http::fields,
 };
 
 /// The JSON as sent. Unknown fields are refused so a typo (`"txt"`) is not silently ignored.
@@ -24,6 +26,10 @@ pub struct SendMessageBody {
     /// Or the time (RFC 3339) it stops being worth sending.
     #[serde(default)]
     pub expires_at: Option<String>,
+    /// When to send it (RFC 3339, up to 35 days ahead): the message becomes a scheduled job
+    /// of one recipient (docs/api.md, "Scheduled messages").
+    #[serde(default)]
+    pub send_at: Option<String>,
 }
 
 /// A valid send request. Serialized only to fingerprint it for idempotency: the text as
@@ -43,6 +49,12 @@ pub struct SendMessage {
     pub valid_for: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub expires_at: Option<String>,
+    /// The start as given (likewise).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub send_at: Option<String>,
+    /// When to send it, if not now.
+    #[serde(skip)]
+    pub start: Option<SendAt>,
     /// When the message stops being worth sending: Plivo is told what is left of it.
     #[serde(skip)]
     pub deadline: Option<Deadline>,
@@ -58,7 +70,8 @@ impl SendMessage {
         let to = PhoneNumber::parse(&body.to)
             .map_err(|e| errors.push(FieldError::new("to", e)))
             .ok();
-        let deadline = fields::deadline(
+        let (start, deadline) = fields::schedule(
+            body.send_at.as_deref(),
             body.valid_for,
             body.expires_at.as_deref(),
             chrono::Utc::now(),
@@ -89,6 +102,8 @@ impl SendMessage {
                 smart_encoding: body.smart_encoding,
                 valid_for: body.valid_for,
                 expires_at: body.expires_at,
+                send_at: body.send_at,
+                start,
                 deadline,
                 text,
             }),

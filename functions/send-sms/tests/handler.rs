@@ -10,6 +10,7 @@ use sms_core::{
     PhoneNumber,
     config::PublicBaseUrl,
     plivo::{PlivoClient, PlivoConfig},
+    queue::MemoryQueue,
     retry::RetryPolicy,
     secrets::{
         SecretCache, SecretError, SecretProvider, SecretSource, ServiceSecret, StaticSecret,
@@ -33,7 +34,8 @@ fn secret() -> ServiceSecret {
     service_secret(TOKEN)
 }
 
-type TestApp = App<MemoryStore, SecretCache<StaticSecret>, sms_core::pace::Pacer<MemoryStore>>;
+type TestApp =
+    App<MemoryStore, SecretCache<StaticSecret>, sms_core::pace::Pacer<MemoryStore>, MemoryQueue>;
 
 fn app(plivo: &MockServer) -> TestApp {
     App {
@@ -42,6 +44,7 @@ fn app(plivo: &MockServer) -> TestApp {
         plivo: fast_plivo(&plivo.uri()),
         pace: sms_test_support::test_pace(),
         public_base_url: PublicBaseUrl::parse("https://sms.example.com").unwrap(),
+        tasks: MemoryQueue::default(),
     }
 }
 
@@ -542,6 +545,7 @@ async fn an_unreadable_secret_is_a_500_problem_not_a_crash() {
         plivo: base.plivo,
         pace: sms_test_support::test_pace(),
         public_base_url: base.public_base_url,
+        tasks: MemoryQueue::default(),
     };
     assert!(app.secrets.current().await.is_err());
     let resp = send_sms::handle(send_req(valid_body()), &app).await;
@@ -623,6 +627,7 @@ async fn a_401_then_an_unreadable_secret_frees_the_key() {
         plivo: base.plivo,
         pace: sms_test_support::test_pace(),
         public_base_url: base.public_base_url,
+        tasks: MemoryQueue::default(),
     };
     let first = send_sms::handle(with_key(valid_body(), "k-401-secret"), &app).await;
     assert_eq!(first.status(), 500);

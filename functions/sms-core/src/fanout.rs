@@ -2,12 +2,16 @@
 //! bulk job", step 4): one queue message per batch, `SendMessageBatch` ten at a time,
 //! re-sending only what SQS did not take, and each batch marked enqueued in the ledger once
 //! SQS has it. Used by send-bulk (a job from a request) and job-files (a job from an upload).
+//! A scheduled job enqueues none of them: only the task that arranges its start.
 
 use futures::{StreamExt, stream};
 use tracing::{error, warn};
 
 use crate::{
-    domain::{bulk::BatchMessage, ids::JobId},
+    domain::{
+        bulk::{BatchMessage, FileTask},
+        ids::JobId,
+    },
     queue::{BatchQueue, QueueEntry, plan_calls},
     retry::RetryPolicy,
     store::{JobRecord, JobStore, LedgerEntry},
@@ -103,4 +107,30 @@ async fn send_with_retries<Q: BatchQueue, S: JobStore>(
         }
     }
     remaining.len()
+}
+
+/// Puts the task that arranges a scheduled job's start on the files queue (job-files makes
+/// the job's one-time schedule: docs/architecture.md, "A scheduled job"). Sending it again
+/// is harmless, so a retried request simply does.
+pub async fn request_start<T: BatchQueue>(
+    tasks: &T,
+    job_id: &JobId,
+    at: chrono::DateTime<chrono::Utc>,
+) -> Result<(), String> {
+    let task = FileTask::Schedule {
+        job_id: job_id.clone(),
+        at,
+    };
+    let body = serde_json::to_string(&task).map_err(|e| e.to_string())?;
+    match tasks
+        .send_batch(&[QueueEntry {
+            id: "0".into(),
+            body,
+        }])
+        .await
+    {
+        Ok(refused) if refused.is_empty() => Ok(()),
+        Ok(_) => Err("SQS refused the schedule task".into()),
+        Err(e) => Err(e.to_string()),
+    }
 }

@@ -58,6 +58,7 @@ ENVIRONMENT = {
         "PUBLIC_BASE_URL",  # required: PublicBaseUrl::from_env (callback URL given to Plivo)
         "PLIVO_BASE_URL",  # optional: wiring::plivo_client -> plivo_config (template parameter)
         "PLIVO_REQUESTS_PER_SECOND",  # optional: wiring::pacer (PlivoRequestsPerSecond)
+        "SMS_FILES_QUEUE_URL",  # required: wiring::files_queue (a scheduled message's start)
         "RUST_LOG",  # optional: telemetry::init's EnvFilter (Globals, LogLevel parameter)
     },
     "send-bulk": {
@@ -126,6 +127,9 @@ FUNCTION_METHODS = {
         "RequestSchedule.book_turns",  # pace::Pacer, before each Plivo attempt
         "RequestSchedule.hold_back",  # pace::Pacer, after a 429
         "SecretSource.fetch",
+        "JobStore.get_job",  # a scheduled message (scheduled.rs): a job of one recipient
+        "JobStore.create_job",
+        "BatchQueue.send_batch",  # fanout::request_start: its schedule task
     },
     "send-bulk": {
         "IdempotencyStore.claim_key",
