@@ -74,8 +74,8 @@ pub async fn sweep<S: FilesStore, F, Q: BatchQueue, T: BatchQueue, C: StartSched
             // fire a start that finds the job cancelled and does nothing: so a failure here
             // is logged, not retried.
             if job.control == JobControl::Cancelled
-                && job.send_at.is_some_and(|at| at > Utc::now())
-                && let Err(e) = app.schedules.forget_start(job_id).await
+                && let Some(at) = job.send_at.filter(|at| *at > Utc::now())
+                && let Err(e) = app.schedules.forget_start(job_id, at).await
             {
                 warn!(error = %e, "the cancelled job's schedule could not be removed");
             }

@@ -41,14 +41,11 @@ async fn a_jobs_start_is_a_one_time_schedule_that_delivers_its_start_task() {
 
     starts.schedule_start(&job_id, at).await.unwrap();
     // Asked again (a retried task): the schedule stays as it was.
-    starts
-        .schedule_start(&job_id, at + Duration::hours(1))
-        .await
-        .unwrap();
+    starts.schedule_start(&job_id, at).await.unwrap();
 
     let schedule = client
         .get_schedule()
-        .name(schedule_name(&job_id))
+        .name(schedule_name(&job_id, at))
         .group_name(&group)
         .send()
         .await
@@ -76,13 +73,11 @@ async fn a_jobs_start_is_a_one_time_schedule_that_delivers_its_start_task() {
 async fn forgetting_a_start_removes_its_schedule_and_is_idempotent() {
     let (client, group, starts) = starts().await;
     let job_id = JobId::random();
-    starts
-        .schedule_start(&job_id, Utc::now() + Duration::hours(3))
-        .await
-        .unwrap();
+    let at = Utc::now() + Duration::hours(3);
+    starts.schedule_start(&job_id, at).await.unwrap();
 
-    starts.forget_start(&job_id).await.unwrap();
-    starts.forget_start(&job_id).await.unwrap();
+    starts.forget_start(&job_id, at).await.unwrap();
+    starts.forget_start(&job_id, at).await.unwrap();
 
     let listed = client
         .list_schedules()
@@ -92,5 +87,5 @@ async fn forgetting_a_start_removes_its_schedule_and_is_idempotent() {
         .unwrap();
     assert!(listed.schedules().is_empty(), "{listed:?}");
     // A job that never had a schedule is not an error either.
-    starts.forget_start(&JobId::random()).await.unwrap();
+    starts.forget_start(&JobId::random(), at).await.unwrap();
 }

@@ -9,17 +9,28 @@ use crate::domain::ids::JobId;
 
 #[derive(Debug, Default)]
 pub struct MemoryStarts {
-    pub schedules: Mutex<BTreeMap<String, DateTime<Utc>>>,
+    /// By job id and time.
+    pub schedules: Mutex<BTreeMap<(String, DateTime<Utc>), ()>>,
     /// Fail every call, to test what a failed schedule does.
     pub failing: Mutex<bool>,
 }
 
 impl MemoryStarts {
+    /// The job's earliest schedule.
     pub fn get(&self, job_id: &JobId) -> Option<DateTime<Utc>> {
-        self.lock().get(job_id.as_str()).copied()
+        self.of(job_id).first().copied()
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, DateTime<Utc>>> {
+    /// Every schedule of the job, earliest first.
+    pub fn of(&self, job_id: &JobId) -> Vec<DateTime<Utc>> {
+        self.lock()
+            .keys()
+            .filter(|(j, _)| j == job_id.as_str())
+            .map(|(_, at)| *at)
+            .collect()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<(String, DateTime<Utc>), ()>> {
         self.schedules.lock().unwrap_or_else(|p| p.into_inner())
     }
 
@@ -37,13 +48,13 @@ impl MemoryStarts {
 impl StartSchedules for MemoryStarts {
     async fn schedule_start(&self, job_id: &JobId, at: DateTime<Utc>) -> Result<(), ScheduleError> {
         self.check("CreateSchedule")?;
-        self.lock().entry(job_id.as_str().to_owned()).or_insert(at);
+        self.lock().insert((job_id.as_str().to_owned(), at), ());
         Ok(())
     }
 
-    async fn forget_start(&self, job_id: &JobId) -> Result<(), ScheduleError> {
+    async fn forget_start(&self, job_id: &JobId, at: DateTime<Utc>) -> Result<(), ScheduleError> {
         self.check("DeleteSchedule")?;
-        self.lock().remove(job_id.as_str());
+        self.lock().remove(&(job_id.as_str().to_owned(), at));
         Ok(())
     }
 }

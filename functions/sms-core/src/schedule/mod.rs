@@ -30,23 +30,25 @@ pub struct ScheduleError {
 
 pub trait StartSchedules: Send + Sync {
     /// Arranges for the job's `Start` task to reach the files queue at `at` (to the second,
-    /// never before). Asking again for a job that has a schedule leaves that one.
+    /// never before). Asking again for the same job and time leaves the schedule there is.
     fn schedule_start(
         &self,
         job_id: &JobId,
         at: DateTime<Utc>,
     ) -> impl Future<Output = Result<(), ScheduleError>> + Send;
 
-    /// Removes the job's schedule if it has not fired; a job without one is not an error.
+    /// Removes the job's schedule for `at` if it has not fired; none is not an error.
     fn forget_start(
         &self,
         job_id: &JobId,
+        at: DateTime<Utc>,
     ) -> impl Future<Output = Result<(), ScheduleError>> + Send;
 }
 
-/// The schedule's name: one per job, so a second request for it finds the first.
-pub fn schedule_name(job_id: &JobId) -> String {
-    format!("job-{job_id}")
+/// The schedule's name: one per job and time (the job's start, or a later wake-up of a job
+/// that waits), so a second request for it finds the first.
+pub fn schedule_name(job_id: &JobId, at: DateTime<Utc>) -> String {
+    format!("job-{job_id}-{}", at.timestamp())
 }
 
 /// What the schedule delivers.

@@ -64,7 +64,7 @@ impl StartSchedules for EventBridgeStarts {
         let result = self
             .client
             .create_schedule()
-            .name(schedule_name(job_id))
+            .name(schedule_name(job_id, at))
             .group_name(&self.group)
             .schedule_expression(at_expression(at))
             .schedule_expression_timezone("UTC")
@@ -80,18 +80,17 @@ impl StartSchedules for EventBridgeStarts {
             .await;
         match result {
             Ok(_) => Ok(()),
-            // The job's schedule exists: an earlier attempt made it (a job's `send_at` is
-            // part of what its id stands for, so it is the same time).
+            // The schedule for this job and time exists: an earlier attempt made it.
             Err(e) if e.code() == Some("ConflictException") => Ok(()),
             Err(e) => Err(failed("CreateSchedule", e)),
         }
     }
 
-    async fn forget_start(&self, job_id: &JobId) -> Result<(), ScheduleError> {
+    async fn forget_start(&self, job_id: &JobId, at: DateTime<Utc>) -> Result<(), ScheduleError> {
         let result = self
             .client
             .delete_schedule()
-            .name(schedule_name(job_id))
+            .name(schedule_name(job_id, at))
             .group_name(&self.group)
             .send()
             .await;
