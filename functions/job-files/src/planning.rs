@@ -404,6 +404,7 @@ async fn commit<S: FilesStore, F: ObjectStore, Q: BatchQueue, T: BatchQueue, C: 
     };
     let text = MessageText::parse(text).map_err(|e| Stop::Fail(format!("text {e}")))?;
     let spec = JobSpec {
+        quiet_hours: None,
         expires_at: record.expires_at,
         send_at: record.send_at,
         job_id: claim.job_id.clone(),

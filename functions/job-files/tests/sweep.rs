@@ -48,6 +48,7 @@ fn far_deadline() -> DateTime<Utc> {
 async fn job(app: &TestApp, batches: u32) -> JobId {
     let job_id = JobId::random();
     let spec = JobSpec {
+        quiet_hours: None,
         send_at: None,
         expires_at: None,
         job_id: job_id.clone(),

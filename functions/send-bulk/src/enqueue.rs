@@ -109,6 +109,7 @@ pub async fn run<S: BulkStore, Q: BatchQueue, P: SecretProvider, F, T: BatchQueu
                 }
             }
             let spec = JobSpec {
+                quiet_hours: None,
                 expires_at: request.deadline.map(|d| d.time()),
                 send_at: request.start.map(SendAt::time),
                 job_id: job_id.clone(),
@@ -254,6 +255,7 @@ async fn enqueue<S: BulkStore, Q: BatchQueue, P: SecretProvider, F, T>(
     let messages = batches
         .into_iter()
         .map(|(batch, recipients)| BatchMessage {
+            quiet_hours: None,
             expires_at: request.deadline.map(|d| d.time()),
             job_id: job_id.clone(),
             batch,

@@ -72,6 +72,7 @@ async fn job(app_plivo: &str) -> (BenchApp, LambdaEvent<SqsEvent>) {
     let job_id = JobId::random();
     let recipients = numbers();
     let spec = JobSpec {
+        quiet_hours: None,
         send_at: None,
         expires_at: None,
         job_id: job_id.clone(),
@@ -84,6 +85,7 @@ async fn job(app_plivo: &str) -> (BenchApp, LambdaEvent<SqsEvent>) {
     };
     store.create_job(&spec, Utc::now()).await.unwrap();
     let body = BatchMessage {
+        quiet_hours: None,
         expires_at: None,
         job_id,
         batch: 0,

@@ -176,6 +176,7 @@ async fn arrange(batches: u32, requests: u64) -> (TestApp, JobId, MockServer) {
     let job_id = JobId::random();
     let store = Interleaved::default();
     let spec = JobSpec {
+        quiet_hours: None,
         send_at: None,
         expires_at: None,
         job_id: job_id.clone(),
@@ -199,6 +200,7 @@ async fn arrange(batches: u32, requests: u64) -> (TestApp, JobId, MockServer) {
 /// Hands batch `batch` to the handler as one SQS record; the records it wants back.
 async fn deliver(app: &TestApp, job_id: &JobId, batch: u32) -> usize {
     let body = serde_json::to_string(&BatchMessage {
+        quiet_hours: None,
         expires_at: None,
         job_id: job_id.clone(),
         batch,

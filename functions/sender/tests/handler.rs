@@ -45,6 +45,7 @@ async fn app_at(plivo_url: &str, batches: usize) -> TestApp {
     let secret = service_secret("t");
     let store = MemoryStore::new();
     let spec = JobSpec {
+        quiet_hours: None,
         send_at: None,
         expires_at: None,
         job_id: job(),
@@ -74,6 +75,7 @@ fn record(id: &str, body: String) -> SqsMessage {
 fn batch(index: u32) -> String {
     let i = index as usize;
     serde_json::to_string(&BatchMessage {
+        quiet_hours: None,
         expires_at: None,
         job_id: job(),
         batch: index,

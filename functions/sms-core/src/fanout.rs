@@ -24,6 +24,7 @@ const ENQUEUE_CONCURRENCY: usize = 8;
 pub fn batch_message(job: &JobRecord, entry: LedgerEntry) -> BatchMessage {
     BatchMessage {
         expires_at: job.expires_at,
+        quiet_hours: job.quiet_hours,
         job_id: job.job_id.clone(),
         batch: entry.batch,
         from: job.from.clone(),

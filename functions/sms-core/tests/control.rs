@@ -39,6 +39,7 @@ async fn job_starting<S: JobStore>(
 ) -> JobId {
     let job_id = JobId::random();
     let spec = JobSpec {
+        quiet_hours: None,
         send_at,
         expires_at: None,
         job_id: job_id.clone(),

@@ -21,6 +21,7 @@ fn number(i: usize) -> PhoneNumber {
 
 fn spec(job_id: &JobId, batches: usize) -> JobSpec {
     JobSpec {
+        quiet_hours: None,
         send_at: None,
         expires_at: None,
         job_id: job_id.clone(),

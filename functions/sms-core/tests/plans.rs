@@ -227,6 +227,7 @@ pub async fn planned_batches_keep_their_texts_and_commit_like_any_job<
     );
 
     let spec = JobSpec {
+        quiet_hours: None,
         send_at: None,
         expires_at: None,
         job_id: job.clone(),

@@ -777,6 +777,7 @@ pub async fn reports_of_many_messages_are_read_in_chunks<S: ReportStore + Result
 
 fn job_spec(job_id: &JobId, batches: usize) -> JobSpec {
     JobSpec {
+        quiet_hours: None,
         send_at: None,
         expires_at: None,
         job_id: job_id.clone(),

@@ -150,6 +150,7 @@ async fn send_report_to(app: &TestApp, path: &str, uuid: &str, status: &str, seq
 async fn job_with(app: &TestApp, uuids: &[&str]) {
     use sms_core::store::{BatchLedger, BatchOutcome};
     let spec = JobSpec {
+        quiet_hours: None,
         send_at: None,
         expires_at: None,
         job_id: job(),
@@ -234,6 +235,7 @@ async fn a_report_counts_in_the_batch_its_signed_url_names_and_only_then() {
     // Arrange: a job whose only batch has no recorded outcome (its send ended `unknown`).
     let app = app();
     let spec = JobSpec {
+        quiet_hours: None,
         send_at: None,
         expires_at: None,
         job_id: job(),

@@ -180,6 +180,10 @@ pub struct BatchMessage {
     /// told what is left of it. Absent for a job without one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expires_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// The job's quiet hours (`domain::quiet_hours`): the batch waits while they hold in any
+    /// of its recipients' zones (they share them: `zones::batch_by_window`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quiet_hours: Option<crate::domain::quiet_hours::QuietHours>,
 }
 
 impl BatchMessage {

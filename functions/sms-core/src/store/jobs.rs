@@ -23,7 +23,9 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use super::{MessageStatus, StoreError, control::JobControl};
-use crate::domain::{ids::JobId, phone::PhoneNumber, text::MessageText};
+use crate::domain::{
+    ids::JobId, phone::PhoneNumber, quiet_hours::QuietHours, text::MessageText,
+};
 
 /// Everything needed to create a job and its ledger.
 #[derive(Debug, Clone)]
@@ -39,6 +41,9 @@ pub struct JobSpec {
     /// When the job starts (`send_at`); None: at once. A job with one is written
     /// `scheduled` and its batches are enqueued by its start.
     pub send_at: Option<DateTime<Utc>>,
+    /// Local hours in which a recipient's batch waits (`quiet_hours`); its batches are cut by
+    /// zone window (`zones::batch_by_window`).
+    pub quiet_hours: Option<QuietHours>,
     /// Recipients of each batch, in batch order.
     pub batches: Vec<Vec<PhoneNumber>>,
 }
@@ -121,6 +126,9 @@ pub struct LedgerEntry {
     pub text: Option<MessageText>,
     pub message_uuids: Vec<String>,
     pub error: Option<String>,
+    /// Parked until its recipients' window opens (quiet hours), not by a pause: its
+    /// recipients are counted in the job's `recipients_waiting` until it is unparked.
+    pub deferred: bool,
 }
 
 impl LedgerEntry {
@@ -136,6 +144,7 @@ impl LedgerEntry {
             text: None,
             message_uuids: Vec::new(),
             error: None,
+            deferred: false,
         }
     }
 
@@ -188,6 +197,12 @@ pub struct JobRecord {
     pub expires_at: Option<DateTime<Utc>>,
     /// When it was asked to start (`send_at`), if it was scheduled.
     pub send_at: Option<DateTime<Utc>>,
+    /// Its quiet hours, if it has them.
+    pub quiet_hours: Option<QuietHours>,
+    /// Recipients of the batches waiting, deferred, for their window to open; and the
+    /// earliest opening a deferral recorded (`JobControls::defer_batch`).
+    pub recipients_waiting: u64,
+    pub next_window_at: Option<DateTime<Utc>>,
     pub batches_total: u32,
     pub batches_sent: u32,
     pub batches_failed: u32,
@@ -227,6 +242,9 @@ impl JobRecord {
             callback_url: spec.callback_url.clone(),
             expires_at: spec.expires_at,
             send_at: spec.send_at,
+            quiet_hours: spec.quiet_hours,
+            recipients_waiting: 0,
+            next_window_at: None,
             batches_total: spec.batches.len() as u32,
             batches_sent: 0,
             batches_failed: 0,

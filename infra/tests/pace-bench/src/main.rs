@@ -122,6 +122,7 @@ async fn drive() -> Result<(), String> {
     let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), &table);
     let job = JobId::random();
     let spec = JobSpec {
+        quiet_hours: None,
         send_at: None,
         expires_at: None,
         job_id: job.clone(),
@@ -251,6 +252,7 @@ async fn worker() -> Result<(), String> {
         .step_by(senders.max(1))
         .map(|b| {
             let body = BatchMessage {
+                quiet_hours: None,
                 expires_at: None,
                 job_id: job.clone(),
                 batch: b as u32,

@@ -90,6 +90,38 @@ pub fn window_key(number: &PhoneNumber) -> ZoneWindow {
         .map_or(ZoneWindow::UNKNOWN, |&set| ZoneWindow(set))
 }
 
+/// Cuts `numbers` into batches of at most `batch_size` whose recipients share their zones, so
+/// that a batch waiting for its window never holds back a recipient whose window is open.
+/// Groups come in the order of their first number, numbers in their given order.
+pub fn batch_by_window(numbers: Vec<PhoneNumber>, batch_size: usize) -> Vec<Vec<PhoneNumber>> {
+    let mut order: Vec<ZoneWindow> = Vec::new();
+    let mut groups: std::collections::HashMap<ZoneWindow, Vec<PhoneNumber>> =
+        std::collections::HashMap::new();
+    for number in numbers {
+        let key = window_key(&number);
+        groups
+            .entry(key)
+            .or_insert_with(|| {
+                order.push(key);
+                Vec::new()
+            })
+            .push(number);
+    }
+    let size = batch_size.max(1);
+    let mut batches = Vec::new();
+    for key in order {
+        let mut group = groups.remove(&key).unwrap_or_default().into_iter();
+        loop {
+            let batch: Vec<PhoneNumber> = group.by_ref().take(size).collect();
+            if batch.is_empty() {
+                break;
+            }
+            batches.push(batch);
+        }
+    }
+    batches
+}
+
 /// The zones a number's recipient may be in (see the module docs for the rules).
 pub fn zones_of(number: &PhoneNumber) -> &'static [Tz] {
     window_key(number).zones()
@@ -102,6 +134,35 @@ mod tests {
     fn zones(number: &str) -> Vec<&'static str> {
         let number = PhoneNumber::parse(number).unwrap();
         zones_of(&number).iter().map(|tz| tz.name()).collect()
+    }
+
+    #[test]
+    fn batches_by_window_keep_each_zone_set_apart_and_in_order() {
+        let numbers: Vec<PhoneNumber> = [
+            "+12125550101",
+            "+442079460001",
+            "+12125550102",
+            "+12125550103",
+            "+442079460002",
+            "+14155550101",
+        ]
+        .iter()
+        .map(|n| PhoneNumber::parse(n).unwrap())
+        .collect();
+        let batches = batch_by_window(numbers, 2);
+        let batches: Vec<Vec<&str>> = batches
+            .iter()
+            .map(|b| b.iter().map(PhoneNumber::as_str).collect())
+            .collect();
+        assert_eq!(
+            batches,
+            [
+                vec!["+12125550101", "+12125550102"],
+                vec!["+12125550103"],
+                vec!["+442079460001", "+442079460002"],
+                vec!["+14155550101"],
+            ]
+        );
     }
 
     #[test]

@@ -12,6 +12,7 @@ use crate::{
         ids::JobId,
         phone::PhoneNumber,
         plan::{FileLayout, PlanCounts},
+        quiet_hours::QuietHours,
         rows::FileFormat,
         text::MessageText,
     },
@@ -326,6 +327,7 @@ pub(crate) fn ledger_from_item(item: &Item) -> Result<LedgerEntry, StoreError> {
             .transpose()?,
         message_uuids: item.strings("message_uuids"),
         error: item.string("error"),
+        deferred: item.contains_key("deferred_until"),
     })
 }
 
@@ -386,7 +388,16 @@ pub(crate) fn job_item(job: &JobRecord) -> Item {
     if let Some(at) = job.send_at {
         item.insert("send_at".into(), time(at));
     }
+    if let Some(quiet) = job.quiet_hours {
+        item.insert("quiet_hours".into(), s(&quiet.to_string()));
+    }
     item
+}
+
+/// Quiet hours as the job item keeps them: `HH:MM-HH:MM` (`QuietHours`'s display).
+fn quiet_hours(raw: &str) -> Option<QuietHours> {
+    let (from, to) = raw.split_once('-')?;
+    QuietHours::parse(from, to).ok()
 }
 
 pub(crate) fn job_from_item(item: &Item) -> Result<JobRecord, StoreError> {
@@ -426,6 +437,9 @@ pub(crate) fn job_from_item(item: &Item) -> Result<JobRecord, StoreError> {
         callback_url: item.string("callback_url").unwrap_or_default(),
         expires_at: item.time("messages_expire_at"),
         send_at: item.time("send_at"),
+        quiet_hours: item.string("quiet_hours").as_deref().and_then(quiet_hours),
+        recipients_waiting: count("recipients_waiting"),
+        next_window_at: item.millis("next_window_at"),
         batches_total: batches("batches_total"),
         batches_sent: batches("batches_sent"),
         batches_failed: batches("batches_failed"),
@@ -662,6 +676,9 @@ mod tests {
     #[test]
     fn a_job_reads_back_as_written() {
         let mut job = JobRecord {
+            next_window_at: None,
+            recipients_waiting: 0,
+            quiet_hours: None,
             send_at: None,
             job_id: JobId::random(),
             text: MessageText::parse("hello").unwrap(),
