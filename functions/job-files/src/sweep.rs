@@ -111,7 +111,8 @@ pub async fn sweep<S: FilesStore, F, Q: BatchQueue, T: BatchQueue, C: StartSched
                 let mut messages = Vec::new();
                 for mut entry in entries {
                     if entry.state == BatchState::Parked {
-                        match app.store.unpark_batch(job_id, entry.batch).await {
+                        let deferred = entry.deferred.then_some(entry.recipients.len() as u64);
+                        match app.store.unpark_batch(job_id, entry.batch, deferred).await {
                             Ok(true) => {
                                 entry.state = BatchState::Pending;
                                 entry.enqueued = false;

@@ -213,8 +213,26 @@ impl JobControls for Paused {
         self.inner.park_batch(job_id, batch).await
     }
 
-    async fn unpark_batch(&self, job_id: &JobId, batch: u32) -> Result<bool, StoreError> {
-        self.inner.unpark_batch(job_id, batch).await
+    async fn unpark_batch(
+        &self,
+        job_id: &JobId,
+        batch: u32,
+        deferred: Option<u64>,
+    ) -> Result<bool, StoreError> {
+        self.inner.unpark_batch(job_id, batch, deferred).await
+    }
+
+    async fn defer_batch(
+        &self,
+        job_id: &JobId,
+        batch: u32,
+        recipients: u64,
+        opens: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        self.inner
+            .defer_batch(job_id, batch, recipients, opens, now)
+            .await
     }
 
     async fn cancel_batch(

@@ -112,8 +112,26 @@ impl JobControls for Interleaved {
         self.inner.park_batch(job_id, batch).await
     }
 
-    async fn unpark_batch(&self, job_id: &JobId, batch: u32) -> Result<bool, StoreError> {
-        self.inner.unpark_batch(job_id, batch).await
+    async fn unpark_batch(
+        &self,
+        job_id: &JobId,
+        batch: u32,
+        deferred: Option<u64>,
+    ) -> Result<bool, StoreError> {
+        self.inner.unpark_batch(job_id, batch, deferred).await
+    }
+
+    async fn defer_batch(
+        &self,
+        job_id: &JobId,
+        batch: u32,
+        recipients: u64,
+        opens: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        self.inner
+            .defer_batch(job_id, batch, recipients, opens, now)
+            .await
     }
 
     async fn cancel_batch(
@@ -247,7 +265,7 @@ async fn a_paused_jobs_batch_is_parked_and_sent_once_after_the_resume() {
         .change_control(&job_id, ControlChange::Resume, Utc::now())
         .await
         .unwrap();
-    assert!(app.store.unpark_batch(&job_id, 0).await.unwrap());
+    assert!(app.store.unpark_batch(&job_id, 0, None).await.unwrap());
     assert_eq!(deliver(&app, &job_id, 0).await, 0);
     assert_eq!(state(&app, &job_id, 0).await, BatchState::Sent);
 }

@@ -147,8 +147,8 @@ pub async fn a_paused_job_holds_its_batches_until_it_is_resumed<
         BatchClaim::Busy { .. }
     ));
     let before = store.ledger_range(&job_id, 1..2).await.unwrap()[0].clone();
-    assert!(store.unpark_batch(&job_id, 1).await.unwrap());
-    assert!(!store.unpark_batch(&job_id, 1).await.unwrap());
+    assert!(store.unpark_batch(&job_id, 1, None).await.unwrap());
+    assert!(!store.unpark_batch(&job_id, 1, None).await.unwrap());
     let after = store.ledger_range(&job_id, 1..2).await.unwrap()[0].clone();
     assert_eq!((after.state, after.enqueued), (BatchState::Pending, false));
     assert_eq!(after.recipients, before.recipients);
@@ -379,7 +379,7 @@ pub async fn a_scheduled_job_holds_its_batches_until_it_starts<
         store.park_batch(&job_id, 1).await.unwrap(),
         Parking::NotPaused
     );
-    assert!(store.unpark_batch(&job_id, 0).await.unwrap());
+    assert!(store.unpark_batch(&job_id, 0, None).await.unwrap());
     assert!(matches!(
         claim(store, &job_id, 0).await,
         BatchClaim::Claimed { attempt: 1 }
@@ -434,8 +434,51 @@ pub async fn a_scheduled_job_cancelled_before_its_start_never_starts<
     );
 }
 
+pub async fn a_deferred_batch_counts_its_recipients_as_waiting_until_it_is_unparked<
+    S: JobStore + BatchLedger + JobControls,
+>(
+    store: &S,
+) {
+    let job_id = job(store, 3).await;
+    let t = now();
+    let (early, late) = (t + Duration::hours(2), t + Duration::hours(9));
+
+    // Batch 2 (3 recipients) waits for a late window, batch 1 (2) for an earlier one.
+    assert!(store.defer_batch(&job_id, 2, 3, late, t).await.unwrap());
+    assert!(store.defer_batch(&job_id, 1, 2, early, t).await.unwrap());
+    // A second delivery of batch 1's record finds it deferred already.
+    assert!(!store.defer_batch(&job_id, 1, 2, early, t).await.unwrap());
+
+    let job = job_record(store, &job_id).await;
+    assert_eq!(job.recipients_waiting, 5);
+    assert_eq!(job.next_window_at, Some(early));
+    assert_eq!(state(store, &job_id, 1).await, BatchState::Parked);
+    let ledger = store.ledger(&job_id).await.unwrap();
+    assert_eq!(
+        ledger.iter().map(|e| e.deferred).collect::<Vec<_>>(),
+        [false, true, true]
+    );
+    // A deferred batch is unparked only as deferred: its recipients are given back.
+    assert!(!store.unpark_batch(&job_id, 1, None).await.unwrap());
+    assert!(store.unpark_batch(&job_id, 1, Some(2)).await.unwrap());
+    assert!(!store.unpark_batch(&job_id, 1, Some(2)).await.unwrap());
+    let job = job_record(store, &job_id).await;
+    assert_eq!(job.recipients_waiting, 3);
+    assert_eq!(state(store, &job_id, 1).await, BatchState::Pending);
+    assert!(!store.ledger(&job_id).await.unwrap()[1].deferred);
+
+    // Once the recorded opening has passed, a later deferral records its own.
+    assert!(matches!(
+        claim(store, &job_id, 1).await,
+        BatchClaim::Claimed { .. }
+    ));
+    assert!(store.defer_batch(&job_id, 0, 1, late, early + Duration::seconds(1)).await.unwrap());
+    assert_eq!(job_record(store, &job_id).await.next_window_at, Some(late));
+}
+
 sms_test_support::both_adapters!(
     crate;
+    a_deferred_batch_counts_its_recipients_as_waiting_until_it_is_unparked,
     a_scheduled_job_holds_its_batches_until_it_starts,
     a_scheduled_job_cancelled_before_its_start_never_starts,
     a_paused_job_holds_its_batches_until_it_is_resumed,

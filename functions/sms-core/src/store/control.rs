@@ -189,11 +189,27 @@ pub trait JobControls: Send + Sync {
     ) -> impl Future<Output = Result<Parking, StoreError>> + Send;
 
     /// `parked` → `pending`, not enqueued: a resumed job's sweep enqueues it again. False
-    /// when the batch is not parked.
+    /// when the batch is not parked. A batch parked by [`JobControls::defer_batch`] gives
+    /// back its `deferred` recipients to the job's `recipients_waiting` in the same write.
     fn unpark_batch(
         &self,
         job_id: &JobId,
         batch: u32,
+        deferred: Option<u64>,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// `pending` → `parked` because its recipients' quiet hours hold until `opens`: counts its
+    /// `recipients` in the job's `recipients_waiting` in the same transaction, and records
+    /// `opens` as the job's `next_window_at` unless an earlier one is recorded and still
+    /// ahead. The job's wake-up at `opens` (a start task, by its schedule) sweeps it back.
+    /// False when the batch is not `pending`.
+    fn defer_batch(
+        &self,
+        job_id: &JobId,
+        batch: u32,
+        recipients: u64,
+        opens: DateTime<Utc>,
+        now: DateTime<Utc>,
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 
     /// `pending` or `parked` → `cancelled` for a cancelled job, counting the batch and its

@@ -606,20 +606,60 @@ impl JobControls for MemoryStore {
         }
     }
 
-    async fn unpark_batch(&self, job_id: &JobId, batch: u32) -> Result<bool, StoreError> {
-        let mut state = self.lock();
-        match state
-            .ledgers
-            .get_mut(job_id)
-            .and_then(|l| l.get_mut(&batch))
-        {
-            Some(entry) if entry.state == BatchState::Parked => {
-                entry.state = BatchState::Pending;
-                entry.enqueued = false;
-                Ok(true)
-            }
-            _ => Ok(false),
+    async fn unpark_batch(
+        &self,
+        job_id: &JobId,
+        batch: u32,
+        deferred: Option<u64>,
+    ) -> Result<bool, StoreError> {
+        let mut guard = self.lock();
+        let state = &mut *guard;
+        let (Some(entry), Some(job)) = (
+            state.ledgers.get_mut(job_id).and_then(|l| l.get_mut(&batch)),
+            state.jobs.get_mut(job_id),
+        ) else {
+            return Ok(false);
+        };
+        if entry.state != BatchState::Parked || entry.deferred != deferred.is_some() {
+            return Ok(false);
         }
+        entry.state = BatchState::Pending;
+        entry.enqueued = false;
+        entry.deferred = false;
+        if let Some(recipients) = deferred {
+            job.recipients_waiting = job.recipients_waiting.saturating_sub(recipients);
+        }
+        Ok(true)
+    }
+
+    async fn defer_batch(
+        &self,
+        job_id: &JobId,
+        batch: u32,
+        recipients: u64,
+        opens: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let mut guard = self.lock();
+        let state = &mut *guard;
+        let (Some(entry), Some(job)) = (
+            state.ledgers.get_mut(job_id).and_then(|l| l.get_mut(&batch)),
+            state.jobs.get_mut(job_id),
+        ) else {
+            return Ok(false);
+        };
+        if entry.state != BatchState::Pending {
+            return Ok(false);
+        }
+        entry.state = BatchState::Parked;
+        entry.deferred = true;
+        job.recipients_waiting += recipients;
+        // Millisecond precision, as the table keeps it.
+        let opens = DateTime::from_timestamp_millis(opens.timestamp_millis()).unwrap_or(opens);
+        if job.next_window_at.is_none_or(|at| at <= now || at > opens) {
+            job.next_window_at = Some(opens);
+        }
+        Ok(true)
     }
 
     async fn cancel_batch(

@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 
 use super::{
     Cancellation, DynamoStore, backend, build_error, cancellation, cancellation_reasons,
-    ext::{key, n, s},
+    ext::{key, millis, n, s},
     held,
 };
 use crate::domain::ids::JobId;
@@ -143,14 +143,22 @@ impl JobControls for DynamoStore {
         }
     }
 
-    async fn unpark_batch(&self, job_id: &JobId, batch: u32) -> Result<bool, StoreError> {
+    async fn unpark_batch(
+        &self,
+        job_id: &JobId,
+        batch: u32,
+        deferred: Option<u64>,
+    ) -> Result<bool, StoreError> {
+        if let Some(recipients) = deferred {
+            return self.undefer_batch(job_id, batch, recipients).await;
+        }
         let result = self
             .client()
             .update_item()
             .table_name(&self.table)
             .set_key(Some(key(keys::job(job_id), &keys::batch(batch))))
             .update_expression("SET #state = :pending, enqueued = :false")
-            .condition_expression("#state = :parked")
+            .condition_expression("#state = :parked AND attribute_not_exists(deferred_until)")
             .expression_attribute_names("#state", "state")
             .expression_attribute_values(":pending", s(BatchState::Pending.as_str()))
             .expression_attribute_values(":parked", s(BatchState::Parked.as_str()))
@@ -158,6 +166,58 @@ impl JobControls for DynamoStore {
             .send()
             .await;
         held(result, "UpdateItem")
+    }
+
+    async fn defer_batch(
+        &self,
+        job_id: &JobId,
+        batch: u32,
+        recipients: u64,
+        opens: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let ledger = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(key(keys::job(job_id), &keys::batch(batch))))
+            .update_expression("SET #state = :parked, deferred_until = :opens")
+            .condition_expression("#state = :pending")
+            .expression_attribute_names("#state", "state")
+            .expression_attribute_values(":pending", s(BatchState::Pending.as_str()))
+            .expression_attribute_values(":parked", s(BatchState::Parked.as_str()))
+            .expression_attribute_values(":opens", millis(opens))
+            .build()
+            .map_err(|e| build_error("TransactWriteItems", e))?;
+        let job = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(key(keys::job(job_id), keys::JOB)))
+            .update_expression("ADD recipients_waiting :n")
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_values(":n", n(recipients))
+            .build()
+            .map_err(|e| build_error("TransactWriteItems", e))?;
+        if !self
+            .ledger_and_job(ledger, job, &format!("deferring batch {batch}"))
+            .await?
+        {
+            return Ok(false);
+        }
+        // The earliest opening still ahead; a lost race leaves an earlier one, which is
+        // what is wanted.
+        let result = self
+            .client()
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(keys::job(job_id), keys::JOB)))
+            .update_expression("SET next_window_at = :opens")
+            .condition_expression(
+                "attribute_not_exists(next_window_at) OR next_window_at <= :now OR next_window_at > :opens",
+            )
+            .expression_attribute_values(":opens", millis(opens))
+            .expression_attribute_values(":now", millis(now))
+            .send()
+            .await;
+        held(result, "UpdateItem")?;
+        Ok(true)
     }
 
     async fn cancel_batch(
@@ -193,6 +253,51 @@ impl JobControls for DynamoStore {
             .expression_attribute_values(":now", s(now.to_rfc3339()))
             .build()
             .map_err(|e| build_error("TransactWriteItems", e))?;
+        self.ledger_and_job(ledger, job, &format!("cancelling batch {batch}"))
+            .await
+    }
+}
+
+impl DynamoStore {
+    /// `parked` (deferred) → `pending`, giving its recipients back to the job's
+    /// `recipients_waiting`, in one transaction.
+    async fn undefer_batch(
+        &self,
+        job_id: &JobId,
+        batch: u32,
+        recipients: u64,
+    ) -> Result<bool, StoreError> {
+        let ledger = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(key(keys::job(job_id), &keys::batch(batch))))
+            .update_expression("SET #state = :pending, enqueued = :false REMOVE deferred_until")
+            .condition_expression("#state = :parked AND attribute_exists(deferred_until)")
+            .expression_attribute_names("#state", "state")
+            .expression_attribute_values(":pending", s(BatchState::Pending.as_str()))
+            .expression_attribute_values(":parked", s(BatchState::Parked.as_str()))
+            .expression_attribute_values(":false", AttributeValue::Bool(false))
+            .build()
+            .map_err(|e| build_error("TransactWriteItems", e))?;
+        let job = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(key(keys::job(job_id), keys::JOB)))
+            .update_expression("ADD recipients_waiting :n")
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_values(":n", AttributeValue::N(format!("-{recipients}")))
+            .build()
+            .map_err(|e| build_error("TransactWriteItems", e))?;
+        self.ledger_and_job(ledger, job, &format!("undeferring batch {batch}"))
+            .await
+    }
+
+    /// A ledger update and a job update in one transaction, again while other writes to the
+    /// job item conflict with it: false when a condition failed (nothing was written).
+    async fn ledger_and_job(
+        &self,
+        ledger: Update,
+        job: Update,
+        what: &str,
+    ) -> Result<bool, StoreError> {
         let mut conflicts = 0;
         loop {
             let result = self
@@ -206,13 +311,10 @@ impl JobControls for DynamoStore {
                 Ok(_) => return Ok(true),
                 Err(e) => match cancellation(&e) {
                     Some(Cancellation::ConditionFailed) => return Ok(false),
-                    // Other batches ending on the job item: nothing was written; again.
                     Some(Cancellation::Conflict) => {
                         conflicts += 1;
                         if !self.back_off_after_conflict(conflicts).await {
-                            return Err(
-                                self.conflicts_exhausted(&format!("cancelling batch {batch}"))
-                            );
+                            return Err(self.conflicts_exhausted(what));
                         }
                     }
                     None => return Err(backend("TransactWriteItems", e)),
