@@ -63,7 +63,8 @@ async fn canned_plivo() -> String {
     url
 }
 
-type BenchApp = App<MemoryStore, SecretCache<StaticSecret>, Pacer<MemoryStore>>;
+type BenchApp =
+    App<MemoryStore, SecretCache<StaticSecret>, Pacer<MemoryStore>, sms_core::queue::MemoryQueue>;
 
 /// A fresh store holding a one-batch job, and that batch's SQS record. Nothing here waits
 /// on I/O, so criterion's (synchronous) setup can run it to completion.
@@ -102,6 +103,7 @@ async fn job(app_plivo: &str) -> (BenchApp, LambdaEvent<SqsEvent>) {
     let mut context = Context::default();
     context.deadline = (Utc::now() + chrono::Duration::seconds(60)).timestamp_millis() as u64;
     let app = App {
+        tasks: sms_core::queue::MemoryQueue::default(),
         store,
         secrets: SecretCache::new(StaticSecret(service_secret("t")), Duration::from_secs(600)),
         plivo: PlivoClient::new(PlivoConfig::new(app_plivo).with_retry(RetryPolicy::NONE)).unwrap(),

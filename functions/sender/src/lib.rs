@@ -8,6 +8,7 @@
 //! | `sending`, lease live                  | (unchanged)    | returned, retried     |
 //! | `sending`, lease expired               | `unknown`      | deleted, metric       |
 //! | job paused                             | `parked`       | deleted (a resume enqueues it again) |
+//! | quiet hours in the recipients' zones   | `parked`, deferred | deleted (the job's wake-up at the window enqueues it again) |
 //! | job cancelled                          | `cancelled`    | deleted               |
 //! | Plivo 202                              | `sent`         | deleted               |
 //! | 429, 5xx, not connected (after retries)| back to `pending` | returned, retried  |
@@ -23,10 +24,17 @@ use chrono::{DateTime, TimeZone, Utc};
 use futures::future::join_all;
 use lambda_runtime::LambdaEvent;
 use sms_core::{
-    domain::{bulk::BatchMessage, ids::JobId, validity::Deadline},
-    metrics,
+    domain::{
+        bulk::BatchMessage,
+        ids::JobId,
+        quiet_hours::{NoCommonWindow, QuietHours, Window},
+        validity::Deadline,
+        zones::{self, ZoneWindow},
+    },
+    fanout, metrics,
     pace::{FirstTurn, Pace},
     plivo::{FailureClass, OutboundMessage, PlivoClient, SendFailure},
+    queue::BatchQueue,
     secrets::SecretProvider,
     store::{
         AcceptedMessage, BatchClaim, BatchLedger, BatchOutcome, JobControl, JobControls,
@@ -43,13 +51,16 @@ impl<T: BatchLedger + JobControls + MessageStore + ProgressLog> SenderStore for 
 /// resumed before the batch is parked.
 const CLAIM_ROUNDS: u32 = 3;
 
-pub struct App<S, P, R> {
+pub struct App<S, P, R, T> {
     pub store: S,
     pub secrets: P,
     pub plivo: PlivoClient,
     /// The account's request budget, shared with every other sender and send-sms
     /// (`sms_core::pace`): what keeps the account under Plivo's request rate.
     pub pace: R,
+    /// The job-files queue: where a batch waiting for its recipients' window asks for the
+    /// job's wake-up.
+    pub tasks: T,
 }
 
 /// Used when the invocation has no usable deadline (never on Lambda).
@@ -68,11 +79,15 @@ pub enum Disposition {
     Retry,
 }
 
-pub async fn handle<S, P, R>(event: LambdaEvent<SqsEvent>, app: &App<S, P, R>) -> SqsBatchResponse
+pub async fn handle<S, P, R, T>(
+    event: LambdaEvent<SqsEvent>,
+    app: &App<S, P, R, T>,
+) -> SqsBatchResponse
 where
     S: SenderStore,
     P: SecretProvider,
     R: Pace,
+    T: BatchQueue,
 {
     let request_id = event.context.request_id.clone();
     let lease_until = lease_until(event.context.deadline, Utc::now());
@@ -122,9 +137,9 @@ fn lease_until(deadline_ms: u64, now: DateTime<Utc>) -> DateTime<Utc> {
     deadline + LEASE_MARGIN
 }
 
-pub async fn process<S, P, R>(
+pub async fn process<S, P, R, T>(
     record: &SqsMessage,
-    app: &App<S, P, R>,
+    app: &App<S, P, R, T>,
     pace: &impl Pace,
     lease_until: DateTime<Utc>,
 ) -> Disposition
@@ -132,6 +147,7 @@ where
     S: SenderStore,
     P: SecretProvider,
     R: Pace,
+    T: BatchQueue,
 {
     let Some(body) = record.body.as_deref() else {
         error!("malformed record: no body; it goes to the dead-letter queue");
@@ -149,10 +165,27 @@ where
     span.record("job_id", job_id.as_str());
     span.record("batch", index);
 
+    // Quiet hours: a batch whose recipients' window is closed waits for it, unclaimed.
+    let mut no_window = None;
+    if let Some(quiet) = batch.quiet_hours {
+        match quiet_window(quiet, &batch, Utc::now()) {
+            Ok(Window::Open { .. }) => {}
+            Ok(Window::Waits { opens, .. }) => return defer(app, &batch, opens).await,
+            Err(e) => no_window = Some(e),
+        }
+    }
+
     let attempt = match claim(app, &batch, lease_until).await {
         Ok(attempt) => attempt,
         Err(disposition) => return disposition,
     };
+    if let Some(e) = no_window {
+        warn!(quiet_hours = %batch.quiet_hours.map(|q| q.to_string()).unwrap_or_default(), "no hour is outside the quiet hours of every zone of the batch's recipients; not sent");
+        let outcome = BatchOutcome::Failed {
+            error: format!("{e}: with these quiet hours they are never sent"),
+        };
+        return finish(app, &batch, attempt, &outcome).await;
+    }
 
     // Names the batch, so every report counts against it (see `BatchRef`).
     let callback_url = batch.plivo_callback_url();
@@ -209,9 +242,53 @@ where
     disposition
 }
 
+/// The batch's window under `quiet` at `now`: every recipient of a batch shares its zones
+/// (the intake cut it so), so the first one speaks for all.
+fn quiet_window(
+    quiet: QuietHours,
+    batch: &BatchMessage,
+    now: DateTime<Utc>,
+) -> Result<Window, NoCommonWindow> {
+    let zones = batch
+        .recipients
+        .first()
+        .map_or(ZoneWindow::UNKNOWN, zones::window_key)
+        .zones();
+    quiet.window(zones, now)
+}
+
+/// Parks a batch until its window `opens`, after asking for the job's wake-up then (a start
+/// task, delivered by a one-time schedule: job-files sweeps the batch back onto the queue).
+/// The wake-up is asked for first, so a parked batch always has one coming.
+async fn defer<S: SenderStore, P, R, T: BatchQueue>(
+    app: &App<S, P, R, T>,
+    batch: &BatchMessage,
+    opens: DateTime<Utc>,
+) -> Disposition {
+    if let Err(e) = fanout::request_start(&app.tasks, &batch.job_id, opens).await {
+        warn!(error = %e, "the wake-up of a batch in quiet hours could not be asked for; retrying later");
+        return Disposition::Retry;
+    }
+    let recipients = batch.recipients.len() as u64;
+    match app
+        .store
+        .defer_batch(&batch.job_id, batch.batch, recipients, opens, Utc::now())
+        .await
+    {
+        Ok(deferred) => {
+            info!(%opens, deferred, "quiet hours in the recipients' zones; the batch waits for its window");
+            Disposition::Done
+        }
+        Err(e) => {
+            warn!(error = %e, "the batch could not be deferred; retrying later");
+            Disposition::Retry
+        }
+    }
+}
+
 /// Claims the record's batch: its attempt, or what to do with the record instead.
-async fn claim<S: SenderStore, P, R>(
-    app: &App<S, P, R>,
+async fn claim<S: SenderStore, P, R, T>(
+    app: &App<S, P, R, T>,
     batch: &BatchMessage,
     lease_until: DateTime<Utc>,
 ) -> Result<u32, Disposition> {
@@ -304,8 +381,8 @@ async fn claim<S: SenderStore, P, R>(
 /// Records the outcome in the ledger, trying a few times: after Plivo answered, losing this
 /// write would leave the batch to expire as `unknown`. Then counts the batch's recipients
 /// into the job's progress.
-async fn finish<S: SenderStore, P, R>(
-    app: &App<S, P, R>,
+async fn finish<S: SenderStore, P, R, T>(
+    app: &App<S, P, R, T>,
     batch: &BatchMessage,
     attempt: u32,
     outcome: &BatchOutcome,
@@ -347,8 +424,8 @@ async fn finish<S: SenderStore, P, R>(
     Disposition::Retry
 }
 
-async fn release<S: BatchLedger + MessageStore, P, R>(
-    app: &App<S, P, R>,
+async fn release<S: BatchLedger + MessageStore, P, R, T>(
+    app: &App<S, P, R, T>,
     job_id: &JobId,
     index: u32,
     attempt: u32,
@@ -362,8 +439,8 @@ async fn release<S: BatchLedger + MessageStore, P, R>(
 
 /// One message item per accepted uuid, tied to the job. The recipient is left to the
 /// delivery report: Plivo does not promise the uuids in `dst` order.
-async fn record_messages<S: MessageStore, P, R>(
-    app: &App<S, P, R>,
+async fn record_messages<S: MessageStore, P, R, T>(
+    app: &App<S, P, R, T>,
     batch: &BatchMessage,
     uuids: &[String],
 ) {

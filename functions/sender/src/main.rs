@@ -21,6 +21,7 @@ async fn main() -> Result<(), Error> {
         store,
         secrets: wiring::secret_cache(&sdk)?,
         plivo,
+        tasks: wiring::files_queue(&sdk)?,
     };
     let app = &app;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<_>| async move {

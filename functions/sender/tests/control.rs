@@ -180,7 +180,12 @@ impl ProgressLog for Interleaved {
     }
 }
 
-type TestApp = App<Interleaved, SecretCache<StaticSecret>, sms_core::pace::Pacer<MemoryStore>>;
+type TestApp = App<
+    Interleaved,
+    SecretCache<StaticSecret>,
+    sms_core::pace::Pacer<MemoryStore>,
+    sms_core::queue::MemoryQueue,
+>;
 
 /// A job of `batches` batches of 3, and a Plivo that expects exactly `requests` requests.
 async fn arrange(batches: u32, requests: u64) -> (TestApp, JobId, MockServer) {
@@ -207,6 +212,7 @@ async fn arrange(batches: u32, requests: u64) -> (TestApp, JobId, MockServer) {
     };
     store.inner.create_job(&spec, Utc::now()).await.unwrap();
     let app = App {
+        tasks: sms_core::queue::MemoryQueue::default(),
         store,
         secrets: SecretCache::new(StaticSecret(service_secret("t")), Duration::from_secs(60)),
         plivo: fast_plivo(&plivo.uri()),

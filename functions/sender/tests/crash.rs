@@ -53,6 +53,7 @@ async fn a_batch_whose_sender_was_killed_mid_request_ends_unknown_and_is_never_r
         .map(|i| PhoneNumber::parse(&format!("+1212555{i:04}")).unwrap())
         .collect();
     let app = std::sync::Arc::new(App {
+        tasks: sms_core::queue::MemoryQueue::default(),
         store: DynamoStore::new(client, table),
         secrets: SecretCache::new(StaticSecret(secret), Duration::from_secs(60)),
         plivo: PlivoClient::new(PlivoConfig::new(sim.url()).with_retry(RetryPolicy::NONE)).unwrap(),

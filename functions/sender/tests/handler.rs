@@ -29,7 +29,12 @@ use sms_test_support::{
     PLIVO_MESSAGE_PATH as PLIVO_PATH, fast_plivo, plivo_accepted, service_secret,
 };
 
-type TestApp = App<MemoryStore, SecretCache<StaticSecret>, sms_core::pace::Pacer<MemoryStore>>;
+type TestApp = App<
+    MemoryStore,
+    SecretCache<StaticSecret>,
+    sms_core::pace::Pacer<MemoryStore>,
+    sms_core::queue::MemoryQueue,
+>;
 
 fn numbers(range: std::ops::Range<usize>) -> Vec<PhoneNumber> {
     range
@@ -58,6 +63,7 @@ async fn app_at(plivo_url: &str, batches: usize) -> TestApp {
     };
     store.create_job(&spec, Utc::now()).await.unwrap();
     App {
+        tasks: sms_core::queue::MemoryQueue::default(),
         store,
         secrets: SecretCache::new(StaticSecret(secret), Duration::from_secs(60)),
         plivo: fast_plivo(plivo_url),

@@ -472,7 +472,12 @@ pub async fn a_deferred_batch_counts_its_recipients_as_waiting_until_it_is_unpar
         claim(store, &job_id, 1).await,
         BatchClaim::Claimed { .. }
     ));
-    assert!(store.defer_batch(&job_id, 0, 1, late, early + Duration::seconds(1)).await.unwrap());
+    assert!(
+        store
+            .defer_batch(&job_id, 0, 1, late, early + Duration::seconds(1))
+            .await
+            .unwrap()
+    );
     assert_eq!(job_record(store, &job_id).await.next_window_at, Some(late));
 }
 

@@ -23,9 +23,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use super::{MessageStatus, StoreError, control::JobControl};
-use crate::domain::{
-    ids::JobId, phone::PhoneNumber, quiet_hours::QuietHours, text::MessageText,
-};
+use crate::domain::{ids::JobId, phone::PhoneNumber, quiet_hours::QuietHours, text::MessageText};
 
 /// Everything needed to create a job and its ledger.
 #[derive(Debug, Clone)]

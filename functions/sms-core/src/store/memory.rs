@@ -615,7 +615,10 @@ impl JobControls for MemoryStore {
         let mut guard = self.lock();
         let state = &mut *guard;
         let (Some(entry), Some(job)) = (
-            state.ledgers.get_mut(job_id).and_then(|l| l.get_mut(&batch)),
+            state
+                .ledgers
+                .get_mut(job_id)
+                .and_then(|l| l.get_mut(&batch)),
             state.jobs.get_mut(job_id),
         ) else {
             return Ok(false);
@@ -643,7 +646,10 @@ impl JobControls for MemoryStore {
         let mut guard = self.lock();
         let state = &mut *guard;
         let (Some(entry), Some(job)) = (
-            state.ledgers.get_mut(job_id).and_then(|l| l.get_mut(&batch)),
+            state
+                .ledgers
+                .get_mut(job_id)
+                .and_then(|l| l.get_mut(&batch)),
             state.jobs.get_mut(job_id),
         ) else {
             return Ok(false);

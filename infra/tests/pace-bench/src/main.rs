@@ -239,6 +239,7 @@ async fn worker() -> Result<(), String> {
     )
     .map_err(|e| e.to_string())?;
     let app = sender::App {
+        tasks: sms_core::queue::MemoryQueue::default(),
         pace: Pacer::new(store.clone(), budget),
         store,
         secrets: SecretCache::new(
