@@ -170,8 +170,9 @@ async fn read<S: FilesStore, F: ObjectStore, Q: BatchQueue, T: BatchQueue, C>(
         .layout
         .bind(header, &template)
         .map_err(|e| Stop::Fail(e.to_string()))?;
-    let mut plan =
-        Plan::new(phone, bound, app.settings.batch_size).with_smart_encoding(record.smart_encoding);
+    let mut plan = Plan::new(phone, bound, app.settings.batch_size)
+        .with_smart_encoding(record.smart_encoding)
+        .with_zone_windows(record.quiet_hours.is_some());
     let from = record.checkpoint;
     if from.counts.rows > 0 {
         let saved = read_whole(&app.files, &checkpoint_key(claim.job_id, from.records)).await?;
@@ -404,7 +405,7 @@ async fn commit<S: FilesStore, F: ObjectStore, Q: BatchQueue, T: BatchQueue, C: 
     };
     let text = MessageText::parse(text).map_err(|e| Stop::Fail(format!("text {e}")))?;
     let spec = JobSpec {
-        quiet_hours: None,
+        quiet_hours: record.quiet_hours,
         expires_at: record.expires_at,
         send_at: record.send_at,
         job_id: claim.job_id.clone(),

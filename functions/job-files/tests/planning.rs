@@ -72,6 +72,7 @@ async fn accept_with(app: &TestApp, file: &str, text: &str, smart_encoding: bool
     let job_id = JobId::random();
     let now = Utc::now().trunc_subsecs(3);
     let plan = PlanRecord {
+        quiet_hours: None,
         send_at: None,
         expires_at: None,
         job_id: job_id.clone(),

@@ -34,7 +34,8 @@ fn intake(c: &mut Criterion) {
                 let parsed: BulkRequestBody = serde_json::from_str(json).unwrap();
                 let request = BulkRequest::parse(parsed, &src).unwrap();
                 let list = RecipientList::parse(&request.recipients);
-                let intake = Intake::build(list, &HashSet::new(), &request.text, 1000).unwrap();
+                let intake =
+                    Intake::build(list, &HashSet::new(), &request.text, 1000, false).unwrap();
                 black_box(intake.batches.len())
             })
         });

@@ -25,7 +25,7 @@ fn main() {
     let request = BulkRequest::parse(parsed, &src).expect("valid request");
     let list = RecipientList::parse(&request.recipients);
     let intake =
-        Intake::build(list, &HashSet::new(), &request.text, 1000).expect("recipients left");
+        Intake::build(list, &HashSet::new(), &request.text, 1000, false).expect("recipients left");
     let batches: Vec<String> = intake
         .batches
         .iter()

@@ -109,9 +109,9 @@ pub async fn run<S: BulkStore, Q: BatchQueue, P: SecretProvider, F, T: BatchQueu
                 }
             }
             let spec = JobSpec {
-                quiet_hours: None,
                 expires_at: request.deadline.map(|d| d.time()),
                 send_at: request.start.map(SendAt::time),
+                quiet_hours: request.quiet_hours,
                 job_id: job_id.clone(),
                 text: request.text.clone(),
                 from: request.from.clone(),
@@ -255,7 +255,7 @@ async fn enqueue<S: BulkStore, Q: BatchQueue, P: SecretProvider, F, T>(
     let messages = batches
         .into_iter()
         .map(|(batch, recipients)| BatchMessage {
-            quiet_hours: None,
+            quiet_hours: request.quiet_hours,
             expires_at: request.deadline.map(|d| d.time()),
             job_id: job_id.clone(),
             batch,

@@ -4,9 +4,11 @@
 use serde::{Deserialize, Serialize};
 use sms_core::{
     Encoding, FieldError, MessageText, PhoneNumber, Problem,
+    domain::zones,
     domain::{
         bulk::{InvalidRecipient, RecipientEntry, RecipientList},
         preview::Texts,
+        quiet_hours::QuietHours,
         start::SendAt,
         validity::Deadline,
     },
@@ -48,6 +50,9 @@ pub struct BulkRequestBody {
     /// When to start sending (RFC 3339, up to 35 days ahead; docs/api.md, "Scheduled jobs").
     #[serde(default)]
     pub send_at: Option<String>,
+    /// Local hours in which no batch goes to a recipient (docs/api.md, "Quiet hours").
+    #[serde(default)]
+    pub quiet_hours: Option<QuietHours>,
 }
 
 /// A valid bulk request. Serialized only to fingerprint it for idempotency: the text as
@@ -71,6 +76,9 @@ pub struct BulkRequest {
     /// The start as given (likewise).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub send_at: Option<String>,
+    /// The quiet hours (likewise).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub quiet_hours: Option<QuietHours>,
     /// When the job starts, if not at once.
     #[serde(skip)]
     pub start: Option<SendAt>,
@@ -132,6 +140,7 @@ impl Parsed {
                     valid_for: body.valid_for,
                     expires_at: body.expires_at,
                     send_at: body.send_at,
+                    quiet_hours: body.quiet_hours,
                 }));
             }
             (Some(recipients), None) => recipients,
@@ -181,6 +190,7 @@ impl Parsed {
                 valid_for: body.valid_for,
                 expires_at: body.expires_at,
                 send_at: body.send_at,
+                quiet_hours: body.quiet_hours,
                 start,
                 deadline,
                 text,
@@ -273,6 +283,7 @@ impl Intake {
         suppressed: &std::collections::HashSet<PhoneNumber>,
         text: &MessageText,
         batch_size: usize,
+        by_window: bool,
     ) -> Result<Self, Problem> {
         let before = list.valid.len();
         if !suppressed.is_empty() {
@@ -300,11 +311,17 @@ impl Intake {
             suppressed: suppressed as u64,
             invalid: list.invalid_count as u64,
         };
-        let batch_count = list.valid.len().div_ceil(batch_size);
-        let mut valid = list.valid.into_iter();
-        let batches = (0..batch_count)
-            .map(|_| valid.by_ref().take(batch_size).collect())
-            .collect();
+        // With quiet hours, recipients who share their zones share batches, so a batch
+        // waiting for its window never holds back one whose window is open.
+        let batches = if by_window {
+            zones::batch_by_window(list.valid, batch_size)
+        } else {
+            let batch_count = list.valid.len().div_ceil(batch_size);
+            let mut valid = list.valid.into_iter();
+            (0..batch_count)
+                .map(|_| valid.by_ref().take(batch_size).collect())
+                .collect()
+        };
         Ok(Self {
             invalid: list.invalid,
             counts,
@@ -344,5 +361,11 @@ pub async fn screen<S: SuppressionList>(
             &e,
         )
     })?;
-    Intake::build(list, &suppressed, &request.text, batch_size)
+    Intake::build(
+        list,
+        &suppressed,
+        &request.text,
+        batch_size,
+        request.quiet_hours.is_some(),
+    )
 }

@@ -30,6 +30,10 @@ pub struct JobProgress<'a> {
     /// When it was asked to start, if it was scheduled (RFC 3339).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub send_at: Option<String>,
+    /// Its quiet hours (`HH:MM-HH:MM`), if it has them, and while it is not over: the
+    /// recipients whose batches wait for their window, and the earliest window to open.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub quiet_hours: Option<QuietView>,
     /// When it was last started, paused, resumed or cancelled.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub control_changed_at: Option<String>,
@@ -84,6 +88,32 @@ pub fn rate(job: &JobRecord, samples: &[ProgressSample], rates: Rates, now: Date
         submission_complete_at: stamp(submission_complete),
         delivery_complete_at: stamp(dispatch.max(submission_complete)),
     }
+}
+
+/// What `GET /v1/bulk/{job_id}` shows of a job's quiet hours.
+#[derive(Debug, Serialize)]
+pub struct QuietView {
+    /// `HH:MM-HH:MM`, in each recipient's local time.
+    pub hours: String,
+    pub recipients_waiting: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_window_opens_at: Option<String>,
+}
+
+/// The job's quiet hours as its status shows them at `now`.
+fn quiet_view(job: &JobRecord, now: DateTime<Utc>) -> Option<QuietView> {
+    let hours = job.quiet_hours?;
+    // Counted while batches can still wait: not once the job is over.
+    let live = !matches!(status(job), "done" | "cancelled");
+    let waiting = if live { job.recipients_waiting } else { 0 };
+    Some(QuietView {
+        hours: hours.to_string(),
+        recipients_waiting: waiting,
+        next_window_opens_at: job
+            .next_window_at
+            .filter(|at| waiting > 0 && *at > now)
+            .map(stamp),
+    })
 }
 
 #[derive(Debug, Serialize)]
@@ -142,6 +172,7 @@ pub fn progress<'a>(job: &'a JobRecord, counts: &StatusCounts, rate: Rate) -> Jo
         status,
         paused_reason: paused_reason(job),
         send_at: job.send_at.map(stamp),
+        quiet_hours: quiet_view(job, Utc::now()),
         control_changed_at: job.control_changed_at.map(|t| t.to_rfc3339()),
         accepted: job.counts.accepted,
         recipients_cancelled: job.recipients_cancelled,

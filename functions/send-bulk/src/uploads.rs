@@ -15,6 +15,7 @@ use sms_core::{
         ids::JobId,
         plan::{FileLayout, Plan, PlanCounts, Sample},
         preview::{TextPreviews, Texts},
+        quiet_hours::QuietHours,
         rows::{FileFormat, HEADER_PREFIX_BYTES, RowContent, RowReader, read_header},
         start::SendAt,
         template::Template,
@@ -149,6 +150,8 @@ pub struct UploadJobRequest {
     pub expires_at: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub send_at: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub quiet_hours: Option<QuietHours>,
     #[serde(skip)]
     pub start: Option<SendAt>,
     #[serde(skip)]
@@ -179,6 +182,7 @@ pub struct UploadFields {
     pub valid_for: Option<u64>,
     pub expires_at: Option<String>,
     pub send_at: Option<String>,
+    pub quiet_hours: Option<QuietHours>,
 }
 
 fn upload_field(message: impl ToString) -> Problem {
@@ -303,6 +307,7 @@ pub async fn parse<F: ObjectStore>(
         valid_for: body.valid_for,
         expires_at: body.expires_at,
         send_at: body.send_at,
+        quiet_hours: body.quiet_hours,
         start,
         deadline,
         template,
@@ -416,6 +421,7 @@ async fn record_plan<S: BulkStore + PlanStore, Q, P, F, T: BatchQueue>(
     let plan = PlanRecord {
         expires_at: request.deadline.map(Deadline::time),
         send_at: request.start.map(SendAt::time),
+        quiet_hours: request.quiet_hours,
         job_id: job_id.clone(),
         state: PlanState::Planning,
         upload_id: request.upload_id.to_string(),
@@ -517,6 +523,7 @@ async fn dry_run<S: BulkStore, Q, P, F: ObjectStore, T>(
         .map_err(|e| Problem::field("text", e))?;
     let mut plan = Plan::new(phone, bound, app.batch_size)
         .with_smart_encoding(request.smart_encoding)
+        .with_zone_windows(request.quiet_hours.is_some())
         .with_text_previews();
     let records = u64::from(request.format == FileFormat::Csv);
     let mut reader = RowReader::resume(

@@ -271,6 +271,7 @@ async fn a_job_still_planning_has_nothing_to_pause_yet() {
     let job_id = JobId::random();
     let now = Utc::now();
     let plan = PlanRecord {
+        quiet_hours: None,
         send_at: None,
         expires_at: None,
         job_id: job_id.clone(),

@@ -146,6 +146,7 @@ async fn only_a_committed_job_has_results() {
     let planning = JobId::random();
     let now = Utc::now();
     let mut plan = PlanRecord {
+        quiet_hours: None,
         send_at: None,
         expires_at: None,
         job_id: planning.clone(),

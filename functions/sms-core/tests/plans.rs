@@ -24,6 +24,7 @@ fn number(i: usize) -> PhoneNumber {
 fn plan(job_id: &JobId) -> PlanRecord {
     let now = Utc::now().trunc_subsecs(3);
     PlanRecord {
+        quiet_hours: None,
         send_at: None,
         // Set, so both adapters show they keep the job's deadline for its job item.
         expires_at: Some(now + chrono::Duration::hours(2)),

@@ -77,6 +77,7 @@ ENVIRONMENT = {
     "sender": {
         "SMS_TABLE",  # required: wiring::dynamo_store
         "SMS_SECRET_ID",  # required: wiring::secret_cache
+        "SMS_FILES_QUEUE_URL",  # required: wiring::files_queue (a quiet batch's wake-up)
         "PLIVO_BASE_URL",  # optional: wiring::plivo_config
         "PLIVO_REQUESTS_PER_SECOND",  # optional: wiring::pacer (PlivoRequestsPerSecond)
         "RUST_LOG",
@@ -161,6 +162,8 @@ FUNCTION_METHODS = {
         "BatchLedger.release_batch",
         "JobControls.park_batch",  # a paused job's batch
         "JobControls.cancel_batch",  # a cancelled job's batch
+        "JobControls.defer_batch",  # a batch in quiet hours
+        "BatchQueue.send_batch",  # its job's wake-up (fanout::request_start)
         "MessageStore.record_accepted",
         "ProgressLog.note_progress",  # each ended batch, for the job's recent rate
         "RequestSchedule.book_turns",  # pace::Pacer: a block per invocation, one per retry

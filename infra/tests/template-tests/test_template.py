@@ -563,8 +563,8 @@ def test_an_sdk_call_the_adapter_starts_making_is_caught(template, deploy_role, 
 
 
 def test_a_store_method_a_function_starts_calling_is_caught(template, deploy_role, rust_copy: Path) -> None:
-    _edit(rust_copy / "functions/sender/src/lib.rs", "pub async fn handle<S, P, R>(",
-          "async fn _peek<S: MessageStore>(s: &S) { let _ = s.get_message(\"x\").await; }\n\npub async fn handle<S, P, R>(")
+    _edit(rust_copy / "functions/sender/src/lib.rs", "pub async fn handle<S, P, R, T>(",
+          "async fn _peek<S: MessageStore>(s: &S) { let _ = s.get_message(\"x\").await; }\n\npub async fn handle<S, P, R, T>(")
     found = rules.problems(template, deploy_role, rust_copy)
     assert any("sender: its code calls .get_message(" in p for p in found), "\n".join(found)
 

@@ -21,6 +21,7 @@ use crate::domain::{
     rows::{FileFormat, Row, RowContent},
     template::{BoundTemplate, MissingColumns, Template},
     text::MessageText,
+    zones::{self, ZoneWindow},
 };
 
 /// Candidates screened against the suppression list at once.
@@ -191,6 +192,9 @@ pub struct Plan {
     smart_encoding: bool,
     /// A dry run's previews of the distinct texts as rendered (before any replacement).
     previews: Option<TextPreviews>,
+    /// Batch recipients by zone window too (a job with quiet hours): each (text, window)
+    /// has its own open batch, so one group waiting for its window never holds another.
+    by_window: bool,
 }
 
 impl Plan {
@@ -212,7 +216,14 @@ impl Plan {
             rendered: String::new(),
             smart_encoding: false,
             previews: None,
+            by_window: false,
         }
+    }
+
+    /// Cuts batches by zone window as well as by text (`zones::batch_by_window`'s rule).
+    pub fn with_zone_windows(mut self, by_window: bool) -> Self {
+        self.by_window = by_window;
+        self
     }
 
     /// Sends each rendered text smart-encoded ([`lookalike::replace`]): what is validated,
@@ -256,11 +267,12 @@ impl Plan {
             Ok(number) => number,
             Err(e) => return self.reject(row.number, raw, &format!("number {e}")),
         };
+        let window = self.by_window.then(|| zones::window_key(&number));
         let mut rendered = std::mem::take(&mut self.rendered);
         let outcome = self.template.render(|i| fields.get(i), &mut rendered);
         let text = match outcome {
-            Ok(()) if self.smart_encoding => self.intern(&lookalike::replace(&rendered)),
-            Ok(()) => self.intern(&rendered),
+            Ok(()) if self.smart_encoding => self.intern(&lookalike::replace(&rendered), window),
+            Ok(()) => self.intern(&rendered, window),
             Err(e) => {
                 self.rendered = rendered;
                 return self.reject(row.number, raw, &format!("row {e}"));
@@ -293,8 +305,15 @@ impl Plan {
         self.screening_texts.push(text);
     }
 
-    fn intern(&mut self, rendered: &str) -> u32 {
-        if let Some(&id) = self.ids.get(rendered) {
+    /// The id of a text (and, with zone windows, of the text for one window: its batches
+    /// are the window's own); its digest is the text's alone, so distinct texts are counted
+    /// once whatever the windows.
+    fn intern(&mut self, rendered: &str, window: Option<ZoneWindow>) -> u32 {
+        let key: std::borrow::Cow<'_, str> = match window {
+            Some(w) => format!("{}\u{0}{rendered}", w.id()).into(),
+            None => rendered.into(),
+        };
+        if let Some(&id) = self.ids.get(key.as_ref()) {
             return id;
         }
         let id = self.texts.len() as u32;
@@ -306,7 +325,7 @@ impl Plan {
             digest: u64::from_le_bytes(first),
             open: Vec::new(),
         });
-        self.ids.insert(rendered.into(), id);
+        self.ids.insert(key.as_ref().into(), id);
         id
     }
 

@@ -100,6 +100,8 @@ pub struct PlanRecord {
     pub expires_at: Option<DateTime<Utc>>,
     /// When the job starts (`send_at`), for its job item: planned at once, sent then.
     pub send_at: Option<DateTime<Utc>>,
+    /// The job's quiet hours, for its job item; its batches are cut by zone window too.
+    pub quiet_hours: Option<crate::domain::quiet_hours::QuietHours>,
     /// The job's header (CSV), read when the job was accepted.
     pub header: Vec<String>,
     pub checkpoint: PlanCheckpoint,

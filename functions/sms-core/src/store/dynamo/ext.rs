@@ -518,6 +518,9 @@ pub(crate) fn plan_item(plan: &PlanRecord) -> Item {
     if let Some(at) = plan.send_at {
         item.insert("send_at".into(), time(at));
     }
+    if let Some(quiet) = plan.quiet_hours {
+        item.insert("quiet_hours".into(), s(&quiet.to_string()));
+    }
     item
 }
 
@@ -557,6 +560,7 @@ pub(crate) fn plan_from_item(item: &Item) -> Result<PlanRecord, StoreError> {
     Ok(PlanRecord {
         expires_at: item.time("messages_expire_at"),
         send_at: item.time("send_at"),
+        quiet_hours: item.string("quiet_hours").as_deref().and_then(quiet_hours),
         state: item
             .string("state")
             .and_then(|v| PlanState::parse(&v))
@@ -748,6 +752,7 @@ mod tests {
         };
         use crate::store::plans::{PlanCheckpoint, PlanRecord, PlanState};
         let mut plan = PlanRecord {
+            quiet_hours: None,
             send_at: None,
             expires_at: None,
             job_id: JobId::random(),
