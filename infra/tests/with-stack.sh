@@ -45,11 +45,14 @@ if ! "$@"; then
   echo "with-stack: '$*' failed; the local stack's logs are in .local/logs/" >&2
   # CI keeps only what is printed: the functions' errors and the emulator's last words.
   logs="$root/.local/logs"
+  # Colour codes and the spans' prefixes (request and trace ids) are cut: the messages are what
+  # tells what happened.
+  readable() { sed -E 's/\x1b\[[0-9;]*m//g; s/^.*\}: //' | cut -c1-300; }
   for f in "$logs"/*.log; do
     echo "--- $(basename "$f"): its last errors" >&2
-    grep -a -i -E 'panic|error|fail' "$f" | grep -v -E 'available_functions' | tail -n 15 | cut -c1-400 >&2 || true
+    grep -a -i -E 'panic|error|fail|warn' "$f" | grep -v -E 'available_functions' | tail -n 15 | readable >&2 || true
   done
   echo "--- api.log: its last lines" >&2
-  tail -n 25 "$logs/api.log" | cut -c1-400 >&2
+  tail -n 25 "$logs/api.log" | readable >&2
   exit 1
 fi

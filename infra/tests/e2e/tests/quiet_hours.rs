@@ -32,7 +32,10 @@ async fn recipients_in_quiet_hours_get_it_when_their_window_opens_and_the_others
     let to = format!("{:02}:{:02}", until.hour(), until.minute());
     let quiet = QuietHours::parse(&from, &to).unwrap();
     let opens = quiet
-        .opens_at(zones::zones_of(&PhoneNumber::parse(&london[0]).unwrap()), now)
+        .opens_at(
+            zones::zones_of(&PhoneNumber::parse(&london[0]).unwrap()),
+            now,
+        )
         .unwrap()
         .expect("London is quiet now");
     let mut recipients = new_york.clone();
@@ -76,7 +79,10 @@ async fn recipients_in_quiet_hours_get_it_when_their_window_opens_and_the_others
         }
         let at: DateTime<Utc> = request["received_at"].as_str().unwrap().parse().unwrap();
         for d in request["dst"].as_array().unwrap() {
-            sent.push((at, format!("+{}", d.as_str().unwrap().trim_start_matches('+'))));
+            sent.push((
+                at,
+                format!("+{}", d.as_str().unwrap().trim_start_matches('+')),
+            ));
         }
     }
     let london_set: HashSet<&String> = london.iter().collect();
@@ -84,7 +90,11 @@ async fn recipients_in_quiet_hours_get_it_when_their_window_opens_and_the_others
         .iter()
         .filter(|(at, n)| london_set.contains(n) && *at < opens)
         .collect();
-    assert!(early.is_empty(), "London got it before {opens}: {:?}", &early[..1]);
+    assert!(
+        early.is_empty(),
+        "London got it before {opens}: {:?}",
+        &early[..1]
+    );
     let numbers: Vec<&String> = sent.iter().map(|(_, n)| n).collect();
     assert_eq!(numbers.len(), 2_500, "nobody twice");
     let expected: HashSet<&String> = new_york.iter().chain(london.iter()).collect();

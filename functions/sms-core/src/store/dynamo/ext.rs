@@ -389,7 +389,7 @@ pub(crate) fn job_item(job: &JobRecord) -> Item {
         item.insert("send_at".into(), time(at));
     }
     if let Some(quiet) = job.quiet_hours {
-        item.insert("quiet_hours".into(), s(&quiet.to_string()));
+        item.insert("quiet_hours".into(), s(quiet.to_string()));
     }
     item
 }
@@ -519,7 +519,7 @@ pub(crate) fn plan_item(plan: &PlanRecord) -> Item {
         item.insert("send_at".into(), time(at));
     }
     if let Some(quiet) = plan.quiet_hours {
-        item.insert("quiet_hours".into(), s(&quiet.to_string()));
+        item.insert("quiet_hours".into(), s(quiet.to_string()));
     }
     item
 }
