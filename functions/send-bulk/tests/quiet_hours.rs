@@ -115,12 +115,15 @@ async fn without_quiet_hours_batches_keep_the_list_order() {
 #[tokio::test]
 async fn bad_quiet_hours_are_a_400_naming_them_and_nothing_is_enqueued() {
     let app = app();
-    for hours in [
-        json!({"from": "25:00", "to": "08:00"}),
-        json!({"from": "21:00", "to": "21:00"}),
-        json!({"from": "21:00"}),
-        json!({"from": "21:00", "to": "08:00", "until": "09:00"}),
-        json!("21:00-08:00"),
+    for (hours, field) in [
+        (json!({"from": "25:00", "to": "08:00"}), "quiet_hours"),
+        (json!({"from": "21:00", "to": "21:00"}), "quiet_hours"),
+        (json!({"from": "21:00"}), "quiet_hours"),
+        (
+            json!({"from": "21:00", "to": "08:00", "until": "09:00"}),
+            "quiet_hours.until",
+        ),
+        (json!("21:00-08:00"), "quiet_hours"),
     ] {
         let (code, problem) = post(
             &app,
@@ -128,6 +131,8 @@ async fn bad_quiet_hours_are_a_400_naming_them_and_nothing_is_enqueued() {
         )
         .await;
         assert_eq!(code, 400, "{hours}: {problem}");
+        assert_eq!(problem["type"], "/problems/invalid-request", "{problem}");
+        assert_eq!(problem["errors"][0]["field"], field, "{hours}: {problem}");
         assert!(
             problem.to_string().contains("quiet_hours"),
             "{hours}: {problem}"
