@@ -28,12 +28,12 @@ async fn a_25000_recipient_job_reaches_every_valid_recipient_exactly_once() {
     }
     assert_eq!(recipients.len(), 25_000);
 
-    // Act
+    // Act: with a key, as a client sending a campaign would (and the harness may resend it).
     let (status, body) = stack
         .post(
             "/v1/bulk",
             &json!({"recipients": recipients, "text": "Big sale today"}),
-            &[],
+            &[("Idempotency-Key", "e2e-volume-1")],
         )
         .await;
 
