@@ -62,6 +62,17 @@ async fn accept(app: &TestApp, file: &str, text: &str) -> JobId {
 
 /// [`accept`], with `"smart_encoding"` as given.
 async fn accept_with(app: &TestApp, file: &str, text: &str, smart_encoding: bool) -> JobId {
+    accept_options(app, file, text, smart_encoding, false).await
+}
+
+/// [`accept`], with `"smart_encoding"` and `"skip_landlines"` as given.
+async fn accept_options(
+    app: &TestApp,
+    file: &str,
+    text: &str,
+    smart_encoding: bool,
+    skip_landlines: bool,
+) -> JobId {
     let upload_id = Uuid::new_v4();
     let key = keys::upload(&upload_id);
     app.files.insert(&key, file.as_bytes().to_vec());
@@ -82,6 +93,7 @@ async fn accept_with(app: &TestApp, file: &str, text: &str, smart_encoding: bool
         },
         template: text.into(),
         smart_encoding,
+        skip_landlines,
         from: PhoneNumber::parse("+14155550999").unwrap(),
         reference: None,
         callback_url: format!("https://sms.example.com/cb?job_id={job_id}"),

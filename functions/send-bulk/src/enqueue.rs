@@ -52,7 +52,7 @@ pub async fn run<S: BulkStore, Q: BatchQueue, P: SecretProvider, F, T>(
         }
     };
 
-    let (invalid, committed, to_enqueue) = match existing {
+    let ((invalid, landlines), committed, to_enqueue) = match existing {
         Some(job) => {
             // A retry of a request whose first attempt created the job: enqueue only what it
             // did not, from the ledger (not from a new screening, which could batch differently).
@@ -71,18 +71,16 @@ pub async fn run<S: BulkStore, Q: BatchQueue, P: SecretProvider, F, T>(
                 .filter(|e| e.state == BatchState::Pending && !e.enqueued)
                 .map(|e| (e.batch, e.recipients))
                 .collect();
-            // The invalid entries follow from the request alone (its fingerprint is the first
-            // attempt's), the rest from the job: the answer is the first attempt's, byte for byte.
+            // The listed entries (invalid, landlines) follow from the request alone (its
+            // fingerprint is the first attempt's), the rest from the job: the answer is the
+            // first attempt's, byte for byte.
             let committed = Committed {
                 counts: job.counts,
                 batches: job.batches_total as usize,
                 created_at: job.created_at,
             };
-            (
-                RecipientList::parse(&request.recipients).invalid,
-                committed,
-                pending,
-            )
+            let list = RecipientList::parse(&request.recipients, request.skip_landlines);
+            ((list.invalid, list.landlines), committed, pending)
         }
         None => {
             let intake = match intake::screen(request, &app.store, app.batch_size).await {
@@ -146,7 +144,7 @@ pub async fn run<S: BulkStore, Q: BatchQueue, P: SecretProvider, F, T>(
                 .enumerate()
                 .map(|(i, r)| (i as u32, r))
                 .collect();
-            (intake.invalid, committed, all)
+            ((intake.invalid, intake.landlines), committed, all)
         }
     };
 
@@ -167,7 +165,10 @@ pub async fn run<S: BulkStore, Q: BatchQueue, P: SecretProvider, F, T>(
         "queued",
         committed.counts,
         committed.batches,
-        &invalid,
+        crate::intake::Listed {
+            invalid: &invalid,
+            landlines: &landlines,
+        },
         request.text.encoding(),
         request.text.segments(),
     );

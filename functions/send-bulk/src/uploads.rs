@@ -142,6 +142,8 @@ pub struct UploadJobRequest {
     pub reference: Option<String>,
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub smart_encoding: bool,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub skip_landlines: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub valid_for: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -171,6 +173,7 @@ pub struct UploadFields {
     pub reference: Option<String>,
     pub dry_run: bool,
     pub smart_encoding: bool,
+    pub skip_landlines: bool,
     pub valid_for: Option<u64>,
     pub expires_at: Option<String>,
 }
@@ -293,6 +296,7 @@ pub async fn parse<F: ObjectStore>(
         from: message.from,
         reference: message.reference,
         smart_encoding: body.smart_encoding,
+        skip_landlines: body.skip_landlines,
         valid_for: body.valid_for,
         expires_at: body.expires_at,
         deadline,
@@ -414,6 +418,7 @@ async fn record_plan<S: BulkStore + PlanStore, Q, P, F, T: BatchQueue>(
         },
         template: request.text.clone(),
         smart_encoding: request.smart_encoding,
+        skip_landlines: request.skip_landlines,
         from: request.from.clone(),
         reference: request.reference.clone(),
         callback_url: format!(
@@ -503,6 +508,7 @@ async fn dry_run<S: BulkStore, Q, P, F: ObjectStore, T>(
         .map_err(|e| Problem::field("text", e))?;
     let mut plan = Plan::new(phone, bound, app.batch_size)
         .with_smart_encoding(request.smart_encoding)
+        .with_skip_landlines(request.skip_landlines)
         .with_text_previews();
     let records = u64::from(request.format == FileFormat::Csv);
     let mut reader = RowReader::resume(
