@@ -62,12 +62,15 @@ async fn with_skip_landlines_the_simulator_never_sees_a_landline_and_the_job_cou
         "{progress}"
     );
 
-    // The simulator was sent the four others, never a landline nor the impossible number.
+    // The simulator was sent the four others, never a landline nor the impossible number
+    // (of this request's numbers: a batch of an earlier test may still arrive).
+    let listed: HashSet<&String> = recipients.iter().collect();
     let sent: HashSet<String> = e2e::accepted_destinations(&stack)
         .await
         .into_iter()
         .flatten()
         .map(|d| format!("+{}", d.trim_start_matches('+')))
+        .filter(|d| listed.contains(d))
         .collect();
     let mut expected: HashSet<String> = e2e::numbers(5_000_000, 3).into_iter().collect();
     expected.insert("+447400123456".into());
