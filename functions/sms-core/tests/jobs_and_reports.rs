@@ -112,7 +112,11 @@ async fn a_job_keeps_its_ledger_and_counts(store: &impl Store) {
         ),
         (3, 3, Some("campaign-1"))
     );
-    assert_eq!(record.counts, spec(&job, 3).counts, "every count reads back");
+    assert_eq!(
+        record.counts,
+        spec(&job, 3).counts,
+        "every count reads back"
+    );
     let ledger = store.ledger(&job).await.unwrap();
     assert_eq!(
         ledger.iter().map(|e| e.batch).collect::<Vec<_>>(),
