@@ -17,6 +17,9 @@ cargo fmt --all -- --check
 step "lint"
 cargo clippy --workspace --all-targets --quiet -- -D warnings
 
+step "numbering table (functions/sms-core/src/domain/numbering) is what tools/phonedata generates"
+"$root/.venv/bin/python" "$root/tools/phonedata/numbers.py" --check
+
 step "unit, handler and adapter tests (moto)"
 "$root/infra/tests/with-moto.sh" cargo test --workspace --exclude e2e
 

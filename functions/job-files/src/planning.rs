@@ -172,7 +172,8 @@ async fn read<S: FilesStore, F: ObjectStore, Q: BatchQueue, T: BatchQueue, C>(
         .map_err(|e| Stop::Fail(e.to_string()))?;
     let mut plan = Plan::new(phone, bound, app.settings.batch_size)
         .with_smart_encoding(record.smart_encoding)
-        .with_zone_windows(record.quiet_hours.is_some());
+        .with_zone_windows(record.quiet_hours.is_some())
+        .with_skip_landlines(record.skip_landlines);
     let from = record.checkpoint;
     if from.counts.rows > 0 {
         let saved = read_whole(&app.files, &checkpoint_key(claim.job_id, from.records)).await?;
@@ -391,8 +392,12 @@ async fn commit<S: FilesStore, F: ObjectStore, Q: BatchQueue, T: BatchQueue, C: 
     if counts.accepted == 0 {
         let reason = format!(
             "no valid recipient is left: {} rows, {} rejected (see the rejects file), {} \
-             duplicates, {} opted out",
-            counts.rows, counts.rejected, counts.duplicates, counts.suppressed
+             duplicates, {} opted out, {} landlines skipped",
+            counts.rows,
+            counts.rejected,
+            counts.duplicates,
+            counts.suppressed,
+            counts.landlines_skipped
         );
         return Ok(fail(app, claim, &checkpoint, reason).await);
     }
@@ -417,6 +422,8 @@ async fn commit<S: FilesStore, F: ObjectStore, Q: BatchQueue, T: BatchQueue, C: 
             duplicates: counts.duplicates,
             suppressed: counts.suppressed,
             invalid: counts.rejected,
+            landlines: counts.landlines,
+            landlines_skipped: counts.landlines_skipped,
         },
         callback_url: record.callback_url.clone(),
         batches: Vec::new(),

@@ -64,6 +64,17 @@ async fn accept(app: &TestApp, file: &str, text: &str) -> JobId {
 
 /// [`accept`], with `"smart_encoding"` as given.
 async fn accept_with(app: &TestApp, file: &str, text: &str, smart_encoding: bool) -> JobId {
+    accept_options(app, file, text, smart_encoding, false).await
+}
+
+/// [`accept`], with `"smart_encoding"` and `"skip_landlines"` as given.
+async fn accept_options(
+    app: &TestApp,
+    file: &str,
+    text: &str,
+    smart_encoding: bool,
+    skip_landlines: bool,
+) -> JobId {
     let upload_id = Uuid::new_v4();
     let key = keys::upload(&upload_id);
     app.files.insert(&key, file.as_bytes().to_vec());
@@ -86,6 +97,7 @@ async fn accept_with(app: &TestApp, file: &str, text: &str, smart_encoding: bool
         },
         template: text.into(),
         smart_encoding,
+        skip_landlines,
         from: PhoneNumber::parse("+14155550999").unwrap(),
         reference: None,
         callback_url: format!("https://sms.example.com/cb?job_id={job_id}"),
@@ -552,4 +564,57 @@ async fn a_scheduled_upload_is_planned_at_once_and_sent_from_its_start() {
     let started = job_files::start(&fresh, &app, Utc::now() + chrono::Duration::minutes(15)).await;
     assert!(!started.retry(), "{started:?}");
     assert_eq!(enqueued(&app).len() as u32, job.batches_total);
+}
+
+#[tokio::test]
+async fn numbers_no_one_has_are_rejected_and_skipped_landlines_are_counted_and_listed() {
+    // A London landline, a US number, `+1 555 0100` (no such number), a UK mobile.
+    let file = "phone,first_name\n\
++44 20 7123 4567,Ana\n\
++1 415 555 0100,Bo\n\
++1 555 0100,Cy\n\
++447400123456,Di\n";
+    let app = app(1_000);
+    let job = accept_options(&app, file, "Hi {{first_name}}", false, true).await;
+    plan_to_the_end(&app, &job).await;
+
+    let sent: Vec<String> = enqueued(&app)
+        .into_iter()
+        .flat_map(|(_, _, to)| to)
+        .collect();
+    assert_eq!(sent, ["+14155550100", "+447400123456"]);
+    let committed = app.store.get_job(&job).await.unwrap().unwrap();
+    let c = committed.counts;
+    assert_eq!(
+        (c.accepted, c.invalid, c.landlines, c.landlines_skipped),
+        (2, 1, 1, 1)
+    );
+    let plan = app.store.get_plan(&job).await.unwrap().unwrap();
+    assert_eq!(
+        (
+            plan.checkpoint.counts.rejected,
+            plan.checkpoint.counts.landlines_skipped
+        ),
+        (1, 1)
+    );
+    let rejects = String::from_utf8(app.files.object(&keys::rejects(&job)).unwrap()).unwrap();
+    assert_eq!(
+        rejects,
+        // A value with spaces after its `+` is kept as text for spreadsheets (`'`).
+        "row,value,reason\n\
+2,\"'+44 20 7123 4567\",number is a landline in GB (+44): it cannot receive SMS; skipped (skip_landlines)\n\
+4,\"'+1 555 0100\",\"number is not a valid number for +1 (US, AG, AI and 22 more): no such area code or number range\"\n"
+    );
+
+    // Without the flag the landline is sent, and counted.
+    let app = self::app(1_000);
+    let job = accept_options(&app, file, "Hi {{first_name}}", false, false).await;
+    plan_to_the_end(&app, &job).await;
+    let sent: Vec<String> = enqueued(&app)
+        .into_iter()
+        .flat_map(|(_, _, to)| to)
+        .collect();
+    assert_eq!(sent.len(), 3);
+    let c = app.store.get_job(&job).await.unwrap().unwrap().counts;
+    assert_eq!((c.accepted, c.landlines, c.landlines_skipped), (3, 1, 0));
 }

@@ -6,7 +6,7 @@ use lambda_http::http::StatusCode;
 use sms_core::{
     Problem, ProblemKind,
     domain::{
-        bulk::{BatchMessage, InvalidRecipient, RecipientList},
+        bulk::{BatchMessage, RecipientList},
         ids::JobId,
         start::SendAt,
     },
@@ -57,7 +57,7 @@ pub async fn run<S: BulkStore, Q: BatchQueue, P: SecretProvider, F, T: BatchQueu
         }
     };
 
-    let (invalid, committed, to_enqueue) = match existing {
+    let ((invalid, landlines), committed, to_enqueue) = match existing {
         Some(job) => {
             // A retry of a request whose first attempt created the job: enqueue only what it
             // did not, from the ledger (not from a new screening, which could batch differently).
@@ -76,18 +76,16 @@ pub async fn run<S: BulkStore, Q: BatchQueue, P: SecretProvider, F, T: BatchQueu
                 .filter(|e| e.state == BatchState::Pending && !e.enqueued)
                 .map(|e| (e.batch, e.recipients))
                 .collect();
-            // The invalid entries follow from the request alone (its fingerprint is the first
-            // attempt's), the rest from the job: the answer is the first attempt's, byte for byte.
+            // The listed entries (invalid, landlines) follow from the request alone (its
+            // fingerprint is the first attempt's), the rest from the job: the answer is the
+            // first attempt's, byte for byte.
             let committed = Committed {
                 counts: job.counts,
                 batches: job.batches_total as usize,
                 created_at: job.created_at,
             };
-            (
-                RecipientList::parse(&request.recipients).invalid,
-                committed,
-                pending,
-            )
+            let list = RecipientList::parse(&request.recipients, request.skip_landlines);
+            ((list.invalid, list.landlines), committed, pending)
         }
         None => {
             let intake = match intake::screen(request, &app.store, app.batch_size).await {
@@ -154,10 +152,14 @@ pub async fn run<S: BulkStore, Q: BatchQueue, P: SecretProvider, F, T: BatchQueu
                 .enumerate()
                 .map(|(i, r)| (i as u32, r))
                 .collect();
-            (intake.invalid, committed, all)
+            ((intake.invalid, intake.landlines), committed, all)
         }
     };
 
+    let listed = crate::intake::Listed {
+        invalid: &invalid,
+        landlines: &landlines,
+    };
     // A scheduled job's batches wait in the ledger: its start enqueues them, so only the
     // task that arranges the start goes now (again on a retry: arranging it is idempotent).
     if let Some(start) = request.start {
@@ -165,7 +167,7 @@ pub async fn run<S: BulkStore, Q: BatchQueue, P: SecretProvider, F, T: BatchQueu
             return Answer::released(problem);
         }
         info!(send_at = %start.time(), "job scheduled");
-        return answer(request, job_id, &invalid, &committed, app);
+        return answer(request, job_id, listed, &committed, app);
     }
     let total = to_enqueue.len();
     let failed = enqueue(request, job_id, &callback_url, to_enqueue, app).await;
@@ -179,7 +181,7 @@ pub async fn run<S: BulkStore, Q: BatchQueue, P: SecretProvider, F, T: BatchQueu
             ),
         ));
     }
-    answer(request, job_id, &invalid, &committed, app)
+    answer(request, job_id, listed, &committed, app)
 }
 
 /// When the job's sending starts: its `send_at`, or `now`.
@@ -191,7 +193,7 @@ fn starts_at(request: &BulkRequest, now: DateTime<Utc>) -> DateTime<Utc> {
 fn answer<P, Q, S, F, T>(
     request: &BulkRequest,
     job_id: &JobId,
-    invalid: &[InvalidRecipient],
+    listed: crate::intake::Listed<'_>,
     committed: &Committed,
     app: &App<S, Q, P, F, T>,
 ) -> Answer {
@@ -204,7 +206,7 @@ fn answer<P, Q, S, F, T>(
         },
         committed.counts,
         committed.batches,
-        invalid,
+        listed,
         request.text.encoding(),
         request.text.segments(),
     );

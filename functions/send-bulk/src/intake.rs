@@ -1,12 +1,13 @@
-//! The body of `POST /v1/bulk`, and what becomes of its recipient list: parsed, reported by
-//! index when invalid, de-duplicated, screened against the suppression list, batched.
+//! The body of `POST /v1/bulk`, and what becomes of its recipient list: parsed, checked
+//! against the numbering plans, reported by index when invalid or a landline, de-duplicated,
+//! screened against the suppression list, batched.
 
 use serde::{Deserialize, Serialize};
 use sms_core::{
     Encoding, FieldError, MessageText, PhoneNumber, Problem,
     domain::zones,
     domain::{
-        bulk::{InvalidRecipient, RecipientEntry, RecipientList},
+        bulk::{ListedRecipient, RecipientEntry, RecipientList},
         preview::Texts,
         quiet_hours::QuietHours,
         start::SendAt,
@@ -41,6 +42,10 @@ pub struct BulkRequestBody {
     /// replaced (docs/api.md, "Text previews and smart encoding").
     #[serde(default)]
     pub smart_encoding: bool,
+    /// Leave landlines out: they are reported (and counted) either way, and cannot receive
+    /// SMS (docs/api.md, "Numbers").
+    #[serde(default)]
+    pub skip_landlines: bool,
     /// Seconds from now the messages stay worth sending (docs/api.md, "Validity").
     #[serde(default)]
     pub valid_for: Option<u64>,
@@ -67,6 +72,9 @@ pub struct BulkRequest {
     pub reference: Option<String>,
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub smart_encoding: bool,
+    /// Left out when off too: the same list screened with or without it is another job.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub skip_landlines: bool,
     /// The validity as given (part of what a key stands for; absent, the fingerprint is the
     /// one a request without it always had).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -137,6 +145,7 @@ impl Parsed {
                     reference: body.reference,
                     dry_run: body.dry_run,
                     smart_encoding: body.smart_encoding,
+                    skip_landlines: body.skip_landlines,
                     valid_for: body.valid_for,
                     expires_at: body.expires_at,
                     send_at: body.send_at,
@@ -187,6 +196,7 @@ impl Parsed {
                 given_text,
                 reference,
                 smart_encoding: body.smart_encoding,
+                skip_landlines: body.skip_landlines,
                 valid_for: body.valid_for,
                 expires_at: body.expires_at,
                 send_at: body.send_at,
@@ -207,7 +217,9 @@ impl Parsed {
 #[derive(Debug)]
 pub struct Intake {
     /// The listed invalid entries ([`RecipientList::invalid`]).
-    pub invalid: Vec<InvalidRecipient>,
+    pub invalid: Vec<ListedRecipient>,
+    /// The listed landlines ([`RecipientList::landlines`]).
+    pub landlines: Vec<ListedRecipient>,
     pub counts: IntakeCounts,
     pub batches: Vec<Vec<PhoneNumber>>,
     pub encoding: Encoding,
@@ -216,7 +228,8 @@ pub struct Intake {
 
 /// The answer to `POST /v1/bulk` (202, or 200 for a dry run). Its size is bounded whatever
 /// the list: `invalid` holds at most the first `bulk::INVALID_LISTED` invalid entries (each
-/// echo truncated), `invalid_count` counts them all.
+/// echo truncated), `invalid_count` counts them all; `landlines` and `landline_count` the
+/// same for landlines.
 #[derive(Debug, Serialize)]
 pub struct Summary<'a> {
     pub job_id: Option<&'a str>,
@@ -225,7 +238,11 @@ pub struct Summary<'a> {
     pub duplicates: u64,
     pub suppressed: u64,
     pub invalid_count: u64,
-    pub invalid: &'a [InvalidRecipient],
+    pub invalid: &'a [ListedRecipient],
+    pub landline_count: u64,
+    /// Of `landline_count`, those not sent (`skip_landlines`).
+    pub landlines_skipped: u64,
+    pub landlines: &'a [ListedRecipient],
     pub batches: usize,
     pub encoding: Encoding,
     /// Segments of the text: what each recipient's message takes.
@@ -246,16 +263,23 @@ pub struct DryRun<'a> {
     pub texts: Texts<'a>,
 }
 
+/// The entries an answer lists by index.
+#[derive(Debug, Clone, Copy)]
+pub struct Listed<'a> {
+    pub invalid: &'a [ListedRecipient],
+    pub landlines: &'a [ListedRecipient],
+}
+
 impl<'a> Summary<'a> {
-    /// The answer for a job of `batches` batches with `counts`, `invalid` being the listed
-    /// invalid entries of the request's list. A resumed request builds it from what the first
-    /// attempt committed, so both answers are the same.
+    /// The answer for a job of `batches` batches with `counts`, `listed` being the listed
+    /// invalid entries and landlines of the request's list. A resumed request builds it from
+    /// what the first attempt committed, so both answers are the same.
     pub fn new(
         job_id: Option<&'a str>,
         status: &'a str,
         counts: IntakeCounts,
         batches: usize,
-        invalid: &'a [InvalidRecipient],
+        listed: Listed<'a>,
         encoding: Encoding,
         segments: usize,
     ) -> Self {
@@ -266,7 +290,10 @@ impl<'a> Summary<'a> {
             duplicates: counts.duplicates,
             suppressed: counts.suppressed,
             invalid_count: counts.invalid,
-            invalid,
+            invalid: listed.invalid,
+            landline_count: counts.landlines,
+            landlines_skipped: counts.landlines_skipped,
+            landlines: listed.landlines,
             batches,
             encoding,
             segments,
@@ -299,8 +326,9 @@ impl Intake {
                 .collect();
             return Err(Problem::invalid(
                 format!(
-                    "no valid recipient is left: {} invalid, {} duplicates, {suppressed} opted out",
-                    list.invalid_count, list.duplicates
+                    "no valid recipient is left: {} invalid, {} duplicates, {suppressed} opted \
+                     out, {} landlines skipped",
+                    list.invalid_count, list.duplicates, list.landlines_skipped
                 ),
                 errors,
             ));
@@ -310,6 +338,8 @@ impl Intake {
             duplicates: list.duplicates as u64,
             suppressed: suppressed as u64,
             invalid: list.invalid_count as u64,
+            landlines: list.landline_count as u64,
+            landlines_skipped: list.landlines_skipped as u64,
         };
         // With quiet hours, recipients who share their zones share batches, so a batch
         // waiting for its window never holds back one whose window is open.
@@ -324,6 +354,7 @@ impl Intake {
         };
         Ok(Self {
             invalid: list.invalid,
+            landlines: list.landlines,
             counts,
             batches,
             encoding: text.encoding(),
@@ -341,7 +372,10 @@ impl Intake {
             status,
             self.counts(),
             self.batches.len(),
-            &self.invalid,
+            Listed {
+                invalid: &self.invalid,
+                landlines: &self.landlines,
+            },
             self.encoding,
             self.segments,
         )
@@ -354,7 +388,7 @@ pub async fn screen<S: SuppressionList>(
     store: &S,
     batch_size: usize,
 ) -> Result<Intake, Problem> {
-    let list = RecipientList::parse(&request.recipients);
+    let list = RecipientList::parse(&request.recipients, request.skip_landlines);
     let suppressed = store.suppressed_among(&list.valid).await.map_err(|e| {
         Problem::internal(
             "the suppression list could not be read; nothing was enqueued",

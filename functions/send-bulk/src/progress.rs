@@ -38,6 +38,10 @@ pub struct JobProgress<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub control_changed_at: Option<String>,
     pub accepted: u64,
+    /// Landlines among the recipients (docs/api.md, "Numbers"), and those of them not sent
+    /// (`skip_landlines`; not in `accepted`).
+    pub landlines: u64,
+    pub landlines_skipped: u64,
     /// Recipients of the batches a cancel ended before they were sent.
     pub recipients_cancelled: u64,
     pub batches: BatchCounts,
@@ -175,6 +179,8 @@ pub fn progress<'a>(job: &'a JobRecord, counts: &StatusCounts, rate: Rate) -> Jo
         quiet_hours: quiet_view(job, Utc::now()),
         control_changed_at: job.control_changed_at.map(|t| t.to_rfc3339()),
         accepted: job.counts.accepted,
+        landlines: job.counts.landlines,
+        landlines_skipped: job.counts.landlines_skipped,
         recipients_cancelled: job.recipients_cancelled,
         batches: BatchCounts {
             total: job.batches_total,
@@ -230,7 +236,9 @@ struct PlanOnly<'a> {
 
 async fn planning<F: ObjectStore>(plan: &PlanRecord, files: &F) -> Planning {
     let ended = plan.state != PlanState::Planning;
-    let rejects = if ended && plan.checkpoint.counts.rejected > 0 {
+    let counts = plan.checkpoint.counts;
+    // Skipped landlines have lines in the rejects file too.
+    let rejects = if ended && counts.rejected + counts.landlines_skipped > 0 {
         let key = keys::rejects(&plan.job_id);
         let name = format!("rejects-{}.csv", plan.job_id);
         match files

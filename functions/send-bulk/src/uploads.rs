@@ -144,6 +144,8 @@ pub struct UploadJobRequest {
     pub reference: Option<String>,
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub smart_encoding: bool,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub skip_landlines: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub valid_for: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -179,6 +181,7 @@ pub struct UploadFields {
     pub reference: Option<String>,
     pub dry_run: bool,
     pub smart_encoding: bool,
+    pub skip_landlines: bool,
     pub valid_for: Option<u64>,
     pub expires_at: Option<String>,
     pub send_at: Option<String>,
@@ -304,6 +307,7 @@ pub async fn parse<F: ObjectStore>(
         from: message.from,
         reference: message.reference,
         smart_encoding: body.smart_encoding,
+        skip_landlines: body.skip_landlines,
         valid_for: body.valid_for,
         expires_at: body.expires_at,
         send_at: body.send_at,
@@ -433,6 +437,7 @@ async fn record_plan<S: BulkStore + PlanStore, Q, P, F, T: BatchQueue>(
         },
         template: request.text.clone(),
         smart_encoding: request.smart_encoding,
+        skip_landlines: request.skip_landlines,
         from: request.from.clone(),
         reference: request.reference.clone(),
         callback_url: format!(
@@ -524,6 +529,7 @@ async fn dry_run<S: BulkStore, Q, P, F: ObjectStore, T>(
     let mut plan = Plan::new(phone, bound, app.batch_size)
         .with_smart_encoding(request.smart_encoding)
         .with_zone_windows(request.quiet_hours.is_some())
+        .with_skip_landlines(request.skip_landlines)
         .with_text_previews();
     let records = u64::from(request.format == FileFormat::Csv);
     let mut reader = RowReader::resume(

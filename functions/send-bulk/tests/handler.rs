@@ -44,7 +44,9 @@ fn get(job_id: &str) -> Request {
 }
 
 fn numbers(n: usize) -> Vec<String> {
-    (0..n).map(|i| format!("+1415{i:07}")).collect()
+    (0..n)
+        .map(|i| format!("+1415{:07}", 2_000_000 + i))
+        .collect()
 }
 
 fn queued(app: &TestApp) -> Vec<BatchMessage> {
@@ -60,11 +62,11 @@ async fn a_job_is_split_into_batches_with_invalid_duplicate_and_suppressed_entri
     // Arrange
     let app = app(1000);
     let mut recipients: Vec<Value> = numbers(2500).into_iter().map(Value::from).collect();
-    recipients.push(json!("+14150000001")); // duplicate
+    recipients.push(json!("+14152000001")); // duplicate
     recipients.push(json!("4155550000")); // no plus
     recipients.push(json!(12345)); // not a string
-    recipients.push(json!("+19995550000")); // suppressed
-    let opted_out = PhoneNumber::parse("+19995550000").unwrap();
+    recipients.push(json!("+12125550100")); // suppressed
+    let opted_out = PhoneNumber::parse("+12125550100").unwrap();
     app.store
         .suppress(&opted_out, SuppressionSource::Keyword, chrono::Utc::now())
         .await
@@ -482,9 +484,9 @@ async fn a_resumed_answer_is_the_first_answer_byte_for_byte() {
     // Arrange: 9 numbers (one opted out), a duplicate and two invalid entries, in batches
     // of 2. `undisturbed` answers at once; `interrupted` has batch 2 refused by SQS.
     let mut recipients: Vec<Value> = numbers(9).into_iter().map(Value::from).collect();
-    recipients.extend([json!("+14150000001"), json!("4155550000"), json!(7)]);
+    recipients.extend([json!("+14152000001"), json!("4155550000"), json!(7)]);
     let body = json!({"recipients": recipients, "text": "Sale ends tonight"});
-    let opted_out = PhoneNumber::parse("+14150000004").unwrap();
+    let opted_out = PhoneNumber::parse("+14152000004").unwrap();
     let (undisturbed, interrupted) = (app(2), app(2));
     for a in [&undisturbed, &interrupted] {
         a.store
@@ -502,7 +504,7 @@ async fn a_resumed_answer_is_the_first_answer_byte_for_byte() {
     interrupted
         .store
         .suppress(
-            &PhoneNumber::parse("+14150000007").unwrap(),
+            &PhoneNumber::parse("+14152000007").unwrap(),
             SuppressionSource::Keyword,
             chrono::Utc::now(),
         )
@@ -557,4 +559,99 @@ async fn seventy_thousand_invalid_entries_get_a_bounded_answer_and_the_same_repl
     let dry_answer = json_of(&dry_run);
     assert_eq!(dry_answer["invalid_count"], 70_000);
     assert_eq!(dry_answer["invalid"], answer["invalid"]);
+}
+
+#[tokio::test]
+async fn numbers_no_one_has_are_invalid_and_landlines_are_listed_and_skipped_on_request() {
+    // A US number, `+1 555 555 0100` (no such area code), a London landline, a UK mobile,
+    // the landline again.
+    let recipients = json!([
+        "+14155550100",
+        "+15555550100",
+        "+442071234567",
+        "+447400123456",
+        "+442071234567"
+    ]);
+    let landline = PhoneNumber::parse("+442071234567").unwrap();
+    let listed = json!([{"index": 2, "value": "+442071234567", "reason": "is a landline in GB (+44): it cannot receive SMS"}]);
+    let invalid = json!([{"index": 1, "value": "+15555550100", "reason": "is not a valid number for +1 (US, AG, AI and 22 more): no such area code or number range"}]);
+
+    // Without skip_landlines the landline is reported and sent, as before.
+    let app = app(1000);
+    let body = json!({"recipients": recipients, "text": "hi"});
+    let resp = send_bulk::handle(post(&body, None), &app).await;
+    assert_eq!(resp.status(), 202);
+    let answer = json_of(&resp);
+    assert_eq!(answer["accepted"], 3, "{answer}");
+    assert_eq!(
+        (answer["invalid_count"].clone(), answer["invalid"].clone()),
+        (json!(1), invalid.clone())
+    );
+    assert_eq!(answer["landline_count"], 1);
+    assert_eq!(answer["landlines_skipped"], 0);
+    assert_eq!(answer["landlines"], listed);
+    assert!(queued(&app)[0].recipients.contains(&landline));
+
+    // With it the landline is reported and not sent; the job's status counts it.
+    let app = self::app(1000);
+    let body = json!({"recipients": recipients, "text": "hi", "skip_landlines": true});
+    let resp = send_bulk::handle(post(&body, None), &app).await;
+    assert_eq!(resp.status(), 202);
+    let answer = json_of(&resp);
+    assert_eq!(answer["accepted"], 2, "{answer}");
+    assert_eq!(answer["invalid"], invalid);
+    assert_eq!(
+        (
+            answer["landline_count"].clone(),
+            answer["landlines_skipped"].clone()
+        ),
+        (json!(1), json!(1))
+    );
+    assert_eq!(answer["landlines"], listed);
+    assert_eq!(answer["duplicates"], 1);
+    let sent: Vec<String> = queued(&app)[0]
+        .recipients
+        .iter()
+        .map(|n| n.as_str().to_owned())
+        .collect();
+    assert_eq!(sent, ["+14155550100", "+447400123456"]);
+    let status = send_bulk::handle(get(answer["job_id"].as_str().unwrap()), &app).await;
+    let status = json_of(&status);
+    assert_eq!(
+        (
+            status["accepted"].clone(),
+            status["landlines"].clone(),
+            status["landlines_skipped"].clone()
+        ),
+        (json!(2), json!(1), json!(1)),
+        "{status}"
+    );
+}
+
+#[tokio::test]
+async fn a_list_of_landlines_only_with_skip_landlines_is_a_400_and_nothing_is_queued() {
+    let app = app(1000);
+    let body = json!({"recipients": ["+442071234567", "+493012345678"], "text": "hi", "skip_landlines": true});
+    let resp = send_bulk::handle(post(&body, None), &app).await;
+    assert_eq!(resp.status(), 400);
+    let problem = json_of(&resp);
+    assert!(
+        problem["detail"]
+            .as_str()
+            .unwrap()
+            .ends_with("0 opted out, 2 landlines skipped"),
+        "{problem}"
+    );
+    assert!(app.queue.bodies().is_empty());
+    // A bad type for the flag is named.
+    let resp = send_bulk::handle(
+        post(
+            &json!({"recipients": ["+14155550100"], "text": "hi", "skip_landlines": "yes"}),
+            None,
+        ),
+        &app,
+    )
+    .await;
+    assert_eq!(resp.status(), 400);
+    assert_eq!(json_of(&resp)["errors"][0]["field"], "skip_landlines");
 }

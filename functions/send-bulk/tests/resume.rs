@@ -434,7 +434,9 @@ fn post(body: &Value, key: &str) -> Request {
 }
 
 fn numbers(n: usize) -> Vec<String> {
-    (0..n).map(|i| format!("+1415{i:07}")).collect()
+    (0..n)
+        .map(|i| format!("+1415{:07}", 2_000_000 + i))
+        .collect()
 }
 
 fn parsed(body: &Value) -> BulkRequest {
@@ -557,7 +559,7 @@ async fn a_retry_after_an_opt_out_enqueues_only_the_batches_of_the_job_it_commit
     assert!(queue.batches().is_empty());
 
     // Two recipients opt out; the retry's list makes 4 batches, and SQS refuses batch 1.
-    let opted_out: Vec<PhoneNumber> = ["+14150000008", "+14150000009"]
+    let opted_out: Vec<PhoneNumber> = ["+14152000008", "+14152000009"]
         .iter()
         .map(|n| PhoneNumber::parse(n).unwrap())
         .collect();

@@ -251,7 +251,7 @@ async fn a_dry_run_of_an_upload_renders_the_first_rows_and_counts_all_without_wr
     assert_eq!(answer["status"], "dry_run");
     assert_eq!(
         answer["rows"],
-        json!({"rows": 4, "accepted": 2, "duplicates": 1, "suppressed": 0, "rejected": 1, "distinct_texts": 2, "segments": 2})
+        json!({"rows": 4, "accepted": 2, "duplicates": 1, "suppressed": 0, "rejected": 1, "landlines": 0, "landlines_skipped": 0, "distinct_texts": 2, "segments": 2})
     );
     assert_eq!(
         answer["samples"],
@@ -277,7 +277,7 @@ async fn a_dry_run_of_a_long_file_plans_its_start_and_says_so() {
     let rows = (send_bulk::uploads::DRY_RUN_MAX_BYTES / 1000) as usize + 100;
     let mut csv = String::from("phone,pad\n");
     for i in 0..rows {
-        csv.push_str(&format!("+1415{i:07},{pad}\n"));
+        csv.push_str(&format!("+1415{:07},{pad}\n", 2_000_000 + i));
     }
     let upload_id = upload(&app, csv.as_bytes());
     let (status, answer) = post(
@@ -295,4 +295,32 @@ async fn a_dry_run_of_a_long_file_plans_its_start_and_says_so() {
         answer["rows"]["rejected"], 0,
         "no row cut in half is counted"
     );
+}
+
+#[tokio::test]
+async fn an_upload_with_skip_landlines_counts_them_in_a_dry_run_and_keeps_the_flag_with_its_plan() {
+    // A London landline, a US number, an area code not in use.
+    let app = app();
+    let csv = b"phone\n+44 20 7123 4567\n+1 415 555 0100\n+1 555 555 0100\n";
+    let upload_id = upload(&app, csv);
+    let body = json!({"upload_id": upload_id, "text": "Hi", "skip_landlines": true});
+    let mut dry = body.clone();
+    dry["dry_run"] = json!(true);
+    let (status, answer) = post(&app, "/v1/bulk", dry, None).await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(
+        answer["rows"],
+        json!({"rows": 3, "accepted": 1, "duplicates": 0, "suppressed": 0, "rejected": 1, "landlines": 1, "landlines_skipped": 1, "distinct_texts": 1, "segments": 1})
+    );
+
+    let (status, answer) = post(&app, "/v1/bulk", body.clone(), Some("skip-1")).await;
+    assert_eq!(status, 202, "{answer}");
+    let job_id = JobId::parse(answer["job_id"].as_str().unwrap()).unwrap();
+    let plan = app.store.get_plan(&job_id).await.unwrap().unwrap();
+    assert!(plan.skip_landlines);
+    // The same key without the flag is another request.
+    let mut plain = body;
+    plain["skip_landlines"] = json!(false);
+    let (status, _) = post(&app, "/v1/bulk", plain, Some("skip-1")).await;
+    assert_eq!(status, 409);
 }

@@ -41,7 +41,9 @@ async fn post(app: &TestApp, body: &Value, key: Option<&str>) -> (u16, Value) {
 }
 
 fn recipients(n: usize) -> Vec<String> {
-    (0..n).map(|i| format!("+1415{i:07}")).collect()
+    (0..n)
+        .map(|i| format!("+1415{:07}", 2_000_000 + i))
+        .collect()
 }
 
 fn queued(app: &TestApp) -> Vec<BatchMessage> {

@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 use sms_core::{
-    FieldError, MessageText, PhoneNumber, Problem,
+    FieldError, MessageText, PhoneNumber, Problem, ProblemKind,
     domain::{start::SendAt, validity::Deadline},
     http::fields,
 };
@@ -20,6 +20,9 @@ pub struct SendMessageBody {
     /// Send the text with its GSM-7 look-alikes replaced (docs/api.md, "Text previews and smart encoding").
     #[serde(default)]
     pub smart_encoding: bool,
+    /// Refuse (422) a `to` that is a landline rather than send it (docs/api.md, "Numbers").
+    #[serde(default)]
+    pub skip_landlines: bool,
     /// Seconds from now the message stays worth sending (docs/api.md, "Validity").
     #[serde(default)]
     pub valid_for: Option<u64>,
@@ -44,6 +47,8 @@ pub struct SendMessage {
     pub reference: Option<String>,
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub smart_encoding: bool,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub skip_landlines: bool,
     /// The validity as given (absent, the fingerprint is the one it always was).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub valid_for: Option<u64>,
@@ -64,11 +69,12 @@ pub struct SendMessage {
 }
 
 impl SendMessage {
-    /// Checks every field and reports all problems at once.
+    /// Checks every field and reports all problems at once (a 400); then, with
+    /// `skip_landlines`, refuses a landline `to` (a 422 naming `to`).
     pub fn parse(body: SendMessageBody, default_src: &PhoneNumber) -> Result<Self, Problem> {
         let mut errors = Vec::new();
-        let to = PhoneNumber::parse(&body.to)
-            .map_err(|e| errors.push(FieldError::new("to", e)))
+        let to = fields::recipient("to", &body.to)
+            .map_err(|e| errors.push(e))
             .ok();
         let (start, deadline) = fields::schedule(
             body.send_at.as_deref(),
@@ -86,8 +92,20 @@ impl SendMessage {
             &mut errors,
         );
         match (to, message) {
+            (Some((_, numbering)), Some(_))
+                if errors.is_empty() && body.skip_landlines && numbering.is_landline() =>
+            {
+                let note = numbering.landline_note();
+                Err(Problem {
+                    errors: vec![FieldError::new("to", &note)],
+                    ..Problem::new(
+                        ProblemKind::Landline,
+                        format!("to {note}, and skip_landlines is set; nothing was sent"),
+                    )
+                })
+            }
             (
-                Some(to),
+                Some((to, _)),
                 Some(fields::MessageFields {
                     text,
                     given_text,
@@ -100,6 +118,7 @@ impl SendMessage {
                 given_text,
                 reference,
                 smart_encoding: body.smart_encoding,
+                skip_landlines: body.skip_landlines,
                 valid_for: body.valid_for,
                 expires_at: body.expires_at,
                 send_at: body.send_at,

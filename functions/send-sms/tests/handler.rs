@@ -183,6 +183,27 @@ async fn bad_input_of_every_kind_is_a_named_4xx_and_nothing_is_sent() {
             Some("to"),
             "8 to 15 digits",
         ),
+        // `+1 555 0100`, and an area code not in use: E.164 in form, no one's number.
+        (
+            json!({"to": "+15550100", "text": "hi"}),
+            Some("to"),
+            "to is not a valid number for +1 (US, AG, AI and 22 more): no such area code or number range",
+        ),
+        (
+            json!({"to": "+15555550100", "text": "hi"}),
+            Some("to"),
+            "no such area code",
+        ),
+        (
+            json!({"to": "+4420712345", "text": "hi"}),
+            Some("to"),
+            "is not a valid number for +44 (GB, GG, IM, JE): 8 digits after +44, where numbers there have 7, 9 or 10",
+        ),
+        (
+            json!({"to": "+14155550123", "text": "hi", "skip_landlines": 1}),
+            Some("skip_landlines"),
+            "invalid type",
+        ),
         (
             json!({"to": "+14155550123", "text": ""}),
             Some("text"),
@@ -308,6 +329,35 @@ async fn a_suppressed_recipient_is_refused_with_422_and_nothing_is_sent() {
 
     assert_eq!(resp.status(), 422);
     assert_eq!(json_of(&resp)["type"], "/problems/recipient-suppressed");
+}
+
+#[tokio::test]
+async fn a_landline_is_refused_with_422_naming_to_only_when_skip_landlines_is_set() {
+    // A London landline: with skip_landlines, a 422 and nothing sent.
+    let landline = json!({"to": "+442071234567", "text": "hi", "skip_landlines": true});
+    assert_refused_without_sending(
+        send_req(landline.clone()),
+        422,
+        Some("to"),
+        "to is a landline in GB (+44): it cannot receive SMS, and skip_landlines is set",
+    )
+    .await;
+    let plivo = plivo_expecting(0, accepted(UUID)).await;
+    let resp = send_sms::handle(send_req(landline), &app(&plivo)).await;
+    assert_eq!(json_of(&resp)["type"], "/problems/recipient-landline");
+
+    // A UK mobile, and a US number (libphonenumber cannot tell landline from mobile there),
+    // are sent with it; the landline is sent without it, as ever.
+    for (to, skip) in [
+        ("+447400123456", true),
+        ("+14155550123", true),
+        ("+442071234567", false),
+    ] {
+        let plivo = plivo_expecting(1, accepted(UUID)).await;
+        let body = json!({"to": to, "text": "hi", "skip_landlines": skip});
+        let resp = send_sms::handle(send_req(body), &app(&plivo)).await;
+        assert_eq!(resp.status(), 202, "{to} {skip}: {}", json_of(&resp));
+    }
 }
 
 fn with_key(body: Value, key: &str) -> Request {

@@ -33,6 +33,8 @@ fn spec(job_id: &JobId, batches: usize) -> JobSpec {
             duplicates: 1,
             suppressed: 2,
             invalid: 3,
+            landlines: 4,
+            landlines_skipped: 1,
         },
         callback_url: format!("https://x/cb?job_id={job_id}"),
         batches: (0..batches)
@@ -111,6 +113,11 @@ async fn a_job_keeps_its_ledger_and_counts(store: &impl Store) {
             record.reference.as_deref()
         ),
         (3, 3, Some("campaign-1"))
+    );
+    assert_eq!(
+        record.counts,
+        spec(&job, 3).counts,
+        "every count reads back"
     );
     let ledger = store.ledger(&job).await.unwrap();
     assert_eq!(

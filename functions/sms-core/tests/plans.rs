@@ -40,6 +40,7 @@ fn plan(job_id: &JobId) -> PlanRecord {
         template: "Hi {{first_name}}".into(),
         // On, so both adapters show they keep it (an item writes it only when on).
         smart_encoding: true,
+        skip_landlines: false,
         from: PhoneNumber::parse("+14155550100").unwrap(),
         reference: None,
         callback_url: format!("https://x/cb?job_id={job_id}"),

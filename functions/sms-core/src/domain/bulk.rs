@@ -1,12 +1,13 @@
 //! Bulk sending rules shared by send-bulk and the sender (docs/api.md, `POST /v1/bulk`;
-//! docs/architecture.md, "The queue"): the recipient list (parse, report invalid entries by
-//! index, de-duplicate), batching, and the queue message.
+//! docs/architecture.md, "The queue"): the recipient list (parse, check against the numbering
+//! plans, report invalid entries and landlines by index, de-duplicate), batching, and the
+//! queue message.
 
 use std::{collections::HashSet, fmt};
 
 use serde::{Deserialize, Deserializer, Serialize, de};
 
-use crate::domain::{ids::JobId, phone::PhoneNumber, text::MessageText};
+use crate::domain::{ids::JobId, numbering, phone::PhoneNumber, text::MessageText};
 
 /// Plivo's limit of destinations in one request, and so the largest batch.
 pub const MAX_BATCH_SIZE: usize = 1000;
@@ -88,9 +89,10 @@ impl Serialize for RecipientEntry {
     }
 }
 
-/// An entry that is not a usable number, reported back with its position.
+/// An entry the answer lists by its position: one that is not a usable number, or a
+/// landline.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct InvalidRecipient {
+pub struct ListedRecipient {
     pub index: usize,
     pub value: String,
     pub reason: String,
@@ -101,24 +103,33 @@ pub struct InvalidRecipient {
 /// most about 250 bytes (24 characters, each at most 6 bytes as JSON, plus index and reason).
 pub const ECHO_MAX: usize = 24;
 
-/// Most invalid entries an answer lists (the first ones, by index); the rest are counted
-/// only. 1,000 entries of at most ~250 bytes keep the answer, and the idempotent replay that
+/// Most invalid entries an answer lists (the first ones, by index), and most landlines; the
+/// rest are counted only. 1,000 entries of at most ~250 bytes keep the answer, and the idempotent replay that
 /// stores it, well inside DynamoDB's 400 KB item limit and Lambda's 6 MB response limit.
 pub const INVALID_LISTED: usize = 1000;
 
 /// The recipient list after parsing and de-duplication, in first-seen order.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct RecipientList {
+    /// The numbers to send to: valid, each once, without the landlines when they are skipped.
     pub valid: Vec<PhoneNumber>,
     pub duplicates: usize,
     /// The first [`INVALID_LISTED`] invalid entries.
-    pub invalid: Vec<InvalidRecipient>,
+    pub invalid: Vec<ListedRecipient>,
     /// Every invalid entry, listed or not.
     pub invalid_count: usize,
+    /// The first [`INVALID_LISTED`] landlines (first occurrences; a repeat is a duplicate).
+    pub landlines: Vec<ListedRecipient>,
+    /// Every landline, listed or not, skipped or not.
+    pub landline_count: usize,
+    /// The landlines left out of `valid` (`skip_landlines`).
+    pub landlines_skipped: usize,
 }
 
 impl RecipientList {
-    pub fn parse(entries: &[RecipientEntry]) -> Self {
+    /// Parses the entries: a number must be E.164 and valid by the numbering plans
+    /// ([`numbering::classify`]); a landline is listed, and left out with `skip_landlines`.
+    pub fn parse(entries: &[RecipientEntry], skip_landlines: bool) -> Self {
         // Keyed by the digits' value, not the number: 8 bytes a slot instead of 17, and one
         // word to hash. std's keyed SipHash stays, because the caller chooses every key and a
         // fixed fast hash would let a crafted list collide.
@@ -143,11 +154,34 @@ impl RecipientList {
                     continue;
                 }
             };
-            if seen.insert(number.digits_value()) {
-                list.valid.push(number);
-            } else {
+            // Checked before de-duplication, so every entry of a number no one has is reported
+            // at its index, as a malformed one is.
+            let numbering = match numbering::classify(&number) {
+                Ok(numbering) => numbering,
+                Err(e) => {
+                    list.push_invalid(index, number.as_str(), || e.to_string());
+                    continue;
+                }
+            };
+            if !seen.insert(number.digits_value()) {
                 list.duplicates += 1;
+                continue;
             }
+            if numbering.is_landline() {
+                list.landline_count += 1;
+                if list.landlines.len() < INVALID_LISTED {
+                    list.landlines.push(ListedRecipient {
+                        index,
+                        value: number.as_str().to_owned(),
+                        reason: numbering.landline_note(),
+                    });
+                }
+                if skip_landlines {
+                    list.landlines_skipped += 1;
+                    continue;
+                }
+            }
+            list.valid.push(number);
         }
         list
     }
@@ -156,7 +190,7 @@ impl RecipientList {
     fn push_invalid(&mut self, index: usize, raw: &str, reason: impl FnOnce() -> String) {
         self.invalid_count += 1;
         if self.invalid.len() < INVALID_LISTED {
-            self.invalid.push(InvalidRecipient {
+            self.invalid.push(ListedRecipient {
                 index,
                 value: raw.chars().take(ECHO_MAX).collect(),
                 reason: reason(),
@@ -318,9 +352,10 @@ mod tests {
 
     #[test]
     fn keeps_first_occurrences_in_order_and_counts_duplicates() {
-        let list = RecipientList::parse(&entries(
-            r#"["+14155550001", "+14155550002", "+14155550001", "+14155550001"]"#,
-        ));
+        let list = RecipientList::parse(
+            &entries(r#"["+14155550001", "+14155550002", "+14155550001", "+14155550001"]"#),
+            false,
+        );
         let valid: Vec<_> = list.valid.iter().map(|n| n.as_str()).collect();
         assert_eq!(valid, ["+14155550001", "+14155550002"]);
         assert_eq!(list.duplicates, 2);
@@ -329,9 +364,10 @@ mod tests {
 
     #[test]
     fn reports_invalid_entries_with_index_value_and_reason() {
-        let list = RecipientList::parse(&entries(
-            r#"["+14155550001", "4155550002", 14155550003, null, "+1 415", {"a": 1}]"#,
-        ));
+        let list = RecipientList::parse(
+            &entries(r#"["+14155550001", "4155550002", 14155550003, null, "+1 415", {"a": 1}]"#),
+            false,
+        );
         assert_eq!(list.valid.len(), 1);
         let got: Vec<_> = list
             .invalid
@@ -374,18 +410,91 @@ mod tests {
 
     #[test]
     fn a_valid_number_given_as_text_still_counts() {
-        let list = RecipientList::parse(&[
-            RecipientEntry::Text("+14155550001".into()),
-            RecipientEntry::Number(PhoneNumber::parse("+14155550001").unwrap()),
-        ]);
+        let list = RecipientList::parse(
+            &[
+                RecipientEntry::Text("+14155550001".into()),
+                RecipientEntry::Number(PhoneNumber::parse("+14155550001").unwrap()),
+            ],
+            false,
+        );
         assert_eq!(list.valid.len(), 1);
         assert_eq!(list.duplicates, 1);
     }
 
     #[test]
+    fn numbers_no_one_can_have_are_reported_with_the_country_and_reason() {
+        // A US number in a real area code, then `+1 555 0100`, an area code not in use, a
+        // repeat of it (reported again: every entry is), and a calling code no one has.
+        let list = RecipientList::parse(
+            &entries(
+                r#"["+14155550001", "+15550100", "+15555550100", "+15555550100", "+99912345678"]"#,
+            ),
+            false,
+        );
+        assert_eq!(list.valid.len(), 1);
+        assert_eq!(list.invalid_count, 4);
+        let got: Vec<_> = list
+            .invalid
+            .iter()
+            .map(|i| (i.index, i.value.as_str(), i.reason.as_str()))
+            .collect();
+        let no_range = "is not a valid number for +1 (US, AG, AI and 22 more): no such area code or number range";
+        assert_eq!(
+            got,
+            [
+                (1, "+15550100", no_range),
+                (2, "+15555550100", no_range),
+                (3, "+15555550100", no_range),
+                (
+                    4,
+                    "+99912345678",
+                    "is not a valid number: no country has the calling code it starts with"
+                ),
+            ]
+        );
+        assert_eq!(list.duplicates, 0);
+    }
+
+    #[test]
+    fn landlines_are_listed_and_sent_unless_skipped() {
+        // A London landline (twice), a UK mobile, a US number (landline or mobile: sent).
+        let sent = r#"["+442071234567", "+447400123456", "+442071234567", "+14155550001"]"#;
+        let kept = RecipientList::parse(&entries(sent), false);
+        assert_eq!(kept.valid.len(), 3);
+        assert_eq!((kept.landline_count, kept.landlines_skipped), (1, 0));
+        assert_eq!(kept.duplicates, 1);
+        assert_eq!(
+            kept.landlines,
+            [ListedRecipient {
+                index: 0,
+                value: "+442071234567".into(),
+                reason: "is a landline in GB (+44): it cannot receive SMS".into(),
+            }]
+        );
+        let skipped = RecipientList::parse(&entries(sent), true);
+        let valid: Vec<_> = skipped.valid.iter().map(|n| n.as_str()).collect();
+        assert_eq!(valid, ["+447400123456", "+14155550001"]);
+        assert_eq!((skipped.landline_count, skipped.landlines_skipped), (1, 1));
+        assert_eq!(skipped.landlines, kept.landlines);
+        assert_eq!(skipped.duplicates, 1);
+    }
+
+    #[test]
+    fn only_the_first_landlines_are_listed_but_all_are_counted() {
+        let raw: Vec<String> = (0..INVALID_LISTED + 10)
+            .map(|i| format!("+4420712{i:05}"))
+            .collect();
+        let list = RecipientList::parse(&entries(&serde_json::to_string(&raw).unwrap()), true);
+        assert_eq!(list.landline_count, INVALID_LISTED + 10);
+        assert_eq!(list.landlines_skipped, INVALID_LISTED + 10);
+        assert_eq!(list.landlines.len(), INVALID_LISTED);
+        assert!(list.valid.is_empty());
+    }
+
+    #[test]
     fn a_huge_invalid_entry_is_echoed_truncated() {
         let long = format!("\"{}\"", "x".repeat(10_000));
-        let list = RecipientList::parse(&entries(&format!("[{long}]")));
+        let list = RecipientList::parse(&entries(&format!("[{long}]")), false);
         assert_eq!(list.invalid[0].value.len(), ECHO_MAX);
     }
 
@@ -393,7 +502,7 @@ mod tests {
     fn only_the_first_invalid_entries_are_listed_but_all_are_counted() {
         let mut raw: Vec<String> = (0..INVALID_LISTED + 500).map(|i| format!("{i}")).collect();
         raw.push("+14155550001".into());
-        let list = RecipientList::parse(&entries(&serde_json::to_string(&raw).unwrap()));
+        let list = RecipientList::parse(&entries(&serde_json::to_string(&raw).unwrap()), false);
         assert_eq!(list.invalid_count, INVALID_LISTED + 500);
         assert_eq!(list.invalid.len(), INVALID_LISTED);
         assert_eq!(list.invalid.last().unwrap().index, INVALID_LISTED - 1);

@@ -4,6 +4,7 @@
 pub mod bulk;
 pub mod ids;
 pub mod lookalike;
+pub mod numbering;
 pub mod phone;
 pub mod plan;
 pub mod preview;

@@ -1,4 +1,7 @@
-//! E.164 phone numbers. A `PhoneNumber` that exists is valid; raw strings stop at the edge.
+//! E.164 phone numbers. A `PhoneNumber` that exists is E.164 by form; raw strings stop at the
+//! edge. Whether someone can have it, and what kind of line it is, is `domain::numbering`'s
+//! question, asked of recipients where they come in (a sender, a delivery report's number or a
+//! stored job's need only the form, so newer numbering data never makes them unreadable).
 
 use std::fmt;
 

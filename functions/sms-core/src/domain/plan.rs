@@ -15,7 +15,7 @@ use std::collections::{HashMap, HashSet};
 use sha2::{Digest, Sha256};
 
 use crate::domain::{
-    lookalike,
+    lookalike, numbering,
     phone::PhoneNumber,
     preview::TextPreviews,
     rows::{FileFormat, Row, RowContent},
@@ -150,6 +150,13 @@ pub struct PlanCounts {
     pub suppressed: u64,
     /// Rows rejected (each has a line in the rejects file).
     pub rejected: u64,
+    /// Landlines among the numbers taken (first of their number), sent or skipped.
+    #[serde(default)]
+    pub landlines: u64,
+    /// Of `landlines`, those skipped (`skip_landlines`): each has a line in the rejects
+    /// file, and is neither accepted nor rejected.
+    #[serde(default)]
+    pub landlines_skipped: u64,
     /// Distinct texts among the admitted recipients.
     pub distinct_texts: u64,
     /// Segments over every admitted recipient: what the job will cost in message parts.
@@ -190,6 +197,8 @@ pub struct Plan {
     /// Replace GSM-7 look-alikes in each rendered text before it is batched, so texts that
     /// differ only by a curly quote share batches.
     smart_encoding: bool,
+    /// Leave landlines out (counted, with a line in the rejects file).
+    skip_landlines: bool,
     /// A dry run's previews of the distinct texts as rendered (before any replacement).
     previews: Option<TextPreviews>,
     /// Batch recipients by zone window too (a job with quiet hours): each (text, window)
@@ -215,6 +224,7 @@ impl Plan {
             counts: PlanCounts::default(),
             rendered: String::new(),
             smart_encoding: false,
+            skip_landlines: false,
             previews: None,
             by_window: false,
         }
@@ -230,6 +240,13 @@ impl Plan {
     /// batched, counted and sent is the replaced text.
     pub fn with_smart_encoding(mut self, smart_encoding: bool) -> Self {
         self.smart_encoding = smart_encoding;
+        self
+    }
+
+    /// Leaves landlines out of the batches ([`numbering::Numbering::is_landline`]): each is
+    /// counted in [`PlanCounts::landlines_skipped`] and written to the rejects file.
+    pub fn with_skip_landlines(mut self, skip_landlines: bool) -> Self {
+        self.skip_landlines = skip_landlines;
         self
     }
 
@@ -267,6 +284,10 @@ impl Plan {
             Ok(number) => number,
             Err(e) => return self.reject(row.number, raw, &format!("number {e}")),
         };
+        let numbering = match numbering::classify(&number) {
+            Ok(numbering) => numbering,
+            Err(e) => return self.reject(row.number, raw, &format!("number {e}")),
+        };
         let window = self.by_window.then(|| zones::window_key(&number));
         let mut rendered = std::mem::take(&mut self.rendered);
         let outcome = self.template.render(|i| fields.get(i), &mut rendered);
@@ -286,6 +307,22 @@ impl Plan {
         if !self.seen.insert(number.digits_value()) {
             self.counts.duplicates += 1;
             return;
+        }
+        if numbering.is_landline() {
+            self.counts.landlines += 1;
+            if self.skip_landlines {
+                self.counts.landlines_skipped += 1;
+                let reason = format!(
+                    "number {}; skipped (skip_landlines)",
+                    numbering.landline_note()
+                );
+                self.rejects.push(Reject {
+                    row: row.number,
+                    value: raw.chars().take(REJECT_ECHO_MAX).collect(),
+                    reason,
+                });
+                return;
+            }
         }
         if let Some(previews) = &mut self.previews {
             previews.note(&self.rendered);
@@ -506,6 +543,25 @@ mod tests {
         suppressed: &[&str],
         smart_encoding: bool,
     ) -> (Plan, Vec<PlannedBatch>, Vec<Reject>) {
+        plan_file_with(
+            file,
+            template,
+            batch_size,
+            suppressed,
+            smart_encoding,
+            false,
+        )
+    }
+
+    /// [`plan_file_smart`], with `skip_landlines` as given.
+    fn plan_file_with(
+        file: &str,
+        template: &str,
+        batch_size: usize,
+        suppressed: &[&str],
+        smart_encoding: bool,
+        skip_landlines: bool,
+    ) -> (Plan, Vec<PlannedBatch>, Vec<Reject>) {
         let layout = FileLayout {
             format: FileFormat::Csv,
             phone_column: None,
@@ -516,6 +572,7 @@ mod tests {
             .unwrap();
         let mut plan = Plan::new(phone, bound, batch_size)
             .with_smart_encoding(smart_encoding)
+            .with_skip_landlines(skip_landlines)
             .with_text_previews();
         let suppressed: HashSet<PhoneNumber> = suppressed
             .iter()
@@ -572,10 +629,74 @@ mod tests {
                 duplicates: 0,
                 suppressed: 0,
                 rejected: 0,
+                landlines: 0,
+                landlines_skipped: 0,
                 distinct_texts: 3,
                 segments: 5,
             }
         );
+    }
+
+    #[test]
+    fn numbers_no_one_can_have_are_rejected_with_the_reason() {
+        // `+1 555 0100` as people write it, an area code not in use, a number too short for
+        // the UK, and one good row.
+        let file = "phone\n+1 555-0100\n+1 (555) 555-0100\n+44 20 7123 45\n+1 415 555 0100\n";
+        let (plan, batches, rejects) = plan_file(file, "Hi", 10, &[]);
+        assert_eq!(batches.len(), 1);
+        assert_eq!(numbers(&batches[0]), ["+14155550100"]);
+        let got: Vec<(u64, &str, &str)> = rejects
+            .iter()
+            .map(|r| (r.row, r.value.as_str(), r.reason.as_str()))
+            .collect();
+        let no_range = "number is not a valid number for +1 (US, AG, AI and 22 more): no such area code or number range";
+        assert_eq!(
+            got,
+            [
+                (2, "+1 555-0100", no_range),
+                (3, "+1 (555) 555-0100", no_range),
+                (
+                    4,
+                    "+44 20 7123 45",
+                    "number is not a valid number for +44 (GB, GG, IM, JE): 8 digits after +44, where numbers there have 7, 9 or 10"
+                ),
+            ]
+        );
+        assert_eq!((plan.counts().rejected, plan.counts().accepted), (3, 1));
+    }
+
+    #[test]
+    fn landlines_are_counted_and_with_skip_landlines_left_out_with_a_reject_line() {
+        // A London landline (twice), a UK mobile, a US number (landline or mobile).
+        let file = "phone\n+44 20 7123 4567\n+447400123456\n+442071234567\n+14155550100\n";
+        let (plan, batches, rejects) = plan_file_with(file, "Hi", 10, &[], false, false);
+        assert_eq!(
+            numbers(&batches[0]),
+            ["+442071234567", "+447400123456", "+14155550100"]
+        );
+        assert!(rejects.is_empty());
+        let counts = plan.counts();
+        assert_eq!((counts.landlines, counts.landlines_skipped), (1, 0));
+        assert_eq!((counts.accepted, counts.duplicates), (3, 1));
+
+        let (plan, batches, rejects) = plan_file_with(file, "Hi", 10, &[], false, true);
+        assert_eq!(numbers(&batches[0]), ["+447400123456", "+14155550100"]);
+        assert_eq!(
+            rejects,
+            [Reject {
+                row: 2,
+                value: "+44 20 7123 4567".into(),
+                reason: "number is a landline in GB (+44): it cannot receive SMS; skipped (skip_landlines)".into(),
+            }]
+        );
+        let counts = plan.counts();
+        assert_eq!((counts.landlines, counts.landlines_skipped), (1, 1));
+        // Every row is one of accepted, duplicate, suppressed, rejected or skipped.
+        assert_eq!(
+            (counts.accepted, counts.duplicates, counts.rejected),
+            (2, 1, 0)
+        );
+        assert_eq!(counts.rows, 4);
     }
 
     #[test]

@@ -2,7 +2,14 @@
 //! defaults to the secret's) and the client's reference.
 
 use crate::{
-    domain::{lookalike, phone::PhoneNumber, start::SendAt, text::MessageText, validity::Deadline},
+    domain::{
+        lookalike,
+        numbering::{self, Numbering},
+        phone::PhoneNumber,
+        start::SendAt,
+        text::MessageText,
+        validity::Deadline,
+    },
     http::problem::FieldError,
 };
 
@@ -15,6 +22,14 @@ pub fn sender(from: Option<&str>, default_src: &PhoneNumber) -> Result<PhoneNumb
         None => Ok(default_src.clone()),
         Some(raw) => PhoneNumber::parse(raw).map_err(|e| FieldError::new("from", e)),
     }
+}
+
+/// A recipient given in `field`: E.164, and valid by the numbering plans
+/// ([`numbering::classify`]), with its region and line type.
+pub fn recipient(field: &str, raw: &str) -> Result<(PhoneNumber, Numbering), FieldError> {
+    let number = PhoneNumber::parse(raw).map_err(|e| FieldError::new(field, e))?;
+    let numbering = numbering::classify(&number).map_err(|e| FieldError::new(field, e))?;
+    Ok((number, numbering))
 }
 
 /// The client's `reference`, if it is at most [`REFERENCE_MAX`] characters.
@@ -186,6 +201,21 @@ mod tests {
             deadline.unwrap().time(),
             now + chrono::Duration::seconds(60)
         );
+    }
+
+    #[test]
+    fn a_recipient_must_be_e164_and_a_number_someone_can_have() {
+        let (number, numbering) = recipient("to", "+442071234567").unwrap();
+        assert_eq!(number.as_str(), "+442071234567");
+        assert!(numbering.is_landline());
+        assert_eq!(
+            recipient("to", "+15555550100").unwrap_err(),
+            FieldError::new(
+                "to",
+                "is not a valid number for +1 (US, AG, AI and 22 more): no such area code or number range"
+            )
+        );
+        assert_eq!(recipient("to", "4155550100").unwrap_err().field, "to");
     }
 
     #[test]

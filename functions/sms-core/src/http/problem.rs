@@ -48,6 +48,8 @@ pub enum ProblemKind {
     /// The job's state does not allow the change (a cancelled job cannot be resumed).
     JobState,
     Suppressed,
+    /// The recipient is a landline and the request asked to skip landlines.
+    Landline,
     /// The job cannot hand its last batch to Plivo before its messages expire.
     ValidityTooShort,
     PlivoRejected,
@@ -104,6 +106,11 @@ impl ProblemKind {
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "recipient-suppressed",
                 "Recipient has opted out",
+            ),
+            Landline => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "recipient-landline",
+                "Recipient is a landline",
             ),
             ValidityTooShort => (
                 StatusCode::UNPROCESSABLE_ENTITY,

@@ -53,6 +53,10 @@ pub struct IntakeCounts {
     pub duplicates: u64,
     pub suppressed: u64,
     pub invalid: u64,
+    /// Landlines among the recipients (`domain::numbering`), sent or skipped.
+    pub landlines: u64,
+    /// Of `landlines`, those not sent (`skip_landlines`); not in `accepted`.
+    pub landlines_skipped: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]

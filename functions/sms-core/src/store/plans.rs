@@ -93,6 +93,8 @@ pub struct PlanRecord {
     pub template: String,
     /// Send each rendered text, and the job's text, smart-encoded (`domain::lookalike`).
     pub smart_encoding: bool,
+    /// Leave landlines out of the job (`domain::numbering`); they are counted either way.
+    pub skip_landlines: bool,
     pub from: PhoneNumber,
     pub reference: Option<String>,
     pub callback_url: String,

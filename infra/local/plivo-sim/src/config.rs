@@ -13,12 +13,14 @@ pub const DEFAULT_ADDR: &str = "127.0.0.1:8089";
 /// The same sample credentials `infra/local/dev.sh` seeds into the emulated secret.
 pub const DEFAULT_AUTH_ID: &str = "MASIMULATOR000000001";
 pub const DEFAULT_AUTH_TOKEN: &str = "local-simulator-token";
-/// `+1 555 010 xxxx`: Plivo answers these in `invalid_number`.
-pub const DEFAULT_INVALID_PREFIX: &str = "1555010";
-/// `+1 555 020 xxxx`: accepted, then reported `undelivered`.
-pub const DEFAULT_UNDELIVERABLE_PREFIX: &str = "1555020";
-/// `+1 555 030 xxxx`: accepted, then reported `failed` with ErrorCode 200 (opted out).
-pub const DEFAULT_OPTED_OUT_PREFIX: &str = "1555030";
+/// `+1 312 555 010x`: Plivo answers these in `invalid_number`. The three ranges are fictional
+/// 555-01xx numbers of a real area code: the service's intake accepts them (they are valid by
+/// libphonenumber's plans), so a test can reach them through the whole stack.
+pub const DEFAULT_INVALID_PREFIX: &str = "1312555010";
+/// `+1 312 555 011x`: accepted, then reported `undelivered`.
+pub const DEFAULT_UNDELIVERABLE_PREFIX: &str = "1312555011";
+/// `+1 312 555 012x`: accepted, then reported `failed` with ErrorCode 200 (opted out).
+pub const DEFAULT_OPTED_OUT_PREFIX: &str = "1312555012";
 
 /// How delivery reports are sent; the non-normal modes exist to test a receiver's
 /// idempotence and its forward-only status rule.
@@ -375,7 +377,7 @@ fn check_prefix(raw: &str) -> Result<String, String> {
     if !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) {
         Ok(digits.to_owned())
     } else {
-        Err(format!("expected digits such as 1555010, got {raw:?}"))
+        Err(format!("expected digits such as 1312555010, got {raw:?}"))
     }
 }
 

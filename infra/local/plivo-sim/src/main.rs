@@ -25,9 +25,9 @@
 //! | `PLIVO_SIM_SLOW_SHARE` | `0` | probability that a send is accepted but answered late |
 //! | `PLIVO_SIM_SLOW_EVERY` | `0` | every Nth send is accepted but answered late (0: off) |
 //! | `PLIVO_SIM_SLOW_MS` | `12000` | how late a slow answer is |
-//! | `PLIVO_SIM_INVALID_PREFIX` | `1555010` | destinations whose digits start so are returned in `invalid_number` |
-//! | `PLIVO_SIM_UNDELIVERABLE_PREFIX` | `1555020` | accepted, then reported `undelivered` (ErrorCode 70) |
-//! | `PLIVO_SIM_OPTED_OUT_PREFIX` | `1555030` | accepted, then reported `failed` (ErrorCode 200, opted out) |
+//! | `PLIVO_SIM_INVALID_PREFIX` | `1312555010` | destinations whose digits start so are returned in `invalid_number` |
+//! | `PLIVO_SIM_UNDELIVERABLE_PREFIX` | `1312555011` | accepted, then reported `undelivered` (ErrorCode 70) |
+//! | `PLIVO_SIM_OPTED_OUT_PREFIX` | `1312555012` | accepted, then reported `failed` (ErrorCode 200, opted out) |
 //! | `RUST_LOG`, `LOG_FORMAT` | `info`, JSON | logging, as for the functions |
 //!
 //! "Every Nth" counts authenticated send requests the enforced limit let through, since

@@ -427,8 +427,8 @@ mod tests {
     fn fate_follows_the_configured_ranges() {
         let s = Settings::default();
         let n = |raw: &str| PhoneNumber::parse(raw).unwrap();
-        assert_eq!(Fate::of(&n("+15550201234"), &s), Fate::Undelivered);
-        assert_eq!(Fate::of(&n("+15550301234"), &s), Fate::OptedOut);
+        assert_eq!(Fate::of(&n("+13125550111"), &s), Fate::Undelivered);
+        assert_eq!(Fate::of(&n("+13125550121"), &s), Fate::OptedOut);
         assert_eq!(Fate::of(&n("+14155550123"), &s), Fate::Delivered);
     }
 

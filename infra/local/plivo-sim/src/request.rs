@@ -296,7 +296,7 @@ mod tests {
     }
 
     fn prefixes() -> Vec<String> {
-        vec!["1555010".into()]
+        vec!["1312555010".into()]
     }
 
     #[test]
@@ -320,11 +320,11 @@ mod tests {
     #[test]
     fn splits_dedupes_and_sorts_out_invalid_numbers() {
         let f =
-            fields("14155550123<+14155550123< 14155550124 <15550100001<+15550100001<abc<abc<123");
+            fields("14155550123<+14155550123< 14155550124 <13125550101<+13125550101<abc<abc<123");
         let v = validate(&f, &prefixes()).unwrap();
         let got: Vec<&str> = v.recipients.iter().map(PhoneNumber::as_str).collect();
         assert_eq!(got, ["+14155550123", "+14155550124"]);
-        assert_eq!(v.invalid, ["15550100001", "abc", "123"]);
+        assert_eq!(v.invalid, ["13125550101", "abc", "123"]);
     }
 
     #[test]
@@ -341,7 +341,7 @@ mod tests {
         assert!(missing(|f| f.method = Some("PUT".into())).contains("method"));
         assert!(missing(|f| f.url = Some("ftp://x/y".into())).contains("url"));
         assert!(missing(|f| f.text = Some("x".repeat(1601))).contains("text"));
-        assert!(missing(|f| f.dst = Some("1555010000<nope".into())).contains("none"));
+        assert!(missing(|f| f.dst = Some("1312555010000<nope".into())).contains("none"));
         let many: Vec<String> = (0..1001).map(|i| format!("1415600{i:04}")).collect();
         let err = validate(&fields(&many.join("<")), &prefixes()).unwrap_err();
         assert!(err.contains("1001"), "{err}");

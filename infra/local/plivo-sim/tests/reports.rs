@@ -170,7 +170,7 @@ async fn undeliverable_and_opted_out_ranges_end_with_their_status_and_error_code
     let sim = sim().await;
     let receiver = Receiver::start(0).await;
     let url = receiver.url(PATH);
-    send_with_callback(&sim, "15550201234<15550301234", &url, "POST").await;
+    send_with_callback(&sim, "13125550111<13125550121", &url, "POST").await;
     let reports = receiver.wait_for(5).await;
     let last_of = |to: &str| {
         reports
@@ -180,12 +180,12 @@ async fn undeliverable_and_opted_out_ranges_end_with_their_status_and_error_code
             .cloned()
             .unwrap()
     };
-    let undelivered = last_of("15550201234");
+    let undelivered = last_of("13125550111");
     assert_eq!(
         (undelivered.field("Status"), undelivered.field("ErrorCode")),
         ("undelivered", "70")
     );
-    let opted_out = last_of("15550301234");
+    let opted_out = last_of("13125550121");
     assert_eq!(
         (opted_out.field("Status"), opted_out.field("ErrorCode")),
         ("failed", "200")

@@ -166,14 +166,14 @@ async fn malformed_and_reserved_numbers_are_reported_in_invalid_number() {
     let sim = sim().await;
     let (status, body) = send(
         &sim,
-        &request_body("14155550123<15550100001<abc<123<+0123456789"),
+        &request_body("14155550123<13125550101<abc<123<+0123456789"),
     )
     .await;
     assert_eq!(status, 202, "{body}");
     assert_eq!(uuids(&body).len(), 1);
     assert_eq!(
         body["invalid_number"],
-        json!(["15550100001", "abc", "123", "+0123456789"])
+        json!(["13125550101", "abc", "123", "+0123456789"])
     );
     let record = &get_json(&sim, "/__sim/requests").await[0];
     assert_eq!(record["invalid_number"], body["invalid_number"]);
@@ -228,7 +228,7 @@ async fn bad_requests_get_plivo_shaped_400s() {
     .await;
     assert_bad_request(
         &sim,
-        post().json(&request_body("15550100001<nonsense")),
+        post().json(&request_body("13125550101<nonsense")),
         "valid",
     )
     .await;
@@ -445,7 +445,7 @@ async fn the_sms_core_client_understands_the_simulator() {
     let src = PhoneNumber::parse("+14155550100").unwrap();
     let dst = [
         PhoneNumber::parse("+14155550123").unwrap(),
-        PhoneNumber::parse("+15550100001").unwrap(),
+        PhoneNumber::parse("+13125550101").unwrap(),
     ];
     let text = MessageText::parse("hi").unwrap();
     let msg = OutboundMessage {
@@ -457,7 +457,7 @@ async fn the_sms_core_client_understands_the_simulator() {
     };
     let accepted = client.send_once(&creds, &msg).await.unwrap();
     assert_eq!(accepted.message_uuid.len(), 1);
-    assert_eq!(accepted.invalid_number, ["15550100001"]);
+    assert_eq!(accepted.invalid_number, ["13125550101"]);
 
     let wrong = PlivoCredentials::new(AUTH_ID, "wrong");
     let err = client.send_once(&wrong, &msg).await.unwrap_err();

@@ -192,9 +192,13 @@ pub fn all_batches_ended(progress: &Value) -> bool {
     Some(ended) == b["total"].as_u64()
 }
 
-/// `n` distinct numbers starting at `first` (within +1 212 …, outside the simulator's ranges).
+/// `n` distinct numbers starting at `first` (below 8,000,000): New York's +1 212, exchanges
+/// 200 and up, so valid by the numbering plans the intake checks; outside the simulator's
+/// ranges.
 pub fn numbers(first: usize, n: usize) -> Vec<String> {
-    (first..first + n).map(|i| format!("+1212{i:07}")).collect()
+    (first..first + n)
+        .map(|i| format!("+1212{:07}", 2_000_000 + i))
+        .collect()
 }
 
 /// Every send request the simulator accepted: (destinations, accepted uuids).

@@ -26,8 +26,10 @@ async fn real_reports_drive_every_message_of_a_bulk_job_to_its_final_status() {
     let stack = Stack::from_env();
     stack.sim_reset().await;
     stack.sim_config(json!({"report_mode": "shuffle"})).await;
-    let mut recipients: Vec<String> = (0..35).map(|i| format!("+1213{i:07}")).collect();
-    recipients.extend((0..5).map(|i| format!("+155502{i:05}")));
+    let mut recipients: Vec<String> = (0..35)
+        .map(|i| format!("+1213{:07}", 2_000_000 + i))
+        .collect();
+    recipients.extend((0..5).map(|i| format!("+131255501{}", 10 + i)));
 
     // Act
     let (status, body) = stack

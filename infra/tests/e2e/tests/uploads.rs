@@ -35,9 +35,14 @@ fn recipients_file() -> Expected {
             raw
         } else if i % 1_000 == 999 {
             // A repeat of the row before's number: counted, not sent again.
-            format!("+1 (212) {:03}-{:04}", (i - 1) / 10_000, (i - 1) % 10_000)
+            format!(
+                "+1 (212) {:03}-{:04}",
+                200 + (i - 1) / 10_000,
+                (i - 1) % 10_000
+            )
         } else {
-            let phone = format!("+1212{:03}{:04}", i / 10_000, i % 10_000);
+            // Exchanges from 200: valid by the numbering plans.
+            let phone = format!("+1212{:03}{:04}", 200 + i / 10_000, i % 10_000);
             let display = if name.is_empty() { "there" } else { name };
             texts.insert(
                 phone.clone(),
@@ -202,8 +207,10 @@ async fn a_results_file_names_each_recipients_message_and_final_status() {
     stack.sim_reset().await;
     stack.sim_config(json!({"report_mode": "shuffle"})).await;
     let mut csv = String::from("first_name,to\n");
-    let mut numbers: Vec<String> = (0..30).map(|i| format!("+1213{i:07}")).collect();
-    numbers.extend((0..6).map(|i| format!("+155502{i:05}")));
+    let mut numbers: Vec<String> = (0..30)
+        .map(|i| format!("+1213{:07}", 2_000_000 + i))
+        .collect();
+    numbers.extend((0..6).map(|i| format!("+131255501{}", 10 + i)));
     for (i, number) in numbers.iter().enumerate() {
         csv.push_str(&format!("{},{number}\n", ["Ana", "Bo"][i % 2]));
     }
@@ -242,7 +249,7 @@ async fn a_results_file_names_each_recipients_message_and_final_status() {
             let [uuid] = &sent[n][..] else {
                 panic!("{n} was sent {} times", sent[n].len())
             };
-            let (status, error) = if n.starts_with("+155502") {
+            let (status, error) = if n.starts_with("+131255501") {
                 ("undelivered", "70")
             } else {
                 ("delivered", "")

@@ -344,6 +344,8 @@ pub(crate) fn job_item(job: &JobRecord) -> Item {
         ("duplicates", n(c.duplicates)),
         ("suppressed", n(c.suppressed)),
         ("invalid", n(c.invalid)),
+        ("landlines", n(c.landlines)),
+        ("landlines_skipped", n(c.landlines_skipped)),
         ("callback_url", s(&job.callback_url)),
         ("batches_total", n(job.batches_total)),
         ("batches_sent", n(job.batches_sent)),
@@ -433,6 +435,9 @@ pub(crate) fn job_from_item(item: &Item) -> Result<JobRecord, StoreError> {
             duplicates: count("duplicates"),
             suppressed: count("suppressed"),
             invalid: count("invalid"),
+            // Jobs from before the numbering plans were checked have neither: 0.
+            landlines: count("landlines"),
+            landlines_skipped: count("landlines_skipped"),
         },
         callback_url: item.string("callback_url").unwrap_or_default(),
         expires_at: item.time("messages_expire_at"),
@@ -512,6 +517,9 @@ pub(crate) fn plan_item(plan: &PlanRecord) -> Item {
     if plan.smart_encoding {
         item.insert("smart_encoding".into(), AttributeValue::Bool(true));
     }
+    if plan.skip_landlines {
+        item.insert("skip_landlines".into(), AttributeValue::Bool(true));
+    }
     if let Some(at) = plan.expires_at {
         item.insert("messages_expire_at".into(), time(at));
     }
@@ -525,7 +533,7 @@ pub(crate) fn plan_item(plan: &PlanRecord) -> Item {
 }
 
 /// A checkpoint's attributes: what `plan_item` writes and a checkpoint update sets.
-pub(crate) fn checkpoint_values(c: &PlanCheckpoint) -> [(&'static str, AttributeValue); 11] {
+pub(crate) fn checkpoint_values(c: &PlanCheckpoint) -> [(&'static str, AttributeValue); 13] {
     let k = c.counts;
     [
         ("records", n(c.records)),
@@ -537,6 +545,8 @@ pub(crate) fn checkpoint_values(c: &PlanCheckpoint) -> [(&'static str, Attribute
         ("duplicates", n(k.duplicates)),
         ("suppressed", n(k.suppressed)),
         ("rejected", n(k.rejected)),
+        ("landlines", n(k.landlines)),
+        ("landlines_skipped", n(k.landlines_skipped)),
         ("distinct_texts", n(k.distinct_texts)),
         ("segments", n(k.segments)),
     ]
@@ -574,6 +584,7 @@ pub(crate) fn plan_from_item(item: &Item) -> Result<PlanRecord, StoreError> {
         },
         template: item.string("template").unwrap_or_default(),
         smart_encoding: item.flag("smart_encoding").unwrap_or(false),
+        skip_landlines: item.flag("skip_landlines").unwrap_or(false),
         from: item
             .string("from")
             .and_then(|f| PhoneNumber::parse(&f).ok())
@@ -592,6 +603,8 @@ pub(crate) fn plan_from_item(item: &Item) -> Result<PlanRecord, StoreError> {
                 duplicates: count("duplicates"),
                 suppressed: count("suppressed"),
                 rejected: count("rejected"),
+                landlines: count("landlines"),
+                landlines_skipped: count("landlines_skipped"),
                 distinct_texts: count("distinct_texts"),
                 segments: count("segments"),
             },
@@ -693,6 +706,8 @@ mod tests {
                 duplicates: 1,
                 suppressed: 2,
                 invalid: 3,
+                landlines: 4,
+                landlines_skipped: 4,
             },
             callback_url: "https://x.example/v1/status?job_id=job-1".into(),
             expires_at: Some(now()),
@@ -766,6 +781,7 @@ mod tests {
             },
             template: "Hi {{first_name|there}}".into(),
             smart_encoding: false,
+            skip_landlines: false,
             from: number("+14155550100"),
             reference: None,
             callback_url: "https://x.example/v1/status?job_id=j".into(),
@@ -789,6 +805,7 @@ mod tests {
         plan.lease_until = Some(now());
         plan.error = Some("no valid recipient".into());
         plan.smart_encoding = true;
+        plan.skip_landlines = true;
         plan.checkpoint = PlanCheckpoint {
             records: 10,
             offset: 400,
@@ -800,6 +817,8 @@ mod tests {
                 duplicates: 1,
                 suppressed: 1,
                 rejected: 2,
+                landlines: 3,
+                landlines_skipped: 1,
                 distinct_texts: 2,
                 segments: 6,
             },

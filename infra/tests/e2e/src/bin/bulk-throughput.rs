@@ -18,7 +18,10 @@ async fn main() {
     let stack = Stack::from_env();
     stack.sim_reset().await;
     stack.sim_config(json!({"reports": false})).await;
-    let recipients: Vec<String> = (0..n).map(|i| format!("+1646{i:07}")).collect();
+    // Exchanges from 200: valid by the numbering plans the intake checks.
+    let recipients: Vec<String> = (0..n)
+        .map(|i| format!("+1646{:07}", 2_000_000 + i))
+        .collect();
 
     let started = Instant::now();
     let (status, body) = stack
