@@ -12,6 +12,7 @@ pub mod http;
 pub mod metrics;
 pub mod pace;
 pub mod plivo;
+pub mod pricing;
 pub mod queue;
 pub mod retry;
 pub mod schedule;

@@ -26,17 +26,21 @@ pub fn aws_http_client() -> SharedHttpClient {
 }
 
 fn https_client() -> SharedHttpClient {
+    Builder::new()
+        .tls_provider(Provider::Rustls(CryptoMode::AwsLc))
+        .tls_context(tls_context())
+        .build_https()
+}
+
+/// Mozilla's roots as the SDK's connectors take them (also `pricing`'s connector).
+pub(crate) fn tls_context() -> TlsContext {
     let trust = TrustStore::empty().with_pem_certificate(MOZILLA_ROOTS_PEM.as_bytes());
     // `build` cannot fail in aws-smithy-http-client 1.5 (it only moves its fields); were it
     // ever to, the SDK's own default, the system's store, is the safe fallback.
-    let context = TlsContext::builder()
+    TlsContext::builder()
         .with_trust_store(trust)
         .build()
-        .unwrap_or_default();
-    Builder::new()
-        .tls_provider(Provider::Rustls(CryptoMode::AwsLc))
-        .tls_context(context)
-        .build_https()
+        .unwrap_or_default()
 }
 
 /// An SDK HTTP client that builds its connector when a request first needs it. The SDK's own

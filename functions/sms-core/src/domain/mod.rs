@@ -2,8 +2,10 @@
 //! AWS, HTTP or Plivo's wire format, so every rule can be tested with plain values.
 
 pub mod bulk;
+pub mod estimate;
 pub mod ids;
 pub mod lookalike;
+pub mod money;
 pub mod numbering;
 pub mod phone;
 pub mod plan;
