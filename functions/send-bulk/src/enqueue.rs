@@ -106,6 +106,10 @@ pub async fn run<S: BulkStore, Q: BatchQueue, P: SecretProvider, F, T: BatchQueu
                     return Answer::released(Problem::new(ProblemKind::ValidityTooShort, why));
                 }
             }
+            // Likewise a job whose estimate is over its cap.
+            if let Err(problem) = crate::budget::check(request, &intake, app).await {
+                return Answer::released(problem);
+            }
             let spec = JobSpec {
                 expires_at: request.deadline.map(|d| d.time()),
                 send_at: request.start.map(SendAt::time),

@@ -2,17 +2,21 @@
 //! against the numbering plans, reported by index when invalid or a landline, de-duplicated,
 //! screened against the suppression list, batched.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 use sms_core::{
     Encoding, FieldError, MessageText, PhoneNumber, Problem,
-    domain::zones,
     domain::{
         bulk::{ListedRecipient, RecipientEntry, RecipientList},
+        estimate::Budget,
+        money::Money,
         preview::Texts,
         quiet_hours::QuietHours,
         start::SendAt,
         validity::Deadline,
     },
+    domain::{numbering, zones},
     http::fields,
     store::{IntakeCounts, SuppressionList},
 };
@@ -58,6 +62,12 @@ pub struct BulkRequestBody {
     /// Local hours in which no batch goes to a recipient (docs/api.md, "Quiet hours").
     #[serde(default)]
     pub quiet_hours: Option<QuietHours>,
+    /// The most the job may cost, in the account's currency (docs/api.md, "Budget").
+    #[serde(default)]
+    pub max_cost: Option<Money>,
+    /// The most message segments the job may take.
+    #[serde(default)]
+    pub max_segments: Option<u64>,
 }
 
 /// A valid bulk request. Serialized only to fingerprint it for idempotency: the text as
@@ -87,6 +97,9 @@ pub struct BulkRequest {
     /// The quiet hours (likewise).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub quiet_hours: Option<QuietHours>,
+    /// The cap (likewise: each part is left out when not given).
+    #[serde(flatten)]
+    pub budget: Budget,
     /// When the job starts, if not at once.
     #[serde(skip)]
     pub start: Option<SendAt>,
@@ -136,6 +149,17 @@ impl Parsed {
                 ));
             }
             (None, Some(upload_id)) => {
+                for (name, given) in [
+                    ("max_cost", body.max_cost.is_some()),
+                    ("max_segments", body.max_segments.is_some()),
+                ] {
+                    if given {
+                        return Err(Problem::field(
+                            name,
+                            "applies to a recipients list; a job from an upload cannot be capped yet",
+                        ));
+                    }
+                }
                 return Ok(Parsed::Upload(crate::uploads::UploadFields {
                     upload_id,
                     format: body.format,
@@ -169,6 +193,12 @@ impl Parsed {
                 "must list at least one number",
             ));
         }
+        if body.max_cost == Some(Money::ZERO) {
+            errors.push(FieldError::new("max_cost", "must be above 0"));
+        }
+        if body.max_segments == Some(0) {
+            errors.push(FieldError::new("max_segments", "must be at least 1"));
+        }
         let (start, deadline) = fields::schedule(
             body.send_at.as_deref(),
             body.valid_for,
@@ -201,6 +231,10 @@ impl Parsed {
                 expires_at: body.expires_at,
                 send_at: body.send_at,
                 quiet_hours: body.quiet_hours,
+                budget: Budget {
+                    max_cost: body.max_cost,
+                    max_segments: body.max_segments,
+                },
                 start,
                 deadline,
                 text,
@@ -224,6 +258,8 @@ pub struct Intake {
     pub batches: Vec<Vec<PhoneNumber>>,
     pub encoding: Encoding,
     pub segments: usize,
+    /// The accepted recipients by destination country.
+    pub countries: BTreeMap<&'static str, u64>,
 }
 
 /// The answer to `POST /v1/bulk` (202, or 200 for a dry run). Its size is bounded whatever
@@ -261,6 +297,11 @@ pub struct DryRun<'a> {
     pub summary: Summary<'a>,
     #[serde(flatten)]
     pub texts: Texts<'a>,
+    /// Recipients, segments and cost per destination country (docs/api.md, "Budget").
+    pub estimate: sms_core::domain::estimate::Estimate,
+    /// With `max_cost` or `max_segments`: whether the job would be accepted.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub budget: Option<crate::budget::Verdict>,
 }
 
 /// The entries an answer lists by index.
@@ -315,6 +356,15 @@ impl Intake {
         let before = list.valid.len();
         if !suppressed.is_empty() {
             list.valid.retain(|n| !suppressed.contains(n));
+            // The opted-out are few: classified again rather than carried beside each number.
+            for number in suppressed {
+                if let Ok(numbering) = numbering::classify(number) {
+                    if let Some(n) = list.countries.get_mut(numbering.region) {
+                        *n = n.saturating_sub(1);
+                    }
+                }
+            }
+            list.countries.retain(|_, n| *n > 0);
         }
         let suppressed = before - list.valid.len();
         if list.valid.is_empty() {
@@ -359,6 +409,7 @@ impl Intake {
             batches,
             encoding: text.encoding(),
             segments: text.segments(),
+            countries: list.countries,
         })
     }
 

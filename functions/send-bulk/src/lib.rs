@@ -5,6 +5,7 @@
 //! `/resume` and `/cancel` change a job's control (docs/api.md; docs/architecture.md, "A bulk
 //! job", "A job's life").
 
+mod budget;
 mod control;
 mod enqueue;
 pub mod forecast;
@@ -49,6 +50,8 @@ pub struct App<S, Q, P, F, T> {
     pub rates: forecast::Rates,
     /// The largest upload `POST /v1/uploads` signs for (`MAX_UPLOAD_BYTES`).
     pub max_upload_bytes: u64,
+    /// Prices per destination country, for estimates and caps (`SMS_PRICES`, Plivo's).
+    pub prices: sms_core::pricing::Prices,
 }
 
 /// What the store must offer send-bulk.
@@ -173,9 +176,12 @@ async fn start<S: BulkStore, Q: BatchQueue, P: SecretProvider, F: ObjectStore, T
         }
         let mut previews = TextPreviews::default();
         previews.note(&request.given_text);
+        let estimate = budget::estimate(&intake, app).await;
         let answer = intake::DryRun {
             summary,
             texts: previews.answer(),
+            budget: budget::Verdict::of(&request, &estimate),
+            estimate,
         };
         return Ok(api::json_response(
             StatusCode::OK,

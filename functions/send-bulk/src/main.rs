@@ -21,6 +21,7 @@ async fn main() -> Result<(), Error> {
             config::optional("MAX_UPLOAD_BYTES").as_deref(),
             send_bulk::uploads::DEFAULT_MAX_UPLOAD_BYTES,
         )?,
+        prices: wiring::prices()?,
         public_base_url: config::PublicBaseUrl::from_env()?,
         batch_size: wiring::batch_size()?,
         rates: send_bulk::forecast::Rates {

@@ -32,6 +32,7 @@ fn app(batch_size: usize) -> TestApp {
         batch_size,
         rates: send_bulk::forecast::Rates::default(),
         max_upload_bytes: send_bulk::uploads::DEFAULT_MAX_UPLOAD_BYTES,
+        prices: Default::default(),
     }
 }
 

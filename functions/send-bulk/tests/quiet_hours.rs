@@ -30,6 +30,7 @@ fn app() -> TestApp {
         batch_size: 2,
         rates: send_bulk::forecast::Rates::default(),
         max_upload_bytes: 1024 * 1024,
+        prices: Default::default(),
     }
 }
 

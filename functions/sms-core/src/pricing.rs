@@ -219,24 +219,28 @@ impl Prices {
             } else if let Some(rate) = self.cached(country) {
                 rates.insert(country.to_owned(), rate);
             } else {
-                ask.push(country);
+                ask.push(country.to_owned());
             }
         }
         let (Some(plivo), Some(creds)) = (&self.plivo, creds) else {
-            rates.extend(ask.into_iter().map(|c| (c.to_owned(), Rate::NotListed)));
+            rates.extend(ask.into_iter().map(|c| (c, Rate::NotListed)));
             return rates;
         };
-        let fetched: Vec<(&str, Rate)> = stream::iter(ask)
-            .map(|country| async move { (country, plivo.fetch(creds, country).await) })
+        // Owned names: a future over a borrowed one would not be `Send` for every lifetime.
+        let fetched: Vec<(String, Rate)> = stream::iter(ask)
+            .map(|country: String| async move {
+                let rate = plivo.fetch(creds, &country).await;
+                (country, rate)
+            })
             .buffer_unordered(CONCURRENT_LOOKUPS)
             .collect()
             .await;
         for (country, rate) in fetched {
             if let Rate::Unavailable(why) = &rate {
-                warn!(country, reason = %why, "Plivo's price could not be read");
+                warn!(%country, reason = %why, "Plivo's price could not be read");
             }
-            self.keep(country, &rate);
-            rates.insert(country.to_owned(), rate);
+            self.keep(&country, &rate);
+            rates.insert(country, rate);
         }
         rates
     }

@@ -92,6 +92,35 @@ pub fn plivo_config() -> Result<PlivoConfig, ConfigError> {
     Ok(cfg)
 }
 
+/// Prices per destination country: `SMS_PRICES` (JSON, country code to price per segment;
+/// optional), then Plivo's Pricing API at `PLIVO_BASE_URL` (`PRICING_FROM_PLIVO=false` turns
+/// that off, for accounts whose rates are all in the table).
+pub fn prices() -> Result<crate::pricing::Prices, ConfigError> {
+    use crate::pricing::{PlivoPricing, PriceTable, Prices};
+    let table = PriceTable::parse(&config::optional("SMS_PRICES").unwrap_or_default()).map_err(
+        |reason| ConfigError::Invalid {
+            name: "SMS_PRICES",
+            reason,
+        },
+    )?;
+    let from_plivo = match config::optional("PRICING_FROM_PLIVO").as_deref() {
+        None | Some("true") => true,
+        Some("false") => false,
+        Some(other) => {
+            return Err(ConfigError::Invalid {
+                name: "PRICING_FROM_PLIVO",
+                reason: format!("expected true or false, got {other:?}"),
+            });
+        }
+    };
+    let plivo = from_plivo.then(|| {
+        let base = config::optional("PLIVO_BASE_URL")
+            .unwrap_or_else(|| PlivoConfig::DEFAULT_BASE_URL.to_owned());
+        PlivoPricing::new(base, Duration::from_secs(3))
+    });
+    Ok(Prices::new(table, plivo))
+}
+
 /// The Plivo client could not be built: a bad `PLIVO_BASE_URL`, or a TLS setting reqwest
 /// refuses. The reason carries the whole
 /// chain, since reqwest's own message is only "builder error".

@@ -3,7 +3,10 @@
 //! plans, report invalid entries and landlines by index, de-duplicate), batching, and the
 //! queue message.
 
-use std::{collections::HashSet, fmt};
+use std::{
+    collections::{BTreeMap, HashSet},
+    fmt,
+};
 
 use serde::{Deserialize, Deserializer, Serialize, de};
 
@@ -124,6 +127,9 @@ pub struct RecipientList {
     pub landline_count: usize,
     /// The landlines left out of `valid` (`skip_landlines`).
     pub landlines_skipped: usize,
+    /// `valid` by destination country (ISO 3166, `001` for non-geographic numbers): what
+    /// an estimate prices.
+    pub countries: BTreeMap<&'static str, u64>,
 }
 
 impl RecipientList {
@@ -181,6 +187,7 @@ impl RecipientList {
                     continue;
                 }
             }
+            *list.countries.entry(numbering.region).or_default() += 1;
             list.valid.push(number);
         }
         list

@@ -30,6 +30,10 @@ pub struct Problem {
     pub detail: String,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub errors: Vec<FieldError>,
+    /// Members of this kind of problem beside the standard ones (RFC 9457 §3.2), such as a
+    /// refused job's `estimate`.
+    #[serde(flatten, skip_serializing_if = "serde_json::Map::is_empty")]
+    pub extensions: serde_json::Map<String, serde_json::Value>,
 }
 
 /// The kinds of problem the API reports. Their slugs are stable: clients may branch on `type`.
@@ -52,6 +56,8 @@ pub enum ProblemKind {
     Landline,
     /// The job cannot hand its last batch to Plivo before its messages expire.
     ValidityTooShort,
+    /// The job's estimate is over its `max_cost` or `max_segments`, or cannot be priced.
+    OverBudget,
     PlivoRejected,
     PlivoUnavailable,
     /// A part of AWS the request needs did not answer; nothing the caller sent is lost.
@@ -117,6 +123,11 @@ impl ProblemKind {
                 "validity-too-short",
                 "The job cannot be sent before its messages expire",
             ),
+            OverBudget => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "over-budget",
+                "The job's estimate is over its cap",
+            ),
             PlivoRejected => (
                 StatusCode::BAD_GATEWAY,
                 "plivo-rejected",
@@ -159,7 +170,16 @@ impl Problem {
             status: status.as_u16(),
             detail: detail.into(),
             errors: Vec::new(),
+            extensions: serde_json::Map::new(),
         }
+    }
+
+    /// Adds the member `name` (one of this kind's, documented beside its slug).
+    pub fn with(mut self, name: &str, value: impl Serialize) -> Self {
+        if let Ok(value) = serde_json::to_value(value) {
+            self.extensions.insert(name.to_owned(), value);
+        }
+        self
     }
 
     /// A 500 for an unexpected failure: logs `cause` at error level with `detail` as the

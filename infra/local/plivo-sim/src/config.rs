@@ -2,7 +2,7 @@
 //! but the listen address, the credentials and the report concurrency) changeable at runtime
 //! through `POST /__sim/config`, so tests can switch faults on and off without a restart.
 
-use std::{fmt, net::SocketAddr, str::FromStr};
+use std::{collections::BTreeMap, fmt, net::SocketAddr, str::FromStr};
 
 use serde::{Deserialize, Serialize};
 use sms_core::{config::ConfigError, secrets::PlivoCredentials};
@@ -139,9 +139,22 @@ settings! {
         UNDELIVERABLE_PREFIX = "PLIVO_SIM_UNDELIVERABLE_PREFIX", check_prefixes;
     opted_out_prefixes: Vec<String> = vec![DEFAULT_OPTED_OUT_PREFIX.to_owned()],
         OPTED_OUT_PREFIX = "PLIVO_SIM_OPTED_OUT_PREFIX", check_prefixes;
+    /// Outbound price per segment by country (ISO 3166): what the Pricing API answers and
+    /// reports charge (`TotalRate`, `TotalAmount`). A country not listed is not priced (404)
+    /// and is charged [`UNLISTED_RATE`]. In the environment: `US=0.00500,GB=0.04000`.
+    prices: BTreeMap<String, String> = default_prices(),
+        PRICES = "PLIVO_SIM_PRICES", check_prices;
 }
 
 impl Settings {
+    /// The rate per segment Plivo would charge a message to `to`, as a decimal string.
+    pub fn rate_for(&self, to: &sms_core::PhoneNumber) -> &str {
+        sms_core::domain::numbering::classify(to)
+            .ok()
+            .and_then(|n| self.prices.get(n.region))
+            .map_or(UNLISTED_RATE, String::as_str)
+    }
+
     /// The injected 429s; the enforced limit is the `rate_limit` field.
     pub fn injected_rate_limit(&self) -> Fault {
         Fault::new(self.rate_limit_share, self.rate_limit_every)
@@ -312,6 +325,53 @@ impl Parse for RateLimitSetting {
         raw.parse()
     }
 }
+/// `US=0.00500,GB=0.04000`; `none` lists no country.
+impl Parse for BTreeMap<String, String> {
+    fn parse(raw: &str) -> Result<Self, String> {
+        if raw.trim().eq_ignore_ascii_case("none") {
+            return Ok(BTreeMap::new());
+        }
+        raw.split(',')
+            .map(|pair| {
+                let (country, rate) = pair.split_once('=').ok_or_else(|| {
+                    format!("expected COUNTRY=RATE pairs such as US=0.00500, got {pair:?}")
+                })?;
+                Ok((country.trim().to_owned(), rate.trim().to_owned()))
+            })
+            .collect()
+    }
+}
+
+/// What the simulator charges a country that `prices` does not list.
+pub const UNLISTED_RATE: &str = "0.00500";
+
+/// List prices of a few countries, of the order Plivo's are.
+fn default_prices() -> BTreeMap<String, String> {
+    [
+        ("AU", "0.04500"),
+        ("CA", "0.00500"),
+        ("DE", "0.07500"),
+        ("FR", "0.07000"),
+        ("GB", "0.04000"),
+        ("IN", "0.00250"),
+        ("US", "0.00500"),
+    ]
+    .into_iter()
+    .map(|(c, r)| (c.to_owned(), r.to_owned()))
+    .collect()
+}
+
+/// Country codes of two capital letters, each with a decimal rate.
+fn check_prices(prices: BTreeMap<String, String>) -> Result<BTreeMap<String, String>, String> {
+    for (country, rate) in &prices {
+        if country.len() != 2 || !country.bytes().all(|b| b.is_ascii_uppercase()) {
+            return Err(format!("{country:?} is not a country code such as US"));
+        }
+        sms_core::domain::money::Money::parse(rate).map_err(|e| format!("{country}: rate {e}"))?;
+    }
+    Ok(prices)
+}
+
 /// Comma-separated digit prefixes. Set but blank (or `none`) turns the range off, which is
 /// why blank does not mean "default" here.
 impl Parse for Vec<String> {

@@ -9,6 +9,7 @@ pub mod config;
 mod faults;
 mod inspect;
 mod order;
+mod pricing;
 pub mod rate_limit;
 pub mod reports;
 pub mod request;
@@ -31,6 +32,8 @@ pub fn router(state: SimState) -> Router {
     Router::new()
         .route("/v1/Account/{auth_id}/Message/", post(send::send_message))
         .route("/v1/Account/{auth_id}/Message", post(send::send_message))
+        .route("/v1/Account/{auth_id}/Pricing/", get(pricing::get_pricing))
+        .route("/v1/Account/{auth_id}/Pricing", get(pricing::get_pricing))
         .route("/health", get(inspect::health))
         .route("/__sim/requests", get(inspect::requests))
         .route("/__sim/stats", get(inspect::stats))

@@ -24,8 +24,6 @@ use crate::{
 
 /// Plivo retries a failed callback 3 times.
 const RETRIES: u32 = 3;
-/// Per unit, in USD, as Plivo prints it.
-const RATE_PER_UNIT: f64 = 0.005;
 /// A US carrier, whatever the number: the field exists, its value is not checked.
 const MCC: &str = "310";
 const MNC: &str = "004";
@@ -90,6 +88,8 @@ pub struct Delivery {
     /// As Plivo writes it: digits without `+`, or the sender ID.
     pub from: String,
     pub units: usize,
+    /// Per unit, as Plivo prints it (`0.00500`): the destination country's price.
+    pub rate: String,
     pub fate: Fate,
 }
 
@@ -113,11 +113,8 @@ pub fn plan(d: &Delivery, queued_at: DateTime<Utc>, step: Duration) -> Vec<Repor
     let sent = timestamp(queued_at + step);
     let done = |i: usize| timestamp(queued_at + step * i as i32);
     let charged = d.fate != Fate::OptedOut;
-    let amount = if charged {
-        RATE_PER_UNIT * d.units as f64
-    } else {
-        0.0
-    };
+    let rate: f64 = d.rate.parse().unwrap_or(0.0);
+    let amount = if charged { rate * d.units as f64 } else { 0.0 };
     let statuses = d.fate.statuses();
     statuses
         .iter()
@@ -145,7 +142,7 @@ pub fn plan(d: &Delivery, queued_at: DateTime<Utc>, step: Duration) -> Vec<Repor
                 ("Status", status.to_owned()),
                 ("ErrorCode", error_code.to_owned()),
                 ("Units", d.units.to_string()),
-                ("TotalRate", format!("{RATE_PER_UNIT:.5}")),
+                ("TotalRate", format!("{rate:.5}")),
                 ("TotalAmount", format!("{amount:.5}")),
                 ("MCC", MCC.to_owned()),
                 ("MNC", MNC.to_owned()),
@@ -368,6 +365,7 @@ mod tests {
             to: PhoneNumber::parse("+14155550123").unwrap(),
             from: "14155550100".into(),
             units: 2,
+            rate: "0.00500".into(),
             fate,
         }
     }

@@ -269,6 +269,7 @@ fn accept(
                 to: to.clone(),
                 from: src.report_form().to_owned(),
                 units,
+                rate: settings.rate_for(to).to_owned(),
                 fate: Fate::of(to, settings),
             })
             .collect(),

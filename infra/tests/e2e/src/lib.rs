@@ -196,6 +196,10 @@ pub fn all_batches_ended(progress: &Value) -> bool {
 /// 200 and up, so valid by the numbering plans the intake checks; outside the simulator's
 /// ranges.
 pub fn numbers(first: usize, n: usize) -> Vec<String> {
+    assert!(
+        first + n <= 8_000_000,
+        "numbers({first}, {n}) would run past +1 212 999 9999"
+    );
     (first..first + n)
         .map(|i| format!("+1212{:07}", 2_000_000 + i))
         .collect()

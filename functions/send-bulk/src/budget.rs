@@ -1,0 +1,110 @@
+//! What a list's job will cost, and its cap checked before anything is written
+//! (docs/api.md, "Budget"): segments need no price; `max_cost` needs every destination
+//! country priced, from the deployment's table or Plivo's Pricing API.
+
+use std::collections::BTreeMap;
+
+use sms_core::{
+    Problem, ProblemKind,
+    domain::estimate::{Estimate, OverBudget, Rate, Tally},
+    secrets::SecretProvider,
+};
+use tracing::{info, warn};
+
+use crate::{App, BulkRequest, intake::Intake};
+
+/// Recipients and segments per destination country.
+fn tallies(intake: &Intake) -> BTreeMap<&'static str, Tally> {
+    intake
+        .countries
+        .iter()
+        .map(|(&country, &recipients)| {
+            let mut tally = Tally::default();
+            tally.add(recipients, intake.segments as u64);
+            (country, tally)
+        })
+        .collect()
+}
+
+/// The intake priced: every country, from the table or Plivo.
+pub async fn estimate<S, Q, P: SecretProvider, F, T>(
+    intake: &Intake,
+    app: &App<S, Q, P, F, T>,
+) -> Estimate {
+    let tallies = tallies(intake);
+    let countries = tallies.keys().copied();
+    let rates = match app.secrets.current().await {
+        Ok(secret) => app.prices.rates(countries, Some(&secret.plivo)).await,
+        Err(e) => {
+            warn!(error = %e, "the service secret could not be read; only SMS_PRICES prices");
+            let mut rates = app.prices.rates(countries, None).await;
+            for rate in rates.values_mut() {
+                if *rate == Rate::NotListed {
+                    *rate = Rate::Unavailable(
+                        "the service's Plivo credentials could not be read".into(),
+                    );
+                }
+            }
+            rates
+        }
+    };
+    Estimate::new(&tallies, &rates)
+}
+
+/// The request's cap against its intake: the estimate when the job fits (none without a
+/// cap), or the answer that refuses it.
+pub async fn check<S, Q, P: SecretProvider, F, T>(
+    request: &BulkRequest,
+    intake: &Intake,
+    app: &App<S, Q, P, F, T>,
+) -> Result<Option<Estimate>, Problem> {
+    let budget = request.budget;
+    if !budget.is_set() {
+        return Ok(None);
+    }
+    let estimate = if budget.max_cost.is_some() {
+        estimate(intake, app).await
+    } else {
+        Estimate::new(&tallies(intake), &BTreeMap::new())
+    };
+    match budget.check(&estimate) {
+        Ok(()) => Ok(Some(estimate)),
+        Err(OverBudget::Unpriced { .. }) if estimate.prices_unavailable() => Err(Problem::new(
+            ProblemKind::PlivoUnavailable,
+            "max_cost cannot be checked now: Plivo's prices could not be read; nothing was \
+             sent. Retry shortly",
+        )
+        .with("estimate", &estimate)),
+        Err(over) => {
+            info!(%over, "job refused: over its cap");
+            Err(Problem::new(ProblemKind::OverBudget, over.to_string())
+                .with("estimate", &estimate)
+                .with("budget", budget))
+        }
+    }
+}
+
+/// A dry run's word on the cap: whether the job would be accepted, and if not why.
+#[derive(Debug, serde::Serialize)]
+pub struct Verdict {
+    #[serde(flatten)]
+    pub budget: sms_core::domain::estimate::Budget,
+    pub fits: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+}
+
+impl Verdict {
+    /// `None` without a cap.
+    pub fn of(request: &BulkRequest, estimate: &Estimate) -> Option<Self> {
+        let budget = request.budget;
+        budget.is_set().then(|| {
+            let detail = budget.check(estimate).err().map(|over| over.to_string());
+            Self {
+                budget,
+                fits: detail.is_none(),
+                detail,
+            }
+        })
+    }
+}

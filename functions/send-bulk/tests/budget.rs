@@ -1,0 +1,237 @@
+//! `max_cost` and `max_segments` on `POST /v1/bulk`, and the estimate a dry run shows
+//! (docs/api.md, "Budget"): a job over its cap is refused with the figures and nothing is
+//! written or enqueued. The real handler with the in-memory store and queues; prices from a
+//! table, or a wiremock Plivo Pricing API.
+
+use std::time::Duration;
+
+use send_bulk::App;
+use serde_json::{Value, json};
+use sms_core::{
+    config::PublicBaseUrl,
+    files::MemoryFiles,
+    pricing::{PlivoPricing, PriceTable, Prices},
+    queue::MemoryQueue,
+    secrets::{SecretCache, StaticSecret},
+    store::MemoryStore,
+};
+use sms_test_support::{json_of, post_json, service_secret};
+use wiremock::{Mock, MockServer, ResponseTemplate, matchers::method};
+
+type TestApp = App<MemoryStore, MemoryQueue, SecretCache<StaticSecret>, MemoryFiles, MemoryQueue>;
+
+fn app(prices: Prices) -> TestApp {
+    App {
+        store: MemoryStore::new(),
+        queue: MemoryQueue::default(),
+        secrets: SecretCache::new(StaticSecret(service_secret("t")), Duration::from_secs(60)),
+        files: MemoryFiles::new(),
+        tasks: MemoryQueue::default(),
+        public_base_url: PublicBaseUrl::parse("https://sms.example.com").unwrap(),
+        batch_size: 100,
+        rates: send_bulk::forecast::Rates::default(),
+        max_upload_bytes: 1024 * 1024,
+        prices,
+    }
+}
+
+/// US at half a cent a segment, GB at four cents.
+fn table() -> Prices {
+    Prices::table(PriceTable::parse(r#"{"US": "0.005", "GB": "0.04"}"#).unwrap())
+}
+
+async fn post(app: &TestApp, body: &Value) -> (u16, Value) {
+    post_keyed(app, body, None).await
+}
+
+async fn post_keyed(app: &TestApp, body: &Value, key: Option<&str>) -> (u16, Value) {
+    let response = send_bulk::handle(post_json("/v1/bulk", body, key), app).await;
+    (response.status().as_u16(), json_of(&response))
+}
+
+/// 200 US numbers and 10 London ones.
+fn recipients() -> Vec<String> {
+    let us = (0..200).map(|i| format!("+1415555{:04}", 2000 + i));
+    let gb = (0..10).map(|i| format!("+4420794{:05}", 60_000 + i));
+    us.chain(gb).collect()
+}
+
+/// A text of two GSM-7 segments.
+fn two_segments() -> String {
+    "Flash sale! ".repeat(14)
+}
+
+#[tokio::test]
+async fn a_dry_run_prices_each_destination_country() {
+    let app = app(table());
+    let (code, body) = post(
+        &app,
+        &json!({"recipients": recipients(), "text": two_segments(), "dry_run": true}),
+    )
+    .await;
+
+    assert_eq!(code, 200, "{body}");
+    assert_eq!(body["segments"], 2);
+    // 400 × 0.005 + 20 × 0.04
+    assert_eq!(
+        body["estimate"],
+        json!({
+            "recipients": 210, "segments": 420, "cost": "2.80",
+            "countries": [
+                {"country": "GB", "recipients": 10, "segments": 20, "rate": "0.04",
+                 "rate_source": "configured", "cost": "0.80"},
+                {"country": "US", "recipients": 200, "segments": 400, "rate": "0.005",
+                 "rate_source": "configured", "cost": "2.00"},
+            ]
+        })
+    );
+    assert!(body.get("budget").is_none(), "{body}");
+
+    // With a cap, the dry run says whether the job would be accepted, and why not.
+    let (_, capped) = post(
+        &app,
+        &json!({"recipients": recipients(), "text": two_segments(), "dry_run": true,
+                "max_cost": "2.50"}),
+    )
+    .await;
+    assert_eq!(capped["budget"]["max_cost"], "2.50");
+    assert_eq!(capped["budget"]["fits"], false);
+    assert!(
+        capped["budget"]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("2.80, over its max_cost of 2.50"),
+        "{capped}"
+    );
+    assert!(app.queue.bodies().is_empty());
+}
+
+#[tokio::test]
+async fn a_job_over_its_max_cost_is_refused_with_the_figures_and_nothing_is_written() {
+    let app = app(table());
+    let (code, problem) = post_keyed(
+        &app,
+        &json!({"recipients": recipients(), "text": two_segments(), "max_cost": 2.79}),
+        Some("campaign-1"),
+    )
+    .await;
+
+    assert_eq!(code, 422, "{problem}");
+    assert_eq!(problem["type"], "/problems/over-budget");
+    assert_eq!(
+        problem["detail"],
+        "the job's estimated cost is 2.80, over its max_cost of 2.79; nothing was sent"
+    );
+    assert_eq!(problem["estimate"]["cost"], "2.80");
+    assert_eq!(problem["budget"], json!({"max_cost": "2.79"}));
+    assert!(app.queue.bodies().is_empty());
+
+    // Nothing was written and the key was released: the request with a cap at the estimate
+    // exactly goes under the same key.
+    let (code, body) = post_keyed(
+        &app,
+        &json!({"recipients": recipients(), "text": two_segments(), "max_cost": "2.80"}),
+        Some("campaign-1"),
+    )
+    .await;
+    assert_eq!(code, 202, "{body}");
+    assert_eq!(app.queue.bodies().len(), 3);
+}
+
+#[tokio::test]
+async fn max_segments_needs_no_price() {
+    // No table, no Plivo: segments are counted all the same.
+    let app = app(Prices::default());
+    let over = json!({"recipients": recipients(), "text": two_segments(), "max_segments": 419});
+    let (code, problem) = post(&app, &over).await;
+    assert_eq!(code, 422, "{problem}");
+    assert_eq!(
+        problem["detail"],
+        "the job takes 420 segments, over its max_segments of 419; nothing was sent"
+    );
+    assert!(app.queue.bodies().is_empty());
+
+    let fits = json!({"recipients": recipients(), "text": two_segments(), "max_segments": 420});
+    let (code, body) = post(&app, &fits).await;
+    assert_eq!(code, 202, "{body}");
+}
+
+#[tokio::test]
+async fn max_cost_with_a_country_nobody_prices_is_refused_naming_it() {
+    let app = app(Prices::table(
+        PriceTable::parse(r#"{"US": "0.005"}"#).unwrap(),
+    ));
+    let (code, problem) = post(
+        &app,
+        &json!({"recipients": recipients(), "text": "Hi", "max_cost": 100}),
+    )
+    .await;
+    assert_eq!(code, 422, "{problem}");
+    let detail = problem["detail"].as_str().unwrap();
+    assert!(detail.contains("no price is known for GB"), "{detail}");
+    assert_eq!(problem["estimate"]["cost"], Value::Null);
+    assert_eq!(problem["estimate"]["countries"][0]["country"], "GB");
+    assert!(problem["estimate"]["countries"][0]["unpriced"].is_string());
+    assert!(app.queue.bodies().is_empty());
+}
+
+#[tokio::test]
+async fn when_plivo_cannot_price_the_job_is_a_503_to_retry() {
+    let plivo = MockServer::start().await;
+    Mock::given(method("GET"))
+        .respond_with(ResponseTemplate::new(500))
+        .mount(&plivo)
+        .await;
+    let app = app(Prices::new(
+        PriceTable::default(),
+        Some(PlivoPricing::new(plivo.uri(), Duration::from_secs(2))),
+    ));
+    let (code, problem) = post(
+        &app,
+        &json!({"recipients": recipients(), "text": "Hi", "max_cost": 100}),
+    )
+    .await;
+    assert_eq!(code, 503, "{problem}");
+    assert_eq!(problem["type"], "/problems/plivo-unavailable");
+    assert!(app.queue.bodies().is_empty());
+    // Each country was asked once, with the service's credentials.
+    let asked = plivo.received_requests().await.unwrap();
+    assert_eq!(asked.len(), 2);
+    assert!(
+        asked
+            .iter()
+            .all(|r| r.headers.contains_key("authorization"))
+    );
+}
+
+#[tokio::test]
+async fn a_bad_cap_is_a_400_naming_its_field() {
+    let app = app(table());
+    for (fields, field) in [
+        (json!({"max_cost": 0}), "max_cost"),
+        (json!({"max_cost": "ten"}), "max_cost"),
+        (json!({"max_cost": -1}), "max_cost"),
+        (json!({"max_segments": 0}), "max_segments"),
+        (json!({"max_segments": 1.5}), "max_segments"),
+        (json!({"upload_id": "a", "max_cost": 5}), "max_cost"),
+    ] {
+        let mut body = json!({"recipients": recipients(), "text": "Hi"});
+        for (k, v) in fields.as_object().unwrap() {
+            body[k] = v.clone();
+        }
+        if fields.get("upload_id").is_some() {
+            body.as_object_mut().unwrap().remove("recipients");
+        }
+        let (code, problem) = post(&app, &body).await;
+        assert_eq!(code, 400, "{fields}: {problem}");
+        let named = problem["errors"][0]["field"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        assert!(
+            named == field || problem["detail"].as_str().unwrap().contains(field),
+            "{fields}: {problem}"
+        );
+    }
+    assert!(app.queue.bodies().is_empty());
+}
