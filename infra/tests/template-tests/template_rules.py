@@ -72,6 +72,8 @@ ENVIRONMENT = {
         "SMS_BUCKET",  # required: wiring::s3_files (uploads, the rejects file's link)
         "SMS_FILES_QUEUE_URL",  # required: wiring::files_queue (a plan task per upload job)
         "MAX_UPLOAD_BYTES",  # optional: send-bulk main.rs (MaxUploadBytes parameter)
+        "PLIVO_BASE_URL",  # optional: wiring::prices (Plivo's Pricing API)
+        "SMS_PRICES",  # optional: wiring::prices (SmsPrices parameter)
         "RUST_LOG",
     },
     "sender": {
@@ -110,6 +112,8 @@ LEFT_UNSET = {
     "PLIVO_TIMEOUT_SECONDS": "wiring::plivo_config; 10 s, which the functions' timeouts are sized for",
     "LOG_FORMAT": "telemetry::init; JSON on AWS, `text` is for reading logs locally",
     "S3_FORCE_PATH_STYLE": "wiring::s3_files; path-style addressing is for the local stack, whose endpoint is an IP address",
+    "PRICING_FROM_PLIVO": "wiring::prices; Plivo's list prices price what SMS_PRICES does not list, "
+                          "and `false` is only for an account whose every destination is in the table",
     "PLANNER_ROWS_PER_INVOCATION": "job-files main.rs; a cap on rows per invocation (5,000,000) that never binds "
                                    "on AWS, where the deadline stops reading first",
 }

@@ -301,6 +301,24 @@ pub fn all() -> Vec<(&'static str, Value)> {
             ),
         ),
         (
+            // Two US numbers at the simulator's 0.005 a segment, over a cap of 0.005; the
+            // London landline is skipped, so it is neither priced nor sent.
+            "send-bulk-over-budget.json",
+            api_json(
+                "POST",
+                "/v1/bulk",
+                Some(json!({
+                    "recipients": ["+14155550123", "+14155550124", "+442071234567"],
+                    "text": "Weekend sale: 20% off",
+                    "skip_landlines": true,
+                    "max_cost": "0.005"
+                })),
+                true,
+                &[],
+                "POST /v1/bulk",
+            ),
+        ),
+        (
             "send-bulk-no-recipients.json",
             api_json(
                 "POST",

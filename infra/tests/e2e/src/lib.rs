@@ -169,8 +169,10 @@ impl Stack {
 }
 
 /// True for a failure of `cargo lambda watch` itself (a problem document of its own, never
-/// one of ours, whose types are `/problems/...`): it loses the odd response on a loaded
-/// machine while it starts another function's process.
+/// one of ours, whose types are `/problems/...`). It answers a function's runtime before it
+/// has read the whole response, so an answer larger than a socket read (tens of KB: a list
+/// of 1,000 landlines) is now and then cut short on a busy machine, and the caller gets this
+/// 500 though the function answered.
 fn emulator_failed(status: u16, answer: &Value) -> bool {
     status == 500 && answer["type"] == "https://httpstatuses.com/500"
 }
