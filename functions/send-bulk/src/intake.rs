@@ -297,6 +297,9 @@ pub struct DryRun<'a> {
     pub summary: Summary<'a>,
     #[serde(flatten)]
     pub texts: Texts<'a>,
+    /// With `quiet_hours`: who would wait for their window when the job starts.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub quiet_hours: Option<crate::quiet::QuietPreview>,
     /// Recipients, segments and cost per destination country (docs/api.md, "Budget").
     pub estimate: sms_core::domain::estimate::Estimate,
     /// With `max_cost` or `max_segments`: whether the job would be accepted.

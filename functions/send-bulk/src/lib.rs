@@ -11,6 +11,7 @@ mod enqueue;
 pub mod forecast;
 mod intake;
 mod progress;
+mod quiet;
 mod results;
 pub mod uploads;
 
@@ -177,9 +178,13 @@ async fn start<S: BulkStore, Q: BatchQueue, P: SecretProvider, F: ObjectStore, T
         let mut previews = TextPreviews::default();
         previews.note(&request.given_text);
         let estimate = budget::estimate(&intake, app).await;
+        let start = request.start.map_or_else(Utc::now, |s| s.time());
         let answer = intake::DryRun {
             summary,
             texts: previews.answer(),
+            quiet_hours: request
+                .quiet_hours
+                .map(|q| quiet::preview(q, &intake.batches, start)),
             budget: budget::Verdict::of(&request, &estimate),
             estimate,
         };

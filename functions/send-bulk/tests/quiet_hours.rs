@@ -141,3 +141,32 @@ async fn bad_quiet_hours_are_a_400_naming_them_and_nothing_is_enqueued() {
     }
     assert!(app.queue.bodies().is_empty());
 }
+
+#[tokio::test]
+async fn a_dry_run_counts_who_would_wait_for_their_window_when_the_job_starts() {
+    let app = app();
+    // Tomorrow 22:00 UTC: night in London (quiet), afternoon in New York.
+    let tomorrow = chrono::Utc::now().date_naive() + chrono::Days::new(1);
+    let send_at = tomorrow.and_hms_opt(22, 0, 0).unwrap().and_utc();
+    let recipients = ["+12125550101", "+442079460001", "+442079460002"];
+    let (code, body) = post(
+        &app,
+        &json!({"recipients": recipients, "text": "Doors open", "dry_run": true,
+                "send_at": send_at.to_rfc3339(),
+                "quiet_hours": {"from": "21:00", "to": "08:00"}}),
+    )
+    .await;
+
+    assert_eq!(code, 200, "{body}");
+    let opens = (tomorrow + chrono::Days::new(1))
+        .and_hms_opt(8, 0, 0)
+        .unwrap()
+        .and_utc();
+    assert_eq!(
+        body["quiet_hours"],
+        json!({"hours": "21:00-08:00", "recipients_waiting": 2,
+               "next_window_opens_at": opens.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+               "recipients_never_sent": 0})
+    );
+    assert!(app.queue.bodies().is_empty());
+}
