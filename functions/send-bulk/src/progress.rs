@@ -4,7 +4,7 @@ use lambda_http::{Body, Response, http::StatusCode};
 use serde::Serialize;
 use sms_core::{
     Problem, ProblemKind,
-    domain::{ids::JobId, plan::PlanCounts},
+    domain::{ids::JobId, money::Money, plan::PlanCounts, status::Charge},
     files::{ObjectStore, PresignedRequest, keys},
     http::api,
     store::{
@@ -46,9 +46,28 @@ pub struct JobProgress<'a> {
     pub recipients_cancelled: u64,
     pub batches: BatchCounts,
     pub messages: MessageCounts,
+    /// What Plivo's reports charged so far: the sum of each message's `TotalAmount` (in the
+    /// account's currency) and `Units`, once per message (docs/api.md, "Budget").
+    pub charged: Charged,
     pub rate: Rate,
     pub created_at: String,
     pub updated_at: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Charged {
+    pub amount: Money,
+    pub units: u64,
+}
+
+impl From<Charge> for Charged {
+    /// A sum below zero (a correction reported before the charge it corrects) shows as zero.
+    fn from(c: Charge) -> Self {
+        Self {
+            amount: Money::from_micros(u64::try_from(c.micros).unwrap_or(0)),
+            units: u64::try_from(c.units).unwrap_or(0),
+        }
+    }
 }
 
 /// How fast the job is going and when it should end (docs/api.md, "Forecast").
@@ -201,6 +220,7 @@ pub fn progress<'a>(job: &'a JobRecord, counts: &StatusCounts, rate: Rate) -> Jo
             failed: counts.get(MessageStatus::Failed),
             rejected: counts.get(MessageStatus::Rejected),
         },
+        charged: counts.charged.into(),
         rate,
         created_at: job.created_at.to_rfc3339(),
         updated_at: job.updated_at.to_rfc3339(),

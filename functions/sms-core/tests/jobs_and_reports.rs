@@ -5,7 +5,7 @@
 //! Needs moto: run through `make test` or `infra/tests/with-moto.sh cargo test`.
 
 use chrono::{Duration, Utc};
-use sms_core::domain::ids::JobId;
+use sms_core::domain::{ids::JobId, status::Charge};
 use sms_core::{
     Encoding, PhoneNumber,
     store::{
@@ -309,6 +309,68 @@ async fn reports_move_forward_and_count_each_message_once(store: &impl Store) {
             msg.job_id.as_ref().map(|j| j.as_str())
         ),
         (Delivered, Some("+14155550123"), Some(job.as_str()))
+    );
+}
+
+async fn the_charges_of_a_jobs_messages_are_summed_once_per_message(store: &impl Store) {
+    use MessageStatus::*;
+    let job = JobId::random();
+    store.create_job(&spec(&job, 1), Utc::now()).await.unwrap();
+    let (a, b, c) = (
+        uuid::Uuid::new_v4().to_string(),
+        uuid::Uuid::new_v4().to_string(),
+        uuid::Uuid::new_v4().to_string(),
+    );
+    let batch = in_batch(&job, 0);
+    let charged =
+        |amount: Option<&str>, units: Option<u32>, uuid: &str, status, seq| DeliveryReport {
+            units,
+            total_amount: amount.map(str::to_owned),
+            ..report(uuid, status, seq)
+        };
+    let reports = [
+        // a: every report carries the message's amount; each again, duplicated.
+        charged(Some("0.0079"), Some(1), &a, Queued, 1),
+        charged(Some("0.0079"), Some(1), &a, Queued, 1),
+        charged(Some("0.0079"), Some(1), &a, Sent, 2),
+        charged(Some("0.0079"), Some(1), &a, Delivered, 3),
+        charged(Some("0.0079"), Some(1), &a, Delivered, 3),
+        // b: two segments; its amount comes only with the last report.
+        charged(None, None, &b, Queued, 1),
+        charged(Some("0.01580"), Some(2), &b, Delivered, 3),
+        // c: charged at queued, then corrected to nothing (an opted-out number).
+        charged(Some("0.0079"), Some(1), &c, Queued, 1),
+        charged(Some("0.00000"), Some(1), &c, Failed, 2),
+        // An older report arriving late changes nothing.
+        charged(Some("9.99"), Some(9), &c, Sent, 1),
+    ];
+    for r in &reports {
+        store
+            .apply_report(r, Some(&batch), Utc::now())
+            .await
+            .unwrap();
+    }
+
+    let counts = store.status_counts(&job).await.unwrap();
+    assert_eq!(
+        counts.charged,
+        Charge {
+            micros: 7_900 + 15_800,
+            units: 1 + 2 + 1
+        }
+    );
+    // Reports without a job (a single send) charge no job.
+    store
+        .apply_report(
+            &charged(Some("1.00"), Some(1), "lone", Sent, 1),
+            None,
+            Utc::now(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        store.status_counts(&job).await.unwrap().charged,
+        counts.charged
     );
 }
 
@@ -649,6 +711,7 @@ sms_test_support::both_adapters!(
     a_batch_is_claimed_once_and_ends_once,
     an_expired_claim_is_reported_and_a_released_one_can_be_claimed_again,
     reports_move_forward_and_count_each_message_once,
+    the_charges_of_a_jobs_messages_are_summed_once_per_message,
     a_report_keeps_the_facts_the_sender_wrote,
     reports_of_an_unknown_batch_count_as_accepted_and_never_exceed_it,
     a_report_without_a_sequence_keeps_the_stored_one,

@@ -86,6 +86,49 @@ pub struct DeliveryReport {
     pub delivery_report_time: Option<String>,
 }
 
+/// What a message has been charged: Plivo's `TotalAmount` in millionths and its `Units`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Charge {
+    pub micros: i64,
+    pub units: i64,
+}
+
+impl Charge {
+    /// A message's charge as stored: its amount (Plivo's decimal string) and units. An
+    /// amount that is not a decimal counts as none.
+    pub fn of(amount: Option<&str>, units: Option<u32>) -> Self {
+        Self {
+            micros: amount
+                .and_then(|a| super::money::Money::parse(a).ok())
+                .map_or(0, |m| i64::try_from(m.micros()).unwrap_or(i64::MAX)),
+            units: units.map_or(0, i64::from),
+        }
+    }
+
+    /// What applying `report` to a message charged `self` changes: a report without an
+    /// amount or units keeps the ones stored (as the stores do), so a message is counted once
+    /// whatever the number of its reports, and a corrected amount by its difference.
+    pub fn change(self, report: &DeliveryReport) -> Self {
+        let next = Self::of(report.total_amount.as_deref(), report.units);
+        Self {
+            micros: if report.total_amount.is_some() {
+                next.micros - self.micros
+            } else {
+                0
+            },
+            units: if report.units.is_some() {
+                next.units - self.units
+            } else {
+                0
+            },
+        }
+    }
+
+    pub fn is_zero(self) -> bool {
+        self.micros == 0 && self.units == 0
+    }
+}
+
 impl DeliveryReport {
     /// A report of `status` for one message, with none of the optional fields.
     pub fn new(message_uuid: impl Into<String>, status: MessageStatus) -> Self {

@@ -319,6 +319,8 @@ pub struct StatusCounts {
     pub rejected: i64,
     /// Messages with at least one applied report, by the batch their callback URL names.
     pub seen_by_batch: BTreeMap<u32, u64>,
+    /// What the reports charged the job's messages, summed once per message.
+    pub charged: crate::domain::status::Charge,
 }
 
 impl StatusCounts {

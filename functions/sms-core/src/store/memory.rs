@@ -1,6 +1,6 @@
 //! An in-memory store with the same rules as the DynamoDB adapter, for handler tests.
 
-use crate::domain::status::{advances, count_changes};
+use crate::domain::status::{Charge, advances, count_changes};
 use std::{
     collections::{BTreeMap, HashMap, HashSet},
     sync::{Mutex, MutexGuard},
@@ -713,6 +713,11 @@ impl ReportStore for MemoryStore {
             return Ok(ReportEffect::Ignored);
         }
         let from = current.map(|c| c.status);
+        let charged_before = state
+            .messages
+            .get(&report.message_uuid)
+            .map(|m| Charge::of(m.amount.as_deref(), m.units))
+            .unwrap_or_default();
         state.reported.insert(
             report.message_uuid.clone(),
             CurrentStatus {
@@ -753,6 +758,9 @@ impl ReportStore for MemoryStore {
             if current.is_none() {
                 *counts.seen_by_batch.entry(batch.batch).or_default() += 1;
             }
+            let charge = charged_before.change(report);
+            counts.charged.micros += charge.micros;
+            counts.charged.units += charge.units;
         }
         Ok(ReportEffect::Applied { from })
     }

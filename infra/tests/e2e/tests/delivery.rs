@@ -55,6 +55,12 @@ async fn real_reports_drive_every_message_of_a_bulk_job_to_its_final_status() {
         json!({"accepted_by_plivo": 40, "accepted_in_unconfirmed_batches": 0, "queued": 0, "sent": 0, "delivered": 35, "undelivered": 5, "failed": 0, "rejected": 0}),
         "{progress}"
     );
+    // And what Plivo charged, each message once however many reports it had: 40 × 0.005.
+    assert_eq!(
+        progress["charged"],
+        json!({"amount": "0.20", "units": 40}),
+        "{progress}"
+    );
     let request = &stack.sim_requests().await[0];
     let uuid = request["message_uuids"][0].as_str().unwrap();
     let (status, message) = stack.get(&format!("/v1/messages/{uuid}")).await;

@@ -13,7 +13,7 @@ use super::{
         millis, n, s,
     },
     held,
-    reports::SEEN_PREFIX,
+    reports::{CHARGED_MICROS, CHARGED_UNITS, SEEN_PREFIX},
 };
 use crate::domain::ids::JobId;
 use crate::store::{
@@ -225,6 +225,8 @@ impl JobStore for DynamoStore {
             for status in MessageStatus::ALL {
                 counts.add(status, item.number::<i64>(status.as_str()).unwrap_or(0));
             }
+            counts.charged.micros += item.number::<i64>(CHARGED_MICROS).unwrap_or(0);
+            counts.charged.units += item.number::<i64>(CHARGED_UNITS).unwrap_or(0);
             for (name, value) in &item {
                 if let Some(batch) = name
                     .strip_prefix(SEEN_PREFIX)

@@ -9,7 +9,7 @@ use super::{
     ext::{ItemExt, expiry, key, n, s, time},
 };
 use crate::{
-    domain::status::{advances, count_changes},
+    domain::status::{Charge, advances, count_changes},
     store::{
         BatchRef, CurrentStatus, DeliveryReport, MessageStatus, ReportEffect, ReportStore,
         StoreError, counter_shard,
@@ -23,6 +23,10 @@ pub(crate) fn seen_attribute(batch: u32) -> String {
 }
 
 pub(crate) const SEEN_PREFIX: &str = "seen_";
+
+/// The counter-shard attributes summing what reports charged the job's messages.
+pub(crate) const CHARGED_MICROS: &str = "charged_micros";
+pub(crate) const CHARGED_UNITS: &str = "charged_units";
 
 /// Reads and conditional writes tried before giving up under heavy concurrent reports for
 /// one message (Plivo sends one per status change, so contention is rare). Conflicts with
@@ -116,8 +120,10 @@ impl DynamoStore {
             .map_err(|e| build_error("TransactWriteItems", e))
     }
 
-    /// The counter shard's changes: the status moves, and +1 seen in the batch for the
-    /// message's first report. None when neither applies.
+    /// The counter shard's changes: the status moves, +1 seen in the batch for the
+    /// message's first report, and what the report changes of the message's charge. None when
+    /// none applies.
+    #[allow(clippy::too_many_arguments)]
     fn counter_update(
         &self,
         batch: &BatchRef,
@@ -125,10 +131,11 @@ impl DynamoStore {
         first: bool,
         from: Option<MessageStatus>,
         to: MessageStatus,
+        charge: Charge,
         now: DateTime<Utc>,
     ) -> Result<Option<Update>, StoreError> {
         let changes = count_changes(from, to);
-        if changes.is_empty() && !first {
+        if changes.is_empty() && !first && charge.is_zero() {
             return Ok(None);
         }
         let mut update = Update::builder()
@@ -144,6 +151,17 @@ impl DynamoStore {
             update = update
                 .expression_attribute_names(format!("#s{i}"), status.as_str())
                 .expression_attribute_values(format!(":d{i}"), n(delta));
+        }
+        for (placeholder, attribute, delta) in [
+            ("cm", CHARGED_MICROS, charge.micros),
+            ("cu", CHARGED_UNITS, charge.units),
+        ] {
+            if delta != 0 {
+                adds.push(format!("#{placeholder} :{placeholder}"));
+                update = update
+                    .expression_attribute_names(format!("#{placeholder}"), attribute)
+                    .expression_attribute_values(format!(":{placeholder}"), n(delta));
+            }
         }
         if first {
             adds.push("#seen :one".into());
@@ -190,6 +208,9 @@ impl ReportStore for DynamoStore {
                 .as_ref()
                 .map(|i| i.number::<u64>("version").unwrap_or(0));
             let from = current.map(|c| c.status);
+            let charged = item.as_ref().map_or_else(Charge::default, |i| {
+                Charge::of(i.string("amount").as_deref(), i.number("units"))
+            });
             let mut tx = self.client.transact_write_items().transact_items(
                 TransactWriteItem::builder()
                     .update(self.status_update(report, job_id, version, now)?)
@@ -202,6 +223,7 @@ impl ReportStore for DynamoStore {
                     item.is_none(),
                     from,
                     report.status,
+                    charged.change(report),
                     now,
                 )?
             {
