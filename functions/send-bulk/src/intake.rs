@@ -361,10 +361,10 @@ impl Intake {
             list.valid.retain(|n| !suppressed.contains(n));
             // The opted-out are few: classified again rather than carried beside each number.
             for number in suppressed {
-                if let Ok(numbering) = numbering::classify(number) {
-                    if let Some(n) = list.countries.get_mut(numbering.region) {
-                        *n = n.saturating_sub(1);
-                    }
+                if let Ok(numbering) = numbering::classify(number)
+                    && let Some(n) = list.countries.get_mut(numbering.region)
+                {
+                    *n = n.saturating_sub(1);
                 }
             }
             list.countries.retain(|_, n| *n > 0);

@@ -107,6 +107,40 @@ async fn a_dry_run_prices_each_destination_country() {
 }
 
 #[tokio::test]
+async fn opted_out_and_skipped_recipients_are_not_priced() {
+    use sms_core::store::{SuppressionList, SuppressionSource};
+    let app = app(table());
+    let opted_out = sms_core::PhoneNumber::parse("+14155552000").unwrap();
+    app.store
+        .suppress(&opted_out, SuppressionSource::Api, chrono::Utc::now())
+        .await
+        .unwrap();
+    // `recipients()`'s London numbers are landlines: skipped, so not priced.
+    let list = recipients();
+    let (code, body) = post(
+        &app,
+        &json!({"recipients": list, "text": "Hi", "dry_run": true, "skip_landlines": true}),
+    )
+    .await;
+    assert_eq!(code, 200, "{body}");
+    assert_eq!(body["suppressed"], 1);
+    let countries: Vec<(String, u64)> = body["estimate"]["countries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (
+                c["country"].as_str().unwrap().to_owned(),
+                c["recipients"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(countries, [("US".to_owned(), 199)]);
+    assert_eq!(body["landlines_skipped"], 10);
+    assert_eq!(body["estimate"]["recipients"], body["accepted"]);
+}
+
+#[tokio::test]
 async fn a_job_over_its_max_cost_is_refused_with_the_figures_and_nothing_is_written() {
     let app = app(table());
     let (code, problem) = post_keyed(

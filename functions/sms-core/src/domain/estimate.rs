@@ -193,13 +193,13 @@ impl Budget {
 
     /// Whether a job of `estimate` fits: segments first (they need no price), then cost.
     pub fn check(&self, estimate: &Estimate) -> Result<(), OverBudget> {
-        if let Some(cap) = self.max_segments {
-            if estimate.segments > cap {
-                return Err(OverBudget::Segments {
-                    estimate: estimate.segments,
-                    cap,
-                });
-            }
+        if let Some(cap) = self.max_segments
+            && estimate.segments > cap
+        {
+            return Err(OverBudget::Segments {
+                estimate: estimate.segments,
+                cap,
+            });
         }
         if let Some(cap) = self.max_cost {
             match estimate.cost {

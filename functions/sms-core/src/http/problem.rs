@@ -32,8 +32,9 @@ pub struct Problem {
     pub errors: Vec<FieldError>,
     /// Members of this kind of problem beside the standard ones (RFC 9457 §3.2), such as a
     /// refused job's `estimate`.
-    #[serde(flatten, skip_serializing_if = "serde_json::Map::is_empty")]
-    pub extensions: serde_json::Map<String, serde_json::Value>,
+    /// Boxed: most problems have none, and a `Result<_, Problem>` stays small.
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    pub extensions: Option<Box<serde_json::Map<String, serde_json::Value>>>,
 }
 
 /// The kinds of problem the API reports. Their slugs are stable: clients may branch on `type`.
@@ -170,14 +171,16 @@ impl Problem {
             status: status.as_u16(),
             detail: detail.into(),
             errors: Vec::new(),
-            extensions: serde_json::Map::new(),
+            extensions: None,
         }
     }
 
     /// Adds the member `name` (one of this kind's, documented beside its slug).
     pub fn with(mut self, name: &str, value: impl Serialize) -> Self {
         if let Ok(value) = serde_json::to_value(value) {
-            self.extensions.insert(name.to_owned(), value);
+            self.extensions
+                .get_or_insert_with(Box::default)
+                .insert(name.to_owned(), value);
         }
         self
     }
