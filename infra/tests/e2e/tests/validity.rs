@@ -4,7 +4,10 @@
 //!
 //! To make the deadline cut in at a known point, the job (50 batches, a simulator that
 //! answers each request after 1.5 s) is paused once its first request reaches Plivo, and
-//! resumed only after its 20 seconds are over: what was parked must then fail unsent.
+//! resumed only after its 90 seconds are over: what was parked must then fail unsent. (90,
+//! not less: on a loaded 2-core machine the 50,000-recipient intake and the first batch's
+//! trip through the queue took over 15 s, and a batch that reaches the sender with under 5 s
+//! left is never sent, so with 20 s no batch reached Plivo at all.)
 
 use std::time::{Duration, Instant};
 
@@ -24,7 +27,7 @@ async fn no_batch_reaches_plivo_after_its_jobs_deadline_and_each_carries_what_is
     let (status, body) = stack
         .post(
             "/v1/bulk",
-            &json!({"recipients": recipients, "text": "Doors close at 8", "valid_for": 20}),
+            &json!({"recipients": recipients, "text": "Doors close at 8", "valid_for": 90}),
             &[],
         )
         .await;
@@ -63,7 +66,7 @@ async fn no_batch_reaches_plivo_after_its_jobs_deadline_and_each_carries_what_is
             "a request at {received}, after the deadline {deadline}"
         );
         let expiry: i64 = r["message_expiry"].as_str().unwrap().parse().unwrap();
-        assert!((5..=20).contains(&expiry), "{expiry}");
+        assert!((5..=90).contains(&expiry), "{expiry}");
     }
     let b = &progress["batches"];
     let (sent, failed) = (b["sent"].as_u64().unwrap(), b["failed"].as_u64().unwrap());
