@@ -1,8 +1,10 @@
-//! Transaction conflicts, which moto never produces: the real `DynamoStore` and AWS SDK against
-//! a wiremock server standing in for DynamoDB. It cancels `TransactWriteItems` the way
-//! DynamoDB does when another transaction holds one of the items, so these tests prove that
-//! the adapter reads the SDK's error as a conflict, tries again with backoff, and gives up
-//! with an error (never a silent success) when the conflicts do not stop.
+//! Transaction conflicts and failed writes, which moto never produces: the real `DynamoStore`
+//! and AWS SDK against a wiremock server standing in for DynamoDB. It cancels
+//! `TransactWriteItems` the way DynamoDB does when another transaction holds one of the
+//! items, so these tests prove that the adapter reads the SDK's error as a conflict, tries
+//! again with backoff, and gives up with an error (never a silent success) when the
+//! conflicts do not stop; and it fails a write at a named step, so they prove what is left
+//! written when a step of a multi-write operation fails.
 
 use sms_core::domain::ids::JobId;
 use std::time::Duration;
@@ -14,8 +16,8 @@ use serde_json::json;
 use sms_core::{
     retry::RetryPolicy,
     store::{
-        BatchLedger, BatchOutcome, BatchRef, DeliveryReport, DynamoStore, MessageStatus,
-        ReportEffect, ReportStore,
+        BatchLedger, BatchOutcome, BatchRef, DeliveryReport, DynamoStore, JobControls,
+        MessageStatus, ReportEffect, ReportStore,
     },
 };
 use wiremock::{
@@ -220,4 +222,46 @@ async fn another_cancellation_is_an_error_at_once() {
             .is_err()
     );
     assert_eq!(transactions_sent(&server).await, 1);
+}
+
+#[tokio::test]
+async fn a_deferral_whose_opening_cannot_be_written_counts_nobody_as_waiting() {
+    // The status shows waiting recipients beside their window's opening: the count must
+    // never be written without the opening, even when the opening's write fails.
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(header(TARGET, "DynamoDB_20120810.UpdateItem"))
+        .respond_with(dynamo_json(
+            400,
+            json!({
+                "__type": "com.amazon.coral.validate#ValidationException",
+                "message": "failed at this step",
+            }),
+        ))
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(header(TARGET, "DynamoDB_20120810.TransactWriteItems"))
+        .respond_with(dynamo_json(200, json!({})))
+        .mount(&server)
+        .await;
+    let store = store(&server).await;
+    let now = Utc::now();
+
+    let deferred = store
+        .defer_batch(
+            &batch().job_id,
+            0,
+            1_000,
+            now + chrono::Duration::hours(1),
+            now,
+        )
+        .await;
+
+    assert!(deferred.is_err(), "{deferred:?}");
+    assert_eq!(
+        transactions_sent(&server).await,
+        0,
+        "the waiting count was written without its opening"
+    );
 }

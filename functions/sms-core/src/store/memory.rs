@@ -654,17 +654,19 @@ impl JobControls for MemoryStore {
         ) else {
             return Ok(false);
         };
+        // The opening is recorded whether or not the batch is pending, as the table does
+        // (it writes the opening before the count).
+        // Millisecond precision, as the table keeps it.
+        let opens = DateTime::from_timestamp_millis(opens.timestamp_millis()).unwrap_or(opens);
+        if job.next_window_at.is_none_or(|at| at <= now || at > opens) {
+            job.next_window_at = Some(opens);
+        }
         if entry.state != BatchState::Pending {
             return Ok(false);
         }
         entry.state = BatchState::Parked;
         entry.deferred = true;
         job.recipients_waiting += recipients;
-        // Millisecond precision, as the table keeps it.
-        let opens = DateTime::from_timestamp_millis(opens.timestamp_millis()).unwrap_or(opens);
-        if job.next_window_at.is_none_or(|at| at <= now || at > opens) {
-            job.next_window_at = Some(opens);
-        }
         Ok(true)
     }
 

@@ -176,6 +176,26 @@ impl JobControls for DynamoStore {
         opens: DateTime<Utc>,
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
+        // The opening goes first: the status shows waiting recipients beside the earliest
+        // opening, so a count written before its opening would be shown without one, and
+        // forever if the second write failed. An opening written for a batch that then
+        // turns out not to be pending is the same opening (another instance parked it) or
+        // harmless (the job ended, and the status shows no opening for an ended job). A
+        // lost race leaves the earlier opening, which is what is wanted.
+        let result = self
+            .client()
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(keys::job(job_id), keys::JOB)))
+            .update_expression("SET next_window_at = :opens")
+            .condition_expression(
+                "attribute_exists(pk) AND (attribute_not_exists(next_window_at) OR next_window_at <= :now OR next_window_at > :opens)",
+            )
+            .expression_attribute_values(":opens", millis(opens))
+            .expression_attribute_values(":now", millis(now))
+            .send()
+            .await;
+        held(result, "UpdateItem")?;
         let ledger = Update::builder()
             .table_name(&self.table)
             .set_key(Some(key(keys::job(job_id), &keys::batch(batch))))
@@ -195,29 +215,8 @@ impl JobControls for DynamoStore {
             .expression_attribute_values(":n", n(recipients))
             .build()
             .map_err(|e| build_error("TransactWriteItems", e))?;
-        if !self
-            .ledger_and_job(ledger, job, &format!("deferring batch {batch}"))
-            .await?
-        {
-            return Ok(false);
-        }
-        // The earliest opening still ahead; a lost race leaves an earlier one, which is
-        // what is wanted.
-        let result = self
-            .client()
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(key(keys::job(job_id), keys::JOB)))
-            .update_expression("SET next_window_at = :opens")
-            .condition_expression(
-                "attribute_not_exists(next_window_at) OR next_window_at <= :now OR next_window_at > :opens",
-            )
-            .expression_attribute_values(":opens", millis(opens))
-            .expression_attribute_values(":now", millis(now))
-            .send()
-            .await;
-        held(result, "UpdateItem")?;
-        Ok(true)
+        self.ledger_and_job(ledger, job, &format!("deferring batch {batch}"))
+            .await
     }
 
     async fn cancel_batch(
