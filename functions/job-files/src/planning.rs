@@ -410,6 +410,7 @@ async fn commit<S: FilesStore, F: ObjectStore, Q: BatchQueue, T: BatchQueue, C: 
     };
     let text = MessageText::parse(text).map_err(|e| Stop::Fail(format!("text {e}")))?;
     let spec = JobSpec {
+        budget: None,
         quiet_hours: record.quiet_hours,
         expires_at: record.expires_at,
         send_at: record.send_at,

@@ -49,6 +49,7 @@ fn far_deadline() -> DateTime<Utc> {
 async fn job(app: &TestApp, batches: Vec<Vec<u32>>) -> JobId {
     let job_id = JobId::random();
     let spec = JobSpec {
+        budget: None,
         quiet_hours: None,
         send_at: None,
         expires_at: None,
@@ -75,7 +76,7 @@ async fn end_batch(app: &TestApp, job_id: &JobId, batch: u32, outcome: BatchOutc
     let now = Utc::now();
     let claim = app
         .store
-        .claim_batch(job_id, batch, now + chrono::Duration::minutes(1), now)
+        .claim_batch(job_id, batch, None, now + chrono::Duration::minutes(1), now)
         .await
         .unwrap();
     assert_eq!(claim, BatchClaim::Claimed { attempt: 1 });

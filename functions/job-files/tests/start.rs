@@ -48,6 +48,7 @@ fn far_deadline() -> DateTime<Utc> {
 async fn scheduled_job(app: &TestApp, batches: u32, send_at: DateTime<Utc>) -> JobId {
     let job_id = JobId::random();
     let spec = JobSpec {
+        budget: None,
         quiet_hours: None,
         send_at: Some(send_at),
         expires_at: None,

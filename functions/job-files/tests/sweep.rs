@@ -48,6 +48,7 @@ fn far_deadline() -> DateTime<Utc> {
 async fn job(app: &TestApp, batches: u32) -> JobId {
     let job_id = JobId::random();
     let spec = JobSpec {
+        budget: None,
         quiet_hours: None,
         send_at: None,
         expires_at: None,
@@ -88,7 +89,7 @@ async fn claim(app: &TestApp, job_id: &JobId, batch: u32) {
     let now = Utc::now();
     let claim = app
         .store
-        .claim_batch(job_id, batch, now + chrono::Duration::minutes(1), now)
+        .claim_batch(job_id, batch, None, now + chrono::Duration::minutes(1), now)
         .await
         .unwrap();
     assert!(matches!(claim, BatchClaim::Claimed { .. }), "{claim:?}");

@@ -6,8 +6,12 @@ use std::collections::BTreeMap;
 
 use sms_core::{
     Problem, ProblemKind,
-    domain::estimate::{Estimate, OverBudget, Rate, Tally},
+    domain::{
+        estimate::{Budget, Estimate, OverBudget, Rate, Reservation, Tally},
+        numbering,
+    },
     secrets::SecretProvider,
+    store::JobBudget,
 };
 use tracing::{info, warn};
 
@@ -51,13 +55,13 @@ pub async fn estimate<S, Q, P: SecretProvider, F, T>(
     Estimate::new(&tallies, &rates)
 }
 
-/// The request's cap against its intake: the estimate when the job fits (none without a
-/// cap), or the answer that refuses it.
+/// The request's cap against its intake: when the job fits, its caps and what each batch
+/// reserves of them (none without a cap); or the answer that refuses it.
 pub async fn check<S, Q, P: SecretProvider, F, T>(
     request: &BulkRequest,
     intake: &Intake,
     app: &App<S, Q, P, F, T>,
-) -> Result<Option<Estimate>, Problem> {
+) -> Result<Option<JobBudget>, Problem> {
     let budget = request.budget;
     if !budget.is_set() {
         return Ok(None);
@@ -68,7 +72,10 @@ pub async fn check<S, Q, P: SecretProvider, F, T>(
         Estimate::new(&tallies(intake), &BTreeMap::new())
     };
     match budget.check(&estimate) {
-        Ok(()) => Ok(Some(estimate)),
+        Ok(()) => Ok(Some(JobBudget {
+            caps: budget,
+            reservations: reservations(&budget, intake, &estimate),
+        })),
         Err(OverBudget::Unpriced { .. }) if estimate.prices_unavailable() => Err(Problem::new(
             ProblemKind::PlivoUnavailable,
             "max_cost cannot be checked now: Plivo's prices could not be read; nothing was \
@@ -82,6 +89,41 @@ pub async fn check<S, Q, P: SecretProvider, F, T>(
                 .with("budget", budget))
         }
     }
+}
+
+/// What each batch of `intake` reserves of `budget` when it is claimed: its segments and
+/// its recipients' countries priced at the estimate's rates.
+fn reservations(budget: &Budget, intake: &Intake, estimate: &Estimate) -> Vec<Reservation> {
+    let rates: BTreeMap<String, Rate> = estimate
+        .countries
+        .iter()
+        .filter_map(|line| {
+            Some((
+                line.country.clone(),
+                Rate::Priced {
+                    per_segment: line.rate?,
+                    source: line.rate_source?,
+                },
+            ))
+        })
+        .collect();
+    intake
+        .batches
+        .iter()
+        .map(|batch| {
+            let mut tallies: BTreeMap<&str, Tally> = BTreeMap::new();
+            for number in batch {
+                // Every accepted number was classified at intake; one that somehow is not
+                // counts as non-geographic, which no table prices.
+                let region = numbering::classify(number).map_or("001", |n| n.region);
+                tallies
+                    .entry(region)
+                    .or_default()
+                    .add(1, intake.segments as u64);
+            }
+            Reservation::of(budget, &tallies, &rates)
+        })
+        .collect()
 }
 
 /// A dry run's word on the cap: whether the job would be accepted, and if not why.

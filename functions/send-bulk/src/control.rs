@@ -10,11 +10,11 @@
 //! asked, changed or not: a retry after a lost task sends it again, and sweeps repeat safely.
 
 use chrono::Utc;
-use lambda_http::{Body, Response, http::StatusCode};
-use serde::Serialize;
+use lambda_http::{Body, Request, Response, http::StatusCode};
+use serde::{Deserialize, Serialize};
 use sms_core::{
     Problem, ProblemKind,
-    domain::{bulk::FileTask, ids::JobId},
+    domain::{bulk::FileTask, estimate::Budget, ids::JobId, money::Money},
     http::api,
     queue::{BatchQueue, QueueEntry},
     store::{
@@ -50,9 +50,36 @@ struct Changed<'a> {
     control_changed_at: Option<String>,
 }
 
+/// A resume's optional body: caps raised, so that a job paused by its budget can go on.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ResumeBody {
+    #[serde(default)]
+    pub max_cost: Option<Money>,
+    #[serde(default)]
+    pub max_segments: Option<u64>,
+}
+
+/// The caps a resume's body raises; none without a body.
+pub fn raised_caps(req: &Request) -> Result<Option<Budget>, Problem> {
+    if api::body_bytes(req).iter().all(u8::is_ascii_whitespace) {
+        return Ok(None);
+    }
+    let body: ResumeBody = api::read_json(req, RESUME_BODY_LIMIT)?;
+    let caps = Budget {
+        max_cost: body.max_cost,
+        max_segments: body.max_segments,
+    };
+    Ok(caps.is_set().then_some(caps))
+}
+
+/// A resume's body holds two numbers.
+const RESUME_BODY_LIMIT: usize = 1_024;
+
 pub async fn change<S, T>(
     job_id: &str,
     change: ControlChange,
+    raise: Option<Budget>,
     store: &S,
     tasks: &T,
 ) -> Result<Response<Body>, Problem>
@@ -65,6 +92,32 @@ where
     tracing::Span::current().record("job_id", job_id.as_str());
     let internal =
         |e: StoreError| Problem::internal("the job's control could not be changed; retry", &e);
+    if let Some(caps) = raise {
+        match store.raise_budget(&job_id, caps).await.map_err(internal)? {
+            Some(job) if job.budget.is_none() => {
+                let field = if caps.max_cost.is_some() {
+                    "max_cost"
+                } else {
+                    "max_segments"
+                };
+                return Err(Problem::field(
+                    field,
+                    "the job has no cap to raise: a cap is set when the job is created",
+                ));
+            }
+            Some(job) => {
+                if let Some(left) = job.budget {
+                    tracing::info!(
+                        max_cost = ?left.caps.max_cost.map(|m| m.to_string()),
+                        max_segments = ?left.caps.max_segments,
+                        "caps raised"
+                    );
+                }
+            }
+            // Answered below, as any change of a job that is not there.
+            None => {}
+        }
+    }
     let (job, changed) = match store
         .change_control(&job_id, change, Utc::now())
         .await

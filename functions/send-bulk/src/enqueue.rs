@@ -25,6 +25,13 @@ use crate::{
     intake,
 };
 
+/// A batch to enqueue: its index, recipients and reservation of the job's caps.
+type ToEnqueue = (
+    u32,
+    Vec<sms_core::PhoneNumber>,
+    Option<sms_core::domain::estimate::Reservation>,
+);
+
 /// What the answer says about the job: the same whichever attempt gives it.
 struct Committed {
     counts: IntakeCounts,
@@ -71,10 +78,10 @@ pub async fn run<S: BulkStore, Q: BatchQueue, P: SecretProvider, F, T: BatchQueu
                     ));
                 }
             };
-            let pending: Vec<(u32, Vec<sms_core::PhoneNumber>)> = ledger
+            let pending: Vec<ToEnqueue> = ledger
                 .into_iter()
                 .filter(|e| e.state == BatchState::Pending && !e.enqueued)
-                .map(|e| (e.batch, e.recipients))
+                .map(|e| (e.batch, e.recipients, e.reservation))
                 .collect();
             // The listed entries (invalid, landlines) follow from the request alone (its
             // fingerprint is the first attempt's), the rest from the job: the answer is the
@@ -107,9 +114,10 @@ pub async fn run<S: BulkStore, Q: BatchQueue, P: SecretProvider, F, T: BatchQueu
                 }
             }
             // Likewise a job whose estimate is over its cap.
-            if let Err(problem) = crate::budget::check(request, &intake, app).await {
-                return Answer::released(problem);
-            }
+            let budget = match crate::budget::check(request, &intake, app).await {
+                Ok(budget) => budget,
+                Err(problem) => return Answer::released(problem),
+            };
             let spec = JobSpec {
                 expires_at: request.deadline.map(|d| d.time()),
                 send_at: request.start.map(SendAt::time),
@@ -121,6 +129,7 @@ pub async fn run<S: BulkStore, Q: BatchQueue, P: SecretProvider, F, T: BatchQueu
                 counts: intake.counts(),
                 callback_url: callback_url.clone(),
                 batches: intake.batches,
+                budget,
             };
             let created_at = Utc::now();
             match app.store.create_job(&spec, created_at).await {
@@ -150,11 +159,12 @@ pub async fn run<S: BulkStore, Q: BatchQueue, P: SecretProvider, F, T: BatchQueu
                 batches: spec.batches.len(),
                 created_at,
             };
+            let reservations = spec.budget.map(|b| b.reservations).unwrap_or_default();
             let all = spec
                 .batches
                 .into_iter()
                 .enumerate()
-                .map(|(i, r)| (i as u32, r))
+                .map(|(i, r)| (i as u32, r, reservations.get(i).copied()))
                 .collect();
             ((intake.invalid, intake.landlines), committed, all)
         }
@@ -255,12 +265,13 @@ async fn enqueue<S: BulkStore, Q: BatchQueue, P: SecretProvider, F, T>(
     request: &BulkRequest,
     job_id: &JobId,
     callback_url: &str,
-    batches: Vec<(u32, Vec<sms_core::PhoneNumber>)>,
+    batches: Vec<ToEnqueue>,
     app: &App<S, Q, P, F, T>,
 ) -> usize {
     let messages = batches
         .into_iter()
-        .map(|(batch, recipients)| BatchMessage {
+        .map(|(batch, recipients, reservation)| BatchMessage {
+            reservation,
             quiet_hours: request.quiet_hours,
             expires_at: request.deadline.map(|d| d.time()),
             job_id: job_id.clone(),

@@ -27,8 +27,8 @@ use sms_core::{
     queue::BatchQueue,
     secrets::SecretProvider,
     store::{
-        IdempotencyStore, JobControls, JobStore, PlanStore, ProgressLog, ResultsStore,
-        SuppressionList,
+        ControlChange, IdempotencyStore, JobControls, JobStore, PlanStore, ProgressLog,
+        ResultsStore, SuppressionList,
     },
 };
 
@@ -118,7 +118,13 @@ async fn route<S: BulkStore, Q: BatchQueue, P: SecretProvider, F: ObjectStore, T
         let secret = api::service_secret(&app.secrets).await?;
         api::authenticate(req, &secret.api_keys)?;
         return match req.method() {
-            &Method::POST => control::change(job_id, change, &app.store, &app.tasks).await,
+            &Method::POST => {
+                let raise = match change {
+                    ControlChange::Resume => control::raised_caps(req)?,
+                    _ => None,
+                };
+                control::change(job_id, change, raise, &app.store, &app.tasks).await
+            }
             _ => Ok(api::method_not_allowed("POST")),
         };
     }

@@ -4,7 +4,7 @@ use lambda_http::{Body, Response, http::StatusCode};
 use serde::Serialize;
 use sms_core::{
     Problem, ProblemKind,
-    domain::{ids::JobId, money::Money, plan::PlanCounts, status::Charge},
+    domain::{estimate::BudgetLeft, ids::JobId, money::Money, plan::PlanCounts, status::Charge},
     files::{ObjectStore, PresignedRequest, keys},
     http::api,
     store::{
@@ -49,9 +49,43 @@ pub struct JobProgress<'a> {
     /// What Plivo's reports charged so far: the sum of each message's `TotalAmount` (in the
     /// account's currency) and `Units`, once per message (docs/api.md, "Budget").
     pub charged: Charged,
+    /// A capped job's caps and what its claimed batches reserved of them (docs/api.md,
+    /// "Budget").
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub budget: Option<BudgetView>,
     pub rate: Rate,
     pub created_at: String,
     pub updated_at: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct BudgetView {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_cost: Option<Money>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_segments: Option<u64>,
+    /// The estimates of the batches claimed so far (each batch's is reserved when it is
+    /// claimed): with `charged`, what the guard weighs a next batch against.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reserved_cost: Option<Money>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reserved_segments: Option<u64>,
+}
+
+impl BudgetView {
+    fn of(left: &BudgetLeft) -> Self {
+        let used = |cap: Option<u64>, left: Option<u64>| Some(cap?.saturating_sub(left?));
+        Self {
+            max_cost: left.caps.max_cost,
+            max_segments: left.caps.max_segments,
+            reserved_cost: used(
+                left.caps.max_cost.map(Money::micros),
+                left.cost.map(Money::micros),
+            )
+            .map(Money::from_micros),
+            reserved_segments: used(left.caps.max_segments, left.segments),
+        }
+    }
 }
 
 #[derive(Debug, Serialize)]
@@ -221,6 +255,7 @@ pub fn progress<'a>(job: &'a JobRecord, counts: &StatusCounts, rate: Rate) -> Jo
             rejected: counts.get(MessageStatus::Rejected),
         },
         charged: counts.charged.into(),
+        budget: job.budget.as_ref().map(BudgetView::of),
         rate,
         created_at: job.created_at.to_rfc3339(),
         updated_at: job.updated_at.to_rfc3339(),

@@ -130,7 +130,7 @@ async fn the_status_counts_cancelled_batches_and_their_recipients() {
     // Batch 0 in flight when the job is paused, then cancelled; batch 1 parked meanwhile.
     let BatchClaim::Claimed { .. } = app
         .store
-        .claim_batch(&id, 0, now + chrono::Duration::seconds(60), now)
+        .claim_batch(&id, 0, None, now + chrono::Duration::seconds(60), now)
         .await
         .unwrap()
     else {
@@ -185,7 +185,7 @@ async fn a_done_job_cannot_be_paused_or_cancelled() {
         let now = Utc::now();
         let BatchClaim::Claimed { attempt } = app
             .store
-            .claim_batch(&id, batch, now + chrono::Duration::seconds(60), now)
+            .claim_batch(&id, batch, None, now + chrono::Duration::seconds(60), now)
             .await
             .unwrap()
         else {

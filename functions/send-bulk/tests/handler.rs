@@ -259,7 +259,7 @@ async fn progress_counts_reported_messages_of_an_unknown_batch_and_hides_nothing
     for (batch, outcome) in outcomes.iter().enumerate() {
         let BatchClaim::Claimed { attempt } = app
             .store
-            .claim_batch(&job_id, batch as u32, lease, now)
+            .claim_batch(&job_id, batch as u32, None, lease, now)
             .await
             .unwrap()
         else {

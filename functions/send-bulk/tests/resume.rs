@@ -200,6 +200,14 @@ impl PlanStore for Paused {
 }
 
 impl JobControls for Paused {
+    async fn raise_budget(
+        &self,
+        job_id: &JobId,
+        caps: sms_core::domain::estimate::Budget,
+    ) -> Result<Option<JobRecord>, StoreError> {
+        self.inner.raise_budget(job_id, caps).await
+    }
+
     async fn change_control(
         &self,
         job_id: &JobId,

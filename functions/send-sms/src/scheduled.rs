@@ -85,6 +85,7 @@ where
     };
     if existing.is_none() {
         let spec = sms_core::store::JobSpec {
+            budget: None,
             quiet_hours: None,
             job_id: job_id.clone(),
             text: message.text.clone(),

@@ -73,6 +73,7 @@ async fn job(app_plivo: &str) -> (BenchApp, LambdaEvent<SqsEvent>) {
     let job_id = JobId::random();
     let recipients = numbers();
     let spec = JobSpec {
+        budget: None,
         quiet_hours: None,
         send_at: None,
         expires_at: None,
@@ -86,6 +87,7 @@ async fn job(app_plivo: &str) -> (BenchApp, LambdaEvent<SqsEvent>) {
     };
     store.create_job(&spec, Utc::now()).await.unwrap();
     let body = BatchMessage {
+        reservation: None,
         quiet_hours: None,
         expires_at: None,
         job_id,

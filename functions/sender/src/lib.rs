@@ -8,6 +8,7 @@
 //! | `sending`, lease live                  | (unchanged)    | returned, retried     |
 //! | `sending`, lease expired               | `unknown`      | deleted, metric       |
 //! | job paused                             | `parked`       | deleted (a resume enqueues it again) |
+//! | job's cap has no room for the batch    | `parked`, job paused (`budget`) | deleted (a resume enqueues it again) |
 //! | quiet hours in the recipients' zones   | `parked`, deferred | deleted (the job's wake-up at the window enqueues it again) |
 //! | job cancelled                          | `cancelled`    | deleted               |
 //! | Plivo 202                              | `sent`         | deleted               |
@@ -37,8 +38,8 @@ use sms_core::{
     queue::BatchQueue,
     secrets::SecretProvider,
     store::{
-        AcceptedMessage, BatchClaim, BatchLedger, BatchOutcome, JobControl, JobControls,
-        MessageStore, Parking, ProgressLog,
+        AcceptedMessage, BatchClaim, BatchLedger, BatchOutcome, ControlAnswer, ControlChange,
+        JobControl, JobControls, MessageStore, Parking, PauseReason, ProgressLog,
     },
 };
 use tracing::{Instrument, error, info, info_span, warn};
@@ -296,7 +297,13 @@ async fn claim<S: SenderStore, P, R, T>(
     for _ in 0..CLAIM_ROUNDS {
         match app
             .store
-            .claim_batch(job_id, index, lease_until, Utc::now())
+            .claim_batch(
+                job_id,
+                index,
+                batch.reservation.as_ref(),
+                lease_until,
+                Utc::now(),
+            )
             .await
         {
             Ok(BatchClaim::Claimed { attempt }) => return Ok(attempt),
@@ -319,6 +326,28 @@ async fn claim<S: SenderStore, P, R, T>(
                     Ok(Parking::NotPaused) => continue,
                     Err(e) => {
                         warn!(error = %e, "the batch of a paused job could not be parked; retrying later");
+                        return Err(Disposition::Retry);
+                    }
+                }
+            }
+            // Sending it could cross the job's cap: the job pauses (reason `budget`), and
+            // the next round parks the batch like any paused job's.
+            Ok(BatchClaim::OverBudget(left)) => {
+                let pause = ControlChange::Pause(PauseReason::Budget);
+                match app.store.change_control(job_id, pause, Utc::now()).await {
+                    Ok(answer) => {
+                        warn!(
+                            max_cost = ?left.caps.max_cost.map(|m| m.to_string()),
+                            max_segments = ?left.caps.max_segments,
+                            cost_left = ?left.cost.map(|m| m.to_string()),
+                            segments_left = ?left.segments,
+                            changed = matches!(answer, ControlAnswer::Changed(_)),
+                            "the batch could cross the job's cap; the job is paused (budget)"
+                        );
+                        continue;
+                    }
+                    Err(e) => {
+                        warn!(error = %e, "the job over its cap could not be paused; retrying later");
                         return Err(Disposition::Retry);
                     }
                 }

@@ -10,12 +10,16 @@ use lambda_runtime::{Context, LambdaEvent};
 use sender::App;
 use sms_core::{
     MessageText, PhoneNumber,
-    domain::{bulk::BatchMessage, ids::JobId},
+    domain::{
+        bulk::BatchMessage,
+        estimate::{Budget, Reservation},
+        ids::JobId,
+    },
     secrets::{SecretCache, StaticSecret},
     store::{
         AcceptedMessage, BatchClaim, BatchLedger, BatchOutcome, BatchState, ControlAnswer,
-        ControlChange, IntakeCounts, JobControls, JobSpec, JobStore, MemoryStore, MessageRecord,
-        MessageStore, Parking, PauseReason, ProgressLog, ProgressSample, StoreError,
+        ControlChange, IntakeCounts, JobControls, JobRecord, JobSpec, JobStore, MemoryStore,
+        MessageRecord, MessageStore, Parking, PauseReason, ProgressLog, ProgressSample, StoreError,
     },
 };
 use sms_test_support::{PLIVO_MESSAGE_PATH, fast_plivo, plivo_accepted, service_secret};
@@ -59,12 +63,13 @@ impl BatchLedger for Interleaved {
         &self,
         job_id: &JobId,
         batch: u32,
+        reservation: Option<&Reservation>,
         lease_until: DateTime<Utc>,
         now: DateTime<Utc>,
     ) -> Result<BatchClaim, StoreError> {
         let claim = self
             .inner
-            .claim_batch(job_id, batch, lease_until, now)
+            .claim_batch(job_id, batch, reservation, lease_until, now)
             .await?;
         if matches!(claim, BatchClaim::Claimed { .. }) {
             let change = self.after_claim.lock().unwrap().take();
@@ -97,6 +102,14 @@ impl BatchLedger for Interleaved {
 }
 
 impl JobControls for Interleaved {
+    async fn raise_budget(
+        &self,
+        job_id: &JobId,
+        caps: Budget,
+    ) -> Result<Option<JobRecord>, StoreError> {
+        self.inner.raise_budget(job_id, caps).await
+    }
+
     async fn change_control(
         &self,
         job_id: &JobId,
@@ -199,6 +212,7 @@ async fn arrange(batches: u32, requests: u64) -> (TestApp, JobId, MockServer) {
     let job_id = JobId::random();
     let store = Interleaved::default();
     let spec = JobSpec {
+        budget: None,
         quiet_hours: None,
         send_at: None,
         expires_at: None,
@@ -224,6 +238,7 @@ async fn arrange(batches: u32, requests: u64) -> (TestApp, JobId, MockServer) {
 /// Hands batch `batch` to the handler as one SQS record; the records it wants back.
 async fn deliver(app: &TestApp, job_id: &JobId, batch: u32) -> usize {
     let body = serde_json::to_string(&BatchMessage {
+        reservation: None,
         quiet_hours: None,
         expires_at: None,
         job_id: job_id.clone(),

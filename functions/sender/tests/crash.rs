@@ -60,6 +60,7 @@ async fn a_batch_whose_sender_was_killed_mid_request_ends_unknown_and_is_never_r
         pace: sms_test_support::test_pace(),
     });
     let spec = JobSpec {
+        budget: None,
         quiet_hours: None,
         send_at: None,
         expires_at: None,
@@ -73,6 +74,7 @@ async fn a_batch_whose_sender_was_killed_mid_request_ends_unknown_and_is_never_r
     };
     app.store.create_job(&spec, Utc::now()).await.unwrap();
     let body = serde_json::to_string(&BatchMessage {
+        reservation: None,
         quiet_hours: None,
         expires_at: None,
         job_id: job_id.clone(),

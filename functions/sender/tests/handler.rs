@@ -50,6 +50,7 @@ async fn app_at(plivo_url: &str, batches: usize) -> TestApp {
     let secret = service_secret("t");
     let store = MemoryStore::new();
     let spec = JobSpec {
+        budget: None,
         quiet_hours: None,
         send_at: None,
         expires_at: None,
@@ -81,6 +82,7 @@ fn record(id: &str, body: String) -> SqsMessage {
 fn batch(index: u32) -> String {
     let i = index as usize;
     serde_json::to_string(&BatchMessage {
+        reservation: None,
         quiet_hours: None,
         expires_at: None,
         job_id: job(),

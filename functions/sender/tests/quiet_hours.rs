@@ -50,6 +50,7 @@ async fn app(
     let store = MemoryStore::new();
     let job_id = JobId::random();
     let spec = JobSpec {
+        budget: None,
         quiet_hours: Some(quiet),
         send_at: None,
         expires_at: None,
@@ -82,6 +83,7 @@ fn record(
     m.message_id = Some(format!("m-{batch}"));
     m.body = Some(
         serde_json::to_string(&BatchMessage {
+            reservation: None,
             quiet_hours: Some(quiet),
             expires_at: None,
             job_id: app_job.clone(),

@@ -31,6 +31,7 @@ pub fn batch_message(job: &JobRecord, entry: LedgerEntry) -> BatchMessage {
         text: entry.text.unwrap_or_else(|| job.text.clone()),
         recipients: entry.recipients,
         callback_url: job.callback_url.clone(),
+        reservation: entry.reservation,
     }
 }
 

@@ -39,6 +39,7 @@ async fn job_starting<S: JobStore>(
 ) -> JobId {
     let job_id = JobId::random();
     let spec = JobSpec {
+        budget: None,
         quiet_hours: None,
         send_at,
         expires_at: None,
@@ -65,7 +66,7 @@ async fn job_starting<S: JobStore>(
 async fn claim<S: BatchLedger>(store: &S, job_id: &JobId, batch: u32) -> BatchClaim {
     let t = now();
     store
-        .claim_batch(job_id, batch, t + Duration::seconds(60), t)
+        .claim_batch(job_id, batch, None, t + Duration::seconds(60), t)
         .await
         .unwrap()
 }

@@ -21,6 +21,7 @@ fn number(i: usize) -> PhoneNumber {
 
 fn spec(job_id: &JobId, batches: usize) -> JobSpec {
     JobSpec {
+        budget: None,
         quiet_hours: None,
         send_at: None,
         expires_at: None,
@@ -141,12 +142,13 @@ async fn a_batch_is_claimed_once_and_ends_once(store: &impl Store) {
     let now = Utc::now();
     let lease = now + Duration::seconds(60);
 
-    let BatchClaim::Claimed { attempt } = store.claim_batch(&job, 0, lease, now).await.unwrap()
+    let BatchClaim::Claimed { attempt } =
+        store.claim_batch(&job, 0, None, lease, now).await.unwrap()
     else {
         panic!("claim")
     };
     assert!(matches!(
-        store.claim_batch(&job, 0, lease, now).await.unwrap(),
+        store.claim_batch(&job, 0, None, lease, now).await.unwrap(),
         BatchClaim::Busy { .. }
     ));
 
@@ -168,7 +170,7 @@ async fn a_batch_is_claimed_once_and_ends_once(store: &impl Store) {
         "a second finish changes nothing"
     );
     assert_eq!(
-        store.claim_batch(&job, 0, lease, now).await.unwrap(),
+        store.claim_batch(&job, 0, None, lease, now).await.unwrap(),
         BatchClaim::Ended(BatchState::Sent)
     );
 
@@ -186,7 +188,7 @@ async fn a_batch_is_claimed_once_and_ends_once(store: &impl Store) {
         ["m1", "m2"]
     );
     assert_eq!(
-        store.claim_batch(&job, 7, lease, now).await.unwrap(),
+        store.claim_batch(&job, 7, None, lease, now).await.unwrap(),
         BatchClaim::Missing
     );
 }
@@ -197,14 +199,14 @@ async fn an_expired_claim_is_reported_and_a_released_one_can_be_claimed_again(st
     let now = Utc::now();
 
     let BatchClaim::Claimed { attempt } = store
-        .claim_batch(&job, 0, now - Duration::seconds(1), now)
+        .claim_batch(&job, 0, None, now - Duration::seconds(1), now)
         .await
         .unwrap()
     else {
         panic!()
     };
     assert_eq!(
-        store.claim_batch(&job, 0, now, now).await.unwrap(),
+        store.claim_batch(&job, 0, None, now, now).await.unwrap(),
         BatchClaim::LeaseExpired { attempt }
     );
     let unknown = BatchOutcome::Unknown {
@@ -222,7 +224,7 @@ async fn an_expired_claim_is_reported_and_a_released_one_can_be_claimed_again(st
     );
 
     let BatchClaim::Claimed { attempt } = store
-        .claim_batch(&job, 1, now + Duration::seconds(60), now)
+        .claim_batch(&job, 1, None, now + Duration::seconds(60), now)
         .await
         .unwrap()
     else {
@@ -235,7 +237,7 @@ async fn an_expired_claim_is_reported_and_a_released_one_can_be_claimed_again(st
     );
     assert_eq!(
         store
-            .claim_batch(&job, 1, now + Duration::seconds(60), now)
+            .claim_batch(&job, 1, None, now + Duration::seconds(60), now)
             .await
             .unwrap(),
         BatchClaim::Claimed {
@@ -425,14 +427,14 @@ async fn reports_of_an_unknown_batch_count_as_accepted_and_never_exceed_it(store
     };
     let accepted = |total, unconfirmed| AcceptedByPlivo { total, unconfirmed };
     let BatchClaim::Claimed { attempt: a0 } = store
-        .claim_batch(&job, 0, now + Duration::seconds(60), now)
+        .claim_batch(&job, 0, None, now + Duration::seconds(60), now)
         .await
         .unwrap()
     else {
         panic!("claim 0")
     };
     let BatchClaim::Claimed { attempt: a1 } = store
-        .claim_batch(&job, 1, now - Duration::seconds(1), now)
+        .claim_batch(&job, 1, None, now - Duration::seconds(1), now)
         .await
         .unwrap()
     else {
@@ -562,7 +564,7 @@ async fn finishing_a_batch_of_a_missing_job_changes_nothing(store: &impl Store) 
     store.create_job(&spec(&job, 1), Utc::now()).await.unwrap();
     let now = Utc::now();
     let BatchClaim::Claimed { attempt } = store
-        .claim_batch(&job, 0, now + Duration::seconds(60), now)
+        .claim_batch(&job, 0, None, now + Duration::seconds(60), now)
         .await
         .unwrap()
     else {
@@ -584,7 +586,7 @@ async fn finishing_a_batch_of_a_missing_job_changes_nothing(store: &impl Store) 
     // Without its job item the ledger is not listed; a claim shows the batch still `sending`
     // under the live lease: the ledger item did not end.
     let claim = store
-        .claim_batch(&job, 0, now + Duration::seconds(120), now)
+        .claim_batch(&job, 0, None, now + Duration::seconds(120), now)
         .await;
     assert!(matches!(claim, Ok(BatchClaim::Busy { .. })), "{claim:?}");
 }
@@ -626,7 +628,7 @@ async fn creating_an_existing_job_is_refused_and_changes_nothing(store: &impl St
         before
     );
     assert_eq!(
-        store.claim_batch(&job, 2, now, now).await.unwrap(),
+        store.claim_batch(&job, 2, None, now, now).await.unwrap(),
         BatchClaim::Missing
     );
 }
@@ -637,7 +639,8 @@ async fn a_ledger_that_moved_on_is_never_rewritten(store: &impl Store) {
     let now = Utc::now();
     let lease = now + Duration::seconds(60);
     store.create_job(&spec(&job, 3), now).await.unwrap();
-    let BatchClaim::Claimed { attempt } = store.claim_batch(&job, 0, lease, now).await.unwrap()
+    let BatchClaim::Claimed { attempt } =
+        store.claim_batch(&job, 0, None, lease, now).await.unwrap()
     else {
         panic!("claim")
     };
@@ -696,7 +699,7 @@ async fn an_earlier_attempts_extra_batches_are_removed(store: &impl Store) {
     for extra in [3, 4] {
         assert_eq!(
             store
-                .claim_batch(&job, extra, now + Duration::seconds(60), now)
+                .claim_batch(&job, extra, None, now + Duration::seconds(60), now)
                 .await
                 .unwrap(),
             BatchClaim::Missing,

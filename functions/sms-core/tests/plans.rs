@@ -229,6 +229,7 @@ pub async fn planned_batches_keep_their_texts_and_commit_like_any_job<
     );
 
     let spec = JobSpec {
+        budget: None,
         quiet_hours: None,
         send_at: None,
         expires_at: None,
@@ -256,7 +257,7 @@ pub async fn planned_batches_keep_their_texts_and_commit_like_any_job<
 
     assert_eq!(
         store
-            .claim_batch(&job, 1, now + Duration::minutes(1), now)
+            .claim_batch(&job, 1, None, now + Duration::minutes(1), now)
             .await
             .unwrap(),
         BatchClaim::Claimed { attempt: 1 }

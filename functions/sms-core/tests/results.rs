@@ -777,6 +777,7 @@ pub async fn reports_of_many_messages_are_read_in_chunks<S: ReportStore + Result
 
 fn job_spec(job_id: &JobId, batches: usize) -> JobSpec {
     JobSpec {
+        budget: None,
         quiet_hours: None,
         send_at: None,
         expires_at: None,
@@ -846,7 +847,7 @@ pub async fn a_ledger_is_read_a_range_at_a_time<S: JobStore + BatchLedger>(store
     // A page shows each batch as it is now.
     let lease = t0 + Duration::minutes(5);
     assert_eq!(
-        store.claim_batch(&job, 2, lease, t0).await.unwrap(),
+        store.claim_batch(&job, 2, None, lease, t0).await.unwrap(),
         BatchClaim::Claimed { attempt: 1 }
     );
     assert_eq!(

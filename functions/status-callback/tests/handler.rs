@@ -150,6 +150,7 @@ async fn send_report_to(app: &TestApp, path: &str, uuid: &str, status: &str, seq
 async fn job_with(app: &TestApp, uuids: &[&str]) {
     use sms_core::store::{BatchLedger, BatchOutcome};
     let spec = JobSpec {
+        budget: None,
         quiet_hours: None,
         send_at: None,
         expires_at: None,
@@ -164,7 +165,7 @@ async fn job_with(app: &TestApp, uuids: &[&str]) {
     let now = chrono::Utc::now();
     app.store.create_job(&spec, now).await.unwrap();
     app.store
-        .claim_batch(&job(), 0, now + chrono::Duration::seconds(60), now)
+        .claim_batch(&job(), 0, None, now + chrono::Duration::seconds(60), now)
         .await
         .unwrap();
     let sent = BatchOutcome::Sent {
@@ -235,6 +236,7 @@ async fn a_report_counts_in_the_batch_its_signed_url_names_and_only_then() {
     // Arrange: a job whose only batch has no recorded outcome (its send ended `unknown`).
     let app = app();
     let spec = JobSpec {
+        budget: None,
         quiet_hours: None,
         send_at: None,
         expires_at: None,

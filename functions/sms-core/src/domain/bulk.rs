@@ -225,6 +225,10 @@ pub struct BatchMessage {
     /// of its recipients' zones (they share them: `zones::batch_by_window`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub quiet_hours: Option<crate::domain::quiet_hours::QuietHours>,
+    /// A capped job's batch: what its claim reserves of the job's caps
+    /// (`domain::estimate`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reservation: Option<crate::domain::estimate::Reservation>,
 }
 
 impl BatchMessage {

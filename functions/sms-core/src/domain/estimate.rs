@@ -221,6 +221,133 @@ impl Budget {
     }
 }
 
+/// What one batch of a capped job takes of its caps: its estimated cost (when the job has
+/// `max_cost`) and its segments (when it has `max_segments`). The batch's claim reserves it
+/// on the job, and only while the job's caps have room for it (docs/architecture.md, "A
+/// budget's guard").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, serde::Deserialize)]
+pub struct Reservation {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cost: Option<Money>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub segments: Option<u64>,
+}
+
+impl Reservation {
+    /// A batch of `tallies` (recipients and segments per country) under `budget`, priced at
+    /// `rates`. A country without a price counts nothing: a capped job's countries were all
+    /// priced when it was accepted.
+    pub fn of(
+        budget: &Budget,
+        tallies: &BTreeMap<&str, Tally>,
+        rates: &BTreeMap<String, Rate>,
+    ) -> Self {
+        Self {
+            cost: budget.max_cost.map(|_| {
+                tallies.iter().fold(Money::ZERO, |sum, (country, tally)| {
+                    match rates.get(*country) {
+                        Some(Rate::Priced { per_segment, .. }) => {
+                            sum.saturating_add(per_segment.times(tally.segments))
+                        }
+                        _ => sum,
+                    }
+                })
+            }),
+            segments: budget
+                .max_segments
+                .map(|_| tallies.values().map(|t| t.segments).sum()),
+        }
+    }
+}
+
+/// A job's caps and what is left of them to reserve: the cap less the reservations of the
+/// batches claimed so far.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct BudgetLeft {
+    pub caps: Budget,
+    pub cost: Option<Money>,
+    pub segments: Option<u64>,
+}
+
+impl BudgetLeft {
+    /// A job's caps before any batch was claimed.
+    pub fn full(caps: Budget) -> Self {
+        Self {
+            caps,
+            cost: caps.max_cost,
+            segments: caps.max_segments,
+        }
+    }
+
+    /// Whether `reservation` fits in what is left. A reservation names only its job's caps
+    /// ([`Reservation::of`]); one that names a cap the job does not have never fits, as the
+    /// table's condition on the missing attribute never holds.
+    pub fn has_room_for(&self, reservation: &Reservation) -> bool {
+        let fits = |left: Option<u64>, wanted: Option<u64>| match (left, wanted) {
+            (Some(left), Some(wanted)) => wanted <= left,
+            (None, Some(_)) => false,
+            (_, None) => true,
+        };
+        fits(
+            self.cost.map(Money::micros),
+            reservation.cost.map(Money::micros),
+        ) && fits(self.segments, reservation.segments)
+    }
+
+    /// Whether what the job's reports already `charged` leaves room under `max_cost` for
+    /// `reservation`: charges beyond the estimates (a price that rose, a carrier's
+    /// surcharge) count against the cap as they are reported.
+    pub fn charges_leave_room_for(&self, charged: Money, reservation: &Reservation) -> bool {
+        match (self.caps.max_cost, reservation.cost) {
+            (Some(cap), Some(cost)) => charged.saturating_add(cost) <= cap,
+            _ => true,
+        }
+    }
+
+    /// What is left once `reservation` is taken (saturating at zero).
+    pub fn less(self, reservation: &Reservation) -> Self {
+        Self {
+            caps: self.caps,
+            cost: self.cost.map(|left| {
+                Money::from_micros(
+                    left.micros()
+                        .saturating_sub(reservation.cost.map_or(0, Money::micros)),
+                )
+            }),
+            segments: self
+                .segments
+                .map(|left| left.saturating_sub(reservation.segments.unwrap_or(0))),
+        }
+    }
+
+    /// What is left once the caps are raised to `caps` (a cap never goes down).
+    pub fn raised(self, caps: Budget) -> Self {
+        let raise = |left: Option<u64>, old: Option<u64>, new: Option<u64>| match (old, new) {
+            (Some(old), Some(new)) => Some(left.unwrap_or(0) + new.saturating_sub(old)),
+            (old, _) => old.and(left),
+        };
+        Self {
+            caps: Budget {
+                max_cost: match (self.caps.max_cost, caps.max_cost) {
+                    (Some(old), Some(new)) => Some(old.max(new)),
+                    (old, _) => old,
+                },
+                max_segments: match (self.caps.max_segments, caps.max_segments) {
+                    (Some(old), Some(new)) => Some(old.max(new)),
+                    (old, _) => old,
+                },
+            },
+            cost: raise(
+                self.cost.map(Money::micros),
+                self.caps.max_cost.map(Money::micros),
+                caps.max_cost.map(Money::micros),
+            )
+            .map(Money::from_micros),
+            segments: raise(self.segments, self.caps.max_segments, caps.max_segments),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -345,5 +472,82 @@ mod tests {
                 cap: 1_999
             })
         );
+    }
+
+    #[test]
+    fn a_batch_reserves_what_its_job_caps() {
+        let rates: BTreeMap<String, Rate> = [(
+            "US".to_owned(),
+            Rate::Priced {
+                per_segment: money("0.005"),
+                source: RateSource::Plivo,
+            },
+        )]
+        .into();
+        let both = Budget {
+            max_cost: Some(money("100")),
+            max_segments: Some(5_000),
+        };
+        // GB has no price: it counts nothing toward the cost, but its segments count.
+        assert_eq!(
+            Reservation::of(&both, &tallies(), &rates),
+            Reservation {
+                cost: Some(money("10")),
+                segments: Some(2_020),
+            }
+        );
+        let segments_only = Budget {
+            max_cost: None,
+            max_segments: Some(5_000),
+        };
+        assert_eq!(
+            Reservation::of(&segments_only, &tallies(), &rates).cost,
+            None
+        );
+    }
+
+    #[test]
+    fn what_is_left_of_the_caps_takes_reservations_and_raises() {
+        let caps = Budget {
+            max_cost: Some(money("1.00")),
+            max_segments: None,
+        };
+        let batch = Reservation {
+            cost: Some(money("0.40")),
+            segments: None,
+        };
+        let left = BudgetLeft::full(caps).less(&batch).less(&batch);
+        assert_eq!(left.cost, Some(money("0.20")));
+        assert!(!left.has_room_for(&batch), "a third batch would cross 1.00");
+        assert!(left.has_room_for(&Reservation {
+            cost: Some(money("0.20")),
+            segments: None
+        }));
+        // Raised to 2.00: 1.00 more room; a lower cap, or one the job never had, changes
+        // nothing.
+        let raised = left.raised(Budget {
+            max_cost: Some(money("2.00")),
+            max_segments: Some(10),
+        });
+        assert_eq!(raised.cost, Some(money("1.20")));
+        assert_eq!(raised.caps.max_cost, Some(money("2.00")));
+        assert_eq!((raised.caps.max_segments, raised.segments), (None, None));
+        // Reports that charged more than the estimates leave less room than the reservations.
+        assert!(left.has_room_for(&Reservation {
+            cost: Some(money("0.20")),
+            segments: None
+        }));
+        assert!(!left.charges_leave_room_for(
+            money("0.85"),
+            &Reservation {
+                cost: Some(money("0.20")),
+                segments: None
+            }
+        ));
+        let lowered = raised.raised(Budget {
+            max_cost: Some(money("0.50")),
+            max_segments: None,
+        });
+        assert_eq!(lowered, raised);
     }
 }

@@ -25,7 +25,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use super::{JobRecord, StoreError};
-use crate::domain::ids::JobId;
+use crate::domain::{estimate::Budget, ids::JobId};
 
 /// Who may send a job's batches.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -179,6 +179,16 @@ pub trait JobControls: Send + Sync {
         change: ControlChange,
         now: DateTime<Utc>,
     ) -> impl Future<Output = Result<ControlAnswer, StoreError>> + Send;
+
+    /// Raises a capped job's caps to `caps` (a cap the job does not have, or a lower one,
+    /// is left as it is), adding the difference to what is left of them; the job as it is
+    /// after, or None without a job item. Written against the caps it read, so two raises
+    /// never add the same difference twice.
+    fn raise_budget(
+        &self,
+        job_id: &JobId,
+        caps: Budget,
+    ) -> impl Future<Output = Result<Option<JobRecord>, StoreError>> + Send;
 
     /// `pending` → `parked`, only while the job is paused or scheduled (checked in the same
     /// write).

@@ -23,7 +23,13 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use super::{MessageStatus, StoreError, control::JobControl};
-use crate::domain::{ids::JobId, phone::PhoneNumber, quiet_hours::QuietHours, text::MessageText};
+use crate::domain::{
+    estimate::{Budget, BudgetLeft, Reservation},
+    ids::JobId,
+    phone::PhoneNumber,
+    quiet_hours::QuietHours,
+    text::MessageText,
+};
 
 /// Everything needed to create a job and its ledger.
 #[derive(Debug, Clone)]
@@ -44,6 +50,31 @@ pub struct JobSpec {
     pub quiet_hours: Option<QuietHours>,
     /// Recipients of each batch, in batch order.
     pub batches: Vec<Vec<PhoneNumber>>,
+    /// The job's caps (`max_cost`, `max_segments`) and each batch's share of them; None for
+    /// a job without one.
+    pub budget: Option<JobBudget>,
+}
+
+impl JobSpec {
+    /// Batch `index`'s ledger entry as job creation writes it: `pending`, with its
+    /// reservation if the job is capped.
+    pub fn ledger_entry(&self, index: usize, recipients: &[PhoneNumber]) -> LedgerEntry {
+        LedgerEntry {
+            reservation: self
+                .budget
+                .as_ref()
+                .and_then(|b| b.reservations.get(index).copied()),
+            ..LedgerEntry::pending(index as u32, recipients.to_vec())
+        }
+    }
+}
+
+/// A capped job's caps and what each of its batches reserves of them when claimed, in batch
+/// order (docs/architecture.md, "A budget's guard").
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobBudget {
+    pub caps: Budget,
+    pub reservations: Vec<Reservation>,
 }
 
 /// What send-bulk made of the recipient list.
@@ -131,6 +162,8 @@ pub struct LedgerEntry {
     /// Parked until its recipients' window opens (quiet hours), not by a pause: its
     /// recipients are counted in the job's `recipients_waiting` until it is unparked.
     pub deferred: bool,
+    /// A capped job's batch: what its first claim reserves of the job's caps.
+    pub reservation: Option<Reservation>,
 }
 
 impl LedgerEntry {
@@ -147,6 +180,7 @@ impl LedgerEntry {
             message_uuids: Vec::new(),
             error: None,
             deferred: false,
+            reservation: None,
         }
     }
 
@@ -222,6 +256,8 @@ pub struct JobRecord {
     /// segments over every recipient.
     pub distinct_texts: u64,
     pub segments_total: u64,
+    /// A capped job's caps and what is left of them to reserve (`BatchLedger::claim_batch`).
+    pub budget: Option<BudgetLeft>,
     /// Who may send its batches (`store::control`), and since when.
     pub control: JobControl,
     pub control_changed_at: Option<DateTime<Utc>>,
@@ -256,6 +292,7 @@ impl JobRecord {
             plivo_invalid: 0,
             distinct_texts: 1,
             segments_total: spec.counts.accepted * spec.text.segments() as u64,
+            budget: spec.budget.as_ref().map(|b| BudgetLeft::full(b.caps)),
             control: match spec.send_at {
                 Some(_) => JobControl::Scheduled,
                 None => JobControl::Running,
@@ -457,6 +494,9 @@ pub enum BatchClaim {
     Missing,
     /// The batch is `pending` but its job does not let it be sent now (paused or cancelled).
     Held(JobControl),
+    /// The batch is `pending` and its job runs, but what is left of the job's caps has no
+    /// room for the batch's reservation: sending it could cross the cap.
+    OverBudget(BudgetLeft),
 }
 
 /// How a claimed batch ended.
@@ -485,11 +525,15 @@ impl BatchOutcome {
 }
 
 pub trait BatchLedger: Send + Sync {
-    /// Claims `pending` → `sending` with a lease, or reports why not.
+    /// Claims `pending` → `sending` with a lease, or reports why not. A capped job's batch
+    /// brings its `reservation`: its first claim takes it from what is left of the job's caps
+    /// in the same write, and only if it fits (`OverBudget` if not); a claim after a release
+    /// finds it taken already (a released batch keeps its reservation, as it may be sent).
     fn claim_batch(
         &self,
         job_id: &JobId,
         batch: u32,
+        reservation: Option<&Reservation>,
         lease_until: DateTime<Utc>,
         now: DateTime<Utc>,
     ) -> impl Future<Output = Result<BatchClaim, StoreError>> + Send;

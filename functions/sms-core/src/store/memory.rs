@@ -22,7 +22,12 @@ use super::{
     Sighting, StatusCounts, StoreError, StoredResponse, SuppressionChange, SuppressionList,
 };
 use super::{Booking, ProgressLog, ProgressSample, RequestSchedule, progress::sample_start};
-use crate::domain::{ids::JobId, phone::PhoneNumber};
+use crate::domain::{
+    estimate::{Budget, Reservation},
+    ids::JobId,
+    money::Money,
+    phone::PhoneNumber,
+};
 
 #[derive(Debug, Clone)]
 struct IdemEntry {
@@ -386,7 +391,7 @@ impl JobStore for MemoryStore {
             .batches
             .iter()
             .enumerate()
-            .map(|(i, recipients)| LedgerEntry::pending(i as u32, recipients.clone()));
+            .map(|(i, recipients)| spec.ledger_entry(i, recipients));
         if put_untouched(ledger, entries) == CreateJob::Conflict {
             return Ok(CreateJob::Conflict);
         }
@@ -457,6 +462,7 @@ impl BatchLedger for MemoryStore {
         &self,
         job_id: &JobId,
         batch: u32,
+        reservation: Option<&Reservation>,
         lease_until: DateTime<Utc>,
         now: DateTime<Utc>,
     ) -> Result<BatchClaim, StoreError> {
@@ -469,12 +475,29 @@ impl BatchLedger for MemoryStore {
         else {
             return Ok(BatchClaim::Missing);
         };
-        // The job's control is checked with the claim, as the DynamoDB transaction does.
+        // The job's control and caps are checked with the claim, as the DynamoDB
+        // transaction does.
         if matches!(entry.state, BatchState::Pending | BatchState::Parked) {
-            match state.jobs.get(job_id).map(|j| j.control) {
-                None => return Ok(BatchClaim::Missing),
-                Some(JobControl::Running) => {}
-                Some(held) => return Ok(BatchClaim::Held(held)),
+            let Some(job) = state.jobs.get_mut(job_id) else {
+                return Ok(BatchClaim::Missing);
+            };
+            if job.control != JobControl::Running {
+                return Ok(BatchClaim::Held(job.control));
+            }
+            // Only the first claim reserves: a released batch keeps what it took.
+            if let (BatchState::Pending, 0, Some(reservation), Some(left)) =
+                (entry.state, entry.attempts, reservation, job.budget)
+            {
+                let charged = state
+                    .status_counts
+                    .get(job_id)
+                    .map_or(0, |c| c.charged.micros.max(0) as u64);
+                if !left.has_room_for(reservation)
+                    || !left.charges_leave_room_for(Money::from_micros(charged), reservation)
+                {
+                    return Ok(BatchClaim::OverBudget(left));
+                }
+                job.budget = Some(left.less(reservation));
             }
         }
         Ok(match entry.state {
@@ -562,6 +585,19 @@ impl BatchLedger for MemoryStore {
 }
 
 impl JobControls for MemoryStore {
+    async fn raise_budget(
+        &self,
+        job_id: &JobId,
+        caps: Budget,
+    ) -> Result<Option<JobRecord>, StoreError> {
+        let mut state = self.lock();
+        let Some(job) = state.jobs.get_mut(job_id) else {
+            return Ok(None);
+        };
+        job.budget = job.budget.map(|left| left.raised(caps));
+        Ok(Some(job.clone()))
+    }
+
     async fn change_control(
         &self,
         job_id: &JobId,

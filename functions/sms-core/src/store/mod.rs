@@ -26,7 +26,7 @@ pub use control::{
 pub use dynamo::{CONFLICT_RETRY, DynamoStore, schema};
 pub use jobs::{
     AcceptedByPlivo, BatchClaim, BatchLedger, BatchOutcome, BatchState, CreateJob, IntakeCounts,
-    JobRecord, JobSpec, JobStore, LedgerEntry, StatusCounts,
+    JobBudget, JobRecord, JobSpec, JobStore, LedgerEntry, StatusCounts,
 };
 #[cfg(any(test, feature = "test-util"))]
 pub use memory::MemoryStore;

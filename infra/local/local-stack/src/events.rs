@@ -175,6 +175,7 @@ fn sqs_record_of(queue: &str, id: &str, body: &str) -> Value {
 pub fn all() -> Vec<(&'static str, Value)> {
     let job_id = sample_job_id();
     let batch = BatchMessage {
+        reservation: None,
         quiet_hours: None,
         expires_at: None,
         job_id: job_id.clone(),

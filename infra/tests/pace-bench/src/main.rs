@@ -122,6 +122,7 @@ async fn drive() -> Result<(), String> {
     let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), &table);
     let job = JobId::random();
     let spec = JobSpec {
+        budget: None,
         quiet_hours: None,
         send_at: None,
         expires_at: None,
@@ -253,6 +254,7 @@ async fn worker() -> Result<(), String> {
         .step_by(senders.max(1))
         .map(|b| {
             let body = BatchMessage {
+                reservation: None,
                 quiet_hours: None,
                 expires_at: None,
                 job_id: job.clone(),

@@ -9,9 +9,9 @@ use super::{
     ext::{key, millis, n, s},
     held,
 };
-use crate::domain::ids::JobId;
+use crate::domain::{estimate::Budget, ids::JobId, money::Money};
 use crate::store::{
-    BatchState, JobStore, StoreError,
+    BatchState, JobRecord, JobStore, StoreError,
     control::{
         ControlAnswer, ControlChange, JobControl, JobControls, Parking, PauseReason, Verdict,
     },
@@ -29,7 +29,83 @@ const UNCHANGED_AND_NOT_DONE: &str = "attribute_exists(pk) \
     AND (#control = :from OR (attribute_not_exists(#control) AND :from = :running)) \
     AND (attribute_not_exists(batches_ended) OR batches_ended < batches_total)";
 
+/// Reads and conditional writes a raise of the caps tries before it gives up.
+const RAISE_ROUNDS: u32 = 5;
+
 impl JobControls for DynamoStore {
+    async fn raise_budget(
+        &self,
+        job_id: &JobId,
+        caps: Budget,
+    ) -> Result<Option<JobRecord>, StoreError> {
+        for _ in 0..RAISE_ROUNDS {
+            let Some(job) = self.get_job(job_id).await? else {
+                return Ok(None);
+            };
+            let Some(left) = job.budget else {
+                return Ok(Some(job));
+            };
+            let raised = left.raised(caps);
+            if raised == left {
+                return Ok(Some(job));
+            }
+            // Against the caps read: another raise between the read and this write makes it
+            // fail, and it is decided again on the job as it then is. What is left is added
+            // to, never set: claims take from it meanwhile.
+            let mut update = self
+                .client()
+                .update_item()
+                .table_name(&self.table)
+                .set_key(Some(key(keys::job(job_id), keys::JOB)));
+            let (mut sets, mut adds, mut conditions) = (Vec::new(), Vec::new(), Vec::new());
+            for (cap, left_name, old, new, old_left, new_left) in [
+                (
+                    "max_cost_micros",
+                    "budget_left_micros",
+                    left.caps.max_cost.map(Money::micros),
+                    raised.caps.max_cost.map(Money::micros),
+                    left.cost.map(Money::micros),
+                    raised.cost.map(Money::micros),
+                ),
+                (
+                    "max_segments",
+                    "budget_left_segments",
+                    left.caps.max_segments,
+                    raised.caps.max_segments,
+                    left.segments,
+                    raised.segments,
+                ),
+            ] {
+                let (Some(old), Some(new)) = (old, new) else {
+                    continue;
+                };
+                if old == new {
+                    continue;
+                }
+                let added = new_left.unwrap_or(0).saturating_sub(old_left.unwrap_or(0));
+                sets.push(format!("{cap} = :{cap}_new"));
+                adds.push(format!("{left_name} :{cap}_added"));
+                conditions.push(format!("{cap} = :{cap}_old"));
+                update = update
+                    .expression_attribute_values(format!(":{cap}_new"), n(new))
+                    .expression_attribute_values(format!(":{cap}_old"), n(old))
+                    .expression_attribute_values(format!(":{cap}_added"), n(added));
+            }
+            let result = update
+                .update_expression(format!("SET {} ADD {}", sets.join(", "), adds.join(", ")))
+                .condition_expression(conditions.join(" AND "))
+                .send()
+                .await;
+            if held(result, "UpdateItem")? {
+                return self.get_job(job_id).await;
+            }
+        }
+        Err(StoreError::Backend {
+            operation: "UpdateItem",
+            reason: format!("job {job_id}'s caps kept changing while they were raised"),
+        })
+    }
+
     async fn change_control(
         &self,
         job_id: &JobId,

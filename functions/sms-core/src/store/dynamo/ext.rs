@@ -9,7 +9,9 @@ use chrono::{DateTime, TimeZone, Utc};
 
 use crate::{
     domain::{
+        estimate::{Budget, BudgetLeft, Reservation},
         ids::JobId,
+        money::Money,
         phone::PhoneNumber,
         plan::{FileLayout, PlanCounts},
         quiet_hours::QuietHours,
@@ -296,8 +298,66 @@ pub(crate) fn ledger_item(job_id: &JobId, entry: &LedgerEntry, now: DateTime<Utc
     if let Some(error) = &entry.error {
         item.insert("error".into(), s(error));
     }
+    if let Some(r) = &entry.reservation {
+        if let Some(cost) = r.cost {
+            item.insert("reserve_micros".into(), n(cost.micros()));
+        }
+        if let Some(segments) = r.segments {
+            item.insert("reserve_segments".into(), n(segments));
+        }
+    }
     item.insert(TTL_ATTRIBUTE.into(), expiry(Retention::Message, now));
     item
+}
+
+/// A ledger item's reservation (`reserve_micros`, `reserve_segments`): None when it has
+/// neither (the job has no cap).
+fn reservation(item: &Item) -> Option<Reservation> {
+    let cost = item.number("reserve_micros").map(Money::from_micros);
+    let segments = item.number("reserve_segments");
+    (cost.is_some() || segments.is_some()).then_some(Reservation { cost, segments })
+}
+
+/// The job item's caps (`max_cost_micros`, `max_segments`) and what is left of them
+/// (`budget_left_micros`, `budget_left_segments`: what a claim's condition compares, as
+/// DynamoDB conditions cannot add).
+const BUDGET_ATTRIBUTES: [&str; 4] = [
+    "max_cost_micros",
+    "max_segments",
+    "budget_left_micros",
+    "budget_left_segments",
+];
+
+fn budget_values(b: &BudgetLeft) -> [Option<u64>; 4] {
+    [
+        b.caps.max_cost.map(Money::micros),
+        b.caps.max_segments,
+        b.cost.map(Money::micros),
+        b.segments,
+    ]
+}
+
+/// The job item's attributes of `budget`, for a `SET` or a whole item.
+pub(crate) fn budget_attributes(b: &BudgetLeft) -> Vec<(&'static str, AttributeValue)> {
+    BUDGET_ATTRIBUTES
+        .into_iter()
+        .zip(budget_values(b))
+        .filter_map(|(name, value)| value.map(|v| (name, n(v))))
+        .collect()
+}
+
+fn budget(item: &Item) -> Option<BudgetLeft> {
+    let [max_cost, max_segments, cost, segments] =
+        BUDGET_ATTRIBUTES.map(|name| item.number::<u64>(name));
+    let caps = Budget {
+        max_cost: max_cost.map(Money::from_micros),
+        max_segments,
+    };
+    caps.is_set().then_some(BudgetLeft {
+        caps,
+        cost: cost.map(Money::from_micros),
+        segments,
+    })
 }
 
 pub(crate) fn ledger_from_item(item: &Item) -> Result<LedgerEntry, StoreError> {
@@ -328,6 +388,7 @@ pub(crate) fn ledger_from_item(item: &Item) -> Result<LedgerEntry, StoreError> {
         message_uuids: item.strings("message_uuids"),
         error: item.string("error"),
         deferred: item.contains_key("deferred_until"),
+        reservation: reservation(item),
     })
 }
 
@@ -393,6 +454,11 @@ pub(crate) fn job_item(job: &JobRecord) -> Item {
     if let Some(quiet) = job.quiet_hours {
         item.insert("quiet_hours".into(), s(quiet.to_string()));
     }
+    if let Some(b) = &job.budget {
+        for (name, value) in budget_attributes(b) {
+            item.insert(name.into(), value);
+        }
+    }
     item
 }
 
@@ -445,6 +511,7 @@ pub(crate) fn job_from_item(item: &Item) -> Result<JobRecord, StoreError> {
         quiet_hours: item.string("quiet_hours").as_deref().and_then(quiet_hours),
         recipients_waiting: count("recipients_waiting"),
         next_window_at: item.millis("next_window_at"),
+        budget: budget(item),
         batches_total: batches("batches_total"),
         batches_sent: batches("batches_sent"),
         batches_failed: batches("batches_failed"),
@@ -693,6 +760,14 @@ mod tests {
     #[test]
     fn a_job_reads_back_as_written() {
         let mut job = JobRecord {
+            budget: Some(BudgetLeft {
+                caps: Budget {
+                    max_cost: Some(Money::from_micros(5_000_000)),
+                    max_segments: None,
+                },
+                cost: Some(Money::from_micros(1_250)),
+                segments: None,
+            }),
             next_window_at: None,
             recipients_waiting: 0,
             quiet_hours: None,
@@ -753,6 +828,10 @@ mod tests {
         entry.message_uuids = vec!["u1".into()];
         entry.error = Some("boom".into());
         entry.text = Some(MessageText::parse("Hi Ana").unwrap());
+        entry.reservation = Some(Reservation {
+            cost: Some(Money::from_micros(5_000)),
+            segments: Some(2),
+        });
         assert_eq!(
             ledger_from_item(&ledger_item(&JobId::random(), &entry, now())).unwrap(),
             entry

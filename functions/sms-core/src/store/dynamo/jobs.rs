@@ -15,7 +15,11 @@ use super::{
     held,
     reports::{CHARGED_MICROS, CHARGED_UNITS, SEEN_PREFIX},
 };
-use crate::domain::ids::JobId;
+use crate::domain::{
+    estimate::{BudgetLeft, Reservation},
+    ids::JobId,
+    money::Money,
+};
 use crate::store::{
     BatchClaim, BatchLedger, BatchOutcome, BatchState, CreateJob, JobControl, JobRecord, JobSpec,
     JobStore, LedgerEntry, MessageStatus, StatusCounts, StoreError,
@@ -117,7 +121,7 @@ impl JobStore for DynamoStore {
             .iter()
             .enumerate()
             .map(|(i, recipients)| {
-                let entry = LedgerEntry::pending(i as u32, recipients.clone());
+                let entry = spec.ledger_entry(i, recipients);
                 async move { self.put_ledger_item(&spec.job_id, &entry, now).await }
             })
             .collect();
@@ -246,63 +250,48 @@ impl BatchLedger for DynamoStore {
         &self,
         job_id: &JobId,
         batch: u32,
+        reservation: Option<&Reservation>,
         lease_until: DateTime<Utc>,
         now: DateTime<Utc>,
     ) -> Result<BatchClaim, StoreError> {
         // The claim and a check that the job lets its batches be sent, in one transaction:
-        // once a pause or a cancel is written, no claim succeeds (`store::control`).
-        let job_runs = ConditionCheck::builder()
-            .table_name(&self.table)
-            .set_key(Some(key(keys::job(job_id), keys::JOB)))
-            .condition_expression(RUNNING)
-            .expression_attribute_names("#control", "control")
-            .expression_attribute_values(":running", s(JobControl::Running.as_str()))
-            .build()
-            .map_err(|e| build_error("TransactWriteItems", e))?;
-        let claim = Update::builder()
-            .table_name(&self.table)
-            .set_key(Some(key(keys::job(job_id), &keys::batch(batch))))
-            .update_expression(
-                "SET #state = :sending, lease_until = :lease, claimed_at = :now ADD attempts :one",
-            )
-            .condition_expression("#state = :pending")
-            .expression_attribute_names("#state", "state")
-            .expression_attribute_values(":sending", s(BatchState::Sending.as_str()))
-            .expression_attribute_values(":pending", s(BatchState::Pending.as_str()))
-            .expression_attribute_values(":lease", millis(lease_until))
-            .expression_attribute_values(":now", s(now.to_rfc3339()))
-            .expression_attribute_values(":one", n(1))
-            .build()
-            .map_err(|e| build_error("TransactWriteItems", e))?;
-        let claimed = self
-            .client()
-            .transact_write_items()
-            .transact_items(
-                TransactWriteItem::builder()
-                    .condition_check(job_runs)
-                    .build(),
-            )
-            .transact_items(TransactWriteItem::builder().update(claim).build())
-            .send()
-            .await;
-        match claimed {
+        // once a pause or a cancel is written, no claim succeeds (`store::control`). A capped
+        // job's batch, claimed for the first time, also takes its reservation from what is
+        // left of the caps, on the condition that it fits; a later claim (after a release)
+        // finds it taken (`attempts` > 0).
+        let reservation = reservation.filter(|r| r.cost.is_some() || r.segments.is_some());
+        if let Some(r) = reservation
+            && let Some(left) = self.charges_leave_no_room(job_id, batch, r).await?
+        {
+            return Ok(BatchClaim::OverBudget(left));
+        }
+        let claimed = match reservation {
+            None => {
+                self.claim_transaction(job_id, batch, Claim::Any, lease_until, now)
+                    .await?
+            }
+            Some(r) => {
+                self.claim_transaction(job_id, batch, Claim::First(r), lease_until, now)
+                    .await?
+                    || self
+                        .claim_transaction(job_id, batch, Claim::Later, lease_until, now)
+                        .await?
+            }
+        };
+        if claimed {
             // A transaction returns no values: the attempt is read back (strongly), and
             // only this claim can have changed it since, as it holds the lease.
-            Ok(_) => {
-                let item = self
-                    .get(keys::job(job_id), &keys::batch(batch))
-                    .await?
-                    .ok_or_else(|| corrupt(&keys::batch(batch), "gone after its claim"))?;
-                let attempt = item
-                    .number("attempts")
-                    .ok_or_else(|| corrupt(&keys::batch(batch), "no attempts after claim"))?;
-                return Ok(BatchClaim::Claimed { attempt });
-            }
-            // A condition failed (or a write on one of the items raced this one): what the
-            // items now hold says why.
-            Err(e) if cancellation(&e).is_some() => {}
-            Err(e) => return Err(backend("TransactWriteItems", e)),
+            let item = self
+                .get(keys::job(job_id), &keys::batch(batch))
+                .await?
+                .ok_or_else(|| corrupt(&keys::batch(batch), "gone after its claim"))?;
+            let attempt = item
+                .number("attempts")
+                .ok_or_else(|| corrupt(&keys::batch(batch), "no attempts after claim"))?;
+            return Ok(BatchClaim::Claimed { attempt });
         }
+        // A condition failed (or a write on one of the items raced this one): what the items
+        // now hold says why.
         let Some(item) = self.get(keys::job(job_id), &keys::batch(batch)).await? else {
             return Ok(BatchClaim::Missing);
         };
@@ -313,7 +302,12 @@ impl BatchLedger for DynamoStore {
         Ok(match self.get_job(job_id).await? {
             None => BatchClaim::Missing,
             Some(job) if job.control != JobControl::Running => BatchClaim::Held(job.control),
-            Some(_) => entry.claim_refusal(now),
+            Some(job) => match (entry.state, entry.attempts, reservation, job.budget) {
+                (BatchState::Pending, 0, Some(r), Some(left)) if !left.has_room_for(r) => {
+                    BatchClaim::OverBudget(left)
+                }
+                _ => entry.claim_refusal(now),
+            },
         })
     }
 
@@ -438,5 +432,146 @@ impl BatchLedger for DynamoStore {
             .await;
         // Not holding the claim any more is fine: there is nothing to give back.
         held(result, "UpdateItem").map(|_| ())
+    }
+}
+
+impl DynamoStore {
+    /// What is left of the caps, when the charges the job's reports already summed leave no
+    /// room for a capped batch's first claim. Charges are read, not reserved: only reports
+    /// add to them, so a read a moment old errs by the reports of that moment.
+    async fn charges_leave_no_room(
+        &self,
+        job_id: &JobId,
+        batch: u32,
+        reservation: &Reservation,
+    ) -> Result<Option<BudgetLeft>, StoreError> {
+        if reservation.cost.is_none() {
+            return Ok(None);
+        }
+        let Some(item) = self.get(keys::job(job_id), &keys::batch(batch)).await? else {
+            return Ok(None);
+        };
+        let entry = ledger_from_item(&item)?;
+        if entry.state != BatchState::Pending || entry.attempts > 0 {
+            return Ok(None);
+        }
+        let Some(job) = self.get_job(job_id).await? else {
+            return Ok(None);
+        };
+        let (JobControl::Running, Some(left)) = (job.control, job.budget) else {
+            return Ok(None);
+        };
+        let charged = self.status_counts(job_id).await?.charged.micros.max(0) as u64;
+        Ok(
+            (!left.charges_leave_room_for(Money::from_micros(charged), reservation))
+                .then_some(left),
+        )
+    }
+}
+
+/// Which claims of a batch a claim transaction may be.
+#[derive(Debug, Clone, Copy)]
+enum Claim<'a> {
+    /// Any: the job is not capped.
+    Any,
+    /// The batch's first, which takes this reservation from what is left of the caps.
+    First(&'a Reservation),
+    /// One after a release: the first took the reservation.
+    Later,
+}
+
+impl DynamoStore {
+    /// One claim transaction: the ledger item `pending` → `sending` and the job item checked
+    /// running; a capped batch's first claim also takes its reservation from what is left of
+    /// the job's caps, if it fits. False when a condition failed (or the transaction lost to
+    /// a write on one of its items).
+    async fn claim_transaction(
+        &self,
+        job_id: &JobId,
+        batch: u32,
+        claim: Claim<'_>,
+        lease_until: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let job = match claim {
+            Claim::Any | Claim::Later => TransactWriteItem::builder().condition_check(
+                ConditionCheck::builder()
+                    .table_name(&self.table)
+                    .set_key(Some(key(keys::job(job_id), keys::JOB)))
+                    .condition_expression(RUNNING)
+                    .expression_attribute_names("#control", "control")
+                    .expression_attribute_values(":running", s(JobControl::Running.as_str()))
+                    .build()
+                    .map_err(|e| build_error("TransactWriteItems", e))?,
+            ),
+            Claim::First(r) => {
+                let mut update = Update::builder()
+                    .table_name(&self.table)
+                    .set_key(Some(key(keys::job(job_id), keys::JOB)))
+                    .expression_attribute_names("#control", "control")
+                    .expression_attribute_values(":running", s(JobControl::Running.as_str()));
+                let (mut adds, mut conditions) = (Vec::new(), vec![format!("({RUNNING})")]);
+                for (name, value, wanted) in [
+                    ("budget_left_micros", ":cost", r.cost.map(Money::micros)),
+                    ("budget_left_segments", ":segments", r.segments),
+                ] {
+                    if let Some(wanted) = wanted {
+                        adds.push(format!("{name} {value}_taken"));
+                        conditions.push(format!("{name} >= {value}"));
+                        update = update
+                            .expression_attribute_values(value, n(wanted))
+                            .expression_attribute_values(
+                                format!("{value}_taken"),
+                                AttributeValue::N(format!("-{wanted}")),
+                            );
+                    }
+                }
+                TransactWriteItem::builder().update(
+                    update
+                        .update_expression(format!("ADD {}", adds.join(", ")))
+                        .condition_expression(conditions.join(" AND "))
+                        .build()
+                        .map_err(|e| build_error("TransactWriteItems", e))?,
+                )
+            }
+        };
+        let ledger = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(key(keys::job(job_id), &keys::batch(batch))))
+            .update_expression(
+                "SET #state = :sending, lease_until = :lease, claimed_at = :now ADD attempts :one",
+            )
+            .expression_attribute_names("#state", "state")
+            .expression_attribute_values(":sending", s(BatchState::Sending.as_str()))
+            .expression_attribute_values(":pending", s(BatchState::Pending.as_str()))
+            .expression_attribute_values(":lease", millis(lease_until))
+            .expression_attribute_values(":now", s(now.to_rfc3339()))
+            .expression_attribute_values(":one", n(1));
+        let ledger = match claim {
+            Claim::Any => ledger.condition_expression("#state = :pending"),
+            Claim::First(_) => ledger
+                .condition_expression(
+                    "#state = :pending AND (attribute_not_exists(attempts) OR attempts = :zero)",
+                )
+                .expression_attribute_values(":zero", n(0)),
+            Claim::Later => ledger
+                .condition_expression("#state = :pending AND attempts > :zero")
+                .expression_attribute_values(":zero", n(0)),
+        };
+        let claim = ledger
+            .build()
+            .map_err(|e| build_error("TransactWriteItems", e))?;
+        let claimed = self
+            .client()
+            .transact_write_items()
+            .transact_items(job.build())
+            .transact_items(TransactWriteItem::builder().update(claim).build())
+            .send()
+            .await;
+        match claimed {
+            Ok(_) => Ok(true),
+            Err(e) if cancellation(&e).is_some() => Ok(false),
+            Err(e) => Err(backend("TransactWriteItems", e)),
+        }
     }
 }
