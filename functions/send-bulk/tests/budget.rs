@@ -263,3 +263,101 @@ async fn a_bad_cap_is_a_400_naming_its_field() {
     }
     assert!(app.queue.bodies().is_empty());
 }
+
+/// A job accepted under its cap: each batch carries what it reserves, and the status shows
+/// the caps and what the claimed batches reserved of them.
+#[tokio::test]
+async fn each_batch_of_a_capped_job_carries_its_share_of_the_cap() {
+    let app = app(table());
+    let (code, body) = post(
+        &app,
+        &json!({"recipients": recipients(), "text": two_segments(), "max_cost": "3.00"}),
+    )
+    .await;
+    assert_eq!(code, 202, "{body}");
+    let job_id = body["job_id"].as_str().unwrap().to_owned();
+
+    // Batches of 100: two of US numbers (200 segments × 0.005) and one of London's
+    // (20 × 0.04).
+    let mut reserved: Vec<(u64, Value)> = app
+        .queue
+        .bodies()
+        .iter()
+        .map(|b| {
+            let m: Value = serde_json::from_str(b).unwrap();
+            (m["batch"].as_u64().unwrap(), m["reservation"].clone())
+        })
+        .collect();
+    reserved.sort_by_key(|(b, _)| *b);
+    assert_eq!(
+        reserved,
+        [
+            (0, json!({"cost": "1.00"})),
+            (1, json!({"cost": "1.00"})),
+            (2, json!({"cost": "0.80"})),
+        ]
+    );
+    let status = send_bulk::handle(
+        sms_test_support::get(&format!("/v1/bulk/{job_id}")),
+        &app,
+    )
+    .await;
+    assert_eq!(
+        json_of(&status)["budget"],
+        json!({"max_cost": "3.00", "reserved_cost": "0.00"})
+    );
+}
+
+async fn max_cost(app: &TestApp, job_id: &str) -> Value {
+    let status = send_bulk::handle(sms_test_support::get(&format!("/v1/bulk/{job_id}")), app).await;
+    json_of(&status)["budget"]["max_cost"].clone()
+}
+
+async fn resume(app: &TestApp, job_id: &str, body: &str) -> (u16, Value) {
+    let request = sms_test_support::request("POST", &format!("/v1/bulk/{job_id}/resume"))
+        .header("content-type", "application/json")
+        .body(lambda_http::Body::from(body))
+        .unwrap();
+    let response = send_bulk::handle(request, app).await;
+    (response.status().as_u16(), json_of(&response))
+}
+
+#[tokio::test]
+async fn a_resume_may_raise_the_caps_and_a_bad_raise_changes_nothing() {
+    let app = app(table());
+    let (_, body) = post(
+        &app,
+        &json!({"recipients": recipients(), "text": two_segments(), "max_cost": "3.00"}),
+    )
+    .await;
+    let job_id = body["job_id"].as_str().unwrap().to_owned();
+
+    for (bad, field) in [
+        (r#"{"max_cost": "lots"}"#, "max_cost"),
+        (r#"{"max_cost": "3.00", "colour": "red"}"#, "colour"),
+        (r#"{"max_segments": -1}"#, "max_segments"),
+    ] {
+        let (code, problem) = resume(&app, &job_id, bad).await;
+        assert_eq!(code, 400, "{bad}: {problem}");
+        assert!(problem.to_string().contains(field), "{bad}: {problem}");
+    }
+    assert_eq!(max_cost(&app, &job_id).await, "3.00");
+
+    let (code, answer) = resume(&app, &job_id, r#"{"max_cost": "4.50"}"#).await;
+    assert_eq!(code, 200, "{answer}");
+    assert_eq!(max_cost(&app, &job_id).await, "4.50");
+    // A job created without a cap has none to raise.
+    let (_, uncapped) = post(
+        &app,
+        &json!({"recipients": recipients(), "text": "hello"}),
+    )
+    .await;
+    let (code, problem) = resume(
+        &app,
+        uncapped["job_id"].as_str().unwrap(),
+        r#"{"max_cost": "1"}"#,
+    )
+    .await;
+    assert_eq!(code, 400, "{problem}");
+    assert!(problem.to_string().contains("no cap to raise"), "{problem}");
+}

@@ -5,7 +5,7 @@
 use std::{collections::BTreeMap, fmt, net::SocketAddr, str::FromStr};
 
 use serde::{Deserialize, Serialize};
-use sms_core::{config::ConfigError, secrets::PlivoCredentials};
+use sms_core::{config::ConfigError, domain::money::Money, secrets::PlivoCredentials};
 
 use crate::{faults::Fault, rate_limit::RateLimitSetting};
 
@@ -144,6 +144,10 @@ settings! {
     /// and is charged [`UNLISTED_RATE`]. In the environment: `US=0.00500,GB=0.04000`.
     prices: BTreeMap<String, String> = default_prices(),
         PRICES = "PLIVO_SIM_PRICES", check_prices;
+    /// Added to every segment's charge and absent from the Pricing API, as the per-message
+    /// fees US carriers add are: what makes a job's charges exceed its estimate.
+    carrier_surcharge: Money = Money::ZERO,
+        CARRIER_SURCHARGE = "PLIVO_SIM_CARRIER_SURCHARGE", unchecked;
 }
 
 impl Settings {
@@ -153,6 +157,14 @@ impl Settings {
             .ok()
             .and_then(|n| self.prices.get(n.region))
             .map_or(UNLISTED_RATE, String::as_str)
+    }
+
+    /// What one segment to `to` is charged: its country's rate and the carrier surcharge,
+    /// as Plivo prints an amount (`0.01500`).
+    pub fn charge_for(&self, to: &sms_core::PhoneNumber) -> String {
+        let rate = Money::parse(self.rate_for(to)).unwrap_or(Money::ZERO);
+        let micros = rate.saturating_add(self.carrier_surcharge).micros();
+        format!("{}.{:05}", micros / 1_000_000, (micros % 1_000_000) / 10)
     }
 
     /// The injected 429s; the enforced limit is the `rate_limit` field.
@@ -325,6 +337,11 @@ impl Parse for RateLimitSetting {
         raw.parse()
     }
 }
+impl Parse for Money {
+    fn parse(raw: &str) -> Result<Self, String> {
+        Money::parse(raw).map_err(|e| e.to_string())
+    }
+}
 /// `US=0.00500,GB=0.04000`; `none` lists no country.
 impl Parse for BTreeMap<String, String> {
     fn parse(raw: &str) -> Result<Self, String> {
@@ -453,6 +470,16 @@ mod tests {
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
         SimConfig::from_lookup(|name| map.get(name).cloned())
+    }
+
+    #[test]
+    fn a_carrier_surcharge_is_charged_on_top_of_the_listed_rate() {
+        let us = sms_core::PhoneNumber::parse("+14155550100").unwrap();
+        let plain = from(&[]).unwrap().settings;
+        assert_eq!(plain.charge_for(&us), "0.00500");
+        let surcharged = from(&[(env::CARRIER_SURCHARGE, "0.0030")]).unwrap().settings;
+        assert_eq!(surcharged.charge_for(&us), "0.00800");
+        assert!(from(&[(env::CARRIER_SURCHARGE, "lots")]).is_err());
     }
 
     #[test]

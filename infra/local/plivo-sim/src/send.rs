@@ -269,7 +269,7 @@ fn accept(
                 to: to.clone(),
                 from: src.report_form().to_owned(),
                 units,
-                rate: settings.rate_for(to).to_owned(),
+                rate: settings.charge_for(to),
                 fate: Fate::of(to, settings),
             })
             .collect(),

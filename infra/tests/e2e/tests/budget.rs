@@ -68,3 +68,91 @@ async fn a_job_over_its_max_cost_gets_a_422_and_sends_nothing() {
         .sum();
     assert_eq!(sent, 25);
 }
+
+/// The done-when's mid-way stop: the estimate fits the cap, but the carrier surcharges the
+/// reports charge (absent from the Pricing API) use up the cap; the batch that would cross
+/// it is not sent, the job pauses with reason `budget`, and a resume that raises `max_cost`
+/// finishes it, everyone once. London's batch is held by its quiet hours until New York's
+/// reports are in, so the order is the same on any machine.
+#[tokio::test]
+async fn a_job_that_reaches_its_cap_mid_way_pauses_for_budget_and_a_raise_finishes_it() {
+    use chrono::{Duration, Timelike, Utc};
+    use sms_core::{PhoneNumber, domain::zones};
+    use std::collections::HashSet;
+
+    // Arrange: a cent of surcharge on every segment; list prices US 0.005, GB 0.04.
+    let stack = Stack::from_env();
+    stack.sim_reset().await;
+    stack
+        .sim_config(json!({
+            "prices": {"US": "0.00500", "GB": "0.04000"},
+            "carrier_surcharge": "0.01000",
+        }))
+        .await;
+    let new_york = e2e::numbers(7_450_000, 100);
+    let london: Vec<String> = (0..100).map(|i| format!("+4474002{i:05}")).collect();
+    // Quiet in London from an hour ago until the minute after next.
+    let london_zone = zones::zones_of(&PhoneNumber::parse(&london[0]).unwrap())[0];
+    let local = Utc::now().with_timezone(&london_zone);
+    let from = format!("{:02}:{:02}", (local.hour() + 23) % 24, local.minute());
+    let until = local + Duration::minutes(2);
+    let to = format!("{:02}:{:02}", until.hour(), until.minute());
+    let mut recipients = new_york.clone();
+    recipients.extend(london.iter().cloned());
+
+    // Act: estimated 100 × 0.005 + 100 × 0.04 = 4.50, under 5.00. New York's batch goes
+    // at once and is charged 100 × 0.015 = 1.50; at London's window 1.50 + 4.00 > 5.00.
+    let (status, body) = stack
+        .post(
+            "/v1/bulk",
+            &json!({"recipients": recipients, "text": "Doors open", "max_cost": "5.00",
+                    "quiet_hours": {"from": from, "to": to}}),
+            &[("Idempotency-Key", "e2e-budget-mid-way")],
+        )
+        .await;
+    assert_eq!(status, 202, "{body}");
+    let job_id = body["job_id"].as_str().unwrap().to_owned();
+
+    // Assert: paused for its budget once London's window opened, London unsent.
+    let paused = stack
+        .wait_for_job(&job_id, 300, |p| p["status"] == "paused")
+        .await;
+    assert_eq!(paused["paused_reason"], "budget", "{paused}");
+    assert_eq!(paused["batches"]["sent"], 1, "{paused}");
+    assert_eq!(paused["budget"]["max_cost"], "5.00", "{paused}");
+    assert_eq!(paused["budget"]["reserved_cost"], "0.50", "{paused}");
+    let sent_to = || async {
+        e2e::accepted_destinations(&stack)
+            .await
+            .into_iter()
+            .flatten()
+            .map(|d| format!("+{}", d.trim_start_matches('+')))
+            .collect::<Vec<_>>()
+    };
+    let before = sent_to().await;
+    let london_set: HashSet<&String> = london.iter().collect();
+    assert_eq!(before.len(), 100, "New York only");
+    assert!(before.iter().all(|n| !london_set.contains(n)));
+
+    // Act: raise the cap and resume.
+    let (status, resumed) = stack
+        .post(
+            &format!("/v1/bulk/{job_id}/resume"),
+            &json!({"max_cost": "10.00"}),
+            &[],
+        )
+        .await;
+    assert_eq!(status, 200, "{resumed}");
+
+    // Assert: done, everyone once.
+    let done = stack
+        .wait_for_job(&job_id, 300, e2e::all_batches_ended)
+        .await;
+    assert_eq!(done["status"], "done", "{done}");
+    assert_eq!(done["batches"]["sent"], 2, "{done}");
+    assert_eq!(done["budget"]["max_cost"], "10.00", "{done}");
+    let all = sent_to().await;
+    assert_eq!(all.len(), 200, "nobody twice");
+    let expected: HashSet<&String> = new_york.iter().chain(london.iter()).collect();
+    assert_eq!(all.iter().collect::<HashSet<_>>(), expected);
+}
