@@ -297,11 +297,8 @@ async fn each_batch_of_a_capped_job_carries_its_share_of_the_cap() {
             (2, json!({"cost": "0.80"})),
         ]
     );
-    let status = send_bulk::handle(
-        sms_test_support::get(&format!("/v1/bulk/{job_id}")),
-        &app,
-    )
-    .await;
+    let status =
+        send_bulk::handle(sms_test_support::get(&format!("/v1/bulk/{job_id}")), &app).await;
     assert_eq!(
         json_of(&status)["budget"],
         json!({"max_cost": "3.00", "reserved_cost": "0.00"})
@@ -347,11 +344,7 @@ async fn a_resume_may_raise_the_caps_and_a_bad_raise_changes_nothing() {
     assert_eq!(code, 200, "{answer}");
     assert_eq!(max_cost(&app, &job_id).await, "4.50");
     // A job created without a cap has none to raise.
-    let (_, uncapped) = post(
-        &app,
-        &json!({"recipients": recipients(), "text": "hello"}),
-    )
-    .await;
+    let (_, uncapped) = post(&app, &json!({"recipients": recipients(), "text": "hello"})).await;
     let (code, problem) = resume(
         &app,
         uncapped["job_id"].as_str().unwrap(),

@@ -157,6 +157,7 @@ FUNCTION_METHODS = {
         "ResultsStore.request_results",  # POST /v1/bulk/{id}/results
         "ResultsStore.get_results",  # GET /v1/bulk/{id}: the results build
         "JobControls.change_control",  # POST /v1/bulk/{id}/pause, resume, cancel
+        "JobControls.raise_budget",  # POST /v1/bulk/{id}/resume with a raised cap
         "ObjectStore.head",  # POST /v1/bulk with upload_id: the upload's size and ETag
         "ObjectStore.read",  # its start (and the whole file for a dry run)
     },
@@ -167,6 +168,7 @@ FUNCTION_METHODS = {
         "JobControls.park_batch",  # a paused job's batch
         "JobControls.cancel_batch",  # a cancelled job's batch
         "JobControls.defer_batch",  # a batch in quiet hours
+        "JobControls.change_control",  # a capped job's pause, when a batch could cross its cap
         "BatchQueue.send_batch",  # its job's wake-up (fanout::request_start)
         "MessageStore.record_accepted",
         "ProgressLog.note_progress",  # each ended batch, for the job's recent rate

@@ -477,7 +477,9 @@ mod tests {
         let us = sms_core::PhoneNumber::parse("+14155550100").unwrap();
         let plain = from(&[]).unwrap().settings;
         assert_eq!(plain.charge_for(&us), "0.00500");
-        let surcharged = from(&[(env::CARRIER_SURCHARGE, "0.0030")]).unwrap().settings;
+        let surcharged = from(&[(env::CARRIER_SURCHARGE, "0.0030")])
+            .unwrap()
+            .settings;
         assert_eq!(surcharged.charge_for(&us), "0.00800");
         assert!(from(&[(env::CARRIER_SURCHARGE, "lots")]).is_err());
     }
