@@ -60,9 +60,11 @@ pub struct ResumeBody {
     pub max_segments: Option<u64>,
 }
 
-/// The caps a resume's body raises; none without a body.
+/// The caps a resume's body raises; none without a body (empty, or JSON `null`, as some
+/// clients send for "no body").
 pub fn raised_caps(req: &Request) -> Result<Option<Budget>, Problem> {
-    if api::body_bytes(req).iter().all(u8::is_ascii_whitespace) {
+    let body = api::body_bytes(req).trim_ascii();
+    if body.is_empty() || body == b"null" {
         return Ok(None);
     }
     let body: ResumeBody = api::read_json(req, RESUME_BODY_LIMIT)?;
