@@ -40,12 +40,18 @@ fn forty() -> Reservation {
 /// A committed job of `batches` two-recipient batches capped at `caps`, each reserving
 /// [`forty`].
 async fn capped_job<S: JobStore>(store: &S, batches: usize, caps: Budget) -> JobId {
+    let budget = JobBudget {
+        caps,
+        reservations: vec![forty(); batches],
+    };
+    job(store, batches, Some(budget)).await
+}
+
+/// A committed job of `batches` two-recipient batches, with `budget` if given.
+async fn job<S: JobStore>(store: &S, batches: usize, budget: Option<JobBudget>) -> JobId {
     let job_id = JobId::random();
     let spec = JobSpec {
-        budget: Some(JobBudget {
-            caps,
-            reservations: vec![forty(); batches],
-        }),
+        budget,
         quiet_hours: None,
         send_at: None,
         expires_at: None,
@@ -271,6 +277,20 @@ pub async fn a_reservation_of_a_cap_the_job_does_not_have_never_fits<
     ));
 }
 
+pub async fn a_reservation_for_a_job_without_caps_never_fits<
+    S: JobStore + BatchLedger + JobControls,
+>(
+    store: &S,
+) {
+    // A batch message that carries a reservation its job item has no caps for (data that
+    // disagrees with itself): refused alike by both stores, never claimed unguarded.
+    let job_id = job(store, 1, None).await;
+
+    let claimed = claim(store, &job_id, 0).await;
+
+    assert!(matches!(claimed, BatchClaim::OverBudget(_)), "{claimed:?}");
+}
+
 pub async fn segments_are_capped_without_prices<S: JobStore + BatchLedger + JobControls>(
     store: &S,
 ) {
@@ -309,5 +329,6 @@ sms_test_support::both_adapters!(
     concurrent_claims_never_reserve_past_the_cap,
     charges_beyond_the_estimates_stop_the_next_batch,
     a_reservation_of_a_cap_the_job_does_not_have_never_fits,
+    a_reservation_for_a_job_without_caps_never_fits,
     segments_are_capped_without_prices,
 );

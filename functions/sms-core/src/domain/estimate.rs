@@ -234,6 +234,11 @@ pub struct Reservation {
 }
 
 impl Reservation {
+    /// Whether it takes anything: a reservation naming neither cap is none at all.
+    pub fn takes_any(&self) -> bool {
+        self.cost.is_some() || self.segments.is_some()
+    }
+
     /// A batch of `tallies` (recipients and segments per country) under `budget`, priced at
     /// `rates`. A country without a price counts nothing: a capped job's countries were all
     /// priced when it was accepted.

@@ -484,10 +484,14 @@ impl BatchLedger for MemoryStore {
             if job.control != JobControl::Running {
                 return Ok(BatchClaim::Held(job.control));
             }
-            // Only the first claim reserves: a released batch keeps what it took.
-            if let (BatchState::Pending, 0, Some(reservation), Some(left)) =
-                (entry.state, entry.attempts, reservation, job.budget)
-            {
+            // Only the first claim reserves: a released batch keeps what it took. A job
+            // without caps has no room for any reservation, as in the table.
+            if let (BatchState::Pending, 0, Some(reservation)) = (
+                entry.state,
+                entry.attempts,
+                reservation.filter(|r| r.takes_any()),
+            ) {
+                let left = job.budget.unwrap_or_default();
                 let charged = state
                     .status_counts
                     .get(job_id)

@@ -259,7 +259,7 @@ impl BatchLedger for DynamoStore {
         // job's batch, claimed for the first time, also takes its reservation from what is
         // left of the caps, on the condition that it fits; a later claim (after a release)
         // finds it taken (`attempts` > 0).
-        let reservation = reservation.filter(|r| r.cost.is_some() || r.segments.is_some());
+        let reservation = reservation.filter(|r| r.takes_any());
         if let Some(r) = reservation
             && let Some(left) = self.charges_leave_no_room(job_id, batch, r).await?
         {
@@ -302,9 +302,13 @@ impl BatchLedger for DynamoStore {
         Ok(match self.get_job(job_id).await? {
             None => BatchClaim::Missing,
             Some(job) if job.control != JobControl::Running => BatchClaim::Held(job.control),
-            Some(job) => match (entry.state, entry.attempts, reservation, job.budget) {
-                (BatchState::Pending, 0, Some(r), Some(left)) if !left.has_room_for(r) => {
-                    BatchClaim::OverBudget(left)
+            // A job without caps has no room for any reservation (the claim's condition on
+            // the missing attribute never holds).
+            Some(job) => match (entry.state, entry.attempts, reservation) {
+                (BatchState::Pending, 0, Some(r))
+                    if !job.budget.unwrap_or_default().has_room_for(r) =>
+                {
+                    BatchClaim::OverBudget(job.budget.unwrap_or_default())
                 }
                 _ => entry.claim_refusal(now),
             },
