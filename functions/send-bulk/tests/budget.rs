@@ -337,6 +337,7 @@ async fn a_resume_may_raise_the_caps_and_a_bad_raise_changes_nothing() {
         let (code, problem) = resume(&app, &job_id, bad).await;
         assert_eq!(code, 400, "{bad}: {problem}");
         assert!(problem.to_string().contains(field), "{bad}: {problem}");
+        assert_eq!(problem["errors"][0]["field"], field, "{bad}: {problem}");
     }
     assert_eq!(max_cost(&app, &job_id).await, "3.00");
 
@@ -353,4 +354,5 @@ async fn a_resume_may_raise_the_caps_and_a_bad_raise_changes_nothing() {
     .await;
     assert_eq!(code, 400, "{problem}");
     assert!(problem.to_string().contains("no cap to raise"), "{problem}");
+    assert_eq!(problem["errors"][0]["field"], "max_cost", "{problem}");
 }
