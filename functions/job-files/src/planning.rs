@@ -173,7 +173,8 @@ async fn read<S: FilesStore, F: ObjectStore, Q: BatchQueue, T: BatchQueue, C>(
     let mut plan = Plan::new(phone, bound, app.settings.batch_size)
         .with_smart_encoding(record.smart_encoding)
         .with_zone_windows(record.quiet_hours.is_some())
-        .with_skip_landlines(record.skip_landlines);
+        .with_skip_landlines(record.skip_landlines)
+        .with_sender(&record.from);
     let from = record.checkpoint;
     if from.counts.rows > 0 {
         let saved = read_whole(&app.files, &checkpoint_key(claim.job_id, from.records)).await?;

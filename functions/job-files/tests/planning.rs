@@ -98,7 +98,7 @@ async fn accept_options(
         template: text.into(),
         smart_encoding,
         skip_landlines,
-        from: PhoneNumber::parse("+14155550999").unwrap(),
+        from: PhoneNumber::parse("+14155550999").unwrap().into(),
         reference: None,
         callback_url: format!("https://sms.example.com/cb?job_id={job_id}"),
         header: header.names,

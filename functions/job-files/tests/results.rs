@@ -55,7 +55,7 @@ async fn job(app: &TestApp, batches: Vec<Vec<u32>>) -> JobId {
         expires_at: None,
         job_id: job_id.clone(),
         text: MessageText::parse("Your code is ready").unwrap(),
-        from: PhoneNumber::parse("+14155550999").unwrap(),
+        from: PhoneNumber::parse("+14155550999").unwrap().into(),
         reference: None,
         counts: IntakeCounts {
             accepted: batches.iter().map(|b| b.len() as u64).sum(),

@@ -54,7 +54,7 @@ async fn scheduled_job(app: &TestApp, batches: u32, send_at: DateTime<Utc>) -> J
         expires_at: None,
         job_id: job_id.clone(),
         text: MessageText::parse("Doors open at ten").unwrap(),
-        from: PhoneNumber::parse("+14155550999").unwrap(),
+        from: PhoneNumber::parse("+14155550999").unwrap().into(),
         reference: None,
         counts: IntakeCounts {
             accepted: u64::from(batches) * 2,

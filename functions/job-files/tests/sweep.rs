@@ -54,7 +54,7 @@ async fn job(app: &TestApp, batches: u32) -> JobId {
         expires_at: None,
         job_id: job_id.clone(),
         text: MessageText::parse("Sale ends tonight").unwrap(),
-        from: PhoneNumber::parse("+14155550999").unwrap(),
+        from: PhoneNumber::parse("+14155550999").unwrap().into(),
         reference: None,
         counts: IntakeCounts {
             accepted: u64::from(batches) * 2,

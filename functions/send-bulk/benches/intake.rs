@@ -5,7 +5,7 @@ use std::{collections::HashSet, hint::black_box};
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use send_bulk::{BulkRequest, BulkRequestBody, Intake};
-use sms_core::{PhoneNumber, domain::bulk::RecipientList};
+use sms_core::domain::bulk::RecipientList;
 
 /// A request body of `n` entries: 1% duplicates and 1% invalid, like a real export. The
 /// numbers are San Francisco's from exchange 200 on (valid by the numbering plans), with a
@@ -28,7 +28,7 @@ pub fn body(n: usize) -> String {
 }
 
 fn intake(c: &mut Criterion) {
-    let src = PhoneNumber::parse("+14155550100").unwrap();
+    let src = sms_core::Sender::parse("+14155550100").unwrap();
     let mut group = c.benchmark_group("send-bulk intake");
     group.sample_size(10);
     for n in [10_000, 100_000, 300_000] {

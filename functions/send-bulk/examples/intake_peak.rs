@@ -6,7 +6,7 @@
 use std::{collections::HashSet, io::Write};
 
 use send_bulk::{BulkRequest, BulkRequestBody, Intake};
-use sms_core::{PhoneNumber, domain::bulk::RecipientList};
+use sms_core::domain::bulk::RecipientList;
 
 fn main() {
     let n: usize = std::env::args()
@@ -23,7 +23,7 @@ fn main() {
         recipients.join(",")
     );
     drop(recipients);
-    let src = PhoneNumber::parse("+14155550100").expect("valid sender");
+    let src = sms_core::Sender::parse("+14155550100").expect("valid sender");
     let started = std::time::Instant::now();
     let parsed: BulkRequestBody = serde_json::from_str(&json).expect("valid body");
     let request = BulkRequest::parse(parsed, &src).expect("valid request");

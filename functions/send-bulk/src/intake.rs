@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 use sms_core::{
-    Encoding, FieldError, MessageText, PhoneNumber, Problem,
+    Encoding, FieldError, MessageText, PhoneNumber, Problem, Sender,
     domain::{
         bulk::{ListedRecipient, RecipientEntry, RecipientList},
         estimate::Budget,
@@ -76,7 +76,7 @@ pub struct BulkRequestBody {
 #[derive(Debug, Serialize)]
 pub struct BulkRequest {
     pub recipients: Vec<RecipientEntry>,
-    pub from: PhoneNumber,
+    pub from: Sender,
     #[serde(rename = "text")]
     pub given_text: String,
     pub reference: Option<String>,
@@ -115,7 +115,7 @@ pub struct BulkRequest {
 
 impl BulkRequest {
     /// Parses a body that lists its recipients.
-    pub fn parse(body: BulkRequestBody, default_src: &PhoneNumber) -> Result<Self, Problem> {
+    pub fn parse(body: BulkRequestBody, default_src: &Sender) -> Result<Self, Problem> {
         match Parsed::from_body(body, default_src)? {
             Parsed::List(request) => Ok(request),
             Parsed::Upload(_) => Err(Problem::field("upload_id", "is not expected here")),
@@ -134,7 +134,7 @@ pub enum Parsed {
 
 impl Parsed {
     /// Parses a body: its list checked in full, or its upload's fields picked out.
-    pub fn from_body(body: BulkRequestBody, default_src: &PhoneNumber) -> Result<Self, Problem> {
+    pub fn from_body(body: BulkRequestBody, default_src: &Sender) -> Result<Self, Problem> {
         let recipients = match (body.recipients, body.upload_id) {
             (Some(_), Some(_)) => {
                 return Err(Problem::field(
@@ -443,6 +443,7 @@ pub async fn screen<S: SuppressionList>(
     batch_size: usize,
 ) -> Result<Intake, Problem> {
     let list = RecipientList::parse(&request.recipients, request.skip_landlines);
+    reachable(request, &list)?;
     let suppressed = store.suppressed_among(&list.valid).await.map_err(|e| {
         Problem::internal(
             "the suppression list could not be read; nothing was enqueued",
@@ -456,4 +457,47 @@ pub async fn screen<S: SuppressionList>(
         batch_size,
         request.quiet_hours.is_some(),
     )
+}
+
+/// How many recipients a refusal for an unreachable sender lists by index.
+const UNREACHABLE_LISTED: usize = 100;
+
+/// Refuses a list some of whose recipients the sender cannot reach (a sender ID towards
+/// the US or Canada), naming them by index: a job mixing them needs a number for those, and
+/// sending the rest alone would half-send it. The list's countries say whether to look, so
+/// the recipients are classified again only on the way to this 400.
+fn reachable(request: &BulkRequest, list: &RecipientList) -> Result<(), Problem> {
+    if list
+        .countries
+        .keys()
+        .all(|region| request.from.reaches(region))
+    {
+        return Ok(());
+    }
+    let mut errors = Vec::new();
+    let mut count = 0_u64;
+    for (index, entry) in request.recipients.iter().enumerate() {
+        let RecipientEntry::Number(number) = entry else {
+            continue;
+        };
+        let Ok(numbering) = numbering::classify(number) else {
+            continue;
+        };
+        if let Some(reason) = request.from.cannot_reach(numbering.region) {
+            count += 1;
+            if errors.len() < UNREACHABLE_LISTED {
+                errors.push(FieldError::new(format!("recipients[{index}]"), reason));
+            }
+        }
+    }
+    Err(Problem::invalid(
+        format!(
+            "{count} recipients cannot be sent a message from the sender ID {}: their carriers \
+             take messages from numbers only; nothing was sent. Send them from a number or a \
+             Powerpack",
+            request.from
+        ),
+        errors,
+    )
+    .with("unreachable_count", count))
 }

@@ -156,7 +156,7 @@ async fn route<S: BulkStore, Q: BatchQueue, P: SecretProvider, F: ObjectStore, T
 async fn start<S: BulkStore, Q: BatchQueue, P: SecretProvider, F: ObjectStore, T: BatchQueue>(
     req: &Request,
     app: &App<S, Q, P, F, T>,
-    default_src: &sms_core::PhoneNumber,
+    default_src: &sms_core::Sender,
 ) -> Result<Response<Body>, Problem> {
     let key = IdempotencyKey::from_request(req)?;
     let body: BulkRequestBody = api::read_json(req, BODY_LIMIT)?;

@@ -9,7 +9,7 @@ use futures::StreamExt;
 use lambda_http::{Request, Response, http::StatusCode};
 use serde::{Deserialize, Serialize};
 use sms_core::{
-    FieldError, PhoneNumber, Problem, ProblemKind,
+    FieldError, Problem, ProblemKind, Sender,
     domain::{
         bulk::FileTask,
         ids::JobId,
@@ -140,7 +140,7 @@ pub struct UploadJobRequest {
     /// The text as given, placeholders included: smart encoding applies to each rendered
     /// text, so a placeholder's column name is never changed by it.
     pub text: String,
-    pub from: PhoneNumber,
+    pub from: Sender,
     pub reference: Option<String>,
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub smart_encoding: bool,
@@ -195,7 +195,7 @@ fn upload_field(message: impl ToString) -> Problem {
 /// Checks the fields and the start of the file: a 400 naming the field for anything wrong.
 pub async fn parse<F: ObjectStore>(
     body: UploadFields,
-    default_src: &PhoneNumber,
+    default_src: &Sender,
     files: &F,
 ) -> Result<UploadJobRequest, Problem> {
     let mut errors = Vec::new();
@@ -530,6 +530,7 @@ async fn dry_run<S: BulkStore, Q, P, F: ObjectStore, T>(
         .with_smart_encoding(request.smart_encoding)
         .with_zone_windows(request.quiet_hours.is_some())
         .with_skip_landlines(request.skip_landlines)
+        .with_sender(&request.from)
         .with_text_previews();
     let records = u64::from(request.format == FileFormat::Csv);
     let mut reader = RowReader::resume(

@@ -287,7 +287,7 @@ async fn a_job_still_planning_has_nothing_to_pause_yet() {
         template: "Hi".into(),
         smart_encoding: false,
         skip_landlines: false,
-        from: PhoneNumber::parse("+14155550999").unwrap(),
+        from: PhoneNumber::parse("+14155550999").unwrap().into(),
         reference: None,
         callback_url: "https://sms.example.com/cb".into(),
         header: vec!["phone".into()],

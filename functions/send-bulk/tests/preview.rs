@@ -160,7 +160,7 @@ async fn the_flag_is_part_of_the_request_an_idempotency_key_stands_for() {
 
     let parse = |body: &Value| {
         let body: send_bulk::BulkRequestBody = serde_json::from_value(body.clone()).unwrap();
-        let src = sms_core::PhoneNumber::parse("+14155550999").unwrap();
+        let src = sms_core::Sender::parse("+14155550999").unwrap();
         send_bulk::BulkRequest::parse(body, &src).unwrap()
     };
     let key = sms_core::http::api::IdempotencyKey::parse("k").unwrap();

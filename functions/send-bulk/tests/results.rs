@@ -162,7 +162,7 @@ async fn only_a_committed_job_has_results() {
         template: "Hi".into(),
         smart_encoding: false,
         skip_landlines: false,
-        from: PhoneNumber::parse("+14155550999").unwrap(),
+        from: PhoneNumber::parse("+14155550999").unwrap().into(),
         reference: None,
         callback_url: "https://sms.example.com/cb".into(),
         header: vec!["phone".into()],

@@ -450,7 +450,7 @@ fn numbers(n: usize) -> Vec<String> {
 
 fn parsed(body: &Value) -> BulkRequest {
     let body: BulkRequestBody = serde_json::from_value(body.clone()).unwrap();
-    BulkRequest::parse(body, &PhoneNumber::parse(DEFAULT_SRC).unwrap()).unwrap()
+    BulkRequest::parse(body, &sms_core::Sender::parse(DEFAULT_SRC).unwrap()).unwrap()
 }
 
 /// What a request did by the time the test looked: stopped at its gate, or answered.

@@ -93,7 +93,7 @@ where
 async fn send<S, P, R, T>(
     req: &Request,
     app: &App<S, P, R, T>,
-    default_src: &sms_core::PhoneNumber,
+    default_src: &sms_core::Sender,
 ) -> Result<Response<Body>, Problem>
 where
     S: SendStore,

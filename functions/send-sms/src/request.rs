@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 use sms_core::{
-    FieldError, MessageText, PhoneNumber, Problem, ProblemKind,
+    FieldError, MessageText, PhoneNumber, Problem, ProblemKind, Sender,
     domain::{start::SendAt, validity::Deadline},
     http::fields,
 };
@@ -41,7 +41,7 @@ pub struct SendMessageBody {
 #[derive(Debug, Clone, Serialize)]
 pub struct SendMessage {
     pub to: PhoneNumber,
-    pub from: PhoneNumber,
+    pub from: Sender,
     #[serde(rename = "text")]
     pub given_text: String,
     pub reference: Option<String>,
@@ -69,9 +69,10 @@ pub struct SendMessage {
 }
 
 impl SendMessage {
-    /// Checks every field and reports all problems at once (a 400); then, with
+    /// Checks every field and reports all problems at once (a 400), a `to` that `from`
+    /// cannot reach among them (a sender ID towards the US or Canada); then, with
     /// `skip_landlines`, refuses a landline `to` (a 422 naming `to`).
-    pub fn parse(body: SendMessageBody, default_src: &PhoneNumber) -> Result<Self, Problem> {
+    pub fn parse(body: SendMessageBody, default_src: &Sender) -> Result<Self, Problem> {
         let mut errors = Vec::new();
         let to = fields::recipient("to", &body.to)
             .map_err(|e| errors.push(e))
@@ -91,6 +92,11 @@ impl SendMessage {
             default_src,
             &mut errors,
         );
+        if let (Some((_, numbering)), Some(message)) = (&to, &message)
+            && let Some(reason) = message.from.cannot_reach(numbering.region)
+        {
+            errors.push(FieldError::new("to", reason));
+        }
         match (to, message) {
             (Some((_, numbering)), Some(_))
                 if errors.is_empty() && body.skip_landlines && numbering.is_landline() =>

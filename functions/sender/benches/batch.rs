@@ -79,7 +79,7 @@ async fn job(app_plivo: &str) -> (BenchApp, LambdaEvent<SqsEvent>) {
         expires_at: None,
         job_id: job_id.clone(),
         text: MessageText::parse("Flash sale: 20% off today only").unwrap(),
-        from: PhoneNumber::parse(PLIVO_SRC).unwrap(),
+        from: PhoneNumber::parse(PLIVO_SRC).unwrap().into(),
         reference: None,
         counts: IntakeCounts::default(),
         callback_url: "https://sms.example.com/cb".into(),

@@ -66,7 +66,7 @@ async fn a_batch_whose_sender_was_killed_mid_request_ends_unknown_and_is_never_r
         expires_at: None,
         job_id: job_id.clone(),
         text: sms_core::MessageText::parse("hi").unwrap(),
-        from: PhoneNumber::parse("+14155550100").unwrap(),
+        from: PhoneNumber::parse("+14155550100").unwrap().into(),
         reference: None,
         counts: IntakeCounts::default(),
         callback_url: "http://127.0.0.1:9/cb".into(),

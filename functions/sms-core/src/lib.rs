@@ -24,6 +24,7 @@ pub mod wiring;
 
 pub use domain::{
     phone::{PhoneNumber, mask_numbers},
+    sender::Sender,
     text::{Encoding, MessageText},
 };
 pub use http::problem::{FieldError, Problem, ProblemKind};

@@ -15,7 +15,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use tokio::sync::Mutex;
 
-use crate::{domain::phone::PhoneNumber, http::auth::ApiKeys};
+use crate::{domain::sender::Sender, http::auth::ApiKeys};
 
 /// Plivo account credentials. The auth id is not secret (it is part of every API path);
 /// the token is.
@@ -50,7 +50,8 @@ impl fmt::Debug for PlivoCredentials {
 #[derive(Clone, Debug)]
 pub struct ServiceSecret {
     pub plivo: PlivoCredentials,
-    pub default_src: PhoneNumber,
+    /// `plivo_src`: a number, a sender ID or a Powerpack's UUID.
+    pub default_src: Sender,
     pub api_keys: ApiKeys,
 }
 
@@ -97,7 +98,7 @@ impl ServiceSecret {
             return Err(malformed("plivo_auth_token is empty".into()));
         }
         let default_src =
-            PhoneNumber::parse(&doc.plivo_src).map_err(|e| malformed(format!("plivo_src {e}")))?;
+            Sender::parse(&doc.plivo_src).map_err(|e| malformed(format!("plivo_src {e}")))?;
         let api_keys =
             ApiKeys::new(doc.api_keys).map_err(|e| malformed(format!("api_keys {e}")))?;
         Ok(Self {

@@ -57,7 +57,7 @@ async fn job<S: JobStore>(store: &S, batches: usize, budget: Option<JobBudget>) 
         expires_at: None,
         job_id: job_id.clone(),
         text: MessageText::parse("hello").unwrap(),
-        from: PhoneNumber::parse("+14155550100").unwrap(),
+        from: PhoneNumber::parse("+14155550100").unwrap().into(),
         reference: None,
         counts: IntakeCounts {
             accepted: 2 * batches as u64,

@@ -45,7 +45,7 @@ async fn job_starting<S: JobStore>(
         expires_at: None,
         job_id: job_id.clone(),
         text: MessageText::parse("hello").unwrap(),
-        from: PhoneNumber::parse("+14155550100").unwrap(),
+        from: PhoneNumber::parse("+14155550100").unwrap().into(),
         reference: None,
         counts: IntakeCounts {
             accepted: (1..=batches as u64).sum(),

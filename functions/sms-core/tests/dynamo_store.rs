@@ -35,7 +35,7 @@ fn single(uuid: &str) -> AcceptedMessage {
     AcceptedMessage {
         message_uuid: uuid.to_owned(),
         to: Some(number("+14155550123")),
-        from: number("+14155550100"),
+        from: number("+14155550100").into(),
         job_id: Some(JobId::parse(SINGLE_JOB).unwrap()),
         reference: Some("order-42".into()),
         encoding: Encoding::Ucs2,
@@ -48,7 +48,7 @@ fn bulk(uuid: &str, job: &JobId) -> AcceptedMessage {
     AcceptedMessage {
         message_uuid: uuid.to_owned(),
         to: None,
-        from: number("+14155550100"),
+        from: number("+14155550100").into(),
         job_id: Some(job.clone()),
         reference: None,
         encoding: Encoding::Gsm7,
@@ -82,7 +82,7 @@ mod scenarios {
         assert_eq!(record.message_uuid, uuid);
         assert_eq!(record.status, MessageStatus::Queued);
         assert_eq!(record.to.as_ref().map(|n| n.as_str()), Some("+14155550123"));
-        assert_eq!(record.from, Some(number("+14155550100")));
+        assert_eq!(record.from, Some(number("+14155550100").into()));
         assert_eq!(record.job_id.as_ref().map(|j| j.as_str()), Some(SINGLE_JOB));
         assert_eq!(record.reference.as_deref(), Some("order-42"));
         assert_eq!(record.encoding.as_deref(), Some("UCS-2"));

@@ -27,7 +27,7 @@ fn spec(job_id: &JobId, batches: usize) -> JobSpec {
         expires_at: None,
         job_id: job_id.clone(),
         text: sms_core::MessageText::parse("hello").unwrap(),
-        from: PhoneNumber::parse("+14155550100").unwrap(),
+        from: PhoneNumber::parse("+14155550100").unwrap().into(),
         reference: Some("campaign-1".into()),
         counts: IntakeCounts {
             accepted: (batches * 2) as u64,
@@ -386,7 +386,7 @@ async fn a_report_keeps_the_facts_the_sender_wrote(store: &impl Store) {
     let accepted = sms_core::store::AcceptedMessage {
         message_uuid: uuid.clone(),
         to: None,
-        from: PhoneNumber::parse("+14155550100").unwrap(),
+        from: PhoneNumber::parse("+14155550100").unwrap().into(),
         job_id: Some(JobId::random()),
         reference: None,
         encoding: Encoding::Ucs2,

@@ -41,7 +41,7 @@ fn plan(job_id: &JobId) -> PlanRecord {
         // On, so both adapters show they keep it (an item writes it only when on).
         smart_encoding: true,
         skip_landlines: false,
-        from: PhoneNumber::parse("+14155550100").unwrap(),
+        from: PhoneNumber::parse("+14155550100").unwrap().into(),
         reference: None,
         callback_url: format!("https://x/cb?job_id={job_id}"),
         header: vec!["phone".into(), "first_name".into()],
@@ -235,7 +235,7 @@ pub async fn planned_batches_keep_their_texts_and_commit_like_any_job<
         expires_at: None,
         job_id: job.clone(),
         text: text("Hi {{first_name}}"),
-        from: number(9),
+        from: number(9).into(),
         reference: None,
         counts: IntakeCounts {
             accepted: 3,

@@ -58,7 +58,7 @@ fn creds() -> PlivoCredentials {
 
 /// What one send carries; `msg()` borrows it as the client's request type.
 struct Fixture {
-    src: PhoneNumber,
+    src: sms_core::Sender,
     dst: Vec<PhoneNumber>,
     text: MessageText,
 }
@@ -66,7 +66,7 @@ struct Fixture {
 impl Fixture {
     fn new(dst: &[&str]) -> Self {
         Self {
-            src: PhoneNumber::parse("+14155550100").unwrap(),
+            src: PhoneNumber::parse("+14155550100").unwrap().into(),
             dst: dst.iter().map(|d| PhoneNumber::parse(d).unwrap()).collect(),
             text: MessageText::parse("Your code is 123456").unwrap(),
         }
@@ -161,6 +161,43 @@ async fn send_posts_plivos_message_request_with_basic_auth_and_json_body() {
             invalid_number: vec![],
         }
     );
+}
+
+#[tokio::test]
+async fn a_sender_id_goes_as_src_and_a_powerpack_as_powerpack_uuid_without_src() {
+    let pack = "d35f2e82-d387-427f-8594-6fa07613c43a";
+    for (from, sender_fields) in [
+        ("Acme", json!({"src": "Acme"})),
+        (pack, json!({"powerpack_uuid": pack})),
+    ] {
+        let server = MockServer::start().await;
+        let mut body = json!({
+            "dst": "447700900123",
+            "text": "Your code is 123456",
+            "url": CALLBACK,
+            "method": "POST",
+        });
+        body.as_object_mut()
+            .unwrap()
+            .extend(sender_fields.as_object().unwrap().clone());
+        Mock::given(method("POST"))
+            .and(path(MESSAGE_PATH))
+            .and(body_json(body))
+            .respond_with(ResponseTemplate::new(202).set_body_json(accepted_body(&["u-1"])))
+            .expect(1)
+            .mount(&server)
+            .await;
+        let fixture = Fixture {
+            src: sms_core::Sender::parse(from).unwrap(),
+            ..Fixture::new(&["+447700900123"])
+        };
+
+        let outcome = client_for(&server.uri())
+            .send(&test_pace(), &creds(), &fixture.msg())
+            .await;
+
+        assert_eq!(outcome.unwrap().message_uuid, ["u-1"], "{from}");
+    }
 }
 
 #[tokio::test]

@@ -783,7 +783,7 @@ fn job_spec(job_id: &JobId, batches: usize) -> JobSpec {
         expires_at: None,
         job_id: job_id.clone(),
         text: MessageText::parse("hello").unwrap(),
-        from: PhoneNumber::parse("+14155550100").unwrap(),
+        from: PhoneNumber::parse("+14155550100").unwrap().into(),
         reference: None,
         counts: IntakeCounts {
             accepted: (batches * 2) as u64,
@@ -875,7 +875,7 @@ pub async fn the_reported_number_is_the_latest_reports<
             &[AcceptedMessage {
                 message_uuid: recorded.clone(),
                 to: Some(number(7)),
-                from: number(1),
+                from: number(1).into(),
                 job_id: None,
                 reference: None,
                 encoding: Encoding::Gsm7,

@@ -3,6 +3,7 @@
 //! plans, report invalid entries and landlines by index, de-duplicate), batching, and the
 //! queue message.
 
+use crate::domain::sender::Sender;
 use std::{
     collections::{BTreeMap, HashSet},
     fmt,
@@ -213,7 +214,7 @@ impl RecipientList {
 pub struct BatchMessage {
     pub job_id: JobId,
     pub batch: u32,
-    pub from: PhoneNumber,
+    pub from: Sender,
     pub text: MessageText,
     pub recipients: Vec<PhoneNumber>,
     pub callback_url: String,

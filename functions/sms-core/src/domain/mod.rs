@@ -12,6 +12,7 @@ pub mod plan;
 pub mod preview;
 pub mod quiet_hours;
 pub mod rows;
+pub mod sender;
 pub mod start;
 pub mod status;
 pub mod template;

@@ -19,6 +19,7 @@ use crate::domain::{
     phone::PhoneNumber,
     preview::TextPreviews,
     rows::{FileFormat, Row, RowContent},
+    sender::Sender,
     template::{BoundTemplate, MissingColumns, Template},
     text::MessageText,
     zones::{self, ZoneWindow},
@@ -201,6 +202,9 @@ pub struct Plan {
     skip_landlines: bool,
     /// A dry run's previews of the distinct texts as rendered (before any replacement).
     previews: Option<TextPreviews>,
+    /// The job's sender, when it is one that cannot reach every country (a sender ID):
+    /// rows it cannot reach are rejected.
+    sender: Option<Sender>,
     /// Batch recipients by zone window too (a job with quiet hours): each (text, window)
     /// has its own open batch, so one group waiting for its window never holds another.
     by_window: bool,
@@ -226,6 +230,7 @@ impl Plan {
             smart_encoding: false,
             skip_landlines: false,
             previews: None,
+            sender: None,
             by_window: false,
         }
     }
@@ -240,6 +245,12 @@ impl Plan {
     /// batched, counted and sent is the replaced text.
     pub fn with_smart_encoding(mut self, smart_encoding: bool) -> Self {
         self.smart_encoding = smart_encoding;
+        self
+    }
+
+    /// Rejects the rows whose number `sender` cannot reach ([`Sender::cannot_reach`]).
+    pub fn with_sender(mut self, sender: &Sender) -> Self {
+        self.sender = Some(sender.clone());
         self
     }
 
@@ -288,6 +299,13 @@ impl Plan {
             Ok(numbering) => numbering,
             Err(e) => return self.reject(row.number, raw, &format!("number {e}")),
         };
+        if let Some(reason) = self
+            .sender
+            .as_ref()
+            .and_then(|sender| sender.cannot_reach(numbering.region))
+        {
+            return self.reject(row.number, raw, &format!("number {reason}"));
+        }
         let window = self.by_window.then(|| zones::window_key(&number));
         let mut rendered = std::mem::take(&mut self.rendered);
         let outcome = self.template.render(|i| fields.get(i), &mut rendered);
@@ -543,24 +561,18 @@ mod tests {
         suppressed: &[&str],
         smart_encoding: bool,
     ) -> (Plan, Vec<PlannedBatch>, Vec<Reject>) {
-        plan_file_with(
-            file,
-            template,
-            batch_size,
-            suppressed,
-            smart_encoding,
-            false,
-        )
+        plan_file_with(file, template, batch_size, suppressed, |plan| {
+            plan.with_smart_encoding(smart_encoding)
+        })
     }
 
-    /// [`plan_file_smart`], with `skip_landlines` as given.
+    /// [`plan_file`], with the plan's options set by `configure`.
     fn plan_file_with(
         file: &str,
         template: &str,
         batch_size: usize,
         suppressed: &[&str],
-        smart_encoding: bool,
-        skip_landlines: bool,
+        configure: impl FnOnce(Plan) -> Plan,
     ) -> (Plan, Vec<PlannedBatch>, Vec<Reject>) {
         let layout = FileLayout {
             format: FileFormat::Csv,
@@ -570,10 +582,7 @@ mod tests {
         let (phone, bound) = layout
             .bind(Some(&header.names), &Template::parse(template).unwrap())
             .unwrap();
-        let mut plan = Plan::new(phone, bound, batch_size)
-            .with_smart_encoding(smart_encoding)
-            .with_skip_landlines(skip_landlines)
-            .with_text_previews();
+        let mut plan = configure(Plan::new(phone, bound, batch_size)).with_text_previews();
         let suppressed: HashSet<PhoneNumber> = suppressed
             .iter()
             .map(|n| PhoneNumber::parse(n).unwrap())
@@ -666,10 +675,47 @@ mod tests {
     }
 
     #[test]
+    fn rows_a_sender_id_cannot_reach_are_rejected_and_the_rest_batched() {
+        let file = "phone\n+447400123456\n+1 415 555 0100\n+16135550123\n";
+        let sender = Sender::parse("Acme").unwrap();
+        let (plan, batches, rejects) =
+            plan_file_with(file, "Hi", 10, &[], |plan| plan.with_sender(&sender));
+        assert_eq!(numbers(&batches[0]), ["+447400123456"]);
+        let reason = |region: &str| {
+            format!(
+                "number is in {region}, where carriers take no message from a sender ID \
+                 (Acme): send from a number or a Powerpack"
+            )
+        };
+        assert_eq!(
+            rejects,
+            [
+                Reject {
+                    row: 3,
+                    value: "+1 415 555 0100".into(),
+                    reason: reason("US"),
+                },
+                Reject {
+                    row: 4,
+                    value: "+16135550123".into(),
+                    reason: reason("CA"),
+                },
+            ]
+        );
+        assert_eq!((plan.counts().accepted, plan.counts().rejected), (1, 2));
+
+        let number = Sender::parse("+14155550100").unwrap();
+        let (_, batches, rejects) =
+            plan_file_with(file, "Hi", 10, &[], |plan| plan.with_sender(&number));
+        assert_eq!(batches[0].recipients.len(), 3);
+        assert!(rejects.is_empty());
+    }
+
+    #[test]
     fn landlines_are_counted_and_with_skip_landlines_left_out_with_a_reject_line() {
         // A London landline (twice), a UK mobile, a US number (landline or mobile).
         let file = "phone\n+44 20 7123 4567\n+447400123456\n+442071234567\n+14155550100\n";
-        let (plan, batches, rejects) = plan_file_with(file, "Hi", 10, &[], false, false);
+        let (plan, batches, rejects) = plan_file(file, "Hi", 10, &[]);
         assert_eq!(
             numbers(&batches[0]),
             ["+442071234567", "+447400123456", "+14155550100"]
@@ -679,7 +725,8 @@ mod tests {
         assert_eq!((counts.landlines, counts.landlines_skipped), (1, 0));
         assert_eq!((counts.accepted, counts.duplicates), (3, 1));
 
-        let (plan, batches, rejects) = plan_file_with(file, "Hi", 10, &[], false, true);
+        let (plan, batches, rejects) =
+            plan_file_with(file, "Hi", 10, &[], |plan| plan.with_skip_landlines(true));
         assert_eq!(numbers(&batches[0]), ["+447400123456", "+14155550100"]);
         assert_eq!(
             rejects,

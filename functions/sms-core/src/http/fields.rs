@@ -6,6 +6,7 @@ use crate::{
         lookalike,
         numbering::{self, Numbering},
         phone::PhoneNumber,
+        sender::Sender,
         start::SendAt,
         text::MessageText,
         validity::Deadline,
@@ -17,10 +18,10 @@ use crate::{
 pub const REFERENCE_MAX: usize = 256;
 
 /// `from` as given, or the secret's default sender when absent.
-pub fn sender(from: Option<&str>, default_src: &PhoneNumber) -> Result<PhoneNumber, FieldError> {
+pub fn sender(from: Option<&str>, default_src: &Sender) -> Result<Sender, FieldError> {
     match from {
         None => Ok(default_src.clone()),
-        Some(raw) => PhoneNumber::parse(raw).map_err(|e| FieldError::new("from", e)),
+        Some(raw) => Sender::parse(raw).map_err(|e| FieldError::new("from", e)),
     }
 }
 
@@ -51,7 +52,7 @@ pub struct MessageFields {
     pub text: MessageText,
     /// The text as given: what a request's fingerprint covers and a preview shows.
     pub given_text: String,
-    pub from: PhoneNumber,
+    pub from: Sender,
     pub reference: Option<String>,
 }
 
@@ -63,7 +64,7 @@ pub fn message(
     smart_encoding: bool,
     from: Option<&str>,
     reference: Option<String>,
-    default_src: &PhoneNumber,
+    default_src: &Sender,
     errors: &mut Vec<FieldError>,
 ) -> Option<MessageFields> {
     let sent = if smart_encoding {
@@ -220,13 +221,13 @@ mod tests {
 
     #[test]
     fn sender_defaults_and_reference_is_bounded() {
-        let default = PhoneNumber::parse("+14155550100").unwrap();
+        let default = Sender::parse("Acme").unwrap();
         assert_eq!(sender(None, &default).unwrap(), default);
         assert_eq!(
             sender(Some("+447700900001"), &default).unwrap().as_str(),
             "+447700900001"
         );
-        assert_eq!(sender(Some("x"), &default).unwrap_err().field, "from");
+        assert_eq!(sender(Some("x-1"), &default).unwrap_err().field, "from");
         let longest = "r".repeat(256);
         assert_eq!(reference(Some(longest.clone())).unwrap(), Some(longest));
         assert_eq!(
@@ -238,7 +239,7 @@ mod tests {
 
     #[test]
     fn smart_encoding_checks_and_sends_the_replaced_text_and_keeps_the_given_one() {
-        let default = PhoneNumber::parse("+14155550100").unwrap();
+        let default = Sender::parse("+14155550100").unwrap();
         let given = "It\u{2019}s here";
         let mut errors = Vec::new();
         let plain = message(given.into(), false, None, None, &default, &mut errors).unwrap();

@@ -8,9 +8,12 @@ use serde::{Deserialize, Serialize};
 use tracing::{debug, warn};
 
 use crate::{
-    domain::phone::{PhoneNumber, mask_numbers},
     domain::text::MessageText,
     domain::validity::Deadline,
+    domain::{
+        phone::{PhoneNumber, mask_numbers},
+        sender::Sender,
+    },
     pace::{Pace, PaceError},
     retry::RetryPolicy,
     secrets::{PlivoCredentials, SecretError, SecretProvider},
@@ -47,7 +50,7 @@ impl PlivoConfig {
 /// One request to Plivo: one text from one sender to up to 1,000 destinations.
 #[derive(Debug, Clone, Copy)]
 pub struct OutboundMessage<'a> {
-    pub src: &'a PhoneNumber,
+    pub src: &'a Sender,
     pub dst: &'a [PhoneNumber],
     pub text: &'a MessageText,
     /// Where Plivo posts the delivery reports.
@@ -64,7 +67,11 @@ impl OutboundMessage<'_> {
 
 #[derive(Serialize)]
 struct SendBody<'a> {
-    src: &'a str,
+    /// A number or sender ID; Plivo takes it or a Powerpack, never both.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    src: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    powerpack_uuid: Option<&'a str>,
     dst: String,
     text: &'a str,
     url: &'a str,
@@ -221,7 +228,8 @@ impl PlivoClient {
             .collect::<Vec<_>>()
             .join("<");
         let body = SendBody {
-            src: msg.src.digits(),
+            src: msg.src.plivo_src(),
+            powerpack_uuid: msg.src.powerpack_uuid(),
             dst,
             text: msg.text.as_str(),
             url: msg.callback_url,

@@ -13,6 +13,7 @@
 //! never hand the same batch to Plivo twice. A paused job's batches wait `parked`; a
 //! cancelled job's unsent ones end `cancelled` (`store::control`).
 
+use crate::domain::sender::Sender;
 use std::{
     collections::{BTreeMap, BTreeSet},
     fmt,
@@ -36,7 +37,7 @@ use crate::domain::{
 pub struct JobSpec {
     pub job_id: JobId,
     pub text: MessageText,
-    pub from: PhoneNumber,
+    pub from: Sender,
     pub reference: Option<String>,
     pub counts: IntakeCounts,
     pub callback_url: String,
@@ -224,7 +225,7 @@ pub struct JobRecord {
     /// Its encoding and segments are the job's (the item keeps them too, for people reading
     /// the table).
     pub text: MessageText,
-    pub from: PhoneNumber,
+    pub from: Sender,
     pub reference: Option<String>,
     pub counts: IntakeCounts,
     pub callback_url: String,

@@ -27,6 +27,7 @@ use crate::domain::{
     ids::JobId,
     money::Money,
     phone::PhoneNumber,
+    sender::Sender,
 };
 
 #[derive(Debug, Clone)]
@@ -74,6 +75,8 @@ struct State {
     /// The `To` of each message's latest report that had one (the `STATUS` item's `to`,
     /// which a message's facts do not fill in).
     reported_to: HashMap<String, PhoneNumber>,
+    /// The number each message's reports named as its sender (a Powerpack's pick).
+    reported_from: HashMap<String, PhoneNumber>,
     /// The request schedule (the DynamoDB adapter's `PACE` item).
     next_turn: Option<DateTime<Utc>>,
     slowed_until: Option<DateTime<Utc>>,
@@ -102,7 +105,8 @@ impl MemoryStore {
 
     /// Every stored message, for assertions.
     pub fn messages(&self) -> Vec<MessageRecord> {
-        self.lock().messages.values().cloned().collect()
+        let state = self.lock();
+        state.messages.values().map(|m| state.shown(m)).collect()
     }
 }
 
@@ -135,7 +139,8 @@ impl MessageStore for MemoryStore {
     }
 
     async fn get_message(&self, message_uuid: &str) -> Result<Option<MessageRecord>, StoreError> {
-        Ok(self.lock().messages.get(message_uuid).cloned())
+        let state = self.lock();
+        Ok(state.messages.get(message_uuid).map(|m| state.shown(m)))
     }
 }
 
@@ -232,6 +237,18 @@ impl IdempotencyStore for MemoryStore {
 }
 
 impl State {
+    /// A message as the DynamoDB adapter merges its items: `from` shown by
+    /// [`Sender::shown`].
+    fn shown(&self, message: &MessageRecord) -> MessageRecord {
+        MessageRecord {
+            from: Sender::shown(
+                message.from.clone(),
+                self.reported_from.get(&message.message_uuid),
+            ),
+            ..message.clone()
+        }
+    }
+
     fn is_suppressed(&self, number: &PhoneNumber) -> bool {
         self.suppression.get(number).is_some_and(|e| e.suppressed)
     }
@@ -787,6 +804,11 @@ impl ReportStore for MemoryStore {
             state
                 .reported_to
                 .insert(report.message_uuid.clone(), to.clone());
+        }
+        if let Some(from) = &report.from {
+            state
+                .reported_from
+                .insert(report.message_uuid.clone(), from.clone());
         }
         if let Some(job) = job_id {
             record.job_id.get_or_insert_with(|| job.clone());

@@ -14,6 +14,7 @@ pub mod progress;
 mod reports;
 pub mod results;
 
+use crate::domain::sender::Sender;
 use std::{collections::HashSet, future::Future};
 
 use chrono::{DateTime, Utc};
@@ -62,7 +63,7 @@ pub struct AcceptedMessage {
     /// Known for single sends; for bulk batches it is filled in from the delivery report,
     /// since Plivo does not promise uuids in `dst` order.
     pub to: Option<PhoneNumber>,
-    pub from: PhoneNumber,
+    pub from: Sender,
     pub job_id: Option<JobId>,
     pub reference: Option<String>,
     pub encoding: Encoding,
@@ -74,7 +75,7 @@ pub struct AcceptedMessage {
 pub struct MessageRecord {
     pub message_uuid: String,
     pub to: Option<PhoneNumber>,
-    pub from: Option<PhoneNumber>,
+    pub from: Option<Sender>,
     pub job_id: Option<JobId>,
     pub reference: Option<String>,
     pub status: MessageStatus,

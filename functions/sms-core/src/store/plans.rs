@@ -14,8 +14,8 @@ use chrono::{DateTime, Utc};
 use super::{CreateJob, LedgerEntry, StoreError};
 use crate::domain::{
     ids::JobId,
-    phone::PhoneNumber,
     plan::{FileLayout, PlanCounts},
+    sender::Sender,
 };
 
 /// The plan's I/O step, the same for job-files and a dry run: screens the waiting candidates
@@ -95,7 +95,7 @@ pub struct PlanRecord {
     pub smart_encoding: bool,
     /// Leave landlines out of the job (`domain::numbering`); they are counted either way.
     pub skip_landlines: bool,
-    pub from: PhoneNumber,
+    pub from: Sender,
     pub reference: Option<String>,
     pub callback_url: String,
     /// The job's deadline (`valid_for`, `expires_at`), for its job item.

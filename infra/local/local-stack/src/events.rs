@@ -8,7 +8,7 @@
 use base64::{Engine, engine::general_purpose::STANDARD};
 use serde_json::{Value, json};
 use sms_core::{
-    MessageText, PhoneNumber,
+    MessageText, PhoneNumber, Sender,
     domain::{bulk::BatchMessage, ids::JobId},
     http::api::IdempotencyKey,
     plivo::{SignatureV3, SignedRequest},
@@ -147,7 +147,7 @@ fn bulk_body() -> Value {
 pub fn sample_job_id() -> JobId {
     let body: send_bulk::BulkRequestBody =
         serde_json::from_value(bulk_body()).expect("sample body parses");
-    let src = PhoneNumber::parse(SENDER).expect("sample sender");
+    let src = Sender::parse(SENDER).expect("sample sender");
     let request = send_bulk::BulkRequest::parse(body, &src).expect("sample request is valid");
     let key = IdempotencyKey::parse(BULK_KEY).expect("sample key is valid");
     send_bulk::job_id(Some(&key), &request)
@@ -180,7 +180,7 @@ pub fn all() -> Vec<(&'static str, Value)> {
         expires_at: None,
         job_id: job_id.clone(),
         batch: 0,
-        from: PhoneNumber::parse(SENDER).expect("sample sender"),
+        from: Sender::parse(SENDER).expect("sample sender"),
         text: MessageText::parse("Sample bulk message").expect("sample text"),
         recipients: ["+14155550123", "+14155550124"]
             .iter()

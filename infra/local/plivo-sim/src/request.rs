@@ -12,6 +12,8 @@ use sms_core::{MessageText, PhoneNumber, plivo::OutboundMessage};
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SendFields {
     pub src: Option<String>,
+    /// A Powerpack to send from instead of `src`: Plivo picks the number.
+    pub powerpack_uuid: Option<String>,
     pub dst: Option<String>,
     pub text: Option<String>,
     pub url: Option<String>,
@@ -71,6 +73,7 @@ pub fn parse_body(body: &[u8]) -> ParsedBody {
     };
     let fields = SendFields {
         src: field("src"),
+        powerpack_uuid: field("powerpack_uuid"),
         dst: field("dst"),
         text: field("text"),
         url: field("url"),
@@ -93,11 +96,20 @@ pub fn parse_body(body: &[u8]) -> ParsedBody {
     ParsedBody { fields, problem }
 }
 
-/// Who the message is from: a number, or an alphanumeric sender ID where carriers allow one.
+/// The number the simulator's Powerpacks send from, as reports name it: any well-formed
+/// UUID is a Powerpack here, and each has this one number.
+pub const POWERPACK_NUMBER: &str = "14155550177";
+
+/// Regions whose carriers take no message from a sender ID.
+const NUMBER_ONLY_REGIONS: [&str; 2] = ["US", "CA"];
+
+/// Who the message is from: a number, an alphanumeric sender ID where carriers allow one,
+/// or a Powerpack.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Sender {
     Number(PhoneNumber),
     Alphanumeric(String),
+    Powerpack(String),
 }
 
 impl Sender {
@@ -112,12 +124,21 @@ impl Sender {
         ok.then(|| Self::Alphanumeric(raw.to_owned()))
     }
 
-    /// As Plivo writes it in delivery reports: digits without `+`, or the sender ID.
+    /// As Plivo writes it in delivery reports: digits without `+`, the sender ID, or the
+    /// number the Powerpack picked.
     pub fn report_form(&self) -> &str {
         match self {
             Self::Number(n) => n.digits(),
             Self::Alphanumeric(s) => s,
+            Self::Powerpack(_) => POWERPACK_NUMBER,
         }
+    }
+
+    /// Whether carriers deliver a message from this sender to `to`.
+    fn reaches(&self, to: &PhoneNumber) -> bool {
+        !matches!(self, Self::Alphanumeric(_))
+            || !sms_core::domain::numbering::classify(to)
+                .is_ok_and(|n| NUMBER_ONLY_REGIONS.contains(&n.region))
     }
 }
 
@@ -161,20 +182,28 @@ pub struct Valid {
 /// they are well-formed (the simulator's stand-in for numbers Plivo knows are bad).
 pub fn validate(fields: &SendFields, invalid_prefixes: &[String]) -> Result<Valid, String> {
     let present = |v: &Option<String>| v.as_deref().filter(|s| !s.trim().is_empty()).is_some();
-    for (name, value) in [
-        ("src", &fields.src),
-        ("dst", &fields.dst),
-        ("text", &fields.text),
-    ] {
+    let src = match (present(&fields.src), present(&fields.powerpack_uuid)) {
+        (true, true) => return Err("src and powerpack_uuid cannot both be given".into()),
+        (false, false) => {
+            return Err("the src parameter is required (or powerpack_uuid)".into());
+        }
+        (true, false) => fields
+            .src
+            .as_deref()
+            .and_then(Sender::parse)
+            .ok_or_else(|| "src is not a valid phone number or sender ID".to_owned())?,
+        (false, true) => fields
+            .powerpack_uuid
+            .as_deref()
+            .and_then(|raw| uuid::Uuid::try_parse(raw.trim()).ok())
+            .map(|uuid| Sender::Powerpack(uuid.to_string()))
+            .ok_or_else(|| "powerpack_uuid is not a valid Powerpack UUID".to_owned())?,
+    };
+    for (name, value) in [("dst", &fields.dst), ("text", &fields.text)] {
         if !present(value) {
             return Err(format!("the {name} parameter is required"));
         }
     }
-    let src = fields
-        .src
-        .as_deref()
-        .and_then(Sender::parse)
-        .ok_or_else(|| "src is not a valid phone number or sender ID".to_owned())?;
     let text = MessageText::parse(fields.text.clone().unwrap_or_default())
         .map_err(|e| format!("the text {e}"))?;
     let callback = callback(fields)?;
@@ -222,6 +251,13 @@ pub fn validate(fields: &SendFields, invalid_prefixes: &[String]) -> Result<Vali
     if recipients.is_empty() {
         return Err("none of the destination numbers is valid".to_owned());
     }
+    if let Some(to) = recipients.iter().find(|to| !src.reaches(to)) {
+        return Err(format!(
+            "an alphanumeric sender ID cannot send to {}: US and Canadian carriers take \
+             messages from numbers only",
+            to.as_str()
+        ));
+    }
     Ok(Valid {
         src,
         recipients,
@@ -264,6 +300,7 @@ mod tests {
     fn fields(dst: &str) -> SendFields {
         SendFields {
             src: Some("14155550100".into()),
+            powerpack_uuid: None,
             dst: Some(dst.into()),
             text: Some("hi".into()),
             url: Some("http://127.0.0.1:1/cb".into()),
@@ -357,7 +394,7 @@ mod tests {
 
     #[test]
     fn accepts_sender_ids_get_callbacks_and_no_callback() {
-        let mut f = fields("14155550123");
+        let mut f = fields("447400123456");
         f.src = Some("MyBrand".into());
         f.method = Some("get".into());
         let v = validate(&f, &prefixes()).unwrap();
@@ -365,6 +402,35 @@ mod tests {
         assert_eq!(v.callback.unwrap().method, CallbackMethod::Get);
         f.url = None;
         assert!(validate(&f, &prefixes()).unwrap().callback.is_none());
+    }
+
+    #[test]
+    fn a_sender_id_reaches_no_us_or_canadian_number() {
+        for dst in ["447400123456<14155550123", "16135550123"] {
+            let mut f = fields(dst);
+            f.src = Some("MyBrand".into());
+            let err = validate(&f, &prefixes()).unwrap_err();
+            assert!(err.contains("cannot send to +1"), "{err}");
+        }
+    }
+
+    #[test]
+    fn a_powerpack_sends_instead_of_src_and_reports_its_number() {
+        let pack = "D35F2E82-D387-427F-8594-6FA07613C43A";
+        let mut f = fields("14155550123");
+        f.powerpack_uuid = Some(pack.into());
+        let err = validate(&f, &prefixes()).unwrap_err();
+        assert!(err.contains("cannot both"), "{err}");
+        f.src = None;
+        let v = validate(&f, &prefixes()).unwrap();
+        assert_eq!(v.src, Sender::Powerpack(pack.to_lowercase()));
+        assert_eq!(v.src.report_form(), POWERPACK_NUMBER);
+        f.powerpack_uuid = Some("not-a-uuid".into());
+        assert!(
+            validate(&f, &prefixes())
+                .unwrap_err()
+                .contains("powerpack_uuid")
+        );
     }
 
     #[test]

@@ -82,6 +82,7 @@ impl Received {
             received_at: self.received_at.clone(),
             auth_ok,
             src: self.fields.src.clone(),
+            powerpack_uuid: self.fields.powerpack_uuid.clone(),
             dst: self.fields.destinations(),
             text: self.fields.text.clone(),
             url: self.fields.url.clone(),

@@ -54,6 +54,8 @@ pub struct RequestRecord {
     pub received_at: String,
     pub auth_ok: bool,
     pub src: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub powerpack_uuid: Option<String>,
     /// `dst` cut at `<`, as sent, duplicates included.
     pub dst: Vec<String>,
     pub text: Option<String>,

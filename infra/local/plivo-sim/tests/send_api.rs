@@ -442,7 +442,7 @@ async fn the_sms_core_client_understands_the_simulator() {
     })
     .unwrap();
     let creds = PlivoCredentials::new(AUTH_ID, TOKEN);
-    let src = PhoneNumber::parse("+14155550100").unwrap();
+    let src = sms_core::Sender::parse("+14155550100").unwrap();
     let dst = [
         PhoneNumber::parse("+14155550123").unwrap(),
         PhoneNumber::parse("+13125550101").unwrap(),

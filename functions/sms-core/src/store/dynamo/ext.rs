@@ -16,6 +16,7 @@ use crate::{
         plan::{FileLayout, PlanCounts},
         quiet_hours::QuietHours,
         rows::FileFormat,
+        sender::Sender,
         text::MessageText,
     },
     store::{
@@ -172,7 +173,16 @@ pub(crate) fn message_from_items(
     Ok(Some(MessageRecord {
         message_uuid: uuid.to_owned(),
         to: pick("to").and_then(|v| PhoneNumber::parse(&v).ok()),
-        from: pick("from").and_then(|v| PhoneNumber::parse(&v).ok()),
+        // The sender asked for; a Powerpack's message, the number its report named.
+        from: Sender::shown(
+            facts
+                .and_then(|i| i.string("from"))
+                .and_then(|v| Sender::parse(&v).ok()),
+            status
+                .and_then(|i| i.string("from"))
+                .and_then(|v| PhoneNumber::parse(&v).ok())
+                .as_ref(),
+        ),
         job_id: pick("job_id").and_then(|v| JobId::parse(&v).ok()),
         reference: facts.and_then(|i| i.string("reference")),
         status: status_value,
@@ -493,7 +503,7 @@ pub(crate) fn job_from_item(item: &Item) -> Result<JobRecord, StoreError> {
         text,
         from: item
             .string("from")
-            .and_then(|f| PhoneNumber::parse(&f).ok())
+            .and_then(|f| Sender::parse(&f).ok())
             .ok_or_else(|| invalid("no valid from"))?,
         reference: item.string("reference"),
         counts: IntakeCounts {
@@ -654,7 +664,7 @@ pub(crate) fn plan_from_item(item: &Item) -> Result<PlanRecord, StoreError> {
         skip_landlines: item.flag("skip_landlines").unwrap_or(false),
         from: item
             .string("from")
-            .and_then(|f| PhoneNumber::parse(&f).ok())
+            .and_then(|f| Sender::parse(&f).ok())
             .ok_or_else(|| invalid("plan has no valid from"))?,
         reference: item.string("reference"),
         callback_url: item.string("callback_url").unwrap_or_default(),
@@ -774,7 +784,7 @@ mod tests {
             send_at: None,
             job_id: JobId::random(),
             text: MessageText::parse("hello").unwrap(),
-            from: number("+14155550100"),
+            from: number("+14155550100").into(),
             reference: Some("ref".into()),
             counts: IntakeCounts {
                 accepted: 5,
@@ -861,7 +871,7 @@ mod tests {
             template: "Hi {{first_name|there}}".into(),
             smart_encoding: false,
             skip_landlines: false,
-            from: number("+14155550100"),
+            from: number("+14155550100").into(),
             reference: None,
             callback_url: "https://x.example/v1/status?job_id=j".into(),
             header: vec!["Mobile".into(), "first_name".into()],
@@ -911,7 +921,7 @@ mod tests {
         let accepted = AcceptedMessage {
             message_uuid: "u1".into(),
             to: Some(number("+14155550101")),
-            from: number("+14155550100"),
+            from: number("+14155550100").into(),
             job_id: Some(JobId::random()),
             reference: None,
             encoding: Encoding::Gsm7,
