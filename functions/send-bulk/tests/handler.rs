@@ -656,3 +656,42 @@ async fn a_list_of_landlines_only_with_skip_landlines_is_a_400_and_nothing_is_qu
     assert_eq!(resp.status(), 400);
     assert_eq!(json_of(&resp)["errors"][0]["field"], "skip_landlines");
 }
+
+#[tokio::test]
+async fn a_sender_id_with_us_or_canadian_recipients_is_a_400_naming_each_and_nothing_is_queued() {
+    let app = app(1000);
+    let body = json!({
+        "recipients": ["+447400123456", "+14155550100", "+447400123457", "+16135550123"],
+        "text": "hi",
+        "from": "Acme",
+    });
+    let resp = send_bulk::handle(post(&body, None), &app).await;
+    assert_eq!(resp.status(), 400);
+    let problem = json_of(&resp);
+    assert_eq!(problem["unreachable_count"], 2, "{problem}");
+    let named: Vec<(&str, &str)> = problem["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            let message = e["message"].as_str().unwrap();
+            (e["field"].as_str().unwrap(), &message[..8])
+        })
+        .collect();
+    assert_eq!(
+        named,
+        [("recipients[1]", "is in US"), ("recipients[3]", "is in CA")]
+    );
+    assert!(app.queue.bodies().is_empty());
+
+    // The same list from a number goes, and a sender ID reaches the rest.
+    let mut from_number = body.clone();
+    from_number["from"] = json!("+14155550999");
+    let resp = send_bulk::handle(post(&from_number, None), &app).await;
+    assert_eq!(resp.status(), 202);
+    let uk_only = json!({"recipients": ["+447400123456"], "text": "hi", "from": "Acme"});
+    let resp = send_bulk::handle(post(&uk_only, None), &app).await;
+    assert_eq!(resp.status(), 202);
+    let senders: Vec<String> = queued(&app).iter().map(|b| b.from.to_string()).collect();
+    assert_eq!(senders, ["+14155550999", "Acme"]);
+}

@@ -147,6 +147,65 @@ async fn the_from_field_overrides_the_default_sender_and_ucs2_is_reported() {
     assert_eq!(body["segments"], 2);
 }
 
+#[tokio::test]
+async fn a_sender_id_or_a_powerpack_goes_to_plivo_as_such_and_is_the_messages_from() {
+    let pack = "d35f2e82-d387-427f-8594-6fa07613c43a";
+    for (from, on_the_wire) in [
+        ("Acme Alerts", json!({"src": "Acme Alerts"})),
+        (pack, json!({"powerpack_uuid": pack})),
+    ] {
+        let plivo = MockServer::start().await;
+        Mock::given(method("POST"))
+            .and(path(PLIVO_PATH))
+            .and(wiremock::matchers::body_partial_json(on_the_wire))
+            .respond_with(accepted(UUID))
+            .expect(1)
+            .mount(&plivo)
+            .await;
+        let app = app(&plivo);
+
+        let resp = send_sms::handle(
+            send_req(json!({"to": "+447400123456", "text": "Hi", "from": from})),
+            &app,
+        )
+        .await;
+
+        assert_eq!(resp.status(), 202, "{from}");
+        let sent = &plivo.received_requests().await.unwrap()[0];
+        let sent: Value = serde_json::from_slice(&sent.body).unwrap();
+        // Plivo takes one of the two, never both.
+        assert!(sent.get("src").is_none() || sent.get("powerpack_uuid").is_none());
+        let stored = app.store.get_message(UUID).await.unwrap().unwrap();
+        assert_eq!(stored.from.unwrap().as_str(), from);
+    }
+}
+
+#[tokio::test]
+async fn a_sender_id_to_a_us_or_canadian_number_is_a_400_naming_to() {
+    for to in ["+14155550123", "+16135550123"] {
+        assert_refused_without_sending(
+            send_req(json!({"to": to, "text": "Hi", "from": "Acme"})),
+            400,
+            Some("to"),
+            "where carriers take no message from a sender ID (Acme)",
+        )
+        .await;
+    }
+}
+
+#[tokio::test]
+async fn a_from_that_is_no_sender_is_a_400_naming_from() {
+    for from in ["Acme-Alerts", "Acme Alerts 24", "12345", "+1415"] {
+        assert_refused_without_sending(
+            send_req(json!({"to": "+447400123456", "text": "Hi", "from": from})),
+            400,
+            Some("from"),
+            "from ",
+        )
+        .await;
+    }
+}
+
 async fn assert_refused_without_sending(
     req: Request,
     status: u16,
@@ -220,9 +279,9 @@ async fn bad_input_of_every_kind_is_a_named_4xx_and_nothing_is_sent() {
             "at most 737",
         ),
         (
-            json!({"to": "+14155550123", "text": "hi", "from": "sender"}),
+            json!({"to": "+14155550123", "text": "hi", "from": "send-er"}),
             Some("from"),
-            "must start with '+'",
+            "as a sender ID may hold only letters",
         ),
         (
             json!({"to": "+14155550123", "text": "hi", "reference": "r".repeat(257)}),

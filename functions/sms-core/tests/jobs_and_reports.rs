@@ -405,6 +405,64 @@ async fn a_report_keeps_the_facts_the_sender_wrote(store: &impl Store) {
     );
 }
 
+async fn a_powerpack_message_shows_the_number_its_report_names(store: &impl Store) {
+    let now = Utc::now();
+    let pack = sms_core::Sender::parse("d35f2e82-d387-427f-8594-6fa07613c43a").unwrap();
+    let accepted = |uuid: &str, from: &sms_core::Sender| sms_core::store::AcceptedMessage {
+        message_uuid: uuid.to_owned(),
+        to: None,
+        from: from.clone(),
+        job_id: None,
+        reference: None,
+        encoding: Encoding::Gsm7,
+        segments: 1,
+    };
+    let from_report = |uuid: &str, from: &str| DeliveryReport {
+        from: Some(PhoneNumber::parse(from).unwrap()),
+        ..report(uuid, MessageStatus::Delivered, 3)
+    };
+    // Recorded, then reported; and reported first, then recorded: the same view.
+    let (first, second) = (
+        uuid::Uuid::new_v4().to_string(),
+        uuid::Uuid::new_v4().to_string(),
+    );
+    store
+        .record_accepted(&[accepted(&first, &pack)], now)
+        .await
+        .unwrap();
+    let before = store.get_message(&first).await.unwrap().unwrap();
+    assert_eq!(before.from, Some(pack.clone()), "no report yet: the Powerpack");
+    store
+        .apply_report(&from_report(&first, "+14155550177"), None, now)
+        .await
+        .unwrap();
+    store
+        .apply_report(&from_report(&second, "+14155550177"), None, now)
+        .await
+        .unwrap();
+    store
+        .record_accepted(&[accepted(&second, &pack)], now)
+        .await
+        .unwrap();
+    for uuid in [&first, &second] {
+        let msg = store.get_message(uuid).await.unwrap().unwrap();
+        assert_eq!(msg.from.unwrap().as_str(), "+14155550177");
+    }
+    // A sender ID stays what it was asked to be.
+    let third = uuid::Uuid::new_v4().to_string();
+    let acme = sms_core::Sender::parse("Acme").unwrap();
+    store
+        .record_accepted(&[accepted(&third, &acme)], now)
+        .await
+        .unwrap();
+    store
+        .apply_report(&from_report(&third, "+14155550177"), None, now)
+        .await
+        .unwrap();
+    let msg = store.get_message(&third).await.unwrap().unwrap();
+    assert_eq!(msg.from, Some(acme));
+}
+
 /// What `GET /v1/bulk/{id}` is built from: the messages Plivo is known to have accepted, and
 /// how many of them have a status beyond `queued`.
 async fn figures(store: &impl Store, job: &JobId) -> (AcceptedByPlivo, i64) {
@@ -716,6 +774,7 @@ sms_test_support::both_adapters!(
     reports_move_forward_and_count_each_message_once,
     the_charges_of_a_jobs_messages_are_summed_once_per_message,
     a_report_keeps_the_facts_the_sender_wrote,
+    a_powerpack_message_shows_the_number_its_report_names,
     reports_of_an_unknown_batch_count_as_accepted_and_never_exceed_it,
     a_report_without_a_sequence_keeps_the_stored_one,
     an_error_code_belongs_to_the_status_it_came_with,
