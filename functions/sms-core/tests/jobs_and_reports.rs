@@ -431,7 +431,11 @@ async fn a_powerpack_message_shows_the_number_its_report_names(store: &impl Stor
         .await
         .unwrap();
     let before = store.get_message(&first).await.unwrap().unwrap();
-    assert_eq!(before.from, Some(pack.clone()), "no report yet: the Powerpack");
+    assert_eq!(
+        before.from,
+        Some(pack.clone()),
+        "no report yet: the Powerpack"
+    );
     store
         .apply_report(&from_report(&first, "+14155550177"), None, now)
         .await

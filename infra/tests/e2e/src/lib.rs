@@ -240,6 +240,23 @@ pub async fn simulated_messages(stack: &Stack) -> std::collections::HashMap<Stri
 }
 
 impl Stack {
+    /// Waits up to a minute for `GET /v1/messages/{uuid}` to show status `want`, and
+    /// returns the message as it then is.
+    pub async fn message_becomes(&self, uuid: &str, want: &str) -> Value {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        loop {
+            let (status, message) = self.get(&format!("/v1/messages/{uuid}")).await;
+            if status == 200 && message["status"] == want {
+                return message;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "message never became {want}: {message}"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        }
+    }
+
     /// The body of a job file, fetched with the presigned request the API gave (`link`:
     /// method, url, headers).
     pub async fn download(&self, link: &Value) -> String {

@@ -4,21 +4,6 @@
 use e2e::Stack;
 use serde_json::{Value, json};
 
-async fn message_status_becomes(stack: &Stack, uuid: &str, want: &str) -> Value {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    loop {
-        let (status, message) = stack.get(&format!("/v1/messages/{uuid}")).await;
-        if status == 200 && message["status"] == want {
-            return message;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "message never became {want}: {message}"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
-    }
-}
-
 #[tokio::test]
 async fn real_reports_drive_every_message_of_a_bulk_job_to_its_final_status() {
     // Arrange: 35 deliverable numbers and 5 in the simulator's undeliverable range; each
@@ -85,8 +70,9 @@ async fn a_single_send_is_tracked_to_delivered_even_with_every_report_twice() {
         )
         .await;
     assert_eq!(status, 202, "{body}");
-    let message =
-        message_status_becomes(&stack, body["message_uuid"].as_str().unwrap(), "delivered").await;
+    let message = stack
+        .message_becomes(body["message_uuid"].as_str().unwrap(), "delivered")
+        .await;
     assert_eq!(message["units"], 1);
 }
 
@@ -102,7 +88,7 @@ async fn forged_reports_are_refused_and_change_nothing() {
         )
         .await;
     let uuid = body["message_uuid"].as_str().unwrap().to_owned();
-    message_status_becomes(&stack, &uuid, "delivered").await;
+    stack.message_becomes(&uuid, "delivered").await;
 
     let forged = [
         ("MessageUUID", uuid.as_str()),
