@@ -87,6 +87,8 @@ pub struct Delivery {
     pub to: PhoneNumber,
     /// As Plivo writes it: digits without `+`, or the sender ID.
     pub from: String,
+    /// The Powerpack it was sent through, if it was.
+    pub powerpack_uuid: Option<String>,
     pub units: usize,
     /// Per unit, as Plivo prints it (`0.00500`): the destination country's price.
     pub rate: String,
@@ -153,7 +155,10 @@ pub fn plan(d: &Delivery, queued_at: DateTime<Utc>, step: Duration) -> Vec<Repor
                 ("QueuedTime", queued.clone()),
                 ("SentTime", sent_time.to_owned()),
                 ("DeliveryReportTime", report_time),
-                ("PowerpackUUID", String::new()),
+                (
+                    "PowerpackUUID",
+                    d.powerpack_uuid.clone().unwrap_or_default(),
+                ),
                 ("Type", "sms".to_owned()),
             ];
             Report {
@@ -364,6 +369,7 @@ mod tests {
             message_uuid: "b1a7c3e2-0000-4000-8000-000000000001".into(),
             to: PhoneNumber::parse("+14155550123").unwrap(),
             from: "14155550100".into(),
+            powerpack_uuid: None,
             units: 2,
             rate: "0.00500".into(),
             fate,

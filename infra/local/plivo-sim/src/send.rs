@@ -24,7 +24,7 @@ use crate::{
     faults::{self, Decision},
     order::out_of_order,
     reports::{Batch, Delivery, Fate},
-    request::{self, ParsedBody, SendFields, Valid},
+    request::{self, ParsedBody, SendFields, Sender, Valid},
     state::{Outcome, RecipientRecord, RequestRecord, SimState},
 };
 
@@ -269,6 +269,10 @@ fn accept(
                 message_uuid: r.message_uuid.clone(),
                 to: to.clone(),
                 from: src.report_form().to_owned(),
+                powerpack_uuid: match &src {
+                    Sender::Powerpack(uuid) => Some(uuid.clone()),
+                    _ => None,
+                },
                 units,
                 rate: settings.charge_for(to),
                 fate: Fate::of(to, settings),

@@ -49,6 +49,29 @@ fn statuses(list: &[(String, String)]) -> Vec<&str> {
 }
 
 #[tokio::test]
+async fn a_powerpacks_reports_name_the_pool_number_and_the_powerpack() {
+    let sim = sim().await;
+    let receiver = Receiver::start(0).await;
+    let url = receiver.url(PATH);
+    let pack = "d35f2e82-d387-427f-8594-6fa07613c43a";
+    let (status, body) = send(
+        &sim,
+        &json!({"powerpack_uuid": pack, "dst": "14155550123", "text": "hello", "url": url}),
+    )
+    .await;
+    assert_eq!(status, 202, "{body}");
+
+    let reports = receiver.wait_for(3).await;
+    for r in &reports {
+        assert_eq!(r.field("From"), plivo_sim::POWERPACK_NUMBER);
+        assert_eq!(r.field("PowerpackUUID"), pack);
+    }
+    let record = &get_json(&sim, "/__sim/requests").await[0];
+    assert_eq!(record["powerpack_uuid"], pack);
+    assert!(record["src"].is_null());
+}
+
+#[tokio::test]
 async fn each_message_gets_signed_form_encoded_queued_sent_delivered() {
     let sim = sim().await;
     let receiver = Receiver::start(0).await;
