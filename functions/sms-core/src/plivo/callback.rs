@@ -208,7 +208,7 @@ mod tests {
     fn an_inbound_message_is_dated_by_its_time_based_uuid() {
         let arrived = DateTime::from_timestamp(1_795_334_400, 0).unwrap();
         let with = |uuid: &str| InboundMessage {
-            from: PhoneNumber::parse("+14155550199").unwrap().into(),
+            from: PhoneNumber::parse("+14155550199").unwrap(),
             text: "START".into(),
             message_uuid: Some(uuid.into()),
             intent: None,

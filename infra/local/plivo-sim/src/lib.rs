@@ -26,8 +26,8 @@ use tokio::{net::TcpListener, sync::oneshot, task::JoinHandle};
 
 pub use config::{ReportMode, Settings, SettingsPatch, SimConfig};
 pub use rate_limit::{RateLimit, RateLimitSetting};
-pub use state::{Outcome, RateLimitStats, RequestRecord, SimState, Stats};
 pub use request::POWERPACK_NUMBER;
+pub use state::{Outcome, RateLimitStats, RequestRecord, SimState, Stats};
 
 pub fn router(state: SimState) -> Router {
     Router::new()

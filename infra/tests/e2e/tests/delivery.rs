@@ -2,7 +2,7 @@
 //! to their final status, forged reports are refused, and STOP replies suppress a number.
 
 use e2e::Stack;
-use serde_json::{Value, json};
+use serde_json::json;
 
 #[tokio::test]
 async fn real_reports_drive_every_message_of_a_bulk_job_to_its_final_status() {
