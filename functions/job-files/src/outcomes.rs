@@ -9,7 +9,9 @@
 //! - when exactly one uuid and one recipient are left unpaired, they belong together;
 //! - when no uuid is left, the recipients left got no message: Plivo refused them as invalid
 //!   numbers (`not_sent`);
-//! - otherwise the recipients left wait for their reports (`no_report`, no uuid yet).
+//! - otherwise the recipients left wait for their reports (`no_report`, no uuid yet);
+//! - a recipient the sender left out, having opted out since the intake, is `opted_out`,
+//!   and is never paired.
 //!
 //! A batch with no Plivo answer on record has no uuids: `pending` while it waits, `not_sent`
 //! when it failed, and `unknown` when the sender never learnt whether Plivo took it (the
@@ -32,7 +34,8 @@ pub const RESULTS_HEADER: &str = "number,message_uuid,status,error_code,units,am
 pub struct Outcome<'a> {
     pub number: &'a PhoneNumber,
     pub message_uuid: Option<&'a str>,
-    /// A Plivo status from a report, or one of `no_report`, `not_sent`, `pending`, `unknown`.
+    /// A Plivo status from a report, or one of `no_report`, `not_sent`, `opted_out`,
+    /// `pending`, `unknown`, `cancelled`.
     pub status: &'static str,
     pub report: Option<&'a ReportedStatus>,
 }
@@ -60,10 +63,12 @@ pub fn batch_outcomes<'a>(
             _ => unpaired.push(uuid.as_str()),
         }
     }
+    // Those the sender left out (opted out since the intake) got no message: they are not
+    // among the unpaired.
     let left: Vec<&PhoneNumber> = entry
         .recipients
         .iter()
-        .filter(|n| !by_number.contains_key(n))
+        .filter(|n| !by_number.contains_key(n) && !entry.opted_out.contains(n))
         .collect();
     if let ([uuid], [number]) = (unpaired.as_slice(), left.as_slice()) {
         by_number.insert(number, (uuid, ours.get(uuid).copied()));
@@ -77,6 +82,12 @@ pub fn batch_outcomes<'a>(
                 message_uuid: Some(uuid),
                 status: report.map_or("no_report", |r| r.status.as_str()),
                 report: *report,
+            },
+            None if entry.opted_out.contains(number) => Outcome {
+                number,
+                message_uuid: None,
+                status: "opted_out",
+                report: None,
             },
             None => Outcome {
                 number,
@@ -199,6 +210,24 @@ mod tests {
         let outcomes = batch_outcomes(&e, &reported);
         assert_eq!(outcomes[1].message_uuid, Some("u1"));
         assert_eq!(outcomes[1].status, "no_report");
+    }
+
+    #[test]
+    fn a_recipient_who_opted_out_is_never_paired_with_the_last_uuid() {
+        // Recipient 1 opted out before the batch went: two were sent, one report is in.
+        let e = LedgerEntry {
+            opted_out: vec![number(1)],
+            ..entry(BatchState::Sent, 3, &["u0", "u2"])
+        };
+        let reported = [report("u0", Some(0), MessageStatus::Delivered)];
+        let outcomes = batch_outcomes(&e, &reported);
+        assert_eq!(
+            summary(&outcomes)[1..],
+            [
+                ("+14155550001".into(), None, "opted_out"),
+                ("+14155550002".into(), Some("u2".into()), "no_report"),
+            ]
+        );
     }
 
     #[test]

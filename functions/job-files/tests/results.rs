@@ -92,6 +92,7 @@ fn sent(uuids: &[&str]) -> BatchOutcome {
     BatchOutcome::Sent {
         message_uuids: uuids.iter().map(|u| u.to_string()).collect(),
         invalid_numbers: Vec::new(),
+        opted_out: vec![],
     }
 }
 

@@ -44,6 +44,8 @@ pub struct JobProgress<'a> {
     pub landlines_skipped: u64,
     /// Recipients of the batches a cancel ended before they were sent.
     pub recipients_cancelled: u64,
+    /// Recipients who opted out after the job was accepted, and so were not sent.
+    pub recipients_opted_out: u64,
     pub batches: BatchCounts,
     pub messages: MessageCounts,
     /// What Plivo's reports charged so far: the sum of each message's `TotalAmount` (in the
@@ -235,6 +237,7 @@ pub fn progress<'a>(job: &'a JobRecord, counts: &StatusCounts, rate: Rate) -> Jo
         landlines: job.counts.landlines,
         landlines_skipped: job.counts.landlines_skipped,
         recipients_cancelled: job.recipients_cancelled,
+        recipients_opted_out: job.recipients_opted_out,
         batches: BatchCounts {
             total: job.batches_total,
             sent: job.batches_sent,

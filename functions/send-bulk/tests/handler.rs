@@ -251,6 +251,7 @@ async fn progress_counts_reported_messages_of_an_unknown_batch_and_hides_nothing
         BatchOutcome::Sent {
             message_uuids: vec!["s-1".into()],
             invalid_numbers: vec!["14150000001".into()],
+            opted_out: vec![],
         },
         BatchOutcome::Unknown {
             reason: "timed out".into(),
@@ -332,7 +333,7 @@ async fn bad_requests_are_named_and_enqueue_nothing() {
         (json!({"recipients": [], "text": "hi"}), "recipients"),
         (json!({"recipients": ["+14155550001"], "text": ""}), "text"),
         (
-            json!({"recipients": ["+14155550001"], "text": "hi", "from": "x"}),
+            json!({"recipients": ["+14155550001"], "text": "hi", "from": "x-1"}),
             "from",
         ),
         (

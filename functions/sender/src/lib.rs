@@ -25,6 +25,7 @@ use chrono::{DateTime, TimeZone, Utc};
 use futures::future::join_all;
 use lambda_runtime::LambdaEvent;
 use sms_core::{
+    PhoneNumber,
     domain::{
         bulk::BatchMessage,
         ids::JobId,
@@ -39,14 +40,21 @@ use sms_core::{
     secrets::SecretProvider,
     store::{
         AcceptedMessage, BatchClaim, BatchLedger, BatchOutcome, ControlAnswer, ControlChange,
-        JobControl, JobControls, MessageStore, Parking, PauseReason, ProgressLog,
+        JobControl, JobControls, MessageStore, Parking, PauseReason, ProgressLog, StoreError,
+        SuppressionList,
     },
 };
 use tracing::{Instrument, error, info, info_span, warn};
 
 /// What the store must offer the sender.
-pub trait SenderStore: BatchLedger + JobControls + MessageStore + ProgressLog {}
-impl<T: BatchLedger + JobControls + MessageStore + ProgressLog> SenderStore for T {}
+pub trait SenderStore:
+    BatchLedger + JobControls + MessageStore + ProgressLog + SuppressionList
+{
+}
+impl<T: BatchLedger + JobControls + MessageStore + ProgressLog + SuppressionList> SenderStore
+    for T
+{
+}
 
 /// Claims of one record: a claim held by a pause can turn claimable again when the job is
 /// resumed before the batch is parked.
@@ -188,12 +196,34 @@ where
         return finish(app, &batch, attempt, &outcome).await;
     }
 
+    // The intake screened the recipients, but a batch can go days later (a scheduled job,
+    // quiet hours, a pause): whoever opted out since is left out now.
+    let (recipients, opted_out) = match screen(app, &batch).await {
+        Ok(screened) => screened,
+        Err(e) => {
+            error!(error = %e, "the suppression list could not be read; nothing was sent");
+            return release(app, job_id, index, attempt).await;
+        }
+    };
+    if recipients.is_empty() {
+        info!(
+            opted_out = opted_out.len(),
+            "every recipient has opted out since the intake; nothing sent"
+        );
+        let outcome = BatchOutcome::Sent {
+            message_uuids: Vec::new(),
+            invalid_numbers: Vec::new(),
+            opted_out,
+        };
+        return finish(app, &batch, attempt, &outcome).await;
+    }
+
     // Names the batch, so every report counts against it (see `BatchRef`).
     let callback_url = batch.plivo_callback_url();
     let outbound = OutboundMessage {
         expires_at: batch.expires_at.map(Deadline::at),
         src: &batch.from,
-        dst: &batch.recipients,
+        dst: &recipients,
         text: &batch.text,
         callback_url: &callback_url,
     };
@@ -207,6 +237,7 @@ where
             BatchOutcome::Sent {
                 message_uuids: accepted.message_uuid,
                 invalid_numbers: accepted.invalid_number,
+                opted_out,
             }
         }
         Err(SendFailure::Secret(e)) => {
@@ -241,6 +272,23 @@ where
         record_messages(app, &batch, message_uuids).await;
     }
     disposition
+}
+
+/// The batch's recipients split into those to send and those who opted out since the
+/// intake (in the batch's order).
+async fn screen<S: SenderStore, P, R, T>(
+    app: &App<S, P, R, T>,
+    batch: &BatchMessage,
+) -> Result<(Vec<PhoneNumber>, Vec<PhoneNumber>), StoreError> {
+    let suppressed = app.store.suppressed_among(&batch.recipients).await?;
+    if !suppressed.is_empty() {
+        metrics::count("RecipientsOptedOutBeforeSending", suppressed.len() as u64);
+    }
+    Ok(batch
+        .recipients
+        .iter()
+        .cloned()
+        .partition(|r| !suppressed.contains(r)))
 }
 
 /// The batch's window under `quiet` at `now`: every recipient of a batch shares its zones

@@ -17,9 +17,10 @@ use sms_core::{
     },
     secrets::{SecretCache, StaticSecret},
     store::{
-        AcceptedMessage, BatchClaim, BatchLedger, BatchOutcome, BatchState, ControlAnswer,
-        ControlChange, IntakeCounts, JobControls, JobRecord, JobSpec, JobStore, MemoryStore,
-        MessageRecord, MessageStore, Parking, PauseReason, ProgressLog, ProgressSample, StoreError,
+        AcceptedMessage, BatchClaim, BatchLedger, BatchOutcome, BatchState, ChangeOutcome,
+        ControlAnswer, ControlChange, IntakeCounts, JobControls, JobRecord, JobSpec, JobStore,
+        MemoryStore, MessageRecord, MessageStore, Parking, PauseReason, ProgressLog,
+        ProgressSample, StoreError, SuppressionChange, SuppressionList,
     },
 };
 use sms_test_support::{PLIVO_MESSAGE_PATH, fast_plivo, plivo_accepted, service_secret};
@@ -98,6 +99,27 @@ impl BatchLedger for Interleaved {
         attempt: u32,
     ) -> Result<(), StoreError> {
         self.inner.release_batch(job_id, batch, attempt).await
+    }
+}
+
+impl SuppressionList for Interleaved {
+    async fn is_suppressed(&self, number: &PhoneNumber) -> Result<bool, StoreError> {
+        self.inner.is_suppressed(number).await
+    }
+
+    async fn suppressed_among(
+        &self,
+        numbers: &[PhoneNumber],
+    ) -> Result<std::collections::HashSet<PhoneNumber>, StoreError> {
+        self.inner.suppressed_among(numbers).await
+    }
+
+    async fn change(
+        &self,
+        change: &SuppressionChange<'_>,
+        now: DateTime<Utc>,
+    ) -> Result<ChangeOutcome, StoreError> {
+        self.inner.change(change, now).await
     }
 }
 

@@ -458,3 +458,39 @@ async fn a_batch_past_its_jobs_deadline_ends_failed_without_a_plivo_request() {
     assert!(sent["message_expiry"].as_u64().unwrap() <= 600, "{sent}");
     assert_eq!(sent["dst"], "14150000003<14150000004<14150000005");
 }
+
+#[tokio::test]
+async fn recipients_who_opted_out_since_the_intake_are_left_out_and_counted() {
+    use sms_core::store::{SuppressionList, SuppressionSource};
+    // Batch 0: one of three opted out (after the intake screened them); batch 1: all three.
+    let plivo = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path(PLIVO_PATH))
+        .and(body_partial_json(json!({"dst": "14150000000<14150000002"})))
+        .respond_with(accepted(&["u-2", "u-0"]))
+        .expect(1)
+        .mount(&plivo)
+        .await;
+    let app = app(&plivo, 2).await;
+    for number in [numbers(1..2), numbers(3..6)].concat() {
+        app.store
+            .suppress(&number, SuppressionSource::Keyword, Utc::now())
+            .await
+            .unwrap();
+    }
+
+    let failed = failures(&app, vec![record("m1", batch(0)), record("m2", batch(1))]).await;
+
+    // Plivo got batch 0 without the one who opted out, and nothing of batch 1; both ended.
+    assert!(failed.is_empty());
+    let ledger = app.store.ledger(&job()).await.unwrap();
+    assert_eq!(
+        ledger.iter().map(|e| e.state).collect::<Vec<_>>(),
+        [BatchState::Sent, BatchState::Sent]
+    );
+    assert_eq!(ledger[0].opted_out, numbers(1..2));
+    assert_eq!(ledger[1].opted_out, numbers(3..6));
+    assert!(ledger[1].message_uuids.is_empty());
+    let job = app.store.get_job(&job()).await.unwrap().unwrap();
+    assert_eq!((job.recipients_opted_out, job.messages_accepted), (4, 2));
+}

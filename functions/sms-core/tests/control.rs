@@ -118,6 +118,7 @@ pub async fn a_paused_job_holds_its_batches_until_it_is_resumed<
     let sent = BatchOutcome::Sent {
         message_uuids: vec!["u0".into()],
         invalid_numbers: vec![],
+        opted_out: vec![],
     };
     assert!(
         store
@@ -270,6 +271,7 @@ pub async fn cancelling_ends_every_unsent_batch_and_counts_it<
     let sent = BatchOutcome::Sent {
         message_uuids: vec!["u0".into()],
         invalid_numbers: vec![],
+        opted_out: vec![],
     };
     assert!(
         store

@@ -123,6 +123,7 @@ fn sent() -> BatchOutcome {
     BatchOutcome::Sent {
         message_uuids: vec!["m1".into()],
         invalid_numbers: vec![],
+        opted_out: vec![],
     }
 }
 

@@ -152,9 +152,11 @@ async fn a_batch_is_claimed_once_and_ends_once(store: &impl Store) {
         BatchClaim::Busy { .. }
     ));
 
+    // One recipient opted out after the intake: the sender left them out.
     let sent = BatchOutcome::Sent {
-        message_uuids: vec!["m1".into(), "m2".into()],
+        message_uuids: vec!["m1".into()],
         invalid_numbers: vec!["14150000009".into()],
+        opted_out: vec![number(1)],
     };
     assert!(
         store
@@ -179,14 +181,14 @@ async fn a_batch_is_claimed_once_and_ends_once(store: &impl Store) {
         (
             record.batches_sent,
             record.messages_accepted,
-            record.plivo_invalid
+            record.plivo_invalid,
+            record.recipients_opted_out
         ),
-        (1, 2, 1)
+        (1, 1, 1, 1)
     );
-    assert_eq!(
-        store.ledger(&job).await.unwrap()[0].message_uuids,
-        ["m1", "m2"]
-    );
+    let entry = &store.ledger(&job).await.unwrap()[0];
+    assert_eq!(entry.message_uuids, ["m1"]);
+    assert_eq!(entry.opted_out, [number(1)]);
     assert_eq!(
         store.claim_batch(&job, 7, None, lease, now).await.unwrap(),
         BatchClaim::Missing
@@ -511,6 +513,7 @@ async fn reports_of_an_unknown_batch_count_as_accepted_and_never_exceed_it(store
     let sent = BatchOutcome::Sent {
         message_uuids: vec![uuid("m1"), uuid("m2")],
         invalid_numbers: vec![],
+        opted_out: vec![],
     };
     assert!(store.finish_batch(&job, 0, a0, &sent, now).await.unwrap());
     assert_eq!(figures(store, &job).await, (accepted(2, 0), 1));
@@ -637,6 +640,7 @@ async fn finishing_a_batch_of_a_missing_job_changes_nothing(store: &impl Store) 
     let sent = BatchOutcome::Sent {
         message_uuids: vec!["m1".into()],
         invalid_numbers: vec![],
+        opted_out: vec![],
     };
     assert!(
         !store
@@ -724,6 +728,7 @@ async fn a_ledger_that_moved_on_is_never_rewritten(store: &impl Store) {
     let sent = BatchOutcome::Sent {
         message_uuids: vec!["m1".into()],
         invalid_numbers: vec![],
+        opted_out: vec![],
     };
     assert!(
         store

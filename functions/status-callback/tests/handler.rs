@@ -171,6 +171,7 @@ async fn job_with(app: &TestApp, uuids: &[&str]) {
     let sent = BatchOutcome::Sent {
         message_uuids: uuids.iter().map(|u| (*u).to_owned()).collect(),
         invalid_numbers: vec![],
+        opted_out: vec![],
     };
     assert!(
         app.store

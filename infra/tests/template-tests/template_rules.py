@@ -171,6 +171,7 @@ FUNCTION_METHODS = {
         "JobControls.change_control",  # a capped job's pause, when a batch could cross its cap
         "BatchQueue.send_batch",  # its job's wake-up (fanout::request_start)
         "MessageStore.record_accepted",
+        "SuppressionList.suppressed_among",  # each batch screened again before it goes
         "ProgressLog.note_progress",  # each ended batch, for the job's recent rate
         "RequestSchedule.book_turns",  # pace::Pacer: a block per invocation, one per retry
         "RequestSchedule.hold_back",  # pace::Pacer, after a 429

@@ -165,6 +165,8 @@ pub struct LedgerEntry {
     pub deferred: bool,
     /// A capped job's batch: what its first claim reserves of the job's caps.
     pub reservation: Option<Reservation>,
+    /// Recipients who opted out after the job was accepted: the sender left them out.
+    pub opted_out: Vec<PhoneNumber>,
 }
 
 impl LedgerEntry {
@@ -182,6 +184,7 @@ impl LedgerEntry {
             error: None,
             deferred: false,
             reservation: None,
+            opted_out: Vec::new(),
         }
     }
 
@@ -265,6 +268,9 @@ pub struct JobRecord {
     /// Batches that ended `cancelled`, and their recipients.
     pub batches_cancelled: u32,
     pub recipients_cancelled: u64,
+    /// Recipients who opted out between the intake and their batch's turn, and so were
+    /// not sent (`BatchOutcome::Sent::opted_out`).
+    pub recipients_opted_out: u64,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -301,6 +307,7 @@ impl JobRecord {
             control_changed_at: None,
             batches_cancelled: 0,
             recipients_cancelled: 0,
+            recipients_opted_out: 0,
             created_at: now,
             updated_at: now,
         }
@@ -503,9 +510,12 @@ pub enum BatchClaim {
 /// How a claimed batch ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum BatchOutcome {
+    /// Handed to Plivo (or, when every recipient had opted out, to no one).
     Sent {
         message_uuids: Vec<String>,
         invalid_numbers: Vec<String>,
+        /// Recipients the sender left out: they opted out after the intake screened them.
+        opted_out: Vec<PhoneNumber>,
     },
     Failed {
         error: String,

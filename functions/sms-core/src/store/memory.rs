@@ -565,8 +565,11 @@ impl BatchLedger for MemoryStore {
             BatchOutcome::Sent {
                 message_uuids,
                 invalid_numbers,
+                opted_out,
             } => {
                 entry.message_uuids.clone_from(message_uuids);
+                entry.opted_out.clone_from(opted_out);
+                job.recipients_opted_out += opted_out.len() as u64;
                 job.batches_sent += 1;
                 job.messages_accepted += message_uuids.len() as u64;
                 job.sent_batches.insert(batch);

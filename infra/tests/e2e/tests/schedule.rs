@@ -1,8 +1,8 @@
 //! Scheduled jobs through the whole local stack (send-bulk → job-files → the local stand-in
 //! for EventBridge Scheduler → job-files → the sender → the simulator): a job scheduled two
 //! minutes ahead waits `scheduled`, nothing of it reaches Plivo before its time, and it starts
-//! at its time and reaches every recipient once; a job cancelled before its start sends
-//! nothing, ever.
+//! at its time and reaches every recipient once but the one who replied STOP while it
+//! waited; a job cancelled before its start sends nothing, ever.
 
 use std::collections::HashSet;
 
@@ -87,14 +87,31 @@ async fn a_job_scheduled_two_minutes_ahead_starts_then_and_a_cancelled_one_never
         .post(&format!("/v1/bulk/{job_id}/pause"), &Value::Null, &[])
         .await;
     assert_eq!(status, 409, "{paused}");
+    // A recipient opts out while the job waits: the intake screened them, the sender must.
+    let stopped = &kept[17];
+    let from = stopped.trim_start_matches('+');
+    let stop = [
+        ("From", from),
+        ("To", "14155550100"),
+        ("Text", "STOP"),
+        ("Type", "sms"),
+    ];
+    let token = stack.plivo_auth_token.clone();
+    assert_eq!(
+        stack
+            .post_signed("/v1/callbacks/plivo/inbound", &stop, &token)
+            .await,
+        200
+    );
 
-    // Assert: it started at its time and reached everyone once.
+    // Assert: it started at its time and reached everyone once, but the one who opted out.
     let progress = stack
         .wait_for_job(&job_id, 420, e2e::all_batches_ended)
         .await;
     assert_eq!(progress["status"], "done", "{progress}");
     assert_eq!(progress["batches"]["sent"], 3, "{progress}");
-    let kept_set: HashSet<String> = kept.iter().cloned().collect();
+    assert_eq!(progress["recipients_opted_out"], 1, "{progress}");
+    let mut kept_set: HashSet<String> = kept.iter().cloned().collect();
     let requests = requests_for(&stack, &kept_set).await;
     let first = requests.iter().map(|(at, _)| *at).min().unwrap();
     assert!(
@@ -108,7 +125,8 @@ async fn a_job_scheduled_two_minutes_ahead_starts_then_and_a_cancelled_one_never
         "the job started at {first}, a minute after {send_at}"
     );
     let sent: Vec<String> = requests.into_iter().flat_map(|(_, d)| d).collect();
-    assert_eq!(sent.len(), kept.len(), "no recipient twice");
+    assert_eq!(sent.len(), kept.len() - 1, "no recipient twice");
+    kept_set.remove(stopped);
     assert_eq!(sent.into_iter().collect::<HashSet<_>>(), kept_set);
 
     // Assert: the cancelled job's time came and went; it sent nothing and ended cancelled.

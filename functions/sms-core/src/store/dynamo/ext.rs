@@ -302,6 +302,12 @@ pub(crate) fn ledger_item(job_id: &JobId, entry: &LedgerEntry, now: DateTime<Utc
     if !entry.message_uuids.is_empty() {
         item.insert("message_uuids".into(), list(entry.message_uuids.clone()));
     }
+    if !entry.opted_out.is_empty() {
+        item.insert(
+            "opted_out".into(),
+            list(entry.opted_out.iter().map(|r| r.to_string())),
+        );
+    }
     if let Some(until) = entry.lease_until {
         item.insert("lease_until".into(), millis(until));
     }
@@ -399,6 +405,12 @@ pub(crate) fn ledger_from_item(item: &Item) -> Result<LedgerEntry, StoreError> {
         error: item.string("error"),
         deferred: item.contains_key("deferred_until"),
         reservation: reservation(item),
+        opted_out: item
+            .strings("opted_out")
+            .iter()
+            .map(|r| PhoneNumber::parse(r))
+            .collect::<Result<_, _>>()
+            .map_err(|e| corrupt(&key, &format!("opted-out recipient {e}")))?,
     })
 }
 
@@ -427,6 +439,7 @@ pub(crate) fn job_item(job: &JobRecord) -> Item {
         // conditions cannot add): every write that ends a batch adds to it.
         ("batches_ended", n(job.batches_ended())),
         ("recipients_cancelled", n(job.recipients_cancelled)),
+        ("recipients_opted_out", n(job.recipients_opted_out)),
         ("control", s(job.control.as_str())),
         ("messages_accepted", n(job.messages_accepted)),
         ("plivo_invalid", n(job.plivo_invalid)),
@@ -528,6 +541,7 @@ pub(crate) fn job_from_item(item: &Item) -> Result<JobRecord, StoreError> {
         batches_unknown: batches("batches_unknown"),
         batches_cancelled: batches("batches_cancelled"),
         recipients_cancelled: count("recipients_cancelled"),
+        recipients_opted_out: count("recipients_opted_out"),
         control: JobControl::parse(
             item.string("control").as_deref(),
             item.string("pause_reason").as_deref(),
@@ -809,6 +823,7 @@ mod tests {
             control_changed_at: Some(now()),
             batches_cancelled: 0,
             recipients_cancelled: 0,
+            recipients_opted_out: 0,
             created_at: now(),
             updated_at: now(),
         };
@@ -818,6 +833,7 @@ mod tests {
         job.control = JobControl::Cancelled;
         job.batches_cancelled = 1;
         job.recipients_cancelled = 7;
+        job.recipients_opted_out = 2;
         assert_eq!(job_from_item(&job_item(&job)).unwrap(), job);
         job.control = JobControl::Running;
         job.control_changed_at = None;

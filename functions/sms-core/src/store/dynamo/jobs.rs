@@ -342,20 +342,26 @@ impl BatchLedger for DynamoStore {
             BatchOutcome::Sent {
                 message_uuids,
                 invalid_numbers,
+                opted_out,
             } => {
                 ledger = ledger
                     .expression_attribute_values(":uuids", list(message_uuids.iter().cloned()))
-                    .expression_attribute_values(":invalid", list(invalid_numbers.iter().cloned()));
+                    .expression_attribute_values(":invalid", list(invalid_numbers.iter().cloned()))
+                    .expression_attribute_values(
+                        ":optedout",
+                        list(opted_out.iter().map(|n| n.as_str().to_owned())),
+                    );
                 job = job
                     .expression_attribute_values(":accepted", n(message_uuids.len()))
                     .expression_attribute_values(":pinvalid", n(invalid_numbers.len()))
+                    .expression_attribute_values(":optedout", n(opted_out.len()))
                     .expression_attribute_values(
                         ":batch",
                         AttributeValue::Ns(vec![batch.to_string()]),
                     );
                 (
-                    "SET #state = :final, ended_at = :now, message_uuids = :uuids, invalid_numbers = :invalid",
-                    "ADD batches_sent :one, batches_ended :one, messages_accepted :accepted, plivo_invalid :pinvalid, sent_batches :batch",
+                    "SET #state = :final, ended_at = :now, message_uuids = :uuids, invalid_numbers = :invalid, opted_out = :optedout",
+                    "ADD batches_sent :one, batches_ended :one, messages_accepted :accepted, plivo_invalid :pinvalid, recipients_opted_out :optedout, sent_batches :batch",
                 )
             }
             BatchOutcome::Failed { error } => {
