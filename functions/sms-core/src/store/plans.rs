@@ -90,15 +90,6 @@ impl PlanTallies {
         }
     }
 
-    /// The countries not priced yet.
-    pub fn unpriced<'a>(&'a self, batch: &'a BTreeMap<&str, Tally>) -> Vec<&'a str> {
-        batch
-            .keys()
-            .copied()
-            .filter(|c| !self.rates.contains_key(*c))
-            .collect()
-    }
-
     /// The plan's estimate: the tallies at the kept rates.
     pub fn estimate(&self) -> Estimate {
         let tallies: BTreeMap<&str, Tally> = self
