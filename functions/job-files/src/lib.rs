@@ -21,19 +21,22 @@ mod results;
 mod start;
 mod sweep;
 
-use std::time::Duration;
+use std::{collections::BTreeMap, sync::Arc, time::Duration};
 
 use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
 use chrono::{DateTime, TimeZone, Utc};
+use futures::future::BoxFuture;
 use lambda_runtime::LambdaEvent;
 use sms_core::{
-    domain::bulk::FileTask,
+    domain::{bulk::FileTask, estimate::Rate},
     files::ObjectStore,
+    pricing::Prices,
     queue::BatchQueue,
     schedule::StartSchedules,
+    secrets::{SecretError, SecretProvider, ServiceSecret},
     store::{JobControls, JobStore, PlanStore, ResultsStore, SuppressionList},
 };
-use tracing::{Instrument, error, info_span};
+use tracing::{Instrument, error, info_span, warn};
 
 pub use outcomes::RESULTS_HEADER;
 pub use planning::{PlanOutcome, plan};
@@ -51,6 +54,64 @@ pub struct App<S, F, Q, T, C> {
     /// Scheduled jobs' starts (EventBridge Scheduler).
     pub schedules: C,
     pub settings: Settings,
+    /// Prices for a capped plan's estimate (docs/api.md, "Budget").
+    pub pricing: Pricing,
+}
+
+/// What a capped plan is priced with, as send-bulk prices a list: the deployment's table
+/// (`SMS_PRICES`), then Plivo's Pricing API with the service secret's credentials.
+pub struct Pricing {
+    pub prices: Prices,
+    /// The service secret; None: the table alone (a country it lacks has no price).
+    pub secrets: Option<Box<dyn Credentials>>,
+}
+
+/// The service secret, boxed: the secret provider's own future is not object-safe, and one
+/// more type parameter on [`App`] would reach every task for the planner's sake.
+pub trait Credentials: Send + Sync {
+    fn secret(&self) -> BoxFuture<'_, Result<Arc<ServiceSecret>, SecretError>>;
+}
+
+impl<P: SecretProvider> Credentials for P {
+    fn secret(&self) -> BoxFuture<'_, Result<Arc<ServiceSecret>, SecretError>> {
+        Box::pin(self.current())
+    }
+}
+
+impl Pricing {
+    /// From the table alone.
+    pub fn table(prices: Prices) -> Self {
+        Self {
+            prices,
+            secrets: None,
+        }
+    }
+
+    /// Each country's rate, as send-bulk's estimate reads it: a secret that cannot be read
+    /// leaves the countries the table lacks `Unavailable` (worth a retry), not unpriced.
+    pub async fn rates<'a>(
+        &self,
+        countries: impl IntoIterator<Item = &'a str>,
+    ) -> BTreeMap<String, Rate> {
+        let Some(secrets) = &self.secrets else {
+            return self.prices.rates(countries, None).await;
+        };
+        match secrets.secret().await {
+            Ok(secret) => self.prices.rates(countries, Some(&secret.plivo)).await,
+            Err(e) => {
+                warn!(error = %e, "the service secret could not be read; only SMS_PRICES prices");
+                let mut rates = self.prices.rates(countries, None).await;
+                for rate in rates.values_mut() {
+                    if *rate == Rate::NotListed {
+                        *rate = Rate::Unavailable(
+                            "the service's Plivo credentials could not be read".into(),
+                        );
+                    }
+                }
+                rates
+            }
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,6 +1,6 @@
 //! job-files: builds its clients once at cold start, then serves every SQS event.
 
-use job_files::{App, Settings};
+use job_files::{App, Pricing, Settings};
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 use sms_core::{config, telemetry, wiring};
 
@@ -14,6 +14,11 @@ async fn main() -> Result<(), Error> {
         batches: wiring::sqs_queue(&sdk)?,
         tasks: wiring::files_queue(&sdk)?,
         schedules: wiring::start_schedules(&sdk)?,
+        // A capped upload's estimate, priced as send-bulk prices a list's.
+        pricing: Pricing {
+            prices: wiring::prices()?,
+            secrets: Some(Box::new(wiring::secret_cache(&sdk)?)),
+        },
         settings: Settings {
             batch_size: wiring::batch_size()?,
             rows_per_invocation: config::positive(

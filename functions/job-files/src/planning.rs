@@ -7,14 +7,18 @@
 //! | read the upload from the checkpoint, in chunks | upload gone or replaced | plan `failed` |
 //! | rows → plan → screen → ledger items, rejects | a store error | record returned; the next claim resumes from the last checkpoint |
 //! | row limit or deadline reached | | checkpoint saved, lease released, a task to go on enqueued |
-//! | end of file: no valid recipient, too many batches | | rejects file written, plan `failed`, nothing enqueued |
+//! | a capped plan's batches, as they are written | a country's price unavailable now | record returned, retried |
+//! | end of file: no valid recipient, too many batches, over the cap | | rejects file written, plan `failed`, nothing enqueued |
 //! | end of file | | rejects file, job item (commit), batches enqueued, plan `committed` |
 //!
 //! The ledger is written only through `put_batches`, which never rewrites a batch that moved
 //! on, and nothing is enqueued before the job item exists: a claim that dies anywhere leaves
 //! work a later claim redoes from the last checkpoint, never a batch sent twice.
 
-use std::ops::ControlFlow;
+use std::{
+    collections::{BTreeMap, BTreeSet},
+    ops::ControlFlow,
+};
 
 use chrono::{DateTime, Utc};
 use futures::StreamExt;
@@ -22,9 +26,10 @@ use sms_core::{
     MessageText,
     domain::{
         bulk::FileTask,
+        estimate::{Budget, Rate, Reservation, Tally, tally_batch},
         ids::JobId,
         lookalike,
-        plan::{Plan, REJECTS_HEADER, write_reject},
+        plan::{Plan, PlannedBatch, REJECTS_HEADER, write_reject},
         rows::RowReader,
         template::Template,
     },
@@ -33,14 +38,14 @@ use sms_core::{
     queue::{BatchQueue, QueueEntry},
     schedule::StartSchedules,
     store::{
-        BatchState, CreateJob, IntakeCounts, JobControl, JobRecord, JobSpec, LedgerEntry,
-        PlanCheckpoint, PlanClaim, PlanEnd, PlanRecord,
+        BatchState, CreateJob, IntakeCounts, JobBudget, JobControl, JobRecord, JobSpec,
+        LedgerEntry, PlanCheckpoint, PlanClaim, PlanEnd, PlanRecord, PlanTallies,
         plans::{self, MAX_BATCHES_PER_JOB},
     },
 };
 use tracing::{error, info, warn};
 
-use crate::{App, FilesStore};
+use crate::{App, FilesStore, Pricing};
 
 /// Added to the invocation's deadline: the claim must outlive any work this invocation does.
 const LEASE_MARGIN: chrono::Duration = chrono::Duration::seconds(5);
@@ -175,7 +180,7 @@ async fn read<S: FilesStore, F: ObjectStore, Q: BatchQueue, T: BatchQueue, C>(
         .with_zone_windows(record.quiet_hours.is_some())
         .with_skip_landlines(record.skip_landlines)
         .with_sender(&record.from);
-    let from = record.checkpoint;
+    let from = record.checkpoint.clone();
     if from.counts.rows > 0 {
         let saved = read_whole(&app.files, &checkpoint_key(claim.job_id, from.records)).await?;
         plan.restore(&saved, from.counts)
@@ -197,6 +202,8 @@ async fn read<S: FilesStore, F: ObjectStore, Q: BatchQueue, T: BatchQueue, C>(
         next_batch: from.batches,
         personalised: template.is_personalised(),
         rejects: String::new(),
+        budget: record.budget,
+        tallies: from.tallies.clone(),
     };
     let upload_id = uuid::Uuid::parse_str(&record.upload_id)
         .map_err(|_| Stop::Fail("the job names no valid upload".into()))?;
@@ -237,6 +244,7 @@ async fn read<S: FilesStore, F: ObjectStore, Q: BatchQueue, T: BatchQueue, C>(
         batches: ledger.next_batch,
         rejects_segments: from.rejects_segments,
         counts: plan.counts(),
+        tallies: std::mem::take(&mut ledger.tallies),
     };
     if !ledger.rejects.is_empty() {
         app.files
@@ -277,6 +285,10 @@ struct Ledger<'a> {
     personalised: bool,
     /// Reject lines of this invocation.
     rejects: String,
+    /// The job's caps; none: its batches reserve nothing and nothing is tallied.
+    budget: Budget,
+    /// A capped plan's tallies over the batches written, from the checkpoint on.
+    tallies: PlanTallies,
 }
 
 impl Ledger<'_> {
@@ -305,15 +317,21 @@ impl Ledger<'_> {
                 app.settings.batch_size
             )));
         }
+        let reservations = self.reserve(&app.pricing, &ready).await?;
         let entries: Vec<LedgerEntry> = ready
             .into_iter()
-            .map(|batch| {
+            .zip(reservations)
+            .map(|(batch, reservation)| {
                 let index = self.next_batch;
                 self.next_batch += 1;
-                if self.personalised {
+                let entry = if self.personalised {
                     LedgerEntry::pending_with_text(index, batch.recipients, batch.text)
                 } else {
                     LedgerEntry::pending(index, batch.recipients)
+                };
+                LedgerEntry {
+                    reservation,
+                    ..entry
                 }
             })
             .collect();
@@ -328,6 +346,54 @@ impl Ledger<'_> {
             )),
             Err(e) => Err(retry("writing the ledger", e)),
         }
+    }
+}
+
+impl Ledger<'_> {
+    /// Each ready batch's reservation, as a list's batches get theirs at intake (none
+    /// without a cap), and its tallies added to the plan's. The reservation is written with
+    /// the batch, since the ledger is final once the job is committed; so a country is priced
+    /// when its first batch is written (with `max_cost`), and that rate kept for the rest.
+    async fn reserve(
+        &mut self,
+        pricing: &Pricing,
+        ready: &[PlannedBatch],
+    ) -> Result<Vec<Option<Reservation>>, Stop> {
+        if !self.budget.is_set() {
+            return Ok(vec![None; ready.len()]);
+        }
+        // Each recipient with the segments of the text it is sent: texts vary by row.
+        let tallies: Vec<BTreeMap<&'static str, Tally>> = ready
+            .iter()
+            .map(|batch| tally_batch(&batch.recipients, batch.text.segments() as u64))
+            .collect();
+        if self.budget.max_cost.is_some() {
+            let unpriced: BTreeSet<&str> = tallies
+                .iter()
+                .flat_map(|t| t.keys().copied())
+                .filter(|country| !self.tallies.rates.contains_key(*country))
+                .collect();
+            if !unpriced.is_empty() {
+                for (country, rate) in pricing.rates(unpriced).await {
+                    // Not kept: the task comes back and the country is asked again, rather
+                    // than the job failing for a price Plivo did not give now.
+                    if let Rate::Unavailable(why) = &rate {
+                        return Err(Stop::Retry(format!(
+                            "max_cost cannot be checked now: Plivo's price for {country} could \
+                             not be read: {why}"
+                        )));
+                    }
+                    self.tallies.rates.insert(country, rate);
+                }
+            }
+        }
+        Ok(tallies
+            .iter()
+            .map(|batch| {
+                self.tallies.add(batch);
+                Some(Reservation::of(&self.budget, batch, &self.tallies.rates))
+            })
+            .collect())
     }
 }
 
@@ -410,8 +476,24 @@ async fn commit<S: FilesStore, F: ObjectStore, Q: BatchQueue, T: BatchQueue, C: 
         std::borrow::Cow::Borrowed(record.template.as_str())
     };
     let text = MessageText::parse(text).map_err(|e| Stop::Fail(format!("text {e}")))?;
+    // The whole file against its cap, before the job exists: over it, nothing is enqueued.
+    let budget = if record.budget.is_set() {
+        let estimate = checkpoint.tallies.estimate();
+        if let Err(over) = record.budget.check(&estimate) {
+            info!(%over, "job refused: over its cap");
+            return Ok(fail(app, claim, &checkpoint, over.to_string()).await);
+        }
+        Some(JobBudget {
+            caps: record.budget,
+            // Each batch's is on its ledger item already, written with the batch; the
+            // spec's list serves only a job whose ledger is written from it.
+            reservations: Vec::new(),
+        })
+    } else {
+        None
+    };
     let spec = JobSpec {
-        budget: None,
+        budget,
         quiet_hours: record.quiet_hours,
         expires_at: record.expires_at,
         send_at: record.send_at,

@@ -6,17 +6,20 @@ use std::collections::BTreeMap;
 
 use aws_lambda_events::sqs::{SqsEvent, SqsMessage};
 use chrono::{SubsecRound, Utc};
-use job_files::{App, Settings};
+use job_files::{App, Credentials, Pricing, Settings};
 use lambda_runtime::{Context, LambdaEvent};
 use sms_core::{
     PhoneNumber,
     domain::{
         bulk::{BatchMessage, FileTask},
+        estimate::{Budget, BudgetLeft, Reservation},
         ids::JobId,
+        money::Money,
         plan::FileLayout,
         rows::{FileFormat, read_header},
     },
     files::{ObjectStore, keys},
+    pricing::{PriceTable, Prices},
     queue::MemoryQueue,
     schedule::MemoryStarts,
     store::{
@@ -43,6 +46,9 @@ fn app(rows_per_invocation: u64) -> TestApp {
             batch_size: 2,
             rows_per_invocation,
         },
+        pricing: Pricing::table(Prices::table(
+            PriceTable::parse(r#"{"US": "0.0100", "GB": "0.0400"}"#).unwrap(),
+        )),
     }
 }
 
@@ -75,6 +81,30 @@ async fn accept_options(
     smart_encoding: bool,
     skip_landlines: bool,
 ) -> JobId {
+    accept_plan(
+        app,
+        file,
+        text,
+        smart_encoding,
+        skip_landlines,
+        Budget::default(),
+    )
+    .await
+}
+
+/// [`accept`], capped.
+async fn accept_capped(app: &TestApp, file: &str, text: &str, budget: Budget) -> JobId {
+    accept_plan(app, file, text, false, false, budget).await
+}
+
+async fn accept_plan(
+    app: &TestApp,
+    file: &str,
+    text: &str,
+    smart_encoding: bool,
+    skip_landlines: bool,
+    budget: Budget,
+) -> JobId {
     let upload_id = Uuid::new_v4();
     let key = keys::upload(&upload_id);
     app.files.insert(&key, file.as_bytes().to_vec());
@@ -102,6 +132,7 @@ async fn accept_options(
         reference: None,
         callback_url: format!("https://sms.example.com/cb?job_id={job_id}"),
         header: header.names,
+        budget,
         checkpoint: PlanCheckpoint {
             records: 1,
             offset: header.end,
@@ -617,4 +648,234 @@ async fn numbers_no_one_has_are_rejected_and_skipped_landlines_are_counted_and_l
     assert_eq!(sent.len(), 3);
     let c = app.store.get_job(&job).await.unwrap().unwrap().counts;
     assert_eq!((c.accepted, c.landlines, c.landlines_skipped), (3, 1, 0));
+}
+
+/// Countries and segments that vary by row: four US recipients (one sent a two-segment text:
+/// its name makes it longer than 160 characters), one GB, a duplicate, and a reject. At the
+/// app's table (US 0.01, GB 0.04 a segment): US 5 segments, GB 1, cost 0.09.
+fn capped_file() -> String {
+    format!(
+        "phone,first_name\n\
+         +14155550100,Ana\n\
+         +447400123456,Bo\n\
+         +14155550101,{long}\n\
+         +14155550102,Cy\n\
+         not a number,Di\n\
+         +14155550100,Ana\n\
+         +14155550103,Ed\n",
+        long = "x".repeat(170)
+    )
+}
+
+const CAPPED_COST_MICROS: u64 = 90_000;
+const CAPPED_SEGMENTS: u64 = 6;
+
+fn caps(max_cost: &str, max_segments: Option<u64>) -> Budget {
+    Budget {
+        max_cost: Some(Money::parse(max_cost).unwrap()),
+        max_segments,
+    }
+}
+
+/// What the ledger's batches reserve, summed: (cost in micros, segments).
+async fn reserved(app: &TestApp, job: &JobId) -> (u64, u64) {
+    let ledger = app.store.ledger(job).await.unwrap();
+    assert!(!ledger.is_empty());
+    ledger.iter().fold((0, 0), |(cost, segments), entry| {
+        let r = entry
+            .reservation
+            .expect("every batch of a capped job reserves");
+        (
+            cost + r.cost.map_or(0, Money::micros),
+            segments + r.segments.unwrap_or(0),
+        )
+    })
+}
+
+#[tokio::test]
+async fn an_upload_over_its_max_cost_fails_its_plan_and_enqueues_nothing() {
+    let app = app(1_000);
+    let job = accept_capped(
+        &app,
+        &capped_file(),
+        "Hi {{first_name}}",
+        caps("0.08", None),
+    )
+    .await;
+    assert_eq!(plan_to_the_end(&app, &job).await, 1);
+
+    let plan = app.store.get_plan(&job).await.unwrap().unwrap();
+    assert_eq!(plan.state, PlanState::Failed);
+    let error = plan.error.unwrap();
+    assert!(error.contains("over its max_cost"), "{error}");
+    let estimate = plan.checkpoint.tallies.estimate();
+    assert_eq!(
+        (
+            estimate.recipients,
+            estimate.segments,
+            estimate.cost.map(Money::micros)
+        ),
+        (5, CAPPED_SEGMENTS, Some(CAPPED_COST_MICROS)),
+        "the whole file's estimate, kept with the plan"
+    );
+    assert!(app.batches.bodies().is_empty(), "nothing enqueued");
+    assert_eq!(app.store.get_job(&job).await.unwrap(), None, "no job item");
+}
+
+#[tokio::test]
+async fn an_upload_over_its_max_segments_fails_its_plan_and_enqueues_nothing() {
+    let app = app(1_000);
+    let budget = Budget {
+        max_cost: None,
+        max_segments: Some(CAPPED_SEGMENTS - 1),
+    };
+    let job = accept_capped(&app, &capped_file(), "Hi {{first_name}}", budget).await;
+    plan_to_the_end(&app, &job).await;
+    let plan = app.store.get_plan(&job).await.unwrap().unwrap();
+    assert_eq!(plan.state, PlanState::Failed);
+    assert!(plan.error.unwrap().contains("over its max_segments"));
+    assert!(app.batches.bodies().is_empty(), "nothing enqueued");
+}
+
+#[tokio::test]
+async fn an_upload_with_max_cost_to_an_unpriced_country_fails_its_plan() {
+    let app = app(1_000);
+    // France is in neither the table nor (without a secret) Plivo's prices.
+    let file = format!("{}+33612345678,Fa\n", capped_file());
+    let job = accept_capped(&app, &file, "Hi {{first_name}}", caps("100", None)).await;
+    plan_to_the_end(&app, &job).await;
+    let plan = app.store.get_plan(&job).await.unwrap().unwrap();
+    assert_eq!(plan.state, PlanState::Failed);
+    let error = plan.error.unwrap();
+    assert!(
+        error.contains("max_cost cannot be checked") && error.contains("FR"),
+        "{error}"
+    );
+    assert!(app.batches.bodies().is_empty(), "nothing enqueued");
+}
+
+/// A service secret that cannot be read: Plivo's prices are unavailable, not missing.
+struct NoSecret;
+
+impl Credentials for NoSecret {
+    fn secret(
+        &self,
+    ) -> futures::future::BoxFuture<
+        '_,
+        Result<std::sync::Arc<sms_core::secrets::ServiceSecret>, sms_core::secrets::SecretError>,
+    > {
+        Box::pin(async {
+            Err(sms_core::secrets::SecretError::Unavailable {
+                secret_id: "sms".into(),
+                reason: "throttled".into(),
+            })
+        })
+    }
+}
+
+#[tokio::test]
+async fn an_upload_whose_prices_are_unavailable_is_retried_not_failed() {
+    let mut app = app(1_000);
+    app.pricing.secrets = Some(Box::new(NoSecret));
+    let file = format!("{}+33612345678,Fa\n", capped_file());
+    let job = accept_capped(&app, &file, "Hi {{first_name}}", caps("100", None)).await;
+    let response = job_files::handle(event(&job), &app).await;
+    assert_eq!(
+        response.batch_item_failures.len(),
+        1,
+        "the record comes back"
+    );
+    let plan = app.store.get_plan(&job).await.unwrap().unwrap();
+    assert_eq!(plan.state, PlanState::Planning, "not failed");
+    assert!(app.batches.bodies().is_empty(), "nothing enqueued");
+}
+
+#[tokio::test]
+async fn an_upload_within_its_caps_commits_with_reservations_that_sum_to_its_estimate() {
+    let app = app(1_000);
+    let budget = caps("0.09", Some(CAPPED_SEGMENTS));
+    let job = accept_capped(&app, &capped_file(), "Hi {{first_name}}", budget).await;
+    assert_eq!(plan_to_the_end(&app, &job).await, 1);
+
+    let plan = app.store.get_plan(&job).await.unwrap().unwrap();
+    assert_eq!(plan.state, PlanState::Committed);
+    let committed = app.store.get_job(&job).await.unwrap().unwrap();
+    assert_eq!(committed.budget, Some(BudgetLeft::full(budget)));
+    assert_eq!(committed.segments_total, CAPPED_SEGMENTS);
+    assert_eq!(
+        reserved(&app, &job).await,
+        (CAPPED_COST_MICROS, CAPPED_SEGMENTS),
+        "the batches' reservations sum to the estimate"
+    );
+    // The long text's batch reserves its two segments at the US rate.
+    let ledger = app.store.ledger(&job).await.unwrap();
+    let long = ledger
+        .iter()
+        .find(|e| e.recipients[0].as_str() == "+14155550101")
+        .unwrap();
+    assert_eq!(
+        long.reservation,
+        Some(Reservation {
+            cost: Some(Money::from_micros(20_000)),
+            segments: Some(2),
+        })
+    );
+    // Each queued batch carries its reservation for its first claim.
+    let messages: Vec<BatchMessage> = app
+        .batches
+        .bodies()
+        .iter()
+        .map(|b| BatchMessage::parse(b).unwrap())
+        .collect();
+    assert_eq!(messages.len(), ledger.len());
+    for message in &messages {
+        assert_eq!(
+            message.reservation,
+            ledger[message.batch as usize].reservation
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_capped_plan_tallies_across_invocations() {
+    let whole = app(1_000);
+    let budget = caps("0.09", Some(CAPPED_SEGMENTS));
+    let job = accept_capped(&whole, &capped_file(), "Hi {{first_name}}", budget).await;
+    plan_to_the_end(&whole, &job).await;
+
+    // Two rows an invocation: each hands its tallies on through its checkpoint.
+    let split = app(2);
+    let job2 = accept_capped(&split, &capped_file(), "Hi {{first_name}}", budget).await;
+    assert_eq!(plan_to_the_end(&split, &job2).await, 4);
+    let plan = split.store.get_plan(&job2).await.unwrap().unwrap();
+    assert_eq!(plan.state, PlanState::Committed);
+    assert_eq!(
+        plan.checkpoint.tallies,
+        whole
+            .store
+            .get_plan(&job)
+            .await
+            .unwrap()
+            .unwrap()
+            .checkpoint
+            .tallies
+    );
+    assert_eq!(
+        reserved(&split, &job2).await,
+        (CAPPED_COST_MICROS, CAPPED_SEGMENTS)
+    );
+
+    // Over its cap, split the same way: the last invocation sees the whole file's estimate.
+    let over = app(2);
+    let job3 = accept_capped(
+        &over,
+        &capped_file(),
+        "Hi {{first_name}}",
+        caps("0.08", None),
+    )
+    .await;
+    plan_to_the_end(&over, &job3).await;
+    let plan = over.store.get_plan(&job3).await.unwrap().unwrap();
+    assert_eq!(plan.state, PlanState::Failed);
+    assert!(over.batches.bodies().is_empty());
 }

@@ -37,6 +37,7 @@ fn app() -> TestApp {
             batch_size: 1_000,
             rows_per_invocation: Settings::DEFAULT_ROWS_PER_INVOCATION,
         },
+        pricing: job_files::Pricing::table(Default::default()),
     }
 }
 

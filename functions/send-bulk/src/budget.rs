@@ -35,7 +35,15 @@ pub async fn estimate<S, Q, P: SecretProvider, F, T>(
     intake: &Intake,
     app: &App<S, Q, P, F, T>,
 ) -> Estimate {
-    let tallies = tallies(intake);
+    estimate_tallies(&tallies(intake), app).await
+}
+
+/// `tallies` (recipients and segments per country) priced: every country, from the table or
+/// Plivo.
+pub async fn estimate_tallies<S, Q, P: SecretProvider, F, T>(
+    tallies: &BTreeMap<&str, Tally>,
+    app: &App<S, Q, P, F, T>,
+) -> Estimate {
     let countries = tallies.keys().copied();
     let rates = match app.secrets.current().await {
         Ok(secret) => app.prices.rates(countries, Some(&secret.plivo)).await,
@@ -52,7 +60,7 @@ pub async fn estimate<S, Q, P: SecretProvider, F, T>(
             rates
         }
     };
-    Estimate::new(&tallies, &rates)
+    Estimate::new(tallies, &rates)
 }
 
 /// The request's cap against its intake: when the job fits, its caps and what each batch
@@ -139,7 +147,11 @@ pub struct Verdict {
 impl Verdict {
     /// `None` without a cap.
     pub fn of(request: &BulkRequest, estimate: &Estimate) -> Option<Self> {
-        let budget = request.budget;
+        Self::of_caps(request.budget, estimate)
+    }
+
+    /// `None` without a cap: for an upload's dry run as for a list's.
+    pub fn of_caps(budget: Budget, estimate: &Estimate) -> Option<Self> {
         budget.is_set().then(|| {
             let detail = budget.check(estimate).err().map(|over| over.to_string());
             Self {

@@ -123,6 +123,16 @@ impl BulkRequest {
     }
 }
 
+/// A cap that could let nothing through is a mistake, for a list or an upload alike.
+pub(crate) fn budget_errors(budget: &Budget, errors: &mut Vec<FieldError>) {
+    if budget.max_cost == Some(Money::ZERO) {
+        errors.push(FieldError::new("max_cost", "must be above 0"));
+    }
+    if budget.max_segments == Some(0) {
+        errors.push(FieldError::new("max_segments", "must be at least 1"));
+    }
+}
+
 /// Field errors shown when no recipient is usable: enough to see the pattern.
 const ERRORS_SHOWN: usize = 100;
 
@@ -149,17 +159,6 @@ impl Parsed {
                 ));
             }
             (None, Some(upload_id)) => {
-                for (name, given) in [
-                    ("max_cost", body.max_cost.is_some()),
-                    ("max_segments", body.max_segments.is_some()),
-                ] {
-                    if given {
-                        return Err(Problem::field(
-                            name,
-                            "applies to a recipients list; a job from an upload cannot be capped yet",
-                        ));
-                    }
-                }
                 return Ok(Parsed::Upload(crate::uploads::UploadFields {
                     upload_id,
                     format: body.format,
@@ -174,6 +173,10 @@ impl Parsed {
                     expires_at: body.expires_at,
                     send_at: body.send_at,
                     quiet_hours: body.quiet_hours,
+                    budget: Budget {
+                        max_cost: body.max_cost,
+                        max_segments: body.max_segments,
+                    },
                 }));
             }
             (Some(recipients), None) => recipients,
@@ -193,12 +196,11 @@ impl Parsed {
                 "must list at least one number",
             ));
         }
-        if body.max_cost == Some(Money::ZERO) {
-            errors.push(FieldError::new("max_cost", "must be above 0"));
-        }
-        if body.max_segments == Some(0) {
-            errors.push(FieldError::new("max_segments", "must be at least 1"));
-        }
+        let budget = Budget {
+            max_cost: body.max_cost,
+            max_segments: body.max_segments,
+        };
+        budget_errors(&budget, &mut errors);
         let (start, deadline) = fields::schedule(
             body.send_at.as_deref(),
             body.valid_for,
@@ -231,10 +233,7 @@ impl Parsed {
                 expires_at: body.expires_at,
                 send_at: body.send_at,
                 quiet_hours: body.quiet_hours,
-                budget: Budget {
-                    max_cost: body.max_cost,
-                    max_segments: body.max_segments,
-                },
+                budget,
                 start,
                 deadline,
                 text,

@@ -280,6 +280,11 @@ pub struct Planning {
     /// A link to the rejects file (row, value, reason), once planning ended with rejects.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rejects: Option<PresignedRequest>,
+    /// A plan that failed over its cap (`max_cost`, `max_segments`): the problem a list's
+    /// request over its cap is answered with (`/problems/over-budget`, with `estimate` and
+    /// `budget`), for the whole file.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub problem: Option<Problem>,
 }
 
 /// The answer for a job whose plan has no job item yet: planning, or failed.
@@ -318,7 +323,29 @@ async fn planning<F: ObjectStore>(plan: &PlanRecord, files: &F) -> Planning {
         rows: plan.checkpoint.counts,
         error: plan.error.clone(),
         rejects,
+        problem: over_budget(plan),
     }
+}
+
+/// The over-budget problem of a plan that failed over its cap. The estimate is rebuilt from
+/// the tallies and rates its checkpoint kept, the very ones the planner checked.
+fn over_budget(plan: &PlanRecord) -> Option<Problem> {
+    if plan.state != PlanState::Failed || !plan.budget.is_set() {
+        return None;
+    }
+    let estimate = plan.checkpoint.tallies.estimate();
+    // Only when that is why it failed: a plan failed for another reason may have stopped
+    // with tallies over the cap too.
+    let over = plan
+        .budget
+        .check(&estimate)
+        .err()
+        .filter(|over| plan.error.as_deref() == Some(over.to_string().as_str()))?;
+    Some(
+        Problem::new(ProblemKind::OverBudget, over.to_string())
+            .with("estimate", &estimate)
+            .with("budget", plan.budget),
+    )
 }
 
 /// The job as [`progress`] reports it, with its planning beside it when it came from an

@@ -4,6 +4,8 @@
 //! either previews the whole plan (dry run) or records a plan and puts a task on the
 //! job-files queue, answering 202 with the job `planning`.
 
+use std::collections::BTreeMap;
+
 use chrono::Utc;
 use futures::StreamExt;
 use lambda_http::{Request, Response, http::StatusCode};
@@ -12,6 +14,7 @@ use sms_core::{
     FieldError, Problem, ProblemKind, Sender,
     domain::{
         bulk::FileTask,
+        estimate::{Budget, Estimate, Tally, tally_batch},
         ids::JobId,
         plan::{FileLayout, Plan, PlanCounts, Sample},
         preview::{TextPreviews, Texts},
@@ -154,6 +157,10 @@ pub struct UploadJobRequest {
     pub send_at: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub quiet_hours: Option<QuietHours>,
+    /// The cap (likewise: each part is left out when not given, so a request without one
+    /// keeps the fingerprint it always had).
+    #[serde(flatten)]
+    pub budget: Budget,
     #[serde(skip)]
     pub start: Option<SendAt>,
     #[serde(skip)]
@@ -186,6 +193,8 @@ pub struct UploadFields {
     pub expires_at: Option<String>,
     pub send_at: Option<String>,
     pub quiet_hours: Option<QuietHours>,
+    /// `max_cost`, `max_segments`: checked by the planner against the whole file.
+    pub budget: Budget,
 }
 
 fn upload_field(message: impl ToString) -> Problem {
@@ -227,6 +236,7 @@ pub async fn parse<F: ObjectStore>(
         default_src,
         &mut errors,
     );
+    crate::intake::budget_errors(&body.budget, &mut errors);
     let format = body.format.unwrap_or(FileFormat::Csv);
     if format == FileFormat::Lines && body.phone_column.is_some() {
         errors.push(FieldError::new(
@@ -312,6 +322,7 @@ pub async fn parse<F: ObjectStore>(
         expires_at: body.expires_at,
         send_at: body.send_at,
         quiet_hours: body.quiet_hours,
+        budget: body.budget,
         start,
         deadline,
         template,
@@ -381,6 +392,13 @@ struct UploadJobAnswer<'a> {
     /// start was planned.
     #[serde(skip_serializing_if = "Option::is_none")]
     complete: Option<bool>,
+    /// A dry run's: recipients, segments and cost per destination country of the rows
+    /// planned (docs/api.md, "Budget").
+    #[serde(skip_serializing_if = "Option::is_none")]
+    estimate: Option<Estimate>,
+    /// A dry run's, with `max_cost` or `max_segments`: whether the job would fit.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    budget: Option<crate::budget::Verdict>,
 }
 
 /// The most of a file a dry run plans: the API answers within seconds, and its function's
@@ -445,6 +463,7 @@ async fn record_plan<S: BulkStore + PlanStore, Q, P, F, T: BatchQueue>(
             app.public_base_url.status_callback_url()
         ),
         header: request.header.clone(),
+        budget: request.budget,
         checkpoint: PlanCheckpoint {
             records: u64::from(request.format == FileFormat::Csv),
             offset: request.rows_start,
@@ -505,6 +524,8 @@ async fn record_plan<S: BulkStore + PlanStore, Q, P, F, T: BatchQueue>(
         forecast: None,
         send_at: request.start.map(|at| forecast::stamp(at.time())),
         complete: None,
+        estimate: None,
+        budget: None,
     };
     Answer {
         response: api::json_response(StatusCode::ACCEPTED, &answer),
@@ -514,7 +535,7 @@ async fn record_plan<S: BulkStore + PlanStore, Q, P, F, T: BatchQueue>(
 
 /// Plans the whole file without writing anything: the counts, the first rows rendered, a
 /// preview of the first distinct texts and the forecast.
-async fn dry_run<S: BulkStore, Q, P, F: ObjectStore, T>(
+async fn dry_run<S: BulkStore, Q, P: SecretProvider, F: ObjectStore, T>(
     request: &UploadJobRequest,
     app: &App<S, Q, P, F, T>,
 ) -> Result<Response<lambda_http::Body>, Problem> {
@@ -555,12 +576,25 @@ async fn dry_run<S: BulkStore, Q, P, F: ObjectStore, T>(
         Problem::internal("the suppression list could not be read", &e)
     };
     let mut batches = 0u64;
+    // Counted from the batches, as the planner counts them: each recipient once, with the
+    // segments of the text it is sent.
+    let mut tallies: BTreeMap<&'static str, Tally> = BTreeMap::new();
+    let mut count = |ready: Vec<sms_core::domain::plan::PlannedBatch>| {
+        batches += ready.len() as u64;
+        for batch in ready {
+            for (country, tally) in tally_batch(&batch.recipients, batch.text.segments() as u64) {
+                let total = tallies.entry(country).or_default();
+                total.recipients += tally.recipients;
+                total.segments += tally.segments;
+            }
+        }
+    };
     while let Some(chunk) = body.next().await {
         reader.feed(&chunk.map_err(read_problem)?, &mut |row| plan.row(row));
         screen_plan(&app.store, &mut plan, false)
             .await
             .map_err(screen_error)?;
-        batches += plan.take_ready().len() as u64;
+        count(plan.take_ready());
         plan.take_rejects();
     }
     if complete {
@@ -570,8 +604,9 @@ async fn dry_run<S: BulkStore, Q, P, F: ObjectStore, T>(
     screen_plan(&app.store, &mut plan, true)
         .await
         .map_err(screen_error)?;
-    batches += plan.take_ready().len() as u64;
+    count(plan.take_ready());
     let counts = plan.counts();
+    let estimate = crate::budget::estimate_tallies(&tallies, app).await;
     // A scheduled job's clock starts at its start.
     let from = request.start.map_or_else(Utc::now, SendAt::time);
     let forecast = forecast::Forecast::new(batches, counts.accepted, app.rates, from);
@@ -588,6 +623,8 @@ async fn dry_run<S: BulkStore, Q, P, F: ObjectStore, T>(
             forecast: Some(forecast),
             send_at: request.start.map(|at| forecast::stamp(at.time())),
             complete: Some(complete),
+            budget: crate::budget::Verdict::of_caps(request.budget, &estimate),
+            estimate: Some(estimate),
         },
     ))
 }

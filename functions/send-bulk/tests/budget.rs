@@ -247,14 +247,10 @@ async fn a_bad_cap_is_a_400_naming_its_field() {
         (json!({"max_cost": -1}), "max_cost"),
         (json!({"max_segments": 0}), "max_segments"),
         (json!({"max_segments": 1.5}), "max_segments"),
-        (json!({"upload_id": "a", "max_cost": 5}), "max_cost"),
     ] {
         let mut body = json!({"recipients": recipients(), "text": "Hi"});
         for (k, v) in fields.as_object().unwrap() {
             body[k] = v.clone();
-        }
-        if fields.get("upload_id").is_some() {
-            body.as_object_mut().unwrap().remove("recipients");
         }
         let (code, problem) = post(&app, &body).await;
         assert_eq!(code, 400, "{fields}: {problem}");
@@ -355,4 +351,184 @@ async fn a_resume_may_raise_the_caps_and_a_bad_raise_changes_nothing() {
     assert_eq!(code, 400, "{problem}");
     assert!(problem.to_string().contains("no cap to raise"), "{problem}");
     assert_eq!(problem["errors"][0]["field"], "max_cost", "{problem}");
+}
+
+/// A file of three US numbers (one sent a two-segment text), a London mobile and a
+/// duplicate: at the table's rates, US 4 segments × 0.005 and GB 1 × 0.04, 0.06 in all.
+const CAPPED_CSV: &str = "phone,name\n\
++14155552100,Ana\n\
++14155552101,Bo\n\
++447400123456,Cy\n\
++14155552100,Ana\n";
+
+fn capped_csv() -> String {
+    format!("{CAPPED_CSV}+14155552102,{}\n", "x".repeat(170))
+}
+
+fn upload(app: &TestApp, csv: &str) -> String {
+    let id = uuid::Uuid::new_v4();
+    app.files
+        .insert(&sms_core::files::keys::upload(&id), csv.as_bytes().to_vec());
+    id.to_string()
+}
+
+#[tokio::test]
+async fn an_upload_takes_caps_and_its_plan_keeps_them() {
+    use sms_core::{
+        domain::{estimate::Budget, ids::JobId, money::Money},
+        store::PlanStore,
+    };
+    let app = app(table());
+    let upload_id = upload(&app, &capped_csv());
+    let (code, body) = post(
+        &app,
+        &json!({"upload_id": upload_id, "text": "Hi {{name}}", "max_cost": "1.50",
+                "max_segments": 10}),
+    )
+    .await;
+    assert_eq!(code, 202, "{body}");
+    let job_id = JobId::parse(body["job_id"].as_str().unwrap()).unwrap();
+    let plan = app.store.get_plan(&job_id).await.unwrap().unwrap();
+    assert_eq!(
+        plan.budget,
+        Budget {
+            max_cost: Some(Money::parse("1.50").unwrap()),
+            max_segments: Some(10),
+        }
+    );
+    assert_eq!(app.tasks.bodies().len(), 1, "its plan task");
+    assert!(
+        app.queue.bodies().is_empty(),
+        "nothing enqueued before planning"
+    );
+
+    // Checked as for a list.
+    for (cap, field) in [
+        (json!({"max_cost": 0}), "max_cost"),
+        (json!({"max_cost": -1}), "max_cost"),
+        (json!({"max_segments": 0}), "max_segments"),
+    ] {
+        let mut body = json!({"upload_id": upload_id, "text": "Hi {{name}}"});
+        for (k, v) in cap.as_object().unwrap() {
+            body[k] = v.clone();
+        }
+        let (code, problem) = post(&app, &body).await;
+        assert_eq!(code, 400, "{cap}: {problem}");
+        assert_eq!(problem["errors"][0]["field"], field, "{cap}: {problem}");
+    }
+    assert_eq!(app.tasks.bodies().len(), 1, "no plan for a bad cap");
+}
+
+#[tokio::test]
+async fn an_uploads_dry_run_estimates_its_rows_and_says_whether_they_fit() {
+    let app = app(table());
+    let upload_id = upload(&app, &capped_csv());
+    let (code, body) = post(
+        &app,
+        &json!({"upload_id": upload_id, "text": "Hi {{name}}", "dry_run": true,
+                "max_cost": "0.05"}),
+    )
+    .await;
+    assert_eq!(code, 200, "{body}");
+    assert_eq!(
+        body["estimate"],
+        json!({
+            "recipients": 4, "segments": 5, "cost": "0.06",
+            "countries": [
+                {"country": "GB", "recipients": 1, "segments": 1, "rate": "0.04",
+                 "rate_source": "configured", "cost": "0.04"},
+                {"country": "US", "recipients": 3, "segments": 4, "rate": "0.005",
+                 "rate_source": "configured", "cost": "0.02"},
+            ]
+        })
+    );
+    assert_eq!(body["budget"]["max_cost"], "0.05");
+    assert_eq!(body["budget"]["fits"], false);
+    assert!(
+        body["budget"]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("0.06, over its max_cost of 0.05"),
+        "{body}"
+    );
+    let (_, fits) = post(
+        &app,
+        &json!({"upload_id": upload_id, "text": "Hi {{name}}", "dry_run": true,
+                "max_segments": 5}),
+    )
+    .await;
+    assert_eq!(fits["budget"], json!({"max_segments": 5, "fits": true}));
+    assert!(app.tasks.bodies().is_empty() && app.queue.bodies().is_empty());
+}
+
+/// What job-files leaves when a file is over its cap, shown by `GET /v1/bulk/{id}` as the
+/// problem a list over its cap is answered with.
+#[tokio::test]
+async fn a_plan_failed_over_its_cap_shows_the_over_budget_problem() {
+    use sms_core::{
+        domain::{
+            estimate::{Rate, RateSource, Tally},
+            ids::JobId,
+            money::Money,
+        },
+        store::{PlanClaim, PlanEnd, PlanStore},
+    };
+    let app = app(table());
+    let upload_id = upload(&app, &capped_csv());
+    let (_, body) = post(
+        &app,
+        &json!({"upload_id": upload_id, "text": "Hi {{name}}", "max_cost": "0.05"}),
+    )
+    .await;
+    let job_id = JobId::parse(body["job_id"].as_str().unwrap()).unwrap();
+    let now = chrono::Utc::now();
+    let PlanClaim::Claimed { attempt, plan } = app
+        .store
+        .claim_plan(&job_id, now + chrono::Duration::minutes(1), now)
+        .await
+        .unwrap()
+    else {
+        panic!("no claim");
+    };
+    let mut checkpoint = plan.checkpoint.clone();
+    checkpoint.tallies.countries.insert(
+        "US".into(),
+        Tally {
+            recipients: 3,
+            segments: 12,
+        },
+    );
+    checkpoint.tallies.rates.insert(
+        "US".into(),
+        Rate::Priced {
+            per_segment: Money::parse("0.005").unwrap(),
+            source: RateSource::Configured,
+        },
+    );
+    let over = plan
+        .budget
+        .check(&checkpoint.tallies.estimate())
+        .unwrap_err();
+    let end = PlanEnd::Failed {
+        reason: over.to_string(),
+    };
+    assert!(
+        app.store
+            .end_plan(&job_id, attempt, &end, &checkpoint, now)
+            .await
+            .unwrap()
+    );
+
+    let response =
+        send_bulk::handle(sms_test_support::get(&format!("/v1/bulk/{job_id}")), &app).await;
+    let progress = json_of(&response);
+    assert_eq!(response.status(), 200, "{progress}");
+    assert_eq!(progress["status"], "failed");
+    let planning = &progress["planning"];
+    assert_eq!(planning["error"], over.to_string());
+    let problem = &planning["problem"];
+    assert_eq!(problem["type"], "/problems/over-budget", "{progress}");
+    assert_eq!(problem["detail"], over.to_string());
+    assert_eq!(problem["estimate"]["cost"], "0.06");
+    assert_eq!(problem["budget"], json!({"max_cost": "0.05"}));
 }

@@ -291,6 +291,7 @@ async fn a_job_still_planning_has_nothing_to_pause_yet() {
         reference: None,
         callback_url: "https://sms.example.com/cb".into(),
         header: vec!["phone".into()],
+        budget: Default::default(),
         checkpoint: PlanCheckpoint::default(),
         attempts: 0,
         lease_until: None,

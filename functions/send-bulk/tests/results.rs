@@ -166,6 +166,7 @@ async fn only_a_committed_job_has_results() {
         reference: None,
         callback_url: "https://sms.example.com/cb".into(),
         header: vec!["phone".into()],
+        budget: Default::default(),
         checkpoint: PlanCheckpoint::default(),
         attempts: 0,
         lease_until: None,

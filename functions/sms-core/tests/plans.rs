@@ -7,7 +7,9 @@ use chrono::{Duration, SubsecRound, Utc};
 use sms_core::{
     MessageText, PhoneNumber,
     domain::{
+        estimate::{Budget, Rate, RateSource, Tally},
         ids::JobId,
+        money::Money,
         plan::{FileLayout, PlanCounts},
         rows::FileFormat,
     },
@@ -45,6 +47,7 @@ fn plan(job_id: &JobId) -> PlanRecord {
         reference: None,
         callback_url: format!("https://x/cb?job_id={job_id}"),
         header: vec!["phone".into(), "first_name".into()],
+        budget: Budget::default(),
         checkpoint: PlanCheckpoint::default(),
         attempts: 0,
         lease_until: None,
@@ -68,6 +71,7 @@ fn checkpoint(rows: u64) -> PlanCheckpoint {
             segments: rows - 1,
             ..PlanCounts::default()
         },
+        tallies: Default::default(),
     }
 }
 
@@ -273,8 +277,85 @@ pub async fn planned_batches_keep_their_texts_and_commit_like_any_job<
     );
 }
 
+/// A capped plan (an upload with `max_cost`, `max_segments`) keeps its caps, and its
+/// checkpoint keeps the tallies and the rates its batches were priced at, through a
+/// checkpoint and its end, so a plan that goes on in a new invocation estimates the whole
+/// file.
+pub async fn a_capped_plan_keeps_its_caps_and_tallies<S: PlanStore>(store: &S) {
+    let job = JobId::random();
+    let now = Utc::now();
+    let mut p = plan(&job);
+    p.budget = Budget {
+        max_cost: Some(Money::from_micros(1_500_000)),
+        max_segments: Some(300),
+    };
+    store.create_plan(&p).await.unwrap();
+    let (attempt, read) = claimed(
+        store
+            .claim_plan(&job, now + Duration::minutes(5), now)
+            .await
+            .unwrap(),
+    );
+    assert_eq!(read.budget, p.budget);
+    let mut saved = checkpoint(10);
+    saved.tallies.countries.insert(
+        "US".into(),
+        Tally {
+            recipients: 7,
+            segments: 14,
+        },
+    );
+    saved.tallies.countries.insert(
+        "GB".into(),
+        Tally {
+            recipients: 2,
+            segments: 2,
+        },
+    );
+    saved.tallies.rates.insert(
+        "US".into(),
+        Rate::Priced {
+            per_segment: Money::from_micros(5_000),
+            source: RateSource::Configured,
+        },
+    );
+    saved.tallies.rates.insert("GB".into(), Rate::NotListed);
+    assert!(
+        store
+            .save_checkpoint(&job, attempt, &saved, now + Duration::minutes(5), now)
+            .await
+            .unwrap()
+    );
+    let resumed = store.get_plan(&job).await.unwrap().unwrap();
+    assert_eq!((resumed.budget, &resumed.checkpoint), (p.budget, &saved));
+    assert_eq!(resumed.checkpoint.tallies.estimate().segments, 16);
+
+    saved.tallies.countries.insert(
+        "US".into(),
+        Tally {
+            recipients: 9,
+            segments: 18,
+        },
+    );
+    let end = PlanEnd::Failed {
+        reason: "over its max_cost".into(),
+    };
+    assert!(
+        store
+            .end_plan(&job, attempt, &end, &saved, now)
+            .await
+            .unwrap()
+    );
+    let failed = store.get_plan(&job).await.unwrap().unwrap();
+    assert_eq!(
+        (failed.state, failed.budget, failed.checkpoint),
+        (PlanState::Failed, p.budget, saved)
+    );
+}
+
 sms_test_support::both_adapters!(
     crate;
+    a_capped_plan_keeps_its_caps_and_tallies,
     a_plan_is_created_once_and_read_back,
     one_claim_holds_a_plan_until_its_lease_ends,
     a_failed_plan_keeps_its_reason,

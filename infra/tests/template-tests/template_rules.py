@@ -101,6 +101,9 @@ ENVIRONMENT = {
         "SCHEDULE_GROUP",  # required: wiring::start_schedules (the stack's schedule group)
         "SCHEDULER_ROLE_ARN",  # required: wiring::start_schedules (what Scheduler assumes)
         "PLIVO_BATCH_SIZE",  # optional: job-files main.rs (PlivoBatchSize, as send-bulk)
+        "SMS_SECRET_ID",  # required: wiring::secret_cache (Plivo's Pricing API, capped uploads)
+        "PLIVO_BASE_URL",  # optional: wiring::prices (Plivo's Pricing API)
+        "SMS_PRICES",  # optional: wiring::prices (SmsPrices parameter)
         "RUST_LOG",
     },
 }
@@ -210,6 +213,7 @@ FUNCTION_METHODS = {
         "JobControls.change_control",  # a scheduled job's start (start.rs)
         "StartSchedules.schedule_start",  # its one-time schedule
         "StartSchedules.forget_start",  # removed when it is cancelled before its start
+        "SecretSource.fetch",  # a capped upload's prices from Plivo's Pricing API (planning.rs)
         "JobControls.unpark_batch",  # the sweep after a resume (sweep.rs)
         "JobControls.cancel_batch",  # the sweep after a cancel
     },

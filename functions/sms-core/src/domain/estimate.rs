@@ -6,7 +6,29 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use super::money::Money;
+use super::{money::Money, numbering, phone::PhoneNumber};
+
+/// The country a recipient is counted under: its number's region, or `001` (non-geographic,
+/// which no table prices) for a number that somehow cannot be classified.
+pub fn country_of(number: &PhoneNumber) -> &'static str {
+    numbering::classify(number).map_or("001", |n| n.region)
+}
+
+/// Recipients and segments per country of one batch: `recipients`, each sent a text of
+/// `segments_each` segments.
+pub fn tally_batch(
+    recipients: &[PhoneNumber],
+    segments_each: u64,
+) -> BTreeMap<&'static str, Tally> {
+    let mut tallies: BTreeMap<&'static str, Tally> = BTreeMap::new();
+    for number in recipients {
+        tallies
+            .entry(country_of(number))
+            .or_default()
+            .add(1, segments_each);
+    }
+    tallies
+}
 
 /// Where a country's rate came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

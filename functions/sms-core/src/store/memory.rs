@@ -966,7 +966,7 @@ impl PlanStore for MemoryStore {
         else {
             return Ok(false);
         };
-        plan.checkpoint = *checkpoint;
+        plan.checkpoint = checkpoint.clone();
         plan.lease_until = Some(lease_until);
         plan.updated_at = now;
         Ok(true)
@@ -995,7 +995,7 @@ impl PlanStore for MemoryStore {
                 plan.error = Some(reason.clone());
             }
         }
-        plan.checkpoint = *checkpoint;
+        plan.checkpoint = checkpoint.clone();
         plan.lease_until = None;
         plan.updated_at = now;
         Ok(true)

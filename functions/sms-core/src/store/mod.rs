@@ -32,7 +32,9 @@ pub use jobs::{
 #[cfg(any(test, feature = "test-util"))]
 pub use memory::MemoryStore;
 pub use pace::{Booking, RequestSchedule};
-pub use plans::{PlanCheckpoint, PlanClaim, PlanEnd, PlanRecord, PlanState, PlanStore};
+pub use plans::{
+    PlanCheckpoint, PlanClaim, PlanEnd, PlanRecord, PlanState, PlanStore, PlanTallies,
+};
 pub use progress::{ProgressLog, ProgressSample};
 pub use reports::{COUNTER_SHARDS, ReportEffect, ReportStore, counter_shard};
 pub use results::{

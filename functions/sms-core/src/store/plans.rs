@@ -7,12 +7,13 @@
 //! (still the commit marker: a job item that exists has every ledger item), or `failed`, in
 //! which case no job item exists and nothing was or will be enqueued.
 
-use std::future::Future;
+use std::{collections::BTreeMap, future::Future};
 
 use chrono::{DateTime, Utc};
 
 use super::{CreateJob, LedgerEntry, StoreError};
 use crate::domain::{
+    estimate::{Budget, Estimate, Rate, Tally},
     ids::JobId,
     plan::{FileLayout, PlanCounts},
     sender::Sender,
@@ -66,8 +67,42 @@ impl PlanState {
     }
 }
 
+/// A capped plan's tallies over the batches written so far (docs/api.md, "Budget"): kept
+/// with its checkpoint, so the estimate at the end covers every row whatever the number of
+/// invocations. A few entries per destination country, however long the file.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PlanTallies {
+    /// Recipients and segments per destination country.
+    pub countries: BTreeMap<String, Tally>,
+    /// The rate each country's batches were priced at (a plan with `max_cost`): asked once
+    /// per country and kept, so every batch's reservation and the estimate use the same
+    /// rate. Only `Priced` or `NotListed`: a price Plivo did not give now is asked again.
+    pub rates: BTreeMap<String, Rate>,
+}
+
+impl PlanTallies {
+    /// Adds one batch's tallies.
+    pub fn add(&mut self, batch: &BTreeMap<&str, Tally>) {
+        for (country, tally) in batch {
+            let total = self.countries.entry((*country).to_owned()).or_default();
+            total.recipients += tally.recipients;
+            total.segments += tally.segments;
+        }
+    }
+
+    /// The plan's estimate: the tallies at the kept rates.
+    pub fn estimate(&self) -> Estimate {
+        let tallies: BTreeMap<&str, Tally> = self
+            .countries
+            .iter()
+            .map(|(country, tally)| (country.as_str(), *tally))
+            .collect();
+        Estimate::new(&tallies, &self.rates)
+    }
+}
+
 /// Where a plan stopped: everything a later invocation needs to go on from there.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct PlanCheckpoint {
     /// Records read so far, the header included, and the byte offset just after them.
     pub records: u64,
@@ -77,6 +112,8 @@ pub struct PlanCheckpoint {
     /// Rejects segments written so far (`files::keys::rejects_segment`).
     pub rejects_segments: u32,
     pub counts: PlanCounts,
+    /// A capped plan's tallies (empty without a cap).
+    pub tallies: PlanTallies,
 }
 
 /// A plan as stored.
@@ -106,6 +143,9 @@ pub struct PlanRecord {
     pub quiet_hours: Option<crate::domain::quiet_hours::QuietHours>,
     /// The job's header (CSV), read when the job was accepted.
     pub header: Vec<String>,
+    /// The job's caps (`max_cost`, `max_segments`): checked against the whole file's
+    /// estimate before the job is committed; none by default.
+    pub budget: Budget,
     pub checkpoint: PlanCheckpoint,
     /// Claims so far; the lease of the current one.
     pub attempts: u32,

@@ -1,6 +1,8 @@
 //! A job's cap through the local stack: the dry run prices each destination country from
 //! the simulator's Pricing API; a job whose estimate is over its `max_cost` gets a 422 with
-//! the figures and Plivo never hears of it; one within its cap is sent.
+//! the figures and Plivo never hears of it; one within its cap is sent. An uploaded file
+//! over its cap is planned by job-files, priced there, and its plan fails with the same
+//! problem; Plivo never hears of it either.
 
 use e2e::Stack;
 use serde_json::json;
@@ -155,4 +157,65 @@ async fn a_job_that_reaches_its_cap_mid_way_pauses_for_budget_and_a_raise_finish
     assert_eq!(all.len(), 200, "nobody twice");
     let expected: HashSet<&String> = new_york.iter().chain(london.iter()).collect();
     assert_eq!(all.iter().collect::<HashSet<_>>(), expected);
+}
+
+/// Uploads `bytes` as `POST /v1/uploads` and its presigned PUT do.
+async fn upload(stack: &Stack, bytes: &[u8]) -> String {
+    let (status, ticket) = stack
+        .post("/v1/uploads", &json!({"size": bytes.len()}), &[])
+        .await;
+    assert_eq!(status, 201, "{ticket}");
+    let mut put = stack.http.put(ticket["url"].as_str().unwrap());
+    for (name, value) in ticket["headers"].as_object().unwrap() {
+        put = put.header(name, value.as_str().unwrap());
+    }
+    let answer = put.body(bytes.to_vec()).send().await.expect("S3 answers");
+    assert!(answer.status().is_success(), "the presigned PUT failed");
+    ticket["upload_id"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn an_uploaded_file_over_its_max_cost_fails_its_plan_and_sends_nothing() {
+    // Arrange: 30 Washington numbers (a range no other test uses), a third of them sent a
+    // text of two segments: 40 segments at the simulator's 0.005, 0.20 in all.
+    let stack = Stack::from_env();
+    stack.sim_reset().await;
+    stack
+        .sim_config(json!({"reports": false, "prices": {"US": "0.00500"}}))
+        .await;
+    let mut csv = String::from("phone,name\n");
+    for i in 0..30 {
+        let name = if i % 3 == 0 {
+            "x".repeat(170)
+        } else {
+            "Ana".into()
+        };
+        csv.push_str(&format!("+1202555{:04},{name}\n", 100 + i));
+    }
+    let upload_id = upload(&stack, csv.as_bytes()).await;
+
+    // Act: accepted for planning, as any upload is; job-files prices the whole file.
+    let (status, body) = stack
+        .post(
+            "/v1/bulk",
+            &json!({"upload_id": upload_id, "text": "Hi {{name}}", "max_cost": "0.19"}),
+            &[],
+        )
+        .await;
+    assert_eq!(status, 202, "{body}");
+    let job_id = body["job_id"].as_str().unwrap().to_owned();
+    let failed = stack
+        .wait_for_job(&job_id, 120, |p| p["status"] == "failed")
+        .await;
+
+    // Assert: the plan failed with the over-budget problem and its figures, and nothing
+    // reached Plivo.
+    let problem = &failed["planning"]["problem"];
+    assert_eq!(problem["type"], "/problems/over-budget", "{failed}");
+    assert_eq!(problem["estimate"]["segments"], 40, "{failed}");
+    assert_eq!(problem["estimate"]["cost"], "0.20", "{failed}");
+    assert_eq!(problem["estimate"]["countries"][0]["rate_source"], "plivo");
+    assert_eq!(problem["budget"], json!({"max_cost": "0.19"}));
+    assert_eq!(failed["planning"]["error"], problem["detail"]);
+    assert!(stack.sim_requests().await.is_empty(), "Plivo heard nothing");
 }

@@ -9,7 +9,7 @@ use chrono::{DateTime, TimeZone, Utc};
 
 use crate::{
     domain::{
-        estimate::{Budget, BudgetLeft, Reservation},
+        estimate::{Budget, BudgetLeft, Rate, RateSource, Reservation, Tally},
         ids::JobId,
         money::Money,
         phone::PhoneNumber,
@@ -23,7 +23,7 @@ use crate::{
         AcceptedMessage, BatchState, IntakeCounts, JobControl, JobRecord, KeyClaim, LedgerEntry,
         MessageRecord, MessageStatus, Sighting, StoreError, StoredResponse, SuppressionChange,
         keys::{self, Retention, TTL_ATTRIBUTE},
-        plans::{PlanCheckpoint, PlanRecord, PlanState},
+        plans::{PlanCheckpoint, PlanRecord, PlanState, PlanTallies},
         results::{ReportedStatus, ResultsCheckpoint, ResultsRecord, ResultsState},
     },
 };
@@ -561,7 +561,7 @@ pub(crate) fn job_from_item(item: &Item) -> Result<JobRecord, StoreError> {
 /// checkpoint is one `SET` of plain numbers.
 pub(crate) fn plan_item(plan: &PlanRecord) -> Item {
     let mut item = key(keys::job(&plan.job_id), keys::PLAN);
-    let c = plan.checkpoint;
+    let c = &plan.checkpoint;
     for (name, value) in [
         ("job_id", s(plan.job_id.as_str())),
         ("state", s(plan.state.as_str())),
@@ -585,8 +585,15 @@ pub(crate) fn plan_item(plan: &PlanRecord) -> Item {
     ] {
         item.insert(name.into(), value);
     }
-    for (name, value) in checkpoint_values(&c) {
+    for (name, value) in checkpoint_values(c) {
         item.insert(name.into(), value);
+    }
+    // The job item's names for the same caps.
+    if let Some(cost) = plan.budget.max_cost {
+        item.insert("max_cost_micros".into(), n(cost.micros()));
+    }
+    if let Some(segments) = plan.budget.max_segments {
+        item.insert("max_segments".into(), n(segments));
     }
     if !plan.header.is_empty() {
         item.insert("header".into(), list(plan.header.clone()));
@@ -624,7 +631,7 @@ pub(crate) fn plan_item(plan: &PlanRecord) -> Item {
 }
 
 /// A checkpoint's attributes: what `plan_item` writes and a checkpoint update sets.
-pub(crate) fn checkpoint_values(c: &PlanCheckpoint) -> [(&'static str, AttributeValue); 13] {
+pub(crate) fn checkpoint_values(c: &PlanCheckpoint) -> [(&'static str, AttributeValue); 14] {
     let k = c.counts;
     [
         ("records", n(c.records)),
@@ -640,7 +647,93 @@ pub(crate) fn checkpoint_values(c: &PlanCheckpoint) -> [(&'static str, Attribute
         ("landlines_skipped", n(k.landlines_skipped)),
         ("distinct_texts", n(k.distinct_texts)),
         ("segments", n(k.segments)),
+        ("tallies", s(tallies_json(&c.tallies))),
     ]
+}
+
+/// One country of a plan's tallies as stored: short names, as a capped plan writes them at
+/// every checkpoint. `m` and `p` are its rate (micros per segment and `c`onfigured or
+/// `p`livo), `x` true when no price is known; none of them when it was not asked.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct StoredTally {
+    c: String,
+    r: u64,
+    s: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    m: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    p: Option<char>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    x: bool,
+}
+
+/// The plan's tallies as one string attribute (`tallies`): a JSON list, a line a country.
+fn tallies_json(t: &PlanTallies) -> String {
+    let stored: Vec<StoredTally> = t
+        .countries
+        .iter()
+        .map(|(country, tally)| {
+            let (m, p, x) = match t.rates.get(country) {
+                Some(Rate::Priced {
+                    per_segment,
+                    source,
+                }) => (
+                    Some(per_segment.micros()),
+                    Some(match source {
+                        RateSource::Configured => 'c',
+                        RateSource::Plivo => 'p',
+                    }),
+                    false,
+                ),
+                Some(Rate::NotListed) => (None, None, true),
+                // Never kept: a price Plivo did not give is asked again.
+                Some(Rate::Unavailable(_)) | None => (None, None, false),
+            };
+            StoredTally {
+                c: country.clone(),
+                r: tally.recipients,
+                s: tally.segments,
+                m,
+                p,
+                x,
+            }
+        })
+        .collect();
+    serde_json::to_string(&stored).unwrap_or_else(|_| "[]".into())
+}
+
+/// The `tallies` attribute read back; absent (a plan item from before caps) reads as none.
+fn tallies_from(json: Option<&str>) -> Option<PlanTallies> {
+    let Some(json) = json else {
+        return Some(PlanTallies::default());
+    };
+    let stored: Vec<StoredTally> = serde_json::from_str(json).ok()?;
+    let mut tallies = PlanTallies::default();
+    for t in stored {
+        let rate = match (t.m, t.p, t.x) {
+            (Some(micros), Some(p), _) => Some(Rate::Priced {
+                per_segment: Money::from_micros(micros),
+                source: if p == 'p' {
+                    RateSource::Plivo
+                } else {
+                    RateSource::Configured
+                },
+            }),
+            (_, _, true) => Some(Rate::NotListed),
+            _ => None,
+        };
+        if let Some(rate) = rate {
+            tallies.rates.insert(t.c.clone(), rate);
+        }
+        tallies.countries.insert(
+            t.c,
+            Tally {
+                recipients: t.r,
+                segments: t.s,
+            },
+        );
+    }
+    Some(tallies)
 }
 
 pub(crate) fn plan_from_item(item: &Item) -> Result<PlanRecord, StoreError> {
@@ -683,6 +776,10 @@ pub(crate) fn plan_from_item(item: &Item) -> Result<PlanRecord, StoreError> {
         reference: item.string("reference"),
         callback_url: item.string("callback_url").unwrap_or_default(),
         header: item.strings("header"),
+        budget: Budget {
+            max_cost: item.number("max_cost_micros").map(Money::from_micros),
+            max_segments: item.number("max_segments"),
+        },
         checkpoint: PlanCheckpoint {
             records: count("records"),
             offset: count("offset"),
@@ -699,6 +796,8 @@ pub(crate) fn plan_from_item(item: &Item) -> Result<PlanRecord, StoreError> {
                 distinct_texts: count("distinct_texts"),
                 segments: count("segments"),
             },
+            tallies: tallies_from(item.string("tallies").as_deref())
+                .ok_or_else(|| invalid("plan has unreadable tallies"))?,
         },
         attempts: item.number("attempts").unwrap_or(0),
         lease_until: item.millis("lease_until"),
@@ -891,6 +990,7 @@ mod tests {
             reference: None,
             callback_url: "https://x.example/v1/status?job_id=j".into(),
             header: vec!["Mobile".into(), "first_name".into()],
+            budget: Budget::default(),
             checkpoint: PlanCheckpoint::default(),
             attempts: 0,
             lease_until: None,
@@ -927,7 +1027,41 @@ mod tests {
                 distinct_texts: 2,
                 segments: 6,
             },
+            tallies: Default::default(),
         };
+        assert_eq!(plan_from_item(&plan_item(&plan)).unwrap(), plan);
+        // A capped plan: its caps, and its tallies with each kind of rate kept.
+        plan.budget = Budget {
+            max_cost: Some(Money::from_micros(2_500_000)),
+            max_segments: Some(40),
+        };
+        let tallies = &mut plan.checkpoint.tallies;
+        for (country, recipients, segments) in [("US", 3, 6), ("GB", 1, 2), ("FR", 2, 2)] {
+            tallies.countries.insert(
+                country.into(),
+                Tally {
+                    recipients,
+                    segments,
+                },
+            );
+        }
+        tallies.rates.insert(
+            "US".into(),
+            Rate::Priced {
+                per_segment: Money::from_micros(5_000),
+                source: RateSource::Plivo,
+            },
+        );
+        tallies.rates.insert(
+            "GB".into(),
+            Rate::Priced {
+                per_segment: Money::from_micros(40_000),
+                source: RateSource::Configured,
+            },
+        );
+        tallies.rates.insert("FR".into(), Rate::NotListed);
+        assert_eq!(plan_from_item(&plan_item(&plan)).unwrap(), plan);
+        plan.checkpoint.tallies.rates.clear();
         assert_eq!(plan_from_item(&plan_item(&plan)).unwrap(), plan);
     }
 
