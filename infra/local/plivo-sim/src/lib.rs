@@ -1,8 +1,8 @@
 //! A local stand-in for Plivo's Message API (docs/plivo.md): sending, and listing and getting
-//! the messages sent (`messages.rs`); Basic auth, `<`-joined
-//! destinations, `invalid_number`, signed delivery reports to the message's `url`, an
-//! enforced request-rate limit, and injectable latency, 429s, 5xx and slow answers. Everything
-//! it received can be read back under `/__sim/`. See README.md beside this crate for the
+//! the messages sent (`messages.rs`); Basic auth, `<`-joined destinations, `invalid_number`,
+//! signed delivery reports to the message's `url`, an enforced request-rate limit, and
+//! injectable latency, 429s, 5xx and slow answers. Everything it received can be read back
+//! under `/__sim/`. See README.md beside this crate for the
 //! settings and number ranges.
 
 mod auth;
