@@ -148,6 +148,16 @@ settings! {
     /// fees US carriers add are: what makes a job's charges exceed its estimate.
     carrier_surcharge: Money = Money::ZERO,
         CARRIER_SURCHARGE = "PLIVO_SIM_CARRIER_SURCHARGE", unchecked;
+    /// How long after acceptance a message first appears in the Message list and get APIs
+    /// (Plivo's records are not instant); the value in force when it was accepted.
+    listing_delay_ms: u64 = 0, LISTING_DELAY_MS = "PLIVO_SIM_LISTING_DELAY_MS", unchecked;
+    /// The List Message API's own enforced limit (Plivo documents 20 requests a minute,
+    /// `20/60s`), on top of the account's `rate_limit`.
+    list_rate_limit: RateLimitSetting = RateLimitSetting::Off,
+        LIST_RATE_LIMIT = "PLIVO_SIM_LIST_RATE_LIMIT", unchecked;
+    /// Message list and get requests answered `server_error_status`, at random and every Nth.
+    list_error_share: f64 = 0.0, LIST_ERROR_SHARE = "PLIVO_SIM_LIST_ERROR_SHARE", check_share;
+    list_error_every: u64 = 0, LIST_ERROR_EVERY = "PLIVO_SIM_LIST_ERROR_EVERY", unchecked;
 }
 
 impl Settings {
@@ -178,6 +188,11 @@ impl Settings {
 
     pub fn slow(&self) -> Fault {
         Fault::new(self.slow_share, self.slow_every)
+    }
+
+    /// The injected 5xx of the Message list and get APIs.
+    pub fn list_error(&self) -> Fault {
+        Fault::new(self.list_error_share, self.list_error_every)
     }
 }
 
@@ -519,6 +534,10 @@ mod tests {
             (env::INVALID_PREFIX, "+1999, 1888"),
             (env::UNDELIVERABLE_PREFIX, ""),
             (env::OPTED_OUT_PREFIX, "none"),
+            (env::LISTING_DELAY_MS, "750"),
+            (env::LIST_RATE_LIMIT, "20/60s"),
+            (env::LIST_ERROR_SHARE, "0.5"),
+            (env::LIST_ERROR_EVERY, "2"),
         ])
         .unwrap();
         let s = &c.settings;
@@ -548,6 +567,9 @@ mod tests {
         assert_eq!(s.invalid_prefixes, ["1999", "1888"]);
         assert!(s.undeliverable_prefixes.is_empty());
         assert!(s.opted_out_prefixes.is_empty());
+        assert_eq!(s.listing_delay_ms, 750);
+        assert_eq!(s.list_rate_limit.to_string(), "20/60s");
+        assert_eq!((s.list_error_share, s.list_error_every), (0.5, 2));
     }
 
     #[test]
@@ -568,6 +590,9 @@ mod tests {
             (env::REPORT_CONCURRENCY, "0"),
             (env::REPORT_TIMEOUT_MS, "0"),
             (env::INVALID_PREFIX, "15a"),
+            (env::LIST_RATE_LIMIT, "none"),
+            (env::LIST_ERROR_SHARE, "2"),
+            (env::LISTING_DELAY_MS, "soon"),
         ];
         for (name, value) in cases {
             let err = from(&[(name, value)]).unwrap_err().to_string();

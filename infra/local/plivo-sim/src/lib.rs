@@ -1,13 +1,15 @@
-//! A local stand-in for Plivo's Message API (docs/plivo.md): Basic auth, `<`-joined
-//! destinations, `invalid_number`, signed delivery reports to the message's `url`, an
-//! enforced request-rate limit, and injectable latency, 429s, 5xx and slow answers. Everything
-//! it received can be read back under `/__sim/`. See README.md beside this crate for the
+//! A local stand-in for Plivo's Message API (docs/plivo.md): sending, and listing and getting
+//! the messages sent (`messages.rs`); Basic auth, `<`-joined destinations, `invalid_number`,
+//! signed delivery reports to the message's `url`, an enforced request-rate limit, and
+//! injectable latency, 429s, 5xx and slow answers. Everything it received can be read back
+//! under `/__sim/`. See README.md beside this crate for the
 //! settings and number ranges.
 
 mod auth;
 pub mod config;
 mod faults;
 mod inspect;
+pub mod messages;
 mod order;
 mod pricing;
 pub mod rate_limit;
@@ -27,12 +29,26 @@ use tokio::{net::TcpListener, sync::oneshot, task::JoinHandle};
 pub use config::{ReportMode, Settings, SettingsPatch, SimConfig};
 pub use rate_limit::{RateLimit, RateLimitSetting};
 pub use request::POWERPACK_NUMBER;
-pub use state::{Outcome, RateLimitStats, RequestRecord, SimState, Stats};
+pub use state::{Outcome, RateLimitStats, RequestRecord, SimState, Stats, StoredMessage};
 
 pub fn router(state: SimState) -> Router {
     Router::new()
-        .route("/v1/Account/{auth_id}/Message/", post(send::send_message))
-        .route("/v1/Account/{auth_id}/Message", post(send::send_message))
+        .route(
+            "/v1/Account/{auth_id}/Message/",
+            post(send::send_message).get(messages::list_messages),
+        )
+        .route(
+            "/v1/Account/{auth_id}/Message",
+            post(send::send_message).get(messages::list_messages),
+        )
+        .route(
+            "/v1/Account/{auth_id}/Message/{message_uuid}/",
+            get(messages::get_message),
+        )
+        .route(
+            "/v1/Account/{auth_id}/Message/{message_uuid}",
+            get(messages::get_message),
+        )
         .route("/v1/Account/{auth_id}/Pricing/", get(pricing::get_pricing))
         .route("/v1/Account/{auth_id}/Pricing", get(pricing::get_pricing))
         .route("/health", get(inspect::health))

@@ -1,4 +1,4 @@
-//! plivo-sim: a local Plivo Message API that posts signed delivery reports.
+//! plivo-sim: a local Plivo Message API (send, list, get) that posts signed delivery reports.
 //!
 //! Settings come from the environment; an invalid value stops startup with a message that
 //! names the variable. Blank means "default", except for the three prefix variables, where
@@ -28,6 +28,10 @@
 //! | `PLIVO_SIM_INVALID_PREFIX` | `1312555010` | destinations whose digits start so are returned in `invalid_number` |
 //! | `PLIVO_SIM_UNDELIVERABLE_PREFIX` | `1312555011` | accepted, then reported `undelivered` (ErrorCode 70) |
 //! | `PLIVO_SIM_OPTED_OUT_PREFIX` | `1312555012` | accepted, then reported `failed` (ErrorCode 200, opted out) |
+//! | `PLIVO_SIM_LISTING_DELAY_MS` | `0` | how long after acceptance a message first appears in the Message list and get APIs |
+//! | `PLIVO_SIM_LIST_RATE_LIMIT` | `off` | the List Message API's own enforced limit (`20/60s` is Plivo's) |
+//! | `PLIVO_SIM_LIST_ERROR_SHARE` | `0` | probability that a Message list or get request gets a 5xx |
+//! | `PLIVO_SIM_LIST_ERROR_EVERY` | `0` | every Nth Message list or get request gets a 5xx (0: off) |
 //! | `RUST_LOG`, `LOG_FORMAT` | `info`, JSON | logging, as for the functions |
 //!
 //! "Every Nth" counts authenticated send requests the enforced limit let through, since

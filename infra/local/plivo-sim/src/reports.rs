@@ -25,8 +25,8 @@ use crate::{
 /// Plivo retries a failed callback 3 times.
 const RETRIES: u32 = 3;
 /// A US carrier, whatever the number: the field exists, its value is not checked.
-const MCC: &str = "310";
-const MNC: &str = "004";
+pub(crate) const MCC: &str = "310";
+pub(crate) const MNC: &str = "004";
 /// Plivo's "Destination Permanently Unavailable".
 pub const UNDELIVERED_ERROR_CODE: &str = "70";
 /// Plivo's "destination has opted out" (docs/plivo.md, "Delivery reports").
@@ -71,12 +71,46 @@ impl Fate {
 
     /// The statuses reported, in order. An opted-out number never reaches a carrier, so it
     /// goes from queued straight to failed.
-    fn statuses(self) -> &'static [&'static str] {
+    pub fn statuses(self) -> &'static [&'static str] {
         match self {
             Self::Delivered => &["queued", "sent", "delivered"],
             Self::Undelivered => &["queued", "sent", "undelivered"],
             Self::OptedOut => &["queued", "failed"],
         }
+    }
+
+    /// The status a message has `elapsed` after it was accepted, on the schedule its reports
+    /// follow (`Batch::spawn`: report `i` waits `step` after the one before, so goes out at
+    /// `(i + 1) * step`). It is `queued` until the second report's time and its final status
+    /// from the last report's time on, whether reports are sent or not; a zero step is final
+    /// at once.
+    pub fn status_after(self, elapsed: Duration, step: Duration) -> &'static str {
+        let statuses = self.statuses();
+        let last = statuses.len() - 1;
+        let reached = if step.is_zero() {
+            last
+        } else {
+            // Report i (0-based) is out at (i + 1) * step.
+            let steps = elapsed.as_nanos() / step.as_nanos();
+            usize::try_from(steps)
+                .unwrap_or(usize::MAX)
+                .saturating_sub(1)
+        };
+        statuses[reached.min(last)]
+    }
+
+    /// Whether Plivo charges the message: an opted-out one never left it.
+    pub fn charged(self) -> bool {
+        self != Self::OptedOut
+    }
+}
+
+/// The `ErrorCode` a report of `status` carries (empty when there is none).
+pub fn error_code(status: &str) -> &'static str {
+    match status {
+        "undelivered" => UNDELIVERED_ERROR_CODE,
+        "failed" => OPTED_OUT_ERROR_CODE,
+        _ => "",
     }
 }
 
@@ -114,7 +148,7 @@ pub fn plan(d: &Delivery, queued_at: DateTime<Utc>, step: Duration) -> Vec<Repor
     let queued = timestamp(queued_at);
     let sent = timestamp(queued_at + step);
     let done = |i: usize| timestamp(queued_at + step * i as i32);
-    let charged = d.fate != Fate::OptedOut;
+    let charged = d.fate.charged();
     let rate: f64 = d.rate.parse().unwrap_or(0.0);
     let amount = if charged { rate * d.units as f64 } else { 0.0 };
     let statuses = d.fate.statuses();
@@ -122,11 +156,7 @@ pub fn plan(d: &Delivery, queued_at: DateTime<Utc>, step: Duration) -> Vec<Repor
         .iter()
         .enumerate()
         .map(|(i, &status)| {
-            let error_code = match status {
-                "undelivered" => UNDELIVERED_ERROR_CODE,
-                "failed" => OPTED_OUT_ERROR_CODE,
-                _ => "",
-            };
+            let error_code = error_code(status);
             let sent_time = if i >= 1 && status != "failed" {
                 sent.as_str()
             } else {
@@ -425,6 +455,23 @@ mod tests {
             ("failed", "200")
         );
         assert_eq!(field(last, "TotalAmount"), "0.00000");
+    }
+
+    #[test]
+    fn the_status_follows_the_report_schedule() {
+        let ms = Duration::from_millis;
+        let step = ms(10);
+        let at = |fate: Fate, t| fate.status_after(ms(t), step);
+        assert_eq!(at(Fate::Delivered, 0), "queued");
+        assert_eq!(at(Fate::Delivered, 19), "queued");
+        assert_eq!(at(Fate::Delivered, 20), "sent");
+        assert_eq!(at(Fate::Delivered, 30), "delivered");
+        assert_eq!(at(Fate::Undelivered, 10_000), "undelivered");
+        assert_eq!(at(Fate::OptedOut, 20), "failed");
+        assert_eq!(
+            Fate::Delivered.status_after(ms(0), Duration::ZERO),
+            "delivered"
+        );
     }
 
     #[test]

@@ -25,7 +25,7 @@ use crate::{
     order::out_of_order,
     reports::{Batch, Delivery, Fate},
     request::{self, ParsedBody, SendFields, Sender, Valid},
-    state::{Outcome, RecipientRecord, RequestRecord, SimState},
+    state::{Outcome, RecipientRecord, RequestRecord, SimState, StoredMessage},
 };
 
 #[derive(Serialize)]
@@ -109,7 +109,7 @@ impl Received {
     ) -> Response {
         let record = self.finish(auth_ok, outcome, status, Some(error));
         log_line(&record);
-        state.record(self.epoch, record, 0);
+        state.record(self.epoch, record, Vec::new(), 0);
         plivo_error(status, error)
     }
 }
@@ -281,6 +281,36 @@ fn accept(
         settings: settings.clone(),
     });
     let reports = batch.as_ref().map_or(0, Batch::report_count);
+    // What the Message list and get APIs will answer, whether reports go out or not.
+    // Plivo keeps microseconds; so the printed `message_time` is exactly the stored one.
+    let accepted_at = chrono::SubsecRound::trunc_subsecs(chrono::Utc::now(), 6);
+    // A delay too large to add is "never".
+    let visible_at = chrono::Duration::from_std(Duration::from_millis(settings.listing_delay_ms))
+        .ok()
+        .and_then(|d| accepted_at.checked_add_signed(d))
+        .unwrap_or(chrono::DateTime::<chrono::Utc>::MAX_UTC);
+    let stored = recipients
+        .iter()
+        .zip(&records)
+        .map(|(to, r)| StoredMessage {
+            message_uuid: r.message_uuid.clone(),
+            to: to.digits().to_owned(),
+            from: src.report_form().to_owned(),
+            powerpack_uuid: match &src {
+                Sender::Powerpack(uuid) => Some(uuid.clone()),
+                _ => None,
+            },
+            country: sms_core::domain::numbering::classify(to)
+                .ok()
+                .map(|n| n.region.to_owned()),
+            units,
+            rate: settings.charge_for(to),
+            fate: Fate::of(to, settings),
+            accepted_at,
+            step: Duration::from_millis(settings.report_delay_ms),
+            visible_at,
+        })
+        .collect();
 
     let mut record = received.finish(true, Outcome::Accepted, StatusCode::ACCEPTED, None);
     record.slow = slow;
@@ -289,7 +319,7 @@ fn accept(
     record.recipients = records;
     log_line(&record);
     // A reset while this request waited (latency) means nobody wants its reports any more.
-    if state.record(received.epoch, record, reports)
+    if state.record(received.epoch, record, stored, reports)
         && let Some(batch) = batch
     {
         batch.spawn(state, received.epoch);

@@ -4,7 +4,7 @@
 use std::{
     collections::{BTreeMap, HashMap},
     sync::{Arc, Mutex, MutexGuard, RwLock},
-    time::Instant,
+    time::{Duration, Instant},
 };
 
 use chrono::{DateTime, SecondsFormat, Utc};
@@ -14,7 +14,7 @@ use sms_core::secrets::PlivoCredentials;
 use crate::{
     config::{Settings, SettingsPatch, SimConfig},
     rate_limit::{RateLimit, RateLimitSetting, SlidingWindow},
-    reports::Reporter,
+    reports::{Fate, Reporter},
 };
 
 /// How a send request ended.
@@ -45,6 +45,29 @@ pub struct RecipientRecord {
     /// E.164 with `+`.
     pub to: String,
     pub message_uuid: String,
+}
+
+/// One accepted message as Plivo keeps it: what the Message list and get APIs answer from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredMessage {
+    pub message_uuid: String,
+    /// Digits without `+`, as Plivo writes numbers.
+    pub to: String,
+    /// As reports name it: digits without `+`, the sender ID, or the Powerpack's number.
+    pub from: String,
+    pub powerpack_uuid: Option<String>,
+    /// ISO 3166 code of the destination, when the numbering plans know it.
+    pub country: Option<String>,
+    pub units: usize,
+    /// Charged per unit, as Plivo prints it (`0.00500`): the reports' `TotalRate`.
+    pub rate: String,
+    pub fate: Fate,
+    /// When the simulator accepted it: its `message_time`.
+    pub accepted_at: DateTime<Utc>,
+    /// The report delay in force at acceptance: the step of its status schedule.
+    pub step: Duration,
+    /// When it first appears in the list and get APIs (`listing_delay_ms` after acceptance).
+    pub visible_at: DateTime<Utc>,
 }
 
 /// One send request as `GET /__sim/requests` shows it.
@@ -195,9 +218,16 @@ struct Log {
     epoch: u64,
     next_seq: u64,
     fault_tick: u64,
+    /// Message list and get requests, for their "every Nth" fault.
+    list_fault_tick: u64,
     /// `None` while the limit is off.
     limiter: Option<Limiter>,
+    /// The List Message API's own limit; `None` while off.
+    list_limiter: Option<SlidingWindow>,
     requests: Vec<RequestRecord>,
+    /// Accepted messages in acceptance order, and where each uuid is among them.
+    messages: Vec<StoredMessage>,
+    message_index: HashMap<String, usize>,
     accepted_per_recipient: HashMap<String, u64>,
     reports_sent: u64,
     reports_failed: u64,
@@ -205,13 +235,17 @@ struct Log {
 }
 
 impl Log {
-    fn new(epoch: u64, rate_limit: RateLimitSetting) -> Self {
+    fn new(epoch: u64, settings: &Settings) -> Self {
         Self {
             epoch,
             next_seq: 0,
             fault_tick: 0,
-            limiter: Limiter::new(rate_limit),
+            list_fault_tick: 0,
+            limiter: Limiter::new(settings.rate_limit),
+            list_limiter: settings.list_rate_limit.limit().map(SlidingWindow::new),
             requests: Vec::new(),
+            messages: Vec::new(),
+            message_index: HashMap::new(),
             accepted_per_recipient: HashMap::new(),
             reports_sent: 0,
             reports_failed: 0,
@@ -244,7 +278,7 @@ impl SimState {
             credentials: config.credentials.clone(),
             initial: config.settings.clone(),
             settings: RwLock::new(config.settings.clone()),
-            log: Mutex::new(Log::new(0, config.settings.rate_limit)),
+            log: Mutex::new(Log::new(0, &config.settings)),
             reporter: Reporter::new(config.report_concurrency)?,
         })))
     }
@@ -271,12 +305,17 @@ impl SimState {
     pub fn update_settings(&self, patch: SettingsPatch) -> Result<Settings, String> {
         let mut settings = self.0.settings.write().unwrap_or_else(|e| e.into_inner());
         let sets_rate_limit = patch.rate_limit.is_some();
+        let sets_list_rate_limit = patch.list_rate_limit.is_some();
         let next = settings.patched(patch)?;
         *settings = next.clone();
         let mut log = lock(&self.0.log);
         log.fault_tick = 0;
+        log.list_fault_tick = 0;
         if sets_rate_limit {
             log.limiter = Limiter::new(next.rate_limit);
+        }
+        if sets_list_rate_limit {
+            log.list_limiter = next.list_rate_limit.limit().map(SlidingWindow::new);
         }
         Ok(next)
     }
@@ -287,7 +326,7 @@ impl SimState {
         *self.0.settings.write().unwrap_or_else(|e| e.into_inner()) = self.0.initial.clone();
         let mut log = lock(&self.0.log);
         let epoch = log.epoch + 1;
-        *log = Log::new(epoch, self.0.initial.rate_limit);
+        *log = Log::new(epoch, &self.0.initial);
     }
 
     /// The next request's sequence number (1-based) and the epoch it belongs to.
@@ -318,6 +357,44 @@ impl SimState {
         Ok(())
     }
 
+    /// Puts an authenticated Message list request through the List API's own limit, as
+    /// [`Self::admit`] does for the account's. Refusals are not counted in `/__sim/stats`.
+    pub(crate) fn admit_list(&self, epoch: u64) -> Result<(), RateLimit> {
+        let mut log = lock(&self.0.log);
+        if log.epoch != epoch {
+            return Ok(());
+        }
+        let Some(window) = log.list_limiter.as_mut() else {
+            return Ok(());
+        };
+        if window.admit(Instant::now()) {
+            Ok(())
+        } else {
+            Err(window.limit())
+        }
+    }
+
+    /// Counts one Message list or get request for the list API's "every Nth" fault.
+    pub(crate) fn next_list_fault_tick(&self) -> u64 {
+        let mut log = lock(&self.0.log);
+        log.list_fault_tick += 1;
+        log.list_fault_tick
+    }
+
+    /// Runs `f` over the accepted messages, in acceptance order, under the lock.
+    pub(crate) fn with_messages<R>(&self, f: impl FnOnce(&[StoredMessage]) -> R) -> R {
+        f(&lock(&self.0.log).messages)
+    }
+
+    /// The accepted message with this uuid, whether or not it is visible yet.
+    pub fn message(&self, uuid: &str) -> Option<StoredMessage> {
+        let log = lock(&self.0.log);
+        log.message_index
+            .get(uuid)
+            .and_then(|&i| log.messages.get(i))
+            .cloned()
+    }
+
     /// Counts one authenticated send request for the "every Nth" faults.
     pub(crate) fn next_fault_tick(&self) -> u64 {
         let mut log = lock(&self.0.log);
@@ -325,12 +402,24 @@ impl SimState {
         log.fault_tick
     }
 
-    /// Stores a finished request. Returns false when a reset happened since it arrived, in
-    /// which case nothing is stored and no reports should be sent for it.
-    pub(crate) fn record(&self, epoch: u64, record: RequestRecord, reports: u64) -> bool {
+    /// Stores a finished request and the messages it had accepted. Returns false when a
+    /// reset happened since it arrived, in which case nothing is stored and no reports should
+    /// be sent for it.
+    pub(crate) fn record(
+        &self,
+        epoch: u64,
+        record: RequestRecord,
+        messages: Vec<StoredMessage>,
+        reports: u64,
+    ) -> bool {
         let mut log = lock(&self.0.log);
         if log.epoch != epoch {
             return false;
+        }
+        for m in messages {
+            let at = log.messages.len();
+            log.message_index.insert(m.message_uuid.clone(), at);
+            log.messages.push(m);
         }
         for r in &record.recipients {
             *log.accepted_per_recipient.entry(r.to.clone()).or_default() += 1;
