@@ -942,3 +942,111 @@ async fn without_a_turn_nothing_reaches_plivo() {
     assert!(matches!(err, SendFailure::Pace(_)), "{err:?}");
     assert_eq!(pace.turns.load(Ordering::SeqCst), 1);
 }
+
+// ---------------------------------------------------------------------------------------
+// Plivo's records of what it sent (the Message list API)
+
+#[tokio::test]
+async fn records_are_listed_with_plivos_filters_and_read_from_its_answer() {
+    use sms_core::plivo::records::RecordQuery;
+    use wiremock::matchers::query_param;
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path(MESSAGE_PATH))
+        .and(basic_auth(AUTH_ID, TOKEN))
+        .and(query_param("message_direction", "outbound"))
+        .and(query_param("to_number", "447700900123"))
+        .and(query_param("from_number", "14155550100"))
+        .and(query_param(
+            "message_time__gte",
+            "2026-12-05 01:00:00.000000",
+        ))
+        .and(query_param(
+            "message_time__lte",
+            "2026-12-05 01:02:00.000000",
+        ))
+        .and(query_param("limit", "20"))
+        .and(query_param("offset", "0"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "api_id": "a1",
+            "meta": {"limit": 20, "offset": 0, "total_count": 21, "previous": null,
+                     "next": format!("{MESSAGE_PATH}?limit=20&offset=20")},
+            "objects": [{
+                "message_uuid": "u-1", "to_number": "447700900123",
+                "from_number": "14155550100", "message_state": "delivered",
+                "message_time": "2026-12-05 06:31:00.250000+05:30", "units": "2",
+                "message_direction": "outbound", "error_code": "000"
+            }]
+        })))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let to = PhoneNumber::parse("+447700900123").unwrap();
+    let after = chrono::DateTime::parse_from_rfc3339("2026-12-05T01:00:00Z")
+        .unwrap()
+        .with_timezone(&chrono::Utc);
+
+    let page = client_for(&server.uri())
+        .list_records(
+            &creds(),
+            &RecordQuery {
+                to: &to,
+                from: Some("14155550100"),
+                after,
+                before: after + chrono::Duration::minutes(2),
+                offset: 0,
+            },
+        )
+        .await
+        .unwrap();
+
+    assert_eq!((page.total, page.more), (21, true));
+    let record = &page.records[0];
+    assert_eq!(
+        (record.message_uuid.as_str(), record.state.as_str()),
+        ("u-1", "delivered")
+    );
+    assert_eq!(record.to.as_ref(), Some(&to));
+    assert_eq!(record.units, Some(2));
+    assert_eq!(
+        record.sent_at,
+        Some(after + chrono::Duration::milliseconds(60_250))
+    );
+}
+
+#[tokio::test]
+async fn a_refused_or_unreadable_listing_is_classified_like_a_send() {
+    use sms_core::plivo::records::RecordQuery;
+    let to = PhoneNumber::parse("+447700900123").unwrap();
+    let query = RecordQuery {
+        to: &to,
+        from: None,
+        after: chrono::Utc::now(),
+        before: chrono::Utc::now(),
+        offset: 0,
+    };
+    for (answer, class) in [
+        (
+            plivo_error(429, "too many requests"),
+            FailureClass::Retryable,
+        ),
+        (plivo_error(503, "unavailable"), FailureClass::Retryable),
+        (plivo_error(400, "invalid limit"), FailureClass::Permanent),
+        (
+            ResponseTemplate::new(200).set_body_string("<html>"),
+            FailureClass::Retryable,
+        ),
+    ] {
+        let server = MockServer::start().await;
+        Mock::given(method("GET"))
+            .respond_with(answer)
+            .mount(&server)
+            .await;
+        let err = client_for(&server.uri())
+            .list_records(&creds(), &query)
+            .await
+            .unwrap_err();
+        assert_eq!(err.class(), class, "{err}");
+        assert_no_token(&err);
+    }
+}

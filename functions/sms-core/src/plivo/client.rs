@@ -206,6 +206,29 @@ impl PlivoClient {
         format!("{}/v1/Account/{auth_id}/Message/", self.base_url)
     }
 
+    /// A `GET` of the Message API with `query`: the answer's status and body. A failure to
+    /// get an answer is classified as a send's would be; for a read it only means "later".
+    pub(super) async fn get_messages(
+        &self,
+        creds: &PlivoCredentials,
+        query: &[(&str, String)],
+    ) -> Result<(u16, bytes::Bytes), PlivoError> {
+        let url = reqwest::Url::parse_with_params(&self.message_url(&creds.auth_id), query)
+            .map_err(|e| PlivoError::NotSent {
+                reason: format!("the Message API's address is not valid: {e}"),
+            })?;
+        let response = self
+            .http
+            .get(url)
+            .basic_auth(&creds.auth_id, Some(creds.token()))
+            .send()
+            .await
+            .map_err(classify_transport_error)?;
+        let status = response.status().as_u16();
+        let body = response.bytes().await.map_err(classify_transport_error)?;
+        Ok((status, body))
+    }
+
     /// One attempt, no retry.
     pub async fn send_once(
         &self,
@@ -345,8 +368,13 @@ fn interpret(status: u16, body: &[u8]) -> Result<Accepted, PlivoError> {
             reason: format!("Plivo answered {status} with a body that is not a send result: {e}"),
         });
     }
+    Err(error_of(status, body))
+}
+
+/// The failure a non-2xx answer stands for, classified once for every API.
+pub(super) fn error_of(status: u16, body: &[u8]) -> PlivoError {
     let (api_id, error) = describe_error_body(status, body);
-    Err(match status {
+    match status {
         401 => PlivoError::Unauthorized { error },
         429 => PlivoError::RateLimited { error },
         500..=599 => PlivoError::ServerError { status, error },
@@ -358,7 +386,7 @@ fn interpret(status: u16, body: &[u8]) -> Result<Accepted, PlivoError> {
         _ => PlivoError::OutcomeUnknown {
             reason: format!("unexpected status {status}: {error}"),
         },
-    })
+    }
 }
 
 /// Plivo's error sentence when the body is its JSON error shape, else a short excerpt of the

@@ -1,7 +1,9 @@
-//! Plivo: the Message API client and the webhook signature check (docs/plivo.md).
+//! Plivo: the Message API client (sends, and the records of what was sent) and the webhook
+//! signature check (docs/plivo.md).
 
 pub mod callback;
 mod client;
+pub mod records;
 mod signature;
 
 pub use client::{

@@ -497,3 +497,97 @@ async fn the_list_api_has_its_own_limit_and_shares_the_accounts() {
     let (status, _) = send(&shared, &body(DELIVERED)).await;
     assert_eq!(status, 429);
 }
+
+/// The project's own client for Plivo's records against the simulator: a sent message is
+/// found by its number, sender and time window; outside the window, or before its record
+/// appears, it is not.
+#[tokio::test]
+async fn the_sms_core_client_finds_a_sent_message_by_number_sender_and_window() {
+    use sms_core::{
+        PhoneNumber,
+        plivo::{
+            PlivoClient, PlivoConfig, PlivoError,
+            records::{MessageRecord, RecordQuery},
+        },
+        retry::RetryPolicy,
+        secrets::PlivoCredentials,
+    };
+    let sim = sim().await;
+    let client = PlivoClient::new(PlivoConfig {
+        retry: RetryPolicy::NONE,
+        ..PlivoConfig::new(sim.url())
+    })
+    .unwrap();
+    let creds = PlivoCredentials::new(AUTH_ID, TOKEN);
+    let before_send = chrono::Utc::now() - chrono::Duration::seconds(1);
+    let uuid = send_ok(&sim, DELIVERED).await.remove(0);
+    let after_send = chrono::Utc::now() + chrono::Duration::seconds(1);
+    let to = PhoneNumber::parse(&format!("+{DELIVERED}")).unwrap();
+    let query = |from: Option<&'static str>, after, before| RecordQuery {
+        to: &to,
+        from,
+        after,
+        before,
+        offset: 0,
+    };
+
+    let page = client
+        .list_records(&creds, &query(Some("14155550100"), before_send, after_send))
+        .await
+        .unwrap();
+    assert_eq!((page.total, page.more), (1, false));
+    let MessageRecord {
+        message_uuid,
+        to: listed_to,
+        from,
+        sent_at,
+        units,
+        ..
+    } = &page.records[0];
+    assert_eq!(message_uuid, &uuid);
+    assert_eq!(
+        (listed_to.as_ref(), from.as_str()),
+        (Some(&to), "14155550100")
+    );
+    assert!(sent_at.is_some_and(|t| before_send <= t && t <= after_send));
+    assert_eq!(*units, Some(1));
+
+    // Another sender, or a window that ends before the send, finds nothing.
+    for (from, after, before) in [
+        (Some("14155550199"), before_send, after_send),
+        (
+            None,
+            before_send - chrono::Duration::minutes(5),
+            before_send,
+        ),
+    ] {
+        let page = client
+            .list_records(&creds, &query(from, after, before))
+            .await
+            .unwrap();
+        assert!(page.records.is_empty(), "{from:?} {after} {before}");
+    }
+
+    // Wrong credentials and the list API's own limit are classified as a send's would be.
+    let wrong = PlivoCredentials::new(AUTH_ID, "wrong");
+    let err = client
+        .list_records(&wrong, &query(None, before_send, after_send))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, PlivoError::Unauthorized { .. }), "{err}");
+    post_json(&sim, "/__sim/config", &json!({"list_rate_limit": "1/60s"})).await;
+    let mut answers = Vec::new();
+    for _ in 0..2 {
+        answers.push(
+            client
+                .list_records(&creds, &query(None, before_send, after_send))
+                .await,
+        );
+    }
+    assert!(answers[0].is_ok(), "{:?}", answers[0]);
+    assert!(
+        matches!(answers[1], Err(PlivoError::RateLimited { .. })),
+        "{:?}",
+        answers[1]
+    );
+}
