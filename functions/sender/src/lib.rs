@@ -234,6 +234,7 @@ where
     {
         Ok(accepted) => {
             info!(accepted = accepted.message_uuid.len(), invalid = accepted.invalid_number.len(), api_id = %accepted.api_id, "Plivo accepted the batch");
+            metrics::count("RecipientsSubmitted", accepted.message_uuid.len() as u64);
             BatchOutcome::Sent {
                 message_uuids: accepted.message_uuid,
                 invalid_numbers: accepted.invalid_number,

@@ -1275,8 +1275,34 @@ def check_boundary(template: dict, deploy_role: dict) -> list[str]:
     return out
 
 
+EMITTED_METRIC = re.compile(r'metrics::count\(\s*"([A-Za-z]+)"')
+
+
+def check_dashboard(template: dict, root: Path) -> list[str]:
+    """The operations dashboard shows every metric the code emits, and only those; the 429
+    metric has its alarm."""
+    out = []
+    emitted = set(EMITTED_METRIC.findall(rust_sources(root / "functions")))
+    dashboards = [r for r in template["Resources"].values() if r.get("Type") == "AWS::CloudWatch::Dashboard"]
+    if len(dashboards) != 1:
+        return ["one AWS::CloudWatch::Dashboard (OperationsDashboard) is required"]
+    body = (dashboards[0].get("Properties") or {}).get("DashboardBody")
+    body = body.get("Fn::Sub") if isinstance(body, dict) else body
+    if not isinstance(body, str):
+        return ["the dashboard's DashboardBody must be a !Sub string"]
+    shown = set(re.findall(r'\["PlivoSms",\s*"([A-Za-z]+)"', body))
+    for name in sorted(shown - emitted):
+        out.append(f"the dashboard shows PlivoSms/{name}, which no code emits (metrics::count)")
+    for name in sorted(emitted - shown):
+        out.append(f"the code emits PlivoSms/{name}, which the dashboard does not show")
+    if "PlivoRateLimited" in emitted and not _has_alarm(template, "PlivoSms", "PlivoRateLimited", None):
+        out.append("an alarm on PlivoSms/PlivoRateLimited > 0 is missing")
+    return out
+
+
 def problems(template: dict, deploy_role: dict, root: Path) -> list[str]:
     out = []
+    out += check_dashboard(template, root)
     out += check_functions(template, root)
     out += check_environment(template, root)
     out += check_routes(template, root)

@@ -137,6 +137,20 @@ def _no_unknown_alarm(t: dict) -> None:
     t["Resources"]["UnknownBatchesAlarm"]["Properties"]["Namespace"] = "Other"
 
 
+def _dashboard_without_a_metric(t: dict) -> None:
+    body = t["Resources"]["OperationsDashboard"]["Properties"]["DashboardBody"]
+    body["Fn::Sub"] = body["Fn::Sub"].replace('["PlivoSms", "RecipientsSubmitted"]', '["AWS/SQS", "X"]')
+
+
+def _dashboard_with_a_metric_no_code_emits(t: dict) -> None:
+    body = t["Resources"]["OperationsDashboard"]["Properties"]["DashboardBody"]
+    body["Fn::Sub"] = body["Fn::Sub"].replace('["PlivoSms", "UnknownBatches"]', '["PlivoSms", "Reconciled"]')
+
+
+def _no_rate_limited_alarm(t: dict) -> None:
+    del t["Resources"]["PlivoRateLimitedAlarm"]
+
+
 def _no_ttl(t: dict) -> None:
     t["Resources"]["Table"]["Properties"]["TimeToLiveSpecification"]["Enabled"] = False
 
@@ -341,6 +355,11 @@ BROKEN_TEMPLATES: list[tuple[str, Callable[[dict], None], str]] = [
     ("no redrive policy", _no_redrive, "RedrivePolicy"),
     ("no dead-letter alarm", _no_dlq_alarm, "ApproximateNumberOfMessagesVisible"),
     ("no UnknownBatches alarm", _no_unknown_alarm, "UnknownBatches > 0 is missing"),
+    ("a metric the dashboard leaves out", _dashboard_without_a_metric,
+     "emits PlivoSms/RecipientsSubmitted, which the dashboard does not show"),
+    ("a metric no code emits", _dashboard_with_a_metric_no_code_emits,
+     "shows PlivoSms/Reconciled, which no code emits"),
+    ("no 429 alarm", _no_rate_limited_alarm, "PlivoRateLimited > 0 is missing"),
     ("TTL off", _no_ttl, "TTL enabled on expires_at"),
     ("PITR off", _no_pitr, "point-in-time recovery"),
     ("x86", _x86, "Architectures"),

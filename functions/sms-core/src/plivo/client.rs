@@ -292,7 +292,14 @@ impl PlivoClient {
         let mut attempt = 1;
         loop {
             pace.wait_turn().await?;
-            match self.send_once(creds, msg).await {
+            let outcome = self.send_once(creds, msg).await;
+            // Every request drawn from the account's budget, and every 429, for the
+            // operations dashboard (docs/operations.md, "Dashboard").
+            crate::metrics::count("PlivoRequests", 1);
+            if let Err(PlivoError::RateLimited { .. }) = &outcome {
+                crate::metrics::count("PlivoRateLimited", 1);
+            }
+            match outcome {
                 Err(e)
                     if e.class() == FailureClass::Retryable
                         && attempt < self.retry.max_attempts =>
