@@ -36,7 +36,7 @@ use sms_core::{
     secrets::{SecretError, SecretProvider, ServiceSecret},
     store::{JobControls, JobStore, PlanStore, ResultsStore, SuppressionList},
 };
-use tracing::{Instrument, error, info_span, warn};
+use tracing::{Instrument, error, info_span};
 
 pub use outcomes::RESULTS_HEADER;
 pub use planning::{PlanOutcome, plan};
@@ -96,21 +96,10 @@ impl Pricing {
         let Some(secrets) = &self.secrets else {
             return self.prices.rates(countries, None).await;
         };
-        match secrets.secret().await {
-            Ok(secret) => self.prices.rates(countries, Some(&secret.plivo)).await,
-            Err(e) => {
-                warn!(error = %e, "the service secret could not be read; only SMS_PRICES prices");
-                let mut rates = self.prices.rates(countries, None).await;
-                for rate in rates.values_mut() {
-                    if *rate == Rate::NotListed {
-                        *rate = Rate::Unavailable(
-                            "the service's Plivo credentials could not be read".into(),
-                        );
-                    }
-                }
-                rates
-            }
-        }
+        let secret = secrets.secret().await;
+        self.prices
+            .rates_with_secret(countries, secret.as_deref())
+            .await
     }
 }
 

@@ -13,7 +13,7 @@ use sms_core::{
     secrets::SecretProvider,
     store::JobBudget,
 };
-use tracing::{info, warn};
+use tracing::info;
 
 use crate::{App, BulkRequest, intake::Intake};
 
@@ -45,21 +45,11 @@ pub async fn estimate_tallies<S, Q, P: SecretProvider, F, T>(
     app: &App<S, Q, P, F, T>,
 ) -> Estimate {
     let countries = tallies.keys().copied();
-    let rates = match app.secrets.current().await {
-        Ok(secret) => app.prices.rates(countries, Some(&secret.plivo)).await,
-        Err(e) => {
-            warn!(error = %e, "the service secret could not be read; only SMS_PRICES prices");
-            let mut rates = app.prices.rates(countries, None).await;
-            for rate in rates.values_mut() {
-                if *rate == Rate::NotListed {
-                    *rate = Rate::Unavailable(
-                        "the service's Plivo credentials could not be read".into(),
-                    );
-                }
-            }
-            rates
-        }
-    };
+    let secret = app.secrets.current().await;
+    let rates = app
+        .prices
+        .rates_with_secret(countries, secret.as_deref())
+        .await;
     Estimate::new(tallies, &rates)
 }
 

@@ -29,7 +29,7 @@ use crate::{
         estimate::{Rate, RateSource},
         money::Money,
     },
-    secrets::PlivoCredentials,
+    secrets::{PlivoCredentials, SecretError, ServiceSecret},
 };
 
 /// The deployment's rates per segment, by ISO 3166 country code: `SMS_PRICES`, JSON such as
@@ -194,6 +194,31 @@ impl Prices {
     /// From the table alone.
     pub fn table(table: PriceTable) -> Self {
         Self::new(table, None)
+    }
+
+    /// Each country's rate with the service secret as it could be read. When it could not,
+    /// a country the table lacks is `Unavailable` (worth a retry), never `NotListed`: the
+    /// price is unknown, not missing.
+    pub async fn rates_with_secret<'a>(
+        &self,
+        countries: impl IntoIterator<Item = &'a str>,
+        secret: Result<&ServiceSecret, &SecretError>,
+    ) -> BTreeMap<String, Rate> {
+        match secret {
+            Ok(secret) => self.rates(countries, Some(&secret.plivo)).await,
+            Err(e) => {
+                warn!(error = %e, "the service secret could not be read; only SMS_PRICES prices");
+                let mut rates = self.rates(countries, None).await;
+                for rate in rates.values_mut() {
+                    if *rate == Rate::NotListed {
+                        *rate = Rate::Unavailable(
+                            "the service's Plivo credentials could not be read".into(),
+                        );
+                    }
+                }
+                rates
+            }
+        }
     }
 
     /// Each country's rate. `creds` is needed only for countries the table lacks and the

@@ -152,3 +152,42 @@ async fn without_plivo_or_credentials_only_the_table_prices() {
     assert_eq!(with_plivo.rates(["CA"], None).await["CA"], Rate::NotListed);
     assert!(plivo.received_requests().await.unwrap().is_empty());
 }
+
+#[tokio::test]
+async fn without_the_secret_a_country_the_table_lacks_is_unavailable_not_unlisted() {
+    let plivo = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path(pricing_path()))
+        .respond_with(answer("0.00700"))
+        .expect(1)
+        .mount(&plivo)
+        .await;
+    let prices = Prices::new(
+        PriceTable::parse(r#"{"US": "0.005"}"#).unwrap(),
+        Some(PlivoPricing::new(plivo.uri(), Duration::from_secs(2))),
+    );
+    let unreadable = sms_core::secrets::SecretError::Unavailable {
+        secret_id: "plivo-sms/test".into(),
+        reason: "throttled".into(),
+    };
+
+    // The secret unreadable: the table still prices, the rest is worth a retry.
+    let rates = prices
+        .rates_with_secret(["US", "GB"], Err(&unreadable))
+        .await;
+    assert_eq!(rates["US"], priced("0.005", RateSource::Configured));
+    assert!(matches!(&rates["GB"], Rate::Unavailable(why) if why.contains("credentials")));
+
+    // Read: Plivo prices the rest.
+    let secret = sms_core::secrets::ServiceSecret::from_json(
+        "plivo-sms/test",
+        &format!(
+            r#"{{"plivo_auth_id": "{AUTH_ID}", "plivo_auth_token": "token-1",
+                "plivo_src": "+14155550100", "api_keys": ["{}"]}}"#,
+            "k".repeat(32)
+        ),
+    )
+    .unwrap();
+    let rates = prices.rates_with_secret(["GB"], Ok(&secret)).await;
+    assert_eq!(rates["GB"], priced("0.00700", RateSource::Plivo));
+}
