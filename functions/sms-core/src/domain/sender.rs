@@ -42,7 +42,7 @@ pub enum Sender {
 }
 
 /// Regions whose carriers deliver no message from a sender ID (Plivo refuses them).
-const NUMBER_ONLY_REGIONS: [&str; 2] = ["US", "CA"];
+pub const NUMBER_ONLY_REGIONS: [&str; 2] = ["US", "CA"];
 
 impl Sender {
     /// The longest sender ID carriers take.

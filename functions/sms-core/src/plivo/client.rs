@@ -293,9 +293,11 @@ impl PlivoClient {
         loop {
             pace.wait_turn().await?;
             let outcome = self.send_once(creds, msg).await;
-            // Every request drawn from the account's budget, and every 429, for the
+            // Every request made (an expired message makes none), and every 429, for the
             // operations dashboard (docs/operations.md, "Dashboard").
-            crate::metrics::count("PlivoRequests", 1);
+            if !matches!(outcome, Err(PlivoError::Expired)) {
+                crate::metrics::count("PlivoRequests", 1);
+            }
             if let Err(PlivoError::RateLimited { .. }) = &outcome {
                 crate::metrics::count("PlivoRateLimited", 1);
             }

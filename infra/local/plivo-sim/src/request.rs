@@ -100,9 +100,6 @@ pub fn parse_body(body: &[u8]) -> ParsedBody {
 /// UUID is a Powerpack here, and each has this one number.
 pub const POWERPACK_NUMBER: &str = "14155550177";
 
-/// Regions whose carriers take no message from a sender ID.
-const NUMBER_ONLY_REGIONS: [&str; 2] = ["US", "CA"];
-
 /// Who the message is from: a number, an alphanumeric sender ID where carriers allow one,
 /// or a Powerpack.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -138,7 +135,7 @@ impl Sender {
     fn reaches(&self, to: &PhoneNumber) -> bool {
         !matches!(self, Self::Alphanumeric(_))
             || !sms_core::domain::numbering::classify(to)
-                .is_ok_and(|n| NUMBER_ONLY_REGIONS.contains(&n.region))
+                .is_ok_and(|n| sms_core::domain::sender::NUMBER_ONLY_REGIONS.contains(&n.region))
     }
 }
 

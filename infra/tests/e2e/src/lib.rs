@@ -1,7 +1,7 @@
 //! What the end-to-end tests share: where the local stack is, and HTTP helpers.
 //! infra/tests/e2e.sh starts the stack and sets the `SMS_E2E_*` variables.
 
-use serde_json::Value;
+use serde_json::{Value, json};
 
 fn setting(name: &str) -> String {
     std::env::var(name).unwrap_or_else(|_| {
@@ -255,6 +255,26 @@ impl Stack {
             );
             tokio::time::sleep(std::time::Duration::from_millis(300)).await;
         }
+    }
+
+    /// Uploads `bytes` as a client does: `POST /v1/uploads`, then its presigned `PUT`.
+    /// Answers the upload id.
+    pub async fn upload(&self, bytes: &[u8]) -> String {
+        let (status, ticket) = self
+            .post("/v1/uploads", &json!({"size": bytes.len()}), &[])
+            .await;
+        assert_eq!(status, 201, "{ticket}");
+        let mut put = self.http.put(ticket["url"].as_str().unwrap());
+        for (name, value) in ticket["headers"].as_object().unwrap() {
+            put = put.header(name, value.as_str().unwrap());
+        }
+        let answer = put.body(bytes.to_vec()).send().await.expect("S3 answers");
+        assert!(
+            answer.status().is_success(),
+            "the presigned PUT failed: {}",
+            answer.status()
+        );
+        ticket["upload_id"].as_str().unwrap().to_owned()
     }
 
     /// The body of a job file, fetched with the presigned request the API gave (`link`:

@@ -159,21 +159,6 @@ async fn a_job_that_reaches_its_cap_mid_way_pauses_for_budget_and_a_raise_finish
     assert_eq!(all.iter().collect::<HashSet<_>>(), expected);
 }
 
-/// Uploads `bytes` as `POST /v1/uploads` and its presigned PUT do.
-async fn upload(stack: &Stack, bytes: &[u8]) -> String {
-    let (status, ticket) = stack
-        .post("/v1/uploads", &json!({"size": bytes.len()}), &[])
-        .await;
-    assert_eq!(status, 201, "{ticket}");
-    let mut put = stack.http.put(ticket["url"].as_str().unwrap());
-    for (name, value) in ticket["headers"].as_object().unwrap() {
-        put = put.header(name, value.as_str().unwrap());
-    }
-    let answer = put.body(bytes.to_vec()).send().await.expect("S3 answers");
-    assert!(answer.status().is_success(), "the presigned PUT failed");
-    ticket["upload_id"].as_str().unwrap().to_owned()
-}
-
 #[tokio::test]
 async fn an_uploaded_file_over_its_max_cost_fails_its_plan_and_sends_nothing() {
     // Arrange: 30 Washington numbers (a range no other test uses), a third of them sent a
@@ -192,7 +177,7 @@ async fn an_uploaded_file_over_its_max_cost_fails_its_plan_and_sends_nothing() {
         };
         csv.push_str(&format!("+1202555{:04},{name}\n", 100 + i));
     }
-    let upload_id = upload(&stack, csv.as_bytes()).await;
+    let upload_id = stack.upload(csv.as_bytes()).await;
 
     // Act: accepted for planning, as any upload is; job-files prices the whole file.
     let (status, body) = stack

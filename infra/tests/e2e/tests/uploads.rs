@@ -59,31 +59,13 @@ fn recipients_file() -> Expected {
     }
 }
 
-async fn upload(stack: &Stack, bytes: &[u8]) -> String {
-    let (status, ticket) = stack
-        .post("/v1/uploads", &json!({"size": bytes.len()}), &[])
-        .await;
-    assert_eq!(status, 201, "{ticket}");
-    let mut put = stack.http.put(ticket["url"].as_str().unwrap());
-    for (name, value) in ticket["headers"].as_object().unwrap() {
-        put = put.header(name, value.as_str().unwrap());
-    }
-    let answer = put.body(bytes.to_vec()).send().await.expect("S3 answers");
-    assert!(
-        answer.status().is_success(),
-        "the presigned PUT failed: {}",
-        answer.status()
-    );
-    ticket["upload_id"].as_str().unwrap().to_owned()
-}
-
 #[tokio::test]
 async fn a_personalised_upload_reaches_every_valid_row_once_with_its_own_text() {
     let stack = Stack::from_env();
     stack.sim_reset().await;
     stack.sim_config(json!({"reports": false})).await;
     let expected = recipients_file();
-    let upload_id = upload(&stack, expected.csv.as_bytes()).await;
+    let upload_id = stack.upload(expected.csv.as_bytes()).await;
 
     // A dry run renders the first rows and counts them all.
     // One text per first name (and "there" for none): recipients of the same text share
@@ -214,7 +196,7 @@ async fn a_results_file_names_each_recipients_message_and_final_status() {
     for (i, number) in numbers.iter().enumerate() {
         csv.push_str(&format!("{},{number}\n", ["Ana", "Bo"][i % 2]));
     }
-    let upload_id = upload(&stack, csv.as_bytes()).await;
+    let upload_id = stack.upload(csv.as_bytes()).await;
     let (status, started) = stack
         .post(
             "/v1/bulk",
@@ -281,7 +263,7 @@ async fn bad_files_are_refused_before_any_job_exists() {
         (b"name\nAna\n", "no phone column"),
     ];
     for (bytes, words) in cases {
-        let upload_id = upload(&stack, bytes).await;
+        let upload_id = stack.upload(bytes).await;
         let (status, problem) = stack
             .post(
                 "/v1/bulk",
