@@ -432,6 +432,7 @@ async fn hand_on<S: FilesStore, F: ObjectStore, Q, T: BatchQueue, C>(
         .send_batch(&[QueueEntry {
             id: "0".into(),
             body,
+            delay_seconds: 0,
         }])
         .await
         .map_err(|e| retry("enqueueing the next task", e))?;

@@ -332,6 +332,7 @@ async fn hand_on<S: FilesStore, F, Q, T: BatchQueue, C>(
         .send_batch(&[QueueEntry {
             id: "0".into(),
             body,
+            delay_seconds: 0,
         }])
         .await
         .map_err(|e| Stop::from(("enqueueing the next task", e)))?;

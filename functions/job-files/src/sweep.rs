@@ -176,6 +176,7 @@ async fn hand_on<S, F, Q, T: BatchQueue, C>(
         .send_batch(&[QueueEntry {
             id: "0".into(),
             body,
+            delay_seconds: 0,
         }])
         .await
     {

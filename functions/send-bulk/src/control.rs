@@ -203,6 +203,7 @@ async fn sweep<T: BatchQueue>(job_id: &JobId, tasks: &T) -> Result<(), Problem> 
         .send_batch(&[QueueEntry {
             id: "0".into(),
             body,
+            delay_seconds: 0,
         }])
         .await;
     if matches!(sent, Ok(ref refused) if refused.is_empty()) {

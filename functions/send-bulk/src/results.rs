@@ -125,6 +125,7 @@ where
         .send_batch(&[QueueEntry {
             id: "0".into(),
             body,
+            delay_seconds: 0,
         }])
         .await;
     if !matches!(sent, Ok(ref refused) if refused.is_empty()) {

@@ -494,6 +494,7 @@ async fn record_plan<S: BulkStore + PlanStore, Q, P, F, T: BatchQueue>(
             .send_batch(&[QueueEntry {
                 id: "0".into(),
                 body,
+                delay_seconds: 0,
             }])
             .await
             .map(|refused| refused.is_empty()),

@@ -106,6 +106,7 @@ async fn job(app_plivo: &str) -> (BenchApp, LambdaEvent<SqsEvent>) {
     context.deadline = (Utc::now() + chrono::Duration::seconds(60)).timestamp_millis() as u64;
     let app = App {
         tasks: sms_core::queue::MemoryQueue::default(),
+        unknown: sms_core::config::UnknownOutcome::Reconcile { delay_seconds: 120 },
         store,
         secrets: SecretCache::new(StaticSecret(service_secret("t")), Duration::from_secs(600)),
         plivo: PlivoClient::new(PlivoConfig::new(app_plivo).with_retry(RetryPolicy::NONE)).unwrap(),

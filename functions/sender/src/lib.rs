@@ -17,6 +17,10 @@
 //! | 400, 403, 404; 401 after a re-read     | `failed`       | deleted               |
 //! | timeout after sending                  | `unknown`      | deleted, metric       |
 //! | malformed body or no ledger item       | (none)         | returned → dead-letter queue |
+//!
+//! An `unknown` batch is then settled from Plivo's records by job-files, unless
+//! `UNKNOWN_OUTCOME=report` (docs/architecture.md, "An unknown batch is settled by Plivo's
+//! records"): the sender asks for it, delayed, on the files queue.
 
 use std::time::Duration;
 
@@ -26,6 +30,7 @@ use futures::future::join_all;
 use lambda_runtime::LambdaEvent;
 use sms_core::{
     PhoneNumber,
+    config::UnknownOutcome,
     domain::{
         bulk::BatchMessage,
         ids::JobId,
@@ -68,8 +73,10 @@ pub struct App<S, P, R, T> {
     /// (`sms_core::pace`): what keeps the account under Plivo's request rate.
     pub pace: R,
     /// The job-files queue: where a batch waiting for its recipients' window asks for the
-    /// job's wake-up.
+    /// job's wake-up, and an `unknown` batch asks to be settled.
     pub tasks: T,
+    /// What becomes of an `unknown` batch (`UNKNOWN_OUTCOME`).
+    pub unknown: UnknownOutcome,
 }
 
 /// Used when the invocation has no usable deadline (never on Lambda).
@@ -337,7 +344,7 @@ async fn defer<S: SenderStore, P, R, T: BatchQueue>(
 }
 
 /// Claims the record's batch: its attempt, or what to do with the record instead.
-async fn claim<S: SenderStore, P, R, T>(
+async fn claim<S: SenderStore, P, R, T: BatchQueue>(
     app: &App<S, P, R, T>,
     batch: &BatchMessage,
     lease_until: DateTime<Utc>,
@@ -459,7 +466,7 @@ async fn claim<S: SenderStore, P, R, T>(
 /// Records the outcome in the ledger, trying a few times: after Plivo answered, losing this
 /// write would leave the batch to expire as `unknown`. Then counts the batch's recipients
 /// into the job's progress.
-async fn finish<S: SenderStore, P, R, T>(
+async fn finish<S: SenderStore, P, R, T: BatchQueue>(
     app: &App<S, P, R, T>,
     batch: &BatchMessage,
     attempt: u32,
@@ -477,6 +484,9 @@ async fn finish<S: SenderStore, P, R, T>(
         {
             Ok(true) => {
                 info!(state = %outcome.state(), "batch ended");
+                if matches!(outcome, BatchOutcome::Unknown { .. }) {
+                    settle_later(app, batch).await;
+                }
                 let recipients = batch.recipients.len() as u64;
                 if let Err(e) = app
                     .store
@@ -500,6 +510,21 @@ async fn finish<S: SenderStore, P, R, T>(
     // Returning the record is safe: the next delivery finds the claim expired and records
     // `unknown`, never a second send.
     Disposition::Retry
+}
+
+/// Asks job-files to settle an `unknown` batch once Plivo's records have had time to show
+/// it. Should the task not be taken, the batch stays `unknown`, as `report` leaves it, and
+/// `UnreconciledBatches` says so.
+async fn settle_later<S, P, R, T: BatchQueue>(app: &App<S, P, R, T>, batch: &BatchMessage) {
+    let UnknownOutcome::Reconcile { delay_seconds } = app.unknown else {
+        return;
+    };
+    if let Err(e) =
+        fanout::request_reconcile(&app.tasks, &batch.job_id, batch.batch, 0, delay_seconds).await
+    {
+        metrics::count("UnreconciledBatches", 1);
+        error!(error = %e, "the unknown batch's settlement could not be asked for; it stays unknown");
+    }
 }
 
 async fn release<S: BatchLedger + MessageStore, P, R, T>(

@@ -22,6 +22,10 @@ async fn main() -> Result<(), Error> {
         secrets: wiring::secret_cache(&sdk)?,
         plivo,
         tasks: wiring::files_queue(&sdk)?,
+        unknown: config::UnknownOutcome::parse(
+            config::optional("UNKNOWN_OUTCOME").as_deref(),
+            config::optional("RECONCILE_DELAY_SECONDS").as_deref(),
+        )?,
     };
     let app = &app;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<_>| async move {

@@ -249,6 +249,7 @@ async fn arrange(batches: u32, requests: u64) -> (TestApp, JobId, MockServer) {
     store.inner.create_job(&spec, Utc::now()).await.unwrap();
     let app = App {
         tasks: sms_core::queue::MemoryQueue::default(),
+        unknown: sms_core::config::UnknownOutcome::Reconcile { delay_seconds: 120 },
         store,
         secrets: SecretCache::new(StaticSecret(service_secret("t")), Duration::from_secs(60)),
         plivo: fast_plivo(&plivo.uri()),

@@ -54,6 +54,7 @@ async fn a_batch_whose_sender_was_killed_mid_request_ends_unknown_and_is_never_r
         .collect();
     let app = std::sync::Arc::new(App {
         tasks: sms_core::queue::MemoryQueue::default(),
+        unknown: sms_core::config::UnknownOutcome::Reconcile { delay_seconds: 120 },
         store: DynamoStore::new(client, table),
         secrets: SecretCache::new(StaticSecret(secret), Duration::from_secs(60)),
         plivo: PlivoClient::new(PlivoConfig::new(sim.url()).with_retry(RetryPolicy::NONE)).unwrap(),

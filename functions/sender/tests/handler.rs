@@ -11,7 +11,8 @@ use serde_json::json;
 use sms_core::store::RequestSchedule;
 use sms_core::{
     PhoneNumber,
-    domain::bulk::BatchMessage,
+    config::UnknownOutcome,
+    domain::bulk::{BatchMessage, FileTask},
     secrets::{SecretCache, StaticSecret},
     store::{BatchState, IntakeCounts, JobSpec, JobStore, MemoryStore, MessageStore},
 };
@@ -65,6 +66,7 @@ async fn app_at(plivo_url: &str, batches: usize) -> TestApp {
     store.create_job(&spec, Utc::now()).await.unwrap();
     App {
         tasks: sms_core::queue::MemoryQueue::default(),
+        unknown: sms_core::config::UnknownOutcome::Reconcile { delay_seconds: 120 },
         store,
         secrets: SecretCache::new(StaticSecret(secret), Duration::from_secs(60)),
         plivo: fast_plivo(plivo_url),
@@ -286,6 +288,43 @@ async fn a_timeout_after_sending_is_unknown_and_never_resent() {
             .batches_unknown,
         1
     );
+    // Settled later from Plivo's records: one task, delayed, whichever delivery ended it.
+    assert_eq!(reconcile_tasks(&app), [(0, 120)]);
+}
+
+/// The batches the sender asked job-files to settle, with each task's delay.
+fn reconcile_tasks(app: &TestApp) -> Vec<(u32, u32)> {
+    app.tasks
+        .sent
+        .lock()
+        .unwrap()
+        .iter()
+        .filter_map(|e| match serde_json::from_str(&e.body).unwrap() {
+            FileTask::Reconcile { batch, round: 0, .. } => Some((batch, e.delay_seconds)),
+            _ => None,
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn with_unknown_outcome_report_an_unknown_batch_is_left_as_it_is() {
+    let plivo = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(accepted(&["u"]).set_delay(Duration::from_secs(2)))
+        .expect(1)
+        .mount(&plivo)
+        .await;
+    let mut app = app(&plivo, 1).await;
+    app.unknown = UnknownOutcome::Report;
+
+    assert!(
+        failures(&app, vec![record("m1", batch(0))])
+            .await
+            .is_empty()
+    );
+
+    assert_eq!(state(&app, 0).await, BatchState::Unknown);
+    assert!(app.tasks.sent.lock().unwrap().is_empty());
 }
 
 #[tokio::test]
@@ -321,6 +360,7 @@ async fn a_claim_whose_invocation_died_ends_unknown_without_a_send() {
     );
     assert_eq!(state(&app, 0).await, BatchState::Unknown);
     assert_eq!(state(&app, 1).await, BatchState::Sending);
+    assert_eq!(reconcile_tasks(&app), [(0, 120)]);
 }
 
 #[tokio::test]

@@ -69,6 +69,7 @@ async fn app(
         plivo: fast_plivo(&plivo.uri()),
         pace: sms_test_support::test_pace(),
         tasks: MemoryQueue::default(),
+        unknown: sms_core::config::UnknownOutcome::Reconcile { delay_seconds: 120 },
     };
     (app, job_id)
 }

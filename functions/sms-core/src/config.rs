@@ -196,3 +196,71 @@ mod tests {
         );
     }
 }
+
+/// What becomes of a batch whose outcome is unknown (`UNKNOWN_OUTCOME`, docs/operations.md):
+/// reported and left for an operator, or settled from Plivo's records (the default).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UnknownOutcome {
+    Report,
+    /// job-files settles it `delay_seconds` after it was recorded (`RECONCILE_DELAY_SECONDS`):
+    /// time for Plivo's records of a send to appear.
+    Reconcile { delay_seconds: u32 },
+}
+
+impl UnknownOutcome {
+    pub const DEFAULT_DELAY_SECONDS: u32 = 120;
+
+    /// From the two variables' values, which the caller reads (see [`flag`]).
+    pub fn parse(outcome: Option<&str>, delay: Option<&str>) -> Result<Self, ConfigError> {
+        match outcome {
+            Some("report") => Ok(Self::Report),
+            None | Some("reconcile") => {
+                let delay_seconds = positive(
+                    "RECONCILE_DELAY_SECONDS",
+                    delay,
+                    u64::from(Self::DEFAULT_DELAY_SECONDS),
+                )?;
+                match u32::try_from(delay_seconds) {
+                    Ok(d) if d <= crate::queue::MAX_DELAY_SECONDS => {
+                        Ok(Self::Reconcile { delay_seconds: d })
+                    }
+                    _ => Err(ConfigError::Invalid {
+                        name: "RECONCILE_DELAY_SECONDS",
+                        reason: format!(
+                            "at most {} (SQS's longest delay)",
+                            crate::queue::MAX_DELAY_SECONDS
+                        ),
+                    }),
+                }
+            }
+            Some(other) => Err(ConfigError::Invalid {
+                name: "UNKNOWN_OUTCOME",
+                reason: format!("{other:?} is neither report nor reconcile"),
+            }),
+        }
+    }
+}
+
+#[cfg(test)]
+mod unknown_outcome_tests {
+    use super::UnknownOutcome;
+
+    #[test]
+    fn reconcile_is_the_default_and_report_turns_it_off() {
+        assert_eq!(
+            UnknownOutcome::parse(None, None).unwrap(),
+            UnknownOutcome::Reconcile { delay_seconds: 120 }
+        );
+        assert_eq!(
+            UnknownOutcome::parse(Some("reconcile"), Some("30")).unwrap(),
+            UnknownOutcome::Reconcile { delay_seconds: 30 }
+        );
+        assert_eq!(
+            UnknownOutcome::parse(Some("report"), Some("30")).unwrap(),
+            UnknownOutcome::Report
+        );
+        for (outcome, delay) in [(Some("resend"), None), (None, Some("901")), (None, Some("0"))] {
+            assert!(UnknownOutcome::parse(outcome, delay).is_err(), "{outcome:?} {delay:?}");
+        }
+    }
+}

@@ -51,6 +51,7 @@ pub async fn enqueue_batches<Q: BatchQueue, S: JobStore>(
             Ok(body) => entries.push(QueueEntry {
                 id: message.batch.to_string(),
                 body,
+                delay_seconds: 0,
             }),
             Err(e) => {
                 error!(error = %e, batch = message.batch, "a batch message could not be encoded");
@@ -128,11 +129,42 @@ pub async fn request_start<T: BatchQueue>(
         .send_batch(&[QueueEntry {
             id: "0".into(),
             body,
+            delay_seconds: 0,
         }])
         .await
     {
         Ok(refused) if refused.is_empty() => Ok(()),
         Ok(_) => Err("SQS refused the schedule task".into()),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+/// Puts the task that settles an `unknown` batch on the files queue, to be received after
+/// `delay_seconds` (Plivo's records of a send are not instant). Sending it twice is
+/// harmless: a settled batch is left as it is.
+pub async fn request_reconcile<T: BatchQueue>(
+    tasks: &T,
+    job_id: &JobId,
+    batch: u32,
+    round: u32,
+    delay_seconds: u32,
+) -> Result<(), String> {
+    let task = FileTask::Reconcile {
+        job_id: job_id.clone(),
+        batch,
+        round,
+    };
+    let body = serde_json::to_string(&task).map_err(|e| e.to_string())?;
+    match tasks
+        .send_batch(&[QueueEntry {
+            id: "0".into(),
+            body,
+            delay_seconds,
+        }])
+        .await
+    {
+        Ok(refused) if refused.is_empty() => Ok(()),
+        Ok(_) => Err("SQS refused the reconcile task".into()),
         Err(e) => Err(e.to_string()),
     }
 }

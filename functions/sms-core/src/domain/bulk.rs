@@ -270,6 +270,14 @@ pub enum FileTask {
     },
     /// A scheduled job's time came: make it running and enqueue its batches.
     Start { job_id: JobId },
+    /// Settle batch `batch`, whose outcome is unknown, from Plivo's records and reports;
+    /// `round` counts the tries that found the records unreadable.
+    Reconcile {
+        job_id: JobId,
+        batch: u32,
+        #[serde(default)]
+        round: u32,
+    },
 }
 
 impl FileTask {
@@ -279,7 +287,8 @@ impl FileTask {
             | Self::Results { job_id, .. }
             | Self::Sweep { job_id, .. }
             | Self::Schedule { job_id, .. }
-            | Self::Start { job_id } => job_id,
+            | Self::Start { job_id }
+            | Self::Reconcile { job_id, .. } => job_id,
         }
     }
 }

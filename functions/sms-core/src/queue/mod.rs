@@ -16,6 +16,8 @@ pub use sqs::SqsQueue;
 pub struct QueueEntry {
     pub id: String,
     pub body: String,
+    /// Seconds before the message can be received (SQS's `DelaySeconds`, up to 900).
+    pub delay_seconds: u32,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -28,6 +30,8 @@ pub struct QueueError {
 /// SQS's limits on one SendMessageBatch call.
 pub const MAX_ENTRIES_PER_CALL: usize = 10;
 pub const MAX_BYTES_PER_CALL: usize = 256 * 1024;
+/// SQS's longest `DelaySeconds`.
+pub const MAX_DELAY_SECONDS: u32 = 900;
 
 pub trait BatchQueue: Send + Sync {
     /// Sends up to [`MAX_ENTRIES_PER_CALL`] entries totalling at most [`MAX_BYTES_PER_CALL`]
@@ -65,6 +69,7 @@ mod tests {
         QueueEntry {
             id: i.to_string(),
             body: "x".repeat(size),
+            delay_seconds: 0,
         }
     }
 

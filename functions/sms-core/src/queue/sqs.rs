@@ -2,7 +2,7 @@
 
 use aws_sdk_sqs::types::SendMessageBatchRequestEntry;
 
-use super::{BatchQueue, QueueEntry, QueueError};
+use super::{BatchQueue, MAX_DELAY_SECONDS, QueueEntry, QueueError};
 
 pub struct SqsQueue {
     client: aws_sdk_sqs::Client,
@@ -26,6 +26,11 @@ impl BatchQueue for SqsQueue {
                 SendMessageBatchRequestEntry::builder()
                     .id(&e.id)
                     .message_body(&e.body)
+                    .set_delay_seconds(
+                        i32::try_from(e.delay_seconds.min(MAX_DELAY_SECONDS))
+                            .ok()
+                            .filter(|d| *d > 0),
+                    )
                     .build()
                     .map_err(|err| QueueError {
                         operation: "SendMessageBatch",

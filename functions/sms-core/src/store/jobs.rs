@@ -167,6 +167,12 @@ pub struct LedgerEntry {
     pub reservation: Option<Reservation>,
     /// Recipients who opted out after the job was accepted: the sender left them out.
     pub opted_out: Vec<PhoneNumber>,
+    /// When its latest claim began, and when it ended: the window in which Plivo's records
+    /// of an `unknown` batch must lie.
+    pub claimed_at: Option<DateTime<Utc>>,
+    pub ended_at: Option<DateTime<Utc>>,
+    /// Once `unknown`, then resent because Plivo's records proved it absent: never again.
+    pub resent: bool,
 }
 
 impl LedgerEntry {
@@ -185,6 +191,9 @@ impl LedgerEntry {
             deferred: false,
             reservation: None,
             opted_out: Vec::new(),
+            claimed_at: None,
+            ended_at: None,
+            resent: false,
         }
     }
 
@@ -247,6 +256,10 @@ pub struct JobRecord {
     pub batches_sent: u32,
     pub batches_failed: u32,
     pub batches_unknown: u32,
+    /// Batches once `unknown`, then settled: found in Plivo's records or its reports
+    /// (`sent`), or proved absent and enqueued again (`resent`).
+    pub batches_reconciled: u32,
+    pub batches_resent: u32,
     /// Messages Plivo accepted (one uuid each), summed over sent batches.
     pub messages_accepted: u64,
     /// The batches in `messages_accepted`, recorded by the same write. A number set on the
@@ -294,6 +307,8 @@ impl JobRecord {
             batches_sent: 0,
             batches_failed: 0,
             batches_unknown: 0,
+            batches_reconciled: 0,
+            batches_resent: 0,
             messages_accepted: 0,
             sent_batches: BTreeSet::new(),
             plivo_invalid: 0,

@@ -19,7 +19,8 @@ use super::{
     AcceptedMessage, BatchClaim, BatchLedger, BatchOutcome, BatchRef, BatchState, ChangeOutcome,
     CreateJob, CurrentStatus, DeliveryReport, IdempotencyStore, JobRecord, JobSpec, JobStore,
     KeyClaim, LedgerEntry, MessageRecord, MessageStore, ReportEffect, ReportStore, SeenOnce,
-    Sighting, StatusCounts, StoreError, StoredResponse, SuppressionChange, SuppressionList,
+    Settled, Settlement, Sighting, StatusCounts, StoreError, StoredResponse, SuppressionChange,
+    SuppressionList, UnknownBatches,
 };
 use super::{Booking, ProgressLog, ProgressSample, RequestSchedule, progress::sample_start};
 use crate::domain::{
@@ -526,6 +527,7 @@ impl BatchLedger for MemoryStore {
                 entry.state = BatchState::Sending;
                 entry.attempts += 1;
                 entry.lease_until = Some(lease_until);
+                entry.claimed_at = Some(now);
                 BatchClaim::Claimed {
                     attempt: entry.attempts,
                 }
@@ -560,6 +562,7 @@ impl BatchLedger for MemoryStore {
         }
         entry.state = outcome.state();
         entry.lease_until = None;
+        entry.ended_at = Some(now);
         job.updated_at = now;
         match outcome {
             BatchOutcome::Sent {
@@ -605,6 +608,51 @@ impl BatchLedger for MemoryStore {
             e.lease_until = None;
         }
         Ok(())
+    }
+}
+
+impl UnknownBatches for MemoryStore {
+    async fn settle_unknown(
+        &self,
+        job_id: &JobId,
+        batch: u32,
+        settlement: &Settlement,
+        now: DateTime<Utc>,
+    ) -> Result<Settled, StoreError> {
+        let mut guard = self.lock();
+        let state = &mut *guard;
+        let (Some(entry), Some(job)) = (
+            state
+                .ledgers
+                .get_mut(job_id)
+                .and_then(|l| l.get_mut(&batch)),
+            state.jobs.get_mut(job_id),
+        ) else {
+            return Ok(Settled::NotUnknown);
+        };
+        if entry.state != BatchState::Unknown {
+            return Ok(Settled::NotUnknown);
+        }
+        match settlement {
+            Settlement::Sent { message_uuids } => {
+                entry.state = BatchState::Sent;
+                entry.message_uuids.clone_from(message_uuids);
+                job.batches_sent += 1;
+                job.batches_reconciled += 1;
+            }
+            Settlement::Resend => {
+                if entry.resent {
+                    return Ok(Settled::NotUnknown);
+                }
+                entry.state = BatchState::Pending;
+                entry.enqueued = false;
+                entry.resent = true;
+                job.batches_resent += 1;
+            }
+        }
+        job.batches_unknown -= 1;
+        job.updated_at = now;
+        Ok(Settled::Done)
     }
 }
 

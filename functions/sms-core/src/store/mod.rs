@@ -10,6 +10,7 @@ pub mod keys;
 mod memory;
 mod pace;
 pub mod plans;
+mod reconcile;
 pub mod progress;
 mod reports;
 pub mod results;
@@ -36,6 +37,7 @@ pub use plans::{
     PlanCheckpoint, PlanClaim, PlanEnd, PlanRecord, PlanState, PlanStore, PlanTallies,
 };
 pub use progress::{ProgressLog, ProgressSample};
+pub use reconcile::{Settled, Settlement, UnknownBatches};
 pub use reports::{COUNTER_SHARDS, ReportEffect, ReportStore, counter_shard};
 pub use results::{
     ReportedStatus, ResultsCheckpoint, ResultsClaim, ResultsEnd, ResultsRecord, ResultsRequest,

@@ -311,6 +311,15 @@ pub(crate) fn ledger_item(job_id: &JobId, entry: &LedgerEntry, now: DateTime<Utc
     if let Some(until) = entry.lease_until {
         item.insert("lease_until".into(), millis(until));
     }
+    if let Some(at) = entry.claimed_at {
+        item.insert("claimed_at".into(), time(at));
+    }
+    if let Some(at) = entry.ended_at {
+        item.insert("ended_at".into(), time(at));
+    }
+    if entry.resent {
+        item.insert("resent".into(), AttributeValue::Bool(true));
+    }
     if let Some(error) = &entry.error {
         item.insert("error".into(), s(error));
     }
@@ -411,6 +420,9 @@ pub(crate) fn ledger_from_item(item: &Item) -> Result<LedgerEntry, StoreError> {
             .map(|r| PhoneNumber::parse(r))
             .collect::<Result<_, _>>()
             .map_err(|e| corrupt(&key, &format!("opted-out recipient {e}")))?,
+        claimed_at: item.time("claimed_at"),
+        ended_at: item.time("ended_at"),
+        resent: item.flag("resent").unwrap_or(false),
     })
 }
 
@@ -434,6 +446,8 @@ pub(crate) fn job_item(job: &JobRecord) -> Item {
         ("batches_sent", n(job.batches_sent)),
         ("batches_failed", n(job.batches_failed)),
         ("batches_unknown", n(job.batches_unknown)),
+        ("batches_reconciled", n(job.batches_reconciled)),
+        ("batches_resent", n(job.batches_resent)),
         ("batches_cancelled", n(job.batches_cancelled)),
         // What a control change's condition compares with `batches_total` (DynamoDB
         // conditions cannot add): every write that ends a batch adds to it.
@@ -539,6 +553,8 @@ pub(crate) fn job_from_item(item: &Item) -> Result<JobRecord, StoreError> {
         batches_sent: batches("batches_sent"),
         batches_failed: batches("batches_failed"),
         batches_unknown: batches("batches_unknown"),
+        batches_reconciled: batches("batches_reconciled"),
+        batches_resent: batches("batches_resent"),
         batches_cancelled: batches("batches_cancelled"),
         recipients_cancelled: count("recipients_cancelled"),
         recipients_opted_out: count("recipients_opted_out"),
@@ -913,6 +929,8 @@ mod tests {
             batches_sent: 1,
             batches_failed: 1,
             batches_unknown: 0,
+            batches_reconciled: 1,
+            batches_resent: 1,
             messages_accepted: 2,
             sent_batches: [0].into(),
             plivo_invalid: 1,
@@ -957,6 +975,9 @@ mod tests {
             cost: Some(Money::from_micros(5_000)),
             segments: Some(2),
         });
+        entry.claimed_at = Some(now());
+        entry.ended_at = Some(now());
+        entry.resent = true;
         assert_eq!(
             ledger_from_item(&ledger_item(&JobId::random(), &entry, now())).unwrap(),
             entry

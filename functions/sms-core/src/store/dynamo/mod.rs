@@ -11,6 +11,7 @@ mod messages;
 mod pace;
 mod plans;
 mod progress;
+mod reconcile;
 mod reports;
 mod results;
 pub mod schema;
