@@ -12,11 +12,14 @@
 //!   parked batches enqueued again, unsent ones cancelled (`sweep.rs`).
 //! - `schedule` and `start`: arrange a scheduled job's start (its one-time schedule), and
 //!   start it when that schedule fires: running, then swept (`start.rs`).
+//! - `reconcile`: settle a batch whose outcome is unknown from Plivo's records and reports:
+//!   `sent`, or proved absent and enqueued again, once (`reconcile.rs`).
 //!
 //! Like the sender, it reports only records worth another delivery as `batchItemFailures`.
 
 mod outcomes;
 mod planning;
+mod reconcile;
 mod results;
 mod start;
 mod sweep;
@@ -34,12 +37,16 @@ use sms_core::{
     queue::BatchQueue,
     schedule::StartSchedules,
     secrets::{SecretError, SecretProvider, ServiceSecret},
-    store::{JobControls, JobStore, PlanStore, ResultsStore, SuppressionList},
+    store::{
+        JobControls, JobStore, MessageStore, PlanStore, ResultsStore, SuppressionList,
+        UnknownBatches,
+    },
 };
 use tracing::{Instrument, error, info_span};
 
 pub use outcomes::RESULTS_HEADER;
 pub use planning::{PlanOutcome, plan};
+pub use reconcile::{ReconcileOutcome, ReconcileSettings, Records, reconcile};
 pub use results::{ResultsOutcome, build_results};
 pub use start::{StartOutcome, arrange_start, start};
 pub use sweep::{SweepOutcome, sweep};
@@ -56,6 +63,8 @@ pub struct App<S, F, Q, T, C> {
     pub settings: Settings,
     /// Prices for a capped plan's estimate (docs/api.md, "Budget").
     pub pricing: Pricing,
+    /// Plivo's records, which settle unknown batches.
+    pub records: Records,
 }
 
 /// What a capped plan is priced with, as send-bulk prices a list: the deployment's table
@@ -118,8 +127,21 @@ impl Settings {
 }
 
 /// What the store must offer job-files.
-pub trait FilesStore: PlanStore + JobStore + JobControls + SuppressionList + ResultsStore {}
-impl<T: PlanStore + JobStore + JobControls + SuppressionList + ResultsStore> FilesStore for T {}
+pub trait FilesStore:
+    PlanStore + JobStore + JobControls + SuppressionList + ResultsStore + UnknownBatches + MessageStore
+{
+}
+impl<
+    T: PlanStore
+        + JobStore
+        + JobControls
+        + SuppressionList
+        + ResultsStore
+        + UnknownBatches
+        + MessageStore,
+> FilesStore for T
+{
+}
 
 /// Used when the invocation has no usable deadline (never on Lambda): Lambda's longest.
 const FALLBACK_DEADLINE: Duration = Duration::from_secs(900);
@@ -166,6 +188,11 @@ where
                     arrange_start(&job_id, at, app, deadline).await.retry()
                 }
                 FileTask::Start { job_id } => start(&job_id, app, deadline).await.retry(),
+                FileTask::Reconcile {
+                    job_id,
+                    batch,
+                    round,
+                } => reconcile(&job_id, batch, round, app).await.retry(),
             }
         }
         .instrument(span)

@@ -1,6 +1,6 @@
 //! job-files: builds its clients once at cold start, then serves every SQS event.
 
-use job_files::{App, Pricing, Settings};
+use job_files::{App, Pricing, ReconcileSettings, Records, Settings};
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 use sms_core::{config, telemetry, wiring};
 
@@ -18,6 +18,20 @@ async fn main() -> Result<(), Error> {
         pricing: Pricing {
             prices: wiring::prices()?,
             secrets: Some(Box::new(wiring::secret_cache(&sdk)?)),
+        },
+        // Unknown batches, settled from Plivo's records.
+        records: Records {
+            plivo: wiring::plivo_client()?,
+            secrets: Box::new(wiring::secret_cache(&sdk)?),
+            settings: ReconcileSettings {
+                settle_after_seconds: config::positive(
+                    "RECONCILE_DELAY_SECONDS",
+                    config::optional("RECONCILE_DELAY_SECONDS").as_deref(),
+                    ReconcileSettings::default().settle_after_seconds.into(),
+                )?
+                .try_into()?,
+                ..ReconcileSettings::default()
+            },
         },
         settings: Settings {
             batch_size: wiring::batch_size()?,

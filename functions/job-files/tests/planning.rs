@@ -49,6 +49,7 @@ fn app(rows_per_invocation: u64) -> TestApp {
         pricing: Pricing::table(Prices::table(
             PriceTable::parse(r#"{"US": "0.0100", "GB": "0.0400"}"#).unwrap(),
         )),
+        records: common::no_records(),
     }
 }
 

@@ -38,6 +38,7 @@ fn app() -> TestApp {
             rows_per_invocation: Settings::DEFAULT_ROWS_PER_INVOCATION,
         },
         pricing: job_files::Pricing::table(Default::default()),
+        records: common::no_records(),
     }
 }
 

@@ -300,7 +300,9 @@ fn reconcile_tasks(app: &TestApp) -> Vec<(u32, u32)> {
         .unwrap()
         .iter()
         .filter_map(|e| match serde_json::from_str(&e.body).unwrap() {
-            FileTask::Reconcile { batch, round: 0, .. } => Some((batch, e.delay_seconds)),
+            FileTask::Reconcile {
+                batch, round: 0, ..
+            } => Some((batch, e.delay_seconds)),
             _ => None,
         })
         .collect()

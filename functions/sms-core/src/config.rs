@@ -204,7 +204,9 @@ pub enum UnknownOutcome {
     Report,
     /// job-files settles it `delay_seconds` after it was recorded (`RECONCILE_DELAY_SECONDS`):
     /// time for Plivo's records of a send to appear.
-    Reconcile { delay_seconds: u32 },
+    Reconcile {
+        delay_seconds: u32,
+    },
 }
 
 impl UnknownOutcome {
@@ -259,8 +261,15 @@ mod unknown_outcome_tests {
             UnknownOutcome::parse(Some("report"), Some("30")).unwrap(),
             UnknownOutcome::Report
         );
-        for (outcome, delay) in [(Some("resend"), None), (None, Some("901")), (None, Some("0"))] {
-            assert!(UnknownOutcome::parse(outcome, delay).is_err(), "{outcome:?} {delay:?}");
+        for (outcome, delay) in [
+            (Some("resend"), None),
+            (None, Some("901")),
+            (None, Some("0")),
+        ] {
+            assert!(
+                UnknownOutcome::parse(outcome, delay).is_err(),
+                "{outcome:?} {delay:?}"
+            );
         }
     }
 }

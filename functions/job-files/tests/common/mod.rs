@@ -113,3 +113,26 @@ impl ObjectStore for FaultyFiles {
         self.inner.delete(key).await
     }
 }
+
+/// Plivo's records at `plivo_url`, read with the test secret: what settles unknown batches.
+/// Settling takes records as complete as soon as a batch has ended.
+#[allow(dead_code)] // not every test file settles batches
+pub fn records(plivo_url: &str) -> job_files::Records {
+    job_files::Records {
+        plivo: sms_test_support::fast_plivo(plivo_url),
+        secrets: Box::new(sms_core::secrets::SecretCache::new(
+            sms_core::secrets::StaticSecret(sms_test_support::service_secret("t")),
+            std::time::Duration::from_secs(60),
+        )),
+        settings: job_files::ReconcileSettings {
+            settle_after_seconds: 0,
+            ..job_files::ReconcileSettings::default()
+        },
+    }
+}
+
+/// Records nobody reads: for tests that settle no batch.
+#[allow(dead_code)]
+pub fn no_records() -> job_files::Records {
+    records("http://127.0.0.1:9")
+}

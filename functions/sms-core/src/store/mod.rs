@@ -10,8 +10,8 @@ pub mod keys;
 mod memory;
 mod pace;
 pub mod plans;
-mod reconcile;
 pub mod progress;
+mod reconcile;
 mod reports;
 pub mod results;
 

@@ -87,9 +87,8 @@ impl UnknownBatches for DynamoStore {
                     Some(Cancellation::Conflict) => {
                         conflicts += 1;
                         if !self.back_off_after_conflict(conflicts).await {
-                            return Err(self.conflicts_exhausted(&format!(
-                                "the settlement of batch {batch}"
-                            )));
+                            return Err(self
+                                .conflicts_exhausted(&format!("the settlement of batch {batch}")));
                         }
                     }
                     None => return Err(backend("TransactWriteItems", e)),
