@@ -17,6 +17,11 @@
 //! when it failed, and `unknown` when the sender never learnt whether Plivo took it (the
 //! reports of its messages, if any, cannot be found from the ledger: the job's status counts
 //! them, the file cannot name them).
+//!
+//! A batch settled `sent` from Plivo's records after an unknown outcome (`reconciled`) knows
+//! only the uuids it found: those are paired by their reports as above, and the recipients
+//! left are `reconciled` (Plivo took them; their messages are not identified). The one-left
+//! rule does not apply: the uuids are not Plivo's whole answer.
 
 use std::collections::HashMap;
 
@@ -35,7 +40,7 @@ pub struct Outcome<'a> {
     pub number: &'a PhoneNumber,
     pub message_uuid: Option<&'a str>,
     /// A Plivo status from a report, or one of `no_report`, `not_sent`, `opted_out`,
-    /// `pending`, `unknown`, `cancelled`.
+    /// `pending`, `unknown`, `reconciled`, `cancelled`.
     pub status: &'static str,
     pub report: Option<&'a ReportedStatus>,
 }
@@ -70,7 +75,9 @@ pub fn batch_outcomes<'a>(
         .iter()
         .filter(|n| !by_number.contains_key(n) && !entry.opted_out.contains(n))
         .collect();
-    if let ([uuid], [number]) = (unpaired.as_slice(), left.as_slice()) {
+    if !entry.reconciled
+        && let ([uuid], [number]) = (unpaired.as_slice(), left.as_slice())
+    {
         by_number.insert(number, (uuid, ours.get(uuid).copied()));
     }
     entry
@@ -92,7 +99,7 @@ pub fn batch_outcomes<'a>(
             None => Outcome {
                 number,
                 message_uuid: None,
-                status: unpaired_status(entry.state, unpaired.is_empty()),
+                status: unpaired_status(entry, unpaired.is_empty()),
                 report: None,
             },
         })
@@ -100,12 +107,13 @@ pub fn batch_outcomes<'a>(
 }
 
 /// The status of a recipient no uuid could be paired with.
-fn unpaired_status(state: BatchState, no_uuid_left: bool) -> &'static str {
-    match state {
+fn unpaired_status(entry: &LedgerEntry, no_uuid_left: bool) -> &'static str {
+    match entry.state {
         BatchState::Pending | BatchState::Sending | BatchState::Parked => "pending",
         BatchState::Failed => "not_sent",
         BatchState::Cancelled => "cancelled",
         BatchState::Unknown => "unknown",
+        BatchState::Sent if entry.reconciled => "reconciled",
         BatchState::Sent if no_uuid_left => "not_sent",
         BatchState::Sent => "no_report",
     }
@@ -210,6 +218,34 @@ mod tests {
         let outcomes = batch_outcomes(&e, &reported);
         assert_eq!(outcomes[1].message_uuid, Some("u1"));
         assert_eq!(outcomes[1].status, "no_report");
+    }
+
+    #[test]
+    fn a_reconciled_batchs_recipients_without_a_found_uuid_are_reconciled_not_paired() {
+        // Found sent in Plivo's records by one uuid, reported for recipient 0; one other
+        // uuid found, not yet reported. Recipients 1 and 2 are not told apart: neither gets it.
+        let e = LedgerEntry {
+            reconciled: true,
+            ..entry(BatchState::Sent, 3, &["u0", "u9"])
+        };
+        let reported = [report("u0", Some(0), MessageStatus::Delivered)];
+        assert_eq!(
+            summary(&batch_outcomes(&e, &reported)),
+            [
+                ("+14155550000".into(), Some("u0".into()), "delivered"),
+                ("+14155550001".into(), None, "reconciled"),
+                ("+14155550002".into(), None, "reconciled"),
+            ]
+        );
+        let none_found = LedgerEntry {
+            reconciled: true,
+            ..entry(BatchState::Sent, 2, &[])
+        };
+        assert!(
+            batch_outcomes(&none_found, &[])
+                .iter()
+                .all(|o| o.status == "reconciled")
+        );
     }
 
     #[test]

@@ -120,7 +120,8 @@ fn retry(what: &str, e: impl std::fmt::Display) -> ReconcileOutcome {
 
 /// What Plivo's records and reports say of a batch.
 enum Evidence {
-    Taken(Vec<String>),
+    /// The uuids found, each with the recipient whose record it is.
+    Taken(Vec<(String, PhoneNumber)>),
     Absent,
     /// The records could not be read, or are too young to prove an absence.
     Unreadable(String),
@@ -158,7 +159,7 @@ where
         _ => return ReconcileOutcome::NotUnknown,
     }
     let outcome = match evidence(app, &job, &entry).await {
-        Evidence::Taken(message_uuids) => settle_sent(app, &job, &entry, message_uuids).await,
+        Evidence::Taken(found) => settle_sent(app, &job, &entry, found).await,
         Evidence::Absent if entry.resent => {
             ReconcileOutcome::LeftUnknown("resent once already and unknown again".into())
         }
@@ -246,7 +247,7 @@ async fn evidence<S: FilesStore, F, Q, T, C>(
     let mut found = Vec::new();
     for to in &probes {
         match records_of(app, &secret.plivo, to, &wanted).await {
-            Ok(uuids) => found.extend(uuids),
+            Ok(uuids) => found.extend(uuids.into_iter().map(|u| (u, to.clone()))),
             Err(why) => return Evidence::Unreadable(why),
         }
         if !found.is_empty() {
@@ -373,8 +374,9 @@ async fn settle_sent<S: FilesStore, F, Q, T, C>(
     app: &App<S, F, Q, T, C>,
     job: &JobRecord,
     entry: &LedgerEntry,
-    message_uuids: Vec<String>,
+    found: Vec<(String, PhoneNumber)>,
 ) -> ReconcileOutcome {
+    let message_uuids: Vec<String> = found.iter().map(|(uuid, _)| uuid.clone()).collect();
     let settlement = Settlement::Sent {
         message_uuids: message_uuids.clone(),
     };
@@ -385,11 +387,11 @@ async fn settle_sent<S: FilesStore, F, Q, T, C>(
     }
     metrics::count("BatchesReconciled", 1);
     let text = entry.text.as_ref().unwrap_or(&job.text);
-    let messages: Vec<_> = message_uuids
-        .iter()
-        .map(|uuid| AcceptedMessage {
-            message_uuid: uuid.clone(),
-            to: None,
+    let messages: Vec<_> = found
+        .into_iter()
+        .map(|(message_uuid, to)| AcceptedMessage {
+            message_uuid,
+            to: Some(to),
             from: job.from.clone(),
             job_id: Some(job.job_id.clone()),
             reference: None,

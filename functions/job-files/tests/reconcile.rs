@@ -224,6 +224,11 @@ async fn a_record_of_a_recipient_settles_the_batch_sent_and_keeps_its_uuid() {
     );
     let message = app.store.get_message("u-2").await.unwrap().unwrap();
     assert_eq!(message.job_id.as_ref(), Some(&job_id));
+    assert_eq!(
+        message.to,
+        Some(number(2)),
+        "the record named its recipient"
+    );
     assert!(enqueued(&app).is_empty());
     // Asked again (a repeated task), it is settled already.
     assert_eq!(

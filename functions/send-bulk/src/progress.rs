@@ -182,6 +182,12 @@ pub struct BatchCounts {
     pub failed: u32,
     pub unknown: u32,
     pub cancelled: u32,
+    /// Of `sent`, those whose outcome was unknown until Plivo's records or reports showed
+    /// Plivo had them (docs/api.md, "Unknown batches").
+    pub reconciled: u32,
+    /// Batches whose outcome was unknown until Plivo's records proved it never had them, so
+    /// they were sent again, once; each is also counted by how it then ended.
+    pub resent: u32,
 }
 
 /// The job's status (docs/architecture.md, "A job's life"): a cancel is final and shown as
@@ -244,6 +250,8 @@ pub fn progress<'a>(job: &'a JobRecord, counts: &StatusCounts, rate: Rate) -> Jo
             failed: job.batches_failed,
             unknown: job.batches_unknown,
             cancelled: job.batches_cancelled,
+            reconciled: job.batches_reconciled,
+            resent: job.batches_resent,
         },
         messages: MessageCounts {
             accepted_by_plivo: accepted.total,

@@ -217,7 +217,7 @@ async fn progress_reports_batches_and_messages() {
     assert_eq!(body["accepted"], 5);
     assert_eq!(
         body["batches"],
-        json!({"total": 3, "sent": 0, "failed": 0, "unknown": 0, "cancelled": 0})
+        json!({"total": 3, "sent": 0, "failed": 0, "unknown": 0, "cancelled": 0, "reconciled": 0, "resent": 0})
     );
     assert_eq!(body["messages"]["queued"], 0);
     assert_eq!(

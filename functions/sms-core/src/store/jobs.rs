@@ -173,6 +173,9 @@ pub struct LedgerEntry {
     pub ended_at: Option<DateTime<Utc>>,
     /// Once `unknown`, then resent because Plivo's records proved it absent: never again.
     pub resent: bool,
+    /// Once `unknown`, then found `sent` in Plivo's records or reports: its
+    /// `message_uuids` are those found, not Plivo's whole answer.
+    pub reconciled: bool,
 }
 
 impl LedgerEntry {
@@ -194,6 +197,7 @@ impl LedgerEntry {
             claimed_at: None,
             ended_at: None,
             resent: false,
+            reconciled: false,
         }
     }
 

@@ -636,6 +636,7 @@ impl UnknownBatches for MemoryStore {
         match settlement {
             Settlement::Sent { message_uuids } => {
                 entry.state = BatchState::Sent;
+                entry.reconciled = true;
                 entry.message_uuids.clone_from(message_uuids);
                 job.batches_sent += 1;
                 job.batches_reconciled += 1;

@@ -58,7 +58,7 @@ async fn a_25000_recipient_job_reaches_every_valid_recipient_exactly_once() {
     assert_eq!(progress["status"], "done");
     assert_eq!(
         progress["batches"],
-        json!({"total": 25, "sent": 25, "failed": 0, "unknown": 0, "cancelled": 0})
+        json!({"total": 25, "sent": 25, "failed": 0, "unknown": 0, "cancelled": 0, "reconciled": 0, "resent": 0})
     );
     assert_eq!(progress["messages"]["queued"], 24_500, "{progress}");
 

@@ -320,6 +320,9 @@ pub(crate) fn ledger_item(job_id: &JobId, entry: &LedgerEntry, now: DateTime<Utc
     if entry.resent {
         item.insert("resent".into(), AttributeValue::Bool(true));
     }
+    if entry.reconciled {
+        item.insert("reconciled_at".into(), time(now));
+    }
     if let Some(error) = &entry.error {
         item.insert("error".into(), s(error));
     }
@@ -423,6 +426,7 @@ pub(crate) fn ledger_from_item(item: &Item) -> Result<LedgerEntry, StoreError> {
         claimed_at: item.time("claimed_at"),
         ended_at: item.time("ended_at"),
         resent: item.flag("resent").unwrap_or(false),
+        reconciled: item.contains_key("reconciled_at"),
     })
 }
 
@@ -978,6 +982,7 @@ mod tests {
         entry.claimed_at = Some(now());
         entry.ended_at = Some(now());
         entry.resent = true;
+        entry.reconciled = true;
         assert_eq!(
             ledger_from_item(&ledger_item(&JobId::random(), &entry, now())).unwrap(),
             entry

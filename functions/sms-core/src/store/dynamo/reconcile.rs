@@ -52,7 +52,7 @@ impl UnknownBatches for DynamoStore {
                 ledger
                     .condition_expression("#state = :unknown AND attribute_not_exists(resent)")
                     .update_expression(
-                        "SET #state = :pending, enqueued = :no, resent = :yes, reconciled_at = :now",
+                        "SET #state = :pending, enqueued = :no, resent = :yes, resent_at = :now",
                     )
                     .expression_attribute_values(":pending", s(BatchState::Pending.as_str()))
                     .expression_attribute_values(":no", AttributeValue::Bool(false))
