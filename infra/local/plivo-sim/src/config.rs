@@ -126,6 +126,10 @@ settings! {
     slow_every: u64 = 0, SLOW_EVERY = "PLIVO_SIM_SLOW_EVERY", unchecked;
     /// Past the Plivo client's 10 s request timeout, so a slow answer is a timeout.
     slow_ms: u64 = 12_000, SLOW_MS = "PLIVO_SIM_SLOW_MS", unchecked;
+    /// Requests held `slow_ms` and then dropped, never taken: a timeout before Plivo
+    /// recorded anything (no message, no report, no record in the list API).
+    lost_share: f64 = 0.0, LOST_SHARE = "PLIVO_SIM_LOST_SHARE", check_share;
+    lost_every: u64 = 0, LOST_EVERY = "PLIVO_SIM_LOST_EVERY", unchecked;
     reports: bool = true, REPORTS = "PLIVO_SIM_REPORTS", unchecked;
     report_delay_ms: u64 = 50, REPORT_DELAY_MS = "PLIVO_SIM_REPORT_DELAY_MS", unchecked;
     report_mode: ReportMode = ReportMode::Normal, REPORT_MODE = "PLIVO_SIM_REPORT_MODE", unchecked;
@@ -184,6 +188,10 @@ impl Settings {
 
     pub fn server_error(&self) -> Fault {
         Fault::new(self.server_error_share, self.server_error_every)
+    }
+
+    pub fn lost(&self) -> Fault {
+        Fault::new(self.lost_share, self.lost_every)
     }
 
     pub fn slow(&self) -> Fault {

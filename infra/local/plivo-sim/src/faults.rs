@@ -1,4 +1,5 @@
-//! Fault injection: which authenticated send request is refused (429, 5xx) or answered late.
+//! Fault injection: which authenticated send request is refused (429, 5xx), lost (held past
+//! the client's timeout and never taken) or answered late.
 //!
 //! Counting is per authenticated send request since the last reset or config change (those
 //! the enforced limit of `rate_limit.rs` refused never get here), so a test that sets
@@ -39,6 +40,8 @@ pub enum Decision {
     None,
     RateLimited,
     ServerError(u16),
+    /// Hold the request this long, then drop it without taking it.
+    Lost(Duration),
     /// Accept, then hold the 202 back this long.
     Slow(Duration),
 }
@@ -48,6 +51,8 @@ pub fn decide(settings: &Settings, tick: u64) -> Decision {
         Decision::RateLimited
     } else if settings.server_error().fires(tick) {
         Decision::ServerError(settings.server_error_status)
+    } else if settings.lost().fires(tick) {
+        Decision::Lost(Duration::from_millis(settings.slow_ms))
     } else if settings.slow().fires(tick) {
         Decision::Slow(Duration::from_millis(settings.slow_ms))
     } else {

@@ -22,6 +22,8 @@
 //! | `PLIVO_SIM_SERVER_ERROR_SHARE` | `0` | probability that a send gets a 5xx |
 //! | `PLIVO_SIM_SERVER_ERROR_EVERY` | `0` | every Nth send gets a 5xx (0: off) |
 //! | `PLIVO_SIM_SERVER_ERROR_STATUS` | `500` | the 5xx status to answer (500..=599, e.g. 503) |
+//! | `PLIVO_SIM_LOST_SHARE` | `0` | probability that a send is held `PLIVO_SIM_SLOW_MS` and dropped, never taken |
+//! | `PLIVO_SIM_LOST_EVERY` | `0` | every Nth send is held and dropped, never taken (0: off) |
 //! | `PLIVO_SIM_SLOW_SHARE` | `0` | probability that a send is accepted but answered late |
 //! | `PLIVO_SIM_SLOW_EVERY` | `0` | every Nth send is accepted but answered late (0: off) |
 //! | `PLIVO_SIM_SLOW_MS` | `12000` | how late a slow answer is |

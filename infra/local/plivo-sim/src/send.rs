@@ -201,6 +201,19 @@ pub async fn send_message(
                 "internal server error, please retry",
             );
         }
+        Decision::Lost(delay) => {
+            // Taken by nothing: the client gives up first, and Plivo has no trace of it.
+            // Recorded before the wait, which the client's giving up cuts short.
+            let answer = received.refuse(
+                &state,
+                true,
+                Outcome::Lost,
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the request was lost before it was taken",
+            );
+            tokio::time::sleep(delay).await;
+            return answer;
+        }
         Decision::Slow(_) | Decision::None => {}
     }
 

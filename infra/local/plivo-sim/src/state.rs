@@ -26,6 +26,8 @@ pub enum Outcome {
     ServerError,
     Unauthorized,
     BadRequest,
+    /// Held past the client's timeout and dropped, never taken.
+    Lost,
 }
 
 impl Outcome {
@@ -36,6 +38,7 @@ impl Outcome {
             Self::ServerError => "server_error",
             Self::Unauthorized => "unauthorized",
             Self::BadRequest => "bad_request",
+            Self::Lost => "lost",
         }
     }
 }
@@ -107,6 +110,7 @@ pub struct OutcomeCounts {
     pub server_error: u64,
     pub unauthorized: u64,
     pub bad_request: u64,
+    pub lost: u64,
 }
 
 /// The enforced rate limit since it was set (at startup, by a reset or through
@@ -479,6 +483,7 @@ impl SimState {
                 server_error: count(Outcome::ServerError),
                 unauthorized: count(Outcome::Unauthorized),
                 bad_request: count(Outcome::BadRequest),
+                lost: count(Outcome::Lost),
             },
             rate_limit: Limiter::stats(log.limiter.as_ref()),
             recipients_accepted: log.accepted_per_recipient.values().sum(),

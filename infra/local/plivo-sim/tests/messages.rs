@@ -591,3 +591,41 @@ async fn the_sms_core_client_finds_a_sent_message_by_number_sender_and_window() 
         answers[1]
     );
 }
+
+#[tokio::test]
+async fn a_lost_request_times_the_client_out_and_leaves_no_record() {
+    let sim = sim_with(plivo_sim::Settings {
+        lost_every: 2,
+        slow_ms: 500,
+        ..quick()
+    })
+    .await;
+    send_ok(&sim, DELIVERED).await;
+    let timed_out = http()
+        .post(sim.message_url())
+        .basic_auth(AUTH_ID, Some(TOKEN))
+        .json(&body("14155550124"))
+        .timeout(Duration::from_millis(200))
+        .send()
+        .await;
+    assert!(timed_out.is_err_and(|e| e.is_timeout()));
+    tokio::time::sleep(Duration::from_millis(600)).await;
+
+    let requests = get_json(&sim, "/__sim/requests").await;
+    assert_eq!(requests[1]["outcome"], "lost");
+    assert_eq!(requests[1]["recipients"], json!([]));
+    let stats = get_json(&sim, "/__sim/stats").await;
+    assert_eq!(
+        (
+            stats["outcomes"]["lost"].clone(),
+            stats["recipients_accepted"].clone()
+        ),
+        (json!(1), json!(1))
+    );
+    assert!(
+        objects(&sim, &[("to_number", "14155550124")])
+            .await
+            .is_empty()
+    );
+    assert_eq!(objects(&sim, &[("to_number", DELIVERED)]).await.len(), 1);
+}
