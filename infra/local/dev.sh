@@ -31,6 +31,9 @@ export PUBLIC_BASE_URL=${PUBLIC_BASE_URL:-http://127.0.0.1:$LOCAL_PORT}
 export PLIVO_ACCEPT_V2_SIGNATURES=${PLIVO_ACCEPT_V2_SIGNATURES:-false}
 # The account's request budget (sms_core::pace), read by the sender and send-sms.
 export PLIVO_REQUESTS_PER_SECOND=${PLIVO_REQUESTS_PER_SECOND:-55}
+# An unknown batch is settled from the simulator's records after this many seconds (the
+# template's ReconcileDelaySeconds is 120): the simulator's records are there at once.
+export RECONCILE_DELAY_SECONDS=${RECONCILE_DELAY_SECONDS:-3}
 MOTO_PORT=${MOTO_PORT:-5050}
 PLIVO_SIM_PORT=${PLIVO_SIM_PORT:-8089}
 export SMS_TABLE=${SMS_TABLE:-sms-local}

@@ -82,6 +82,8 @@ ENVIRONMENT = {
         "SMS_FILES_QUEUE_URL",  # required: wiring::files_queue (a quiet batch's wake-up)
         "PLIVO_BASE_URL",  # optional: wiring::plivo_config
         "PLIVO_REQUESTS_PER_SECOND",  # optional: wiring::pacer (PlivoRequestsPerSecond)
+        "UNKNOWN_OUTCOME",  # optional: UnknownOutcome::parse (UnknownOutcome parameter)
+        "RECONCILE_DELAY_SECONDS",  # optional: the settlement task's delay (parameter)
         "RUST_LOG",
     },
     "status-callback": {
@@ -104,6 +106,7 @@ ENVIRONMENT = {
         "SMS_SECRET_ID",  # required: wiring::secret_cache (Plivo's Pricing API, capped uploads)
         "PLIVO_BASE_URL",  # optional: wiring::prices (Plivo's Pricing API)
         "SMS_PRICES",  # optional: wiring::prices (SmsPrices parameter)
+        "RECONCILE_DELAY_SECONDS",  # optional: when an absence of records proves something
         "RUST_LOG",
     },
 }
@@ -216,6 +219,10 @@ FUNCTION_METHODS = {
         "SecretSource.fetch",  # a capped upload's prices from Plivo's Pricing API (planning.rs)
         "JobControls.unpark_batch",  # the sweep after a resume (sweep.rs)
         "JobControls.cancel_batch",  # the sweep after a cancel
+        "JobStore.status_counts",  # an unknown batch seen in reports (reconcile.rs)
+        "UnknownBatches.settle_unknown",  # its settlement
+        "MessageStore.get_message",  # whose a record's uuid is
+        "MessageStore.record_accepted",  # the messages found in Plivo's records
     },
 }
 
@@ -260,6 +267,9 @@ ENVIRONMENT_SOURCES = {
     "SMS_BUCKET": "FilesBucket",
     "MAX_UPLOAD_BYTES": "MaxUploadBytes",
     "PLIVO_BATCH_SIZE": "PlivoBatchSize",  # send-bulk and job-files batch alike
+    # The sender's delay and job-files' proof of absence must agree.
+    "RECONCILE_DELAY_SECONDS": "ReconcileDelaySeconds",
+    "UNKNOWN_OUTCOME": "UnknownOutcome",
     **QUEUE_VARIABLES,
 }
 
