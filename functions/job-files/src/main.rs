@@ -23,15 +23,14 @@ async fn main() -> Result<(), Error> {
         records: Records {
             plivo: wiring::plivo_client()?,
             secrets: Box::new(wiring::secret_cache(&sdk)?),
-            settings: ReconcileSettings {
-                settle_after_seconds: config::positive(
+            settings: ReconcileSettings::after(
+                config::positive(
                     "RECONCILE_DELAY_SECONDS",
                     config::optional("RECONCILE_DELAY_SECONDS").as_deref(),
                     ReconcileSettings::default().settle_after_seconds.into(),
                 )?
                 .try_into()?,
-                ..ReconcileSettings::default()
-            },
+            ),
         },
         settings: Settings {
             batch_size: wiring::batch_size()?,

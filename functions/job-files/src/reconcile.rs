@@ -78,13 +78,21 @@ pub struct ReconcileSettings {
     pub max_rounds: u32,
 }
 
-impl Default for ReconcileSettings {
-    fn default() -> Self {
+impl ReconcileSettings {
+    /// Settling `delay` seconds after the outcome, and trying again as often: six tries in
+    /// all, twelve minutes with the template's default.
+    pub fn after(delay: u32) -> Self {
         Self {
-            settle_after_seconds: sms_core::config::UnknownOutcome::DEFAULT_DELAY_SECONDS,
-            retry_delay_seconds: 300,
+            settle_after_seconds: delay,
+            retry_delay_seconds: delay,
             max_rounds: 6,
         }
+    }
+}
+
+impl Default for ReconcileSettings {
+    fn default() -> Self {
+        Self::after(sms_core::config::UnknownOutcome::DEFAULT_DELAY_SECONDS)
     }
 }
 

@@ -73,7 +73,7 @@ async fn entry(store: &impl Store, job: &JobId, batch: u32) -> LedgerEntry {
     store.ledger_range(job, batch..batch + 1).await.unwrap()[0].clone()
 }
 
-pub async fn an_unknown_batch_keeps_the_window_of_its_claim(store: &impl Store) {
+async fn an_unknown_batch_keeps_the_window_of_its_claim(store: &impl Store) {
     let before = Utc::now();
     let job = job_with_an_unknown_batch(store).await;
     let e = entry(store, &job, 0).await;
@@ -85,7 +85,7 @@ pub async fn an_unknown_batch_keeps_the_window_of_its_claim(store: &impl Store) 
     assert!(!e.resent);
 }
 
-pub async fn found_at_plivo_an_unknown_batch_becomes_sent_once(store: &impl Store) {
+async fn found_at_plivo_an_unknown_batch_becomes_sent_once(store: &impl Store) {
     let job = job_with_an_unknown_batch(store).await;
     let sent = Settlement::Sent {
         message_uuids: vec!["u0".into()],
@@ -124,7 +124,7 @@ pub async fn found_at_plivo_an_unknown_batch_becomes_sent_once(store: &impl Stor
     assert_eq!(store.get_job(&job).await.unwrap().unwrap(), j);
 }
 
-pub async fn proved_absent_an_unknown_batch_is_pending_again_once(store: &impl Store) {
+async fn proved_absent_an_unknown_batch_is_pending_again_once(store: &impl Store) {
     let job = job_with_an_unknown_batch(store).await;
 
     assert_eq!(
@@ -196,7 +196,7 @@ pub async fn proved_absent_an_unknown_batch_is_pending_again_once(store: &impl S
     assert!(j.is_done());
 }
 
-pub async fn only_an_unknown_batch_is_settled(store: &impl Store) {
+async fn only_an_unknown_batch_is_settled(store: &impl Store) {
     let job = job_with_an_unknown_batch(store).await;
     let before = store.get_job(&job).await.unwrap().unwrap();
     for settlement in [

@@ -239,6 +239,30 @@ pub async fn simulated_messages(stack: &Stack) -> std::collections::HashMap<Stri
     messages
 }
 
+/// What the functions have emitted of metric `name` so far: the sum of its Embedded Metric
+/// Format lines (`{"<name>":<n>,"_aws":…}`) in the local stack's logs, which is what
+/// CloudWatch would sum and alarm on.
+pub fn metric_total(name: &str) -> u64 {
+    let dir = setting("SMS_E2E_LOGS");
+    let key = format!("\"{name}\":");
+    let mut total = 0;
+    for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+        let Ok(text) = std::fs::read_to_string(entry.path()) else {
+            continue;
+        };
+        for line in text.lines().filter(|l| l.contains("\"_aws\"")) {
+            if let Some(at) = line.find(&key) {
+                let digits: String = line[at + key.len()..]
+                    .chars()
+                    .take_while(char::is_ascii_digit)
+                    .collect();
+                total += digits.parse::<u64>().unwrap_or(0);
+            }
+        }
+    }
+    total
+}
+
 impl Stack {
     /// Waits up to a minute for `GET /v1/messages/{uuid}` to show status `want`, and
     /// returns the message as it then is.

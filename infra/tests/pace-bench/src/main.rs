@@ -241,6 +241,8 @@ async fn worker() -> Result<(), String> {
     .map_err(|e| e.to_string())?;
     let app = sender::App {
         tasks: sms_core::queue::MemoryQueue::default(),
+        // A timeout here is a finding, not something to settle.
+        unknown: sms_core::config::UnknownOutcome::Report,
         pace: Pacer::new(store.clone(), budget),
         store,
         secrets: SecretCache::new(
