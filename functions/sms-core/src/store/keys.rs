@@ -11,6 +11,7 @@
 //! | `OPTOUT#<number>`    | `OPTOUT`                       | for ever                 |
 //! | `NONCE#<nonce>`, `INBOUND#<uuid>` | `SEEN`            | [`Retention::Nonce`], [`Retention::InboundMessage`] |
 //! | `PACE#plivo`         | `PACE`                         | for ever (one item)      |
+//! | `CIRCUIT#plivo`      | `CIRCUIT`                      | for ever (one item)      |
 
 use chrono::{DateTime, Duration, Utc};
 
@@ -76,6 +77,9 @@ pub const COUNTER_PREFIX: &str = "COUNT#";
 /// every function that calls Plivo.
 pub const PACE_PARTITION: &str = "PACE#plivo";
 pub const PACE: &str = "PACE";
+/// Plivo's circuit (`store::PlivoCircuit`): one item, shared by every sender.
+pub const CIRCUIT_PARTITION: &str = "CIRCUIT#plivo";
+pub const CIRCUIT: &str = "CIRCUIT";
 
 pub fn message(uuid: &str) -> String {
     format!("MSG#{uuid}")

@@ -17,10 +17,10 @@ use super::results::{
 };
 use super::{
     AcceptedMessage, BatchClaim, BatchLedger, BatchOutcome, BatchRef, BatchState, ChangeOutcome,
-    CreateJob, CurrentStatus, DeliveryReport, IdempotencyStore, JobRecord, JobSpec, JobStore,
-    KeyClaim, LedgerEntry, MessageRecord, MessageStore, ReportEffect, ReportStore, SeenOnce,
-    Settled, Settlement, Sighting, StatusCounts, StoreError, StoredResponse, SuppressionChange,
-    SuppressionList, UnknownBatches,
+    CircuitRule, CircuitState, CreateJob, CurrentStatus, DeliveryReport, IdempotencyStore,
+    JobRecord, JobSpec, JobStore, KeyClaim, LedgerEntry, MessageRecord, MessageStore, PlivoCircuit,
+    ReportEffect, ReportStore, SeenOnce, Settled, Settlement, Sighting, StatusCounts, StoreError,
+    StoredResponse, SuppressionChange, SuppressionList, UnknownBatches,
 };
 use super::{Booking, ProgressLog, ProgressSample, RequestSchedule, progress::sample_start};
 use crate::domain::{
@@ -78,6 +78,9 @@ struct State {
     reported_to: HashMap<String, PhoneNumber>,
     /// The number each message's reports named as its sender (a Powerpack's pick).
     reported_from: HashMap<String, PhoneNumber>,
+    /// Plivo's circuit (the DynamoDB adapter's `CIRCUIT` item): failures counted since.
+    circuit: (u32, Option<DateTime<Utc>>),
+    circuit_open_until: Option<DateTime<Utc>>,
     /// The request schedule (the DynamoDB adapter's `PACE` item).
     next_turn: Option<DateTime<Utc>>,
     slowed_until: Option<DateTime<Utc>>,
@@ -607,6 +610,43 @@ impl BatchLedger for MemoryStore {
             e.state = BatchState::Pending;
             e.lease_until = None;
         }
+        Ok(())
+    }
+}
+
+impl PlivoCircuit for MemoryStore {
+    async fn circuit(&self, now: DateTime<Utc>) -> Result<CircuitState, StoreError> {
+        let state = self.lock();
+        Ok(CircuitState {
+            open_until: state.circuit_open_until.filter(|t| *t > now),
+            failures: state.circuit.0,
+        })
+    }
+
+    async fn note_plivo_failure(
+        &self,
+        rule: CircuitRule,
+        now: DateTime<Utc>,
+    ) -> Result<Option<DateTime<Utc>>, StoreError> {
+        let mut state = self.lock();
+        state.circuit = match state.circuit {
+            (count, Some(since)) if since > now - rule.window => (count + 1, Some(since)),
+            _ => (1, Some(now)),
+        };
+        if state.circuit.0 < rule.failures {
+            return Ok(None);
+        }
+        if state.circuit_open_until.is_some_and(|t| t > now) {
+            return Ok(None);
+        }
+        let until = now + rule.open_for;
+        state.circuit_open_until = Some(until);
+        state.circuit = (0, None);
+        Ok(Some(until))
+    }
+
+    async fn note_plivo_success(&self) -> Result<(), StoreError> {
+        self.lock().circuit = (0, None);
         Ok(())
     }
 }

@@ -2,6 +2,7 @@
 //! DynamoDB adapter and an in-memory one for handler tests (feature `test-util`: never in a
 //! Lambda). Handlers depend on the traits only.
 
+mod circuit;
 pub mod control;
 mod dynamo;
 mod jobs;
@@ -22,6 +23,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 pub use crate::domain::bulk::BatchRef;
+pub use circuit::{CircuitRule, CircuitState, PlivoCircuit};
 pub use control::{
     ControlAnswer, ControlChange, JobControl, JobControls, Parking, PauseReason, Verdict,
 };

@@ -3,6 +3,7 @@
 //! shares (reads, batched writes, error mapping); `keys` spells the keys, [`ext`] converts
 //! records to items and back, and each port has its module.
 
+mod circuit;
 mod control;
 mod ext;
 mod idempotency;
