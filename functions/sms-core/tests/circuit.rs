@@ -88,7 +88,7 @@ async fn concurrent_failures_each_count_and_open_it_once(store: &impl PlivoCircu
     let now = Utc::now();
     let opened = join_all((0..8).map(|_| store.note_plivo_failure(RULE, now))).await;
 
-    let opened: Vec<_> = opened.into_iter().map(Result::unwrap).flatten().collect();
+    let opened: Vec<_> = opened.into_iter().filter_map(Result::unwrap).collect();
     assert_eq!(opened.len(), 1, "opened by exactly one of the failures");
     assert!(store.circuit(now).await.unwrap().is_open());
 }
