@@ -6,6 +6,7 @@
 
 pub mod config;
 pub mod domain;
+pub mod fallback;
 pub mod fanout;
 pub mod files;
 pub mod http;
