@@ -405,6 +405,7 @@ async fn settle_sent<S: FilesStore, F, Q, T, C>(
             reference: None,
             encoding: text.encoding(),
             segments: text.segments() as u32,
+            provider: sms_core::domain::provider::Provider::Plivo,
         })
         .collect();
     if let Err(e) = app.store.record_accepted(&messages, Utc::now()).await {

@@ -260,6 +260,7 @@ async fn a_record_another_send_holds_is_no_evidence_and_absence_resends_the_batc
         reference: None,
         encoding: sms_core::Encoding::Gsm7,
         segments: 1,
+        provider: sms_core::domain::provider::Provider::Plivo,
     };
     app.store
         .record_accepted(&[theirs], Utc::now())

@@ -193,6 +193,7 @@ where
         reference: message.reference.clone(),
         encoding: message.text.encoding(),
         segments: message.text.segments() as u32,
+        provider: sms_core::domain::provider::Provider::Plivo,
     };
     if let Err(e) = app.store.record_accepted(&[record], Utc::now()).await {
         // The SMS is on its way; failing the request now would invite a duplicate send.

@@ -557,6 +557,7 @@ async fn record_messages<S: MessageStore, P, R, T>(
             reference: None,
             encoding: batch.text.encoding(),
             segments: batch.text.segments() as u32,
+            provider: sms_core::domain::provider::Provider::Plivo,
         })
         .collect();
     if let Err(e) = app.store.record_accepted(&messages, Utc::now()).await {

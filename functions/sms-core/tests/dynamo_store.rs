@@ -40,6 +40,7 @@ fn single(uuid: &str) -> AcceptedMessage {
         reference: Some("order-42".into()),
         encoding: Encoding::Ucs2,
         segments: 3,
+        provider: sms_core::domain::provider::Provider::Plivo,
     }
 }
 
@@ -53,6 +54,7 @@ fn bulk(uuid: &str, job: &JobId) -> AcceptedMessage {
         reference: None,
         encoding: Encoding::Gsm7,
         segments: 1,
+        provider: sms_core::domain::provider::Provider::Plivo,
     }
 }
 

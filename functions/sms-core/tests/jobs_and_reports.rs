@@ -393,6 +393,7 @@ async fn a_report_keeps_the_facts_the_sender_wrote(store: &impl Store) {
         reference: None,
         encoding: Encoding::Ucs2,
         segments: 2,
+        provider: sms_core::domain::provider::Provider::Plivo,
     };
     store.record_accepted(&[accepted], now).await.unwrap();
     let msg = store.get_message(&uuid).await.unwrap().unwrap();
@@ -418,6 +419,7 @@ async fn a_powerpack_message_shows_the_number_its_report_names(store: &impl Stor
         reference: None,
         encoding: Encoding::Gsm7,
         segments: 1,
+        provider: sms_core::domain::provider::Provider::Plivo,
     };
     let from_report = |uuid: &str, from: &str| DeliveryReport {
         from: Some(PhoneNumber::parse(from).unwrap()),

@@ -880,6 +880,7 @@ pub async fn the_reported_number_is_the_latest_reports<
                 reference: None,
                 encoding: Encoding::Gsm7,
                 segments: 1,
+                provider: sms_core::domain::provider::Provider::Plivo,
             }],
             t0,
         )

@@ -10,6 +10,7 @@ pub mod numbering;
 pub mod phone;
 pub mod plan;
 pub mod preview;
+pub mod provider;
 pub mod quiet_hours;
 pub mod rows;
 pub mod sender;

@@ -130,6 +130,10 @@ impl MessageStore for MemoryStore {
                 entry.to.clone_from(&m.to);
             }
             entry.from = Some(m.from.clone());
+            if entry.provider != m.provider {
+                entry.provider = m.provider;
+                entry.status = m.provider.first_status();
+            }
             entry.encoding = Some(m.encoding.as_str().to_owned());
             entry.segments = Some(m.segments);
             if m.job_id.is_some() {

@@ -74,6 +74,8 @@ pub struct AcceptedMessage {
     pub reference: Option<String>,
     pub encoding: Encoding,
     pub segments: u32,
+    /// Who handed it to the network.
+    pub provider: crate::domain::provider::Provider,
 }
 
 /// A message as stored, with whatever delivery reports have added.
@@ -91,6 +93,9 @@ pub struct MessageRecord {
     pub segments: Option<u32>,
     pub units: Option<u32>,
     pub amount: Option<String>,
+    /// Who handed it to the network. The fallback provider sends no delivery reports: its
+    /// messages are `sent` once it took them, and stay so.
+    pub provider: crate::domain::provider::Provider,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -111,6 +116,7 @@ impl MessageRecord {
             segments: None,
             units: None,
             amount: None,
+            provider: crate::domain::provider::Provider::Plivo,
             created_at: now,
             updated_at: now,
         }

@@ -14,6 +14,7 @@ use crate::{
         money::Money,
         phone::PhoneNumber,
         plan::{FileLayout, PlanCounts},
+        provider::Provider,
         quiet_hours::QuietHours,
         rows::FileFormat,
         sender::Sender,
@@ -144,6 +145,10 @@ pub(crate) fn message_facts_item(m: &AcceptedMessage, now: DateTime<Utc>) -> Ite
     if let Some(r) = &m.reference {
         item.insert("reference".into(), s(r));
     }
+    // Plivo's messages, nearly all of them, carry no provider: the item stays small.
+    if m.provider != Provider::Plivo {
+        item.insert("provider".into(), s(m.provider.as_str()));
+    }
     item
 }
 
@@ -162,9 +167,10 @@ pub(crate) fn message_from_items(
             .and_then(|i| i.string(name))
             .or_else(|| status.and_then(|i| i.string(name)))
     };
+    let provider = Provider::parse(facts.and_then(|i| i.string("provider")).as_deref());
     let status_value = match status.and_then(|i| i.string("status")) {
         Some(v) => MessageStatus::parse(&v).ok_or_else(|| corrupt(uuid, "invalid status"))?,
-        None => MessageStatus::Queued,
+        None => provider.first_status(),
     };
     let created_at = facts
         .and_then(|i| i.time("created_at"))
@@ -192,6 +198,7 @@ pub(crate) fn message_from_items(
         segments: facts.and_then(|i| i.number("segments")),
         units: status.and_then(|i| i.number("units")),
         amount: status.and_then(|i| i.string("amount")),
+        provider,
         updated_at: status
             .and_then(|i| i.time("updated_at"))
             .unwrap_or(created_at),
@@ -1102,6 +1109,7 @@ mod tests {
             reference: None,
             encoding: Encoding::Gsm7,
             segments: 2,
+            provider: crate::domain::provider::Provider::Plivo,
         };
         let record = message_from_items("u1", Some(&message_facts_item(&accepted, at)), None)
             .unwrap()
