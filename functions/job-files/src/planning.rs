@@ -512,6 +512,7 @@ async fn commit<S: FilesStore, F: ObjectStore, Q: BatchQueue, T: BatchQueue, C: 
         },
         callback_url: record.callback_url.clone(),
         batches: Vec::new(),
+        fallback: false,
     };
     let job = JobRecord {
         batches_total: checkpoint.batches,

@@ -72,6 +72,7 @@ async fn unknown_batch(app: &TestApp) -> JobId {
         },
         callback_url: format!("https://sms.example.com/cb?job_id={job_id}"),
         batches: vec![vec![number(1), number(2), number(3)]],
+        fallback: false,
     };
     app.store.create_job(&spec, Utc::now()).await.unwrap();
     end_unknown(app, &job_id).await;

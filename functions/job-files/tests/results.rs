@@ -68,6 +68,7 @@ async fn job(app: &TestApp, batches: Vec<Vec<u32>>) -> JobId {
             .into_iter()
             .map(|b| b.into_iter().map(number).collect())
             .collect(),
+        fallback: false,
     };
     app.store.create_job(&spec, Utc::now()).await.unwrap();
     job_id

@@ -70,6 +70,7 @@ async fn scheduled_job(app: &TestApp, batches: u32, send_at: DateTime<Utc>) -> J
                     .collect()
             })
             .collect(),
+        fallback: false,
     };
     app.store.create_job(&spec, Utc::now()).await.unwrap();
     job_id

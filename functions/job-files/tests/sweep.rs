@@ -70,6 +70,7 @@ async fn job(app: &TestApp, batches: u32) -> JobId {
                     .collect()
             })
             .collect(),
+        fallback: false,
     };
     app.store.create_job(&spec, Utc::now()).await.unwrap();
     for b in 0..batches {

@@ -102,6 +102,7 @@ where
             expires_at: message.deadline.map(|d| d.time()),
             send_at: Some(start.time()),
             batches: vec![vec![message.to.clone()]],
+            fallback: false,
         };
         match app.store.create_job(&spec, Utc::now()).await {
             Ok(CreateJob::Created) => {}

@@ -84,6 +84,7 @@ async fn job(app_plivo: &str) -> (BenchApp, LambdaEvent<SqsEvent>) {
         counts: IntakeCounts::default(),
         callback_url: "https://sms.example.com/cb".into(),
         batches: vec![recipients.clone()],
+        fallback: false,
     };
     store.create_job(&spec, Utc::now()).await.unwrap();
     let body = BatchMessage {
@@ -96,6 +97,7 @@ async fn job(app_plivo: &str) -> (BenchApp, LambdaEvent<SqsEvent>) {
         text: spec.text.clone(),
         recipients,
         callback_url: spec.callback_url.clone(),
+        fallback: false,
     };
     let mut record = SqsMessage::default();
     record.message_id = Some("m0".into());

@@ -79,6 +79,7 @@ async fn app(plivo: &MockServer) -> (TestApp, JobId) {
         counts: IntakeCounts::default(),
         callback_url: "https://sms.example.com/cb".into(),
         batches: (0..2).map(numbers).collect(),
+        fallback: false,
     };
     store.create_job(&spec, Utc::now()).await.unwrap();
     let app = App {
@@ -103,6 +104,7 @@ fn event(job_id: &JobId, batch: u32) -> LambdaEvent<SqsEvent> {
         text: MessageText::parse("hi").unwrap(),
         recipients: numbers(batch),
         callback_url: format!("https://sms.example.com/cb?job_id={job_id}"),
+        fallback: false,
     })
     .unwrap();
     let mut record = SqsMessage::default();

@@ -245,6 +245,7 @@ async fn arrange(batches: u32, requests: u64) -> (TestApp, JobId, MockServer) {
         counts: IntakeCounts::default(),
         callback_url: "https://sms.example.com/cb".into(),
         batches: (0..batches).map(numbers).collect(),
+        fallback: false,
     };
     store.inner.create_job(&spec, Utc::now()).await.unwrap();
     let app = App {
@@ -270,6 +271,7 @@ async fn deliver(app: &TestApp, job_id: &JobId, batch: u32) -> usize {
         text: MessageText::parse("hi").unwrap(),
         recipients: numbers(batch),
         callback_url: "https://sms.example.com/cb".into(),
+        fallback: false,
     })
     .unwrap();
     let mut record = SqsMessage::default();

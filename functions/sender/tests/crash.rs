@@ -72,6 +72,7 @@ async fn a_batch_whose_sender_was_killed_mid_request_ends_unknown_and_is_never_r
         counts: IntakeCounts::default(),
         callback_url: "http://127.0.0.1:9/cb".into(),
         batches: vec![recipients.clone()],
+        fallback: false,
     };
     app.store.create_job(&spec, Utc::now()).await.unwrap();
     let body = serde_json::to_string(&BatchMessage {
@@ -84,6 +85,7 @@ async fn a_batch_whose_sender_was_killed_mid_request_ends_unknown_and_is_never_r
         text: sms_core::MessageText::parse("hi").unwrap(),
         recipients,
         callback_url: spec.callback_url.clone(),
+        fallback: false,
     })
     .unwrap();
 

@@ -62,6 +62,7 @@ async fn app_at(plivo_url: &str, batches: usize) -> TestApp {
         counts: IntakeCounts::default(),
         callback_url: "https://sms.example.com/cb".into(),
         batches: (0..batches).map(|b| numbers(b * 3..b * 3 + 3)).collect(),
+        fallback: false,
     };
     store.create_job(&spec, Utc::now()).await.unwrap();
     App {
@@ -93,6 +94,7 @@ fn batch(index: u32) -> String {
         text: sms_core::MessageText::parse("hi").unwrap(),
         recipients: numbers(i * 3..i * 3 + 3),
         callback_url: format!("https://sms.example.com/cb?job_id={JOB}"),
+        fallback: false,
     })
     .unwrap()
 }

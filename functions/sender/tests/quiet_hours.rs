@@ -61,6 +61,7 @@ async fn app(
         counts: IntakeCounts::default(),
         callback_url: "https://sms.example.com/cb".into(),
         batches,
+        fallback: false,
     };
     store.create_job(&spec, Utc::now()).await.unwrap();
     let app = App {
@@ -93,6 +94,7 @@ fn record(
             text: MessageText::parse("Doors open").unwrap(),
             recipients,
             callback_url: format!("https://sms.example.com/cb?job_id={app_job}"),
+            fallback: false,
         })
         .unwrap(),
     );

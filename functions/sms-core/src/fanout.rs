@@ -32,6 +32,7 @@ pub fn batch_message(job: &JobRecord, entry: LedgerEntry) -> BatchMessage {
         recipients: entry.recipients,
         callback_url: job.callback_url.clone(),
         reservation: entry.reservation,
+        fallback: job.fallback,
     }
 }
 

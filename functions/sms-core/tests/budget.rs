@@ -71,6 +71,7 @@ async fn job<S: JobStore>(store: &S, batches: usize, budget: Option<JobBudget>) 
                     .collect()
             })
             .collect(),
+        fallback: false,
     };
     assert_eq!(
         store.create_job(&spec, now()).await.unwrap(),

@@ -55,6 +55,7 @@ async fn job_starting<S: JobStore>(
         batches: (0..batches)
             .map(|b| (0..=b).map(|r| number(b * 100 + r)).collect())
             .collect(),
+        fallback: false,
     };
     assert_eq!(
         store.create_job(&spec, now()).await.unwrap(),

@@ -41,6 +41,7 @@ fn spec(job_id: &JobId, batches: usize) -> JobSpec {
         batches: (0..batches)
             .map(|b| vec![number(b * 2), number(b * 2 + 1)])
             .collect(),
+        fallback: false,
     }
 }
 

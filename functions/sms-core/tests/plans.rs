@@ -247,6 +247,7 @@ pub async fn planned_batches_keep_their_texts_and_commit_like_any_job<
         },
         callback_url: "https://x/cb".into(),
         batches: Vec::new(),
+        fallback: false,
     };
     let record = JobRecord {
         batches_total: 2,

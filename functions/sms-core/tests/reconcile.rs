@@ -38,6 +38,7 @@ async fn job_with_an_unknown_batch(store: &impl Store) -> JobId {
         },
         callback_url: format!("https://x/cb?job_id={job}"),
         batches: vec![vec![number(0), number(1)], vec![number(2), number(3)]],
+        fallback: false,
     };
     store.create_job(&spec, Utc::now()).await.unwrap();
     let outcomes = [

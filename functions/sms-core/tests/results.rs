@@ -793,6 +793,7 @@ fn job_spec(job_id: &JobId, batches: usize) -> JobSpec {
         batches: (0..batches)
             .map(|b| vec![number(b * 2), number(b * 2 + 1)])
             .collect(),
+        fallback: false,
     }
 }
 

@@ -161,6 +161,7 @@ async fn job_with(app: &TestApp, uuids: &[&str]) {
         counts: IntakeCounts::default(),
         callback_url: String::new(),
         batches: vec![vec![PhoneNumber::parse("+14155550123").unwrap()]],
+        fallback: false,
     };
     let now = chrono::Utc::now();
     app.store.create_job(&spec, now).await.unwrap();
@@ -248,6 +249,7 @@ async fn a_report_counts_in_the_batch_its_signed_url_names_and_only_then() {
         counts: IntakeCounts::default(),
         callback_url: String::new(),
         batches: vec![vec![PhoneNumber::parse("+14155550123").unwrap()]],
+        fallback: false,
     };
     app.store
         .create_job(&spec, chrono::Utc::now())

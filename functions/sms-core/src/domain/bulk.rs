@@ -230,6 +230,10 @@ pub struct BatchMessage {
     /// (`domain::estimate`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reservation: Option<crate::domain::estimate::Reservation>,
+    /// The job asked that its batches go through the fallback provider while Plivo's circuit
+    /// is open (`fallback`), where the deployment allows it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub fallback: bool,
 }
 
 impl BatchMessage {

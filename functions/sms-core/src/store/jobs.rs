@@ -54,6 +54,8 @@ pub struct JobSpec {
     /// The job's caps (`max_cost`, `max_segments`) and each batch's share of them; None for
     /// a job without one.
     pub budget: Option<JobBudget>,
+    /// Whether its batches may go through the fallback provider while Plivo's circuit is open.
+    pub fallback: bool,
 }
 
 impl JobSpec {
@@ -167,6 +169,9 @@ pub struct LedgerEntry {
     pub reservation: Option<Reservation>,
     /// Recipients who opted out after the job was accepted: the sender left them out.
     pub opted_out: Vec<PhoneNumber>,
+    /// Sent through the fallback provider: who got which of `message_uuids`, and who may
+    /// have.
+    pub fallback: Option<FallbackSends>,
     /// When its latest claim began, and when it ended: the window in which Plivo's records
     /// of an `unknown` batch must lie.
     pub claimed_at: Option<DateTime<Utc>>,
@@ -194,6 +199,7 @@ impl LedgerEntry {
             deferred: false,
             reservation: None,
             opted_out: Vec::new(),
+            fallback: None,
             claimed_at: None,
             ended_at: None,
             resent: false,
@@ -234,6 +240,15 @@ impl LedgerEntry {
     }
 }
 
+/// What a batch sent through the fallback provider records, beside its `message_uuids`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FallbackSends {
+    /// The recipient of each of the batch's `message_uuids`, in the same order.
+    pub to: Vec<PhoneNumber>,
+    /// Recipients whose request got no answer: the provider may have sent them.
+    pub unknown: Vec<PhoneNumber>,
+}
+
 /// A job as stored, with its batch counters.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct JobRecord {
@@ -264,6 +279,9 @@ pub struct JobRecord {
     /// (`sent`), or proved absent and enqueued again (`resent`).
     pub batches_reconciled: u32,
     pub batches_resent: u32,
+    /// Messages the fallback provider took, and whether the job asked for it.
+    pub messages_by_fallback: u64,
+    pub fallback: bool,
     /// Messages Plivo accepted (one uuid each), summed over sent batches.
     pub messages_accepted: u64,
     /// The batches in `messages_accepted`, recorded by the same write. A number set on the
@@ -313,6 +331,8 @@ impl JobRecord {
             batches_unknown: 0,
             batches_reconciled: 0,
             batches_resent: 0,
+            messages_by_fallback: 0,
+            fallback: spec.fallback,
             messages_accepted: 0,
             sent_batches: BTreeSet::new(),
             plivo_invalid: 0,
@@ -536,6 +556,16 @@ pub enum BatchOutcome {
         /// Recipients the sender left out: they opted out after the intake screened them.
         opted_out: Vec<PhoneNumber>,
     },
+    /// Handed to the fallback provider, one message per recipient.
+    Fallback {
+        /// Each recipient it took, with its message id.
+        sent: Vec<(PhoneNumber, String)>,
+        /// Recipients it refused, or not tried once it stopped taking messages.
+        not_sent: Vec<PhoneNumber>,
+        /// Recipients whose request got no answer: it may have sent them; never again.
+        unknown: Vec<PhoneNumber>,
+        opted_out: Vec<PhoneNumber>,
+    },
     Failed {
         error: String,
     },
@@ -547,7 +577,7 @@ pub enum BatchOutcome {
 impl BatchOutcome {
     pub fn state(&self) -> BatchState {
         match self {
-            Self::Sent { .. } => BatchState::Sent,
+            Self::Sent { .. } | Self::Fallback { .. } => BatchState::Sent,
             Self::Failed { .. } => BatchState::Failed,
             Self::Unknown { .. } => BatchState::Unknown,
         }

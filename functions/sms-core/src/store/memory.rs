@@ -585,6 +585,22 @@ impl BatchLedger for MemoryStore {
                 job.sent_batches.insert(batch);
                 job.plivo_invalid += invalid_numbers.len() as u64;
             }
+            BatchOutcome::Fallback {
+                sent,
+                not_sent: _,
+                unknown,
+                opted_out,
+            } => {
+                entry.message_uuids = sent.iter().map(|(_, id)| id.clone()).collect();
+                entry.fallback = Some(super::FallbackSends {
+                    to: sent.iter().map(|(n, _)| n.clone()).collect(),
+                    unknown: unknown.clone(),
+                });
+                entry.opted_out.clone_from(opted_out);
+                job.recipients_opted_out += opted_out.len() as u64;
+                job.batches_sent += 1;
+                job.messages_by_fallback += sent.len() as u64;
+            }
             BatchOutcome::Failed { error } => {
                 entry.error = Some(error.clone());
                 job.batches_failed += 1;

@@ -29,8 +29,8 @@ pub use control::{
 };
 pub use dynamo::{CONFLICT_RETRY, DynamoStore, schema};
 pub use jobs::{
-    AcceptedByPlivo, BatchClaim, BatchLedger, BatchOutcome, BatchState, CreateJob, IntakeCounts,
-    JobBudget, JobRecord, JobSpec, JobStore, LedgerEntry, StatusCounts,
+    AcceptedByPlivo, BatchClaim, BatchLedger, BatchOutcome, BatchState, CreateJob, FallbackSends,
+    IntakeCounts, JobBudget, JobRecord, JobSpec, JobStore, LedgerEntry, StatusCounts,
 };
 #[cfg(any(test, feature = "test-util"))]
 pub use memory::MemoryStore;

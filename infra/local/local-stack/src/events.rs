@@ -187,6 +187,7 @@ pub fn all() -> Vec<(&'static str, Value)> {
             .map(|n| PhoneNumber::parse(n).expect("sample number"))
             .collect(),
         callback_url: format!("{PUBLIC_BASE_URL}/v1/callbacks/plivo/status?job_id={job_id}"),
+        fallback: false,
     };
     let batch = serde_json::to_string(&batch).expect("batch encodes");
     // The sample job came from a list, so it has no plan: the task is one job-files sends to

@@ -133,6 +133,7 @@ async fn drive() -> Result<(), String> {
         counts: IntakeCounts::default(),
         callback_url: "http://127.0.0.1:9/cb".into(),
         batches: (0..batches).map(|b| recipients(b, batch_size)).collect(),
+        fallback: false,
     };
     store
         .create_job(&spec, Utc::now())
@@ -265,6 +266,7 @@ async fn worker() -> Result<(), String> {
                 text: MessageText::parse("pace-bench").map_err(|e| e.to_string())?,
                 recipients: recipients(b, batch_size),
                 callback_url: "http://127.0.0.1:9/cb".into(),
+                fallback: false,
             };
             let mut record = SqsMessage::default();
             record.message_id = Some(format!("batch-{b}"));

@@ -21,8 +21,9 @@ use crate::{
         text::MessageText,
     },
     store::{
-        AcceptedMessage, BatchState, IntakeCounts, JobControl, JobRecord, KeyClaim, LedgerEntry,
-        MessageRecord, MessageStatus, Sighting, StoreError, StoredResponse, SuppressionChange,
+        AcceptedMessage, BatchState, FallbackSends, IntakeCounts, JobControl, JobRecord, KeyClaim,
+        LedgerEntry, MessageRecord, MessageStatus, Sighting, StoreError, StoredResponse,
+        SuppressionChange,
         keys::{self, Retention, TTL_ATTRIBUTE},
         plans::{PlanCheckpoint, PlanRecord, PlanState, PlanTallies},
         results::{ReportedStatus, ResultsCheckpoint, ResultsRecord, ResultsState},
@@ -430,6 +431,18 @@ pub(crate) fn ledger_from_item(item: &Item) -> Result<LedgerEntry, StoreError> {
             .map(|r| PhoneNumber::parse(r))
             .collect::<Result<_, _>>()
             .map_err(|e| corrupt(&key, &format!("opted-out recipient {e}")))?,
+        fallback: (item.string("provider").as_deref() == Some(Provider::Sns.as_str())).then(|| {
+            let numbers = |name: &str| {
+                item.strings(name)
+                    .iter()
+                    .filter_map(|r| PhoneNumber::parse(r).ok())
+                    .collect()
+            };
+            FallbackSends {
+                to: numbers("fallback_to"),
+                unknown: numbers("fallback_unknown"),
+            }
+        }),
         claimed_at: item.time("claimed_at"),
         ended_at: item.time("ended_at"),
         resent: item.flag("resent").unwrap_or(false),
@@ -459,6 +472,8 @@ pub(crate) fn job_item(job: &JobRecord) -> Item {
         ("batches_unknown", n(job.batches_unknown)),
         ("batches_reconciled", n(job.batches_reconciled)),
         ("batches_resent", n(job.batches_resent)),
+        ("messages_by_fallback", n(job.messages_by_fallback)),
+        ("fallback", AttributeValue::Bool(job.fallback)),
         ("batches_cancelled", n(job.batches_cancelled)),
         // What a control change's condition compares with `batches_total` (DynamoDB
         // conditions cannot add): every write that ends a batch adds to it.
@@ -566,6 +581,8 @@ pub(crate) fn job_from_item(item: &Item) -> Result<JobRecord, StoreError> {
         batches_unknown: batches("batches_unknown"),
         batches_reconciled: batches("batches_reconciled"),
         batches_resent: batches("batches_resent"),
+        messages_by_fallback: count("messages_by_fallback"),
+        fallback: item.flag("fallback").unwrap_or(false),
         batches_cancelled: batches("batches_cancelled"),
         recipients_cancelled: count("recipients_cancelled"),
         recipients_opted_out: count("recipients_opted_out"),
@@ -942,6 +959,8 @@ mod tests {
             batches_unknown: 0,
             batches_reconciled: 1,
             batches_resent: 1,
+            messages_by_fallback: 3,
+            fallback: true,
             messages_accepted: 2,
             sent_batches: [0].into(),
             plivo_invalid: 1,

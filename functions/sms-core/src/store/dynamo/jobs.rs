@@ -19,6 +19,8 @@ use crate::domain::{
     estimate::{BudgetLeft, Reservation},
     ids::JobId,
     money::Money,
+    phone::PhoneNumber,
+    provider::Provider,
 };
 use crate::store::{
     BatchClaim, BatchLedger, BatchOutcome, BatchState, CreateJob, JobControl, JobRecord, JobSpec,
@@ -364,6 +366,36 @@ impl BatchLedger for DynamoStore {
                     "ADD batches_sent :one, batches_ended :one, messages_accepted :accepted, plivo_invalid :pinvalid, recipients_opted_out :optedout, sent_batches :batch",
                 )
             }
+            BatchOutcome::Fallback {
+                sent,
+                not_sent,
+                unknown,
+                opted_out,
+            } => {
+                let numbers = |all: &[PhoneNumber]| -> Vec<String> {
+                    all.iter().map(|n| n.as_str().to_owned()).collect()
+                };
+                ledger = ledger
+                    .expression_attribute_values(
+                        ":uuids",
+                        list(sent.iter().map(|(_, id)| id.clone())),
+                    )
+                    .expression_attribute_values(
+                        ":to",
+                        list(sent.iter().map(|(n, _)| n.as_str().to_owned())),
+                    )
+                    .expression_attribute_values(":notsent", list(numbers(not_sent)))
+                    .expression_attribute_values(":unknown", list(numbers(unknown)))
+                    .expression_attribute_values(":optedout", list(numbers(opted_out)))
+                    .expression_attribute_values(":sns", s(Provider::Sns.as_str()));
+                job = job
+                    .expression_attribute_values(":byfallback", n(sent.len()))
+                    .expression_attribute_values(":optedout", n(opted_out.len()));
+                (
+                    "SET #state = :final, ended_at = :now, provider = :sns, message_uuids = :uuids, fallback_to = :to, invalid_numbers = :notsent, fallback_unknown = :unknown, opted_out = :optedout",
+                    "ADD batches_sent :one, batches_ended :one, messages_by_fallback :byfallback, recipients_opted_out :optedout",
+                )
+            }
             BatchOutcome::Failed { error } => {
                 ledger = ledger.expression_attribute_values(":error", s(error));
                 (
@@ -379,7 +411,10 @@ impl BatchLedger for DynamoStore {
                 )
             }
         };
-        if !matches!(outcome, BatchOutcome::Sent { .. }) {
+        if matches!(
+            outcome,
+            BatchOutcome::Failed { .. } | BatchOutcome::Unknown { .. }
+        ) {
             ledger = ledger.expression_attribute_names("#error", "error");
         }
         let ledger = ledger
