@@ -328,7 +328,7 @@ def metered_dynamodb(call_action: Callable[[Any], Any], lock: Any) -> Callable[[
         wru = 0 if refused else sum(
             write_units(b, a, transactional) for (_, _, transactional), b, a in zip(written, before, after)
         )
-        TALLIES.add(caller_of(self.headers), "dynamodb-units", op, wru=wru, rru=rru)
+        TALLIES.add(caller_of(self.headers), "dynamodb-units", op, count=1, wru=wru, rru=rru)
         return result
 
     return call
@@ -374,6 +374,7 @@ def metered_sqs(call_action: Callable[[Any], Any]) -> Callable[[Any], Any]:
             caller_of(self.headers),
             "sqs-payload",
             op,
+            count=1,
             billed=max(1, math.ceil(payload / SQS_CHUNK)),
             payload_bytes=payload,
             empty=1 if empty else 0,
@@ -394,11 +395,15 @@ def _answer(start_response: Callable[..., Any], status: str, document: Any) -> l
 
 
 def merged() -> dict[str, Any]:
-    """Each (caller, service, operation) once: the requests counted at the door, with the
-    units the DynamoDB and SQS handlers added under their own service names."""
+    """Each (caller, service, operation) once. DynamoDB's and SQS's requests are those their
+    handlers counted as they answered, each with its units in the same tally, so a request
+    still in flight (a poller's long poll) is never half counted; the other services' are
+    those counted at the door."""
     rows: dict[tuple[str, str, str], dict[str, Any]] = {}
     extra = {"dynamodb-units": "dynamodb", "sqs-payload": "sqs"}
     for row in TALLIES.snapshot()["requests"]:
+        if row["service"] in extra.values():
+            continue
         service = extra.get(row["service"], row["service"])
         key = (row["caller"], service, row["operation"])
         into = rows.setdefault(key, {"caller": key[0], "service": key[1], "operation": key[2], **dict.fromkeys(Tallies.FIELDS, 0)})
