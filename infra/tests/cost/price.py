@@ -147,6 +147,7 @@ def measure(job: dict, functions: dict, prices: dict) -> dict:
         "sender": busy_receives("local-sqs-poller"),
         "job-files": busy_receives("local-files-poller"),
     })
+    lambda_floor = 0.0  # every invocation billed Lambda's minimum, 1 ms
     for fn, count in sorted(invocations.items()):
         if not count:
             continue
@@ -154,6 +155,7 @@ def measure(job: dict, functions: dict, prices: dict) -> dict:
         gb = functions.get(fn, {}).get("memory_mb", 128) / 1024
         gb_s = count * ms / 1000 * gb
         dollars = count * lam["per_request"] + gb_s * lam["per_gb_second"]
+        lambda_floor += count * (lam["per_request"] + 0.001 * gb * lam["per_gb_second"])
         items.append(("Lambda", f"{fn}: {count:,} invocations, {gb_s:,.1f} GB-s ({ms} ms × {gb * 1024:.0f} MB, modelled)", count, dollars))
 
     # DynamoDB
@@ -229,6 +231,9 @@ def measure(job: dict, functions: dict, prices: dict) -> dict:
         "by_service": dict(by_service),
         "total_per_million": sum(by_service.values()),
         "reports_per_recipient": callbacks / n,
+        "lambda_floor_per_million": lambda_floor * scale,
+        "platform_bytes_per_invocation": platform_per,
+        "platform_lines_off": sorted(quiet),
         "log_bytes_dropped_by_level": dropped,
     }
 
@@ -245,6 +250,13 @@ def print_table(m: dict, label: str) -> None:
         share = dollars / m["total_per_million"] * 100 if m["total_per_million"] else 0
         print(f"  {service:<22} {'':>14}  {dollars:>13.2f}  {share:4.1f} %")
     print(f"  {'total':<22} {'':>14}  {m['total_per_million']:>13.2f}  per million recipients")
+    off = ", ".join(m["platform_lines_off"]) or "none"
+    print(f"  notes: Lambda duration is modelled (prices.json, docs/cost.md's ms per invocation), not measured;"
+          f" at the 1 ms billed minimum Lambda would be ${m['lambda_floor_per_million']:.2f}.")
+    print(f"         Lambda's platform lines: {m['platform_bytes_per_invocation']} B an invocation (prices.json's platform.start"
+          f" and platform.report samples); off (template SystemLogLevel above INFO) for: {off}.")
+    print("         What a job does once (its POST, the GET that sees it done, a cold start's secret read) is scaled"
+          " with the rest: the figure is per million recipients in jobs of this size.")
 
 
 def main() -> None:
