@@ -217,7 +217,10 @@ def measure(job: dict, functions: dict, prices: dict) -> dict:
             continue
         platform += count * platform_per
     log_bytes = sum(own.values()) + platform
-    detail = ", ".join(f"{fn} {b:,}" for fn, b in own.most_common())
+    detail = ", ".join(
+        f"{fn} {b:,}" + (f" = {b / invocations[fn]:,.0f} B an invocation" if invocations.get(fn) else "")
+        for fn, b in own.most_common()
+    )
     note = f"; platform lines off for {', '.join(sorted(quiet))}" if quiet else ""
     items.append(("CloudWatch Logs", f"bytes: functions' lines {sum(own.values()):,} ({detail}); platform lines {platform:,} ({platform_per} B an invocation){note}", log_bytes, log_bytes / 1e9 * cw["per_logs_ingested_gb"]))
 
