@@ -37,7 +37,7 @@ measure() {
   local name=$1 label=$2 functions_dir=$3
   echo "  $label: ${recipients} recipients through the local stack" >&2
   MOTO_METER=1 LOG_FORMAT=json RUST_LOG=info STACK_FUNCTIONS_DIR="$functions_dir" \
-    "$root/infra/tests/with-stack.sh" "$out/cost-job" "$recipients" >"$out/$name.json"
+    "$root/infra/tests/with-stack.sh" "$out/cost-job" "$recipients" "$out/$name.api.log" >"$out/$name.json"
   "$py" "$root/infra/tests/cost/price.py" "$out/$name.json" "$functions_dir/template.yaml" \
     --label "$label" --summary "$out/$name.summary.json"
 }

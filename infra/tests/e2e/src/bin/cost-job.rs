@@ -11,7 +11,9 @@
 //! figures hold the client's own requests only: the `POST /v1/bulk` and the `GET`s that see it
 //! done (usually one).
 //!
-//! Usage: `cost-job [recipients]` (default 2,000), under infra/tests/with-stack.sh with
+//! Usage: `cost-job [recipients] [log copy]` (default 2,000 recipients; with a path, the job's
+//! part of api.log is copied there and the output points at the copy, which outlives the
+//! stack's log, rewritten by the next stack), under infra/tests/with-stack.sh with
 //! `MOTO_METER=1`; it also needs `SMS_E2E_MOTO_URL` and `SMS_E2E_LOGS`, which with-stack.sh sets.
 
 use std::time::{Duration, Instant};
@@ -64,6 +66,20 @@ fn log_size(logs: &str) -> u64 {
     std::fs::metadata(format!("{logs}/api.log"))
         .map(|m| m.len())
         .unwrap_or(0)
+}
+
+/// Where the job's log lines are: bytes `from..to` of the stack's api.log, or all of `copy`
+/// once they have been copied there.
+fn api_log(logs: &str, from: u64, copy: Option<String>) -> Value {
+    let path = format!("{logs}/api.log");
+    let to = log_size(logs);
+    let Some(copy) = copy else {
+        return json!({"path": path, "from": from, "to": to});
+    };
+    let all = std::fs::read(&path).expect("the stack's api.log");
+    let part = &all[from as usize..(to as usize).min(all.len())];
+    std::fs::write(&copy, part).expect("the log copy is written");
+    json!({"path": copy, "from": 0, "to": part.len()})
 }
 
 #[tokio::main]
@@ -150,7 +166,7 @@ async fn main() {
         "job": progress,
         "simulator": sim_after,
         "meter": meter,
-        "api_log": {"path": format!("{logs}/api.log"), "from": log_from, "to": log_size(&logs)},
+        "api_log": api_log(&logs, log_from, std::env::args().nth(2)),
     });
     println!("{out}");
 }
