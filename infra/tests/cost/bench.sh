@@ -18,54 +18,57 @@ set -euo pipefail
 . "$(dirname "$0")/../../lib.sh"
 cd "$root"
 
-# The commit before any cost work: what "before" means.
-COST_BASELINE_REV=${COST_BASELINE_REV:-2942eba}
-recipients=${COST_RECIPIENTS:-2000}
-out="$root/target/cost"
-mkdir -p "$out"
-py="$root/.venv/bin/python"
-"$root/infra/local/bootstrap.sh"
+# The whole script is one function, read before it runs: editing this file while a run is
+# under way (it takes minutes) then cannot change what that run does.
+main() {
+  # The commit before any cost work: what "before" means.
+  COST_BASELINE_REV=${COST_BASELINE_REV:-2942eba}
+  recipients=${COST_RECIPIENTS:-2000}
+  out="$root/target/cost"
+  mkdir -p "$out"
+  py="$root/.venv/bin/python"
+  "$root/infra/local/bootstrap.sh"
 
-cargo build --quiet -p e2e --bin cost-job
-# cost-job is copied aside: the baseline's build must not be the one that runs it, and the
-# target directory may be shared with other cargo invocations.
-cp "$root/target/debug/cost-job" "$out/cost-job"
+  cargo build --quiet -p e2e --bin cost-job
+  # cost-job is copied aside: the baseline's build must not be the one that runs it, and the
+  # target directory may be shared with other cargo invocations.
+  cp "$root/target/debug/cost-job" "$out/cost-job"
 
-# measure NAME LABEL DIR: one job through the stack with DIR's functions; what cost-job printed
-# in $out/NAME.json, its priced totals in $out/NAME.summary.json.
-measure() {
-  local name=$1 label=$2 functions_dir=$3
-  echo "  $label: ${recipients} recipients through the local stack" >&2
-  MOTO_METER=1 LOG_FORMAT=json RUST_LOG=info STACK_FUNCTIONS_DIR="$functions_dir" \
-    "$root/infra/tests/with-stack.sh" "$out/cost-job" "$recipients" "$out/$name.api.log" >"$out/$name.json"
-  "$py" "$root/infra/tests/cost/price.py" "$out/$name.json" "$functions_dir/template.yaml" \
-    --label "$label" --summary "$out/$name.summary.json"
-}
+  # measure NAME LABEL DIR: one job through the stack with DIR's functions; what cost-job printed
+  # in $out/NAME.json, its priced totals in $out/NAME.summary.json.
+  measure() {
+    local name=$1 label=$2 functions_dir=$3
+    echo "  $label: ${recipients} recipients through the local stack" >&2
+    MOTO_METER=1 LOG_FORMAT=json RUST_LOG=info STACK_FUNCTIONS_DIR="$functions_dir" \
+      "$root/infra/tests/with-stack.sh" "$out/cost-job" "$recipients" "$out/$name.api.log" >"$out/$name.json"
+    "$py" "$root/infra/tests/cost/price.py" "$out/$name.json" "$functions_dir/template.yaml" \
+      --label "$label" --summary "$out/$name.summary.json"
+  }
 
-if [ "${COST_SKIP_BASELINE:-0}" != 1 ]; then
-  rev=$(git rev-parse --verify "$COST_BASELINE_REV^{commit}")
-  base="$root/target/cost-baseline/${rev:0:12}"
-  if [ ! -d "$base" ]; then
-    git worktree prune
-    git worktree add --quiet --detach "$base" "$rev"
+  if [ "${COST_SKIP_BASELINE:-0}" != 1 ]; then
+    rev=$(git rev-parse --verify "$COST_BASELINE_REV^{commit}")
+    base="$root/target/cost-baseline/${rev:0:12}"
+    if [ ! -d "$base" ]; then
+      git worktree prune
+      git worktree add --quiet --detach "$base" "$rev"
+    fi
+    [ "$(git -C "$base" rev-parse HEAD)" = "$rev" ] || { echo "cost: $base is not at $rev" >&2; exit 1; }
+    # The functions the template deploys, each built as cargo lambda watch runs it
+    # (`cargo run --bin <name>`), so that the stack starts without compiling.
+    mapfile -t functions < <(sed -n 's/^ *Binary: *\([a-z0-9-]*\) *$/\1/p' "$base/template.yaml")
+    started=$(date +%s)
+    for f in "${functions[@]}"; do (cd "$base" && cargo build --quiet --bin "$f"); done
+    echo "  baseline $COST_BASELINE_REV (${rev:0:12}): ${#functions[@]} functions built in $(($(date +%s) - started)) s in $base" >&2
+    measure before "before ($COST_BASELINE_REV)" "$base"
+    echo
   fi
-  [ "$(git -C "$base" rev-parse HEAD)" = "$rev" ] || { echo "cost: $base is not at $rev" >&2; exit 1; }
-  # The functions the template deploys, each built as cargo lambda watch runs it
-  # (`cargo run --bin <name>`), so that the stack starts without compiling.
-  mapfile -t functions < <(sed -n 's/^ *Binary: *\([a-z0-9-]*\) *$/\1/p' "$base/template.yaml")
-  started=$(date +%s)
-  for f in "${functions[@]}"; do (cd "$base" && cargo build --quiet --bin "$f"); done
-  echo "  baseline $COST_BASELINE_REV (${rev:0:12}): ${#functions[@]} functions built in $(($(date +%s) - started)) s in $base" >&2
-  measure before "before ($COST_BASELINE_REV)" "$base"
-  echo
-fi
 
-changes=$(git diff --quiet HEAD -- functions template.yaml Cargo.toml Cargo.lock || echo ', with uncommitted changes')
-measure after "after (this checkout, $(git rev-parse --short HEAD)$changes)" "$root"
+  changes=$(git diff --quiet HEAD -- functions template.yaml Cargo.toml Cargo.lock || echo ', with uncommitted changes')
+  measure after "after (this checkout, $(git rev-parse --short HEAD)$changes)" "$root"
 
-if [ "${COST_SKIP_BASELINE:-0}" != 1 ]; then
-  echo
-  "$py" - "$out/before.summary.json" "$out/after.summary.json" <<'PY'
+  if [ "${COST_SKIP_BASELINE:-0}" != 1 ]; then
+    echo
+    "$py" - "$out/before.summary.json" "$out/after.summary.json" <<'PY'
 import json, sys
 before = json.load(open(sys.argv[1]))
 after = json.load(open(sys.argv[2]))
@@ -79,4 +82,7 @@ ratio = a / b
 print(f"  {'total':<26} {b:>9.2f} {a:>9.2f} {ratio:>13.3f}")
 print(f"  after ≤ 1/3 of before: {'met' if ratio <= 1 / 3 else 'NOT met'} (after/before {ratio:.3f}, target ≤ 0.333)")
 PY
-fi
+  fi
+}
+
+main "$@"
