@@ -402,8 +402,6 @@ def merged() -> dict[str, Any]:
     rows: dict[tuple[str, str, str], dict[str, Any]] = {}
     extra = {"dynamodb-units": "dynamodb", "sqs-payload": "sqs"}
     for row in TALLIES.snapshot()["requests"]:
-        if row["service"] in extra.values():
-            continue
         service = extra.get(row["service"], row["service"])
         key = (row["caller"], service, row["operation"])
         into = rows.setdefault(key, {"caller": key[0], "service": key[1], "operation": key[2], **dict.fromkeys(Tallies.FIELDS, 0)})
@@ -434,7 +432,8 @@ def install(dynamodb_lock: Any) -> None:
             TALLIES.reset()
             return _answer(start_response, "200 OK", {"reset": True})
         service = service_of(environ)
-        if service is not None and not path.startswith("/moto-api"):
+        # DynamoDB's and SQS's requests are counted by their handlers, with their units.
+        if service is not None and service not in ("dynamodb", "sqs") and not path.startswith("/moto-api"):
             headers = {"User-Agent": environ.get("HTTP_USER_AGENT", ""), "X-Amz-User-Agent": environ.get("HTTP_X_AMZ_USER_AGENT", "")}
             TALLIES.add(caller_of(headers), service, operation_of(service, environ), count=1)
         return dispatch(self, environ, start_response)
