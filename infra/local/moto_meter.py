@@ -6,8 +6,9 @@ service and operation, and adds what each is billed in:
 
 - DynamoDB: request units by DynamoDB's own rules (docs/cost.md, "Measured", says which):
   a write costs 1 WRU per KB (rounded up) of the larger of the item before and after it
-  (PutItem, UpdateItem, DeleteItem, each item of BatchWriteItem), 2 per KB in
-  TransactWriteItems (ConditionCheck items included), whether its condition held or not;
+  (PutItem, UpdateItem, DeleteItem, each item of BatchWriteItem; for a put, the item it asks
+  for counts as the after even when its condition failed), 2 per KB in TransactWriteItems
+  (ConditionCheck items included), whether its condition held or not;
   a read costs 1 RRU per 4 KB strongly consistent, half that eventually consistent (GetItem
   and each key of BatchGetItem at least one unit, found or not; a Query the sum of the items
   it read, rounded up once), 2 per 4 KB in TransactGetItems. Item sizes are DynamoDB's:
@@ -237,14 +238,16 @@ def _size_now(backend: Any, table_name: str, key: dict[str, Any]) -> int:
     return item_size(item.to_json()["Attributes"]) if item else 0
 
 
-def _written(backend: Any, op: str, body: dict[str, Any]) -> list[tuple[str, dict[str, Any], bool]]:
-    """The (table, key, transactional) of every item a write request may change."""
+def _written(backend: Any, op: str, body: dict[str, Any]) -> list[tuple[str, dict[str, Any], bool, int]]:
+    """The (table, key, transactional, size of the item a put asks for) of every item a write
+    request may change; the last is what a put whose condition failed is charged for beside
+    the item it found."""
     if op in ("PutItem", "UpdateItem", "DeleteItem"):
         table = _table(backend, body.get("TableName", ""))
         if table is None:
             return []
         key = _key_of(table, body.get("Item", {})) if op == "PutItem" else body.get("Key", {})
-        return [(table.name, key, False)]
+        return [(table.name, key, False, item_size(body.get("Item")))]
     if op == "BatchWriteItem":
         out = []
         for name, requests in body.get("RequestItems", {}).items():
@@ -253,9 +256,10 @@ def _written(backend: Any, op: str, body: dict[str, Any]) -> list[tuple[str, dic
                 continue
             for r in requests:
                 if "PutRequest" in r:
-                    out.append((table.name, _key_of(table, r["PutRequest"].get("Item", {})), False))
+                    item = r["PutRequest"].get("Item", {})
+                    out.append((table.name, _key_of(table, item), False, item_size(item)))
                 elif "DeleteRequest" in r:
-                    out.append((table.name, r["DeleteRequest"].get("Key", {}), False))
+                    out.append((table.name, r["DeleteRequest"].get("Key", {}), False, 0))
         return out
     if op == "TransactWriteItems":
         out = []
@@ -265,7 +269,7 @@ def _written(backend: Any, op: str, body: dict[str, Any]) -> list[tuple[str, dic
             if table is None:
                 continue
             key = _key_of(table, spec.get("Item", {})) if kind == "Put" else spec.get("Key", {})
-            out.append((table.name, key, True))
+            out.append((table.name, key, True, item_size(spec.get("Item"))))
         return out
     return []
 
@@ -313,9 +317,9 @@ def metered_dynamodb(call_action: Callable[[Any], Any], lock: Any) -> Callable[[
         backend = self.dynamodb_backend
         with lock:
             written = _written(backend, op, body)
-            before = [_size_now(backend, t, k) for t, k, _ in written]
+            before = [_size_now(backend, t, k) for t, k, _, _ in written]
             result = call_action(self)
-            after = [_size_now(backend, t, k) for t, k, _ in written]
+            after = [_size_now(backend, t, k) for t, k, _, _ in written]
             status, _headers, raw = result
             try:
                 answer = json.loads(raw) if int(status) < 300 and raw else {}
@@ -326,7 +330,8 @@ def metered_dynamodb(call_action: Callable[[Any], Any], lock: Any) -> Callable[[
         # request refused before it reached an item (validation, missing table) was not.
         refused = int(status) >= 400 and "ConditionalCheckFailed" not in str(raw) and "TransactionCanceled" not in str(raw)
         wru = 0 if refused else sum(
-            write_units(b, a, transactional) for (_, _, transactional), b, a in zip(written, before, after)
+            write_units(b, max(a, asked), transactional)
+            for (_, _, transactional, asked), b, a in zip(written, before, after)
         )
         TALLIES.add(caller_of(self.headers), "dynamodb-units", op, count=1, wru=wru, rru=rru)
         return result

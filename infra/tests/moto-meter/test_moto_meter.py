@@ -118,7 +118,8 @@ def test_dynamodb_requests_cost_their_units(moto):
     ddb.put_item(TableName=TABLE, Item=big)
     # An update that shrinks it still costs the larger size: 3 WRU.
     ddb.update_item(TableName=TABLE, Key={"pk": {"S": "a"}, "sk": {"S": "1"}}, UpdateExpression="SET body = :b", ExpressionAttributeValues={":b": {"S": "y"}})
-    # A conditional put whose condition fails costs the item it looked at (small now): 1 WRU.
+    # A conditional put whose condition fails still costs the larger of the item it found
+    # (small now) and the one it asked for: 3 WRU.
     with pytest.raises(ddb.exceptions.ConditionalCheckFailedException):
         ddb.put_item(TableName=TABLE, Item=big, ConditionExpression="attribute_not_exists(pk)")
     # Two items in a transaction, one new of 3,000 bytes (3 KB → 6), one updated small (2): 8 WRU.
@@ -143,12 +144,20 @@ def test_dynamodb_requests_cost_their_units(moto):
     # whatever it projects (projected with its whole key).
     ddb.query(TableName=TABLE, KeyConditionExpression="pk = :p", ExpressionAttributeValues={":p": {"S": "a"}}, ConsistentRead=True, ProjectionExpression="pk, sk")
 
+    # A cancelled transaction (its condition failed) is still charged for its items: 2 + 6 WRU.
+    with pytest.raises(ddb.exceptions.TransactionCanceledException):
+        ddb.transact_write_items(TransactItems=[
+            {"ConditionCheck": {"TableName": TABLE, "Key": {"pk": {"S": "a"}, "sk": {"S": "1"}}, "ConditionExpression": "attribute_not_exists(pk)"}},
+            {"Put": {"TableName": TABLE, "Item": {**big, "sk": {"S": "4"}}}},
+        ])
+
     m = meter(moto)
     units = lambda op: (m[("functions", "dynamodb", op)]["wru"], m[("functions", "dynamodb", op)]["rru"])  # noqa: E731
     assert m[("functions", "dynamodb", "PutItem")]["count"] == 2
-    assert units("PutItem") == (3 + 1, 0)
+    assert units("PutItem") == (3 + 3, 0)
     assert units("UpdateItem") == (3, 0)
-    assert units("TransactWriteItems") == (8, 0)
+    assert m[("functions", "dynamodb", "TransactWriteItems")]["count"] == 2
+    assert units("TransactWriteItems") == (8 + 8, 0)
     assert units("BatchWriteItem") == (4, 0)
     assert units("GetItem") == (0, 2.5)
     assert units("BatchGetItem") == (0, 1.5)
