@@ -1,6 +1,6 @@
 # The two commands of the README: `make dev` runs the whole system locally, `make test`
 # runs every test. Both install what they need on first use (infra/local/bootstrap.sh).
-.PHONY: dev test lint unit e2e fmt build events template-check bench
+.PHONY: dev test lint unit e2e fmt build events template-check bench cost-bench
 
 dev:
 	infra/local/dev.sh
@@ -38,6 +38,11 @@ template-check:
 
 # The figures in the README's Benchmarks section: send-bulk's core (time, peak memory),
 # recipients per second through the local stack, cold starts against a hello-world binary, the
-# zipped arm64 bootstraps' sizes and status-callback's CPU per report.
+# zipped arm64 bootstraps' sizes and status-callback's CPU per report, and the AWS cost of a
+# bulk job per million recipients, before and after (infra/tests/cost/bench.sh).
 bench:
 	infra/tests/bench.sh
+
+# That last figure alone: the same job on COST_BASELINE_REV's functions and this checkout's.
+cost-bench:
+	infra/tests/cost/bench.sh

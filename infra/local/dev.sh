@@ -12,6 +12,11 @@
 #   schedule-poller      EventBridge Scheduler: fires scheduled jobs' due one-time schedules
 #                        (their start task, to the files queue)
 #
+# STACK_FUNCTIONS_DIR (default: this checkout) is the checkout whose functions `cargo lambda
+# watch` serves: the cost benchmark (infra/tests/cost/bench.sh) points it at a baseline
+# revision's checkout, so that only the functions differ and every tool standing in for AWS
+# (moto and its meter, the simulator, the pollers) is this checkout's.
+#
 # Settings (environment; defaults in brackets) are listed in the README. Runs in the
 # foreground and stops everything it started on Ctrl-C. With DEV_READY_FILE set, it writes
 # that file once every route answers (the end-to-end tests wait for it).
@@ -47,6 +52,7 @@ export RUST_LOG=${RUST_LOG:-info}
 # simulator keeps few reports in flight; Plivo's 8-second wait per callback is then never hit.
 export PLIVO_SIM_REPORT_CONCURRENCY=${PLIVO_SIM_REPORT_CONCURRENCY:-2}
 export LOG_FORMAT=${LOG_FORMAT:-text}
+functions_dir=${STACK_FUNCTIONS_DIR:-$root}
 # The AWS SDK's standard settings point every function at the emulator.
 export AWS_ENDPOINT_URL="http://127.0.0.1:$MOTO_PORT"
 export AWS_REGION=${AWS_REGION:-us-east-1}
@@ -88,9 +94,12 @@ echo "dev: building the functions and local tools" >&2
 cargo build --quiet --bins
 
 # moto_server with the fix the Rust SDK needs (infra/local/moto_server.py says which).
+# With MOTO_METER=1 (the cost benchmark) it meters what it serves (infra/local/moto_meter.py).
 start moto "$root/.venv/bin/python" "$root/infra/local/moto_server.py" -H 127.0.0.1 -p "$MOTO_PORT"
 wait_for "moto_server" "$AWS_ENDPOINT_URL/moto-api/"
-settings=$("$root/target/debug/local-setup")
+# The tools standing in for AWS name themselves in their requests' User-Agent (the SDK's
+# AWS_SDK_UA_APP_ID), so moto's meter tells their requests from the functions'.
+settings=$(AWS_SDK_UA_APP_ID=local-setup "$root/target/debug/local-setup")
 while IFS='=' read -r key value; do export "$key=$value"; done <<<"$settings"
 
 if [ -z "${PLIVO_BASE_URL:-}" ]; then
@@ -105,7 +114,7 @@ fi
 # No --timeout: cargo-lambda 1.9 applies it to the runtime's idle /next long-poll too, and a
 # function left idle that long then crashes in lambda_runtime (no request id). The sender
 # bounds its own work (Plivo and AWS timeouts).
-start api cargo lambda watch --quiet --ignore-changes -A 127.0.0.1 -P "$LOCAL_PORT"
+start api env -C "$functions_dir" cargo lambda watch --quiet --ignore-changes -A 127.0.0.1 -P "$LOCAL_PORT"
 wait_for "cargo lambda watch" "http://127.0.0.1:$LOCAL_PORT/v1/messages/warm-up"
 # The first request to each function starts its process; make that happen now.
 for path in /v1/messages/warm-up /v1/bulk/warm-up /v1/callbacks/plivo/status; do
@@ -114,17 +123,17 @@ done
 
 # Lambda's SQS trigger, played against the emulated queue.
 export SENDER_INVOKE_URL="http://127.0.0.1:$LOCAL_PORT/2015-03-31/functions/sender/invocations"
-start poller "$root/target/debug/sqs-poller"
+start poller env AWS_SDK_UA_APP_ID=local-sqs-poller "$root/target/debug/sqs-poller"
 # And the files queue's trigger: job-files, one task at a time (the template's BatchSize 1),
 # each allowed Lambda's longest invocation.
-start files-poller env POLLER_QUEUE_URL="$SMS_FILES_QUEUE_URL" \
+start files-poller env AWS_SDK_UA_APP_ID=local-files-poller POLLER_QUEUE_URL="$SMS_FILES_QUEUE_URL" \
   POLLER_INVOKE_URL="http://127.0.0.1:$LOCAL_PORT/2015-03-31/functions/job-files/invocations" \
   POLLER_BATCH_SIZE=1 POLLER_CONCURRENCY=1 POLLER_VISIBILITY_TIMEOUT=900 \
   "$root/target/debug/sqs-poller"
 
 # And EventBridge Scheduler: due one-time schedules (scheduled jobs' starts) are delivered to
 # the files queue, as Scheduler would.
-start schedule-poller "$root/target/debug/schedule-poller"
+start schedule-poller env AWS_SDK_UA_APP_ID=local-schedule-poller "$root/target/debug/schedule-poller"
 
 cat >&2 <<MSG
 

@@ -13,6 +13,10 @@ answer ("expected ListPartsResult"), and no multipart upload could be completed
 wrapper, the way moto's extras add the others. Remove it once moto's extras name it: the
 multipart tests of functions/sms-core/tests/object_store.rs then pass without it.
 
+With `MOTO_METER=1` it also meters what it serves (infra/local/moto_meter.py): the requests
+by caller, service and operation, and DynamoDB's request units and SQS's 64 KB chunks, read
+at `GET /__meter` (the cost benchmark, infra/tests/cost/).
+
 It also makes moto's DynamoDB writes atomic, as DynamoDB's are. moto applies an update by
 reading the item, changing it and storing it back, with nothing to stop two requests served
 at once (one thread each) from interleaving: forty concurrent `ADD recipients :n` on one item
@@ -30,6 +34,7 @@ back as they were (functions/sms-core/tests/jobs_and_reports.rs and control.rs c
 cancelled transaction leaves every item unchanged).
 """
 
+import os
 import sys
 import threading
 
@@ -106,10 +111,15 @@ def _transactions_copy_only_their_items() -> None:
     DynamoDBBackend.transact_write_items = transact_write_items
 
 
+# The one lock of every DynamoDB operation (see _serialize_dynamodb); the request meter takes it
+# too, to see the items before and after a request with nothing in between.
+DYNAMODB_LOCK = threading.RLock()
+
+
 def _serialize_dynamodb() -> None:
     from moto.dynamodb.models import DynamoDBBackend
 
-    lock = threading.RLock()
+    lock = DYNAMODB_LOCK
     names = (
         "put_item",
         "get_item",
@@ -136,6 +146,14 @@ def _serialize_dynamodb() -> None:
 
 _transactions_copy_only_their_items()
 _serialize_dynamodb()
+
+# With MOTO_METER=1, a request meter: what AWS would bill for every request served
+# (infra/local/moto_meter.py; `GET /__meter`, `POST /__meter/reset`). Off by default.
+if os.environ.get("MOTO_METER") == "1":
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    import moto_meter
+
+    moto_meter.install(DYNAMODB_LOCK)
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -12,7 +12,10 @@
 #  7. the Plivo request rate four sender processes reach sharing one budget, against the
 #     simulator's enforced limit (infra/tests/pace-bench), and the 429s;
 #  8. the planner's own cost on 1,000,000 CSV rows (store and queue stubbed, one core): CPU
-#     seconds and peak memory, with a {{first_name}} text and with a text distinct per row.
+#     seconds and peak memory, with a {{first_name}} text and with a text distinct per row;
+#  9. the AWS cost of a bulk job with delivery reports, in dollars per million recipients by
+#     service, counted by moto's request meter and priced at list (infra/tests/cost/bench.sh):
+#     the functions of COST_BASELINE_REV and this checkout's, the same job, and their ratio.
 # Each figure with a target prints it beside the figure, and whether it is met.
 set -euo pipefail
 . "$(dirname "$0")/../lib.sh"
@@ -118,3 +121,8 @@ for text in 'Hi {{first_name}}, your order has shipped' 'Hi {{first_name}}, your
   echo "$out" | tail -1 | awk '{ cpu = $1 + $2; mb = $3 / 1000;
     printf "  CPU %.2f s  target ≤ 10 s: %s;  peak %.0f MB  target ≤ 512 MB: %s\n", cpu, (cpu <= 10 ? "met" : "NOT met"), mb, (mb <= 512 ? "met" : "NOT met") }'
 done
+
+echo
+echo "== AWS cost of a bulk job with delivery reports, per million recipients (target: after ≤ 1/3 of before)"
+# COST_RECIPIENTS (2,000) and COST_BASELINE_REV (2942eba) change the run.
+"$root/infra/tests/cost/bench.sh"

@@ -20,6 +20,9 @@ cargo clippy --workspace --all-targets --quiet -- -D warnings
 step "numbering table (functions/sms-core/src/domain/numbering) is what tools/phonedata generates"
 "$root/.venv/bin/python" "$root/tools/phonedata/numbers.py" --check
 
+step "the local moto's request meter (infra/local/moto_meter.py) and the cost benchmark's pricing"
+"$root/.venv/bin/python" -m pytest -q -p no:cacheprovider "$root/infra/tests/moto-meter" "$root/infra/tests/cost"
+
 step "unit, handler and adapter tests (moto)"
 "$root/infra/tests/with-moto.sh" cargo test --workspace --exclude e2e
 

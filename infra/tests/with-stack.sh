@@ -41,8 +41,9 @@ export SMS_E2E_SIM_URL="http://127.0.0.1:$PLIVO_SIM_PORT"
 export SMS_E2E_API_KEY=$LOCAL_API_KEY
 export SMS_E2E_PLIVO_AUTH_ID=$PLIVO_AUTH_ID SMS_E2E_PLIVO_AUTH_TOKEN=$PLIVO_AUTH_TOKEN
 export SMS_E2E_PUBLIC_BASE_URL=$PUBLIC_BASE_URL
-# The functions' logs, where their metrics are (Embedded Metric Format lines).
-export SMS_E2E_LOGS="$root/.local/logs"
+# The emulator, and the functions' logs (where their metrics are, as Embedded Metric Format
+# lines).
+export SMS_E2E_MOTO_URL="http://127.0.0.1:$MOTO_PORT" SMS_E2E_LOGS="$root/.local/logs"
 if ! "$@"; then
   echo "with-stack: '$*' failed; the local stack's logs are in .local/logs/" >&2
   # CI keeps only what is printed: the functions' errors and the emulator's last words.

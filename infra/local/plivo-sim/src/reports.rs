@@ -291,6 +291,7 @@ impl Job<'_> {
                 let Ok(_permit) = reporter.permits.acquire().await else {
                     return false;
                 };
+                self.state.report_attempted(self.epoch);
                 send_once(
                     &reporter.http,
                     self.state.credentials().token(),

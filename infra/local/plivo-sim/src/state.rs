@@ -182,6 +182,9 @@ pub struct Stats {
     pub reports_sent: u64,
     /// Callbacks dropped after every retry failed.
     pub reports_failed: u64,
+    /// Callback requests made, each retry counted: what API Gateway and the status callback
+    /// each serve (the cost benchmark prices them).
+    pub report_attempts: u64,
     /// Callbacks scheduled and not yet sent or dropped.
     pub reports_pending: u64,
 }
@@ -235,6 +238,7 @@ struct Log {
     accepted_per_recipient: HashMap<String, u64>,
     reports_sent: u64,
     reports_failed: u64,
+    report_attempts: u64,
     reports_pending: u64,
 }
 
@@ -253,6 +257,7 @@ impl Log {
             accepted_per_recipient: HashMap::new(),
             reports_sent: 0,
             reports_failed: 0,
+            report_attempts: 0,
             reports_pending: 0,
         }
     }
@@ -437,6 +442,14 @@ impl SimState {
         lock(&self.0.log).epoch
     }
 
+    /// A callback request is about to be made (a first attempt or a retry).
+    pub(crate) fn report_attempted(&self, epoch: u64) {
+        let mut log = lock(&self.0.log);
+        if log.epoch == epoch {
+            log.report_attempts += 1;
+        }
+    }
+
     /// A report finished (sent, or dropped after its retries).
     pub(crate) fn report_done(&self, epoch: u64, sent: bool) {
         let mut log = lock(&self.0.log);
@@ -492,6 +505,7 @@ impl SimState {
             invalid_numbers,
             reports_sent: log.reports_sent,
             reports_failed: log.reports_failed,
+            report_attempts: log.report_attempts,
             reports_pending: log.reports_pending,
         }
     }

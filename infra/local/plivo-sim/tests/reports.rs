@@ -289,6 +289,8 @@ async fn a_failed_callback_is_retried_and_then_delivered() {
         ),
         (json!(3), json!(0))
     );
+    // Five callback requests for three reports: the two failures count as attempts.
+    assert_eq!(stats["report_attempts"], 5);
 }
 
 #[tokio::test]
@@ -310,6 +312,7 @@ async fn a_callback_that_keeps_failing_is_dropped_after_three_retries() {
     );
     // Each of the three reports: one attempt and three retries.
     assert_eq!(receiver.captured().len(), 12);
+    assert_eq!(stats["report_attempts"], 12);
 }
 
 #[tokio::test]
