@@ -11,6 +11,7 @@
 //! | `OPTOUT#<number>`    | `OPTOUT`                       | for ever                 |
 //! | `NONCE#<nonce>`, `INBOUND#<uuid>` | `SEEN`            | [`Retention::Nonce`], [`Retention::InboundMessage`] |
 //! | `PACE#plivo`         | `PACE`                         | for ever (one item)      |
+//! | `COUNTED#<batch id>` | `SEEN`                         | [`Retention::CountBatch`] |
 
 use chrono::{DateTime, Duration, Utc};
 
@@ -41,6 +42,10 @@ pub enum Retention {
     InboundMessage,
     /// A job's 10-second progress sample: read only for the last minute's rate.
     ProgressSample,
+    /// The mark that a batch of the table's stream was added to the job counters
+    /// (`store::CountStore`): a stream keeps its records 24 hours, so no batch can come again
+    /// after two days.
+    CountBatch,
 }
 
 impl Retention {
@@ -51,6 +56,7 @@ impl Retention {
             Self::Nonce => Duration::days(1),
             Self::InboundMessage => Duration::days(7),
             Self::ProgressSample => Duration::days(1),
+            Self::CountBatch => Duration::days(2),
         }
     }
 
@@ -113,6 +119,11 @@ pub const LAST_BATCH: u32 = 999_999;
 /// A progress sample's sort key: its start, zero-padded so samples sort in time order.
 pub fn progress_sample(start: DateTime<Utc>) -> String {
     format!("RATE#{:012}", start.timestamp().max(0))
+}
+
+/// The partition of the mark that the stream batch `batch_id` (its part `part`) was counted.
+pub fn counted(batch_id: &str, part: usize) -> String {
+    format!("COUNTED#{batch_id}#{part}")
 }
 
 pub fn counter(shard: u32) -> String {

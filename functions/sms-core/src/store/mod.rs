@@ -24,7 +24,7 @@ pub use crate::domain::bulk::BatchRef;
 pub use control::{
     ControlAnswer, ControlChange, JobControl, JobControls, Parking, PauseReason, Verdict,
 };
-pub use dynamo::{CONFLICT_RETRY, DynamoStore, schema};
+pub use dynamo::{CONFLICT_RETRY, DynamoStore, schema, table_stream};
 pub use jobs::{
     AcceptedByPlivo, BatchClaim, BatchLedger, BatchOutcome, BatchState, CreateJob, IntakeCounts,
     JobBudget, JobRecord, JobSpec, JobStore, LedgerEntry, StatusCounts,
@@ -36,7 +36,10 @@ pub use plans::{
     PlanCheckpoint, PlanClaim, PlanEnd, PlanRecord, PlanState, PlanStore, PlanTallies,
 };
 pub use progress::{ProgressLog, ProgressSample};
-pub use reports::{COUNTER_SHARDS, ReportEffect, ReportStore, counter_shard};
+pub use reports::{
+    COUNTER_SHARDS, CountDelta, CountStore, CountedState, CountsApplied, ReportEffect, ReportStore,
+    StatusChange, counter_shard,
+};
 pub use results::{
     ReportedStatus, ResultsCheckpoint, ResultsClaim, ResultsEnd, ResultsRecord, ResultsRequest,
     ResultsState, ResultsStore,

@@ -1,22 +1,33 @@
 //! Delivery reports (docs/architecture.md, "Status only moves forward"): a message's status
 //! only moves forward, and a job's counts change only when a message's status really changed.
 //!
-//! Status lives in the message's `STATUS` item, written only here. Each report is applied
-//! by reading that item and writing it back on the condition that it is still what was read
-//! (optimistic concurrency), in one transaction with the job's counter shard: so a repeated,
-//! late or concurrent report can never count twice or move a message backwards.
+//! Status lives in the message's `STATUS` item, written only by [`ReportStore::apply_report`].
+//! In DynamoDB each report is one `UpdateItem` whose condition is [`advances`] itself (the
+//! status rank, then the sequence), so a repeated, late or concurrent report can never move a
+//! message backwards: it fails the condition and changes nothing.
 //!
-//! Counters are spread over [`COUNTER_SHARDS`] items per job, picked by message uuid, so
-//! the reports of a million-message job do not all write one item. A message's counts and
-//! its *seen* mark (its first report, counted per batch) live on the same shard item, so
-//! each shard always holds, per batch, at least as many seen messages as it counts.
+//! A job's counts follow from the `STATUS` items' changes: each applied report changes the
+//! item from an old state to a new one, and [`CountDelta::of`] is what that change adds to the
+//! job's counters (statuses by [`count_changes`], *seen* in its batch on the message's first
+//! report, the charge's difference). The in-memory store adds it at once; in DynamoDB the
+//! table's stream carries every change to [`CountStore::apply_counts`] (function
+//! report-counts), which adds a whole batch of changes to the counters at once, exactly once.
+//!
+//! Counters are spread over [`COUNTER_SHARDS`] items per job, so concurrent count batches of
+//! one job rarely write the same item. A batch's counts and *seen* marks go to one shard item
+//! in one write, so the shards together always hold, per batch, at least as many seen
+//! messages as they count.
 
-use std::future::Future;
+use std::{collections::BTreeMap, future::Future};
 
 use chrono::{DateTime, Utc};
 
 use super::{DeliveryReport, MessageStatus, StoreError};
-use crate::domain::bulk::BatchRef;
+use crate::domain::{
+    bulk::BatchRef,
+    ids::JobId,
+    status::{Charge, count_changes},
+};
 
 /// Counter items per job. DynamoDB sustains about 1,000 writes per second per item: 32 shards
 /// carry a job's reports at up to ~30,000 per second.
@@ -50,13 +61,14 @@ pub trait ReportStore: Send + Sync {
     ///   keeps its stored value (a report without `Sequence` keeps the stored sequence, so the
     ///   next report is still compared against it), except `error_code`: it belongs to the
     ///   status it came with, so a report without one clears it.
-    /// - With `batch`, the job's status counts change by [`count_changes`], and the message's
-    ///   first applied report also counts it as *seen* in its batch
-    ///   ([`StatusCounts::seen_by_batch`](super::StatusCounts)): a report proves Plivo
-    ///   accepted the message, even from a batch whose send ended `unknown`.
+    /// - With `batch`, the job's counts change by [`CountDelta::of`] the message's change: its
+    ///   status counts by [`count_changes`], and its first applied report also counts it as
+    ///   *seen* in its batch ([`StatusCounts::seen_by_batch`](super::StatusCounts)): a report
+    ///   proves Plivo accepted the message, even from a batch whose send ended `unknown`. In
+    ///   DynamoDB the counts follow a moment later, through the table's stream
+    ///   ([`CountStore`]); the `STATUS` item keeps the job and batch for that.
     ///
-    /// A write that conflicts with concurrent ones is retried with backoff; an error means
-    /// nothing was written and the caller should have the report sent again.
+    /// An error means nothing was written and the caller should have the report sent again.
     fn apply_report(
         &self,
         report: &DeliveryReport,
@@ -65,9 +77,157 @@ pub trait ReportStore: Send + Sync {
     ) -> impl Future<Output = Result<ReportEffect, StoreError>> + Send;
 }
 
+/// What a message's `STATUS` item says, as far as a job's counts go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CountedState {
+    pub status: MessageStatus,
+    pub charge: Charge,
+}
+
+/// One applied report of a bulk message: its `STATUS` item before (None: the message's first
+/// report) and after.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StatusChange {
+    pub batch: BatchRef,
+    pub old: Option<CountedState>,
+    pub new: CountedState,
+}
+
+/// What a set of status changes adds to one job's counters.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CountDelta {
+    /// Per counted status (never `queued`), what to add.
+    pub statuses: BTreeMap<MessageStatus, i64>,
+    /// Per batch, messages seen for the first time.
+    pub seen: BTreeMap<u32, i64>,
+    pub charge: Charge,
+}
+
+impl CountDelta {
+    /// What one change adds: the status moves ([`count_changes`]), +1 seen in its batch on
+    /// the message's first report, and the charge's difference (a report without an amount
+    /// keeps the stored one, so only a real change of it counts).
+    pub fn of(change: &StatusChange) -> Self {
+        let mut delta = Self::default();
+        delta.add(change);
+        delta
+    }
+
+    /// Adds one more change of the same job.
+    pub fn add(&mut self, change: &StatusChange) {
+        for (status, d) in count_changes(change.old.map(|o| o.status), change.new.status) {
+            *self.statuses.entry(status).or_default() += d;
+        }
+        if change.old.is_none() {
+            *self.seen.entry(change.batch.batch).or_default() += 1;
+        }
+        let before = change.old.map(|o| o.charge).unwrap_or_default();
+        self.charge.micros += change.new.charge.micros - before.micros;
+        self.charge.units += change.new.charge.units - before.units;
+    }
+
+    /// Whether adding it would change nothing.
+    pub fn is_empty(&self) -> bool {
+        self.statuses.values().all(|d| *d == 0)
+            && self.seen.values().all(|d| *d == 0)
+            && self.charge.is_zero()
+    }
+
+    /// The changes summed per job, jobs in order; jobs whose sum changes nothing left out.
+    pub fn per_job(changes: &[StatusChange]) -> Vec<(JobId, Self)> {
+        let mut jobs: BTreeMap<JobId, Self> = BTreeMap::new();
+        for change in changes {
+            jobs.entry(change.batch.job_id.clone())
+                .or_default()
+                .add(change);
+        }
+        jobs.into_iter().filter(|(_, d)| !d.is_empty()).collect()
+    }
+}
+
+/// What [`CountStore::apply_counts`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CountsApplied {
+    /// The counts were added (or there was nothing to add).
+    Applied { jobs: usize },
+    /// A batch of that id was applied before: nothing was added again.
+    AppliedBefore,
+}
+
+/// The job counters of the DynamoDB adapter, kept from the table's stream of `STATUS` changes.
+pub trait CountStore: Send + Sync {
+    /// Adds `changes` to their jobs' counters, once per `batch_id`: a batch applied again
+    /// (Lambda retries a failed batch as it was) adds nothing. `batch_id` must name exactly
+    /// these changes (a digest of the stream records' ids). An error means the caller must
+    /// apply the same batch again; parts of it may have been applied, and are not applied
+    /// twice.
+    fn apply_counts(
+        &self,
+        batch_id: &str,
+        changes: &[StatusChange],
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<CountsApplied, StoreError>> + Send;
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn change(
+        old: Option<(MessageStatus, i64)>,
+        new: (MessageStatus, i64),
+        batch: u32,
+    ) -> StatusChange {
+        let state = |(status, micros): (MessageStatus, i64)| CountedState {
+            status,
+            charge: Charge { micros, units: 1 },
+        };
+        StatusChange {
+            batch: BatchRef {
+                job_id: JobId::parse("9a7d6c1e-0000-4000-8000-000000000001").unwrap(),
+                batch,
+            },
+            old: old.map(state),
+            new: state(new),
+        }
+    }
+
+    #[test]
+    fn a_batch_of_changes_sums_to_the_changes_one_by_one() {
+        use MessageStatus::*;
+        let changes = [
+            change(None, (Queued, 7_900), 0),
+            change(Some((Queued, 7_900)), (Sent, 7_900), 0),
+            change(Some((Sent, 7_900)), (Delivered, 7_900), 0),
+            change(None, (Delivered, 0), 3),
+            change(Some((Delivered, 0)), (Undelivered, 100), 3),
+        ];
+        let [(_, delta)] = CountDelta::per_job(&changes).try_into().unwrap();
+        assert_eq!(
+            delta.statuses,
+            BTreeMap::from([(Sent, 0), (Delivered, 1), (Undelivered, 1)])
+        );
+        assert_eq!(delta.seen, BTreeMap::from([(0, 1), (3, 1)]));
+        assert_eq!(
+            delta.charge,
+            Charge {
+                micros: 8_000,
+                units: 2
+            }
+        );
+        let one_by_one = changes.iter().fold(CountDelta::default(), |mut d, c| {
+            d.add(c);
+            d
+        });
+        assert_eq!(one_by_one, delta);
+    }
+
+    #[test]
+    fn a_change_that_moves_nothing_counted_is_left_out() {
+        use MessageStatus::*;
+        let changes = [change(Some((Queued, 7_900)), (Queued, 7_900), 0)];
+        assert!(CountDelta::per_job(&changes).is_empty());
+    }
 
     #[test]
     fn shards_are_stable_and_spread() {
