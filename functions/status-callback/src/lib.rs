@@ -29,8 +29,8 @@ use sms_core::{
     },
     secrets::SecretProvider,
     store::{
-        BatchRef, ChangeOutcome, ReportEffect, ReportStore, SeenOnce, Sighting, SuppressionChange,
-        SuppressionList, SuppressionSource,
+        BatchRef, ChangeOutcome, MessageStatus, ReportEffect, ReportStore, SeenOnce, Sighting,
+        SuppressionChange, SuppressionList, SuppressionSource,
     },
 };
 use tracing::{info, warn};
@@ -268,14 +268,24 @@ where
             let cause = format!("{e} (message {})", report.message_uuid);
             Problem::internal("the report could not be recorded; retry", &cause)
         })?;
+    // Recorded in the request's span: its one `answered` line is the report's only line
+    // (template.yaml turns Lambda's own lines off; docs/cost.md).
+    let span = tracing::Span::current();
+    span.record("message_uuid", report.message_uuid.as_str());
     match effect {
-        ReportEffect::Applied { from } => {
-            info!(message_uuid = %report.message_uuid, from = ?from, to = %report.status, "status recorded")
-        }
+        ReportEffect::Applied { from } => span.record(
+            "outcome",
+            format!(
+                "{}>{}",
+                from.map_or("none", MessageStatus::as_str),
+                report.status
+            )
+            .as_str(),
+        ),
         ReportEffect::Ignored => {
-            info!(message_uuid = %report.message_uuid, status = %report.status, "duplicate or stale report ignored")
+            span.record("outcome", format!("{} ignored", report.status).as_str())
         }
-    }
+    };
     if report.error_code.as_deref() == Some(OPTED_OUT_ERROR)
         && let Some(to) = &report.to
     {

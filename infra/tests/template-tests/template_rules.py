@@ -29,7 +29,7 @@ import tomllib
 from pathlib import Path
 from typing import Any, Iterable
 
-FUNCTIONS = ("send-sms", "send-bulk", "sender", "status-callback", "job-files")
+FUNCTIONS = ("send-sms", "send-bulk", "sender", "status-callback", "job-files", "report-counts")
 
 # The routes of docs/api.md. The callbacks are POST only: the service gives Plivo its
 # callback URLs with method POST, and the inbound URL is set up as POST (docs/operations.md,
@@ -89,6 +89,10 @@ ENVIRONMENT = {
         "SMS_SECRET_ID",  # required: wiring::secret_cache (Plivo auth token for signatures)
         "PUBLIC_BASE_URL",  # required: PublicBaseUrl::from_env (the URL Plivo signed)
         "PLIVO_ACCEPT_V2_SIGNATURES",  # optional: CallbackSettings::from_env (parameter)
+        "RUST_LOG",
+    },
+    "report-counts": {
+        "SMS_TABLE",  # required: wiring::dynamo_store
         "RUST_LOG",
     },
     "job-files": {
@@ -187,6 +191,9 @@ FUNCTION_METHODS = {
         "SeenOnce.first_sighting",
         "SecretSource.fetch",
     },
+    "report-counts": {
+        "CountStore.apply_counts",  # each batch of the table's stream (table_stream)
+    },
     "job-files": {
         "PlanStore.claim_plan",
         "PlanStore.save_checkpoint",  # a plan that stops before the end of its file
@@ -230,12 +237,31 @@ RESERVED_CONCURRENCY = {
 # What Lambda's SQS event source mapping calls with the function's role.
 EVENT_SOURCE_ACTIONS = {"sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"}
 
+# What Lambda's DynamoDB event source mapping calls with the function's role: on the table's
+# stream (!GetAtt Table.StreamArn) only.
+STREAM_EVENT_SOURCE_ACTIONS = {
+    "dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator", "dynamodb:ListStreams",
+}
+
+# Functions fed by the table's stream, and the rules of their event: every batch is counted
+# once by a mark named by its records (CountStore::apply_counts), so a failed batch must be
+# retried whole (no bisecting, one batch per shard at a time); retries are bounded and a batch
+# given up on goes to an alarmed queue; only bulk messages' STATUS writes are delivered.
+STREAM_FED = {
+    "report-counts": "CountsFailureQueue",
+}
+STREAM_FILTER = {
+    "eventName": ["INSERT", "MODIFY"],
+    "dynamodb": {"Keys": {"sk": {"S": ["STATUS"]}}, "NewImage": {"job_id": {"S": [{"exists": True}]}}},
+}
+
 MEMORY_AND_TIMEOUT = {
     "send-sms": (256, 29),
     "send-bulk": (512, 30),
     "sender": (256, 120),
     "status-callback": (256, 10),
     "job-files": (1024, 900),  # a million-row plan peaks at 433 MB; one plan may take 15 min
+    "report-counts": (128, 60),  # a batch of up to 1,000 stream records, one transaction per 99 jobs
 }
 
 OUTPUTS = {"ApiUrl", "StatusCallbackUrl", "InboundCallbackUrl", "QueueUrl", "DeadLetterQueueUrl", "TableName",
@@ -1101,6 +1127,14 @@ def check_function_permissions(template: dict, root: Path) -> list[str]:
                         for e in (res["Properties"].get("Events") or {}).values() if e.get("Type") == "SQS"}
         if event_queues:
             need |= EVENT_SOURCE_ACTIONS
+        stream_events = [e.get("Properties") or {} for e in (res["Properties"].get("Events") or {}).values()
+                         if e.get("Type") == "DynamoDB"]
+        failure_queues = {_ref_name(((p.get("DestinationConfig") or {}).get("OnFailure") or {}).get("Destination"))
+                          for p in stream_events} - {None}
+        if stream_events:
+            need |= STREAM_EVENT_SOURCE_ACTIONS
+        if failure_queues:
+            need.add("sqs:SendMessage")
         for read, also in S3_READ_NEEDS.items():
             if read in need:
                 need.add(also)
@@ -1116,15 +1150,18 @@ def check_function_permissions(template: dict, root: Path) -> list[str]:
         # (SendMessage) or its event reads (the event source's calls); the bucket's objects
         # under the prefix it writes, or anywhere for reads; the bucket for ListBucket.
         env = _env(template, res)
-        send_queues = {QUEUE_VARIABLES[v] for v in env if v in QUEUE_VARIABLES}
+        send_queues = {QUEUE_VARIABLES[v] for v in env if v in QUEUE_VARIABLES} | failure_queues
         log_group = _ref_name((res["Properties"].get("LoggingConfig") or {}).get("LogGroup"))
         prefixes = bucket_prefixes(root)
         write_prefix = prefixes.get(S3_WRITE_PREFIX.get(binary, ""))
         for a, resources in granted.items():
             svc = a.split(":")[0]
             for r in map(json.loads, resources):
-                if svc == "dynamodb":
-                    if _ref_name(r) != "Table" or "Fn::GetAtt" not in r:
+                if svc == "dynamodb" and a in STREAM_EVENT_SOURCE_ACTIONS:
+                    if r != {"Fn::GetAtt": ["Table", "StreamArn"]}:
+                        out.append(f"{name}: {a} must be on !GetAtt Table.StreamArn only, is on {r}")
+                elif svc == "dynamodb":
+                    if r != {"Fn::GetAtt": ["Table", "Arn"]}:
                         out.append(f"{name}: {a} must be on !GetAtt Table.Arn only, is on {r}")
                 elif svc == "sqs":
                     queues = event_queues if a in EVENT_SOURCE_ACTIONS else send_queues
@@ -1300,9 +1337,51 @@ def check_dashboard(template: dict, root: Path) -> list[str]:
     return out
 
 
+def check_stream_fed(template: dict) -> list[str]:
+    """The table's stream and the functions it feeds (STREAM_FED); status-callback's logs."""
+    out = []
+    res = template["Resources"]
+    table = res.get("Table", {}).get("Properties", {})
+    if (table.get("StreamSpecification") or {}).get("StreamViewType") != "NEW_AND_OLD_IMAGES":
+        out.append("Table: StreamSpecification.StreamViewType must be NEW_AND_OLD_IMAGES (report-counts)")
+    fns = _functions(template)
+    for binary, failure_queue in STREAM_FED.items():
+        name, fn = fns.get(binary, (binary, {"Properties": {}}))
+        events = [e.get("Properties") or {} for e in (fn["Properties"].get("Events") or {}).values()
+                  if e.get("Type") == "DynamoDB"]
+        if len(events) != 1:
+            out.append(f"{name}: must have one DynamoDB event (the table's stream), has {len(events)}")
+            continue
+        p = events[0]
+        if p.get("Stream") != {"Fn::GetAtt": ["Table", "StreamArn"]}:
+            out.append(f"{name}: its DynamoDB event must read !GetAtt Table.StreamArn")
+        if p.get("BisectBatchOnFunctionError") is not False:
+            out.append(f"{name}: BisectBatchOnFunctionError must be false (a batch is counted once by its records)")
+        if p.get("ParallelizationFactor", 1) != 1:
+            out.append(f"{name}: ParallelizationFactor must be 1 (a failed batch is retried whole, in order)")
+        retries = p.get("MaximumRetryAttempts")
+        if not isinstance(retries, int) or not 0 <= retries <= 10000:
+            out.append(f"{name}: MaximumRetryAttempts must be bounded (a poison batch must not hold its shard)")
+        dest = ((p.get("DestinationConfig") or {}).get("OnFailure") or {}).get("Destination")
+        if dest != {"Fn::GetAtt": [failure_queue, "Arn"]}:
+            out.append(f"{name}: DestinationConfig.OnFailure must be !GetAtt {failure_queue}.Arn")
+        if not _has_alarm(template, "AWS/SQS", "ApproximateNumberOfMessagesVisible", failure_queue):
+            out.append(f"{failure_queue}: needs an alarm on ApproximateNumberOfMessagesVisible")
+        patterns = [json.loads(f.get("Pattern", "{}")) for f in (p.get("FilterCriteria") or {}).get("Filters") or []]
+        if patterns != [STREAM_FILTER]:
+            out.append(f"{name}: FilterCriteria must be the one pattern {json.dumps(STREAM_FILTER)}")
+    # Three callbacks a message: Lambda's platform lines off, the function's own JSON lines.
+    _, callback = fns.get("status-callback", (None, {"Properties": {}}))
+    logging = callback["Properties"].get("LoggingConfig") or {}
+    if (logging.get("LogFormat"), logging.get("SystemLogLevel")) != ("JSON", "WARN"):
+        out.append("status-callback: LoggingConfig must have LogFormat JSON and SystemLogLevel WARN (docs/cost.md)")
+    return out
+
+
 def problems(template: dict, deploy_role: dict, root: Path) -> list[str]:
     out = []
     out += check_dashboard(template, root)
+    out += check_stream_fed(template)
     out += check_functions(template, root)
     out += check_environment(template, root)
     out += check_routes(template, root)

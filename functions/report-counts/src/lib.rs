@@ -1,0 +1,33 @@
+//! report-counts: the job counters of `GET /v1/bulk/{id}` (and a capped job's charges), kept
+//! from the table's stream of `STATUS` items (docs/architecture.md, "A delivery report").
+//!
+//! Lambda hands over the stream's records a batch at a time, each shard's in order, filtered
+//! to `STATUS` items that were written (template.yaml). The whole batch is summed per job and
+//! added in one transaction per 99 jobs with a mark named by the batch's records, so a batch
+//! retried after a failure (Lambda retries the same records until they succeed or leave the
+//! stream) is added once. An error fails the invocation: nothing of the batch is lost, and the
+//! retry adds only what is not added yet.
+
+use chrono::Utc;
+use sms_core::store::{
+    CountStore, CountsApplied, StoreError,
+    table_stream::{StreamEvent, apply_stream_event},
+};
+use tracing::info;
+
+/// Adds the event's status changes to their jobs' counters; an error has the batch retried.
+pub async fn handle<S: CountStore>(event: StreamEvent, store: &S) -> Result<(), StoreError> {
+    let outcome = apply_stream_event(store, &event, Utc::now()).await?;
+    let (jobs, again) = match outcome.applied {
+        CountsApplied::Applied { jobs } => (jobs, false),
+        CountsApplied::AppliedBefore => (0, true),
+    };
+    info!(
+        records = outcome.records,
+        changes = outcome.changes,
+        jobs,
+        again,
+        "counted"
+    );
+    Ok(())
+}
