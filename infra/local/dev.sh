@@ -11,6 +11,8 @@
 #                        function, the files queue → the real job-files function
 #   schedule-poller      EventBridge Scheduler: fires scheduled jobs' due one-time schedules
 #                        (their start task, to the files queue)
+#   stream-poller        Lambda's DynamoDB event source mapping: the table's stream → the real
+#                        report-counts function (the jobs' counts)
 #
 # Settings (environment; defaults in brackets) are listed in the README. Runs in the
 # foreground and stops everything it started on Ctrl-C. With DEV_READY_FILE set, it writes
@@ -122,6 +124,12 @@ start files-poller env POLLER_QUEUE_URL="$SMS_FILES_QUEUE_URL" \
 # And EventBridge Scheduler: due one-time schedules (scheduled jobs' starts) are delivered to
 # the files queue, as Scheduler would.
 start schedule-poller "$root/target/debug/schedule-poller"
+
+# And the table's stream trigger: delivery reports' STATUS changes → report-counts, which
+# keeps the jobs' counts (a moment behind the reports, as on AWS).
+start stream-poller env \
+  STREAM_INVOKE_URL="http://127.0.0.1:$LOCAL_PORT/2015-03-31/functions/report-counts/invocations" \
+  "$root/target/debug/stream-poller"
 
 cat >&2 <<MSG
 
