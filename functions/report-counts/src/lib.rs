@@ -18,14 +18,14 @@ use tracing::info;
 /// Adds the event's status changes to their jobs' counters; an error has the batch retried.
 pub async fn handle<S: CountStore>(event: StreamEvent, store: &S) -> Result<(), StoreError> {
     let outcome = apply_stream_event(store, &event, Utc::now()).await?;
-    let (jobs, again) = match outcome.applied {
-        CountsApplied::Applied { jobs } => (jobs, false),
+    let (counters, again) = match outcome.applied {
+        CountsApplied::Applied { counters } => (counters, false),
         CountsApplied::AppliedBefore => (0, true),
     };
     info!(
         records = outcome.records,
         changes = outcome.changes,
-        jobs,
+        counters,
         again,
         "counted"
     );

@@ -134,7 +134,7 @@ async fn stream_counts_are_applied_after_conflicts_on_their_counter_item() {
         .await
         .expect("applied once the conflicts passed");
 
-    assert_eq!(applied, CountsApplied::Applied { jobs: 1 });
+    assert_eq!(applied, CountsApplied::Applied { counters: 1 });
     assert_eq!(transactions_sent(&server).await, 3);
 }
 

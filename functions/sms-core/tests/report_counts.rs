@@ -115,7 +115,7 @@ async fn a_stream_batch_of_more_jobs_than_a_transaction_holds_is_counted_once() 
     let first = apply_stream_event(&store, &events[0], Utc::now())
         .await
         .unwrap();
-    assert_eq!(first.applied, CountsApplied::Applied { jobs: 150 });
+    assert_eq!(first.applied, CountsApplied::Applied { counters: 150 });
     let again = apply_stream_event(&store, &events[0], Utc::now())
         .await
         .unwrap();

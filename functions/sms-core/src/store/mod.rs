@@ -38,7 +38,7 @@ pub use plans::{
 pub use progress::{ProgressLog, ProgressSample};
 pub use reports::{
     COUNTER_SHARDS, CountDelta, CountStore, CountedState, CountsApplied, ReportEffect, ReportStore,
-    StatusChange, counter_shard,
+    StatusChange, batch_counter_shard,
 };
 pub use results::{
     ReportedStatus, ResultsCheckpoint, ResultsClaim, ResultsEnd, ResultsRecord, ResultsRequest,

@@ -13,10 +13,11 @@
 //! table's stream carries every change to [`CountStore::apply_counts`] (function
 //! report-counts), which adds a whole batch of changes to the counters at once, exactly once.
 //!
-//! Counters are spread over [`COUNTER_SHARDS`] items per job, so concurrent count batches of
-//! one job rarely write the same item. A batch's counts and *seen* marks go to one shard item
-//! in one write, so the shards together always hold, per batch, at least as many seen
-//! messages as they count.
+//! Counters are spread over [`COUNTER_SHARDS`] items per job, by the message's batch
+//! ([`batch_counter_shard`]), so each item stays small (what a write costs follows its size)
+//! and concurrent count batches of one job rarely write the same item. A message's counts and
+//! its *seen* mark go to the same shard item in one write, so the shards always hold, per
+//! batch, at least as many seen messages as they count.
 
 use std::{collections::BTreeMap, future::Future};
 
@@ -42,14 +43,9 @@ pub enum ReportEffect {
     Ignored,
 }
 
-pub fn counter_shard(message_uuid: &str) -> u32 {
-    // FNV-1a: stable across processes and versions, unlike std's randomised hasher.
-    let mut h: u32 = 0x811c_9dc5;
-    for b in message_uuid.bytes() {
-        h ^= u32::from(b);
-        h = h.wrapping_mul(0x0100_0193);
-    }
-    h % COUNTER_SHARDS
+/// The counter shard a bulk batch's changes are counted on.
+pub fn batch_counter_shard(batch: u32) -> u32 {
+    batch % COUNTER_SHARDS
 }
 
 pub trait ReportStore: Send + Sync {
@@ -133,15 +129,21 @@ impl CountDelta {
             && self.charge.is_zero()
     }
 
-    /// The changes summed per job, jobs in order; jobs whose sum changes nothing left out.
-    pub fn per_job(changes: &[StatusChange]) -> Vec<(JobId, Self)> {
-        let mut jobs: BTreeMap<JobId, Self> = BTreeMap::new();
+    /// The changes summed per counter item: per job, and within a job per
+    /// [`batch_counter_shard`] of the message's batch, in order; sums that change nothing left
+    /// out. A batch's *seen* count thus lives on one shard item, which stays small (a
+    /// million-message job's 1,000 batches spread over 32 items), and a write costs what a
+    /// small item costs.
+    pub fn per_counter(changes: &[StatusChange]) -> Vec<((JobId, u32), Self)> {
+        let mut items: BTreeMap<(JobId, u32), Self> = BTreeMap::new();
         for change in changes {
-            jobs.entry(change.batch.job_id.clone())
+            let shard = batch_counter_shard(change.batch.batch);
+            items
+                .entry((change.batch.job_id.clone(), shard))
                 .or_default()
                 .add(change);
         }
-        jobs.into_iter().filter(|(_, d)| !d.is_empty()).collect()
+        items.into_iter().filter(|(_, d)| !d.is_empty()).collect()
     }
 }
 
@@ -149,7 +151,7 @@ impl CountDelta {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CountsApplied {
     /// The counts were added (or there was nothing to add).
-    Applied { jobs: usize },
+    Applied { counters: usize },
     /// A batch of that id was applied before: nothing was added again.
     AppliedBefore,
 }
@@ -202,39 +204,53 @@ mod tests {
             change(None, (Delivered, 0), 3),
             change(Some((Delivered, 0)), (Undelivered, 100), 3),
         ];
-        let [(_, delta)] = CountDelta::per_job(&changes).try_into().unwrap();
+        let items = CountDelta::per_counter(&changes);
         assert_eq!(
-            delta.statuses,
-            BTreeMap::from([(Sent, 0), (Delivered, 1), (Undelivered, 1)])
+            items
+                .iter()
+                .map(|((_, shard), _)| *shard)
+                .collect::<Vec<_>>(),
+            [0, 3],
+            "one counter item per batch's shard"
         );
-        assert_eq!(delta.seen, BTreeMap::from([(0, 1), (3, 1)]));
+        let (b0, b3) = (&items[0].1, &items[1].1);
+        assert_eq!(b0.statuses, BTreeMap::from([(Sent, 0), (Delivered, 1)]));
         assert_eq!(
-            delta.charge,
-            Charge {
-                micros: 8_000,
-                units: 2
-            }
+            b3.statuses,
+            BTreeMap::from([(Delivered, 0), (Undelivered, 1)])
+        );
+        assert_eq!(
+            (&b0.seen, &b3.seen),
+            (&BTreeMap::from([(0, 1)]), &BTreeMap::from([(3, 1)]))
+        );
+        assert_eq!(
+            (
+                b0.charge.micros + b3.charge.micros,
+                b0.charge.units + b3.charge.units
+            ),
+            (8_000, 2)
         );
         let one_by_one = changes.iter().fold(CountDelta::default(), |mut d, c| {
             d.add(c);
             d
         });
-        assert_eq!(one_by_one, delta);
+        assert_eq!(
+            one_by_one.statuses,
+            BTreeMap::from([(Sent, 0), (Delivered, 1), (Undelivered, 1)])
+        );
+        assert_eq!(one_by_one.seen, BTreeMap::from([(0, 1), (3, 1)]));
     }
 
     #[test]
     fn a_change_that_moves_nothing_counted_is_left_out() {
         use MessageStatus::*;
         let changes = [change(Some((Queued, 7_900)), (Queued, 7_900), 0)];
-        assert!(CountDelta::per_job(&changes).is_empty());
+        assert!(CountDelta::per_counter(&changes).is_empty());
     }
 
     #[test]
-    fn shards_are_stable_and_spread() {
-        assert_eq!(counter_shard("abc"), counter_shard("abc"));
-        let used: std::collections::HashSet<_> = (0..1000)
-            .map(|i| counter_shard(&format!("uuid-{i}")))
-            .collect();
+    fn a_jobs_batches_spread_over_every_shard() {
+        let used: std::collections::HashSet<_> = (0..1000).map(batch_counter_shard).collect();
         assert_eq!(used.len(), COUNTER_SHARDS as usize);
     }
 }

@@ -18,7 +18,7 @@ use crate::{
     domain::ids::JobId,
     store::{
         BatchRef, CountDelta, CountStore, CountsApplied, DeliveryReport, MessageStatus,
-        ReportEffect, ReportStore, StatusChange, StoreError, counter_shard,
+        ReportEffect, ReportStore, StatusChange, StoreError,
         keys::{self, Retention},
     },
 };
@@ -38,9 +38,9 @@ pub(crate) const CHARGED_UNITS: &str = "charged_units";
 pub(crate) const JOB_ATTRIBUTE: &str = "job_id";
 pub(crate) const BATCH_ATTRIBUTE: &str = "batch";
 
-/// Jobs whose counters one transaction adds to: DynamoDB takes 100 items per transaction, and
-/// one is the batch's mark.
-const JOBS_PER_TRANSACTION: usize = 99;
+/// Counter items one transaction adds to: DynamoDB takes 100 items per transaction, and one
+/// is the batch's mark.
+const COUNTERS_PER_TRANSACTION: usize = 99;
 
 /// The condition under which a report [`advances`](crate::domain::status::advances) the
 /// message, evaluated by DynamoDB on the stored item: no status yet; or a lower rank; or, when
@@ -240,12 +240,9 @@ impl CountStore for DynamoStore {
         changes: &[StatusChange],
         now: DateTime<Utc>,
     ) -> Result<CountsApplied, StoreError> {
-        let jobs = CountDelta::per_job(changes);
-        // One shard per batch, picked by its id: concurrent batches (other stream shards)
-        // mostly write other items, and a batch never conflicts with itself.
-        let shard = counter_shard(batch_id);
+        let counters = CountDelta::per_counter(changes);
         let (mut fresh, mut before) = (0, 0);
-        for (part, chunk) in jobs.chunks(JOBS_PER_TRANSACTION).enumerate() {
+        for (part, chunk) in counters.chunks(COUNTERS_PER_TRANSACTION).enumerate() {
             let mut conflicts = 0;
             loop {
                 let mut tx = self.client.transact_write_items().transact_items(
@@ -253,10 +250,10 @@ impl CountStore for DynamoStore {
                         .put(self.count_mark(batch_id, part, now)?)
                         .build(),
                 );
-                for (job_id, delta) in chunk {
+                for ((job_id, shard), delta) in chunk {
                     tx = tx.transact_items(
                         TransactWriteItem::builder()
-                            .update(self.counter_update(job_id, shard, delta, now)?)
+                            .update(self.counter_update(job_id, *shard, delta, now)?)
                             .build(),
                     );
                 }
@@ -287,7 +284,9 @@ impl CountStore for DynamoStore {
         Ok(if before > 0 && fresh == 0 {
             CountsApplied::AppliedBefore
         } else {
-            CountsApplied::Applied { jobs: jobs.len() }
+            CountsApplied::Applied {
+                counters: counters.len(),
+            }
         })
     }
 }

@@ -124,7 +124,7 @@ pub async fn apply_stream_event<S: CountStore>(
 ) -> Result<StreamOutcome, StoreError> {
     let changes: Vec<StatusChange> = event.records.iter().filter_map(status_change).collect();
     let applied = if changes.is_empty() {
-        CountsApplied::Applied { jobs: 0 }
+        CountsApplied::Applied { counters: 0 }
     } else {
         store.apply_counts(&batch_id(event), &changes, now).await?
     };
