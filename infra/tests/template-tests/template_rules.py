@@ -56,6 +56,7 @@ ENVIRONMENT = {
         "SMS_TABLE",  # required: wiring::dynamo_store
         "SMS_SECRET_ID",  # required: wiring::secret_cache
         "PUBLIC_BASE_URL",  # required: PublicBaseUrl::from_env (callback URL given to Plivo)
+        "STATUS_CALLBACK_BASE_URL",  # optional: PublicBaseUrl::from_env (status-callback's function URL)
         "PLIVO_BASE_URL",  # optional: wiring::plivo_client -> plivo_config (template parameter)
         "PLIVO_REQUESTS_PER_SECOND",  # optional: wiring::pacer (PlivoRequestsPerSecond)
         "SMS_FILES_QUEUE_URL",  # required: wiring::files_queue (a scheduled message's start)
@@ -66,6 +67,7 @@ ENVIRONMENT = {
         "SMS_QUEUE_URL",  # required: wiring::sqs_queue
         "SMS_SECRET_ID",  # required: wiring::secret_cache
         "PUBLIC_BASE_URL",  # required: PublicBaseUrl::from_env (callback URL in each batch)
+        "STATUS_CALLBACK_BASE_URL",  # optional: PublicBaseUrl::from_env (status-callback's function URL)
         "PLIVO_BATCH_SIZE",  # optional: send-bulk main.rs (PlivoBatchSize parameter)
         "PLIVO_REQUESTS_PER_SECOND",  # optional: wiring::request_rate, for the forecasts
         "PLIVO_ACCOUNT_MPS",  # optional: send-bulk main.rs (PlivoAccountMps parameter)
@@ -87,7 +89,7 @@ ENVIRONMENT = {
     "status-callback": {
         "SMS_TABLE",  # required: wiring::dynamo_store
         "SMS_SECRET_ID",  # required: wiring::secret_cache (Plivo auth token for signatures)
-        "PUBLIC_BASE_URL",  # required: PublicBaseUrl::from_env (the URL Plivo signed)
+        "PUBLIC_BASE_URL",  # required: PublicBaseUrl::from_env (the URL Plivo signed, inbound)
         "PLIVO_ACCEPT_V2_SIGNATURES",  # optional: CallbackSettings::from_env (parameter)
         "RUST_LOG",
     },
@@ -115,6 +117,9 @@ ENVIRONMENT = {
 # Optional variables the code reads and the template leaves unset, so their code defaults
 # hold on AWS: why each.
 LEFT_UNSET = {
+    "STATUS_CALLBACK_BASE_URL": "status-callback (PublicBaseUrl::from_env); its own function URL cannot be in its "
+                                "environment (a circular dependency), so it verifies a report against the domain "
+                                "the request reached (function_url_base)",
     "SECRET_TTL_SECONDS": "wiring::secret_cache; 300 s is the rotation delay docs/operations.md promises",
     "PLIVO_TIMEOUT_SECONDS": "wiring::plivo_config; 10 s, which the functions' timeouts are sized for",
     "LOG_FORMAT": "telemetry::init; JSON on AWS, `text` is for reading logs locally",
@@ -782,6 +787,11 @@ def check_environment(template: dict, root: Path) -> list[str]:
         want_base = "https://${HttpApi}.execute-api.${AWS::Region}.${AWS::URLSuffix}"
         if "PUBLIC_BASE_URL" in env and env["PUBLIC_BASE_URL"] != {"Fn::Sub": want_base}:
             out.append(f"{name}: PUBLIC_BASE_URL must be !Sub {want_base!r}")
+        # Delivery reports go to status-callback's function URL, which checks Plivo's signature
+        # against the domain it was reached at (docs/cost.md, "Delivery reports").
+        want_url = {"Fn::GetAtt": ["StatusCallbackFunctionUrl", "FunctionUrl"]}
+        if "STATUS_CALLBACK_BASE_URL" in env and env["STATUS_CALLBACK_BASE_URL"] != want_url:
+            out.append(f"{name}: STATUS_CALLBACK_BASE_URL must be !GetAtt StatusCallbackFunctionUrl.FunctionUrl")
         for var, source in ENVIRONMENT_SOURCES.items():
             if var in env and (_ref_name(env[var]) != source or "Ref" not in env[var]):
                 out.append(f"{name}: {var} must be !Ref {source}")
@@ -1370,8 +1380,14 @@ def check_stream_fed(template: dict) -> list[str]:
         patterns = [json.loads(f.get("Pattern", "{}")) for f in (p.get("FilterCriteria") or {}).get("Filters") or []]
         if patterns != [STREAM_FILTER]:
             out.append(f"{name}: FilterCriteria must be the one pattern {json.dumps(STREAM_FILTER)}")
-    # Three callbacks a message: Lambda's platform lines off, the function's own JSON lines.
     _, callback = fns.get("status-callback", (None, {"Properties": {}}))
+    # Its function URL: no IAM auth (Plivo's signature is the check), throttled by its reserved
+    # concurrency.
+    url = callback["Properties"].get("FunctionUrlConfig") or {}
+    if url.get("AuthType") != "NONE" or "ReservedConcurrentExecutions" not in callback["Properties"]:
+        out.append("status-callback: needs FunctionUrlConfig AuthType NONE and ReservedConcurrentExecutions "
+                   "(its throttle)")
+    # Three callbacks a message: Lambda's platform lines off, the function's own JSON lines.
     logging = callback["Properties"].get("LoggingConfig") or {}
     if (logging.get("LogFormat"), logging.get("SystemLogLevel")) != ("JSON", "WARN"):
         out.append("status-callback: LoggingConfig must have LogFormat JSON and SystemLogLevel WARN (docs/cost.md)")

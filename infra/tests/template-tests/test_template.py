@@ -368,7 +368,19 @@ def _callback_platform_logs(t: dict) -> None:
     del _fn(t, "status-callback")["LoggingConfig"]["SystemLogLevel"]
 
 
+def _callbacks_to_the_api(t: dict) -> None:
+    _fn(t, "send-bulk")["Environment"]["Variables"]["STATUS_CALLBACK_BASE_URL"] = {
+        "Fn::Sub": "https://${HttpApi}.execute-api.${AWS::Region}.${AWS::URLSuffix}"
+    }
+
+
+def _function_url_with_iam(t: dict) -> None:
+    _fn(t, "status-callback")["FunctionUrlConfig"]["AuthType"] = "AWS_IAM"
+
+
 BROKEN_TEMPLATES: list[tuple[str, Callable[[dict], None], str]] = [
+    ("reports sent to another URL", _callbacks_to_the_api, "STATUS_CALLBACK_BASE_URL must be !GetAtt"),
+    ("function URL Plivo cannot call", _function_url_with_iam, "needs FunctionUrlConfig AuthType NONE"),
     ("stream batch bisected", _bisected, "BisectBatchOnFunctionError must be false"),
     ("stream batch retried for ever", _retried_for_ever, "MaximumRetryAttempts must be bounded"),
     ("stream batch given up without trace", _no_failure_destination, "DestinationConfig.OnFailure must be"),
