@@ -9,25 +9,46 @@
 //! retry adds only what is not added yet.
 
 use chrono::Utc;
+use serde::Serialize;
 use sms_core::store::{
     CountStore, CountsApplied, StoreError,
     table_stream::{StreamEvent, apply_stream_event},
 };
 use tracing::info;
 
+/// What an invocation did: its answer (Lambda's DynamoDB event source reads only whether it
+/// failed) and its one log line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Counted {
+    /// Records in the batch.
+    pub records: usize,
+    /// Status changes of bulk messages among them.
+    pub changes: usize,
+    /// Counter items written.
+    pub counters: usize,
+    /// Whether the batch had been counted before (a retry).
+    pub again: bool,
+}
+
 /// Adds the event's status changes to their jobs' counters; an error has the batch retried.
-pub async fn handle<S: CountStore>(event: StreamEvent, store: &S) -> Result<(), StoreError> {
+pub async fn handle<S: CountStore>(event: StreamEvent, store: &S) -> Result<Counted, StoreError> {
     let outcome = apply_stream_event(store, &event, Utc::now()).await?;
     let (counters, again) = match outcome.applied {
         CountsApplied::Applied { counters } => (counters, false),
         CountsApplied::AppliedBefore => (0, true),
     };
+    let counted = Counted {
+        records: outcome.records,
+        changes: outcome.changes,
+        counters,
+        again,
+    };
     info!(
-        records = outcome.records,
-        changes = outcome.changes,
+        records = counted.records,
+        changes = counted.changes,
         counters,
         again,
         "counted"
     );
-    Ok(())
+    Ok(counted)
 }

@@ -48,9 +48,21 @@ async fn every_report_counts_once_even_when_lambda_retries_its_batch() {
     );
     let events = stream.poll(2).await.unwrap();
     assert!(events.len() > 1);
-    for event in events.iter().chain(&events) {
+    let mut changes = 0;
+    for event in &events {
         let event = serde_json::from_value(event.clone()).unwrap();
-        report_counts::handle(event, &store).await.unwrap();
+        let counted = report_counts::handle(event, &store).await.unwrap();
+        assert!(!counted.again);
+        changes += counted.changes;
+    }
+    assert_eq!(
+        changes, 5,
+        "every applied report: not the duplicate, not the late queued"
+    );
+    for event in &events {
+        let event = serde_json::from_value(event.clone()).unwrap();
+        let counted = report_counts::handle(event, &store).await.unwrap();
+        assert!(counted.again || counted.changes == 0, "{counted:?}");
     }
 
     let counts = store.status_counts(&job).await.unwrap();
