@@ -2,16 +2,17 @@
 //! from the table's stream of `STATUS` items (docs/architecture.md, "A delivery report").
 //!
 //! Lambda hands over the stream's records a batch at a time, each shard's in order, filtered
-//! to `STATUS` items that were written (template.yaml). The whole batch is summed per job and
-//! added in one transaction per 99 jobs with a mark named by the batch's records, so a batch
-//! retried after a failure (Lambda retries the same records until they succeed or leave the
-//! stream) is added once. An error fails the invocation: nothing of the batch is lost, and the
-//! retry adds only what is not added yet.
+//! to `STATUS` items that were written (template.yaml). The batch is summed per counter item
+//! and added in one transaction per run of records (up to 99 counter items), with a mark named
+//! by the run's first record saying how many records it covered, so a batch delivered again
+//! (Lambda retries a failed batch from its first record until it succeeds or leaves the
+//! stream) adds only what was not added. An error fails the invocation: nothing of the batch
+//! is lost.
 
 use chrono::Utc;
 use serde::Serialize;
 use sms_core::store::{
-    CountStore, CountsApplied, StoreError,
+    CountStore, StoreError,
     table_stream::{StreamEvent, apply_stream_event},
 };
 use tracing::info;
@@ -26,28 +27,24 @@ pub struct Counted {
     pub changes: usize,
     /// Counter items written.
     pub counters: usize,
-    /// Whether the batch had been counted before (a retry).
-    pub again: bool,
+    /// Records an earlier delivery had counted (a retry), skipped.
+    pub counted_before: usize,
 }
 
 /// Adds the event's status changes to their jobs' counters; an error has the batch retried.
 pub async fn handle<S: CountStore>(event: StreamEvent, store: &S) -> Result<Counted, StoreError> {
     let outcome = apply_stream_event(store, &event, Utc::now()).await?;
-    let (counters, again) = match outcome.applied {
-        CountsApplied::Applied { counters } => (counters, false),
-        CountsApplied::AppliedBefore => (0, true),
-    };
     let counted = Counted {
         records: outcome.records,
         changes: outcome.changes,
-        counters,
-        again,
+        counters: outcome.applied.counters,
+        counted_before: outcome.applied.counted_before,
     };
     info!(
         records = counted.records,
         changes = counted.changes,
-        counters,
-        again,
+        counters = counted.counters,
+        counted_before = counted.counted_before,
         "counted"
     );
     Ok(counted)

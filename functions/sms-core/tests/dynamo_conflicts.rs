@@ -18,7 +18,7 @@ use sms_core::{
     retry::RetryPolicy,
     store::{
         BatchLedger, BatchOutcome, BatchRef, CountStore, CountedState, CountsApplied, DynamoStore,
-        JobControls, MessageStatus, StatusChange,
+        JobControls, MessageStatus, StatusChange, StreamedChange,
     },
 };
 use wiremock::{
@@ -94,17 +94,20 @@ async fn transactions_sent(server: &MockServer) -> usize {
 }
 
 /// One bulk message's first report, as the table's stream hands it to the counts.
-fn changes() -> Vec<StatusChange> {
-    vec![StatusChange {
-        batch: batch(),
-        old: None,
-        new: CountedState {
-            status: MessageStatus::Delivered,
-            charge: Charge {
-                micros: 7_900,
-                units: 1,
+fn changes() -> Vec<StreamedChange> {
+    vec![StreamedChange {
+        record_id: "r1".into(),
+        change: Some(StatusChange {
+            batch: batch(),
+            old: None,
+            new: CountedState {
+                status: MessageStatus::Delivered,
+                charge: Charge {
+                    micros: 7_900,
+                    units: 1,
+                },
             },
-        },
+        }),
     }]
 }
 
@@ -130,11 +133,17 @@ async fn stream_counts_are_applied_after_conflicts_on_their_counter_item() {
     let store = store(&server).await;
 
     let applied = store
-        .apply_counts("b1", &changes(), Utc::now())
+        .apply_counts(&changes(), Utc::now())
         .await
         .expect("applied once the conflicts passed");
 
-    assert_eq!(applied, CountsApplied::Applied { counters: 1 });
+    assert_eq!(
+        applied,
+        CountsApplied {
+            counters: 1,
+            counted_before: 0
+        }
+    );
     assert_eq!(transactions_sent(&server).await, 3);
 }
 
@@ -145,7 +154,7 @@ async fn stream_counts_that_keep_conflicting_are_an_error_not_a_silent_success()
     let store = store(&server).await;
 
     let err = store
-        .apply_counts("b1", &changes(), Utc::now())
+        .apply_counts(&changes(), Utc::now())
         .await
         .unwrap_err();
 
@@ -209,12 +218,7 @@ async fn another_cancellation_is_an_error_at_once() {
     transactions_conflicting(&server, 100, &["ValidationError", "None"]).await;
     let store = store(&server).await;
 
-    assert!(
-        store
-            .apply_counts("b1", &changes(), Utc::now())
-            .await
-            .is_err()
-    );
+    assert!(store.apply_counts(&changes(), Utc::now()).await.is_err());
     assert_eq!(transactions_sent(&server).await, 1);
 }
 
@@ -222,14 +226,26 @@ async fn another_cancellation_is_an_error_at_once() {
 async fn a_stream_batch_whose_mark_is_there_was_counted_before() {
     let server = MockServer::start().await;
     transactions_conflicting(&server, 100, &["ConditionalCheckFailed", "None"]).await;
+    // The mark an earlier delivery wrote: one record counted from r1.
+    Mock::given(method("POST"))
+        .and(header(TARGET, "DynamoDB_20120810.GetItem"))
+        .respond_with(dynamo_json(
+            200,
+            json!({"Item": {"pk": {"S": "COUNTED#r1"}, "sk": {"S": "SEEN"}, "records": {"N": "1"}}}),
+        ))
+        .mount(&server)
+        .await;
     let store = store(&server).await;
 
-    let applied = store
-        .apply_counts("b1", &changes(), Utc::now())
-        .await
-        .unwrap();
+    let applied = store.apply_counts(&changes(), Utc::now()).await.unwrap();
 
-    assert_eq!(applied, CountsApplied::AppliedBefore);
+    assert_eq!(
+        applied,
+        CountsApplied {
+            counters: 0,
+            counted_before: 1
+        }
+    );
     assert_eq!(transactions_sent(&server).await, 1, "not retried");
 }
 

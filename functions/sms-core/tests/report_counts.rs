@@ -72,15 +72,12 @@ async fn a_stream_batch_handed_over_again_is_counted_once() {
     assert!(events.len() >= 2, "{} events", events.len());
     for event in &events {
         let first = apply_stream_event(&store, event, Utc::now()).await.unwrap();
-        assert!(matches!(first.applied, CountsApplied::Applied { .. }));
+        assert_eq!(first.applied.counted_before, 0);
     }
     // Lambda retries a batch whose invocation failed (say, timed out after its write).
     for event in &events {
         let again = apply_stream_event(&store, event, Utc::now()).await.unwrap();
-        assert!(
-            again.changes == 0 || again.applied == CountsApplied::AppliedBefore,
-            "{again:?}"
-        );
+        assert_eq!(again.applied.counters, 0, "{again:?}");
     }
 
     let counts = store.status_counts(&job).await.unwrap();
@@ -115,16 +112,93 @@ async fn a_stream_batch_of_more_jobs_than_a_transaction_holds_is_counted_once() 
     let first = apply_stream_event(&store, &events[0], Utc::now())
         .await
         .unwrap();
-    assert_eq!(first.applied, CountsApplied::Applied { counters: 150 });
+    assert_eq!(
+        first.applied,
+        CountsApplied {
+            counters: 150,
+            counted_before: 0
+        },
+        "two runs: 99 counter items, then 51"
+    );
     let again = apply_stream_event(&store, &events[0], Utc::now())
         .await
         .unwrap();
-    assert_eq!(again.applied, CountsApplied::AppliedBefore);
+    assert_eq!(
+        again.applied,
+        CountsApplied {
+            counters: 0,
+            counted_before: events[0].records.len()
+        }
+    );
 
     for job in [&jobs[0], &jobs[98], &jobs[99], &jobs[149]] {
         let counts = store.status_counts(job).await.unwrap();
         assert_eq!((counts.sent, counts.seen_by_batch.get(&0)), (1, Some(&1)));
     }
+}
+
+/// The event of `records` from `from`, as Lambda would hand them over.
+fn event_of(records: &[sms_core::store::table_stream::StreamRecord]) -> StreamEvent {
+    StreamEvent {
+        records: records.to_vec(),
+    }
+}
+
+#[tokio::test]
+async fn a_batch_delivered_again_longer_or_shorter_counts_each_record_once() {
+    use MessageStatus::*;
+    let store = sms_test_support::dynamo_store().await;
+    let job = JobId::random();
+    let batch = in_batch(&job, 1);
+    for (uuid, status, seq) in [
+        ("a", Queued, 1),
+        ("b", Queued, 1),
+        ("a", Sent, 2),
+        ("c", Delivered, 3),
+        ("b", Failed, 3),
+        ("a", Delivered, 3),
+    ] {
+        store
+            .apply_report(
+                &report(&format!("{job}-{uuid}"), status, Some(seq)),
+                Some(&batch),
+                Utc::now(),
+            )
+            .await
+            .unwrap();
+    }
+    let all: Vec<_> = stream_events(&store, 1000)
+        .await
+        .into_iter()
+        .flat_map(|e| e.records)
+        .collect();
+    assert!(all.len() >= 6, "{} records", all.len());
+
+    // The first delivery counted the first three records, then its invocation failed.
+    apply_stream_event(&store, &event_of(&all[..3]), Utc::now())
+        .await
+        .unwrap();
+    // Lambda delivers again from the same first record, more records this time.
+    let longer = apply_stream_event(&store, &event_of(&all), Utc::now())
+        .await
+        .unwrap();
+    assert_eq!(longer.applied.counted_before, 3);
+    // And once more, shorter (a smaller batch): nothing is counted again.
+    let shorter = apply_stream_event(&store, &event_of(&all[..2]), Utc::now())
+        .await
+        .unwrap();
+    assert_eq!(shorter.applied.counters, 0);
+
+    let counts = store.status_counts(&job).await.unwrap();
+    assert_eq!((counts.sent, counts.delivered, counts.failed), (0, 2, 1));
+    assert_eq!(counts.seen_by_batch.get(&1), Some(&3));
+    assert_eq!(
+        counts.charged,
+        Charge {
+            micros: 3 * 7_900,
+            units: 3
+        }
+    );
 }
 
 /// Ten messages, each reported queued, sent and delivered, every report twice, all at once

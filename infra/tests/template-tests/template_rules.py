@@ -249,7 +249,7 @@ STREAM_EVENT_SOURCE_ACTIONS = {
 }
 
 # Functions fed by the table's stream, and the rules of their event: every batch is counted
-# once by a mark named by its records (CountStore::apply_counts), so a failed batch must be
+# once by marks named by each run's first record (CountStore::apply_counts), so a failed batch must be
 # retried whole (no bisecting, one batch per shard at a time); retries are bounded and a batch
 # given up on goes to an alarmed queue; only bulk messages' STATUS writes are delivered.
 STREAM_FED = {
@@ -1366,7 +1366,7 @@ def check_stream_fed(template: dict) -> list[str]:
         if p.get("Stream") != {"Fn::GetAtt": ["Table", "StreamArn"]}:
             out.append(f"{name}: its DynamoDB event must read !GetAtt Table.StreamArn")
         if p.get("BisectBatchOnFunctionError") is not False:
-            out.append(f"{name}: BisectBatchOnFunctionError must be false (a batch is counted once by its records)")
+            out.append(f"{name}: BisectBatchOnFunctionError must be false (a retry must start where the batch started)")
         if p.get("ParallelizationFactor", 1) != 1:
             out.append(f"{name}: ParallelizationFactor must be 1 (a failed batch is retried whole, in order)")
         retries = p.get("MaximumRetryAttempts")

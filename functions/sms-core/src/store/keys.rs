@@ -11,7 +11,7 @@
 //! | `OPTOUT#<number>`    | `OPTOUT`                       | for ever                 |
 //! | `NONCE#<nonce>`, `INBOUND#<uuid>` | `SEEN`            | [`Retention::Nonce`], [`Retention::InboundMessage`] |
 //! | `PACE#plivo`         | `PACE`                         | for ever (one item)      |
-//! | `COUNTED#<batch id>` | `SEEN`                         | [`Retention::CountBatch`] |
+//! | `COUNTED#<record id>` | `SEEN`                        | [`Retention::CountBatch`] |
 
 use chrono::{DateTime, Duration, Utc};
 
@@ -121,9 +121,10 @@ pub fn progress_sample(start: DateTime<Utc>) -> String {
     format!("RATE#{:012}", start.timestamp().max(0))
 }
 
-/// The partition of the mark that the stream batch `batch_id` (its part `part`) was counted.
-pub fn counted(batch_id: &str, part: usize) -> String {
-    format!("COUNTED#{batch_id}#{part}")
+/// The partition of the mark that a run of the table's stream starting at record `record_id`
+/// was counted (`store::CountStore`).
+pub fn counted(record_id: &str) -> String {
+    format!("COUNTED#{record_id}")
 }
 
 pub fn counter(shard: u32) -> String {

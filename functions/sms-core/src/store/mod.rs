@@ -37,8 +37,9 @@ pub use plans::{
 };
 pub use progress::{ProgressLog, ProgressSample};
 pub use reports::{
-    COUNTER_SHARDS, CountDelta, CountStore, CountedState, CountsApplied, ReportEffect, ReportStore,
-    StatusChange, batch_counter_shard,
+    COUNTER_SHARDS, COUNTERS_PER_RUN, CountDelta, CountStore, CountedState, CounterSum,
+    CountsApplied, ReportEffect, ReportStore, StatusChange, StreamedChange, batch_counter_shard,
+    next_run,
 };
 pub use results::{
     ReportedStatus, ResultsCheckpoint, ResultsClaim, ResultsEnd, ResultsRecord, ResultsRequest,

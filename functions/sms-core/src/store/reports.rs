@@ -89,6 +89,9 @@ pub struct StatusChange {
     pub new: CountedState,
 }
 
+/// One counter item (a job and its shard) and what to add to it.
+pub type CounterSum = ((JobId, u32), CountDelta);
+
 /// What a set of status changes adds to one job's counters.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct CountDelta {
@@ -134,7 +137,7 @@ impl CountDelta {
     /// out. A batch's *seen* count thus lives on one shard item, which stays small (a
     /// million-message job's 1,000 batches spread over 32 items), and a write costs what a
     /// small item costs.
-    pub fn per_counter(changes: &[StatusChange]) -> Vec<((JobId, u32), Self)> {
+    pub fn per_counter(changes: &[StatusChange]) -> Vec<CounterSum> {
         let mut items: BTreeMap<(JobId, u32), Self> = BTreeMap::new();
         for change in changes {
             let shard = batch_counter_shard(change.batch.batch);
@@ -147,28 +150,64 @@ impl CountDelta {
     }
 }
 
+/// One record of the table's stream, in stream order: its id, and the status change it
+/// counts (None for a record that counts nothing, which still takes its place in the order).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StreamedChange {
+    pub record_id: String,
+    pub change: Option<StatusChange>,
+}
+
 /// What [`CountStore::apply_counts`] did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CountsApplied {
-    /// The counts were added (or there was nothing to add).
-    Applied { counters: usize },
-    /// A batch of that id was applied before: nothing was added again.
-    AppliedBefore,
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct CountsApplied {
+    /// Counter items written.
+    pub counters: usize,
+    /// Records an earlier delivery had counted already, skipped.
+    pub counted_before: usize,
 }
 
 /// The job counters of the DynamoDB adapter, kept from the table's stream of `STATUS` changes.
 pub trait CountStore: Send + Sync {
-    /// Adds `changes` to their jobs' counters, once per `batch_id`: a batch applied again
-    /// (Lambda retries a failed batch as it was) adds nothing. `batch_id` must name exactly
-    /// these changes (a digest of the stream records' ids). An error means the caller must
-    /// apply the same batch again; parts of it may have been applied, and are not applied
-    /// twice.
+    /// Adds the records' changes to their jobs' counters, each record once however often it is
+    /// delivered: the records are added a run at a time, each run with a mark named by its
+    /// first record that says how many records it covered, so a delivery that starts where an
+    /// earlier one started (Lambda's retry of a failed batch, whatever its length now) skips
+    /// what was counted and counts the rest. An error means the caller must deliver the records
+    /// again from the same first record; what was added is not added twice.
     fn apply_counts(
         &self,
-        batch_id: &str,
-        changes: &[StatusChange],
+        records: &[StreamedChange],
         now: DateTime<Utc>,
     ) -> impl Future<Output = Result<CountsApplied, StoreError>> + Send;
+}
+
+/// The counter items one transaction may write beside its mark (DynamoDB takes 100 items).
+pub const COUNTERS_PER_RUN: usize = 99;
+
+/// The run of records from `start` that one transaction counts: as many records as keep its
+/// counter items within [`COUNTERS_PER_RUN`] (at least one). Its end, and its sums per item.
+pub fn next_run(records: &[StreamedChange], start: usize) -> (usize, Vec<CounterSum>) {
+    let mut items = std::collections::BTreeSet::new();
+    let mut end = start;
+    while end < records.len() {
+        if let Some(change) = &records[end].change {
+            let item = (
+                change.batch.job_id.clone(),
+                batch_counter_shard(change.batch.batch),
+            );
+            if !items.contains(&item) && items.len() == COUNTERS_PER_RUN {
+                break;
+            }
+            items.insert(item);
+        }
+        end += 1;
+    }
+    let changes: Vec<StatusChange> = records[start..end]
+        .iter()
+        .filter_map(|r| r.change.clone())
+        .collect();
+    (end, CountDelta::per_counter(&changes))
 }
 
 #[cfg(test)]
@@ -239,6 +278,32 @@ mod tests {
             BTreeMap::from([(Sent, 0), (Delivered, 1), (Undelivered, 1)])
         );
         assert_eq!(one_by_one.seen, BTreeMap::from([(0, 1), (3, 1)]));
+    }
+
+    #[test]
+    fn a_run_ends_before_its_hundredth_counter_item_and_skips_nothing() {
+        use MessageStatus::*;
+        let records: Vec<StreamedChange> = (0..150)
+            .map(|i| StreamedChange {
+                record_id: format!("r{i}"),
+                // Every third record counts nothing; the others each name a job of their own.
+                change: (i % 3 != 0).then(|| {
+                    let mut c = change(None, (Sent, 0), 0);
+                    c.batch.job_id =
+                        JobId::parse(&format!("9a7d6c1e-0000-4000-8000-{i:012}")).unwrap();
+                    c
+                }),
+            })
+            .collect();
+        let (end, items) = next_run(&records, 0);
+        assert_eq!(items.len(), COUNTERS_PER_RUN);
+        assert_eq!(
+            end, 149,
+            "99 counting records and the 50 before and between them"
+        );
+        let (rest, items) = next_run(&records, end);
+        assert_eq!((rest, items.len()), (150, 1));
+        assert_eq!(next_run(&records, 150).0, 150);
     }
 
     #[test]

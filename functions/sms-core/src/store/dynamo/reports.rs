@@ -11,15 +11,16 @@ use chrono::{DateTime, Utc};
 
 use super::{
     Cancellation, DynamoStore, backend, build_error, cancellation,
-    ext::{expiry, key, n, s, time},
+    ext::{ItemExt, expiry, key, n, s, time},
     is_condition_failure,
 };
 use crate::{
     domain::ids::JobId,
     store::{
-        BatchRef, CountDelta, CountStore, CountsApplied, DeliveryReport, MessageStatus,
-        ReportEffect, ReportStore, StatusChange, StoreError,
+        BatchRef, CountDelta, CountStore, CounterSum, CountsApplied, DeliveryReport, MessageStatus,
+        ReportEffect, ReportStore, StoreError, StreamedChange,
         keys::{self, Retention},
+        next_run,
     },
 };
 
@@ -37,10 +38,6 @@ pub(crate) const CHARGED_UNITS: &str = "charged_units";
 /// The `STATUS` item's attributes that name the message's bulk batch, for the stream's reader.
 pub(crate) const JOB_ATTRIBUTE: &str = "job_id";
 pub(crate) const BATCH_ATTRIBUTE: &str = "batch";
-
-/// Counter items one transaction adds to: DynamoDB takes 100 items per transaction, and one
-/// is the batch's mark.
-const COUNTERS_PER_TRANSACTION: usize = 99;
 
 /// The condition under which a report [`advances`](crate::domain::status::advances) the
 /// message, evaluated by DynamoDB on the stored item: no status yet; or a lower rank; or, when
@@ -181,21 +178,22 @@ impl DynamoStore {
             .map_err(|e| build_error("TransactWriteItems", e))
     }
 
-    /// The mark that part `part` of the stream batch `batch_id` was counted: written only if
-    /// it is not there yet.
+    /// The mark that `covered` records of the stream from `first` were counted: written only
+    /// if there is none yet.
     fn count_mark(
         &self,
-        batch_id: &str,
-        part: usize,
+        first: &str,
+        covered: usize,
         now: DateTime<Utc>,
     ) -> Result<Put, StoreError> {
         Put::builder()
             .table_name(&self.table)
             .set_item(Some(
-                key(keys::counted(batch_id, part), keys::SEEN)
+                key(keys::counted(first), keys::SEEN)
                     .into_iter()
                     .chain([
                         ("seen_at".to_owned(), time(now)),
+                        (COVERED.to_owned(), n(covered)),
                         (
                             keys::TTL_ATTRIBUTE.to_owned(),
                             expiry(Retention::CountBatch, now),
@@ -236,60 +234,102 @@ impl ReportStore for DynamoStore {
 impl CountStore for DynamoStore {
     async fn apply_counts(
         &self,
-        batch_id: &str,
-        changes: &[StatusChange],
+        records: &[StreamedChange],
         now: DateTime<Utc>,
     ) -> Result<CountsApplied, StoreError> {
-        let counters = CountDelta::per_counter(changes);
-        let (mut fresh, mut before) = (0, 0);
-        for (part, chunk) in counters.chunks(COUNTERS_PER_TRANSACTION).enumerate() {
-            let mut conflicts = 0;
-            loop {
-                let mut tx = self.client.transact_write_items().transact_items(
-                    TransactWriteItem::builder()
-                        .put(self.count_mark(batch_id, part, now)?)
-                        .build(),
-                );
-                for ((job_id, shard), delta) in chunk {
-                    tx = tx.transact_items(
-                        TransactWriteItem::builder()
-                            .update(self.counter_update(job_id, *shard, delta, now)?)
-                            .build(),
-                    );
+        let mut applied = CountsApplied::default();
+        let mut start = 0;
+        while start < records.len() {
+            let (end, counters) = next_run(records, start);
+            if counters.is_empty() {
+                // Nothing to add, nothing to mark: a later delivery decides it the same way.
+                start = end;
+                continue;
+            }
+            match self
+                .count_run(&records[start].record_id, end - start, &counters, now)
+                .await?
+            {
+                Run::Counted => {
+                    applied.counters += counters.len();
+                    start = end;
                 }
-                match tx.send().await {
-                    Ok(_) => {
-                        fresh += 1;
-                        break;
-                    }
-                    Err(e) => match cancellation(&e) {
-                        // The mark is there: this part was counted by an earlier attempt.
-                        Some(Cancellation::ConditionFailed) => {
-                            before += 1;
-                            break;
-                        }
-                        Some(Cancellation::Conflict) => {
-                            conflicts += 1;
-                            if !self.back_off_after_conflict(conflicts).await {
-                                return Err(self.conflicts_exhausted(&format!(
-                                    "the counts of stream batch {batch_id}"
-                                )));
-                            }
-                        }
-                        None => return Err(backend("TransactWriteItems", e)),
-                    },
+                Run::CountedBefore(covered) => {
+                    // An earlier delivery counted `covered` records from here: skip them, and
+                    // count what follows as a run of its own.
+                    let covered = covered.clamp(1, records.len() - start);
+                    applied.counted_before += covered;
+                    start += covered;
                 }
             }
         }
-        Ok(if before > 0 && fresh == 0 {
-            CountsApplied::AppliedBefore
-        } else {
-            CountsApplied::Applied {
-                counters: counters.len(),
-            }
-        })
+        Ok(applied)
     }
 }
+
+/// What became of one run of records.
+enum Run {
+    Counted,
+    /// A mark was there: an earlier delivery counted this many records from the run's first.
+    CountedBefore(usize),
+}
+
+impl DynamoStore {
+    /// One transaction: the mark that `covered` records from `first` are counted, written only
+    /// if there is none, and each counter item's sum. Conflicts with other runs on a counter
+    /// item are retried with backoff.
+    async fn count_run(
+        &self,
+        first: &str,
+        covered: usize,
+        counters: &[CounterSum],
+        now: DateTime<Utc>,
+    ) -> Result<Run, StoreError> {
+        let mut conflicts = 0;
+        loop {
+            let mut tx = self.client.transact_write_items().transact_items(
+                TransactWriteItem::builder()
+                    .put(self.count_mark(first, covered, now)?)
+                    .build(),
+            );
+            for ((job_id, shard), delta) in counters {
+                tx = tx.transact_items(
+                    TransactWriteItem::builder()
+                        .update(self.counter_update(job_id, *shard, delta, now)?)
+                        .build(),
+                );
+            }
+            match tx.send().await {
+                Ok(_) => return Ok(Run::Counted),
+                Err(e) => match cancellation(&e) {
+                    Some(Cancellation::ConditionFailed) => {
+                        let mark = self.get(keys::counted(first), keys::SEEN).await?;
+                        let counted = mark
+                            .as_ref()
+                            .and_then(|m| m.number::<usize>(COVERED))
+                            .ok_or_else(|| StoreError::Corrupt {
+                                key: keys::counted(first),
+                                reason: format!("the mark has no {COVERED}"),
+                            })?;
+                        return Ok(Run::CountedBefore(counted));
+                    }
+                    Some(Cancellation::Conflict) => {
+                        conflicts += 1;
+                        if !self.back_off_after_conflict(conflicts).await {
+                            return Err(self.conflicts_exhausted(&format!(
+                                "the counts of the stream records from {first}"
+                            )));
+                        }
+                    }
+                    None => return Err(backend("TransactWriteItems", e)),
+                },
+            }
+        }
+    }
+}
+
+/// The mark's attribute: how many records from its first were counted.
+const COVERED: &str = "records";
 
 #[cfg(test)]
 mod tests {

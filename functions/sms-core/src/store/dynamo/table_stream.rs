@@ -10,14 +10,13 @@ use std::collections::HashMap;
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::Value;
-use sha2::{Digest, Sha256};
 
 use super::reports::{BATCH_ATTRIBUTE, JOB_ATTRIBUTE};
 use crate::{
     domain::{ids::JobId, status::Charge},
     store::{
         BatchRef, CountStore, CountedState, CountsApplied, MessageStatus, StatusChange, StoreError,
-        keys,
+        StreamedChange, keys,
     },
 };
 
@@ -100,37 +99,30 @@ pub fn status_change(record: &StreamRecord) -> Option<StatusChange> {
     })
 }
 
-/// A name for exactly this event's records: the digest of their ids, in order. Lambda retries
-/// a failed batch with the same records, so a retry has the same name.
-pub fn batch_id(event: &StreamEvent) -> String {
-    let mut digest = Sha256::new();
-    for record in &event.records {
-        digest.update(record.event_id.as_bytes());
-        digest.update(b"\n");
-    }
-    digest
-        .finalize()
-        .iter()
-        .take(16)
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}
-
-/// Adds the event's status changes to their jobs' counters, once per event.
+/// Adds the event's status changes to their jobs' counters, each record once however often
+/// Lambda hands it over (`CountStore::apply_counts`).
 pub async fn apply_stream_event<S: CountStore>(
     store: &S,
     event: &StreamEvent,
     now: DateTime<Utc>,
 ) -> Result<StreamOutcome, StoreError> {
-    let changes: Vec<StatusChange> = event.records.iter().filter_map(status_change).collect();
-    let applied = if changes.is_empty() {
-        CountsApplied::Applied { counters: 0 }
+    let records: Vec<StreamedChange> = event
+        .records
+        .iter()
+        .map(|r| StreamedChange {
+            record_id: r.event_id.clone(),
+            change: status_change(r),
+        })
+        .collect();
+    let changes = records.iter().filter(|r| r.change.is_some()).count();
+    let applied = if changes == 0 {
+        CountsApplied::default()
     } else {
-        store.apply_counts(&batch_id(event), &changes, now).await?
+        store.apply_counts(&records, now).await?
     };
     Ok(StreamOutcome {
         records: event.records.len(),
-        changes: changes.len(),
+        changes,
         applied,
     })
 }
@@ -192,21 +184,5 @@ mod tests {
         let mut single = image("sent", None);
         single.as_object_mut().unwrap().remove("job_id");
         assert!(status_change(&record("INSERT", None, Some(single))).is_none());
-    }
-
-    #[test]
-    fn a_batch_is_named_by_its_records() {
-        let event = |ids: &[&str]| StreamEvent {
-            records: ids
-                .iter()
-                .map(|id| StreamRecord {
-                    event_id: (*id).into(),
-                    ..StreamRecord::default()
-                })
-                .collect(),
-        };
-        assert_eq!(batch_id(&event(&["a", "b"])), batch_id(&event(&["a", "b"])));
-        assert_ne!(batch_id(&event(&["a", "b"])), batch_id(&event(&["a"])));
-        assert_ne!(batch_id(&event(&["ab"])), batch_id(&event(&["a", "b"])));
     }
 }
