@@ -11,6 +11,8 @@
 #                        function, the files queue → the real job-files function
 #   schedule-poller      EventBridge Scheduler: fires scheduled jobs' due one-time schedules
 #                        (their start task, to the files queue)
+#   stream-poller        Lambda's DynamoDB event source mapping: the table's stream → the real
+#                        report-counts function (the jobs' counts)
 #
 # STACK_FUNCTIONS_DIR (default: this checkout) is the checkout whose functions `cargo lambda
 # watch` serves: the cost benchmark (infra/tests/cost/bench.sh) points it at a baseline
@@ -134,6 +136,12 @@ start files-poller env AWS_SDK_UA_APP_ID=local-files-poller POLLER_QUEUE_URL="$S
 # And EventBridge Scheduler: due one-time schedules (scheduled jobs' starts) are delivered to
 # the files queue, as Scheduler would.
 start schedule-poller env AWS_SDK_UA_APP_ID=local-schedule-poller "$root/target/debug/schedule-poller"
+
+# And the table's stream trigger: delivery reports' STATUS changes → report-counts, which
+# keeps the jobs' counts (a moment behind the reports, as on AWS).
+start stream-poller env \
+  STREAM_INVOKE_URL="http://127.0.0.1:$LOCAL_PORT/2015-03-31/functions/report-counts/invocations" \
+  "$root/target/debug/stream-poller"
 
 cat >&2 <<MSG
 

@@ -52,7 +52,7 @@ echo "== cold start: exec → first /next, release builds, against hello (target
 # directory may be shared with other checkouts). COLD_START_ARGS adds harness options, e.g.
 # "--env SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt --env SSL_CERT_DIR=" for the
 # single CA bundle a provided.al2023 image has instead of Debian's hashed directory.
-functions=(send-sms send-bulk sender status-callback job-files)
+functions=(send-sms send-bulk sender status-callback job-files report-counts)
 bins="$root/target/bench-bin"
 mkdir -p "$bins"
 cargo build --quiet --release -p cold-start

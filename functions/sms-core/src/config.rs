@@ -71,15 +71,35 @@ pub fn positive(name: &'static str, value: Option<&str>, default: u64) -> Result
 /// The public base URL of the API (`PUBLIC_BASE_URL`), from which callback URLs are made.
 /// Plivo signs the URL it called, so this must be exactly what Plivo is given.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PublicBaseUrl(String);
+pub struct PublicBaseUrl {
+    api: String,
+    /// Where Plivo is to send delivery reports, when not to the API: status-callback's
+    /// function URL (`STATUS_CALLBACK_BASE_URL`; docs/cost.md, "Delivery reports").
+    status_callbacks: Option<String>,
+}
 
 impl PublicBaseUrl {
     pub const STATUS_CALLBACK_PATH: &'static str = "/v1/callbacks/plivo/status";
     pub const INBOUND_PATH: &'static str = "/v1/callbacks/plivo/inbound";
 
     pub fn parse(raw: &str) -> Result<Self, ConfigError> {
+        Ok(Self {
+            api: Self::base("PUBLIC_BASE_URL", raw)?,
+            status_callbacks: None,
+        })
+    }
+
+    /// The same, with delivery reports sent to `base` (status-callback's function URL).
+    pub fn with_status_callbacks_at(self, base: &str) -> Result<Self, ConfigError> {
+        Ok(Self {
+            status_callbacks: Some(Self::base("STATUS_CALLBACK_BASE_URL", base)?),
+            ..self
+        })
+    }
+
+    fn base(name: &'static str, raw: &str) -> Result<String, ConfigError> {
         let invalid = |reason: &str| ConfigError::Invalid {
-            name: "PUBLIC_BASE_URL",
+            name,
             reason: reason.to_owned(),
         };
         let trimmed = raw.trim().trim_end_matches('/');
@@ -90,20 +110,28 @@ impl PublicBaseUrl {
         if parsed.query().is_some() || parsed.fragment().is_some() {
             return Err(invalid("must not carry a query or fragment"));
         }
-        Ok(Self(trimmed.to_owned()))
+        Ok(trimmed.to_owned())
     }
 
+    /// `PUBLIC_BASE_URL`, and `STATUS_CALLBACK_BASE_URL` when set.
     pub fn from_env() -> Result<Self, ConfigError> {
-        Self::parse(&required("PUBLIC_BASE_URL")?)
+        let base = Self::parse(&required("PUBLIC_BASE_URL")?)?;
+        match optional("STATUS_CALLBACK_BASE_URL") {
+            Some(callbacks) => base.with_status_callbacks_at(&callbacks),
+            None => Ok(base),
+        }
     }
 
-    /// The URL for a route path such as [`Self::STATUS_CALLBACK_PATH`].
+    /// The API's URL for a route path such as [`Self::INBOUND_PATH`].
     pub fn join(&self, path: &str) -> String {
-        format!("{}{path}", self.0)
+        format!("{}{path}", self.api)
     }
 
+    /// The delivery-report URL Plivo is given: under `STATUS_CALLBACK_BASE_URL` when set,
+    /// else the API's.
     pub fn status_callback_url(&self) -> String {
-        self.join(Self::STATUS_CALLBACK_PATH)
+        let base = self.status_callbacks.as_deref().unwrap_or(&self.api);
+        format!("{base}{}", Self::STATUS_CALLBACK_PATH)
     }
 }
 
@@ -175,6 +203,30 @@ mod tests {
         );
         let staged = PublicBaseUrl::parse("http://127.0.0.1:3000/prod").unwrap();
         assert_eq!(staged.join("/v1/x"), "http://127.0.0.1:3000/prod/v1/x");
+    }
+
+    #[test]
+    fn delivery_reports_go_to_the_function_url_when_one_is_set() {
+        let base = PublicBaseUrl::parse("https://abc.execute-api.us-east-1.amazonaws.com")
+            .unwrap()
+            .with_status_callbacks_at("https://xyz.lambda-url.us-east-1.on.aws/")
+            .unwrap();
+        assert_eq!(
+            base.status_callback_url(),
+            "https://xyz.lambda-url.us-east-1.on.aws/v1/callbacks/plivo/status"
+        );
+        assert_eq!(
+            base.join(PublicBaseUrl::INBOUND_PATH),
+            "https://abc.execute-api.us-east-1.amazonaws.com/v1/callbacks/plivo/inbound"
+        );
+        let err = PublicBaseUrl::parse("https://x")
+            .unwrap()
+            .with_status_callbacks_at("ftp://y")
+            .unwrap_err();
+        assert!(
+            err.to_string().contains("STATUS_CALLBACK_BASE_URL"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -43,19 +43,29 @@ where
     requested.and(cap)
 }
 
+/// The JSON lines the functions write on AWS: one object per event, its fields flattened, with
+/// the current span's fields (an HTTP request's function, id, path, job and outcome).
+pub fn json_layer<S, W>(writer: W) -> impl Layer<S> + Send + Sync + 'static
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+    W: for<'w> fmt::MakeWriter<'w> + Send + Sync + 'static,
+{
+    fmt::layer()
+        .with_target(false)
+        .json()
+        .flatten_event(true)
+        .with_current_span(true)
+        .with_span_list(false)
+        .with_writer(writer)
+}
+
 pub fn init() {
     let filter = filter(std::env::var("RUST_LOG").ok().as_deref());
     let text = std::env::var("LOG_FORMAT").is_ok_and(|v| v.eq_ignore_ascii_case("text"));
     let layer = if text {
         fmt::layer().with_target(false).without_time().boxed()
     } else {
-        fmt::layer()
-            .with_target(false)
-            .json()
-            .flatten_event(true)
-            .with_current_span(true)
-            .with_span_list(false)
-            .boxed()
+        json_layer(std::io::stdout).boxed()
     };
     // try_init: a second call (tests, tools) keeps the first subscriber instead of panicking.
     let _ = tracing_subscriber::registry()

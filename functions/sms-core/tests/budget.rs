@@ -207,7 +207,7 @@ pub async fn concurrent_claims_never_reserve_past_the_cap<
 }
 
 pub async fn charges_beyond_the_estimates_stop_the_next_batch<
-    S: JobStore + BatchLedger + JobControls + ReportStore,
+    S: JobStore + BatchLedger + JobControls + ReportStore + sms_test_support::SettleCounts,
 >(
     store: &S,
 ) {
@@ -234,6 +234,8 @@ pub async fn charges_beyond_the_estimates_stop_the_next_batch<
             .await
             .unwrap();
     }
+    // The charges are read from the counters, which the table's stream keeps in DynamoDB.
+    store.settle_counts().await;
 
     let BatchClaim::OverBudget(left) = claim(store, &job_id, 1).await else {
         panic!("the charges leave no room for batch 1");

@@ -14,10 +14,11 @@ use aws_sdk_dynamodb::config::Credentials;
 use chrono::Utc;
 use serde_json::json;
 use sms_core::{
+    domain::status::Charge,
     retry::RetryPolicy,
     store::{
-        BatchLedger, BatchOutcome, BatchRef, DeliveryReport, DynamoStore, JobControls,
-        MessageStatus, ReportEffect, ReportStore,
+        BatchLedger, BatchOutcome, BatchRef, CountStore, CountedState, CountsApplied, DynamoStore,
+        JobControls, MessageStatus, StatusChange, StreamedChange,
     },
 };
 use wiremock::{
@@ -62,15 +63,6 @@ fn cancelled(reasons: &[&str]) -> ResponseTemplate {
     )
 }
 
-/// `GetItem` finds nothing: the report is the message's first.
-async fn no_items(server: &MockServer) {
-    Mock::given(method("POST"))
-        .and(header(TARGET, "DynamoDB_20120810.GetItem"))
-        .respond_with(dynamo_json(200, json!({})))
-        .mount(server)
-        .await;
-}
-
 /// `TransactWriteItems` answers `conflicts` cancellations, then succeeds.
 async fn transactions_conflicting(server: &MockServer, conflicts: u64, reasons: &[&str]) {
     Mock::given(method("POST"))
@@ -101,15 +93,22 @@ async fn transactions_sent(server: &MockServer) -> usize {
         .count()
 }
 
-fn report() -> DeliveryReport {
-    DeliveryReport {
-        sequence: Some(3),
-        units: Some(1),
-        ..DeliveryReport::new(
-            "3d1f5e8a-0000-4000-8000-000000000001",
-            MessageStatus::Delivered,
-        )
-    }
+/// One bulk message's first report, as the table's stream hands it to the counts.
+fn changes() -> Vec<StreamedChange> {
+    vec![StreamedChange {
+        record_id: "r1".into(),
+        change: Some(StatusChange {
+            batch: batch(),
+            old: None,
+            new: CountedState {
+                status: MessageStatus::Delivered,
+                charge: Charge {
+                    micros: 7_900,
+                    units: 1,
+                },
+            },
+        }),
+    }]
 }
 
 fn batch() -> BatchRef {
@@ -128,30 +127,34 @@ fn sent() -> BatchOutcome {
 }
 
 #[tokio::test]
-async fn a_report_is_applied_after_conflicts_on_its_counter_item() {
+async fn stream_counts_are_applied_after_conflicts_on_their_counter_item() {
     let server = MockServer::start().await;
-    no_items(&server).await;
     transactions_conflicting(&server, 2, &["None", "TransactionConflict"]).await;
     let store = store(&server).await;
 
-    let effect = store
-        .apply_report(&report(), Some(&batch()), Utc::now())
+    let applied = store
+        .apply_counts(&changes(), Utc::now())
         .await
         .expect("applied once the conflicts passed");
 
-    assert_eq!(effect, ReportEffect::Applied { from: None });
+    assert_eq!(
+        applied,
+        CountsApplied {
+            counters: 1,
+            counted_before: 0
+        }
+    );
     assert_eq!(transactions_sent(&server).await, 3);
 }
 
 #[tokio::test]
-async fn a_report_that_keeps_conflicting_is_an_error_not_a_silent_success() {
+async fn stream_counts_that_keep_conflicting_are_an_error_not_a_silent_success() {
     let server = MockServer::start().await;
-    no_items(&server).await;
-    transactions_conflicting(&server, 100, &["TransactionConflict", "None"]).await;
+    transactions_conflicting(&server, 100, &["None", "TransactionConflict"]).await;
     let store = store(&server).await;
 
     let err = store
-        .apply_report(&report(), Some(&batch()), Utc::now())
+        .apply_counts(&changes(), Utc::now())
         .await
         .unwrap_err();
 
@@ -212,17 +215,38 @@ async fn a_failed_condition_is_not_retried_even_beside_a_conflict() {
 #[tokio::test]
 async fn another_cancellation_is_an_error_at_once() {
     let server = MockServer::start().await;
-    no_items(&server).await;
     transactions_conflicting(&server, 100, &["ValidationError", "None"]).await;
     let store = store(&server).await;
 
-    assert!(
-        store
-            .apply_report(&report(), Some(&batch()), Utc::now())
-            .await
-            .is_err()
-    );
+    assert!(store.apply_counts(&changes(), Utc::now()).await.is_err());
     assert_eq!(transactions_sent(&server).await, 1);
+}
+
+#[tokio::test]
+async fn a_stream_batch_whose_mark_is_there_was_counted_before() {
+    let server = MockServer::start().await;
+    transactions_conflicting(&server, 100, &["ConditionalCheckFailed", "None"]).await;
+    // The mark an earlier delivery wrote: one record counted from r1.
+    Mock::given(method("POST"))
+        .and(header(TARGET, "DynamoDB_20120810.GetItem"))
+        .respond_with(dynamo_json(
+            200,
+            json!({"Item": {"pk": {"S": "COUNTED#r1"}, "sk": {"S": "SEEN"}, "records": {"N": "1"}}}),
+        ))
+        .mount(&server)
+        .await;
+    let store = store(&server).await;
+
+    let applied = store.apply_counts(&changes(), Utc::now()).await.unwrap();
+
+    assert_eq!(
+        applied,
+        CountsApplied {
+            counters: 0,
+            counted_before: 1
+        }
+    );
+    assert_eq!(transactions_sent(&server).await, 1, "not retried");
 }
 
 #[tokio::test]

@@ -14,6 +14,7 @@ use sms_core::{
         MessageStore, ReportEffect, ReportStore,
     },
 };
+use sms_test_support::SettleCounts;
 
 fn number(i: usize) -> PhoneNumber {
     PhoneNumber::parse(&format!("+1415{i:07}")).unwrap()
@@ -96,8 +97,18 @@ impl DropJobItem for MemoryStore {
     }
 }
 
-trait Store: JobStore + BatchLedger + ReportStore + MessageStore + DropJobItem {}
-impl<T: JobStore + BatchLedger + ReportStore + MessageStore + DropJobItem> Store for T {}
+trait Store: JobStore + BatchLedger + ReportStore + MessageStore + DropJobItem + SettleCounts {}
+impl<T: JobStore + BatchLedger + ReportStore + MessageStore + DropJobItem + SettleCounts> Store
+    for T
+{
+}
+
+/// The job's counts once every applied report is counted (in DynamoDB, once the table's
+/// stream has been read and applied, as function report-counts does).
+async fn settled_counts(store: &impl Store, job: &JobId) -> sms_core::store::StatusCounts {
+    store.settle_counts().await;
+    store.status_counts(job).await.unwrap()
+}
 
 async fn a_job_keeps_its_ledger_and_counts(store: &impl Store) {
     let job = JobId::random();
@@ -297,7 +308,7 @@ async fn reports_move_forward_and_count_each_message_once(store: &impl Store) {
         ReportEffect::Applied { from: Some(Sent) }
     );
 
-    let counts = store.status_counts(&job).await.unwrap();
+    let counts = settled_counts(store, &job).await;
     assert_eq!(
         (counts.delivered, counts.undelivered, counts.sent),
         (1, 1, 0)
@@ -356,7 +367,7 @@ async fn the_charges_of_a_jobs_messages_are_summed_once_per_message(store: &impl
             .unwrap();
     }
 
-    let counts = store.status_counts(&job).await.unwrap();
+    let counts = settled_counts(store, &job).await;
     assert_eq!(
         counts.charged,
         Charge {
@@ -373,10 +384,7 @@ async fn the_charges_of_a_jobs_messages_are_summed_once_per_message(store: &impl
         )
         .await
         .unwrap();
-    assert_eq!(
-        store.status_counts(&job).await.unwrap().charged,
-        counts.charged
-    );
+    assert_eq!(settled_counts(store, &job).await.charged, counts.charged);
 }
 
 async fn a_report_keeps_the_facts_the_sender_wrote(store: &impl Store) {
@@ -476,7 +484,7 @@ async fn a_powerpack_message_shows_the_number_its_report_names(store: &impl Stor
 /// how many of them have a status beyond `queued`.
 async fn figures(store: &impl Store, job: &JobId) -> (AcceptedByPlivo, i64) {
     let record = store.get_job(job).await.unwrap().unwrap();
-    let counts = store.status_counts(job).await.unwrap();
+    let counts = settled_counts(store, job).await;
     (record.accepted_by_plivo(&counts), counts.beyond_queued())
 }
 
@@ -541,7 +549,7 @@ async fn reports_of_an_unknown_batch_count_as_accepted_and_never_exceed_it(store
     assert_eq!((known, beyond_queued), (accepted(4, 2), 3));
 
     // The per-status counts and what is left queued (m2) sum to the known accepted.
-    let counts = store.status_counts(&job).await.unwrap();
+    let counts = settled_counts(store, &job).await;
     let queued = known.total as i64 - counts.beyond_queued();
     assert_eq!(
         (

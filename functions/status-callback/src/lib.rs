@@ -18,7 +18,7 @@
 use std::sync::Arc;
 
 use chrono::Utc;
-use lambda_http::{Body, Request, Response, http::Method};
+use lambda_http::{Body, Request, RequestExt, Response, http::Method, request::RequestContext};
 use sms_core::{
     Problem, ProblemKind,
     config::{CallbackSettings, PublicBaseUrl},
@@ -29,8 +29,8 @@ use sms_core::{
     },
     secrets::SecretProvider,
     store::{
-        BatchRef, ChangeOutcome, ReportEffect, ReportStore, SeenOnce, Sighting, SuppressionChange,
-        SuppressionList, SuppressionSource,
+        BatchRef, ChangeOutcome, MessageStatus, ReportEffect, ReportStore, SeenOnce, Sighting,
+        SuppressionChange, SuppressionList, SuppressionSource,
     },
 };
 use tracing::{info, warn};
@@ -180,9 +180,26 @@ fn refuse_unchecked(why: UncheckableSignature) -> Problem {
     }
 }
 
-/// Checks the signature against the URL Plivo was given: the public base, the route and the
-/// query string. On a mismatch the secret may be re-read, in case the token was rotated, but
-/// at most once per `secret_reread_interval`: anyone can send a bad signature.
+/// The base of the URL the request was sent to when that is this function's URL
+/// (`https://<id>.lambda-url.<region>.on.aws`): Lambda sets the request context's domain from
+/// the host the request reached, and only requests to this function's URL reach it there, so
+/// it is exactly the URL Plivo called (and signed). None for a request through the API.
+fn function_url_base(req: &Request) -> Option<String> {
+    let Some(RequestContext::ApiGatewayV2(context)) = req.request_context_ref() else {
+        return None;
+    };
+    let domain = context.domain_name.as_deref()?;
+    let labels: Vec<&str> = domain.split('.').collect();
+    let is_function_url = matches!(labels.as_slice(), [id, "lambda-url", region, "on", "aws"]
+        if !id.is_empty() && !region.is_empty()
+            && domain.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-'));
+    is_function_url.then(|| format!("https://{domain}"))
+}
+
+/// Checks the signature against the URL Plivo was given: the function URL the request reached,
+/// or else the API's public base; the route and the query string. On a mismatch the secret may
+/// be re-read, in case the token was rotated, but at most once per `secret_reread_interval`:
+/// anyone can send a bad signature.
 async fn verify<S, P: SecretProvider>(
     req: &Request,
     callback: Callback,
@@ -190,7 +207,10 @@ async fn verify<S, P: SecretProvider>(
     signatures: &CallbackSignatures<'_>,
     app: &App<S, P>,
 ) -> Result<(), Problem> {
-    let mut url = app.public_base_url.join(callback.path());
+    let mut url = match function_url_base(req) {
+        Some(base) => format!("{base}{}", callback.path()),
+        None => app.public_base_url.join(callback.path()),
+    };
     if let Some(q) = req.uri().query().filter(|q| !q.is_empty()) {
         url = format!("{url}?{q}");
     }
@@ -268,14 +288,24 @@ where
             let cause = format!("{e} (message {})", report.message_uuid);
             Problem::internal("the report could not be recorded; retry", &cause)
         })?;
+    // Recorded in the request's span: its one `answered` line is the report's only line
+    // (template.yaml turns Lambda's own lines off; docs/cost.md).
+    let span = tracing::Span::current();
+    span.record("message_uuid", report.message_uuid.as_str());
     match effect {
-        ReportEffect::Applied { from } => {
-            info!(message_uuid = %report.message_uuid, from = ?from, to = %report.status, "status recorded")
-        }
+        ReportEffect::Applied { from } => span.record(
+            "outcome",
+            format!(
+                "{}>{}",
+                from.map_or("none", MessageStatus::as_str),
+                report.status
+            )
+            .as_str(),
+        ),
         ReportEffect::Ignored => {
-            info!(message_uuid = %report.message_uuid, status = %report.status, "duplicate or stale report ignored")
+            span.record("outcome", format!("{} ignored", report.status).as_str())
         }
-    }
+    };
     if report.error_code.as_deref() == Some(OPTED_OUT_ERROR)
         && let Some(to) = &report.to
     {

@@ -788,3 +788,141 @@ async fn a_rotated_token_is_picked_up_by_a_reread_once_the_interval_allows() {
     assert_eq!(resp.status(), 200);
     assert_eq!(secret_reads(&app), 2);
 }
+
+/// What the handler logs, in the functions' JSON format, while `f` runs.
+#[derive(Clone, Default)]
+struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Captured {
+    type Writer = Self;
+    fn make_writer(&'a self) -> Self {
+        self.clone()
+    }
+}
+
+#[tokio::test]
+async fn each_report_is_one_short_json_line_without_the_number() {
+    use tracing_subscriber::layer::SubscriberExt;
+    let out = Captured::default();
+    let subscriber =
+        tracing_subscriber::registry().with(sms_core::telemetry::json_layer(out.clone()));
+    let _guard = tracing::subscriber::set_default(subscriber);
+    let app = app();
+    job_with(&app, &["u-log"]).await;
+
+    assert_eq!(send_report(&app, "u-log", "sent", "2", true).await, 200);
+    assert_eq!(send_report(&app, "u-log", "sent", "2", true).await, 200);
+
+    let logged = String::from_utf8(out.0.lock().unwrap().clone()).unwrap();
+    let lines: Vec<serde_json::Value> = logged
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 2, "one line per report: {logged}");
+    for line in logged.lines() {
+        assert!(line.len() <= 400, "{} bytes: {line}", line.len());
+        assert!(!line.contains("5550123"), "a phone number: {line}");
+        assert!(!line.contains(TOKEN), "the token: {line}");
+    }
+    let span = |i: usize, field: &str| lines[i]["span"][field].clone();
+    assert_eq!(span(0, "message_uuid"), "u-log");
+    assert_eq!(span(0, "job_id"), JOB);
+    assert_eq!(span(0, "outcome"), "none>sent");
+    assert_eq!(span(1, "outcome"), "sent ignored");
+    assert_eq!(lines[1]["status"], 200);
+}
+
+/// A report as it reaches the function through its function URL `domain` (Lambda puts the
+/// domain in the request context), signed (V3) over `signed_base` + the path.
+fn report_through_function_url(domain: &str, signed_base: &str, uuid: &str) -> Request {
+    use lambda_http::{RequestExt, aws_lambda_events::apigw::ApiGatewayV2httpRequestContext};
+    let path = format!("/v1/callbacks/plivo/status?job_id={JOB}&batch=0");
+    let r = report(uuid, "delivered", "3");
+    let params: Vec<(String, String)> = r
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), v.clone()))
+        .collect();
+    let url = format!("{signed_base}{path}");
+    let sig = SignatureV3::sign(
+        &SignedRequest {
+            method: "POST",
+            url: &url,
+            params: &params,
+        },
+        "7654321",
+        TOKEN,
+    );
+    let body = url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(&params)
+        .finish();
+    let mut context = ApiGatewayV2httpRequestContext::default();
+    context.domain_name = Some(domain.to_owned());
+    http::Request::builder()
+        .method("POST")
+        .uri(path)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header(SignatureV3::HEADER, sig)
+        .header(SignatureV3::NONCE_HEADER, "7654321")
+        .body(Body::Text(body))
+        .unwrap()
+        .with_request_context(lambda_http::request::RequestContext::ApiGatewayV2(context))
+}
+
+#[tokio::test]
+async fn a_report_through_the_function_url_is_checked_against_the_url_plivo_called() {
+    let app = app();
+    let ours = "abcdefghijklmnop.lambda-url.us-east-1.on.aws";
+    let call = |domain: &'static str, signed: String, uuid: &'static str| {
+        let app = &app;
+        async move {
+            status_callback::handle(report_through_function_url(domain, &signed, uuid), app)
+                .await
+                .status()
+                .as_u16()
+        }
+    };
+
+    // Signed over the function URL it reached: recorded.
+    assert_eq!(call(ours, format!("https://{ours}"), "fu-1").await, 200);
+    let m = app.store.get_message("fu-1").await.unwrap().unwrap();
+    assert_eq!(m.status, MessageStatus::Delivered);
+
+    // Signed over another URL (the API's, or another stack's function URL): refused.
+    assert_eq!(call(ours, BASE.to_owned(), "fu-2").await, 403);
+    assert_eq!(
+        call(
+            ours,
+            "https://otherstack0000000.lambda-url.us-east-1.on.aws".into(),
+            "fu-3"
+        )
+        .await,
+        403
+    );
+    // A domain that is not a function URL's is not trusted as one: the API's base decides.
+    assert_eq!(
+        call(
+            "evil.example.com",
+            "https://evil.example.com".into(),
+            "fu-4"
+        )
+        .await,
+        403
+    );
+    assert_eq!(call("sms.example.com", BASE.to_owned(), "fu-5").await, 200);
+    for uuid in ["fu-2", "fu-3", "fu-4"] {
+        assert!(
+            app.store.get_message(uuid).await.unwrap().is_none(),
+            "{uuid}"
+        );
+    }
+}

@@ -29,7 +29,7 @@ import tomllib
 from pathlib import Path
 from typing import Any, Iterable
 
-FUNCTIONS = ("send-sms", "send-bulk", "sender", "status-callback", "job-files")
+FUNCTIONS = ("send-sms", "send-bulk", "sender", "status-callback", "job-files", "report-counts")
 
 # The routes of docs/api.md. The callbacks are POST only: the service gives Plivo its
 # callback URLs with method POST, and the inbound URL is set up as POST (docs/operations.md,
@@ -56,6 +56,7 @@ ENVIRONMENT = {
         "SMS_TABLE",  # required: wiring::dynamo_store
         "SMS_SECRET_ID",  # required: wiring::secret_cache
         "PUBLIC_BASE_URL",  # required: PublicBaseUrl::from_env (callback URL given to Plivo)
+        "STATUS_CALLBACK_BASE_URL",  # optional: PublicBaseUrl::from_env (status-callback's function URL)
         "PLIVO_BASE_URL",  # optional: wiring::plivo_client -> plivo_config (template parameter)
         "PLIVO_REQUESTS_PER_SECOND",  # optional: wiring::pacer (PlivoRequestsPerSecond)
         "SMS_FILES_QUEUE_URL",  # required: wiring::files_queue (a scheduled message's start)
@@ -66,6 +67,7 @@ ENVIRONMENT = {
         "SMS_QUEUE_URL",  # required: wiring::sqs_queue
         "SMS_SECRET_ID",  # required: wiring::secret_cache
         "PUBLIC_BASE_URL",  # required: PublicBaseUrl::from_env (callback URL in each batch)
+        "STATUS_CALLBACK_BASE_URL",  # optional: PublicBaseUrl::from_env (status-callback's function URL)
         "PLIVO_BATCH_SIZE",  # optional: send-bulk main.rs (PlivoBatchSize parameter)
         "PLIVO_REQUESTS_PER_SECOND",  # optional: wiring::request_rate, for the forecasts
         "PLIVO_ACCOUNT_MPS",  # optional: send-bulk main.rs (PlivoAccountMps parameter)
@@ -89,8 +91,12 @@ ENVIRONMENT = {
     "status-callback": {
         "SMS_TABLE",  # required: wiring::dynamo_store
         "SMS_SECRET_ID",  # required: wiring::secret_cache (Plivo auth token for signatures)
-        "PUBLIC_BASE_URL",  # required: PublicBaseUrl::from_env (the URL Plivo signed)
+        "PUBLIC_BASE_URL",  # required: PublicBaseUrl::from_env (the URL Plivo signed, inbound)
         "PLIVO_ACCEPT_V2_SIGNATURES",  # optional: CallbackSettings::from_env (parameter)
+        "RUST_LOG",
+    },
+    "report-counts": {
+        "SMS_TABLE",  # required: wiring::dynamo_store
         "RUST_LOG",
     },
     "job-files": {
@@ -114,6 +120,9 @@ ENVIRONMENT = {
 # Optional variables the code reads and the template leaves unset, so their code defaults
 # hold on AWS: why each.
 LEFT_UNSET = {
+    "STATUS_CALLBACK_BASE_URL": "status-callback (PublicBaseUrl::from_env); its own function URL cannot be in its "
+                                "environment (a circular dependency), so it verifies a report against the domain "
+                                "the request reached (function_url_base)",
     "SECRET_TTL_SECONDS": "wiring::secret_cache; 300 s is the rotation delay docs/operations.md promises",
     "PLIVO_TIMEOUT_SECONDS": "wiring::plivo_config; 10 s, which the functions' timeouts are sized for",
     "LOG_FORMAT": "telemetry::init; JSON on AWS, `text` is for reading logs locally",
@@ -190,6 +199,9 @@ FUNCTION_METHODS = {
         "SeenOnce.first_sighting",
         "SecretSource.fetch",
     },
+    "report-counts": {
+        "CountStore.apply_counts",  # each batch of the table's stream (table_stream)
+    },
     "job-files": {
         "PlanStore.claim_plan",
         "PlanStore.save_checkpoint",  # a plan that stops before the end of its file
@@ -237,12 +249,31 @@ RESERVED_CONCURRENCY = {
 # What Lambda's SQS event source mapping calls with the function's role.
 EVENT_SOURCE_ACTIONS = {"sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"}
 
+# What Lambda's DynamoDB event source mapping calls with the function's role: on the table's
+# stream (!GetAtt Table.StreamArn) only.
+STREAM_EVENT_SOURCE_ACTIONS = {
+    "dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator", "dynamodb:ListStreams",
+}
+
+# Functions fed by the table's stream, and the rules of their event: every batch is counted
+# once by marks named by each run's first record (CountStore::apply_counts), so a failed batch must be
+# retried whole (no bisecting, one batch per shard at a time); retries are bounded and a batch
+# given up on goes to an alarmed queue; only bulk messages' STATUS writes are delivered.
+STREAM_FED = {
+    "report-counts": "CountsFailureQueue",
+}
+STREAM_FILTER = {
+    "eventName": ["INSERT", "MODIFY"],
+    "dynamodb": {"Keys": {"sk": {"S": ["STATUS"]}}, "NewImage": {"job_id": {"S": [{"exists": True}]}}},
+}
+
 MEMORY_AND_TIMEOUT = {
     "send-sms": (256, 29),
     "send-bulk": (512, 30),
     "sender": (256, 120),
     "status-callback": (256, 10),
     "job-files": (1024, 900),  # a million-row plan peaks at 433 MB; one plan may take 15 min
+    "report-counts": (128, 60),  # a batch of up to 1,000 stream records, one transaction per 99 jobs
 }
 
 OUTPUTS = {"ApiUrl", "StatusCallbackUrl", "InboundCallbackUrl", "QueueUrl", "DeadLetterQueueUrl", "TableName",
@@ -766,6 +797,11 @@ def check_environment(template: dict, root: Path) -> list[str]:
         want_base = "https://${HttpApi}.execute-api.${AWS::Region}.${AWS::URLSuffix}"
         if "PUBLIC_BASE_URL" in env and env["PUBLIC_BASE_URL"] != {"Fn::Sub": want_base}:
             out.append(f"{name}: PUBLIC_BASE_URL must be !Sub {want_base!r}")
+        # Delivery reports go to status-callback's function URL, which checks Plivo's signature
+        # against the domain it was reached at (docs/cost.md, "Delivery reports").
+        want_url = {"Fn::GetAtt": ["StatusCallbackFunctionUrl", "FunctionUrl"]}
+        if "STATUS_CALLBACK_BASE_URL" in env and env["STATUS_CALLBACK_BASE_URL"] != want_url:
+            out.append(f"{name}: STATUS_CALLBACK_BASE_URL must be !GetAtt StatusCallbackFunctionUrl.FunctionUrl")
         for var, source in ENVIRONMENT_SOURCES.items():
             if var in env and (_ref_name(env[var]) != source or "Ref" not in env[var]):
                 out.append(f"{name}: {var} must be !Ref {source}")
@@ -1111,6 +1147,14 @@ def check_function_permissions(template: dict, root: Path) -> list[str]:
                         for e in (res["Properties"].get("Events") or {}).values() if e.get("Type") == "SQS"}
         if event_queues:
             need |= EVENT_SOURCE_ACTIONS
+        stream_events = [e.get("Properties") or {} for e in (res["Properties"].get("Events") or {}).values()
+                         if e.get("Type") == "DynamoDB"]
+        failure_queues = {_ref_name(((p.get("DestinationConfig") or {}).get("OnFailure") or {}).get("Destination"))
+                          for p in stream_events} - {None}
+        if stream_events:
+            need |= STREAM_EVENT_SOURCE_ACTIONS
+        if failure_queues:
+            need.add("sqs:SendMessage")
         for read, also in S3_READ_NEEDS.items():
             if read in need:
                 need.add(also)
@@ -1126,15 +1170,18 @@ def check_function_permissions(template: dict, root: Path) -> list[str]:
         # (SendMessage) or its event reads (the event source's calls); the bucket's objects
         # under the prefix it writes, or anywhere for reads; the bucket for ListBucket.
         env = _env(template, res)
-        send_queues = {QUEUE_VARIABLES[v] for v in env if v in QUEUE_VARIABLES}
+        send_queues = {QUEUE_VARIABLES[v] for v in env if v in QUEUE_VARIABLES} | failure_queues
         log_group = _ref_name((res["Properties"].get("LoggingConfig") or {}).get("LogGroup"))
         prefixes = bucket_prefixes(root)
         write_prefix = prefixes.get(S3_WRITE_PREFIX.get(binary, ""))
         for a, resources in granted.items():
             svc = a.split(":")[0]
             for r in map(json.loads, resources):
-                if svc == "dynamodb":
-                    if _ref_name(r) != "Table" or "Fn::GetAtt" not in r:
+                if svc == "dynamodb" and a in STREAM_EVENT_SOURCE_ACTIONS:
+                    if r != {"Fn::GetAtt": ["Table", "StreamArn"]}:
+                        out.append(f"{name}: {a} must be on !GetAtt Table.StreamArn only, is on {r}")
+                elif svc == "dynamodb":
+                    if r != {"Fn::GetAtt": ["Table", "Arn"]}:
                         out.append(f"{name}: {a} must be on !GetAtt Table.Arn only, is on {r}")
                 elif svc == "sqs":
                     queues = event_queues if a in EVENT_SOURCE_ACTIONS else send_queues
@@ -1310,9 +1357,57 @@ def check_dashboard(template: dict, root: Path) -> list[str]:
     return out
 
 
+def check_stream_fed(template: dict) -> list[str]:
+    """The table's stream and the functions it feeds (STREAM_FED); status-callback's logs."""
+    out = []
+    res = template["Resources"]
+    table = res.get("Table", {}).get("Properties", {})
+    if (table.get("StreamSpecification") or {}).get("StreamViewType") != "NEW_AND_OLD_IMAGES":
+        out.append("Table: StreamSpecification.StreamViewType must be NEW_AND_OLD_IMAGES (report-counts)")
+    fns = _functions(template)
+    for binary, failure_queue in STREAM_FED.items():
+        name, fn = fns.get(binary, (binary, {"Properties": {}}))
+        events = [e.get("Properties") or {} for e in (fn["Properties"].get("Events") or {}).values()
+                  if e.get("Type") == "DynamoDB"]
+        if len(events) != 1:
+            out.append(f"{name}: must have one DynamoDB event (the table's stream), has {len(events)}")
+            continue
+        p = events[0]
+        if p.get("Stream") != {"Fn::GetAtt": ["Table", "StreamArn"]}:
+            out.append(f"{name}: its DynamoDB event must read !GetAtt Table.StreamArn")
+        if p.get("BisectBatchOnFunctionError") is not False:
+            out.append(f"{name}: BisectBatchOnFunctionError must be false (a retry must start where the batch started)")
+        if p.get("ParallelizationFactor", 1) != 1:
+            out.append(f"{name}: ParallelizationFactor must be 1 (a failed batch is retried whole, in order)")
+        retries = p.get("MaximumRetryAttempts")
+        if not isinstance(retries, int) or not 0 <= retries <= 10000:
+            out.append(f"{name}: MaximumRetryAttempts must be bounded (a poison batch must not hold its shard)")
+        dest = ((p.get("DestinationConfig") or {}).get("OnFailure") or {}).get("Destination")
+        if dest != {"Fn::GetAtt": [failure_queue, "Arn"]}:
+            out.append(f"{name}: DestinationConfig.OnFailure must be !GetAtt {failure_queue}.Arn")
+        if not _has_alarm(template, "AWS/SQS", "ApproximateNumberOfMessagesVisible", failure_queue):
+            out.append(f"{failure_queue}: needs an alarm on ApproximateNumberOfMessagesVisible")
+        patterns = [json.loads(f.get("Pattern", "{}")) for f in (p.get("FilterCriteria") or {}).get("Filters") or []]
+        if patterns != [STREAM_FILTER]:
+            out.append(f"{name}: FilterCriteria must be the one pattern {json.dumps(STREAM_FILTER)}")
+    _, callback = fns.get("status-callback", (None, {"Properties": {}}))
+    # Its function URL: no IAM auth (Plivo's signature is the check), throttled by its reserved
+    # concurrency.
+    url = callback["Properties"].get("FunctionUrlConfig") or {}
+    if url.get("AuthType") != "NONE" or "ReservedConcurrentExecutions" not in callback["Properties"]:
+        out.append("status-callback: needs FunctionUrlConfig AuthType NONE and ReservedConcurrentExecutions "
+                   "(its throttle)")
+    # Three callbacks a message: Lambda's platform lines off, the function's own JSON lines.
+    logging = callback["Properties"].get("LoggingConfig") or {}
+    if (logging.get("LogFormat"), logging.get("SystemLogLevel")) != ("JSON", "WARN"):
+        out.append("status-callback: LoggingConfig must have LogFormat JSON and SystemLogLevel WARN (docs/cost.md)")
+    return out
+
+
 def problems(template: dict, deploy_role: dict, root: Path) -> list[str]:
     out = []
     out += check_dashboard(template, root)
+    out += check_stream_fed(template)
     out += check_functions(template, root)
     out += check_environment(template, root)
     out += check_routes(template, root)

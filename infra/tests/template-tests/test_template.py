@@ -336,7 +336,58 @@ def _max_upload_default(t: dict) -> None:
     t["Parameters"]["MaxUploadBytes"]["Default"] = 1024
 
 
+def _stream_event(t: dict) -> dict:
+    return _fn(t, "report-counts")["Events"]["StatusChanges"]["Properties"]
+
+
+def _bisected(t: dict) -> None:
+    _stream_event(t)["BisectBatchOnFunctionError"] = True
+
+
+def _retried_for_ever(t: dict) -> None:
+    _stream_event(t)["MaximumRetryAttempts"] = -1
+
+
+def _no_failure_destination(t: dict) -> None:
+    del _stream_event(t)["DestinationConfig"]
+
+
+def _unfiltered_stream(t: dict) -> None:
+    del _stream_event(t)["FilterCriteria"]
+
+
+def _no_stream(t: dict) -> None:
+    del t["Resources"]["Table"]["Properties"]["StreamSpecification"]
+
+
+def _stream_read_on_table(t: dict) -> None:
+    _role_statement(t, "ReportCountsRole", "EventSource")["Resource"] = {"Fn::GetAtt": ["Table", "Arn"]}
+
+
+def _callback_platform_logs(t: dict) -> None:
+    del _fn(t, "status-callback")["LoggingConfig"]["SystemLogLevel"]
+
+
+def _callbacks_to_the_api(t: dict) -> None:
+    _fn(t, "send-bulk")["Environment"]["Variables"]["STATUS_CALLBACK_BASE_URL"] = {
+        "Fn::Sub": "https://${HttpApi}.execute-api.${AWS::Region}.${AWS::URLSuffix}"
+    }
+
+
+def _function_url_with_iam(t: dict) -> None:
+    _fn(t, "status-callback")["FunctionUrlConfig"]["AuthType"] = "AWS_IAM"
+
+
 BROKEN_TEMPLATES: list[tuple[str, Callable[[dict], None], str]] = [
+    ("reports sent to another URL", _callbacks_to_the_api, "STATUS_CALLBACK_BASE_URL must be !GetAtt"),
+    ("function URL Plivo cannot call", _function_url_with_iam, "needs FunctionUrlConfig AuthType NONE"),
+    ("stream batch bisected", _bisected, "BisectBatchOnFunctionError must be false"),
+    ("stream batch retried for ever", _retried_for_ever, "MaximumRetryAttempts must be bounded"),
+    ("stream batch given up without trace", _no_failure_destination, "DestinationConfig.OnFailure must be"),
+    ("stream unfiltered", _unfiltered_stream, "FilterCriteria must be the one pattern"),
+    ("table without its stream", _no_stream, "StreamViewType must be NEW_AND_OLD_IMAGES"),
+    ("stream read granted on the table", _stream_read_on_table, "must be on !GetAtt Table.StreamArn only"),
+    ("callback platform logs on", _callback_platform_logs, "SystemLogLevel WARN"),
     ("route missing", _drop_route, "route GET /v1/bulk/{job_id} must go to send-bulk"),
     ("route on the wrong function", _misroute, "route GET /v1/messages/{message_uuid} must go to send-sms"),
     ("required variable missing", _drop_env, "requires environment variable SMS_TABLE"),

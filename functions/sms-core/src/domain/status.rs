@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use super::phone::PhoneNumber;
 
 /// A message's delivery status. Status only moves forward: `queued` < `sent` < the finals.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum MessageStatus {
     Queued,

@@ -14,8 +14,9 @@ use crate::{
 };
 
 /// Serves one HTTP invocation: one span carrying the function, the request id, method and
-/// path (and an empty `job_id` for routes to fill in), with any [`Problem`] answered as its
-/// problem document. Every outcome is an HTTP answer: an `Err` from a Lambda HTTP handler
+/// path (and empty `job_id`, `message_uuid` and `outcome` for routes to fill in), with any
+/// [`Problem`] answered as its problem document. Its one `answered` line carries them all, so
+/// a route that records its outcome in the span needs no line of its own. Every outcome is an HTTP answer: an `Err` from a Lambda HTTP handler
 /// would reach the caller as API Gateway's bare 502.
 pub async fn serve<F, Fut>(req: &Request, function: &'static str, route: F) -> Response<Body>
 where
@@ -33,6 +34,8 @@ where
         method = %req.method(),
         path = %loggable_path(req.uri().path()),
         job_id = tracing::field::Empty,
+        message_uuid = tracing::field::Empty,
+        outcome = tracing::field::Empty,
     );
     async move {
         let response = route().await.unwrap_or_else(Problem::into_response);

@@ -12,6 +12,7 @@
 //! | `NONCE#<nonce>`, `INBOUND#<uuid>` | `SEEN`            | [`Retention::Nonce`], [`Retention::InboundMessage`] |
 //! | `PACE#plivo`         | `PACE`                         | for ever (one item)      |
 //! | `CIRCUIT#plivo`      | `CIRCUIT`                      | for ever (one item)      |
+//! | `COUNTED#<record id>` | `SEEN`                        | [`Retention::CountBatch`] |
 
 use chrono::{DateTime, Duration, Utc};
 
@@ -42,6 +43,10 @@ pub enum Retention {
     InboundMessage,
     /// A job's 10-second progress sample: read only for the last minute's rate.
     ProgressSample,
+    /// The mark that a batch of the table's stream was added to the job counters
+    /// (`store::CountStore`): a stream keeps its records 24 hours, so no batch can come again
+    /// after two days.
+    CountBatch,
 }
 
 impl Retention {
@@ -52,6 +57,7 @@ impl Retention {
             Self::Nonce => Duration::days(1),
             Self::InboundMessage => Duration::days(7),
             Self::ProgressSample => Duration::days(1),
+            Self::CountBatch => Duration::days(2),
         }
     }
 
@@ -117,6 +123,12 @@ pub const LAST_BATCH: u32 = 999_999;
 /// A progress sample's sort key: its start, zero-padded so samples sort in time order.
 pub fn progress_sample(start: DateTime<Utc>) -> String {
     format!("RATE#{:012}", start.timestamp().max(0))
+}
+
+/// The partition of the mark that a run of the table's stream starting at record `record_id`
+/// was counted (`store::CountStore`).
+pub fn counted(record_id: &str) -> String {
+    format!("COUNTED#{record_id}")
 }
 
 pub fn counter(shard: u32) -> String {

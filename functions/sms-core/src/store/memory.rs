@@ -1,6 +1,6 @@
 //! An in-memory store with the same rules as the DynamoDB adapter, for handler tests.
 
-use crate::domain::status::{Charge, advances, count_changes};
+use crate::domain::status::{Charge, advances};
 use std::{
     collections::{BTreeMap, HashMap, HashSet},
     sync::{Mutex, MutexGuard},
@@ -23,6 +23,7 @@ use super::{
     StoredResponse, SuppressionChange, SuppressionList, UnknownBatches,
 };
 use super::{Booking, ProgressLog, ProgressSample, RequestSchedule, progress::sample_start};
+use super::{CountDelta, CountedState, StatusChange};
 use crate::domain::{
     estimate::{Budget, Reservation},
     ids::JobId,
@@ -927,16 +928,28 @@ impl ReportStore for MemoryStore {
         }
         record.updated_at = now;
         if let Some(batch) = batch {
+            // What DynamoDB's stream adds a moment later (`CountStore`), added at once.
+            let charged_after = Charge::of(record.amount.as_deref(), record.units);
+            let delta = CountDelta::of(&StatusChange {
+                batch: batch.clone(),
+                old: from.map(|status| CountedState {
+                    status,
+                    charge: charged_before,
+                }),
+                new: CountedState {
+                    status: report.status,
+                    charge: charged_after,
+                },
+            });
             let counts = state.status_counts.entry(batch.job_id.clone()).or_default();
-            for (status, delta) in count_changes(from, report.status) {
-                counts.add(status, delta);
+            for (status, d) in delta.statuses {
+                counts.add(status, d);
             }
-            if current.is_none() {
-                *counts.seen_by_batch.entry(batch.batch).or_default() += 1;
+            for (b, d) in delta.seen {
+                *counts.seen_by_batch.entry(b).or_default() += d.max(0) as u64;
             }
-            let charge = charged_before.change(report);
-            counts.charged.micros += charge.micros;
-            counts.charged.units += charge.units;
+            counts.charged.micros += delta.charge.micros;
+            counts.charged.units += delta.charge.units;
         }
         Ok(ReportEffect::Applied { from })
     }

@@ -27,7 +27,7 @@ pub use circuit::{CircuitRule, CircuitState, PlivoCircuit};
 pub use control::{
     ControlAnswer, ControlChange, JobControl, JobControls, Parking, PauseReason, Verdict,
 };
-pub use dynamo::{CONFLICT_RETRY, DynamoStore, schema};
+pub use dynamo::{CONFLICT_RETRY, DynamoStore, schema, table_stream};
 pub use jobs::{
     AcceptedByPlivo, BatchClaim, BatchLedger, BatchOutcome, BatchState, CreateJob, FallbackSends,
     IntakeCounts, JobBudget, JobRecord, JobSpec, JobStore, LedgerEntry, StatusCounts,
@@ -40,7 +40,11 @@ pub use plans::{
 };
 pub use progress::{ProgressLog, ProgressSample};
 pub use reconcile::{Settled, Settlement, UnknownBatches};
-pub use reports::{COUNTER_SHARDS, ReportEffect, ReportStore, counter_shard};
+pub use reports::{
+    COUNTER_SHARDS, COUNTERS_PER_RUN, CountDelta, CountStore, CountedState, CounterSum,
+    CountsApplied, ReportEffect, ReportStore, StatusChange, StreamedChange, batch_counter_shard,
+    next_run,
+};
 pub use results::{
     ReportedStatus, ResultsCheckpoint, ResultsClaim, ResultsEnd, ResultsRecord, ResultsRequest,
     ResultsState, ResultsStore,

@@ -172,6 +172,35 @@ fn sqs_record_of(queue: &str, id: &str, body: &str) -> Value {
 }
 
 /// Every sample event: (file name, event).
+/// The table's stream as Lambda hands it to report-counts: one delivery report of the sample
+/// job's batch 0 moving its message from `sent` to `delivered` (one status change counted).
+fn stream_event(job_id: &JobId) -> Value {
+    let image = |status: &str| {
+        json!({
+            "pk": {"S": "MSG#3d1f5e8a-0000-4000-8000-00000000e0e0"}, "sk": {"S": "STATUS"},
+            "status": {"S": status}, "job_id": {"S": job_id.as_str()}, "batch": {"N": "0"},
+            "units": {"N": "1"}, "amount": {"S": "0.00790"}
+        })
+    };
+    json!({"Records": [{
+        "eventID": "sample-status-change-1",
+        "eventName": "MODIFY",
+        "eventVersion": "1.1",
+        "eventSource": "aws:dynamodb",
+        "awsRegion": "us-east-1",
+        "dynamodb": {
+            "ApproximateCreationDateTime": 1_796_000_000,
+            "Keys": {"pk": {"S": "MSG#3d1f5e8a-0000-4000-8000-00000000e0e0"}, "sk": {"S": "STATUS"}},
+            "OldImage": image("sent"),
+            "NewImage": image("delivered"),
+            "SequenceNumber": "100000000000000000001",
+            "SizeBytes": 300,
+            "StreamViewType": "NEW_AND_OLD_IMAGES"
+        },
+        "eventSourceARN": "arn:aws:dynamodb:us-east-1:123456789012:table/sms-local/stream/2026-01-01T00:00:00.000"
+    }]})
+}
+
 pub fn all() -> Vec<(&'static str, Value)> {
     let job_id = sample_job_id();
     let batch = BatchMessage {
@@ -390,6 +419,7 @@ pub fn all() -> Vec<(&'static str, Value)> {
             "job-files-results.json",
             json!({"Records": [sqs_record_of("sms-files", "sample-results-task", &results_task)]}),
         ),
+        ("report-counts-status-change.json", stream_event(&job_id)),
         (
             "status-callback-report.json",
             signed_callback(

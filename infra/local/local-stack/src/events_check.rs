@@ -6,12 +6,13 @@
 use serde_json::Value;
 
 /// The functions the samples are for, by binary name.
-pub const FUNCTIONS: [&str; 5] = [
+pub const FUNCTIONS: [&str; 6] = [
     "send-sms",
     "send-bulk",
     "sender",
     "status-callback",
     "job-files",
+    "report-counts",
 ];
 
 /// Where the table is, as messages name it.
@@ -146,14 +147,25 @@ pub enum EventKind {
     /// The local batch queue must be empty before one runs, so that the stack's poller has
     /// handled what earlier samples enqueued.
     Sqs,
+    /// The table's DynamoDB stream (`Records[].eventSource` `aws:dynamodb`): judged by the
+    /// number of status changes the function counted (`changes`).
+    Stream,
 }
 
 impl EventKind {
     pub fn of(event: &Value) -> Self {
-        let from_sqs = event["Records"]
-            .as_array()
-            .is_some_and(|records| records.iter().any(|r| r["eventSource"] == "aws:sqs"));
-        if from_sqs { Self::Sqs } else { Self::Http }
+        let from = |source: &str| {
+            event["Records"]
+                .as_array()
+                .is_some_and(|records| records.iter().any(|r| r["eventSource"] == source))
+        };
+        if from("aws:sqs") {
+            Self::Sqs
+        } else if from("aws:dynamodb") {
+            Self::Stream
+        } else {
+            Self::Http
+        }
     }
 }
 
@@ -188,6 +200,7 @@ impl Verdict {
                         .map_or(0, |f| f.len() as u64),
                 ),
             ),
+            EventKind::Stream => ("changes", answer["changes"].as_u64()),
         };
         Self::Judged {
             field,

@@ -6,6 +6,7 @@ pub mod events;
 pub mod events_check;
 pub mod invoke;
 pub mod schedules;
+pub mod streams;
 
 use aws_sdk_secretsmanager::error::ProvideErrorMetadata;
 use sms_core::store::schema;

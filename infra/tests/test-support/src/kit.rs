@@ -180,3 +180,54 @@ macro_rules! both_object_stores {
         }
     };
 }
+
+/// Brings a store's job counts up to date with the reports applied to it, as the deployed
+/// service does a moment after each report: DynamoDB's are kept from the table's stream
+/// (function report-counts), so for a store in moto this reads the table's stream and hands
+/// every new record, in Lambda's events, to `sms_core::store::table_stream::apply_stream_event`,
+/// the code report-counts runs. The in-memory store counts at once: nothing to do.
+pub use local_stack::streams::TableStream;
+
+pub trait SettleCounts {
+    fn settle_counts(&self) -> impl std::future::Future<Output = ()>;
+}
+
+/// What each table's stream has been read up to, across calls.
+static STREAMS: std::sync::Mutex<
+    std::collections::BTreeMap<String, local_stack::streams::TableStream>,
+> = std::sync::Mutex::new(std::collections::BTreeMap::new());
+
+/// Records per event handed to the counts code: small, so the tests' batches span
+/// several events.
+const STREAM_BATCH: usize = 7;
+
+impl SettleCounts for DynamoStore {
+    async fn settle_counts(&self) {
+        let taken = STREAMS
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .remove(self.table());
+        let mut stream = taken.unwrap_or_else(|| {
+            local_stack::streams::TableStream::new(crate::moto_url(), crate::REGION, self.table())
+        });
+        let events = stream
+            .poll(STREAM_BATCH)
+            .await
+            .unwrap_or_else(|e| panic!("reading the stream of {}: {e}", self.table()));
+        for event in events {
+            let event: sms_core::store::table_stream::StreamEvent =
+                serde_json::from_value(event).expect("a stream event");
+            sms_core::store::table_stream::apply_stream_event(self, &event, chrono::Utc::now())
+                .await
+                .expect("counts applied");
+        }
+        STREAMS
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(self.table().to_owned(), stream);
+    }
+}
+
+impl SettleCounts for MemoryStore {
+    async fn settle_counts(&self) {}
+}

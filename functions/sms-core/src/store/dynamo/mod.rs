@@ -17,6 +17,7 @@ mod reports;
 mod results;
 pub mod schema;
 mod suppression;
+pub mod table_stream;
 
 use aws_sdk_dynamodb::{
     Client,

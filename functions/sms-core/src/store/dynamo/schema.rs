@@ -2,7 +2,8 @@
 //! and tests). template.yaml declares the same table for AWS.
 //!
 //! One table (docs/architecture.md, "The table"): `pk` (S) hash key, `sk` (S) range key,
-//! on-demand billing, TTL on `expires_at`.
+//! on-demand billing, TTL on `expires_at`, a stream of new and old images (read by function
+//! report-counts, locally by the stream poller and the tests).
 
 use std::time::Duration;
 
@@ -11,7 +12,8 @@ use aws_sdk_dynamodb::{
     error::ProvideErrorMetadata,
     types::{
         AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
-        TableStatus, TimeToLiveSpecification, TimeToLiveStatus,
+        StreamSpecification, StreamViewType, TableStatus, TimeToLiveSpecification,
+        TimeToLiveStatus,
     },
 };
 
@@ -35,6 +37,13 @@ pub async fn create_table(client: &Client, name: &str) -> Result<(), StoreError>
         .key_schema(key("pk", KeyType::Hash)?)
         .key_schema(key("sk", KeyType::Range)?)
         .billing_mode(BillingMode::PayPerRequest)
+        .stream_specification(
+            StreamSpecification::builder()
+                .stream_enabled(true)
+                .stream_view_type(StreamViewType::NewAndOldImages)
+                .build()
+                .map_err(|e| build_error("StreamSpecification", e))?,
+        )
         .send()
         .await;
     match created {
