@@ -857,6 +857,7 @@ pub async fn a_ledger_is_read_a_range_at_a_time<S: JobStore + BatchLedger>(store
             state: BatchState::Sending,
             attempts: 1,
             lease_until: Some(lease),
+            claimed_at: Some(t0),
             ..pending(0, 2)
         }]
     );
