@@ -28,7 +28,7 @@ use std::collections::HashMap;
 use sms_core::{
     PhoneNumber,
     domain::plan::csv_field,
-    store::{BatchState, LedgerEntry, ReportedStatus},
+    store::{BatchState, FallbackSends, LedgerEntry, ReportedStatus},
 };
 
 /// The results file's header line.
@@ -51,6 +51,9 @@ pub fn batch_outcomes<'a>(
     entry: &'a LedgerEntry,
     reported: &'a [ReportedStatus],
 ) -> Vec<Outcome<'a>> {
+    if let Some(fallback) = &entry.fallback {
+        return fallback_outcomes(entry, fallback);
+    }
     let ours: HashMap<&str, &ReportedStatus> = reported
         .iter()
         .map(|r| (r.message_uuid.as_str(), r))
@@ -102,6 +105,35 @@ pub fn batch_outcomes<'a>(
                 status: unpaired_status(entry, unpaired.is_empty()),
                 report: None,
             },
+        })
+        .collect()
+}
+
+/// The rows of a batch sent through the fallback provider: it named each message's
+/// recipient as it took it, and sends no reports, so a message it took is `sent`.
+fn fallback_outcomes<'a>(entry: &'a LedgerEntry, fallback: &'a FallbackSends) -> Vec<Outcome<'a>> {
+    let taken: HashMap<&PhoneNumber, &str> = fallback
+        .to
+        .iter()
+        .zip(&entry.message_uuids)
+        .map(|(to, id)| (to, id.as_str()))
+        .collect();
+    entry
+        .recipients
+        .iter()
+        .map(|number| {
+            let (message_uuid, status) = match taken.get(number) {
+                Some(id) => (Some(*id), "sent"),
+                None if fallback.unknown.contains(number) => (None, "unknown"),
+                None if entry.opted_out.contains(number) => (None, "opted_out"),
+                None => (None, "not_sent"),
+            };
+            Outcome {
+                number,
+                message_uuid,
+                status,
+                report: None,
+            }
         })
         .collect()
 }
@@ -245,6 +277,29 @@ mod tests {
             batch_outcomes(&none_found, &[])
                 .iter()
                 .all(|o| o.status == "reconciled")
+        );
+    }
+
+    #[test]
+    fn a_fallback_batch_names_each_recipient_the_provider_took_and_what_became_of_the_rest() {
+        let e = LedgerEntry {
+            opted_out: vec![number(3)],
+            fallback: Some(FallbackSends {
+                to: vec![number(2), number(0)],
+                unknown: vec![number(4)],
+            }),
+            ..entry(BatchState::Sent, 6, &["sns-2", "sns-0"])
+        };
+        assert_eq!(
+            summary(&batch_outcomes(&e, &[])),
+            [
+                ("+14155550000".into(), Some("sns-0".into()), "sent"),
+                ("+14155550001".into(), None, "not_sent"),
+                ("+14155550002".into(), Some("sns-2".into()), "sent"),
+                ("+14155550003".into(), None, "opted_out"),
+                ("+14155550004".into(), None, "unknown"),
+                ("+14155550005".into(), None, "not_sent"),
+            ]
         );
     }
 

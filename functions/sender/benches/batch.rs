@@ -113,6 +113,7 @@ async fn job(app_plivo: &str) -> (BenchApp, LambdaEvent<SqsEvent>) {
         secrets: SecretCache::new(StaticSecret(service_secret("t")), Duration::from_secs(600)),
         plivo: PlivoClient::new(PlivoConfig::new(app_plivo).with_retry(RetryPolicy::NONE)).unwrap(),
         pace: test_pace(),
+        fallback: None,
     };
     (app, LambdaEvent::new(event, context))
 }

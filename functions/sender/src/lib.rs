@@ -31,6 +31,7 @@ use lambda_runtime::LambdaEvent;
 use sms_core::{
     PhoneNumber,
     config::UnknownOutcome,
+    domain::provider::Provider,
     domain::{
         bulk::BatchMessage,
         ids::JobId,
@@ -38,26 +39,27 @@ use sms_core::{
         validity::Deadline,
         zones::{self, ZoneWindow},
     },
+    fallback::{Fallback, FallbackError},
     fanout, metrics,
     pace::{FirstTurn, Pace},
     plivo::{FailureClass, OutboundMessage, PlivoClient, SendFailure},
     queue::BatchQueue,
     secrets::SecretProvider,
     store::{
-        AcceptedMessage, BatchClaim, BatchLedger, BatchOutcome, ControlAnswer, ControlChange,
-        JobControl, JobControls, MessageStore, Parking, PauseReason, ProgressLog, StoreError,
-        SuppressionList,
+        AcceptedMessage, BatchClaim, BatchLedger, BatchOutcome, CircuitState, ControlAnswer,
+        ControlChange, JobControl, JobControls, MessageStore, Parking, PauseReason, PlivoCircuit,
+        ProgressLog, StoreError, SuppressionList,
     },
 };
 use tracing::{Instrument, error, info, info_span, warn};
 
 /// What the store must offer the sender.
 pub trait SenderStore:
-    BatchLedger + JobControls + MessageStore + ProgressLog + SuppressionList
+    BatchLedger + JobControls + MessageStore + ProgressLog + SuppressionList + PlivoCircuit
 {
 }
-impl<T: BatchLedger + JobControls + MessageStore + ProgressLog + SuppressionList> SenderStore
-    for T
+impl<T: BatchLedger + JobControls + MessageStore + ProgressLog + SuppressionList + PlivoCircuit>
+    SenderStore for T
 {
 }
 
@@ -77,6 +79,9 @@ pub struct App<S, P, R, T> {
     pub tasks: T,
     /// What becomes of an `unknown` batch (`UNKNOWN_OUTCOME`).
     pub unknown: UnknownOutcome,
+    /// The fallback provider, for batches whose job may use it while Plivo's circuit is
+    /// open (`FALLBACK`); None when it is off.
+    pub fallback: Option<Fallback>,
 }
 
 /// Used when the invocation has no usable deadline (never on Lambda).
@@ -225,6 +230,31 @@ where
         return finish(app, &batch, attempt, &outcome).await;
     }
 
+    // A batch whose job may use the fallback provider goes through it while Plivo's circuit
+    // is open: one provider or the other, never both, under the same claim.
+    let fallback = app
+        .fallback
+        .as_ref()
+        .filter(|f| f.policy.allows(batch.fallback));
+    let circuit = match fallback {
+        Some(_) => app.store.circuit(Utc::now()).await.unwrap_or_else(|e| {
+            warn!(error = %e, "Plivo's circuit could not be read; trying Plivo");
+            CircuitState::default()
+        }),
+        None => CircuitState::default(),
+    };
+    if let Some(fallback) = fallback.filter(|_| circuit.is_open()) {
+        let Some(outcome) = send_by_fallback(fallback, &batch, &recipients, opted_out).await else {
+            warn!("the fallback provider is unavailable too; nothing was sent");
+            return release(app, job_id, index, attempt).await;
+        };
+        let disposition = finish(app, &batch, attempt, &outcome).await;
+        if let BatchOutcome::Fallback { sent, .. } = &outcome {
+            record_fallback_messages(app, &batch, fallback.policy.origination(), sent).await;
+        }
+        return disposition;
+    }
+
     // Names the batch, so every report counts against it (see `BatchRef`).
     let callback_url = batch.plivo_callback_url();
     let outbound = OutboundMessage {
@@ -241,6 +271,11 @@ where
     {
         Ok(accepted) => {
             info!(accepted = accepted.message_uuid.len(), invalid = accepted.invalid_number.len(), api_id = %accepted.api_id, "Plivo accepted the batch");
+            if circuit.failures > 0
+                && let Err(e) = app.store.note_plivo_success().await
+            {
+                warn!(error = %e, "Plivo's circuit could not be told of the success");
+            }
             metrics::count("RecipientsSubmitted", accepted.message_uuid.len() as u64);
             BatchOutcome::Sent {
                 message_uuids: accepted.message_uuid,
@@ -259,6 +294,7 @@ where
         Err(SendFailure::Plivo(e)) => match e.class() {
             FailureClass::Retryable => {
                 warn!(error = %e, "Plivo unavailable after retries; nothing was sent");
+                note_plivo_failure(app).await;
                 return release(app, job_id, index, attempt).await;
             }
             FailureClass::Permanent | FailureClass::Unauthorized => {
@@ -280,6 +316,98 @@ where
         record_messages(app, &batch, message_uuids).await;
     }
     disposition
+}
+
+/// Counts a batch Plivo could not take towards opening its circuit.
+async fn note_plivo_failure<S: SenderStore, P, R, T>(app: &App<S, P, R, T>) {
+    let rule = app.fallback.as_ref().map(|f| f.rule).unwrap_or_default();
+    match app.store.note_plivo_failure(rule, Utc::now()).await {
+        Ok(Some(until)) => {
+            metrics::count("PlivoCircuitOpened", 1);
+            warn!(%until, "Plivo keeps failing: its circuit is open");
+        }
+        Ok(None) => {}
+        Err(e) => warn!(error = %e, "Plivo's failure could not be counted"),
+    }
+}
+
+/// Hands the batch to the fallback provider, one recipient at a time at its rate. None when
+/// it took none of them because it is unavailable: the batch is released, as when Plivo is.
+/// Once it has taken some, a recipient it refuses is not sent, a recipient whose request got
+/// no answer may have been sent (never again), and those after an outage are not sent.
+async fn send_by_fallback(
+    fallback: &Fallback,
+    batch: &BatchMessage,
+    recipients: &[PhoneNumber],
+    opted_out: Vec<PhoneNumber>,
+) -> Option<BatchOutcome> {
+    let spacing = Duration::from_secs(1) / fallback.messages_per_second.max(1);
+    let mut pace = tokio::time::interval(spacing);
+    pace.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let (mut sent, mut not_sent, mut unknown) = (Vec::new(), Vec::new(), Vec::new());
+    for (i, to) in recipients.iter().enumerate() {
+        pace.tick().await;
+        match fallback.sms.publish(to, batch.text.as_str()).await {
+            Ok(id) => sent.push((to.clone(), id)),
+            Err(FallbackError::Refused(why)) => {
+                warn!(why = %why, "the fallback provider refused a recipient");
+                not_sent.push(to.clone());
+            }
+            Err(FallbackError::Unavailable(why)) => {
+                if sent.is_empty() && unknown.is_empty() && not_sent.is_empty() {
+                    warn!(why = %why, "the fallback provider is unavailable");
+                    return None;
+                }
+                warn!(why = %why, left = recipients.len() - i, "the fallback provider stopped taking messages; the rest are not sent");
+                not_sent.extend(recipients[i..].iter().cloned());
+                break;
+            }
+            Err(FallbackError::Unknown(why)) => {
+                warn!(why = %why, left = recipients.len() - i - 1, "the fallback provider did not answer; that recipient may have it, the rest are not sent");
+                unknown.push(to.clone());
+                not_sent.extend(recipients[i + 1..].iter().cloned());
+                break;
+            }
+        }
+    }
+    info!(
+        sent = sent.len(),
+        not_sent = not_sent.len(),
+        unknown = unknown.len(),
+        "the fallback provider took the batch"
+    );
+    metrics::count("FallbackRecipientsSent", sent.len() as u64);
+    Some(BatchOutcome::Fallback {
+        sent,
+        not_sent,
+        unknown,
+        opted_out,
+    })
+}
+
+/// One message item per recipient the fallback provider took, with its id and recipient.
+async fn record_fallback_messages<S: MessageStore, P, R, T>(
+    app: &App<S, P, R, T>,
+    batch: &BatchMessage,
+    from: Option<&sms_core::Sender>,
+    sent: &[(PhoneNumber, String)],
+) {
+    let messages: Vec<_> = sent
+        .iter()
+        .map(|(to, id)| AcceptedMessage {
+            message_uuid: id.clone(),
+            to: Some(to.clone()),
+            from: from.unwrap_or(&batch.from).clone(),
+            job_id: Some(batch.job_id.clone()),
+            reference: None,
+            encoding: batch.text.encoding(),
+            segments: batch.text.segments() as u32,
+            provider: Provider::Sns,
+        })
+        .collect();
+    if let Err(e) = app.store.record_accepted(&messages, Utc::now()).await {
+        error!(error = %e, count = messages.len(), "the fallback's message items could not be written");
+    }
 }
 
 /// The batch's recipients split into those to send and those who opted out since the

@@ -22,6 +22,7 @@ async fn main() -> Result<(), Error> {
         secrets: wiring::secret_cache(&sdk)?,
         plivo,
         tasks: wiring::files_queue(&sdk)?,
+        fallback: wiring::fallback(&sdk)?,
         unknown: config::UnknownOutcome::parse(
             config::optional("UNKNOWN_OUTCOME").as_deref(),
             config::optional("RECONCILE_DELAY_SECONDS").as_deref(),

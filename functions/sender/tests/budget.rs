@@ -89,6 +89,7 @@ async fn app(plivo: &MockServer) -> (TestApp, JobId) {
         secrets: SecretCache::new(StaticSecret(service_secret("t")), Duration::from_secs(60)),
         plivo: fast_plivo(&plivo.uri()),
         pace: sms_test_support::test_pace(),
+        fallback: None,
     };
     (app, job_id)
 }

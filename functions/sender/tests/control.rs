@@ -123,6 +123,27 @@ impl SuppressionList for Interleaved {
     }
 }
 
+impl sms_core::store::PlivoCircuit for Interleaved {
+    async fn circuit(
+        &self,
+        now: DateTime<Utc>,
+    ) -> Result<sms_core::store::CircuitState, StoreError> {
+        self.inner.circuit(now).await
+    }
+
+    async fn note_plivo_failure(
+        &self,
+        rule: sms_core::store::CircuitRule,
+        now: DateTime<Utc>,
+    ) -> Result<Option<DateTime<Utc>>, StoreError> {
+        self.inner.note_plivo_failure(rule, now).await
+    }
+
+    async fn note_plivo_success(&self) -> Result<(), StoreError> {
+        self.inner.note_plivo_success().await
+    }
+}
+
 impl JobControls for Interleaved {
     async fn raise_budget(
         &self,
@@ -255,6 +276,7 @@ async fn arrange(batches: u32, requests: u64) -> (TestApp, JobId, MockServer) {
         secrets: SecretCache::new(StaticSecret(service_secret("t")), Duration::from_secs(60)),
         plivo: fast_plivo(&plivo.uri()),
         pace: sms_test_support::test_pace(),
+        fallback: None,
     };
     (app, job_id, plivo)
 }

@@ -59,6 +59,7 @@ async fn a_batch_whose_sender_was_killed_mid_request_ends_unknown_and_is_never_r
         secrets: SecretCache::new(StaticSecret(secret), Duration::from_secs(60)),
         plivo: PlivoClient::new(PlivoConfig::new(sim.url()).with_retry(RetryPolicy::NONE)).unwrap(),
         pace: sms_test_support::test_pace(),
+        fallback: None,
     });
     let spec = JobSpec {
         budget: None,

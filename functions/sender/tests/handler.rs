@@ -72,6 +72,7 @@ async fn app_at(plivo_url: &str, batches: usize) -> TestApp {
         secrets: SecretCache::new(StaticSecret(secret), Duration::from_secs(60)),
         plivo: fast_plivo(plivo_url),
         pace: sms_test_support::test_pace(),
+        fallback: None,
     }
 }
 

@@ -71,6 +71,7 @@ async fn app(
         pace: sms_test_support::test_pace(),
         tasks: MemoryQueue::default(),
         unknown: sms_core::config::UnknownOutcome::Reconcile { delay_seconds: 120 },
+        fallback: None,
     };
     (app, job_id)
 }

@@ -3,14 +3,29 @@
 //! open (`store::PlivoCircuit`). One `Publish` per recipient, from the deployment's
 //! origination identity; each failure classified once, like Plivo's.
 
-use std::future::Future;
-
 use aws_sdk_sns::{error::ProvideErrorMetadata, types::MessageAttributeValue};
+use futures::future::BoxFuture;
 
 use crate::{
     config::ConfigError,
     domain::{phone::PhoneNumber, sender::Sender},
+    store::CircuitRule,
 };
+
+/// What the sender needs to use the fallback provider: the provider, which jobs may use it,
+/// when Plivo's circuit opens, and the provider's own rate.
+pub struct Fallback {
+    pub sms: Box<dyn FallbackSms>,
+    pub policy: FallbackPolicy,
+    pub rule: CircuitRule,
+    /// The most messages a second it is sent (SNS's account quota for SMS, 20 by default):
+    /// `FALLBACK_MESSAGES_PER_SECOND`.
+    pub messages_per_second: u32,
+}
+
+impl Fallback {
+    pub const DEFAULT_MESSAGES_PER_SECOND: u32 = 20;
+}
 
 /// Which jobs may go through the fallback provider (`FALLBACK`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -51,6 +66,14 @@ impl FallbackPolicy {
             Self::Off => false,
             Self::JobsThatAsk(_) => job_asked,
             Self::AllJobs(_) => true,
+        }
+    }
+
+    /// Who its messages are from; None when it is off.
+    pub fn origination(&self) -> Option<&Sender> {
+        match self {
+            Self::Off => None,
+            Self::JobsThatAsk(o) | Self::AllJobs(o) => Some(o.sender()),
         }
     }
 
@@ -96,13 +119,14 @@ pub enum FallbackError {
     Unknown(String),
 }
 
-/// Sends one text to one number; answers the provider's message id.
+/// Sends one text to one number; answers the provider's message id. Boxed futures: the
+/// sender holds it as a trait object, so tests can stand in for SNS.
 pub trait FallbackSms: Send + Sync {
-    fn publish(
-        &self,
-        to: &PhoneNumber,
-        text: &str,
-    ) -> impl Future<Output = Result<String, FallbackError>> + Send;
+    fn publish<'a>(
+        &'a self,
+        to: &'a PhoneNumber,
+        text: &'a str,
+    ) -> BoxFuture<'a, Result<String, FallbackError>>;
 }
 
 /// [`FallbackSms`] over SNS `Publish` to a phone number.
@@ -138,7 +162,17 @@ const UNAVAILABLE_CODES: [&str; 5] = [
 ];
 
 impl FallbackSms for SnsSms {
-    async fn publish(&self, to: &PhoneNumber, text: &str) -> Result<String, FallbackError> {
+    fn publish<'a>(
+        &'a self,
+        to: &'a PhoneNumber,
+        text: &'a str,
+    ) -> BoxFuture<'a, Result<String, FallbackError>> {
+        Box::pin(self.publish_one(to, text))
+    }
+}
+
+impl SnsSms {
+    async fn publish_one(&self, to: &PhoneNumber, text: &str) -> Result<String, FallbackError> {
         let (name, value) = match self.origination.sender() {
             Sender::Number(n) => ("AWS.MM.SMS.OriginationNumber", n.as_str()),
             // `Origination::parse` takes no Powerpack.

@@ -158,3 +158,30 @@ pub fn batch_size() -> Result<usize, ConfigError> {
         },
     )
 }
+
+/// The fallback provider (`FALLBACK`, `FALLBACK_ORIGINATION`, `FALLBACK_MESSAGES_PER_SECOND`):
+/// None when it is off, the default.
+pub fn fallback(
+    sdk: &aws_config::SdkConfig,
+) -> Result<Option<crate::fallback::Fallback>, ConfigError> {
+    use crate::fallback::{Fallback, FallbackPolicy, SnsSms};
+    let policy = FallbackPolicy::parse(
+        config::optional("FALLBACK").as_deref(),
+        config::optional("FALLBACK_ORIGINATION").as_deref(),
+    )?;
+    let origination = match &policy {
+        FallbackPolicy::Off => return Ok(None),
+        FallbackPolicy::JobsThatAsk(o) | FallbackPolicy::AllJobs(o) => o.clone(),
+    };
+    let messages_per_second = config::positive(
+        "FALLBACK_MESSAGES_PER_SECOND",
+        config::optional("FALLBACK_MESSAGES_PER_SECOND").as_deref(),
+        Fallback::DEFAULT_MESSAGES_PER_SECOND.into(),
+    )?;
+    Ok(Some(Fallback {
+        sms: Box::new(SnsSms::new(aws_sdk_sns::Client::new(sdk), origination)),
+        policy,
+        rule: crate::store::CircuitRule::default(),
+        messages_per_second: u32::try_from(messages_per_second).unwrap_or(u32::MAX),
+    }))
+}

@@ -251,6 +251,7 @@ async fn worker() -> Result<(), String> {
             Duration::from_secs(300),
         ),
         plivo,
+        fallback: None,
     };
 
     let mut pending: Vec<SqsMessage> = (index..batches)
