@@ -130,7 +130,7 @@ pub async fn run<S: BulkStore, Q: BatchQueue, P: SecretProvider, F, T: BatchQueu
                 callback_url: callback_url.clone(),
                 batches: intake.batches,
                 budget,
-                fallback: false,
+                fallback: request.fallback,
             };
             let created_at = Utc::now();
             match app.store.create_job(&spec, created_at).await {
@@ -281,7 +281,7 @@ async fn enqueue<S: BulkStore, Q: BatchQueue, P: SecretProvider, F, T>(
             text: request.text.clone(),
             recipients,
             callback_url: callback_url.to_owned(),
-            fallback: false,
+            fallback: request.fallback,
         })
         .collect();
     fanout::enqueue_batches(&app.queue, &app.store, job_id, messages).await

@@ -68,6 +68,10 @@ pub struct BulkRequestBody {
     /// The most message segments the job may take.
     #[serde(default)]
     pub max_segments: Option<u64>,
+    /// Let the job's batches go through the fallback provider while Plivo is unavailable
+    /// (docs/api.md, "The fallback provider").
+    #[serde(default)]
+    pub fallback: bool,
 }
 
 /// A valid bulk request. Serialized only to fingerprint it for idempotency: the text as
@@ -85,6 +89,9 @@ pub struct BulkRequest {
     /// Left out when off too: the same list screened with or without it is another job.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub skip_landlines: bool,
+    /// Left out when off, likewise.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub fallback: bool,
     /// The validity as given (part of what a key stands for; absent, the fingerprint is the
     /// one a request without it always had).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -158,6 +165,12 @@ impl Parsed {
                     "is required (or upload_id, for a file uploaded through POST /v1/uploads)",
                 ));
             }
+            (None, Some(_)) if body.fallback => {
+                return Err(Problem::field(
+                    "fallback",
+                    "applies only to a list of recipients; a deployment whose FALLBACK is all lets every job, uploads included, use the fallback provider",
+                ));
+            }
             (None, Some(upload_id)) => {
                 return Ok(Parsed::Upload(crate::uploads::UploadFields {
                     upload_id,
@@ -229,6 +242,7 @@ impl Parsed {
                 reference,
                 smart_encoding: body.smart_encoding,
                 skip_landlines: body.skip_landlines,
+                fallback: body.fallback,
                 valid_for: body.valid_for,
                 expires_at: body.expires_at,
                 send_at: body.send_at,

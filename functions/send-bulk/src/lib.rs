@@ -53,6 +53,9 @@ pub struct App<S, Q, P, F, T> {
     pub max_upload_bytes: u64,
     /// Prices per destination country, for estimates and caps (`SMS_PRICES`, Plivo's).
     pub prices: sms_core::pricing::Prices,
+    /// Whether the deployment has a fallback provider a job may ask for (`FALLBACK` is
+    /// `jobs` or `all`).
+    pub fallback: bool,
 }
 
 /// What the store must offer send-bulk.
@@ -161,6 +164,12 @@ async fn start<S: BulkStore, Q: BatchQueue, P: SecretProvider, F: ObjectStore, T
     let key = IdempotencyKey::from_request(req)?;
     let body: BulkRequestBody = api::read_json(req, BODY_LIMIT)?;
     let request = match intake::Parsed::from_body(body, default_src)? {
+        intake::Parsed::List(request) if request.fallback && !app.fallback => {
+            return Err(Problem::field(
+                "fallback",
+                "this deployment has no fallback provider (its FALLBACK setting is off)",
+            ));
+        }
         intake::Parsed::List(request) => request,
         intake::Parsed::Upload(fields) => {
             let request = uploads::parse(fields, default_src, &app.files).await?;

@@ -22,6 +22,9 @@ async fn main() -> Result<(), Error> {
             send_bulk::uploads::DEFAULT_MAX_UPLOAD_BYTES,
         )?,
         prices: wiring::prices()?,
+        fallback: sms_core::fallback::FallbackPolicy::is_enabled(
+            config::optional("FALLBACK").as_deref(),
+        )?,
         public_base_url: config::PublicBaseUrl::from_env()?,
         batch_size: wiring::batch_size()?,
         rates: send_bulk::forecast::Rates {

@@ -48,6 +48,9 @@ pub struct JobProgress<'a> {
     pub recipients_opted_out: u64,
     pub batches: BatchCounts,
     pub messages: MessageCounts,
+    /// The messages each provider took: Plivo's are `messages.accepted_by_plivo`, the
+    /// fallback provider's those it took while Plivo's circuit was open.
+    pub providers: ProviderCounts,
     /// What Plivo's reports charged so far: the sum of each message's `TotalAmount` (in the
     /// account's currency) and `Units`, once per message (docs/api.md, "Budget").
     pub charged: Charged,
@@ -212,6 +215,12 @@ pub fn paused_reason(job: &JobRecord) -> Option<&'static str> {
     }
 }
 
+#[derive(Debug, Serialize)]
+pub struct ProviderCounts {
+    pub plivo: u64,
+    pub sns: u64,
+}
+
 /// Each message counted once, by its current status: `queued` to `rejected` sum to
 /// `accepted_by_plivo`, the messages Plivo is known to have accepted for the job (see
 /// [`JobRecord::accepted_by_plivo`]).
@@ -264,6 +273,10 @@ pub fn progress<'a>(job: &'a JobRecord, counts: &StatusCounts, rate: Rate) -> Jo
             undelivered: counts.get(MessageStatus::Undelivered),
             failed: counts.get(MessageStatus::Failed),
             rejected: counts.get(MessageStatus::Rejected),
+        },
+        providers: ProviderCounts {
+            plivo: accepted.total,
+            sns: job.messages_by_fallback,
         },
         charged: counts.charged.into(),
         budget: job.budget.as_ref().map(BudgetView::of),

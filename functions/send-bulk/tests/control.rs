@@ -35,6 +35,7 @@ fn app() -> TestApp {
         rates: send_bulk::forecast::Rates::default(),
         max_upload_bytes: 1024 * 1024,
         prices: Default::default(),
+        fallback: false,
     }
 }
 

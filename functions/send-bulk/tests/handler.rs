@@ -33,6 +33,7 @@ fn app(batch_size: usize) -> TestApp {
         rates: send_bulk::forecast::Rates::default(),
         max_upload_bytes: send_bulk::uploads::DEFAULT_MAX_UPLOAD_BYTES,
         prices: Default::default(),
+        fallback: false,
     }
 }
 
@@ -695,4 +696,35 @@ async fn a_sender_id_with_us_or_canadian_recipients_is_a_400_naming_each_and_not
     assert_eq!(resp.status(), 202);
     let senders: Vec<String> = queued(&app).iter().map(|b| b.from.to_string()).collect();
     assert_eq!(senders, ["+14155550999", "Acme"]);
+}
+
+#[tokio::test]
+async fn a_job_may_ask_for_the_fallback_only_where_the_deployment_has_one() {
+    let body = json!({"recipients": numbers(3), "text": "Storm warning", "fallback": true});
+
+    // Without one: a 400 naming the field, and nothing written or queued.
+    let off = app(1000);
+    let response = send_bulk::handle(post(&body, None), &off).await;
+    assert_eq!(response.status(), 400);
+    assert_eq!(json_of(&response)["errors"][0]["field"], "fallback");
+    assert!(off.queue.bodies().is_empty());
+
+    // With one: the job and each of its batches carry the wish.
+    let on = App {
+        fallback: true,
+        ..app(2)
+    };
+    let response = send_bulk::handle(post(&body, None), &on).await;
+    assert_eq!(response.status(), 202, "{}", text_of(&response));
+    let job_id = JobId::parse(json_of(&response)["job_id"].as_str().unwrap()).unwrap();
+    assert!(on.store.get_job(&job_id).await.unwrap().unwrap().fallback);
+    let batches = queued(&on);
+    assert_eq!(batches.len(), 2);
+    assert!(batches.iter().all(|b| b.fallback));
+
+    // Not for an upload.
+    let upload = json!({"upload_id": "3f1c2b9e-0000-4000-8000-000000000001", "text": "Hi", "fallback": true});
+    let response = send_bulk::handle(post(&upload, None), &on).await;
+    assert_eq!(response.status(), 400);
+    assert_eq!(json_of(&response)["errors"][0]["field"], "fallback");
 }

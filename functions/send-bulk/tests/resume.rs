@@ -435,6 +435,7 @@ fn app(store: &DynamoStore, queue: &SharedQueue, batch_size: usize) -> TestApp {
         rates: send_bulk::forecast::Rates::default(),
         max_upload_bytes: send_bulk::uploads::DEFAULT_MAX_UPLOAD_BYTES,
         prices: Default::default(),
+        fallback: false,
     }
 }
 

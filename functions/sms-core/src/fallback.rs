@@ -60,6 +60,19 @@ impl FallbackPolicy {
         }
     }
 
+    /// Whether `FALLBACK` lets a job ask (`jobs` or `all`), for a function that needs to know
+    /// no more than that.
+    pub fn is_enabled(policy: Option<&str>) -> Result<bool, ConfigError> {
+        match policy {
+            None | Some("off") => Ok(false),
+            Some("jobs" | "all") => Ok(true),
+            Some(other) => Err(ConfigError::Invalid {
+                name: "FALLBACK",
+                reason: format!("{other:?} is none of off, jobs, all"),
+            }),
+        }
+    }
+
     /// Whether a job that did (or did not) ask may go through the fallback provider.
     pub fn allows(&self, job_asked: bool) -> bool {
         match self {
