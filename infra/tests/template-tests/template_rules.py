@@ -76,6 +76,7 @@ ENVIRONMENT = {
         "MAX_UPLOAD_BYTES",  # optional: send-bulk main.rs (MaxUploadBytes parameter)
         "PLIVO_BASE_URL",  # optional: wiring::prices (Plivo's Pricing API)
         "SMS_PRICES",  # optional: wiring::prices (SmsPrices parameter)
+        "FALLBACK",  # optional: FallbackPolicy::is_enabled, whether a job may ask (Fallback)
         "RUST_LOG",
     },
     "sender": {
@@ -86,6 +87,8 @@ ENVIRONMENT = {
         "PLIVO_REQUESTS_PER_SECOND",  # optional: wiring::pacer (PlivoRequestsPerSecond)
         "UNKNOWN_OUTCOME",  # optional: UnknownOutcome::parse (UnknownOutcome parameter)
         "RECONCILE_DELAY_SECONDS",  # optional: the settlement task's delay (parameter)
+        "FALLBACK",  # optional: wiring::fallback (Fallback parameter)
+        "FALLBACK_ORIGINATION",  # optional: wiring::fallback (FallbackOrigination)
         "RUST_LOG",
     },
     "status-callback": {
@@ -120,6 +123,7 @@ ENVIRONMENT = {
 # Optional variables the code reads and the template leaves unset, so their code defaults
 # hold on AWS: why each.
 LEFT_UNSET = {
+    "FALLBACK_MESSAGES_PER_SECOND": "wiring::fallback; 20 a second is SNS's default SMS quota, which docs/operations.md says to raise it with",
     "STATUS_CALLBACK_BASE_URL": "status-callback (PublicBaseUrl::from_env); its own function URL cannot be in its "
                                 "environment (a circular dependency), so it verifies a report against the domain "
                                 "the request reached (function_url_base)",
@@ -191,6 +195,10 @@ FUNCTION_METHODS = {
         "RequestSchedule.book_turns",  # pace::Pacer: a block per invocation, one per retry
         "RequestSchedule.hold_back",  # pace::Pacer, after a 429
         "SecretSource.fetch",
+        "FallbackSms.publish",  # the fallback provider while Plivo's circuit is open
+        "PlivoCircuit.circuit",
+        "PlivoCircuit.note_plivo_failure",
+        "PlivoCircuit.note_plivo_success",
     },
     "status-callback": {
         "ReportStore.apply_report",
@@ -360,6 +368,9 @@ S3_ACTIONS = {
     "list_parts": "s3:ListMultipartUploadParts",
     "abort_multipart_upload": "s3:AbortMultipartUpload",
 }
+SNS_ACTIONS = {
+    "publish": "sns:Publish",
+}
 SCHEDULER_ACTIONS = {
     "create_schedule": "scheduler:CreateSchedule",
     "delete_schedule": "scheduler:DeleteSchedule",
@@ -383,6 +394,13 @@ DEPLOY_ROLE_STAR_STATEMENTS = {
     "LogGroupsDescribe": {"condition": None},
     # no resource type before the mapping exists; must be limited by the function's ARN
     "EventSourceMappingCreate": {"condition": "lambda:FunctionArn"},
+    # the functions' boundary: SNS's Publish to a phone number has no resource to name; a
+    # Deny of every topic beside it leaves phone numbers only
+    "FallbackSms": {"condition": None, "deny": "FallbackNoTopics"},
+}
+# Resource "*" in template.yaml's roles: only these statements, likewise.
+TEMPLATE_STAR_STATEMENTS = {
+    "Fallback": {"condition": None, "deny": "FallbackNoTopics"},
 }
 READ_ONLY_VERBS = ("Describe", "List", "Get")
 
@@ -612,14 +630,15 @@ def adapters(root: Path) -> list[tuple[Path, dict[str, str]]]:
     core = root / "functions/sms-core/src"
     return ([(p, DYNAMODB_ACTIONS) for p in dynamo_adapter_files(root)]
             + [(core / "queue/sqs.rs", SQS_ACTIONS), (core / "secrets.rs", SECRETS_ACTIONS),
-               (core / "files/s3.rs", S3_ACTIONS), (core / "schedule/scheduler.rs", SCHEDULER_ACTIONS)])
+               (core / "files/s3.rs", S3_ACTIONS), (core / "schedule/scheduler.rs", SCHEDULER_ACTIONS),
+               (core / "fallback.rs", SNS_ACTIONS)])
 
 
 def port_files(root: Path) -> list[Path]:
     """The modules that define the ports (traits) the adapters implement."""
     core = root / "functions/sms-core/src"
     return sorted((core / "store").glob("*.rs")) + [core / "queue/mod.rs", core / "secrets.rs", core / "files/mod.rs",
-                                                     core / "schedule/mod.rs"]
+                                                     core / "schedule/mod.rs", core / "fallback.rs"]
 
 
 def method_actions(root: Path) -> tuple[dict[str, set[str]], dict[str, set[str]]]:
@@ -1092,6 +1111,14 @@ def check_no_wildcards(where_docs: Iterable[tuple[str, dict]], star_allowed: dic
                 if rule is None:
                     out.append(f"{where} {sid}: Resource '*'")
                     continue
+                if rule.get("deny"):
+                    # Allowed beside a Deny of the same actions on every named resource.
+                    denies = [d for d in statements(doc) if d.get("Sid") == rule["deny"]
+                              and d.get("Effect") == "Deny"
+                              and set(_actions(d)) == set(_actions(st))]
+                    if not denies:
+                        out.append(f"{where} {sid}: Resource '*' needs the Deny {rule['deny']} beside it")
+                    continue
                 if rule["condition"] is None:
                     writes = [a for a in _actions(st) if not a.split(":", 1)[1].startswith(READ_ONLY_VERBS)]
                     if writes:
@@ -1308,7 +1335,7 @@ def check_transformed(template: dict) -> list[str]:
                 out.append(f"SAM adds managed policies to {name}: {res['Properties']['ManagedPolicyArns']}")
             if name not in template["Resources"]:
                 out.append(f"SAM generates role {name}; give the function its own Role")
-    out += check_no_wildcards(policy_documents(out_tpl), None)
+    out += check_no_wildcards(policy_documents(out_tpl), TEMPLATE_STAR_STATEMENTS)
     return out
 
 
@@ -1413,7 +1440,7 @@ def problems(template: dict, deploy_role: dict, root: Path) -> list[str]:
     out += check_routes(template, root)
     out += check_queue_and_table(template, root)
     out += check_bucket(template, root)
-    out += check_no_wildcards(policy_documents(template), None)
+    out += check_no_wildcards(policy_documents(template), TEMPLATE_STAR_STATEMENTS)
     out += adapter_call_problems(root)
     out += check_function_permissions(template, root)
     out += check_boundary(template, deploy_role)

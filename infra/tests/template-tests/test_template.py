@@ -147,6 +147,12 @@ def _dashboard_with_a_metric_no_code_emits(t: dict) -> None:
     body["Fn::Sub"] = body["Fn::Sub"].replace('["PlivoSms", "UnknownBatches"]', '["PlivoSms", "Reconciled"]')
 
 
+def _fallback_may_publish_to_topics(t: dict) -> None:
+    for pol in t["Resources"]["SenderRole"]["Properties"]["Policies"]:
+        doc = pol["PolicyDocument"]
+        doc["Statement"] = [st for st in doc["Statement"] if st.get("Sid") != "FallbackNoTopics"]
+
+
 def _no_rate_limited_alarm(t: dict) -> None:
     del t["Resources"]["PlivoRateLimitedAlarm"]
 
@@ -379,6 +385,7 @@ def _function_url_with_iam(t: dict) -> None:
 
 
 BROKEN_TEMPLATES: list[tuple[str, Callable[[dict], None], str]] = [
+    ("fallback may publish to topics", _fallback_may_publish_to_topics, "needs the Deny FallbackNoTopics beside it"),
     ("reports sent to another URL", _callbacks_to_the_api, "STATUS_CALLBACK_BASE_URL must be !GetAtt"),
     ("function URL Plivo cannot call", _function_url_with_iam, "needs FunctionUrlConfig AuthType NONE"),
     ("stream batch bisected", _bisected, "BisectBatchOnFunctionError must be false"),
