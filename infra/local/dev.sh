@@ -41,6 +41,8 @@ export PLIVO_REQUESTS_PER_SECOND=${PLIVO_REQUESTS_PER_SECOND:-55}
 # An unknown batch is settled from the simulator's records after this many seconds (the
 # template's ReconcileDelaySeconds is 120): the simulator's records are there at once.
 export RECONCILE_DELAY_SECONDS=${RECONCILE_DELAY_SECONDS:-3}
+# The fallback provider (moto's SNS) is off unless asked for, as in the template.
+export FALLBACK=${FALLBACK:-off}
 MOTO_PORT=${MOTO_PORT:-5050}
 PLIVO_SIM_PORT=${PLIVO_SIM_PORT:-8089}
 export SMS_TABLE=${SMS_TABLE:-sms-local}

@@ -6,6 +6,8 @@ set -euo pipefail
 cd "$root"
 cargo test -p e2e --no-run --quiet
 export PLIVO_TIMEOUT_SECONDS=2 POLLER_VISIBILITY_TIMEOUT=5
+# The fallback provider for the jobs that ask (fallback.rs), sending at moto's pace.
+export FALLBACK=jobs FALLBACK_ORIGINATION=+14155550188 FALLBACK_MESSAGES_PER_SECOND=1000
 unset PUBLIC_BASE_URL LOCAL_API_KEY PLIVO_AUTH_ID PLIVO_AUTH_TOKEN
 # The volume test gets a stack of its own: it is the heaviest, and a fresh stack keeps what the
 # fault tests did to the local functions (killed invocations, returned records) out of it.
