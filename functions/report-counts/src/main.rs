@@ -2,6 +2,7 @@
 
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 use sms_core::{config, store::table_stream::StreamEvent, telemetry, wiring};
+use tracing::Instrument;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
@@ -11,7 +12,14 @@ async fn main() -> Result<(), Error> {
     let store = &store;
     lambda_runtime::run(service_fn(
         move |event: LambdaEvent<StreamEvent>| async move {
+            // One span per invocation, as every function's.
+            let span = tracing::info_span!(
+                "request",
+                function = "report-counts",
+                request_id = %event.context.request_id
+            );
             report_counts::handle(event.payload, store)
+                .instrument(span)
                 .await
                 .map_err(Error::from)
         },

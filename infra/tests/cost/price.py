@@ -85,12 +85,14 @@ def functions_of(template_path: Path) -> dict[str, dict]:
             "log_format": logging.get("LogFormat", "Text"),
             "system_log_level": level("SystemLogLevel"),
             "application_log_level": level("ApplicationLogLevel"),
+            # Plivo's reports reach it at its function URL rather than through API Gateway.
+            "function_url": bool(props.get("FunctionUrlConfig")),
         }
     return out
 
 
-def log_lines(job: dict) -> list[tuple[str, str | None, int]]:
-    """(function, level, bytes) of each JSON line the functions wrote during the job.
+def log_lines(job: dict) -> list[tuple[str, str | None, int, str | None]]:
+    """(function, level, bytes, message) of each JSON line the functions wrote during the job.
 
     The function is the one its span names (`request` spans carry `function`; the sender's
     spans are `batch`, job-files' `task`); lines outside any span (a cold start's warning, the
@@ -111,7 +113,8 @@ def log_lines(job: dict) -> list[tuple[str, str | None, int]]:
             continue
         span = doc.get("span") or {}
         function = span.get("function") or {"batch": "sender", "task": "job-files"}.get(span.get("name"), "(no span)")
-        out.append((function, doc.get("level"), len(line)))
+        message = (doc.get("fields") or {}).get("message")
+        out.append((function, doc.get("level"), len(line), message))
     return out
 
 
@@ -136,8 +139,11 @@ def measure(job: dict, functions: dict, prices: dict) -> dict:
     post_units = max(1, math.ceil(job.get("post_body_bytes", 0) / api["request_unit_bytes"]))
     gets = sum(v for k, v in client.items() if not k.startswith("POST"))
     callbacks = sim["report_attempts"]
-    api_requests = post_units + gets + callbacks
-    items.append(("API Gateway", f"requests: {callbacks:,} report callbacks, {post_units + gets} client", api_requests, api_requests * api["per_request"]))
+    # Reports that reach status-callback's function URL cost its invocation only.
+    via_api = 0 if functions.get("status-callback", {}).get("function_url") else callbacks
+    api_requests = post_units + gets + via_api
+    where = "report callbacks" if via_api else "report callbacks (0: they reach the function URL)"
+    items.append(("API Gateway", f"requests: {via_api:,} {where}, {post_units + gets} client", api_requests, api_requests * api["per_request"]))
 
     # Lambda
     lam = prices["lambda"]
@@ -146,6 +152,8 @@ def measure(job: dict, functions: dict, prices: dict) -> dict:
         "send-bulk": sum(client.values()),
         "sender": busy_receives("local-sqs-poller"),
         "job-files": busy_receives("local-files-poller"),
+        # The stream trigger's batches: each invocation logs one "counted" line.
+        "report-counts": sum(1 for fn, _, _, message in log_lines(job) if fn == "report-counts" and message == "counted"),
     })
     lambda_floor = 0.0  # every invocation billed Lambda's minimum, 1 ms
     for fn, count in sorted(invocations.items()):
@@ -201,7 +209,7 @@ def measure(job: dict, functions: dict, prices: dict) -> dict:
         items.append(("CloudWatch", "PutMetricData requests", metrics, metrics * cw["per_put_metric_data_request"]))
     own = Counter()
     dropped = 0
-    for fn, level, size in log_lines(job):
+    for fn, level, size, _message in log_lines(job):
         floor = functions.get(fn, {}).get("application_log_level")
         if floor and level and LEVELS.get(level.upper(), 2) < LEVELS.get(floor, 0):
             dropped += size
