@@ -113,7 +113,7 @@ def log_lines(job: dict) -> list[tuple[str, str | None, int, str | None]]:
             continue
         span = doc.get("span") or {}
         function = span.get("function") or {"batch": "sender", "task": "job-files"}.get(span.get("name"), "(no span)")
-        message = (doc.get("fields") or {}).get("message")
+        message = doc.get("message") or (doc.get("fields") or {}).get("message")
         out.append((function, doc.get("level"), len(line), message))
     return out
 
