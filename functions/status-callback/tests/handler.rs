@@ -1,186 +1,18 @@
 //! status-callback handler tests: signed callbacks through the real handler and the
 //! in-memory store.
 
-use sms_core::domain::ids::JobId;
-use std::{
-    sync::atomic::{AtomicUsize, Ordering},
-    time::Duration,
-};
+use std::time::Duration;
 
 use lambda_http::{Body, Request, http};
 use sms_core::{
     PhoneNumber,
-    config::{CallbackSettings, PublicBaseUrl},
+    config::CallbackSettings,
     plivo::{SignatureV2, SignatureV3, SignedRequest},
-    secrets::{SecretCache, SecretError, SecretSource, ServiceSecret},
-    store::{
-        IntakeCounts, JobSpec, JobStore, MemoryStore, MessageStatus, MessageStore, SuppressionList,
-    },
+    store::{IntakeCounts, JobSpec, JobStore, MessageStatus, MessageStore, SuppressionList},
 };
-use status_callback::App;
 
-const TOKEN: &str = "callback-test-token";
-const ROTATED_TOKEN: &str = "callback-rotated-token";
-const BASE: &str = "https://sms.example.com";
-const JOB: &str = "9a7d6c1e-0000-4000-8000-000000000002";
-
-fn job() -> JobId {
-    JobId::parse(JOB).unwrap()
-}
-
-fn secret_with(token: &str) -> ServiceSecret {
-    sms_test_support::service_secret(token)
-}
-
-/// The secret source, counting its reads. From read `rotate_after` on it holds
-/// ROTATED_TOKEN (never, by default).
-struct CountingSecret {
-    reads: AtomicUsize,
-    rotate_after: usize,
-}
-
-impl SecretSource for CountingSecret {
-    async fn fetch(&self) -> Result<ServiceSecret, SecretError> {
-        let before = self.reads.fetch_add(1, Ordering::SeqCst);
-        Ok(secret_with(if before >= self.rotate_after {
-            ROTATED_TOKEN
-        } else {
-            TOKEN
-        }))
-    }
-}
-
-type TestApp = App<MemoryStore, SecretCache<CountingSecret>>;
-
-fn app_with(settings: CallbackSettings, rotate_after: usize) -> TestApp {
-    App {
-        store: MemoryStore::new(),
-        secrets: SecretCache::new(
-            CountingSecret {
-                reads: AtomicUsize::new(0),
-                rotate_after,
-            },
-            Duration::from_secs(300),
-        ),
-        public_base_url: PublicBaseUrl::parse(BASE).unwrap(),
-        settings,
-    }
-}
-
-fn app() -> TestApp {
-    app_with(CallbackSettings::default(), usize::MAX)
-}
-
-fn v2_app() -> TestApp {
-    app_with(
-        CallbackSettings {
-            accept_v2_signatures: true,
-            ..CallbackSettings::default()
-        },
-        usize::MAX,
-    )
-}
-
-fn secret_reads(app: &TestApp) -> usize {
-    app.secrets.source().reads.load(Ordering::SeqCst)
-}
-
-fn pairs(p: &[(&str, &str)]) -> Vec<(String, String)> {
-    p.iter()
-        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-        .collect()
-}
-
-/// A POST as Plivo sends it, signed (V3) with `token` over `path_and_query` under BASE.
-fn signed_post(path_and_query: &str, params: &[(&str, &str)], token: &str) -> Request {
-    let params = pairs(params);
-    let url = format!("{BASE}{path_and_query}");
-    let sig = SignatureV3::sign(
-        &SignedRequest {
-            method: "POST",
-            url: &url,
-            params: &params,
-        },
-        "1234567",
-        token,
-    );
-    let body = url::form_urlencoded::Serializer::new(String::new())
-        .extend_pairs(&params)
-        .finish();
-    http::Request::builder()
-        .method("POST")
-        .uri(path_and_query)
-        .header("content-type", "application/x-www-form-urlencoded")
-        .header(SignatureV3::HEADER, sig)
-        .header(SignatureV3::NONCE_HEADER, "1234567")
-        .body(Body::Text(body))
-        .unwrap()
-}
-
-fn report(uuid: &str, status: &str, seq: &str) -> Vec<(&'static str, String)> {
-    vec![
-        ("MessageUUID", uuid.to_owned()),
-        ("Status", status.to_owned()),
-        ("To", "14155550123".to_owned()),
-        ("From", "14155550100".to_owned()),
-        ("Sequence", seq.to_owned()),
-        ("ErrorCode", String::new()),
-        ("Units", "1".to_owned()),
-    ]
-}
-
-async fn send_report(app: &TestApp, uuid: &str, status: &str, seq: &str, job: bool) -> u16 {
-    let path = if job {
-        format!("/v1/callbacks/plivo/status?job_id={JOB}&batch=0")
-    } else {
-        "/v1/callbacks/plivo/status".into()
-    };
-    send_report_to(app, &path, uuid, status, seq).await
-}
-
-async fn send_report_to(app: &TestApp, path: &str, uuid: &str, status: &str, seq: &str) -> u16 {
-    let r = report(uuid, status, seq);
-    let params: Vec<(&str, &str)> = r.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    status_callback::handle(signed_post(path, &params, TOKEN), app)
-        .await
-        .status()
-        .as_u16()
-}
-
-async fn job_with(app: &TestApp, uuids: &[&str]) {
-    use sms_core::store::{BatchLedger, BatchOutcome};
-    let spec = JobSpec {
-        budget: None,
-        quiet_hours: None,
-        send_at: None,
-        expires_at: None,
-        job_id: job(),
-        text: sms_core::MessageText::parse("hi").unwrap(),
-        from: PhoneNumber::parse("+14155550100").unwrap().into(),
-        reference: None,
-        counts: IntakeCounts::default(),
-        callback_url: String::new(),
-        batches: vec![vec![PhoneNumber::parse("+14155550123").unwrap()]],
-        fallback: false,
-    };
-    let now = chrono::Utc::now();
-    app.store.create_job(&spec, now).await.unwrap();
-    app.store
-        .claim_batch(&job(), 0, None, now + chrono::Duration::seconds(60), now)
-        .await
-        .unwrap();
-    let sent = BatchOutcome::Sent {
-        message_uuids: uuids.iter().map(|u| (*u).to_owned()).collect(),
-        invalid_numbers: vec![],
-        opted_out: vec![],
-    };
-    assert!(
-        app.store
-            .finish_batch(&job(), 0, 1, &sent, now)
-            .await
-            .unwrap()
-    );
-}
+mod common;
+use common::*;
 
 #[tokio::test]
 async fn a_signed_report_moves_the_message_forward() {
@@ -787,59 +619,6 @@ async fn a_rotated_token_is_picked_up_by_a_reread_once_the_interval_allows() {
     // Assert
     assert_eq!(resp.status(), 200);
     assert_eq!(secret_reads(&app), 2);
-}
-
-/// What the handler logs, in the functions' JSON format, while `f` runs.
-#[derive(Clone, Default)]
-struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
-
-impl std::io::Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Captured {
-    type Writer = Self;
-    fn make_writer(&'a self) -> Self {
-        self.clone()
-    }
-}
-
-#[tokio::test]
-async fn each_report_is_one_short_json_line_without_the_number() {
-    use tracing_subscriber::layer::SubscriberExt;
-    let out = Captured::default();
-    let subscriber =
-        tracing_subscriber::registry().with(sms_core::telemetry::json_layer(out.clone()));
-    let _guard = tracing::subscriber::set_default(subscriber);
-    let app = app();
-    job_with(&app, &["u-log"]).await;
-
-    assert_eq!(send_report(&app, "u-log", "sent", "2", true).await, 200);
-    assert_eq!(send_report(&app, "u-log", "sent", "2", true).await, 200);
-
-    let logged = String::from_utf8(out.0.lock().unwrap().clone()).unwrap();
-    let lines: Vec<serde_json::Value> = logged
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
-    assert_eq!(lines.len(), 2, "one line per report: {logged}");
-    for line in logged.lines() {
-        assert!(line.len() <= 400, "{} bytes: {line}", line.len());
-        assert!(!line.contains("5550123"), "a phone number: {line}");
-        assert!(!line.contains(TOKEN), "the token: {line}");
-    }
-    let span = |i: usize, field: &str| lines[i]["span"][field].clone();
-    assert_eq!(span(0, "message_uuid"), "u-log");
-    assert_eq!(span(0, "job_id"), JOB);
-    assert_eq!(span(0, "outcome"), "none>sent");
-    assert_eq!(span(1, "outcome"), "sent ignored");
-    assert_eq!(lines[1]["status"], 200);
 }
 
 /// A report as it reaches the function through its function URL `domain` (Lambda puts the
