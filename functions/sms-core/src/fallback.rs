@@ -42,30 +42,33 @@ impl FallbackPolicy {
     /// From `FALLBACK` (`off`, `jobs`, `all`) and `FALLBACK_ORIGINATION`, whose values the
     /// caller reads (see `config::flag`).
     pub fn parse(policy: Option<&str>, origination: Option<&str>) -> Result<Self, ConfigError> {
-        let origination = || {
-            let raw = origination.ok_or(ConfigError::Missing("FALLBACK_ORIGINATION"))?;
-            Origination::parse(raw).map_err(|reason| ConfigError::Invalid {
-                name: "FALLBACK_ORIGINATION",
-                reason,
-            })
+        let Some(every_job) = Self::mode(policy)? else {
+            return Ok(Self::Off);
         };
-        match policy {
-            None | Some("off") => Ok(Self::Off),
-            Some("jobs") => Ok(Self::JobsThatAsk(origination()?)),
-            Some("all") => Ok(Self::AllJobs(origination()?)),
-            Some(other) => Err(ConfigError::Invalid {
-                name: "FALLBACK",
-                reason: format!("{other:?} is none of off, jobs, all"),
-            }),
-        }
+        let raw = origination.ok_or(ConfigError::Missing("FALLBACK_ORIGINATION"))?;
+        let origination = Origination::parse(raw).map_err(|reason| ConfigError::Invalid {
+            name: "FALLBACK_ORIGINATION",
+            reason,
+        })?;
+        Ok(if every_job {
+            Self::AllJobs(origination)
+        } else {
+            Self::JobsThatAsk(origination)
+        })
     }
 
     /// Whether `FALLBACK` lets a job ask (`jobs` or `all`), for a function that needs to know
     /// no more than that.
     pub fn is_enabled(policy: Option<&str>) -> Result<bool, ConfigError> {
+        Ok(Self::mode(policy)?.is_some())
+    }
+
+    /// `FALLBACK`'s value: None when off, else whether it is for every job.
+    fn mode(policy: Option<&str>) -> Result<Option<bool>, ConfigError> {
         match policy {
-            None | Some("off") => Ok(false),
-            Some("jobs" | "all") => Ok(true),
+            None | Some("off") => Ok(None),
+            Some("jobs") => Ok(Some(false)),
+            Some("all") => Ok(Some(true)),
             Some(other) => Err(ConfigError::Invalid {
                 name: "FALLBACK",
                 reason: format!("{other:?} is none of off, jobs, all"),
@@ -88,11 +91,6 @@ impl FallbackPolicy {
             Self::Off => None,
             Self::JobsThatAsk(o) | Self::AllJobs(o) => Some(o.sender()),
         }
-    }
-
-    /// Whether a job may ask at all.
-    pub fn is_on(&self) -> bool {
-        !matches!(self, Self::Off)
     }
 }
 

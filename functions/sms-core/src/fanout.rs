@@ -113,6 +113,29 @@ async fn send_with_retries<Q: BatchQueue, S: JobStore>(
     remaining.len()
 }
 
+/// Puts one task on the files queue, to be received after `delay_seconds`; `what` names it
+/// in the error.
+async fn send_task<T: BatchQueue>(
+    tasks: &T,
+    task: &FileTask,
+    delay_seconds: u32,
+    what: &str,
+) -> Result<(), String> {
+    let body = serde_json::to_string(task).map_err(|e| e.to_string())?;
+    match tasks
+        .send_batch(&[QueueEntry {
+            id: "0".into(),
+            body,
+            delay_seconds,
+        }])
+        .await
+    {
+        Ok(refused) if refused.is_empty() => Ok(()),
+        Ok(_) => Err(format!("SQS refused the {what} task")),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
 /// Puts the task that arranges a scheduled job's start on the files queue (job-files makes
 /// the job's one-time schedule: docs/architecture.md, "A scheduled job"). Sending it again
 /// is harmless, so a retried request simply does.
@@ -125,19 +148,7 @@ pub async fn request_start<T: BatchQueue>(
         job_id: job_id.clone(),
         at,
     };
-    let body = serde_json::to_string(&task).map_err(|e| e.to_string())?;
-    match tasks
-        .send_batch(&[QueueEntry {
-            id: "0".into(),
-            body,
-            delay_seconds: 0,
-        }])
-        .await
-    {
-        Ok(refused) if refused.is_empty() => Ok(()),
-        Ok(_) => Err("SQS refused the schedule task".into()),
-        Err(e) => Err(e.to_string()),
-    }
+    send_task(tasks, &task, 0, "schedule").await
 }
 
 /// Puts the task that settles an `unknown` batch on the files queue, to be received after
@@ -155,17 +166,5 @@ pub async fn request_reconcile<T: BatchQueue>(
         batch,
         round,
     };
-    let body = serde_json::to_string(&task).map_err(|e| e.to_string())?;
-    match tasks
-        .send_batch(&[QueueEntry {
-            id: "0".into(),
-            body,
-            delay_seconds,
-        }])
-        .await
-    {
-        Ok(refused) if refused.is_empty() => Ok(()),
-        Ok(_) => Err("SQS refused the reconcile task".into()),
-        Err(e) => Err(e.to_string()),
-    }
+    send_task(tasks, &task, delay_seconds, "reconcile").await
 }
