@@ -367,7 +367,7 @@ impl DynamoStore {
 
     /// A ledger update and a job update in one transaction, again while other writes to the
     /// job item conflict with it: false when a condition failed (nothing was written).
-    async fn ledger_and_job(
+    pub(super) async fn ledger_and_job(
         &self,
         ledger: Update,
         job: Update,

@@ -1,11 +1,12 @@
-//! [`UnknownBatches`] in DynamoDB: the ledger item and the job item in one transaction, the
+//! [`UnknownBatches`] in DynamoDB: the ledger item and the job item in one transaction
+//! (`ledger_and_job`, as a control change writes them), the
 //! ledger's condition that the batch is still `unknown` (and, to resend, never resent).
 
-use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{AttributeValue, Update};
 use chrono::{DateTime, Utc};
 
 use super::{
-    Cancellation, DynamoStore, backend, build_error, cancellation,
+    DynamoStore, build_error,
     ext::{key, list, n, s, time},
 };
 use crate::{
@@ -69,31 +70,13 @@ impl UnknownBatches for DynamoStore {
         let job = job
             .build()
             .map_err(|e| build_error("TransactWriteItems", e))?;
-        let mut conflicts = 0;
-        loop {
-            let result = self
-                .client()
-                .transact_write_items()
-                .transact_items(TransactWriteItem::builder().update(ledger.clone()).build())
-                .transact_items(TransactWriteItem::builder().update(job.clone()).build())
-                .send()
-                .await;
-            match result {
-                Ok(_) => return Ok(Settled::Done),
-                Err(e) => match cancellation(&e) {
-                    Some(Cancellation::ConditionFailed) => return Ok(Settled::NotUnknown),
-                    // Another batch's outcome on the job item: nothing was written, so the
-                    // same transaction is tried again.
-                    Some(Cancellation::Conflict) => {
-                        conflicts += 1;
-                        if !self.back_off_after_conflict(conflicts).await {
-                            return Err(self
-                                .conflicts_exhausted(&format!("the settlement of batch {batch}")));
-                        }
-                    }
-                    None => return Err(backend("TransactWriteItems", e)),
-                },
-            }
-        }
+        let settled = self
+            .ledger_and_job(ledger, job, &format!("the settlement of batch {batch}"))
+            .await?;
+        Ok(if settled {
+            Settled::Done
+        } else {
+            Settled::NotUnknown
+        })
     }
 }
