@@ -309,11 +309,8 @@ impl Wanted<'_> {
     /// Whether `record`, to the probed number and in the window, has the batch's sender and
     /// length: a number or a sender ID is filed as sent; a Powerpack's pick is any number.
     fn matches(&self, record: &MessageRecord) -> bool {
-        let from = match self.from {
-            Sender::Number(n) => record.from == n.digits(),
-            Sender::Alphanumeric(id) => record.from == *id,
-            Sender::Powerpack(_) => true,
-        };
+        // What Plivo was sent as `src` is what it files (a Powerpack's is its pick).
+        let from = self.from.plivo_src().is_none_or(|src| record.from == src);
         from && record.units.is_none_or(|u| u == self.units)
     }
 }
