@@ -1,6 +1,6 @@
 # The two commands of the README: `make dev` runs the whole system locally, `make test`
 # runs every test. Both install what they need on first use (infra/local/bootstrap.sh).
-.PHONY: dev test lint unit e2e fmt build events template-check bench cost-bench
+.PHONY: dev test lint unit e2e contract fmt build events template-check bench cost-bench
 
 dev:
 	infra/local/dev.sh
@@ -19,6 +19,10 @@ unit:
 
 e2e:
 	infra/tests/e2e.sh
+
+# The API's contract, docs/openapi.yaml: validated, then schemathesis against a local stack.
+contract:
+	infra/tests/contract.sh
 
 fmt:
 	cargo fmt --all

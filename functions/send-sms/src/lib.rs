@@ -1,7 +1,9 @@
 //! send-sms: `POST /v1/messages` hands one SMS to Plivo (or, with `send_at`, schedules it as
 //! a job of one recipient: `scheduled.rs`); `GET /v1/messages/{message_uuid}` reports what is
-//! known of it (docs/api.md).
+//! known of it (docs/api.md); `GET /v1/openapi.json` serves the API's contract
+//! (docs/openapi.yaml, `openapi.rs`).
 
+pub mod openapi;
 mod request;
 mod scheduled;
 
@@ -75,6 +77,10 @@ where
     T: BatchQueue,
 {
     let segments = api::path_segments(req);
+    // The contract is public: it is answered before any key is asked for.
+    if openapi::is_route(&segments) {
+        return Ok(openapi::answer(req.method()));
+    }
     let route = api::match_route(&segments, "messages");
     if route == Route::Unknown {
         return Ok(api::not_found(req));

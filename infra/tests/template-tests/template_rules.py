@@ -7,7 +7,8 @@ that silently stopped checking would fail the tests too.
 
 What comes from where:
 - the routes are those of docs/api.md (hard-coded below: a Markdown file is no source to parse),
-  cross-checked with Cargo.toml's `cargo lambda watch` router;
+  cross-checked with Cargo.toml's `cargo lambda watch` router and the paths of the API's
+  contract, docs/openapi.yaml;
 - the environment each function must get is read from the Rust sources at test time
   (`config::required/optional/seconds("...")` in functions/<f>/src, the `wiring::` helpers
   and `::from_env()` constructors they call in sms-core) and compared with the hard-coded
@@ -37,6 +38,7 @@ FUNCTIONS = ("send-sms", "send-bulk", "sender", "status-callback", "job-files", 
 ROUTES = {
     ("POST", "/v1/messages"): "send-sms",
     ("GET", "/v1/messages/{message_uuid}"): "send-sms",
+    ("GET", "/v1/openapi.json"): "send-sms",
     ("POST", "/v1/bulk"): "send-bulk",
     ("GET", "/v1/bulk/{job_id}"): "send-bulk",
     ("POST", "/v1/uploads"): "send-bulk",
@@ -881,6 +883,22 @@ def check_routes(template: dict, root: Path) -> list[str]:
             local[(t["method"].upper(), path)] = t["function"]
     if local and local != ROUTES:
         out.append(f"Cargo.toml's watch router {sorted(local.items())} differs from docs/api.md's {sorted(ROUTES.items())}")
+
+    # The API's contract documents the same routes, and no other.
+    import yaml  # PyYAML, which cfn-lint brings into .venv
+
+    contract = yaml.safe_load((root / "docs" / "openapi.yaml").read_text())
+    documented = {
+        (method.upper(), path)
+        for path, ops in (contract.get("paths") or {}).items()
+        for method in ops
+        if method in ("get", "put", "post", "delete", "patch", "head", "options")
+    }
+    if documented != set(ROUTES):
+        out.append(
+            f"docs/openapi.yaml documents {sorted(documented - set(ROUTES))} beyond the API's routes "
+            f"and lacks {sorted(set(ROUTES) - documented)}"
+        )
     return out
 
 

@@ -68,6 +68,39 @@ pub enum ProblemKind {
 }
 
 impl ProblemKind {
+    /// Every kind: docs/openapi.yaml documents each, and send-sms's `tests/openapi.rs` checks
+    /// that it documents these and no others.
+    pub const ALL: [ProblemKind; 19] = {
+        use ProblemKind::*;
+        [
+            InvalidRequest,
+            PayloadTooLarge,
+            UnsupportedMediaType,
+            Unauthorized,
+            Forbidden,
+            NotFound,
+            MethodNotAllowed,
+            IdempotencyConflict,
+            NotReady,
+            JobState,
+            Suppressed,
+            Landline,
+            ValidityTooShort,
+            OverBudget,
+            PlivoRejected,
+            PlivoUnavailable,
+            Unavailable,
+            OutcomeUnknown,
+            Internal,
+        ]
+    };
+
+    /// The `type`, `status` and `title` every problem of this kind carries.
+    pub fn identity(self) -> (String, u16, &'static str) {
+        let (status, slug, title) = self.parts();
+        (format!("{PROBLEM_TYPE_BASE}{slug}"), status.as_u16(), title)
+    }
+
     fn parts(self) -> (StatusCode, &'static str, &'static str) {
         use ProblemKind::*;
         match self {
@@ -164,11 +197,11 @@ pub const PROBLEM_TYPE_BASE: &str = "/problems/";
 
 impl Problem {
     pub fn new(kind: ProblemKind, detail: impl Into<String>) -> Self {
-        let (status, slug, title) = kind.parts();
+        let (type_uri, status, title) = kind.identity();
         Self {
-            type_uri: format!("{PROBLEM_TYPE_BASE}{slug}"),
+            type_uri,
             title: title.to_owned(),
-            status: status.as_u16(),
+            status,
             detail: detail.into(),
             errors: Vec::new(),
             extensions: None,
@@ -267,5 +300,35 @@ mod tests {
         let json = serde_json::to_value(Problem::new(ProblemKind::NotFound, "x")).unwrap();
         assert!(json.get("errors").is_none());
         assert_eq!(json["status"], 404);
+    }
+}
+
+#[cfg(test)]
+mod every_kind {
+    use super::ProblemKind::{self, *};
+
+    /// A kind added to the enum must be added to `ALL` (which the contract test reads): this
+    /// match stops compiling until it is placed here, beside the list.
+    fn position(kind: ProblemKind) -> usize {
+        let listed = match kind {
+            InvalidRequest | PayloadTooLarge | UnsupportedMediaType | Unauthorized | Forbidden
+            | NotFound | MethodNotAllowed | IdempotencyConflict | NotReady | JobState
+            | Suppressed | Landline | ValidityTooShort | OverBudget | PlivoRejected
+            | PlivoUnavailable | Unavailable | OutcomeUnknown | Internal => kind,
+        };
+        ProblemKind::ALL
+            .iter()
+            .position(|k| *k == listed)
+            .unwrap_or(usize::MAX)
+    }
+
+    #[test]
+    fn all_lists_every_kind_once_with_its_own_type() {
+        for kind in ProblemKind::ALL {
+            assert_ne!(position(kind), usize::MAX, "{kind:?}");
+        }
+        let types: std::collections::BTreeSet<_> =
+            ProblemKind::ALL.iter().map(|k| k.identity().0).collect();
+        assert_eq!(types.len(), ProblemKind::ALL.len());
     }
 }

@@ -12,6 +12,7 @@
 //! Build clients inside each test (each `#[tokio::test]` has its own runtime, and a client's
 //! connection pool must not outlive the runtime it was made on).
 
+pub mod contract;
 mod kit;
 
 pub use kit::*;
