@@ -29,11 +29,11 @@ step "unit, handler and adapter tests (moto)"
 step "template checks"
 "$root/infra/tests/template-tests/check.sh"
 
-step "the API's contract (docs/openapi.yaml): validated, served, and schemathesis against the local stack"
-"$root/infra/tests/contract.sh"
-
 step "end-to-end tests through the local stack"
 "$root/infra/tests/e2e.sh"
+
+step "the API's contract (docs/openapi.yaml): validated, served, and schemathesis against the local stack"
+"$root/infra/tests/contract.sh"
 
 step "sample events through their functions on a fresh local stack"
 "$root/infra/tests/events.sh"
