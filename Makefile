@@ -28,7 +28,8 @@ fmt:
 	cargo fmt --all
 
 # Deployment side (docs/operations.md).
-# `sam build`: arm64 bootstrap for the four functions, zipped into target/lambda-zips/.
+# `sam build`: arm64 bootstrap for the four functions, zipped into target/lambda-zips/;
+# and smsctl, the command-line client, for this machine (target/release/smsctl).
 build:
 	infra/deploy/build.sh
 

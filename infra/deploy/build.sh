@@ -2,7 +2,8 @@
 # `make build`: `sam build` of template.yaml, offline, from a fresh clone: an arm64 (aarch64)
 # `bootstrap` for each function of template.yaml in .aws-sam/build/<LogicalId>/, which
 # `sam deploy` then uploads; and the same binaries zipped as target/lambda-zips/<binary>.zip
-# (bootstrap at the root, mode 0755), for deploying or inspecting them without SAM.
+# (bootstrap at the root, mode 0755), for deploying or inspecting them without SAM. Then
+# smsctl, the command-line client, for this machine: target/release/smsctl.
 #
 # SAM's rust-cargolambda build method runs `cargo lambda build --release --arm64 --bin <name>`
 # in the workspace (it builds in source, so the builds share target/ and compile the
@@ -73,3 +74,8 @@ sys.exit(1 if failed else 0)
 PY
 
 echo "build: sam build took $((built - started)) s; template for sam deploy: .aws-sam/build/template.yaml" >&2
+
+# smsctl, the command-line client (cli/), for this machine rather than Lambda's: a release
+# build, left where cargo puts it. Cargo rebuilds it only when its sources change.
+cargo build --release --quiet -p smsctl
+echo "build: smsctl for this machine: target/release/smsctl ($(du -h target/release/smsctl | cut -f1))" >&2
