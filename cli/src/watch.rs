@@ -43,6 +43,8 @@ impl Bars {
             ProgressStyle::with_template("{spinner} {msg}")
                 .unwrap_or_else(|_| ProgressStyle::default_spinner()),
         );
+        // The spinner turns between polls, so a slow poll does not look like a hang.
+        header.enable_steady_tick(Duration::from_millis(120));
         let bar = |name: &str| {
             let bar = multi.add(ProgressBar::new(0));
             let style = ProgressStyle::with_template(&format!(
