@@ -31,7 +31,8 @@ pub async fn bulk(ctx: &Context, args: BulkArgs) -> Result<(), Failure> {
             "/v1/uploads",
             Some(&json!({"size": size, "content_type": args.format.content_type()})),
             None,
-            Repeat::Never,
+            // A ticket is only a link: asking again does no harm.
+            Repeat::Safe,
         )
         .await?
         .body;
