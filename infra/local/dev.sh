@@ -5,8 +5,12 @@
 #   local-setup          creates the table, the batch and files queues with their dead-letter
 #                        queues, the secret, the files' bucket, the schedule group
 #   plivo-sim            Plivo's Message API; posts signed delivery reports back
-#   cargo lambda watch   the API's routes on 127.0.0.1:$LOCAL_PORT, each served by its real
-#                        function binary (router in Cargo.toml)
+#   cargo lambda watch   every function's real binary, behind Lambda's invoke API on
+#                        127.0.0.1:$LAMBDA_PORT
+#   api-gateway          API Gateway's HTTP API on 127.0.0.1:$LOCAL_PORT: the routes of
+#                        Cargo.toml's router, each request as payload format 2.0 to its
+#                        function (local-stack's api_gateway.rs); the invoke API and function
+#                        URLs passed through, so every tool keeps this one address
 #   sqs-poller (twice)   Lambda's SQS event source mappings: the batch queue → the real sender
 #                        function, the files queue → the real job-files function
 #   schedule-poller      EventBridge Scheduler: fires scheduled jobs' due one-time schedules
@@ -44,6 +48,8 @@ export RECONCILE_DELAY_SECONDS=${RECONCILE_DELAY_SECONDS:-3}
 # The fallback provider (moto's SNS) is off unless asked for, as in the template.
 export FALLBACK=${FALLBACK:-off}
 MOTO_PORT=${MOTO_PORT:-5050}
+# cargo lambda watch's own port, behind api-gateway.
+LAMBDA_PORT=${LAMBDA_PORT:-9000}
 PLIVO_SIM_PORT=${PLIVO_SIM_PORT:-8089}
 export SMS_TABLE=${SMS_TABLE:-sms-local}
 export SMS_QUEUE_NAME=${SMS_QUEUE_NAME:-sms-batches}
@@ -90,7 +96,7 @@ wait_for() {
 port_free() {
   ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
 }
-for p in "$LOCAL_PORT" "$MOTO_PORT" $([ -z "${PLIVO_BASE_URL:-}" ] && echo "$PLIVO_SIM_PORT"); do
+for p in "$LOCAL_PORT" "$LAMBDA_PORT" "$MOTO_PORT" $([ -z "${PLIVO_BASE_URL:-}" ] && echo "$PLIVO_SIM_PORT"); do
   port_free "$p" || { echo "dev: port $p is in use; set LOCAL_PORT, MOTO_PORT or PLIVO_SIM_PORT" >&2; exit 1; }
 done
 
@@ -118,20 +124,24 @@ fi
 # No --timeout: cargo-lambda 1.9 applies it to the runtime's idle /next long-poll too, and a
 # function left idle that long then crashes in lambda_runtime (no request id). The sender
 # bounds its own work (Plivo and AWS timeouts).
-start api env -C "$functions_dir" cargo lambda watch --quiet --ignore-changes -A 127.0.0.1 -P "$LOCAL_PORT"
-wait_for "cargo lambda watch" "http://127.0.0.1:$LOCAL_PORT/v1/messages/warm-up"
+start api env -C "$functions_dir" cargo lambda watch --quiet --ignore-changes -A 127.0.0.1 -P "$LAMBDA_PORT"
+wait_for "cargo lambda watch" "http://127.0.0.1:$LAMBDA_PORT/"
+# The routes are the served checkout's (the cost benchmark's baseline has its own).
+start gateway env API_GATEWAY_ADDR="127.0.0.1:$LOCAL_PORT" LAMBDA_URL="http://127.0.0.1:$LAMBDA_PORT" \
+  ROUTES_MANIFEST="$functions_dir/Cargo.toml" "$root/target/debug/api-gateway"
+wait_for "api-gateway" "http://127.0.0.1:$LOCAL_PORT/v1/messages/warm-up"
 # The first request to each function starts its process; make that happen now.
 for path in /v1/messages/warm-up /v1/bulk/warm-up /v1/callbacks/plivo/status; do
   curl -s -o /dev/null --max-time 60 "http://127.0.0.1:$LOCAL_PORT$path" || true
 done
 
 # Lambda's SQS trigger, played against the emulated queue.
-export SENDER_INVOKE_URL="http://127.0.0.1:$LOCAL_PORT/2015-03-31/functions/sender/invocations"
+export SENDER_INVOKE_URL="http://127.0.0.1:$LAMBDA_PORT/2015-03-31/functions/sender/invocations"
 start poller env AWS_SDK_UA_APP_ID=local-sqs-poller "$root/target/debug/sqs-poller"
 # And the files queue's trigger: job-files, one task at a time (the template's BatchSize 1),
 # each allowed Lambda's longest invocation.
 start files-poller env AWS_SDK_UA_APP_ID=local-files-poller POLLER_QUEUE_URL="$SMS_FILES_QUEUE_URL" \
-  POLLER_INVOKE_URL="http://127.0.0.1:$LOCAL_PORT/2015-03-31/functions/job-files/invocations" \
+  POLLER_INVOKE_URL="http://127.0.0.1:$LAMBDA_PORT/2015-03-31/functions/job-files/invocations" \
   POLLER_BATCH_SIZE=1 POLLER_CONCURRENCY=1 POLLER_VISIBILITY_TIMEOUT=900 \
   "$root/target/debug/sqs-poller"
 
@@ -142,7 +152,7 @@ start schedule-poller env AWS_SDK_UA_APP_ID=local-schedule-poller "$root/target/
 # And the table's stream trigger: delivery reports' STATUS changes → report-counts, which
 # keeps the jobs' counts (a moment behind the reports, as on AWS).
 start stream-poller env \
-  STREAM_INVOKE_URL="http://127.0.0.1:$LOCAL_PORT/2015-03-31/functions/report-counts/invocations" \
+  STREAM_INVOKE_URL="http://127.0.0.1:$LAMBDA_PORT/2015-03-31/functions/report-counts/invocations" \
   "$root/target/debug/stream-poller"
 
 cat >&2 <<MSG

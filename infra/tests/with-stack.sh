@@ -9,7 +9,7 @@ set -euo pipefail
 . "$(dirname "$0")/../lib.sh"
 cd "$root"
 
-export LOCAL_PORT=$(free_port) MOTO_PORT=$(free_port) PLIVO_SIM_PORT=$(free_port)
+export LOCAL_PORT=$(free_port) LAMBDA_PORT=$(free_port) MOTO_PORT=$(free_port) PLIVO_SIM_PORT=$(free_port)
 export LOCAL_API_KEY=${LOCAL_API_KEY:-e2e-api-key-not-secret-0123456789}
 export PLIVO_AUTH_ID=${PLIVO_AUTH_ID:-MAE2ETESTACCOUNT0001} PLIVO_AUTH_TOKEN=${PLIVO_AUTH_TOKEN:-e2e-plivo-token}
 export PUBLIC_BASE_URL=${PUBLIC_BASE_URL:-http://127.0.0.1:$LOCAL_PORT}

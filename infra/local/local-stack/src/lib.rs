@@ -2,6 +2,7 @@
 //! queue with its dead-letter queue, the secret, the files' bucket and the schedule group.
 //! Every call is idempotent, so `make dev` can run it on every start.
 
+pub mod api_gateway;
 pub mod events;
 pub mod events_check;
 pub mod invoke;
