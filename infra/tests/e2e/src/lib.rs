@@ -168,13 +168,14 @@ impl Stack {
     }
 }
 
-/// True for a failure of `cargo lambda watch` itself (a problem document of its own, never
-/// one of ours, whose types are `/problems/...`). It answers a function's runtime before it
-/// has read the whole response, so an answer larger than a socket read (tens of KB: a list
-/// of 1,000 landlines) is now and then cut short on a busy machine, and the caller gets this
-/// 500 though the function answered.
+/// True for a failed invocation, which the local API Gateway (local-stack's api_gateway.rs)
+/// answers as API Gateway does: `500 {"message": "Internal Server Error"}`, never one of our
+/// problem documents (`/problems/...`). `cargo lambda watch` answers a function's runtime
+/// before it has read the whole response, so an answer larger than a socket read (tens of KB:
+/// a list of 1,000 landlines) is now and then cut short on a busy machine, and the invocation
+/// fails though the function answered.
 fn emulator_failed(status: u16, answer: &Value) -> bool {
-    status == 500 && answer["type"] == "https://httpstatuses.com/500"
+    status == 500 && answer["message"] == "Internal Server Error"
 }
 
 async fn read(resp: reqwest::Response) -> (u16, Value) {
