@@ -6,9 +6,13 @@ broken copies of the templates and of the Rust sources (it must find each break)
 that silently stopped checking would fail the tests too.
 
 What comes from where:
-- the routes are those of docs/api.md (hard-coded below: a Markdown file is no source to parse),
-  cross-checked with Cargo.toml's `cargo lambda watch` router and the paths of the API's
-  contract, docs/openapi.yaml;
+- the routes are those of docs/api.md (hard-coded below, ROUTES: the method each path serves
+  and its function; a Markdown file is no source to parse), and the API's contract,
+  docs/openapi.yaml, documents exactly those operations. template.yaml routes each of their
+  paths for ANY method to its function (HttpApi events, the DefinitionBody, RouteSettings keys,
+  the dashboard's Route dimensions), and so does Cargo.toml's `cargo lambda watch` router (a
+  string per path), so that a method a path does not serve reaches the function and gets its
+  405 with `Allow`, not API Gateway's own 404;
 - the environment each function must get is read from the Rust sources at test time
   (`config::required/optional/seconds("...")` in functions/<f>/src, the `wiring::` helpers
   and `::from_env()` constructors they call in sms-core) and compared with the hard-coded
@@ -32,9 +36,10 @@ from typing import Any, Iterable
 
 FUNCTIONS = ("send-sms", "send-bulk", "sender", "status-callback", "job-files", "report-counts")
 
-# The routes of docs/api.md. The callbacks are POST only: the service gives Plivo its
-# callback URLs with method POST, and the inbound URL is set up as POST (docs/operations.md,
-# "First deployment").
+# The routes of docs/api.md: the method each path serves, and its function. The callbacks are
+# POST only: the service gives Plivo its callback URLs with method POST, and the inbound URL is
+# set up as POST (docs/operations.md, "First deployment"). The API routes each path for ANY
+# method to its function (route_paths), which answers the methods here and 405 to the rest.
 ROUTES = {
     ("POST", "/v1/messages"): "send-sms",
     ("GET", "/v1/messages/{message_uuid}"): "send-sms",
@@ -49,6 +54,17 @@ ROUTES = {
     ("POST", "/v1/callbacks/plivo/status"): "status-callback",
     ("POST", "/v1/callbacks/plivo/inbound"): "status-callback",
 }
+
+# Paths whose ANY route has its own throttle in HttpApi.RouteSettings: Plivo's callbacks, whose
+# bursts follow a job's sends, not a client's requests (docs/operations.md).
+ROUTE_THROTTLES = {
+    "/v1/callbacks/plivo/status": ("CallbackThrottlingBurstLimit", "CallbackThrottlingRateLimit"),
+    "/v1/callbacks/plivo/inbound": ("CallbackThrottlingBurstLimit", "CallbackThrottlingRateLimit"),
+}
+
+# The operation of an OpenAPI path item that is API Gateway's ANY route.
+ANY_METHOD = "x-amazon-apigateway-any-method"
+OPENAPI_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
 
 # The environment template.yaml gives each function: exactly these names. Every other
 # variable a function's code reads is optional and listed in LEFT_UNSET, with the reason the
@@ -829,10 +845,31 @@ def check_environment(template: dict, root: Path) -> list[str]:
     return out
 
 
-def check_routes(template: dict, root: Path) -> list[str]:
+def route_paths() -> tuple[dict[str, str], list[str]]:
+    """path -> function, from ROUTES: each path is one ANY route to the function that serves
+    its methods. Problems if ROUTES gives one path's methods to different functions (an ANY
+    route has one integration)."""
+    paths: dict[str, str] = {}
     out = []
+    for (method, path), binary in ROUTES.items():
+        if paths.setdefault(path, binary) != binary:
+            out.append(f"ROUTES sends {path} to {paths[path]} and {binary} ({method}): "
+                       "its ANY route can go to one function only")
+    return paths, out
+
+
+def _any_route_problem(where: str, method: str, path: Any) -> str:
+    return (f"{where}: route {method} {path} must be ANY {path}: a route of one method leaves the "
+            "others to API Gateway's own 404, where the function answers 405 with Allow")
+
+
+def check_routes(template: dict, root: Path) -> list[str]:
+    paths, out = route_paths()
+    any_keys = {f"ANY {path}" for path in paths}
     fns = _functions(template)
-    events = {}
+
+    # The functions' HttpApi events (SAM's invoke permissions): one ANY event per path.
+    events: dict[Any, str] = {}
     for binary, (name, res) in fns.items():
         for ev_name, ev in (res["Properties"].get("Events") or {}).items():
             if ev.get("Type") != "HttpApi":
@@ -840,15 +877,17 @@ def check_routes(template: dict, root: Path) -> list[str]:
             p = ev.get("Properties") or {}
             if _ref_name(p.get("ApiId")) != "HttpApi":
                 out.append(f"{name}.{ev_name}: must be on the HttpApi")
-            key = (str(p.get("Method")).upper(), p.get("Path"))
-            if key in events:
-                out.append(f"route {key[0]} {key[1]} is declared twice")
-            events[key] = binary
-    for key, binary in ROUTES.items():
-        if events.get(key) != binary:
-            out.append(f"route {key[0]} {key[1]} must go to {binary}, goes to {events.get(key)}")
-    for key in set(events) - set(ROUTES):
-        out.append(f"route {key[0]} {key[1]} is not a route of the API (docs/api.md)")
+            method, path = str(p.get("Method")).upper(), p.get("Path")
+            if method != "ANY":
+                out.append(_any_route_problem(f"{name}.{ev_name}", method, path))
+            if path in events:
+                out.append(f"route ANY {path} is declared twice (HttpApi events)")
+            events[path] = binary
+    for path, binary in paths.items():
+        if events.get(path) != binary:
+            out.append(f"route ANY {path} must go to {binary}, goes to {events.get(path)}")
+    for path in sorted(set(events) - set(paths), key=str):
+        out.append(f"route ANY {path} is not a route of the API (ROUTES, docs/api.md)")
 
     # The API's own route table (the DefinitionBody that breaks the circular dependency).
     api = template["Resources"].get("HttpApi", {})
@@ -861,30 +900,77 @@ def check_routes(template: dict, root: Path) -> list[str]:
     drs = props.get("DefaultRouteSettings") or {}
     if "ThrottlingBurstLimit" not in drs or "ThrottlingRateLimit" not in drs:
         out.append("HttpApi.DefaultRouteSettings must set ThrottlingBurstLimit and ThrottlingRateLimit")
-    body_routes = {}
+    body_routes: dict[str, str | None] = {}
     for path, ops in ((props.get("DefinitionBody") or {}).get("paths") or {}).items():
-        for method, op in ops.items():
-            integ = op.get("x-amazon-apigateway-integration") or {}
+        for method, op in (ops or {}).items():
+            if method in OPENAPI_METHODS:
+                out.append(_any_route_problem("HttpApi.DefinitionBody", method.upper(), path)
+                           + f" (operation {ANY_METHOD})")
+            elif method != ANY_METHOD:
+                continue  # not an operation (parameters, summary, ...)
+            integ = (op or {}).get("x-amazon-apigateway-integration") or {}
             uri = integ.get("uri", {})
             uri = uri.get("Fn::Sub") if isinstance(uri, dict) else uri
             m = re.search(r":function:\$\{AWS::StackName\}-([a-z-]+)/invocations$", str(uri))
-            body_routes[(method.upper(), path)] = m.group(1) if m else None
-            if integ.get("payloadFormatVersion") != "2.0" or integ.get("type") != "aws_proxy":
-                out.append(f"DefinitionBody {method.upper()} {path}: must be aws_proxy, payload format 2.0")
-    if body_routes != events:
-        out.append(f"HttpApi.DefinitionBody routes {sorted(body_routes.items())} differ from the functions' HttpApi events {sorted(events.items())}")
+            if path in body_routes:
+                out.append(f"HttpApi.DefinitionBody routes {path} twice ({method}): one {ANY_METHOD} per path")
+            body_routes[path] = m.group(1) if m else None
+            if integ.get("payloadFormatVersion") != "2.0" or str(integ.get("type")).lower() != "aws_proxy":
+                out.append(f"HttpApi.DefinitionBody {method} {path}: must be aws_proxy, payload format 2.0")
+    for path, binary in paths.items():
+        if body_routes.get(path) != binary:
+            out.append(f"HttpApi.DefinitionBody ANY {path} must go to {binary}, goes to {body_routes.get(path)}")
+    for path in sorted(set(body_routes) - set(paths)):
+        out.append(f"HttpApi.DefinitionBody routes {path}, which is not a route of the API (ROUTES, docs/api.md)")
 
-    # cargo lambda watch's router (the local API) must serve the same routes.
+    # Route keys named elsewhere must be keys of the API's routes: a RouteSettings key of no
+    # route throttles nothing (if the stage takes it at all), a metric's Route dimension of no
+    # route shows nothing. The callbacks keep their own throttle.
+    route_settings = props.get("RouteSettings") or {}
+    for key in route_settings:
+        if key not in any_keys:
+            out.append(f"HttpApi.RouteSettings key {key!r} is not a route of the API (its route keys are "
+                       "'ANY <path>', a path of ROUTES)")
+    for path, (burst, rate) in ROUTE_THROTTLES.items():
+        settings = route_settings.get(f"ANY {path}") or {}
+        if _ref_name(settings.get("ThrottlingBurstLimit")) != burst or _ref_name(settings.get("ThrottlingRateLimit")) != rate:
+            out.append(f"HttpApi.RouteSettings 'ANY {path}' must throttle with !Ref {burst} and !Ref {rate}")
+    named: set[tuple[str, Any]] = set()
+    for r in template["Resources"].values():
+        props_r = r.get("Properties") or {}
+        if r.get("Type") == "AWS::CloudWatch::Dashboard":
+            body = props_r.get("DashboardBody")
+            body = body.get("Fn::Sub") if isinstance(body, dict) else body
+            named |= {("the dashboard", k) for k in re.findall(r'"Route",\s*"([^"]*)"', str(body))}
+        elif r.get("Type") == "AWS::CloudWatch::Alarm" and props_r.get("Namespace") == "AWS/ApiGateway":
+            named |= {("an alarm", str(d.get("Value"))) for d in props_r.get("Dimensions") or []
+                      if d.get("Name") == "Route"}
+    for where, key in sorted(named):
+        if key not in any_keys:
+            out.append(f"{where} reads the API's metrics of route {key!r}, which is not a route of the API "
+                       "(its route keys are 'ANY <path>', a path of ROUTES)")
+
+    # cargo lambda watch's router (the local API) must serve the same paths, every method of
+    # each to its function: a string per path. A list of {method, function} routes only those
+    # methods, and cargo lambda watch answers the others with a 404 of its own.
     cargo = tomllib.loads((root / "Cargo.toml").read_text())
     router = (((cargo.get("workspace") or {}).get("metadata") or {}).get("lambda") or {}).get("watch", {}).get("router", {})
+    if not router:
+        out.append("Cargo.toml needs [workspace.metadata.lambda.watch.router], the local API's routes")
     local = {}
-    for path, targets in router.items():
-        for t in targets:
-            local[(t["method"].upper(), path)] = t["function"]
-    if local and local != ROUTES:
-        out.append(f"Cargo.toml's watch router {sorted(local.items())} differs from docs/api.md's {sorted(ROUTES.items())}")
+    for path, target in router.items():
+        if isinstance(target, str):
+            local[path] = target
+            continue
+        out.append(f"Cargo.toml's watch router: {path!r} must name its function as a string (every method), "
+                   f"not {target!r}, which routes only the methods it lists")
+        named_fns = {t.get("function") for t in target if isinstance(t, dict)} if isinstance(target, list) else set()
+        local[path] = named_fns.pop() if len(named_fns) == 1 else None
+    if router and local != paths:
+        out.append(f"Cargo.toml's watch router {sorted(local.items(), key=str)} differs from the paths of "
+                   f"ROUTES (docs/api.md) {sorted(paths.items())}")
 
-    # The API's contract documents the same routes, and no other.
+    # The API's contract documents the same operations, and no other.
     import yaml  # PyYAML, which cfn-lint brings into .venv
 
     contract = yaml.safe_load((root / "docs" / "openapi.yaml").read_text())
@@ -892,7 +978,7 @@ def check_routes(template: dict, root: Path) -> list[str]:
         (method.upper(), path)
         for path, ops in (contract.get("paths") or {}).items()
         for method in ops
-        if method in ("get", "put", "post", "delete", "patch", "head", "options")
+        if method in OPENAPI_METHODS
     }
     if documented != set(ROUTES):
         out.append(

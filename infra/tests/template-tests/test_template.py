@@ -1,8 +1,9 @@
 """template.yaml and infra/deploy/deploy-role.yaml against the rules of template_rules.py.
 
 The first test runs the checker on the real files: it must find nothing. The others break
-one rule at a time, in a copy of a template or of the Rust sources, and require the checker
-to say so, so that a rule which stopped checking would be noticed.
+one rule at a time, in a copy of a template, of Cargo.toml's router or of the Rust sources (or
+in the checker's own ROUTES table), and require the checker to say so, so that a rule which
+stopped checking would be noticed.
 
 Run: `make template-check` (or `.venv/bin/pytest infra/tests/template-tests`).
 """
@@ -68,6 +69,26 @@ def _drop_route(t: dict) -> None:
 def _misroute(t: dict) -> None:
     ev = _fn(t, "send-sms")["Events"].pop("GetMessage")
     _fn(t, "send-bulk")["Events"]["GetMessage"] = ev
+
+
+def _post_only_event(t: dict) -> None:
+    # The route as it was: API Gateway would answer TRACE /v1/messages with its own 404.
+    _fn(t, "send-sms")["Events"]["SendMessage"]["Properties"]["Method"] = "POST"
+
+
+def _get_only_event(t: dict) -> None:
+    _fn(t, "send-bulk")["Events"]["GetJob"]["Properties"]["Method"] = "GET"
+
+
+def _route_twice(t: dict) -> None:
+    # A second event for a path that already has its ANY route.
+    _fn(t, "send-sms")["Events"]["GetMessageAgain"] = copy.deepcopy(_fn(t, "send-sms")["Events"]["GetMessage"])
+
+
+def _unknown_route(t: dict) -> None:
+    ev = copy.deepcopy(_fn(t, "send-bulk")["Events"]["GetJob"])
+    ev["Properties"]["Path"] = "/v1/bulk/{job_id}/retry"
+    _fn(t, "send-bulk")["Events"]["RetryJob"] = ev
 
 
 def _drop_env(t: dict) -> None:
@@ -173,9 +194,53 @@ def _wrong_memory(t: dict) -> None:
     _fn(t, "send-bulk")["MemorySize"] = 256
 
 
+def _body_paths(t: dict) -> dict:
+    return t["Resources"]["HttpApi"]["Properties"]["DefinitionBody"]["paths"]
+
+
 def _body_route_to_wrong_function(t: dict) -> None:
-    op = t["Resources"]["HttpApi"]["Properties"]["DefinitionBody"]["paths"]["/v1/bulk"]["post"]
+    op = _body_paths(t)["/v1/bulk"][rules.ANY_METHOD]
     op["x-amazon-apigateway-integration"]["uri"]["Fn::Sub"] = op["x-amazon-apigateway-integration"]["uri"]["Fn::Sub"].replace("send-bulk", "send-sms")
+
+
+def _body_post_only(t: dict) -> None:
+    # The operation as it was, `post:`: only POST /v1/bulk would reach send-bulk.
+    ops = _body_paths(t)["/v1/bulk"]
+    ops["post"] = ops.pop(rules.ANY_METHOD)
+
+
+def _body_get_beside_any(t: dict) -> None:
+    # A GET operation beside the ANY one: GET would take its own route.
+    ops = _body_paths(t)["/v1/bulk/{job_id}"]
+    ops["get"] = copy.deepcopy(ops[rules.ANY_METHOD])
+
+
+def _body_route_missing(t: dict) -> None:
+    del _body_paths(t)["/v1/uploads"]
+
+
+def _body_payload_v1(t: dict) -> None:
+    _body_paths(t)["/v1/messages"][rules.ANY_METHOD]["x-amazon-apigateway-integration"]["payloadFormatVersion"] = "1.0"
+
+
+def _route_settings_of_a_post_route(t: dict) -> None:
+    # The callback throttle keyed as before: a route key that no longer exists.
+    settings = t["Resources"]["HttpApi"]["Properties"]["RouteSettings"]
+    settings["POST /v1/callbacks/plivo/inbound"] = settings.pop("ANY /v1/callbacks/plivo/inbound")
+
+
+def _route_settings_of_no_path(t: dict) -> None:
+    settings = t["Resources"]["HttpApi"]["Properties"]["RouteSettings"]
+    settings["ANY /v1/callbacks/plivo/voice"] = copy.deepcopy(settings["ANY /v1/callbacks/plivo/status"])
+
+
+def _callback_unthrottled(t: dict) -> None:
+    del t["Resources"]["HttpApi"]["Properties"]["RouteSettings"]["ANY /v1/callbacks/plivo/status"]
+
+
+def _dashboard_route_of_a_post_route(t: dict) -> None:
+    body = t["Resources"]["OperationsDashboard"]["Properties"]["DashboardBody"]
+    body["Fn::Sub"] = body["Fn::Sub"].replace('"ANY /v1/callbacks/plivo/status"', '"POST /v1/callbacks/plivo/status"')
 
 
 def _sam_generated_integrations(t: dict) -> None:
@@ -198,10 +263,15 @@ def _reserved_concurrency_default(t: dict) -> None:
 
 
 def _get_callback_route(t: dict) -> None:
+    # A GET route beside the ANY one: the callbacks serve POST only (ROUTES), and one event per path.
     _fn(t, "status-callback")["Events"]["StatusGet"] = {
         "Type": "HttpApi",
         "Properties": {"ApiId": {"Ref": "HttpApi"}, "Method": "GET", "Path": "/v1/callbacks/plivo/status"},
     }
+
+
+def _post_only_callback_route(t: dict) -> None:
+    _fn(t, "status-callback")["Events"]["InboundPost"]["Properties"]["Method"] = "POST"
 
 
 def _v2_on_by_default(t: dict) -> None:
@@ -395,8 +465,12 @@ BROKEN_TEMPLATES: list[tuple[str, Callable[[dict], None], str]] = [
     ("table without its stream", _no_stream, "StreamViewType must be NEW_AND_OLD_IMAGES"),
     ("stream read granted on the table", _stream_read_on_table, "must be on !GetAtt Table.StreamArn only"),
     ("callback platform logs on", _callback_platform_logs, "SystemLogLevel WARN"),
-    ("route missing", _drop_route, "route GET /v1/bulk/{job_id} must go to send-bulk"),
-    ("route on the wrong function", _misroute, "route GET /v1/messages/{message_uuid} must go to send-sms"),
+    ("route missing", _drop_route, "route ANY /v1/bulk/{job_id} must go to send-bulk, goes to None"),
+    ("route on the wrong function", _misroute, "route ANY /v1/messages/{message_uuid} must go to send-sms, goes to send-bulk"),
+    ("POST-only route", _post_only_event, "SendSmsFunction.SendMessage: route POST /v1/messages must be ANY /v1/messages"),
+    ("GET-only route", _get_only_event, "SendBulkFunction.GetJob: route GET /v1/bulk/{job_id} must be ANY /v1/bulk/{job_id}"),
+    ("route declared twice", _route_twice, "route ANY /v1/messages/{message_uuid} is declared twice"),
+    ("route the API does not have", _unknown_route, "route ANY /v1/bulk/{job_id}/retry is not a route of the API"),
     ("required variable missing", _drop_env, "requires environment variable SMS_TABLE"),
     ("variable misspelt", _typo_env, "requires environment variable SMS_QUEUE_URL"),
     ("wildcard action", _wildcard_action, "wildcard action 'dynamodb:*'"),
@@ -422,13 +496,32 @@ BROKEN_TEMPLATES: list[tuple[str, Callable[[dict], None], str]] = [
     ("PITR off", _no_pitr, "point-in-time recovery"),
     ("x86", _x86, "Architectures"),
     ("send-bulk memory", _wrong_memory, "MemorySize/Timeout must be 512/30"),
-    ("API integration to the wrong function", _body_route_to_wrong_function, "DefinitionBody routes"),
+    ("API integration to the wrong function", _body_route_to_wrong_function,
+     "HttpApi.DefinitionBody ANY /v1/bulk must go to send-bulk, goes to send-sms"),
+    ("API operation of POST only", _body_post_only,
+     "HttpApi.DefinitionBody: route POST /v1/bulk must be ANY /v1/bulk"),
+    ("API operation of GET beside ANY", _body_get_beside_any,
+     "HttpApi.DefinitionBody: route GET /v1/bulk/{job_id} must be ANY /v1/bulk/{job_id}"),
+    ("API route missing from the body", _body_route_missing,
+     "HttpApi.DefinitionBody ANY /v1/uploads must go to send-bulk, goes to None"),
+    ("API integration of payload format 1.0", _body_payload_v1, "must be aws_proxy, payload format 2.0"),
+    ("route settings of a POST route", _route_settings_of_a_post_route,
+     "HttpApi.RouteSettings key 'POST /v1/callbacks/plivo/inbound' is not a route of the API"),
+    ("route settings of no path", _route_settings_of_no_path,
+     "HttpApi.RouteSettings key 'ANY /v1/callbacks/plivo/voice' is not a route of the API"),
+    ("callback route unthrottled", _callback_unthrottled,
+     "HttpApi.RouteSettings 'ANY /v1/callbacks/plivo/status' must throttle with !Ref CallbackThrottlingBurstLimit"),
+    ("dashboard metrics of a POST route", _dashboard_route_of_a_post_route,
+     "the dashboard reads the API's metrics of route 'POST /v1/callbacks/plivo/status', which is not a route"),
     ("SAM-generated integrations", _sam_generated_integrations, "circular dependency after the SAM transform"),
     ("output missing", _no_output, "StatusCallbackUrl"),
     ("status-callback without reserved concurrency", _no_reserved_concurrency,
      "ReservedConcurrentExecutions must be !Ref StatusCallbackReservedConcurrency"),
     ("reserved concurrency default changed", _reserved_concurrency_default, "(default 100)"),
-    ("GET callback route", _get_callback_route, "route GET /v1/callbacks/plivo/status is not a route"),
+    ("GET callback route", _get_callback_route,
+     "StatusCallbackFunction.StatusGet: route GET /v1/callbacks/plivo/status must be ANY /v1/callbacks/plivo/status"),
+    ("POST-only callback route", _post_only_callback_route,
+     "StatusCallbackFunction.InboundPost: route POST /v1/callbacks/plivo/inbound must be ANY"),
     ("V2 signatures on by default", _v2_on_by_default, "PlivoAcceptV2Signatures must default to 'false'"),
     ("status-callback granted DeleteItem", _callback_delete_item, "StatusCallbackFunction: its role grants dynamodb:DeleteItem"),
     ("bucket without its public access block", _bucket_public, "FilesBucket must block public access"),
@@ -461,7 +554,7 @@ BROKEN_TEMPLATES: list[tuple[str, Callable[[dict], None], str]] = [
     ("no files dead-letter alarm", _no_files_dlq_alarm, "an alarm on FilesDeadLetterQueue's ApproximateNumberOfMessagesVisible"),
     ("bucket named, not referenced", _bucket_by_name, "JobFilesFunction: SMS_BUCKET must be !Ref FilesBucket"),
     ("job-files memory", _job_files_memory, "JobFilesFunction: MemorySize/Timeout must be 1024/900"),
-    ("uploads route missing", _no_uploads_route, "route POST /v1/uploads must go to send-bulk"),
+    ("uploads route missing", _no_uploads_route, "route ANY /v1/uploads must go to send-bulk, goes to None"),
     ("path-style addressing on AWS", _path_style_on_aws, "sets S3_FORCE_PATH_STYLE, which is not in the table ENVIRONMENT"),
     ("upload limit default not the code's", _max_upload_default, "parameter MaxUploadBytes must default to 536870912"),
 ]
@@ -596,12 +689,15 @@ def test_a_broken_workflow_is_caught(workflows: dict, mutate, expected: str) -> 
 
 
 # ---------------------------------------------------------------------------------------
-# Broken copies of the Rust sources: the rules follow the code.
+# Copies of what the checker reads from the repository, to break.
 
 @pytest.fixture()
 def rust_copy(tmp_path: Path) -> Path:
-    """A copy of what the checker reads from the repository (Cargo.toml and functions/)."""
+    """A copy of what the checker reads from the repository (Cargo.toml, functions/ and the
+    API's contract, docs/openapi.yaml)."""
     shutil.copy(ROOT / "Cargo.toml", tmp_path / "Cargo.toml")
+    (tmp_path / "docs").mkdir()
+    shutil.copy(ROOT / "docs/openapi.yaml", tmp_path / "docs/openapi.yaml")
     shutil.copytree(ROOT / "functions", tmp_path / "functions",
                     ignore=shutil.ignore_patterns("target", "benches", "tests", "examples"))
     return tmp_path
@@ -612,6 +708,48 @@ def _edit(path: Path, old: str, new: str) -> None:
     assert old in text, f"{path} no longer contains {old!r}; update this test"
     path.write_text(text.replace(old, new, 1))
 
+
+# ---------------------------------------------------------------------------------------
+# Broken copies of Cargo.toml's `cargo lambda watch` router, and of ROUTES itself: the local
+# API routes each path for every method to its function, as the deployed one does.
+
+def test_a_local_route_of_one_method_is_caught(template, deploy_role, rust_copy: Path) -> None:
+    # The router's other form routes only the methods it lists: cargo lambda watch would answer
+    # GET /v1/messages with its own 404, not send-sms's 405.
+    _edit(rust_copy / "Cargo.toml", '"/v1/messages" = "send-sms"',
+          '"/v1/messages" = [{ method = "POST", function = "send-sms" }]')
+    found = rules.problems(template, deploy_role, rust_copy)
+    assert any("Cargo.toml's watch router: '/v1/messages' must name its function as a string" in p
+               for p in found), "\n".join(found)
+
+
+def test_a_local_route_missing_or_misrouted_is_caught(template, deploy_role, rust_copy: Path) -> None:
+    _edit(rust_copy / "Cargo.toml", '"/v1/uploads" = "send-bulk"\n', "")
+    _edit(rust_copy / "Cargo.toml", '"/v1/callbacks/plivo/inbound" = "status-callback"',
+          '"/v1/callbacks/plivo/inbound" = "send-bulk"')
+    found = rules.problems(template, deploy_role, rust_copy)
+    differs = [p for p in found if p.startswith("Cargo.toml's watch router [")]
+    assert differs and "'/v1/uploads'" not in differs[0].split(" differs ")[0], "\n".join(found)
+    assert "('/v1/callbacks/plivo/inbound', 'send-bulk')" in differs[0], "\n".join(found)
+
+
+def test_no_local_router_is_caught(template, deploy_role, rust_copy: Path) -> None:
+    text = (rust_copy / "Cargo.toml").read_text()
+    (rust_copy / "Cargo.toml").write_text(text.replace("[workspace.metadata.lambda.watch.router]",
+                                                       "[workspace.metadata.lambda.watch.unused]"))
+    found = rules.problems(template, deploy_role, rust_copy)
+    assert any("Cargo.toml needs [workspace.metadata.lambda.watch.router]" in p for p in found), "\n".join(found)
+
+
+def test_routes_keep_one_function_per_path(monkeypatch) -> None:
+    # An ANY route has one integration: ROUTES may not give one path's methods to two functions.
+    monkeypatch.setitem(rules.ROUTES, ("DELETE", "/v1/bulk/{job_id}"), "job-files")
+    _, found = rules.route_paths()
+    assert any("ROUTES sends /v1/bulk/{job_id} to send-bulk and job-files (DELETE)" in p for p in found), found
+
+
+# ---------------------------------------------------------------------------------------
+# Broken copies of the Rust sources: the rules follow the code.
 
 def test_a_variable_the_code_starts_requiring_is_caught(template, deploy_role, rust_copy: Path) -> None:
     _edit(rust_copy / "functions/send-sms/src/main.rs", "let sdk = config::aws().await;",
