@@ -159,7 +159,7 @@ where
             changed,
             status,
             paused_reason: paused_reason(&job),
-            control_changed_at: job.control_changed_at.map(|t| t.to_rfc3339()),
+            control_changed_at: job.control_changed_at.map(crate::forecast::moment),
         },
     );
     if let Ok(location) = format!("/v1/bulk/{job_id}").parse() {

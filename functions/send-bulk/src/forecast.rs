@@ -77,6 +77,12 @@ pub fn stamp(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
 
+/// A moment the service recorded (a job's creation or last change, a control change, a
+/// results request): RFC 3339 in UTC (`Z`), to the millisecond.
+pub fn moment(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
 impl Forecast {
     pub fn new(plivo_requests: u64, messages: u64, rates: Rates, now: DateTime<Utc>) -> Self {
         let requests_per_second = rates.requests.per_second();
@@ -228,5 +234,19 @@ mod tests {
         for bad in ["0", "-1", "x", "NaN", ""] {
             assert!(Rates::parse_mps(bad).is_err(), "{bad}");
         }
+    }
+}
+
+#[cfg(test)]
+mod moments {
+    use chrono::TimeZone;
+
+    #[test]
+    fn a_moment_is_utc_to_the_millisecond() {
+        let t = chrono::Utc
+            .timestamp_opt(1_796_400_000, 118_394_512)
+            .unwrap();
+
+        assert_eq!(super::moment(t), "2026-12-04T16:00:00.118Z");
     }
 }

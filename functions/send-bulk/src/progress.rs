@@ -247,7 +247,7 @@ pub fn progress<'a>(job: &'a JobRecord, counts: &StatusCounts, rate: Rate) -> Jo
         paused_reason: paused_reason(job),
         send_at: job.send_at.map(stamp),
         quiet_hours: quiet_view(job, Utc::now()),
-        control_changed_at: job.control_changed_at.map(|t| t.to_rfc3339()),
+        control_changed_at: job.control_changed_at.map(crate::forecast::moment),
         accepted: job.counts.accepted,
         landlines: job.counts.landlines,
         landlines_skipped: job.counts.landlines_skipped,
@@ -281,8 +281,8 @@ pub fn progress<'a>(job: &'a JobRecord, counts: &StatusCounts, rate: Rate) -> Jo
         charged: counts.charged.into(),
         budget: job.budget.as_ref().map(BudgetView::of),
         rate,
-        created_at: job.created_at.to_rfc3339(),
-        updated_at: job.updated_at.to_rfc3339(),
+        created_at: crate::forecast::moment(job.created_at),
+        updated_at: crate::forecast::moment(job.updated_at),
     }
 }
 
@@ -410,8 +410,8 @@ pub async fn report<S: JobStore + ProgressLog + PlanStore + ResultsStore, F: Obj
                 job_id: job_id.as_str(),
                 status,
                 planning: planning(&plan, files).await,
-                created_at: plan.created_at.to_rfc3339(),
-                updated_at: plan.updated_at.to_rfc3339(),
+                created_at: crate::forecast::moment(plan.created_at),
+                updated_at: crate::forecast::moment(plan.updated_at),
             },
         ));
     };

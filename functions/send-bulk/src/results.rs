@@ -60,8 +60,8 @@ impl ResultsView {
             state: record.state.as_str(),
             generation: record.generation,
             rows: record.checkpoint.rows,
-            requested_at: record.requested_at.to_rfc3339(),
-            updated_at: record.updated_at.to_rfc3339(),
+            requested_at: crate::forecast::moment(record.requested_at),
+            updated_at: crate::forecast::moment(record.updated_at),
             error: record.error.clone(),
             file,
         }
