@@ -100,13 +100,17 @@ async fn a_message_for_later_is_a_scheduled_job_of_one_and_plivo_hears_nothing_y
     );
 
     // The same request again replays the answer; nothing more is written.
-    let (code, again, _) = post(
+    let (code, again, again_location) = post(
         &app,
         &json!({"to": "+14155550123", "text": "Your table is ready at 8", "send_at": stamp(send_at)}),
         Some("dinner-1"),
     )
     .await;
     assert_eq!((code, &again), (202, &body));
+    assert_eq!(
+        again_location, location,
+        "a replay names the job as the first answer did"
+    );
     assert_eq!(tasks(&app).len(), 1);
 }
 

@@ -199,6 +199,8 @@ mod scenarios {
             status: 202,
             body: r#"{"message_uuid":"u-1","to":"+14155550123","status":"queued","note":"é ✓"}"#
                 .into(),
+            // A scheduled message's answer names its job; the replay must name it too.
+            location: Some("/v1/bulk/0b0c6e5a-3f1d-4a8e-9c2b-7d4e5f6a7b8c".into()),
         };
         assert_eq!(
             store.claim_key(&key, "hash-a", OWNER, now).await.unwrap(),
@@ -232,6 +234,7 @@ mod scenarios {
         let response = StoredResponse {
             status: 202,
             body: "{}".into(),
+            location: None,
         };
         store
             .claim_key(&in_progress, "hash-a", OWNER, now)
@@ -294,6 +297,7 @@ mod scenarios {
                 &StoredResponse {
                     status: 202,
                     body: "{}".into(),
+                    location: None,
                 },
                 t0,
             )
@@ -342,6 +346,7 @@ mod scenarios {
         let response = |body: &str| StoredResponse {
             status: 202,
             body: body.into(),
+            location: None,
         };
         assert_eq!(
             store.claim_key(&key, "hash-a", "first", t0).await.unwrap(),

@@ -171,10 +171,14 @@ fn replay(stored: StoredResponse) -> Response<Body> {
     } else {
         "application/json"
     };
-    Response::builder()
+    let mut builder = Response::builder()
         .status(StatusCode::from_u16(stored.status).unwrap_or(StatusCode::OK))
         .header("content-type", content_type)
-        .header(REPLAYED_HEADER, "true")
+        .header(REPLAYED_HEADER, "true");
+    if let Some(location) = stored.location {
+        builder = builder.header("location", location);
+    }
+    builder
         .body(Body::Text(stored.body))
         .unwrap_or_else(|_| Response::new(Body::Empty))
 }
@@ -191,6 +195,11 @@ impl<S: IdempotencyStore> Claim<'_, S> {
         let stored = StoredResponse {
             status: response.status().as_u16(),
             body,
+            location: response
+                .headers()
+                .get("location")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned),
         };
         match self
             .store

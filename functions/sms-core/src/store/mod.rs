@@ -147,6 +147,8 @@ pub trait MessageStore: Send + Sync {
 pub struct StoredResponse {
     pub status: u16,
     pub body: String,
+    /// The answer's `Location` (a scheduled message's job), which a replay gives again.
+    pub location: Option<String>,
 }
 
 /// What claiming a key found (see [`IdempotencyStore::claim_key`]).

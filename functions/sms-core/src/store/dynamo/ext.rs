@@ -238,6 +238,9 @@ pub(crate) fn key_finished_item(
     item.insert("finished_at".into(), time(now));
     item.insert("response_status".into(), n(response.status));
     item.insert("response_body".into(), s(&response.body));
+    if let Some(location) = &response.location {
+        item.insert("response_location".into(), s(location));
+    }
     item.insert(TTL_ATTRIBUTE.into(), expiry(Retention::Idempotency, now));
     item
 }
@@ -256,7 +259,11 @@ pub(crate) fn key_claim_from_item(
         existing.number::<u16>("response_status"),
         existing.string("response_body"),
     ) {
-        (Some(status), Some(body)) => KeyClaim::Replay(StoredResponse { status, body }),
+        (Some(status), Some(body)) => KeyClaim::Replay(StoredResponse {
+            status,
+            body,
+            location: existing.string("response_location"),
+        }),
         _ => KeyClaim::InProgress {
             started_at: existing.time("started_at").unwrap_or(now),
         },
@@ -1145,6 +1152,7 @@ mod tests {
         let answer = StoredResponse {
             status: 202,
             body: "{}".into(),
+            location: None,
         };
         let started = key_in_progress_item("k", "h", "o", at);
         assert_eq!(
