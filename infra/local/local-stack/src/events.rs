@@ -34,6 +34,9 @@ fn http_event(
     let (path, query) = path_and_query
         .split_once('?')
         .unwrap_or((path_and_query, ""));
+    // Every route of the API is an `ANY` route (template.yaml): its function answers the
+    // methods it serves and 405 to the rest.
+    let route = &format!("ANY {}", route.split_once(' ').map_or(route, |(_, p)| p));
     let mut h = serde_json::Map::new();
     h.insert("host".into(), json!("127.0.0.1:3000"));
     h.insert("user-agent".into(), json!("cargo-lambda-invoke"));
