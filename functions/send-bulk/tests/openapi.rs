@@ -3,35 +3,14 @@
 //! unknown field gets (serde's "expected one of ..."), so a field added to the code or to the
 //! document alone fails here.
 
-use std::time::Duration;
-
-use send_bulk::App;
 use serde_json::{Value, json};
-use sms_core::{
-    config::PublicBaseUrl,
-    files::MemoryFiles,
-    queue::MemoryQueue,
-    secrets::{SecretCache, StaticSecret},
-    store::MemoryStore,
-};
-use sms_test_support::{contract, json_of, post_json, service_secret};
+use sms_test_support::{contract, json_of, post_json};
 
-type TestApp = App<MemoryStore, MemoryQueue, SecretCache<StaticSecret>, MemoryFiles, MemoryQueue>;
+mod common;
+use common::TestApp;
 
 fn app() -> TestApp {
-    App {
-        store: MemoryStore::new(),
-        queue: MemoryQueue::default(),
-        secrets: SecretCache::new(StaticSecret(service_secret("t")), Duration::from_secs(60)),
-        files: MemoryFiles::new(),
-        tasks: MemoryQueue::default(),
-        public_base_url: PublicBaseUrl::parse("https://sms.example.com").unwrap(),
-        batch_size: 2,
-        rates: send_bulk::forecast::Rates::default(),
-        max_upload_bytes: 1024 * 1024,
-        prices: Default::default(),
-        fallback: false,
-    }
+    common::app(2)
 }
 
 async fn post(app: &TestApp, uri: &str, body: &Value) -> (u16, Value) {

@@ -1,42 +1,24 @@
 //! `POST /v1/bulk/{id}/results` and the results in `GET /v1/bulk/{id}`: the real handler
 //! over the in-memory store, files and queues.
 
-use std::time::Duration;
-
 use chrono::Utc;
 use lambda_http::{Body, Response};
-use send_bulk::App;
 use serde_json::{Value, json};
 use sms_core::{
     PhoneNumber,
-    config::PublicBaseUrl,
     domain::{bulk::FileTask, ids::JobId, plan::FileLayout, rows::FileFormat},
-    files::{MemoryFiles, keys},
-    queue::MemoryQueue,
-    secrets::{SecretCache, StaticSecret},
+    files::keys,
     store::{
-        MemoryStore, PlanCheckpoint, PlanRecord, PlanState, PlanStore, ResultsClaim, ResultsEnd,
-        ResultsStore,
+        PlanCheckpoint, PlanRecord, PlanState, PlanStore, ResultsClaim, ResultsEnd, ResultsStore,
     },
 };
-use sms_test_support::{json_of, post_json, service_secret};
+use sms_test_support::{json_of, post_json};
 
-type TestApp = App<MemoryStore, MemoryQueue, SecretCache<StaticSecret>, MemoryFiles, MemoryQueue>;
+mod common;
+use common::TestApp;
 
 fn app() -> TestApp {
-    App {
-        store: MemoryStore::new(),
-        queue: MemoryQueue::default(),
-        secrets: SecretCache::new(StaticSecret(service_secret("t")), Duration::from_secs(60)),
-        files: MemoryFiles::new(),
-        tasks: MemoryQueue::default(),
-        public_base_url: PublicBaseUrl::parse("https://sms.example.com").unwrap(),
-        batch_size: 1000,
-        rates: send_bulk::forecast::Rates::default(),
-        max_upload_bytes: 1024 * 1024,
-        prices: Default::default(),
-        fallback: false,
-    }
+    common::app(1000)
 }
 
 async fn post(app: &TestApp, uri: &str, body: Value) -> (u16, Value) {

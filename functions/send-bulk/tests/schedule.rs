@@ -3,37 +3,19 @@
 //! arranges its start; its status is `scheduled` until then; it can be cancelled before its
 //! start but not paused or resumed. The real handler with the in-memory store and queues.
 
-use std::time::Duration;
-
 use chrono::{DateTime, Utc};
-use send_bulk::App;
 use serde_json::{Value, json};
 use sms_core::{
-    config::PublicBaseUrl,
     domain::{bulk::FileTask, ids::JobId},
-    files::MemoryFiles,
-    queue::MemoryQueue,
-    secrets::{SecretCache, StaticSecret},
-    store::{BatchState, JobControl, JobStore, MemoryStore},
+    store::{BatchState, JobControl, JobStore},
 };
-use sms_test_support::{json_of, post_json, service_secret};
+use sms_test_support::{json_of, post_json};
 
-type TestApp = App<MemoryStore, MemoryQueue, SecretCache<StaticSecret>, MemoryFiles, MemoryQueue>;
+mod common;
+use common::TestApp;
 
 fn app() -> TestApp {
-    App {
-        store: MemoryStore::new(),
-        queue: MemoryQueue::default(),
-        secrets: SecretCache::new(StaticSecret(service_secret("t")), Duration::from_secs(60)),
-        files: MemoryFiles::new(),
-        tasks: MemoryQueue::default(),
-        public_base_url: PublicBaseUrl::parse("https://sms.example.com").unwrap(),
-        batch_size: 2,
-        rates: send_bulk::forecast::Rates::default(),
-        max_upload_bytes: 1024 * 1024,
-        prices: Default::default(),
-        fallback: false,
-    }
+    common::app(2)
 }
 
 async fn post(app: &TestApp, uri: &str, body: &Value, key: Option<&str>) -> (u16, Value) {

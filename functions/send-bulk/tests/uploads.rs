@@ -1,38 +1,21 @@
 //! send-bulk's recipient files: `POST /v1/uploads` and `POST /v1/bulk` with `upload_id`, the
 //! real handler over the in-memory store, files and queues.
 
-use std::time::Duration;
-
 use lambda_http::{Body, Response};
-use send_bulk::App;
 use serde_json::{Value, json};
 use sms_core::{
-    config::PublicBaseUrl,
     domain::{bulk::FileTask, ids::JobId, rows::FileFormat},
-    files::{MemoryFiles, keys},
-    queue::MemoryQueue,
-    secrets::{SecretCache, StaticSecret},
-    store::{MemoryStore, PlanState, PlanStore},
+    files::keys,
+    store::{PlanState, PlanStore},
 };
-use sms_test_support::{json_of, post_json, service_secret};
+use sms_test_support::{json_of, post_json};
 use uuid::Uuid;
 
-type TestApp = App<MemoryStore, MemoryQueue, SecretCache<StaticSecret>, MemoryFiles, MemoryQueue>;
+mod common;
+use common::TestApp;
 
 fn app() -> TestApp {
-    App {
-        store: MemoryStore::new(),
-        queue: MemoryQueue::default(),
-        secrets: SecretCache::new(StaticSecret(service_secret("t")), Duration::from_secs(60)),
-        files: MemoryFiles::new(),
-        tasks: MemoryQueue::default(),
-        public_base_url: PublicBaseUrl::parse("https://sms.example.com").unwrap(),
-        batch_size: 1000,
-        rates: send_bulk::forecast::Rates::default(),
-        max_upload_bytes: 1024 * 1024,
-        prices: Default::default(),
-        fallback: false,
-    }
+    common::app(1000)
 }
 
 async fn post(app: &TestApp, uri: &str, body: Value, key: Option<&str>) -> (u16, Value) {

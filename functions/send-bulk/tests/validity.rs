@@ -3,38 +3,20 @@
 //! deadline refused up front, with nothing written. The real handler with the in-memory store,
 //! files and queues.
 
-use std::time::Duration;
-
 use chrono::Utc;
-use send_bulk::App;
 use serde_json::{Value, json};
 use sms_core::{
-    config::PublicBaseUrl,
     domain::{bulk::BatchMessage, ids::JobId},
-    files::MemoryFiles,
-    queue::MemoryQueue,
-    secrets::{SecretCache, StaticSecret},
-    store::{JobStore, MemoryStore},
+    store::JobStore,
 };
-use sms_test_support::{json_of, post_json, service_secret};
+use sms_test_support::{json_of, post_json};
 
-type TestApp = App<MemoryStore, MemoryQueue, SecretCache<StaticSecret>, MemoryFiles, MemoryQueue>;
+mod common;
+use common::TestApp;
 
 /// One recipient per batch, so a job's submission time is its size over 55 a second.
 fn app() -> TestApp {
-    App {
-        store: MemoryStore::new(),
-        queue: MemoryQueue::default(),
-        secrets: SecretCache::new(StaticSecret(service_secret("t")), Duration::from_secs(60)),
-        files: MemoryFiles::new(),
-        tasks: MemoryQueue::default(),
-        public_base_url: PublicBaseUrl::parse("https://sms.example.com").unwrap(),
-        batch_size: 1,
-        rates: send_bulk::forecast::Rates::default(),
-        max_upload_bytes: 1024 * 1024,
-        prices: Default::default(),
-        fallback: false,
-    }
+    common::app(1)
 }
 
 async fn post(app: &TestApp, body: &Value, key: Option<&str>) -> (u16, Value) {
