@@ -235,6 +235,7 @@ pub struct BulkArgs {
     pub waiting: Waiting,
 }
 
+/// The positional job id every job command starts with.
 #[derive(Args, Debug)]
 pub struct JobId {
     /// The job's id.
@@ -243,8 +244,8 @@ pub struct JobId {
 
 #[derive(Args, Debug)]
 pub struct JobArgs {
-    /// The job's id.
-    pub job_id: String,
+    #[command(flatten)]
+    pub job: JobId,
     /// Follow the job with live progress until it is done, cancelled or failed.
     #[arg(long)]
     pub watch: bool,
@@ -254,8 +255,8 @@ pub struct JobArgs {
 
 #[derive(Args, Debug)]
 pub struct ResumeArgs {
-    /// The job's id.
-    pub job_id: String,
+    #[command(flatten)]
+    pub job: JobId,
     /// Raise the job's cost cap (a job paused by its budget).
     #[arg(long, value_name = "AMOUNT")]
     pub max_cost: Option<String>,
@@ -266,8 +267,8 @@ pub struct ResumeArgs {
 
 #[derive(Args, Debug)]
 pub struct ResultsArgs {
-    /// The job's id.
-    pub job_id: String,
+    #[command(flatten)]
+    pub job: JobId,
     /// Where to write the CSV.
     #[arg(short = 'o', long = "out", value_name = "FILE")]
     pub out: PathBuf,

@@ -132,6 +132,16 @@ mod tests {
     use super::*;
     use secrecy::ExposeSecret;
 
+    /// Only the profile file given: no flag, no environment variable, no profile named.
+    fn given(path: PathBuf) -> Given {
+        Given {
+            api_url: None,
+            api_key: None,
+            profile: None,
+            config: Some(path),
+        }
+    }
+
     fn file(text: &str) -> (tempdir::Dir, PathBuf) {
         let dir = tempdir::Dir::new();
         let path = dir.0.join("config.toml");
@@ -174,9 +184,8 @@ api_key = "prod-key"
         let (_dir, path) = file(TWO_PROFILES);
         let s = resolve(Given {
             api_url: Some("http://given".into()),
-            api_key: None,
             profile: Some("prod".into()),
-            config: Some(path),
+            ..given(path)
         })
         .unwrap();
         assert_eq!(s.api_url, "http://given");
@@ -186,13 +195,7 @@ api_key = "prod-key"
     #[test]
     fn the_files_default_profile_is_used_when_none_is_named() {
         let (_dir, path) = file(TWO_PROFILES);
-        let s = resolve(Given {
-            api_url: None,
-            api_key: None,
-            profile: None,
-            config: Some(path),
-        })
-        .unwrap();
+        let s = resolve(given(path)).unwrap();
         assert_eq!(
             (s.api_url.as_str(), s.api_key.expose_secret()),
             ("http://local", "local-key")
@@ -203,10 +206,8 @@ api_key = "prod-key"
     fn a_named_profile_that_is_missing_is_a_usage_error() {
         let (_dir, path) = file(TWO_PROFILES);
         let e = resolve(Given {
-            api_url: None,
-            api_key: None,
             profile: Some("staging".into()),
-            config: Some(path),
+            ..given(path)
         })
         .unwrap_err();
         assert_eq!(e.exit_code(), crate::exit::USAGE);
@@ -216,13 +217,7 @@ api_key = "prod-key"
     #[test]
     fn no_key_anywhere_is_a_usage_error_that_says_where_to_put_one() {
         let (_dir, path) = file("[profiles.default]\napi_url = \"http://x\"\n");
-        let e = resolve(Given {
-            api_url: None,
-            api_key: None,
-            profile: None,
-            config: Some(path),
-        })
-        .unwrap_err();
+        let e = resolve(given(path)).unwrap_err();
         assert_eq!(e.exit_code(), crate::exit::USAGE);
         assert!(e.to_string().contains("SMS_API_KEY"), "{e}");
     }
@@ -230,13 +225,7 @@ api_key = "prod-key"
     #[test]
     fn a_misspelt_key_in_the_profile_file_is_refused() {
         let (_dir, path) = file("[profiles.default]\napi_kye = \"k\"\n");
-        let e = resolve(Given {
-            api_url: None,
-            api_key: None,
-            profile: None,
-            config: Some(path),
-        })
-        .unwrap_err();
+        let e = resolve(given(path)).unwrap_err();
         assert!(e.to_string().contains("api_kye"), "{e}");
     }
 

@@ -38,6 +38,16 @@ impl Context {
         }
     }
 
+    /// Shows what a command started: as its result when that is all it does, as a line on
+    /// the way when it goes on to follow it (whose end is then the result).
+    pub fn started(&self, document: &Value, followed: bool, text: impl FnOnce() -> String) {
+        if followed {
+            self.say(text);
+        } else {
+            self.print(document, text);
+        }
+    }
+
     pub fn pace(&self, timeout: Option<Duration>) -> Pace {
         Pace {
             every: self.poll_interval,

@@ -7,10 +7,9 @@ use serde_json::{Value, json};
 use crate::{
     api::Repeat,
     cli::BulkArgs,
-    commands::job::watched_outcome,
+    commands::job::follow,
     context::{Context, flag, put, required, text},
     failure::Failure,
-    job_view, watch,
 };
 
 pub async fn bulk(ctx: &Context, args: BulkArgs) -> Result<(), Failure> {
@@ -80,21 +79,12 @@ pub async fn bulk(ctx: &Context, args: BulkArgs) -> Result<(), Failure> {
         ctx.print(&started, || dry_run(&file, &started));
         return Ok(());
     }
-    let job_id = required(&started, "job_id")?.to_owned();
+    let job_id = required(&started, "job_id")?;
+    ctx.started(&started, args.watch, || job_started(&file, size, &started));
     if !args.watch {
-        ctx.print(&started, || job_started(&file, size, &started));
         return Ok(());
     }
-    ctx.say(|| job_started(&file, size, &started));
-    let job = watch::job(
-        &ctx.api,
-        &job_id,
-        ctx.display,
-        ctx.pace(args.waiting.timeout),
-    )
-    .await?;
-    ctx.print(&job, || job_view::summary(&job));
-    watched_outcome(&job)
+    follow(ctx, job_id, args.waiting.timeout).await
 }
 
 fn job_started(file: &str, size: usize, job: &Value) -> String {

@@ -1,6 +1,8 @@
 //! `smsctl job`, `pause`, `resume`, `cancel`: a job's status and its control (docs/api.md,
 //! `GET /v1/bulk/{job_id}`, "Campaign control").
 
+use std::time::Duration;
+
 use serde_json::{Value, json};
 
 use crate::{
@@ -13,24 +15,25 @@ use crate::{
 };
 
 pub async fn show(ctx: &Context, args: JobArgs) -> Result<(), Failure> {
-    if !args.watch {
-        let job = ctx.api.get(&format!("/v1/bulk/{}", args.job_id)).await?;
-        ctx.print(&job, || job_view::summary(&job));
-        return Ok(());
+    let job_id = &args.job.job_id;
+    if args.watch {
+        return follow(ctx, job_id, args.waiting.timeout).await;
     }
-    let job = watch::job(
-        &ctx.api,
-        &args.job_id,
-        ctx.display,
-        ctx.pace(args.waiting.timeout),
-    )
-    .await?;
+    let job = ctx.api.get(&format!("/v1/bulk/{job_id}")).await?;
+    ctx.print(&job, || job_view::summary(&job));
+    Ok(())
+}
+
+/// Watches a job until it ends, prints its summary and exits as it ended: `job --watch`,
+/// `bulk --watch` and a scheduled `send --wait` end alike.
+pub async fn follow(ctx: &Context, job_id: &str, timeout: Option<Duration>) -> Result<(), Failure> {
+    let job = watch::job(&ctx.api, job_id, ctx.display, ctx.pace(timeout)).await?;
     ctx.print(&job, || job_view::summary(&job));
     watched_outcome(&job)
 }
 
 /// A watched job's exit: 0 when it ended done with nothing failed, 4 otherwise.
-pub fn watched_outcome(job: &Value) -> Result<(), Failure> {
+fn watched_outcome(job: &Value) -> Result<(), Failure> {
     match Progress::of(job).shortfall() {
         None => Ok(()),
         Some(why) => Err(Failure::Ended(why)),
@@ -50,7 +53,7 @@ pub async fn resume(ctx: &Context, args: ResumeArgs) -> Result<(), Failure> {
     put(&mut caps, "max_cost", args.max_cost);
     put(&mut caps, "max_segments", args.max_segments);
     let raises = caps.as_object().is_some_and(|m| !m.is_empty());
-    control(ctx, &args.job_id, "resume", raises.then_some(&caps)).await
+    control(ctx, &args.job.job_id, "resume", raises.then_some(&caps)).await
 }
 
 /// Each change is idempotent (asking for the state the job is in answers `changed: false`),

@@ -14,7 +14,7 @@ use crate::{
 };
 
 pub async fn results(ctx: &Context, args: ResultsArgs) -> Result<(), Failure> {
-    let job_id = &args.job_id;
+    let job_id = &args.job.job_id;
     // Asking while a file is building answers that build, so a repeat does no harm.
     let asked = ctx
         .api

@@ -6,10 +6,10 @@ use serde_json::{Value, json};
 use crate::{
     api::Repeat,
     cli::{MessageArgs, SendArgs},
-    commands::job::watched_outcome,
+    commands::job::follow,
     context::{Context, flag, put, required, text},
     failure::Failure,
-    job_view, watch,
+    watch,
 };
 
 pub async fn send(ctx: &Context, args: SendArgs) -> Result<(), Failure> {
@@ -33,30 +33,20 @@ pub async fn send(ctx: &Context, args: SendArgs) -> Result<(), Failure> {
 
     // With send_at the answer is a job of one recipient (docs/api.md, "Scheduled messages").
     if sent.get("job_id").is_some() {
-        let job_id = required(&sent, "job_id")?.to_owned();
+        let job_id = required(&sent, "job_id")?;
+        ctx.started(&sent, args.wait, || scheduled(&sent));
         if !args.wait {
-            ctx.print(&sent, || scheduled(&sent));
             return Ok(());
         }
-        ctx.say(|| scheduled(&sent));
-        let job = watch::job(
-            &ctx.api,
-            &job_id,
-            ctx.display,
-            ctx.pace(args.waiting.timeout),
-        )
-        .await?;
-        ctx.print(&job, || job_view::summary(&job));
-        return watched_outcome(&job);
+        return follow(ctx, job_id, args.waiting.timeout).await;
     }
 
-    let uuid = required(&sent, "message_uuid")?.to_owned();
+    let uuid = required(&sent, "message_uuid")?;
+    ctx.started(&sent, args.wait, || shown(&sent));
     if !args.wait {
-        ctx.print(&sent, || shown(&sent));
         return Ok(());
     }
-    ctx.say(|| shown(&sent));
-    let message = watch::message(&ctx.api, &uuid, ctx.pace(args.waiting.timeout)).await?;
+    let message = watch::message(&ctx.api, uuid, ctx.pace(args.waiting.timeout)).await?;
     ctx.print(&message, || shown(&message));
     outcome(&message)
 }
