@@ -6,7 +6,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Dir, smsctl};
+use common::{Dir, Run, answer, api_with, count, problem, requests, smsctl};
 use serde_json::{Value, json};
 use wiremock::{
     Mock, MockServer, ResponseTemplate,
@@ -68,10 +68,8 @@ fn job(status: &str, submitted: u64, delivered: u64, undelivered: u64) -> Value 
 
 /// GET /v1/bulk/{JOB} answers each of `answers` once, in order, then the last for good.
 async fn job_answers(api: &MockServer, answers: &[Value]) {
-    for (i, answer) in answers.iter().enumerate() {
-        let mock = Mock::given(method("GET"))
-            .and(path(format!("/v1/bulk/{JOB}")))
-            .respond_with(ResponseTemplate::new(200).set_body_json(answer.clone()));
+    for (i, job) in answers.iter().enumerate() {
+        let mock = answer("GET", format!("/v1/bulk/{JOB}"), 200, job.clone());
         let mock = if i + 1 < answers.len() {
             mock.up_to_n_times(1)
         } else {
@@ -79,6 +77,17 @@ async fn job_answers(api: &MockServer, answers: &[Value]) {
         };
         mock.mount(api).await;
     }
+}
+
+/// The CSV in a directory of the test's own, its upload ticket and link on `api`.
+async fn csv_uploaded(api: &MockServer, dir: &Dir) -> String {
+    uploads(api, CSV.len(), "text/csv").await;
+    dir.file("recipients.csv", CSV).display().to_string()
+}
+
+/// `smsctl bulk FILE --text TEXT`, then `more`.
+async fn bulk(api: &MockServer, file: &str, text: &str, more: &[&str]) -> Run {
+    smsctl(api, &[&["bulk", file, "--text", text], more].concat()).await
 }
 
 #[tokio::test]
@@ -96,13 +105,11 @@ async fn bulk_uploads_the_file_with_exactly_the_tickets_headers_then_starts_the_
     )
     .await;
 
-    let run = smsctl(
+    let run = bulk(
         &api,
+        file.to_str().unwrap(),
+        "Sale today",
         &[
-            "bulk",
-            file.to_str().unwrap(),
-            "--text",
-            "Sale today",
             "--format",
             "lines",
             "--from",
@@ -119,18 +126,10 @@ async fn bulk_uploads_the_file_with_exactly_the_tickets_headers_then_starts_the_
     )
     .await;
 
-    assert_eq!(run.code, 0, "{}", run.stderr);
-    assert!(
-        run.stdout.starts_with(&format!("job {JOB} planning")),
-        "{}",
-        run.stdout
-    );
-    assert!(
-        run.stdout.contains(&format!("smsctl job {JOB} --watch")),
-        "{}",
-        run.stdout
-    );
-    let requests = api.received_requests().await.unwrap();
+    run.assert_code(0);
+    run.assert_stdout_starts_with(&format!("job {JOB} planning"));
+    run.assert_stdout_has(&format!("smsctl job {JOB} --watch"));
+    let requests = requests(&api).await;
     let put = requests
         .iter()
         .find(|r| r.method.as_str() == "PUT")
@@ -155,8 +154,7 @@ async fn bulk_uploads_the_file_with_exactly_the_tickets_headers_then_starts_the_
 async fn bulk_watch_draws_plain_progress_lines_without_a_terminal_and_ends_with_a_summary() {
     let api = MockServer::start().await;
     let dir = Dir::new("bulk-watch");
-    let file = dir.file("recipients.csv", CSV);
-    uploads(&api, CSV.len(), "text/csv").await;
+    let file = csv_uploaded(&api, &dir).await;
     job_started(
         &api,
         json!({"upload_id": "up-1", "text": "Hi {{first_name}}", "phone_column": "phone"}),
@@ -173,21 +171,15 @@ async fn bulk_watch_draws_plain_progress_lines_without_a_terminal_and_ends_with_
     )
     .await;
 
-    let run = smsctl(
+    let run = bulk(
         &api,
-        &[
-            "bulk",
-            file.to_str().unwrap(),
-            "--text",
-            "Hi {{first_name}}",
-            "--phone-column",
-            "phone",
-            "--watch",
-        ],
+        &file,
+        "Hi {{first_name}}",
+        &["--phone-column", "phone", "--watch"],
     )
     .await;
 
-    assert_eq!(run.code, 0, "{}", run.stderr);
+    run.assert_code(0);
     let lines: Vec<&str> = run.stderr.lines().collect();
     assert_eq!(lines.len(), 3, "a line a poll: {}", run.stderr);
     assert!(
@@ -205,17 +197,9 @@ async fn bulk_watch_draws_plain_progress_lines_without_a_terminal_and_ends_with_
     assert!(lines[2].starts_with(&format!(
         "job {JOB} done: submitted 1000/1000, delivered 1000"
     )));
-    assert!(
-        run.stdout.contains(&format!("job {JOB} done")),
-        "{}",
-        run.stdout
-    );
-    assert!(run.stdout.contains("1000 delivered"), "{}", run.stdout);
-    assert!(
-        run.stdout.contains("charged     0.01 (2 units)"),
-        "{}",
-        run.stdout
-    );
+    run.assert_stdout_has(&format!("job {JOB} done"));
+    run.assert_stdout_has("1000 delivered");
+    run.assert_stdout_has("charged     0.01 (2 units)");
 }
 
 #[tokio::test]
@@ -225,12 +209,8 @@ async fn a_watched_job_that_ends_with_undelivered_messages_exits_4() {
 
     let run = smsctl(&api, &["job", JOB, "--watch"]).await;
 
-    assert_eq!(run.code, 4, "{}", run.stderr);
-    assert!(
-        run.stderr.contains("10 messages failed or undelivered"),
-        "{}",
-        run.stderr
-    );
+    run.assert_code(4);
+    run.assert_stderr_has("10 messages failed or undelivered");
 }
 
 #[tokio::test]
@@ -241,7 +221,7 @@ async fn with_output_json_a_watch_prints_only_the_final_job_on_stdout() {
 
     let run = smsctl(&api, &["--output", "json", "job", JOB, "--watch"]).await;
 
-    assert_eq!(run.code, 0, "{}", run.stderr);
+    run.assert_code(0);
     assert_eq!(run.json(), done);
     assert_eq!(
         run.stderr.lines().count(),
@@ -255,15 +235,13 @@ async fn ctrl_c_stops_watching_leaves_the_job_running_and_says_how_to_follow_it(
     let api = MockServer::start().await;
     job_answers(&api, &[job("sending", 10, 0, 0)]).await;
     let home = Dir::new("ctrl-c");
-    let child = common::command(&home)
-        .env("SMS_API_URL", api.uri())
-        .env("SMS_API_KEY", common::KEY)
+    let child = common::command_against(&home, &api.uri(), common::KEY)
         .args(["--poll-interval", "50ms", "job", JOB, "--watch"])
         .spawn()
         .unwrap();
     // Once it is watching (it has polled), interrupt it as a terminal's Ctrl-C does.
     for _ in 0..100 {
-        if !api.received_requests().await.unwrap().is_empty() {
+        if !requests(&api).await.is_empty() {
             break;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
@@ -284,22 +262,14 @@ async fn ctrl_c_stops_watching_leaves_the_job_running_and_says_how_to_follow_it(
         )),
         "{stderr}"
     );
-    let cancels = api
-        .received_requests()
-        .await
-        .unwrap()
-        .iter()
-        .filter(|r| r.method.as_str() == "POST")
-        .count();
-    assert_eq!(cancels, 0, "nothing but polls");
+    assert_eq!(count(&api, "POST").await, 0, "nothing but polls");
 }
 
 #[tokio::test]
 async fn a_dry_run_prints_the_rows_texts_and_what_forces_ucs_2() {
     let api = MockServer::start().await;
     let dir = Dir::new("dry-run");
-    let file = dir.file("recipients.csv", CSV);
-    uploads(&api, CSV.len(), "text/csv").await;
+    let file = csv_uploaded(&api, &dir).await;
     Mock::given(method("POST"))
         .and(path("/v1/bulk"))
         .and(body_json(json!({"upload_id": "up-1", "text": "don’t", "dry_run": true})))
@@ -315,111 +285,54 @@ async fn a_dry_run_prints_the_rows_texts_and_what_forces_ucs_2() {
         .mount(&api)
         .await;
 
-    let run = smsctl(
-        &api,
-        &[
-            "bulk",
-            file.to_str().unwrap(),
-            "--text",
-            "don’t",
-            "--dry-run",
-        ],
-    )
-    .await;
+    let run = bulk(&api, &file, "don’t", &["--dry-run"]).await;
 
-    assert_eq!(run.code, 0, "{}", run.stderr);
-    assert!(
-        run.stdout.contains("nothing was written or sent"),
-        "{}",
-        run.stdout
-    );
-    assert!(run.stdout.contains("2 read, 2 accepted"), "{}", run.stdout);
-    assert!(
-        run.stdout.contains("’ (U+2019) at 3 forces UCS-2"),
-        "{}",
-        run.stdout
-    );
-    assert!(
-        run.stdout.contains("with --smart-encoding: GSM-7"),
-        "{}",
-        run.stdout
-    );
+    run.assert_code(0);
+    run.assert_stdout_has("nothing was written or sent");
+    run.assert_stdout_has("2 read, 2 accepted");
+    run.assert_stdout_has("’ (U+2019) at 3 forces UCS-2");
+    run.assert_stdout_has("with --smart-encoding: GSM-7");
 }
 
 #[tokio::test]
 async fn a_missing_file_or_malformed_quiet_hours_is_a_usage_error_before_any_request() {
     let api = MockServer::start().await;
 
-    let missing = smsctl(
-        &api,
-        &["bulk", "/nonexistent/recipients.csv", "--text", "Hi"],
-    )
-    .await;
-    assert_eq!(missing.code, 2, "{}", missing.stderr);
-    assert!(
-        missing.stderr.contains("cannot read the recipient file"),
-        "{}",
-        missing.stderr
-    );
+    let missing = bulk(&api, "/nonexistent/recipients.csv", "Hi", &[]).await;
+    missing.assert_code(2);
+    missing.assert_stderr_has("cannot read the recipient file");
 
     let dir = Dir::new("bad-hours");
     let file = dir.file("r.csv", CSV);
-    let bad = smsctl(
+    let bad = bulk(
         &api,
-        &[
-            "bulk",
-            file.to_str().unwrap(),
-            "--text",
-            "Hi",
-            "--quiet-hours",
-            "9pm",
-        ],
+        file.to_str().unwrap(),
+        "Hi",
+        &["--quiet-hours", "9pm"],
     )
     .await;
-    assert_eq!(bad.code, 2, "{}", bad.stderr);
-    assert!(bad.stderr.contains("21:00-08:00"), "{}", bad.stderr);
+    bad.assert_code(2);
+    bad.assert_stderr_has("21:00-08:00");
 
-    assert!(api.received_requests().await.unwrap().is_empty());
+    assert!(requests(&api).await.is_empty());
 }
 
 #[tokio::test]
 async fn a_job_refused_by_its_budget_prints_the_problem_and_exits_3() {
-    let api = MockServer::start().await;
+    let mut over = problem(
+        422,
+        "over-budget",
+        "The job's estimate is over its cap",
+        "the job's estimated cost is 2.80, over its max_cost of 2.50; nothing was sent",
+    );
+    over["budget"] = json!({"max_cost": "2.50"});
+    let api = api_with([answer("POST", "/v1/bulk", 422, over)]).await;
     let dir = Dir::new("over-budget");
-    let file = dir.file("r.csv", CSV);
-    uploads(&api, CSV.len(), "text/csv").await;
-    Mock::given(method("POST"))
-        .and(path("/v1/bulk"))
-        .respond_with(ResponseTemplate::new(422).set_body_json(json!({
-            "type": "/problems/over-budget", "title": "The job's estimate is over its cap",
-            "status": 422, "detail": "the job's estimated cost is 2.80, over its max_cost of 2.50; nothing was sent",
-            "budget": {"max_cost": "2.50"}})))
-        .mount(&api)
-        .await;
+    let file = csv_uploaded(&api, &dir).await;
 
-    let run = smsctl(
-        &api,
-        &[
-            "bulk",
-            file.to_str().unwrap(),
-            "--text",
-            "Hi",
-            "--max-cost",
-            "2.50",
-        ],
-    )
-    .await;
+    let run = bulk(&api, &file, "Hi", &["--max-cost", "2.50"]).await;
 
-    assert_eq!(run.code, 3, "{}", run.stderr);
-    assert!(
-        run.stderr
-            .contains("422 The job's estimate is over its cap"),
-        "{}",
-        run.stderr
-    );
-    assert!(
-        run.stderr.contains("over its max_cost of 2.50"),
-        "{}",
-        run.stderr
-    );
+    run.assert_code(3);
+    run.assert_stderr_has("422 The job's estimate is over its cap");
+    run.assert_stderr_has("over its max_cost of 2.50");
 }

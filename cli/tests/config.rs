@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{Dir, KEY};
+use common::{Dir, KEY, command, command_against, finish, problem, requests};
 use serde_json::json;
 use wiremock::{
     Mock, MockServer, ResponseTemplate,
@@ -28,7 +28,7 @@ async fn api_for(key: &str) -> MockServer {
 }
 
 async fn asked(api: &MockServer) -> usize {
-    api.received_requests().await.unwrap().len()
+    requests(api).await.len()
 }
 
 fn profile_file(home: &Dir, profiles: &[(&str, &str, &str)]) {
@@ -53,37 +53,27 @@ async fn a_flag_comes_before_the_environment_which_comes_before_the_profile() {
     profile_file(&home, &[("default", &by_profile.uri(), KEY)]);
 
     // The profile alone.
-    let run = common::finish(common::command(&home).args(["message", UUID])).await;
-    assert_eq!(run.code, 0, "{}", run.stderr);
+    let run = finish(command(&home).args(["message", UUID])).await;
+    run.assert_code(0);
     assert_eq!(asked(&by_profile).await, 1);
 
     // The environment over the profile.
-    let run = common::finish(
-        common::command(&home)
-            .env("SMS_API_URL", by_env.uri())
-            .env("SMS_API_KEY", "env-key")
-            .args(["message", UUID]),
-    )
-    .await;
-    assert_eq!(run.code, 0, "{}", run.stderr);
+    let run =
+        finish(command_against(&home, &by_env.uri(), "env-key").args(["message", UUID])).await;
+    run.assert_code(0);
     assert_eq!(asked(&by_env).await, 1);
 
     // Flags over the environment.
-    let run = common::finish(
-        common::command(&home)
-            .env("SMS_API_URL", by_env.uri())
-            .env("SMS_API_KEY", "env-key")
-            .args([
-                "--api-url",
-                &by_flag.uri(),
-                "--api-key",
-                "flag-key",
-                "message",
-                UUID,
-            ]),
-    )
+    let run = finish(command_against(&home, &by_env.uri(), "env-key").args([
+        "--api-url",
+        &by_flag.uri(),
+        "--api-key",
+        "flag-key",
+        "message",
+        UUID,
+    ]))
     .await;
-    assert_eq!(run.code, 0, "{}", run.stderr);
+    run.assert_code(0);
     assert_eq!((asked(&by_flag).await, asked(&by_env).await), (1, 1));
 }
 
@@ -96,70 +86,62 @@ async fn sms_profile_or_profile_chooses_a_named_profile() {
         &[("staging", &staging.uri(), KEY), ("prod", &prod.uri(), KEY)],
     );
 
-    let run = common::finish(
-        common::command(&home)
+    let run = finish(
+        command(&home)
             .env("SMS_PROFILE", "staging")
             .args(["message", UUID]),
     )
     .await;
-    assert_eq!(run.code, 0, "{}", run.stderr);
-    let run = common::finish(common::command(&home).env("SMS_PROFILE", "staging").args([
+    run.assert_code(0);
+    let run = finish(command(&home).env("SMS_PROFILE", "staging").args([
         "--profile",
         "prod",
         "message",
         UUID,
     ]))
     .await;
-    assert_eq!(run.code, 0, "{}", run.stderr);
+    run.assert_code(0);
     assert_eq!((asked(&staging).await, asked(&prod).await), (1, 1));
 }
 
 #[tokio::test]
 async fn no_url_or_key_anywhere_is_a_usage_error_saying_where_to_set_them() {
     let home = Dir::new("nothing-configured");
-    let run = common::finish(common::command(&home).args(["message", UUID])).await;
-    assert_eq!(run.code, 2);
-    assert!(run.stderr.contains("SMS_API_URL"), "{}", run.stderr);
+    let run = finish(command(&home).args(["message", UUID])).await;
+    run.assert_code(2);
+    run.assert_stderr_has("SMS_API_URL");
 
-    let run =
-        common::finish(common::command(&home).args(["--profile", "prod", "message", UUID])).await;
-    assert_eq!(run.code, 2);
-    assert!(run.stderr.contains("no profile \"prod\""), "{}", run.stderr);
+    let run = finish(command(&home).args(["--profile", "prod", "message", UUID])).await;
+    run.assert_code(2);
+    run.assert_stderr_has("no profile \"prod\"");
 }
 
 #[tokio::test]
 async fn the_key_shows_neither_in_help_nor_in_a_refusal() {
     let api = MockServer::start().await;
     Mock::given(method("GET"))
-        .respond_with(ResponseTemplate::new(403).set_body_json(json!({
-            "type": "/problems/forbidden", "title": "Forbidden", "status": 403,
-            "detail": "the API key is not valid"})))
+        .respond_with(ResponseTemplate::new(403).set_body_json(problem(
+            403,
+            "forbidden",
+            "Forbidden",
+            "the API key is not valid",
+        )))
         .mount(&api)
         .await;
     let home = Dir::new("secret");
     // `finish` checks that neither stream holds KEY.
-    let help = common::finish(common::command(&home).env("SMS_API_KEY", KEY).arg("--help")).await;
-    assert_eq!(help.code, 0);
-    assert!(help.stdout.contains("Exit codes:"), "{}", help.stdout);
-    let refused = common::finish(
-        common::command(&home)
-            .env("SMS_API_URL", api.uri())
-            .env("SMS_API_KEY", KEY)
-            .args(["message", UUID]),
-    )
-    .await;
-    assert_eq!(refused.code, 3);
-    assert!(
-        refused.stderr.contains("403 Forbidden"),
-        "{}",
-        refused.stderr
-    );
+    let help = finish(command(&home).env("SMS_API_KEY", KEY).arg("--help")).await;
+    help.assert_code(0);
+    help.assert_stdout_has("Exit codes:");
+    let refused = finish(command_against(&home, &api.uri(), KEY).args(["message", UUID])).await;
+    refused.assert_code(3);
+    refused.assert_stderr_has("403 Forbidden");
 }
 
 #[tokio::test]
 async fn a_usage_error_of_the_command_line_exits_2() {
     let home = Dir::new("usage");
-    let run = common::finish(common::command(&home).args(["send", "--to", "+14155550123"])).await;
-    assert_eq!(run.code, 2);
-    assert!(run.stderr.contains("--text"), "{}", run.stderr);
+    let run = finish(command(&home).args(["send", "--to", "+14155550123"])).await;
+    run.assert_code(2);
+    run.assert_stderr_has("--text");
 }

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{bearer, smsctl};
+use common::{Run, answer, api_with, bearer, count, problem, smsctl};
 use serde_json::{Value, json};
 use wiremock::{
     Mock, MockServer, ResponseTemplate,
@@ -11,6 +11,7 @@ use wiremock::{
 };
 
 const UUID: &str = "4f8a0c3e-1111-4222-8333-944455556666";
+const TO: &str = "+14155550123";
 
 fn accepted() -> Value {
     json!({"message_uuid": UUID, "to": "+14155550123", "status": "queued",
@@ -25,29 +26,24 @@ fn message(status: &str) -> Value {
            "created_at": "2026-12-05T08:00:00Z", "updated_at": "2026-12-05T08:00:01Z"})
 }
 
-async fn api_accepting() -> MockServer {
-    let api = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path("/v1/messages"))
-        .respond_with(ResponseTemplate::new(202).set_body_json(accepted()))
-        .mount(&api)
-        .await;
-    api
+/// A POST /v1/messages mock that accepts the message.
+fn accepting() -> Mock {
+    answer("POST", "/v1/messages", 202, accepted())
 }
 
 /// GET /v1/messages/{uuid} answers `queued` `n` times, then `last` for good.
 async fn statuses(api: &MockServer, n: u64, last: &str) {
-    Mock::given(method("GET"))
-        .and(path(format!("/v1/messages/{UUID}")))
-        .respond_with(ResponseTemplate::new(200).set_body_json(message("queued")))
+    let at = format!("/v1/messages/{UUID}");
+    answer("GET", &at, 200, message("queued"))
         .up_to_n_times(n)
         .mount(api)
         .await;
-    Mock::given(method("GET"))
-        .and(path(format!("/v1/messages/{UUID}")))
-        .respond_with(ResponseTemplate::new(200).set_body_json(message(last)))
-        .mount(api)
-        .await;
+    answer("GET", at, 200, message(last)).mount(api).await;
+}
+
+/// `smsctl send --to TO --text Hi`, then `more`.
+async fn send_hi(api: &MockServer, more: &[&str]) -> Run {
+    smsctl(api, &[&["send", "--to", TO, "--text", "Hi"], more].concat()).await
 }
 
 #[tokio::test]
@@ -72,7 +68,7 @@ async fn send_posts_the_message_with_the_key_and_prints_uuid_status_encoding_and
         &[
             "send",
             "--to",
-            "+14155550123",
+            TO,
             "--text",
             "Shipped",
             "--from",
@@ -85,97 +81,50 @@ async fn send_posts_the_message_with_the_key_and_prints_uuid_status_encoding_and
     )
     .await;
 
-    assert_eq!(run.code, 0, "{}", run.stderr);
-    assert!(
-        run.stdout.starts_with(&format!("message {UUID} queued")),
-        "{}",
-        run.stdout
-    );
-    assert!(run.stdout.contains("GSM-7, 1 segment"), "{}", run.stdout);
+    run.assert_code(0);
+    run.assert_stdout_starts_with(&format!("message {UUID} queued"));
+    run.assert_stdout_has("GSM-7, 1 segment");
 }
 
 #[tokio::test]
 async fn send_wait_polls_until_delivered_and_exits_0() {
-    let api = api_accepting().await;
+    let api = api_with([accepting()]).await;
     statuses(&api, 3, "delivered").await;
 
-    let run = smsctl(
-        &api,
-        &["send", "--to", "+14155550123", "--text", "Hi", "--wait"],
-    )
-    .await;
+    let run = send_hi(&api, &["--wait"]).await;
 
-    assert_eq!(run.code, 0, "{}", run.stderr);
-    assert!(
-        run.stdout.contains(&format!("message {UUID} delivered")),
-        "{}",
-        run.stdout
+    run.assert_code(0);
+    run.assert_stdout_has(&format!("message {UUID} delivered"));
+    run.assert_stdout_has("charged   0.00500 (1 units)");
+    run.assert_stderr_has("queued");
+    run.assert_stderr_has("delivered");
+    assert_eq!(
+        count(&api, "GET").await,
+        4,
+        "three times queued, then delivered"
     );
-    assert!(
-        run.stdout.contains("charged   0.00500 (1 units)"),
-        "{}",
-        run.stdout
-    );
-    assert!(
-        run.stderr.contains("queued") && run.stderr.contains("delivered"),
-        "{}",
-        run.stderr
-    );
-    let polls = api
-        .received_requests()
-        .await
-        .unwrap()
-        .iter()
-        .filter(|r| r.method.as_str() == "GET")
-        .count();
-    assert_eq!(polls, 4, "three times queued, then delivered");
 }
 
 #[tokio::test]
 async fn send_wait_exits_4_when_the_message_ends_undelivered() {
-    let api = api_accepting().await;
+    let api = api_with([accepting()]).await;
     statuses(&api, 1, "undelivered").await;
 
-    let run = smsctl(
-        &api,
-        &["send", "--to", "+14155550123", "--text", "Hi", "--wait"],
-    )
-    .await;
+    let run = send_hi(&api, &["--wait"]).await;
 
-    assert_eq!(run.code, 4, "{}", run.stderr);
-    assert!(
-        run.stderr.contains("ended undelivered (error code 70)"),
-        "{}",
-        run.stderr
-    );
+    run.assert_code(4);
+    run.assert_stderr_has("ended undelivered (error code 70)");
 }
 
 #[tokio::test]
 async fn send_wait_exits_5_when_its_timeout_runs_out() {
-    let api = api_accepting().await;
+    let api = api_with([accepting()]).await;
     statuses(&api, u64::MAX, "delivered").await;
 
-    let run = smsctl(
-        &api,
-        &[
-            "send",
-            "--to",
-            "+14155550123",
-            "--text",
-            "Hi",
-            "--wait",
-            "--timeout",
-            "300ms",
-        ],
-    )
-    .await;
+    let run = send_hi(&api, &["--wait", "--timeout", "300ms"]).await;
 
-    assert_eq!(run.code, 5, "{}", run.stderr);
-    assert!(
-        run.stderr.contains(&format!("smsctl message {UUID}")),
-        "{}",
-        run.stderr
-    );
+    run.assert_code(5);
+    run.assert_stderr_has(&format!("smsctl message {UUID}"));
 }
 
 #[tokio::test]
@@ -196,7 +145,7 @@ async fn a_scheduled_send_prints_its_job_and_how_to_follow_or_cancel_it() {
         &[
             "send",
             "--to",
-            "+14155550123",
+            TO,
             "--text",
             "Later",
             "--send-at",
@@ -205,40 +154,38 @@ async fn a_scheduled_send_prints_its_job_and_how_to_follow_or_cancel_it() {
     )
     .await;
 
-    assert_eq!(run.code, 0, "{}", run.stderr);
-    assert!(
-        run.stdout
-            .starts_with("scheduled job 7c2e scheduled: to +14155550123 at 2026-12-08T15:00:00Z"),
-        "{}",
-        run.stdout
+    run.assert_code(0);
+    run.assert_stdout_starts_with(
+        "scheduled job 7c2e scheduled: to +14155550123 at 2026-12-08T15:00:00Z",
     );
-    assert!(
-        run.stdout.contains("smsctl job 7c2e --watch"),
-        "{}",
-        run.stdout
-    );
-    assert!(run.stdout.contains("smsctl cancel 7c2e"), "{}", run.stdout);
+    run.assert_stdout_has("smsctl job 7c2e --watch");
+    run.assert_stdout_has("smsctl cancel 7c2e");
 }
 
 #[tokio::test]
 async fn a_refused_send_prints_the_problem_with_each_field_and_exits_3() {
+    let mut refusal = problem(
+        400,
+        "invalid-request",
+        "Invalid request",
+        "to must start with '+' followed by the country code (E.164)",
+    );
+    refusal["errors"] = json!([{"field": "to",
+        "message": "must start with '+' followed by the country code (E.164)"}]);
     let api = MockServer::start().await;
     Mock::given(method("POST"))
         .and(path("/v1/messages"))
         .respond_with(
             ResponseTemplate::new(400)
                 .insert_header("content-type", "application/problem+json")
-                .set_body_json(json!({
-                    "type": "/problems/invalid-request", "title": "Invalid request", "status": 400,
-                    "detail": "to must start with '+' followed by the country code (E.164)",
-                    "errors": [{"field": "to", "message": "must start with '+' followed by the country code (E.164)"}]})),
+                .set_body_json(refusal),
         )
         .mount(&api)
         .await;
 
     let run = smsctl(&api, &["send", "--to", "0044 7700", "--text", "Hi"]).await;
 
-    assert_eq!(run.code, 3, "{}", run.stderr);
+    run.assert_code(3);
     assert_eq!(
         run.stderr,
         "smsctl: the API refused the request: 400 Invalid request\n  \
@@ -251,78 +198,55 @@ async fn a_refused_send_prints_the_problem_with_each_field_and_exits_3() {
 
 #[tokio::test]
 async fn with_output_json_a_problem_is_the_one_document_on_stdout() {
-    let api = MockServer::start().await;
-    let problem = json!({"type": "/problems/recipient-suppressed", "title": "Recipient opted out",
-                         "status": 422, "detail": "the recipient opted out; nothing was sent"});
-    Mock::given(method("POST"))
-        .and(path("/v1/messages"))
-        .respond_with(ResponseTemplate::new(422).set_body_json(problem.clone()))
-        .mount(&api)
-        .await;
+    let suppressed = problem(
+        422,
+        "recipient-suppressed",
+        "Recipient opted out",
+        "the recipient opted out; nothing was sent",
+    );
+    let api = api_with([answer("POST", "/v1/messages", 422, suppressed.clone())]).await;
 
     let run = smsctl(
         &api,
-        &[
-            "--output",
-            "json",
-            "send",
-            "--to",
-            "+14155550123",
-            "--text",
-            "Hi",
-        ],
+        &["--output", "json", "send", "--to", TO, "--text", "Hi"],
     )
     .await;
 
-    assert_eq!(run.code, 3);
-    assert_eq!(run.json(), problem);
+    run.assert_code(3);
+    assert_eq!(run.json(), suppressed);
 }
 
 #[tokio::test]
 async fn with_output_json_send_wait_prints_only_the_final_message() {
-    let api = api_accepting().await;
+    let api = api_with([accepting()]).await;
     statuses(&api, 1, "delivered").await;
 
     let run = smsctl(
         &api,
         &[
-            "--output",
-            "json",
-            "send",
-            "--to",
-            "+14155550123",
-            "--text",
-            "Hi",
-            "--wait",
+            "--output", "json", "send", "--to", TO, "--text", "Hi", "--wait",
         ],
     )
     .await;
 
-    assert_eq!(run.code, 0, "{}", run.stderr);
+    run.assert_code(0);
     assert_eq!(run.json(), message("delivered"));
 }
 
 #[tokio::test]
 async fn a_failure_of_the_service_exits_1_after_no_repeat_of_an_unkeyed_send() {
-    let api = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path("/v1/messages"))
-        .respond_with(ResponseTemplate::new(503).set_body_json(json!({
-            "type": "/problems/plivo-unavailable", "title": "Plivo is unavailable", "status": 503,
-            "detail": "nothing was sent"})))
-        .expect(1)
-        .mount(&api)
-        .await;
-
-    let run = smsctl(&api, &["send", "--to", "+14155550123", "--text", "Hi"]).await;
-
-    assert_eq!(run.code, 1, "{}", run.stderr);
-    assert!(
-        run.stderr
-            .contains("the service failed: 503 Plivo is unavailable"),
-        "{}",
-        run.stderr
+    let unavailable = problem(
+        503,
+        "plivo-unavailable",
+        "Plivo is unavailable",
+        "nothing was sent",
     );
+    let api = api_with([answer("POST", "/v1/messages", 503, unavailable).expect(1)]).await;
+
+    let run = send_hi(&api, &[]).await;
+
+    run.assert_code(1);
+    run.assert_stderr_has("the service failed: 503 Plivo is unavailable");
 }
 
 #[tokio::test]
@@ -342,21 +266,9 @@ async fn a_keyed_send_is_repeated_after_a_503_as_the_api_allows() {
         .mount(&api)
         .await;
 
-    let run = smsctl(
-        &api,
-        &[
-            "send",
-            "--to",
-            "+14155550123",
-            "--text",
-            "Hi",
-            "--idempotency-key",
-            "k-1",
-        ],
-    )
-    .await;
+    let run = send_hi(&api, &["--idempotency-key", "k-1"]).await;
 
-    assert_eq!(run.code, 0, "{}", run.stderr);
+    run.assert_code(0);
 }
 
 #[tokio::test]
@@ -367,13 +279,13 @@ async fn no_answer_at_all_exits_1() {
         format!("http://{}", listener.local_addr().unwrap())
     };
     let home = common::Dir::new("no-answer");
-    let mut cmd = common::command(&home);
-    cmd.env("SMS_API_URL", &uri)
-        .env("SMS_API_KEY", common::KEY)
-        .args(["send", "--to", "+14155550123", "--text", "Hi"]);
-    let run = common::finish(&mut cmd).await;
-    assert_eq!(run.code, 1, "{}", run.stderr);
-    assert!(run.stderr.contains("no answer from"), "{}", run.stderr);
+    let run = common::finish(
+        common::command_against(&home, &uri, common::KEY)
+            .args(["send", "--to", TO, "--text", "Hi"]),
+    )
+    .await;
+    run.assert_code(1);
+    run.assert_stderr_has("no answer from");
 }
 
 #[tokio::test]
@@ -382,20 +294,10 @@ async fn message_shows_one_message_and_with_wait_follows_it() {
     statuses(&api, 1, "delivered").await;
 
     let once = smsctl(&api, &["message", UUID]).await;
-    assert_eq!(once.code, 0, "{}", once.stderr);
-    assert!(
-        once.stdout.starts_with(&format!("message {UUID} queued")),
-        "{}",
-        once.stdout
-    );
+    once.assert_code(0);
+    once.assert_stdout_starts_with(&format!("message {UUID} queued"));
 
     let waited = smsctl(&api, &["message", UUID, "--wait"]).await;
-    assert_eq!(waited.code, 0, "{}", waited.stderr);
-    assert!(
-        waited
-            .stdout
-            .starts_with(&format!("message {UUID} delivered")),
-        "{}",
-        waited.stdout
-    );
+    waited.assert_code(0);
+    waited.assert_stdout_starts_with(&format!("message {UUID} delivered"));
 }

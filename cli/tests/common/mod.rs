@@ -5,7 +5,11 @@
 
 use std::{path::PathBuf, process::Stdio};
 
-use wiremock::MockServer;
+use serde_json::{Value, json};
+use wiremock::{
+    Mock, MockServer, Request, ResponseTemplate,
+    matchers::{method, path},
+};
 
 pub const KEY: &str = "test-key-not-secret-0123456789abcdef";
 
@@ -20,6 +24,23 @@ impl Run {
     pub fn json(&self) -> serde_json::Value {
         serde_json::from_str(&self.stdout)
             .unwrap_or_else(|e| panic!("stdout is not one JSON document ({e}): {}", self.stdout))
+    }
+
+    /// The exit status, showing stderr when it is another.
+    pub fn assert_code(&self, code: i32) {
+        assert_eq!(self.code, code, "{}", self.stderr);
+    }
+
+    pub fn assert_stdout_has(&self, part: &str) {
+        assert!(self.stdout.contains(part), "{}", self.stdout);
+    }
+
+    pub fn assert_stdout_starts_with(&self, start: &str) {
+        assert!(self.stdout.starts_with(start), "{}", self.stdout);
+    }
+
+    pub fn assert_stderr_has(&self, part: &str) {
+        assert!(self.stderr.contains(part), "{}", self.stderr);
     }
 
     /// Neither stream shows the API key.
@@ -71,6 +92,13 @@ pub fn command(home: &Dir) -> tokio::process::Command {
     cmd
 }
 
+/// The binary pointed at the API at `url` with `key`, through SMS_API_URL and SMS_API_KEY.
+pub fn command_against(home: &Dir, url: &str, key: &str) -> tokio::process::Command {
+    let mut cmd = command(home);
+    cmd.env("SMS_API_URL", url).env("SMS_API_KEY", key);
+    cmd
+}
+
 pub async fn finish(cmd: &mut tokio::process::Command) -> Run {
     let out = cmd.output().await.expect("smsctl runs");
     let run = Run {
@@ -85,12 +113,8 @@ pub async fn finish(cmd: &mut tokio::process::Command) -> Run {
 /// `smsctl ARGS` against `api`, its key in SMS_API_KEY, polling every 50 ms.
 pub async fn smsctl(api: &MockServer, args: &[&str]) -> Run {
     let home = Dir::new(&format!("home-{}", unique()));
-    let mut cmd = command(&home);
-    cmd.env("SMS_API_URL", api.uri())
-        .env("SMS_API_KEY", KEY)
-        .arg("--poll-interval")
-        .arg("50ms")
-        .args(args);
+    let mut cmd = command_against(&home, &api.uri(), KEY);
+    cmd.args(["--poll-interval", "50ms"]).args(args);
     finish(&mut cmd).await
 }
 
@@ -101,4 +125,41 @@ pub fn unique() -> usize {
 
 pub fn bearer() -> (&'static str, String) {
     ("authorization", format!("Bearer {KEY}"))
+}
+
+/// A mock of `METHOD PATH` that answers `status` with the JSON `body`.
+pub fn answer(verb: &str, at: impl Into<String>, status: u16, body: Value) -> Mock {
+    Mock::given(method(verb))
+        .and(path(at))
+        .respond_with(ResponseTemplate::new(status).set_body_json(body))
+}
+
+/// A wiremock API with these mocks mounted.
+pub async fn api_with(mocks: impl IntoIterator<Item = Mock>) -> MockServer {
+    let api = MockServer::start().await;
+    for mock in mocks {
+        mock.mount(&api).await;
+    }
+    api
+}
+
+/// An API problem document (docs/api.md, "Errors") of type `/problems/{kind}`.
+pub fn problem(status: u16, kind: &str, title: &str, detail: &str) -> Value {
+    json!({"type": format!("/problems/{kind}"), "title": title, "status": status, "detail": detail})
+}
+
+/// Every request `api` received, in order.
+pub async fn requests(api: &MockServer) -> Vec<Request> {
+    api.received_requests()
+        .await
+        .expect("wiremock records requests")
+}
+
+/// How many of the requests `api` received are `verb`.
+pub async fn count(api: &MockServer, verb: &str) -> usize {
+    requests(api)
+        .await
+        .iter()
+        .filter(|r| r.method.as_str() == verb)
+        .count()
 }
