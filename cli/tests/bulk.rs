@@ -6,11 +6,11 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Dir, Run, answer, api_with, count, problem, requests, smsctl};
+use common::{Dir, Run, answer, api_with, count, json_response, on, problem, requests, smsctl};
 use serde_json::{Value, json};
 use wiremock::{
-    Mock, MockServer, ResponseTemplate,
-    matchers::{body_json, header, method, path},
+    MockServer, ResponseTemplate,
+    matchers::{body_json, header},
 };
 
 const JOB: &str = "5e1d0000-aaaa-4bbb-8ccc-000000000001";
@@ -18,22 +18,21 @@ const CSV: &str = "phone,first_name\n+14155550100,Ana\n+14155550101,Bo\n";
 
 /// The upload ticket, its link on the mock (with a query standing for the signature).
 async fn uploads(api: &MockServer, size: usize, content_type: &str) {
-    Mock::given(method("POST"))
-        .and(path("/v1/uploads"))
+    let ticket = json!({
+        "upload_id": "up-1", "method": "PUT",
+        "url": format!("{}/s3/uploads/up-1?X-Amz-Signature=not-for-logs", api.uri()),
+        "headers": {"content-length": size.to_string(), "content-type": content_type,
+                    "x-amz-meta-origin": "smsctl-test"},
+        "expires_at": "2026-12-05T08:15:00Z", "size": size, "max_bytes": 536870912});
+    on("POST", "/v1/uploads")
         .and(body_json(
             json!({"size": size, "content_type": content_type}),
         ))
-        .respond_with(ResponseTemplate::new(201).set_body_json(json!({
-            "upload_id": "up-1", "method": "PUT",
-            "url": format!("{}/s3/uploads/up-1?X-Amz-Signature=not-for-logs", api.uri()),
-            "headers": {"content-length": size.to_string(), "content-type": content_type,
-                        "x-amz-meta-origin": "smsctl-test"},
-            "expires_at": "2026-12-05T08:15:00Z", "size": size, "max_bytes": 536870912})))
+        .respond_with(json_response(201, ticket))
         .expect(1)
         .mount(api)
         .await;
-    Mock::given(method("PUT"))
-        .and(path("/s3/uploads/up-1"))
+    on("PUT", "/s3/uploads/up-1")
         .and(header("content-type", content_type))
         .and(header("x-amz-meta-origin", "smsctl-test"))
         .respond_with(ResponseTemplate::new(200))
@@ -43,11 +42,11 @@ async fn uploads(api: &MockServer, size: usize, content_type: &str) {
 }
 
 async fn job_started(api: &MockServer, request: Value) {
-    Mock::given(method("POST"))
-        .and(path("/v1/bulk"))
+    let started = json!({"job_id": JOB, "status": "planning", "upload_id": "up-1",
+                         "bytes": CSV.len()});
+    on("POST", "/v1/bulk")
         .and(body_json(request))
-        .respond_with(ResponseTemplate::new(202).set_body_json(json!({
-            "job_id": JOB, "status": "planning", "upload_id": "up-1", "bytes": CSV.len()})))
+        .respond_with(json_response(202, started))
         .expect(1)
         .mount(api)
         .await;
@@ -270,10 +269,9 @@ async fn a_dry_run_prints_the_rows_texts_and_what_forces_ucs_2() {
     let api = MockServer::start().await;
     let dir = Dir::new("dry-run");
     let file = csv_uploaded(&api, &dir).await;
-    Mock::given(method("POST"))
-        .and(path("/v1/bulk"))
+    on("POST", "/v1/bulk")
         .and(body_json(json!({"upload_id": "up-1", "text": "don’t", "dry_run": true})))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+        .respond_with(json_response(200, json!({
             "job_id": null, "status": "dry_run", "upload_id": "up-1", "bytes": CSV.len(),
             "rows": {"rows": 2, "accepted": 2, "duplicates": 0, "suppressed": 0, "rejected": 0,
                      "landlines": 0, "landlines_skipped": 0, "distinct_texts": 1, "segments": 2},

@@ -4,11 +4,11 @@
 
 mod common;
 
-use common::{Dir, KEY, command, command_against, finish, problem, requests};
+use common::{Dir, KEY, command, command_against, finish, json_response, on, problem, requests};
 use serde_json::json;
 use wiremock::{
-    Mock, MockServer, ResponseTemplate,
-    matchers::{header, method, path},
+    Mock, MockServer,
+    matchers::{header, method},
 };
 
 const UUID: &str = "4f8a0c3e-1111-4222-8333-944455556666";
@@ -16,10 +16,10 @@ const UUID: &str = "4f8a0c3e-1111-4222-8333-944455556666";
 /// An API that answers GET /v1/messages/{UUID} to the bearer of `key` only.
 async fn api_for(key: &str) -> MockServer {
     let api = MockServer::start().await;
-    Mock::given(method("GET"))
-        .and(path(format!("/v1/messages/{UUID}")))
+    on("GET", format!("/v1/messages/{UUID}"))
         .and(header("authorization", format!("Bearer {key}").as_str()))
-        .respond_with(ResponseTemplate::new(200).set_body_json(
+        .respond_with(json_response(
+            200,
             json!({"message_uuid": UUID, "status": "delivered", "to": "+14155550123"}),
         ))
         .mount(&api)
@@ -120,12 +120,10 @@ async fn no_url_or_key_anywhere_is_a_usage_error_saying_where_to_set_them() {
 async fn the_key_shows_neither_in_help_nor_in_a_refusal() {
     let api = MockServer::start().await;
     Mock::given(method("GET"))
-        .respond_with(ResponseTemplate::new(403).set_body_json(problem(
+        .respond_with(json_response(
             403,
-            "forbidden",
-            "Forbidden",
-            "the API key is not valid",
-        )))
+            problem(403, "forbidden", "Forbidden", "the API key is not valid"),
+        ))
         .mount(&api)
         .await;
     let home = Dir::new("secret");

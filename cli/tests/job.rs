@@ -4,12 +4,9 @@ mod common;
 
 use std::path::Path;
 
-use common::{Dir, Run, answer, api_with, problem, requests, smsctl};
+use common::{Dir, Run, answer, api_with, json_response, on, problem, requests, smsctl};
 use serde_json::{Value, json};
-use wiremock::{
-    Mock, MockServer, ResponseTemplate,
-    matchers::{body_json, method, path},
-};
+use wiremock::{MockServer, ResponseTemplate, matchers::body_json};
 
 const JOB: &str = "0b0c0000-aaaa-4bbb-8ccc-000000000002";
 
@@ -92,12 +89,9 @@ async fn pause_resume_and_cancel_post_their_change_and_print_the_new_status() {
 #[tokio::test]
 async fn resume_with_max_cost_raises_the_cap_in_its_body() {
     let api = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path(format!("/v1/bulk/{JOB}/resume")))
+    on("POST", format!("/v1/bulk/{JOB}/resume"))
         .and(body_json(json!({"max_cost": "10.00"})))
-        .respond_with(
-            ResponseTemplate::new(200).set_body_json(control_answer("resume", "queued", true)),
-        )
+        .respond_with(json_response(200, control_answer("resume", "queued", true)))
         .expect(1)
         .mount(&api)
         .await;
@@ -176,8 +170,7 @@ async fn results_api(last: Value) -> MockServer {
         last["file"] = link;
     }
     job(last).mount(&api).await;
-    Mock::given(method("GET"))
-        .and(path("/s3/results.csv"))
+    on("GET", "/s3/results.csv")
         .respond_with(ResponseTemplate::new(200).set_body_string(RESULTS))
         .mount(&api)
         .await;

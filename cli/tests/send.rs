@@ -3,11 +3,11 @@
 
 mod common;
 
-use common::{Run, answer, api_with, bearer, count, problem, smsctl};
+use common::{Run, answer, api_with, bearer, count, json_response, on, problem, smsctl};
 use serde_json::{Value, json};
 use wiremock::{
     Mock, MockServer, ResponseTemplate,
-    matchers::{body_json, header, method, path},
+    matchers::{body_json, header},
 };
 
 const UUID: &str = "4f8a0c3e-1111-4222-8333-944455556666";
@@ -50,15 +50,14 @@ async fn send_hi(api: &MockServer, more: &[&str]) -> Run {
 async fn send_posts_the_message_with_the_key_and_prints_uuid_status_encoding_and_segments() {
     let api = MockServer::start().await;
     let (name, value) = bearer();
-    Mock::given(method("POST"))
-        .and(path("/v1/messages"))
+    on("POST", "/v1/messages")
         .and(header(name, value.as_str()))
         .and(header("idempotency-key", "order-1-shipped"))
         .and(body_json(
             json!({"to": "+14155550123", "text": "Shipped", "from": "Acme",
                               "reference": "order-1"}),
         ))
-        .respond_with(ResponseTemplate::new(202).set_body_json(accepted()))
+        .respond_with(json_response(202, accepted()))
         .expect(1)
         .mount(&api)
         .await;
@@ -129,14 +128,13 @@ async fn send_wait_exits_5_when_its_timeout_runs_out() {
 
 #[tokio::test]
 async fn a_scheduled_send_prints_its_job_and_how_to_follow_or_cancel_it() {
+    let scheduled = json!({"job_id": "7c2e", "status": "scheduled", "to": "+14155550123",
+                           "send_at": "2026-12-08T15:00:00Z", "encoding": "GSM-7", "segments": 1});
     let api = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path("/v1/messages"))
+    on("POST", "/v1/messages")
         .and(body_json(json!({"to": "+14155550123", "text": "Later",
                               "send_at": "2026-12-08T10:00:00-05:00"})))
-        .respond_with(ResponseTemplate::new(202).set_body_json(json!({
-            "job_id": "7c2e", "status": "scheduled", "to": "+14155550123",
-            "send_at": "2026-12-08T15:00:00Z", "encoding": "GSM-7", "segments": 1})))
+        .respond_with(json_response(202, scheduled))
         .mount(&api)
         .await;
 
@@ -173,8 +171,7 @@ async fn a_refused_send_prints_the_problem_with_each_field_and_exits_3() {
     refusal["errors"] = json!([{"field": "to",
         "message": "must start with '+' followed by the country code (E.164)"}]);
     let api = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path("/v1/messages"))
+    on("POST", "/v1/messages")
         .respond_with(
             ResponseTemplate::new(400)
                 .insert_header("content-type", "application/problem+json")
@@ -252,16 +249,14 @@ async fn a_failure_of_the_service_exits_1_after_no_repeat_of_an_unkeyed_send() {
 #[tokio::test]
 async fn a_keyed_send_is_repeated_after_a_503_as_the_api_allows() {
     let api = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path("/v1/messages"))
+    on("POST", "/v1/messages")
         .respond_with(ResponseTemplate::new(503))
         .up_to_n_times(1)
         .mount(&api)
         .await;
-    Mock::given(method("POST"))
-        .and(path("/v1/messages"))
+    on("POST", "/v1/messages")
         .and(header("idempotency-key", "k-1"))
-        .respond_with(ResponseTemplate::new(202).set_body_json(accepted()))
+        .respond_with(json_response(202, accepted()))
         .expect(1)
         .mount(&api)
         .await;

@@ -7,7 +7,7 @@ use std::{path::PathBuf, process::Stdio};
 
 use serde_json::{Value, json};
 use wiremock::{
-    Mock, MockServer, Request, ResponseTemplate,
+    Mock, MockBuilder, MockServer, Request, ResponseTemplate,
     matchers::{method, path},
 };
 
@@ -127,11 +127,19 @@ pub fn bearer() -> (&'static str, String) {
     ("authorization", format!("Bearer {KEY}"))
 }
 
+/// A mock of `METHOD PATH`, for more matchers and its answer.
+pub fn on(verb: &str, at: impl Into<String>) -> MockBuilder {
+    Mock::given(method(verb)).and(path(at))
+}
+
+/// An answer of `status` with the JSON `body`.
+pub fn json_response(status: u16, body: Value) -> ResponseTemplate {
+    ResponseTemplate::new(status).set_body_json(body)
+}
+
 /// A mock of `METHOD PATH` that answers `status` with the JSON `body`.
 pub fn answer(verb: &str, at: impl Into<String>, status: u16, body: Value) -> Mock {
-    Mock::given(method(verb))
-        .and(path(at))
-        .respond_with(ResponseTemplate::new(status).set_body_json(body))
+    on(verb, at).respond_with(json_response(status, body))
 }
 
 /// A wiremock API with these mocks mounted.
