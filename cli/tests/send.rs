@@ -41,35 +41,30 @@ async fn statuses(api: &MockServer, n: u64, last: &str) {
     answer("GET", at, 200, message(last)).mount(api).await;
 }
 
-/// `smsctl send --to TO --text Hi`, then `more`.
-async fn send_hi(api: &MockServer, more: &[&str]) -> Run {
-    smsctl(api, &[&["send", "--to", TO, "--text", "Hi"], more].concat()).await
+/// `smsctl send --to TO --text TEXT`, then `more`.
+async fn send(api: &MockServer, text: &str, more: &[&str]) -> Run {
+    smsctl(api, &[&["send", "--to", TO, "--text", text], more].concat()).await
 }
 
 #[tokio::test]
 async fn send_posts_the_message_with_the_key_and_prints_uuid_status_encoding_and_segments() {
+    let sent = json!({"to": "+14155550123", "text": "Shipped", "from": "Acme",
+                      "reference": "order-1"});
     let api = MockServer::start().await;
     let (name, value) = bearer();
     on("POST", "/v1/messages")
         .and(header(name, value.as_str()))
         .and(header("idempotency-key", "order-1-shipped"))
-        .and(body_json(
-            json!({"to": "+14155550123", "text": "Shipped", "from": "Acme",
-                              "reference": "order-1"}),
-        ))
+        .and(body_json(sent))
         .respond_with(json_response(202, accepted()))
         .expect(1)
         .mount(&api)
         .await;
 
-    let run = smsctl(
+    let run = send(
         &api,
+        "Shipped",
         &[
-            "send",
-            "--to",
-            TO,
-            "--text",
-            "Shipped",
             "--from",
             "Acme",
             "--reference",
@@ -90,7 +85,7 @@ async fn send_wait_polls_until_delivered_and_exits_0() {
     let api = api_with([accepting()]).await;
     statuses(&api, 3, "delivered").await;
 
-    let run = send_hi(&api, &["--wait"]).await;
+    let run = send(&api, "Hi", &["--wait"]).await;
 
     run.assert_code(0);
     run.assert_stdout_has(&format!("message {UUID} delivered"));
@@ -109,7 +104,7 @@ async fn send_wait_exits_4_when_the_message_ends_undelivered() {
     let api = api_with([accepting()]).await;
     statuses(&api, 1, "undelivered").await;
 
-    let run = send_hi(&api, &["--wait"]).await;
+    let run = send(&api, "Hi", &["--wait"]).await;
 
     run.assert_code(4);
     run.assert_stderr_has("ended undelivered (error code 70)");
@@ -120,7 +115,7 @@ async fn send_wait_exits_5_when_its_timeout_runs_out() {
     let api = api_with([accepting()]).await;
     statuses(&api, u64::MAX, "delivered").await;
 
-    let run = send_hi(&api, &["--wait", "--timeout", "300ms"]).await;
+    let run = send(&api, "Hi", &["--wait", "--timeout", "300ms"]).await;
 
     run.assert_code(5);
     run.assert_stderr_has(&format!("smsctl message {UUID}"));
@@ -138,19 +133,7 @@ async fn a_scheduled_send_prints_its_job_and_how_to_follow_or_cancel_it() {
         .mount(&api)
         .await;
 
-    let run = smsctl(
-        &api,
-        &[
-            "send",
-            "--to",
-            TO,
-            "--text",
-            "Later",
-            "--send-at",
-            "2026-12-08T10:00:00-05:00",
-        ],
-    )
-    .await;
+    let run = send(&api, "Later", &["--send-at", "2026-12-08T10:00:00-05:00"]).await;
 
     run.assert_code(0);
     run.assert_stdout_starts_with(
@@ -240,7 +223,7 @@ async fn a_failure_of_the_service_exits_1_after_no_repeat_of_an_unkeyed_send() {
     );
     let api = api_with([answer("POST", "/v1/messages", 503, unavailable).expect(1)]).await;
 
-    let run = send_hi(&api, &[]).await;
+    let run = send(&api, "Hi", &[]).await;
 
     run.assert_code(1);
     run.assert_stderr_has("the service failed: 503 Plivo is unavailable");
@@ -261,7 +244,7 @@ async fn a_keyed_send_is_repeated_after_a_503_as_the_api_allows() {
         .mount(&api)
         .await;
 
-    let run = send_hi(&api, &["--idempotency-key", "k-1"]).await;
+    let run = send(&api, "Hi", &["--idempotency-key", "k-1"]).await;
 
     run.assert_code(0);
 }
