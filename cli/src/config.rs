@@ -142,6 +142,12 @@ mod tests {
         }
     }
 
+    /// Why resolving fails with only a profile file of `text` given.
+    fn refusal_of(text: &str) -> Failure {
+        let (_dir, path) = file(text);
+        resolve(given(path)).unwrap_err()
+    }
+
     fn file(text: &str) -> (tempdir::Dir, PathBuf) {
         let dir = tempdir::Dir::new();
         let path = dir.0.join("config.toml");
@@ -216,16 +222,14 @@ api_key = "prod-key"
 
     #[test]
     fn no_key_anywhere_is_a_usage_error_that_says_where_to_put_one() {
-        let (_dir, path) = file("[profiles.default]\napi_url = \"http://x\"\n");
-        let e = resolve(given(path)).unwrap_err();
+        let e = refusal_of("[profiles.default]\napi_url = \"http://x\"\n");
         assert_eq!(e.exit_code(), crate::exit::USAGE);
         assert!(e.to_string().contains("SMS_API_KEY"), "{e}");
     }
 
     #[test]
     fn a_misspelt_key_in_the_profile_file_is_refused() {
-        let (_dir, path) = file("[profiles.default]\napi_kye = \"k\"\n");
-        let e = resolve(given(path)).unwrap_err();
+        let e = refusal_of("[profiles.default]\napi_kye = \"k\"\n");
         assert!(e.to_string().contains("api_kye"), "{e}");
     }
 
