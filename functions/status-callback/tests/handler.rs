@@ -8,7 +8,7 @@ use sms_core::{
     PhoneNumber,
     config::CallbackSettings,
     plivo::{SignatureV2, SignatureV3, SignedRequest},
-    store::{IntakeCounts, JobSpec, JobStore, MessageStatus, MessageStore, SuppressionList},
+    store::{JobStore, MessageStatus, MessageStore, SuppressionList},
 };
 
 mod common;
@@ -69,20 +69,7 @@ async fn out_of_order_and_duplicated_reports_end_in_the_right_status_and_counts(
 async fn a_report_counts_in_the_batch_its_signed_url_names_and_only_then() {
     // Arrange: a job whose only batch has no recorded outcome (its send ended `unknown`).
     let app = app();
-    let spec = JobSpec {
-        budget: None,
-        quiet_hours: None,
-        send_at: None,
-        expires_at: None,
-        job_id: job(),
-        text: sms_core::MessageText::parse("hi").unwrap(),
-        from: PhoneNumber::parse("+14155550100").unwrap().into(),
-        reference: None,
-        counts: IntakeCounts::default(),
-        callback_url: String::new(),
-        batches: vec![vec![PhoneNumber::parse("+14155550123").unwrap()]],
-        fallback: false,
-    };
+    let spec = one_batch_job();
     app.store
         .create_job(&spec, chrono::Utc::now())
         .await

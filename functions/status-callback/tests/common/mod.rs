@@ -146,9 +146,9 @@ pub async fn send_report_to(app: &TestApp, path: &str, uuid: &str, status: &str,
         .as_u16()
 }
 
-pub async fn job_with(app: &TestApp, uuids: &[&str]) {
-    use sms_core::store::{BatchLedger, BatchOutcome};
-    let spec = JobSpec {
+/// The test job: one batch of one recipient, +14155550123.
+pub fn one_batch_job() -> JobSpec {
+    JobSpec {
         budget: None,
         quiet_hours: None,
         send_at: None,
@@ -161,7 +161,13 @@ pub async fn job_with(app: &TestApp, uuids: &[&str]) {
         callback_url: String::new(),
         batches: vec![vec![PhoneNumber::parse("+14155550123").unwrap()]],
         fallback: false,
-    };
+    }
+}
+
+/// The test job, its batch `sent` with `uuids`.
+pub async fn job_with(app: &TestApp, uuids: &[&str]) {
+    use sms_core::store::{BatchLedger, BatchOutcome};
+    let spec = one_batch_job();
     let now = chrono::Utc::now();
     app.store.create_job(&spec, now).await.unwrap();
     app.store
