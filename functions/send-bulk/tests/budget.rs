@@ -5,34 +5,19 @@
 
 use std::time::Duration;
 
-use send_bulk::App;
 use serde_json::{Value, json};
-use sms_core::{
-    config::PublicBaseUrl,
-    files::MemoryFiles,
-    pricing::{PlivoPricing, PriceTable, Prices},
-    queue::MemoryQueue,
-    secrets::{SecretCache, StaticSecret},
-    store::MemoryStore,
-};
-use sms_test_support::{json_of, post_json, service_secret};
+use sms_core::pricing::{PlivoPricing, PriceTable, Prices};
+use sms_test_support::{json_of, post_json};
 use wiremock::{Mock, MockServer, ResponseTemplate, matchers::method};
 
-type TestApp = App<MemoryStore, MemoryQueue, SecretCache<StaticSecret>, MemoryFiles, MemoryQueue>;
+mod common;
+use common::TestApp;
 
+/// Batches of 100, priced by `prices`.
 fn app(prices: Prices) -> TestApp {
-    App {
-        store: MemoryStore::new(),
-        queue: MemoryQueue::default(),
-        secrets: SecretCache::new(StaticSecret(service_secret("t")), Duration::from_secs(60)),
-        files: MemoryFiles::new(),
-        tasks: MemoryQueue::default(),
-        public_base_url: PublicBaseUrl::parse("https://sms.example.com").unwrap(),
-        batch_size: 100,
-        rates: send_bulk::forecast::Rates::default(),
-        max_upload_bytes: 1024 * 1024,
+    TestApp {
         prices,
-        fallback: false,
+        ..common::app(100)
     }
 }
 

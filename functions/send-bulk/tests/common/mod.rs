@@ -1,6 +1,7 @@
 //! The app most send-bulk tests run the real handler in: the in-memory store, files and
-//! queues, a fixed secret, 1 MiB uploads, no price table, no fallback provider. Tests that need
-//! another (a price table, DynamoDB, the default upload limit) build their own.
+//! queues, a fixed secret, 1 MiB uploads, no price table, no fallback provider. A test that
+//! needs one setting otherwise (a price table) overrides that field; those that need other
+//! parts (DynamoDB, the default upload limit) build their own.
 
 use std::time::Duration;
 
