@@ -353,6 +353,33 @@ mod tests {
         assert_eq!(read_json::<Body1>(&r, 1024).unwrap_err().status, 415);
     }
 
+    /// API Gateway hands over a body that is not UTF-8 base64-encoded, so it arrives as
+    /// bytes: refused as a 400 like any other body that is not JSON, never a 500.
+    #[test]
+    fn a_body_that_is_not_utf8_is_a_400() {
+        let binary = |bytes: &[u8]| {
+            let r = http::Request::builder()
+                .header("content-type", "application/json")
+                .body(Body::Binary(bytes.to_vec()))
+                .unwrap();
+            read_json::<Body1>(&r, 1024).unwrap_err()
+        };
+
+        let bare = binary(&[0xff, 0x02]);
+        assert_eq!(
+            (bare.status, bare.type_uri.as_str()),
+            (400, "/problems/invalid-request")
+        );
+        assert_eq!(bare.errors[0].field, "body");
+
+        let inside = binary(b"{\"to\": \"\xff\", \"list\": []}");
+        assert_eq!(
+            (inside.status, inside.type_uri.as_str()),
+            (400, "/problems/invalid-request")
+        );
+        assert!(inside.detail.contains("not valid JSON"), "{inside:?}");
+    }
+
     #[test]
     fn routes_match_on_trailing_segments() {
         assert_eq!(
